@@ -1,0 +1,187 @@
+/**
+ * manifest.json: the first member of every bundle. It names the bundle (version,
+ * kind, base for a delta), its validity window, the feeds it was built from, and
+ * every other member with its size and sha256. The signature covers the whole
+ * tarball, so a verified tarball vouches for the manifest, and the manifest
+ * vouches for each member.
+ */
+import { Ajv } from 'ajv';
+import { OukError } from '../lib/errors.ts';
+import { parseVersion } from './version.ts';
+
+export const FORMAT_VERSION = 1;
+
+export type BundleKind = 'full' | 'delta';
+export type MemberRole = 'db' | 'removed' | 'sbom' | 'image';
+
+export interface ManifestMember {
+  path: string;
+  size: number;
+  sha256: string;
+  role: MemberRole;
+  /** Data rows, for DB members (and ids, for the removed list). */
+  rows?: number;
+}
+
+export interface FeedSummary {
+  /** nvd | osv | ghsa | a regional feed's name */
+  name: string;
+  /** Newest timestamp seen in the feed (NVD page timestamp, newest OSV `modified`), ISO 8601, or null. */
+  snapshot: string | null;
+  records: number;
+  /** Malformed records reported and left out. */
+  skipped: number;
+}
+
+export interface DbSummary {
+  /**
+   * sha256 hex identifying the full DB content this bundle yields once applied:
+   * the sha256 of `"<member path> <sha256>\n"` lines of the full DB's table
+   * members, in TABLES order. A delta's base names its base's digest.
+   */
+  digest: string;
+  advisories: number;
+  /** For a delta: how many advisories it adds, changes and removes. */
+  changes?: { added: number; changed: number; removed: number };
+}
+
+export interface Manifest {
+  formatVersion: number;
+  bundleVersion: string;
+  kind: BundleKind;
+  base?: { version: string; dbDigest: string };
+  created: string;
+  expires: string;
+  generator: string;
+  feeds: FeedSummary[];
+  db: DbSummary;
+  members: ManifestMember[];
+}
+
+const SHA256_HEX = '^[0-9a-f]{64}$';
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['formatVersion', 'bundleVersion', 'kind', 'created', 'expires', 'generator', 'feeds', 'db', 'members'],
+  properties: {
+    formatVersion: { type: 'integer', const: FORMAT_VERSION },
+    bundleVersion: { type: 'string' },
+    kind: { type: 'string', enum: ['full', 'delta'] },
+    base: {
+      type: 'object',
+      nullable: true,
+      additionalProperties: false,
+      required: ['version', 'dbDigest'],
+      properties: { version: { type: 'string' }, dbDigest: { type: 'string', pattern: SHA256_HEX } },
+    },
+    created: { type: 'string' },
+    expires: { type: 'string' },
+    generator: { type: 'string' },
+    feeds: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'snapshot', 'records', 'skipped'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          snapshot: { type: ["string", "null"] },
+          records: { type: 'integer', minimum: 0 },
+          skipped: { type: 'integer', minimum: 0 },
+        },
+      },
+    },
+    db: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['digest', 'advisories'],
+      properties: {
+        digest: { type: 'string', pattern: SHA256_HEX },
+        advisories: { type: 'integer', minimum: 0 },
+        changes: {
+          type: 'object',
+          nullable: true,
+          additionalProperties: false,
+          required: ['added', 'changed', 'removed'],
+          properties: {
+            added: { type: 'integer', minimum: 0 },
+            changed: { type: 'integer', minimum: 0 },
+            removed: { type: 'integer', minimum: 0 },
+          },
+        },
+      },
+    },
+    members: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'size', 'sha256', 'role'],
+        properties: {
+          path: { type: 'string', minLength: 1 },
+          size: { type: 'integer', minimum: 0 },
+          sha256: { type: 'string', pattern: SHA256_HEX },
+          role: { type: 'string', enum: ['db', 'removed', 'sbom', 'image'] },
+          rows: { type: 'integer', minimum: 0, nullable: true },
+        },
+      },
+    },
+  },
+};
+
+const ajv = new Ajv({ allErrors: true });
+const validate = ajv.compile<Manifest>(schema);
+
+/** Upper bound on manifest.json's size: it is read into memory before anything else. */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+export function parseManifest(json: string | Buffer): Manifest {
+  let data: unknown;
+  try {
+    data = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));
+  } catch (e) {
+    throw new OukError('MANIFEST_INVALID', `manifest.json is not valid JSON (${(e as Error).message}): the bundle is damaged — rebuild or re-download it`);
+  }
+  if (!validate(data)) {
+    const why = (validate.errors ?? []).map((er) => `${er.instancePath || '/'} ${er.message}`).join('; ');
+    throw new OukError('MANIFEST_INVALID', `manifest.json does not match format ${FORMAT_VERSION}: ${why}`);
+  }
+  const m = data as Manifest;
+  parseVersion(m.bundleVersion);
+  if (Number.isNaN(Date.parse(m.created)) || Number.isNaN(Date.parse(m.expires))) {
+    throw new OukError('MANIFEST_INVALID', 'manifest.json has an unreadable created or expires time');
+  }
+  if (m.kind === 'delta' && !m.base) throw new OukError('MANIFEST_INVALID', 'a delta manifest must name its base');
+  if (m.kind === 'full' && m.base) throw new OukError('MANIFEST_INVALID', 'a full manifest must not name a base');
+  if (m.base) parseVersion(m.base.version);
+  const seen = new Set<string>();
+  for (const member of m.members) {
+    if (seen.has(member.path)) throw new OukError('MANIFEST_INVALID', `manifest.json lists ${member.path} twice`);
+    seen.add(member.path);
+  }
+  return m;
+}
+
+/** Canonical serialisation: sorted keys, two-space indent, trailing newline. */
+export function serializeManifest(m: Manifest): string {
+  return canonicalJson(m, 2) + '\n';
+}
+
+/** JSON with object keys sorted recursively: the same value always gives the same bytes. */
+export function canonicalJson(value: unknown, indent?: number): string {
+  return JSON.stringify(sortKeys(value), null, indent);
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value as Record<string, unknown>).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}

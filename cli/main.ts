@@ -1,0 +1,33 @@
+/**
+ * The `stella` command line. Each command lives in cli/commands/<name>.ts and
+ * registers itself on the program; errors become one line
+ * (`error[CODE]: what happened and what to do`) and the code's exit status.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, exitCodeOf } from '../lib/errors.ts';
+import { registerCommands } from './commands/index.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('stella')
+    .description('Stella OUK: offline vulnerability-DB kits for air-gapped scanners')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; parse errors were already printed by commander
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    process.stderr.write(describeError(e) + '\n');
+    if (process.env.STELLA_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return exitCodeOf(e);
+  }
+}

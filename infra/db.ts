@@ -1,0 +1,112 @@
+/**
+ * PostgreSQL: the pool, the migrations under infra/sql, and the reader's view of
+ * the active DB. Readers go through `withActiveSnapshot`, which opens a
+ * REPEATABLE READ, READ ONLY transaction: the active-DB pointer and every row
+ * they read come from one snapshot, so an activation that commits mid-scan is
+ * invisible to that scan, and a half-loaded DB is never visible at all.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { OukError } from '../lib/errors.ts';
+
+const SQL_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sql');
+/** Any constant: serialises concurrent migrations across processes. */
+const MIGRATION_LOCK = 0x0_5e11a;
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export function createPool(databaseUrl: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'stella-ouk' });
+  // An idle client losing its connection must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export function databaseUnavailable(e: unknown): OukError {
+  const msg = e instanceof Error ? e.message : String(e);
+  return new OukError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable (${msg}): check DATABASE_URL and that the server is running`, { cause: e, retryable: true });
+}
+
+export async function migrate(pool: pg.Pool): Promise<void> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    throw databaseUnavailable(e);
+  }
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE SCHEMA IF NOT EXISTS ouk_meta');
+    await client.query('CREATE TABLE IF NOT EXISTS ouk_meta.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const done = new Set((await client.query<{ name: string }>('SELECT name FROM ouk_meta.migrations')).rows.map((r) => r.name));
+    const files = (await fs.readdir(SQL_DIR)).filter((f) => f.endsWith('.sql')).sort();
+    for (const file of files) {
+      if (done.has(file)) continue;
+      const sql = await fs.readFile(path.join(SQL_DIR, file), 'utf8');
+      await client.query('BEGIN');
+      try {
+        await client.query(sql);
+        await client.query('INSERT INTO ouk_meta.migrations (name) VALUES ($1)', [file]);
+        await client.query('COMMIT');
+      } catch (e) {
+        await client.query('ROLLBACK');
+        throw e;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    client.release();
+  }
+}
+
+export interface ActiveDb {
+  importId: string;
+  version: string;
+  /** Schema holding the active tables (see bundle/tables.ts). */
+  schema: string;
+  digest: string | null;
+  activatedAt: Date;
+}
+
+/** Quotes an identifier for SQL text (schema and table names are ours, but quote anyway). */
+export function ident(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/**
+ * Runs `fn` inside one REPEATABLE READ, READ ONLY transaction on the active DB.
+ * Throws NOTHING_ACTIVE when no DB has been activated yet.
+ */
+export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient, active: ActiveDb) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    throw databaseUnavailable(e);
+  }
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const active = await readActive(client);
+    if (!active) throw new OukError('NOTHING_ACTIVE', 'no vulnerability DB is active yet: import a full bundle first (stella ouk import FILE)');
+    const result = await fn(client, active);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+}
+
+export async function readActive(q: Pick<pg.PoolClient, 'query'>): Promise<ActiveDb | null> {
+  const r = await q.query<{ active_import: string | null; active_version: string; active_schema: string; active_digest: string | null; activated_at: Date }>(
+    'SELECT active_import, active_version, active_schema, active_digest, activated_at FROM ouk_meta.state WHERE singleton',
+  );
+  const row = r.rows[0];
+  if (!row || !row.active_schema || !row.active_import) return null;
+  return { importId: row.active_import, version: row.active_version, schema: row.active_schema, digest: row.active_digest, activatedAt: row.activated_at };
+}

@@ -1,0 +1,85 @@
+/**
+ * Typed errors with a stable code, an operator-facing message that says what to
+ * do, and a process exit code per class. The table below is the contract that
+ * docs/exit-codes.md documents; never renumber an existing code.
+ */
+
+export const EXIT_CODES = {
+  // 1: unexpected failure (a bug); 2: usage error (the CLI parser's own).
+  INTERNAL: 1,
+  USAGE: 2,
+  // 10–19: signature and keys
+  SIGNATURE_MISMATCH: 10,
+  SIGNATURE_MISSING: 11,
+  SIGNATURE_MALFORMED: 12,
+  KEY_INVALID: 13,
+  KEY_NOT_TRUSTED: 14,
+  // 20–29: archive and manifest
+  ARCHIVE_CORRUPT: 20,
+  MANIFEST_INVALID: 21,
+  MEMBER_CHECKSUM_MISMATCH: 22,
+  MEMBER_MISSING: 23,
+  MEMBER_UNEXPECTED: 24,
+  UNSAFE_ENTRY: 25,
+  DIGEST_CHANGED: 26,
+  // 30–39: import policy
+  DOWNGRADE_REFUSED: 30,
+  BUNDLE_EXPIRED: 31,
+  DELTA_BASE_MISMATCH: 32,
+  NOTHING_ACTIVE: 33,
+  NO_PREVIOUS_DB: 34,
+  // 40–49: feeds and build input
+  FEED_UNREADABLE: 40,
+  INPUT_NOT_FOUND: 41,
+  // 50–59: infrastructure
+  STORE_UNAVAILABLE: 50,
+  DATABASE_UNAVAILABLE: 51,
+  QUEUE_UNAVAILABLE: 52,
+  INSUFFICIENT_SPACE: 53,
+  IMPORT_FAILED: 54,
+  IMPORT_NOT_FOUND: 55,
+  AIRGAP_VIOLATION: 56,
+  // 60–69: scans, tokens, quota
+  SBOM_INVALID: 60,
+  TOKEN_INVALID: 61,
+  FINDINGS_AT_OR_ABOVE_THRESHOLD: 62,
+} as const;
+
+export type ErrorCode = keyof typeof EXIT_CODES;
+
+export class OukError extends Error {
+  readonly code: ErrorCode;
+  /** Whether retrying the same operation later may succeed (a queue retries these). */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OukError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isOukError(e: unknown): e is OukError {
+  return e instanceof OukError;
+}
+
+/** The exit code for any thrown value: the typed code, or 1 for anything unexpected. */
+export function exitCodeOf(e: unknown): number {
+  return isOukError(e) ? e.exitCode : EXIT_CODES.INTERNAL;
+}
+
+/** One line for an operator: `error[CODE]: message`. */
+export function describeError(e: unknown): string {
+  if (isOukError(e)) return `error[${e.code}]: ${e.message}`;
+  const msg = e instanceof Error ? e.message : String(e);
+  return `error[INTERNAL]: ${msg}`;
+}
