@@ -1,0 +1,179 @@
+/**
+ * Test isolation against the REAL services: each test file gets its own
+ * PostgreSQL database, its own Redis key prefix and its own s3rver (temp
+ * directory, bucket, free loopback port), so files and concurrent runs cannot
+ * collide.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig, parseStoreEndpoint, type Config, type StoreConfig } from '../../lib/config.ts';
+import { createStore, type ObjectStore } from '../../infra/store.ts';
+import { startS3rver, type MinioWebhookEvent, type WebhookTarget } from '../../infra/s3rver.ts';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** Real feeds, SBOMs and conformance data, beside the repository (never copied into it). */
+export const sharedDir = path.resolve(repoRoot, '../shared');
+
+/** lowercase [a-z0-9-] slice of a tag, usable in database, bucket and key names. */
+function slug(tag: string, max: number): string {
+  const s = tag.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return (s || 't').slice(0, max);
+}
+
+function uniq(): string {
+  return `${process.pid.toString(36)}${crypto.randomBytes(4).toString('hex')}`;
+}
+
+const tmpDirs = new Set<string>();
+let exitHookInstalled = false;
+
+/** A fresh temporary directory, removed when the process exits. */
+export function tmpDir(tag: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `stella-${slug(tag, 30)}-`));
+  tmpDirs.add(dir);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
+/** The default configuration (no environment) with overrides. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), ...overrides };
+}
+
+/** The server that test databases are created on: TEST_DATABASE_URL, DATABASE_URL or the local default. */
+function adminDatabaseUrl(): string {
+  return process.env.TEST_DATABASE_URL || loadConfig(process.env).databaseUrl;
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** CREATE DATABASE with a unique name; `drop()` removes it WITH (FORCE), closing leftover connections. */
+export async function createTestDatabase(tag: string): Promise<TestDatabase> {
+  const admin = adminDatabaseUrl();
+  const name = `ouk_test_${slug(tag, 30).replace(/-/g, '_')}_${uniq()}`;
+  const run = async (sql: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE "${name}"`);
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    url: u.toString(),
+    name,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await run(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
+  };
+}
+
+export interface TestS3 {
+  endpoint: string;
+  port: number;
+  bucket: string;
+  directory: string;
+  store: ObjectStore;
+  storeConfig: StoreConfig;
+  /** every event s3rver forwarded, in order, in MinIO's webhook format */
+  events: MinioWebhookEvent[];
+  /** resolves when all webhook deliveries started so far are done */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TestS3Options {
+  webhook?: WebhookTarget;
+  onEvent?: (ev: MinioWebhookEvent) => void;
+  /** only keys with this suffix produce events (like `mc event add --suffix`) */
+  suffix?: string;
+  bucket?: string;
+  /** where delivery failures are reported (default: stderr) */
+  log?: (msg: string) => void;
+}
+
+/** An s3rver of its own (temp directory, free loopback port) with one bucket. */
+export async function startTestS3(tag: string, opts: TestS3Options = {}): Promise<TestS3> {
+  const directory = tmpDir(`s3-${tag}`);
+  const bucket = opts.bucket ?? `t-${slug(tag, 40)}`;
+  const events: MinioWebhookEvent[] = [];
+  const server = await startS3rver({
+    port: 0,
+    host: '127.0.0.1',
+    directory,
+    buckets: [bucket],
+    webhook: opts.webhook,
+    suffix: opts.suffix,
+    silent: true,
+    log: opts.log,
+    onEvent: (ev) => {
+      events.push(ev);
+      opts.onEvent?.(ev);
+    },
+  });
+  const storeConfig = parseStoreEndpoint(server.endpoint, 'S3RVER', 'S3RVER', 5 * 1024 * 1024 * 1024);
+  return {
+    endpoint: server.endpoint,
+    port: server.port,
+    bucket,
+    directory,
+    store: createStore(storeConfig),
+    storeConfig,
+    events,
+    idle: () => server.idle(),
+    close: () => server.close(),
+  };
+}
+
+export interface TestRedisPrefix {
+  /** unique, without ':'; use keys `${prefix}:...` (and as BullMQ `prefix`) */
+  prefix: string;
+  redisUrl: string;
+  /** deletes every key starting with the prefix (SCAN + UNLINK) */
+  cleanup(): Promise<void>;
+}
+
+export function testRedisPrefix(tag: string): TestRedisPrefix {
+  const prefix = `test-${slug(tag, 30)}-${uniq()}`;
+  const redisUrl = process.env.TEST_REDIS_URL || loadConfig(process.env).redisUrl;
+  return {
+    prefix,
+    redisUrl,
+    async cleanup() {
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+      await redis.connect();
+      try {
+        const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length) await redis.unlink(...keys);
+        } while (cursor !== '0');
+      } finally {
+        redis.disconnect();
+      }
+    },
+  };
+}
