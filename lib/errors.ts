@@ -31,6 +31,7 @@ export const EXIT_CODES = {
   // 40–49: feeds and build input
   FEED_UNREADABLE: 40,
   INPUT_NOT_FOUND: 41,
+  OUTPUT_EXISTS: 42,
   // 50–59: infrastructure
   STORE_UNAVAILABLE: 50,
   DATABASE_UNAVAILABLE: 51,

@@ -1,0 +1,61 @@
+/**
+ * `stella ouk keygen --out-dir DIR [--force]`: writes DIR/cosign.key (PKCS#8 PEM,
+ * ECDSA P-256, mode 0600; encrypted with aes-256-cbc when STELLA_KEY_PASSWORD is
+ * set) and DIR/cosign.pub (SPKI PEM). Refuses to overwrite either file unless
+ * --force.
+ */
+import { createPublicKey } from 'node:crypto';
+import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { OukError } from '../../lib/errors.ts';
+import { generateKeyPair, keyHint } from '../../signing/index.ts';
+
+export interface KeygenOptions {
+  outDir: string;
+  force?: boolean;
+}
+
+export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = process.env): Promise<{ keyPath: string; pubPath: string; hint: string; encrypted: boolean }> {
+  const dir = path.resolve(opts.outDir);
+  const keyPath = path.join(dir, 'cosign.key');
+  const pubPath = path.join(dir, 'cosign.pub');
+  if (!opts.force) {
+    const existing: string[] = [];
+    for (const p of [keyPath, pubPath]) if (await lstat(p).then(() => true, () => false)) existing.push(p);
+    if (existing.length) {
+      throw new OukError('OUTPUT_EXISTS', `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite a signing key — choose another --out-dir, or pass --force to replace it`);
+    }
+  }
+  const password = env.STELLA_KEY_PASSWORD || undefined;
+  const { privateKeyPem, publicKeyPem } = await generateKeyPair(password);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const flag = opts.force ? 'w' : 'wx';
+  try {
+    await writeFile(keyPath, privateKeyPem, { mode: 0o600, flag });
+    await chmod(keyPath, 0o600); // an overwritten file keeps its old mode otherwise
+    await writeFile(pubPath, publicKeyPem, { mode: 0o644, flag });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new OukError('OUTPUT_EXISTS', `${(e as NodeJS.ErrnoException).path ?? dir} appeared while writing: refusing to overwrite — pass --force to replace it`, { cause: e });
+    }
+    throw new OukError('INTERNAL', `cannot write the key pair in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check the directory's permissions`, { cause: e });
+  }
+  return { keyPath, pubPath, hint: keyHint(createPublicKey(publicKeyPem)), encrypted: password !== undefined };
+}
+
+export function registerOukKeygen(ouk: Command): void {
+  ouk
+    .command('keygen')
+    .description('write an ECDSA P-256 signing key pair: DIR/cosign.key (encrypted when STELLA_KEY_PASSWORD is set) and DIR/cosign.pub')
+    .requiredOption('--out-dir <dir>', 'directory for cosign.key and cosign.pub')
+    .option('--force', 'overwrite an existing key pair', false)
+    .action(async (opts: KeygenOptions) => {
+      const r = await runKeygen(opts);
+      process.stdout.write(
+        `wrote ${r.keyPath} (private, mode 0600${r.encrypted ? ', encrypted with STELLA_KEY_PASSWORD' : ', NOT encrypted: set STELLA_KEY_PASSWORD to encrypt it'})\n` +
+          `wrote ${r.pubPath} (public: give it to every air-gapped host, in OUK_TRUSTED_KEYS)\n` +
+          `key hint: ${r.hint}\n`,
+      );
+    });
+}
