@@ -1,0 +1,24 @@
+/**
+ * Every `*.json` file under a directory, depth first, in byte order of the names
+ * at each level, so a feed is always read in the same order. One directory
+ * listing is held at a time.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+export async function* walkJson(dir: string): AsyncGenerator<string> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    let isDir = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      const s = await stat(full).catch(() => null);
+      isDir = false; // never follow a link into another tree
+      isFile = s?.isFile() ?? false;
+    }
+    if (isDir) yield* walkJson(full);
+    else if (isFile && e.name.endsWith('.json')) yield full;
+  }
+}

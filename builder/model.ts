@@ -1,0 +1,136 @@
+/**
+ * The one normalised advisory model every feed is read into and every merged
+ * advisory is written from. A `SourceRecord` is one upstream record (one NVD CVE,
+ * one OSV or GHSA file) after normalisation; an `Advisory` is what the merge makes
+ * of every record that shares a merge key. The advisories member's `doc` column is
+ * an Advisory as canonical JSON (sorted keys), so this file is the doc's schema.
+ *
+ * Timestamps are ISO 8601 UTC strings (`2024-01-02T03:04:05.000Z`) or null.
+ */
+
+export type FeedName = 'nvd' | 'osv' | 'ghsa';
+
+/** Feeds in the order the merge ranks them (see merge.ts) and the manifest lists them. */
+export const FEEDS: readonly FeedName[] = ['nvd', 'osv', 'ghsa'];
+
+export interface SourceRef {
+  feed: FeedName;
+  /** The record's own id in that feed (CVE-…, GHSA-…, PYSEC-…, DSA-…). */
+  id: string;
+  modified: string | null;
+  published: string | null;
+  /** When this source withdrew the record (OSV `withdrawn`; NVD status "Rejected": its lastModified), else null. */
+  withdrawn: string | null;
+  /** NVD `vulnStatus` (Analyzed, Deferred, Rejected, …); absent for OSV and GHSA. */
+  status?: string;
+}
+
+export type CvssType = 'CVSS_V2' | 'CVSS_V3' | 'CVSS_V4';
+
+export interface Severity {
+  type: CvssType;
+  /** The CVSS vector as published (v3 and v4 carry their `CVSS:3.1/` or `CVSS:4.0/` prefix). */
+  vector: string;
+  /** Base score: NVD's own `baseScore`, or computed from the vector; null when the vector is not a complete base vector. */
+  score: number | null;
+  /** The feed that published this vector. */
+  source: FeedName;
+  /** NVD only: who scored it (`nvd@nist.gov` or the CNA) and whether NVD marks it Primary. */
+  assigner?: string;
+  primary?: boolean;
+}
+
+/** A severity label a database gives without a vector (GHSA `database_specific.severity`). */
+export interface DatabaseSeverity {
+  source: FeedName;
+  id: string;
+  /** CRITICAL | HIGH | MEDIUM | LOW (GitHub's MODERATE is MEDIUM). */
+  severity: string;
+}
+
+export interface Reference {
+  /** OSV reference type: ADVISORY, ARTICLE, DETECTION, DISCUSSION, REPORT, FIX, INTRODUCED, PACKAGE, EVIDENCE, WEB. */
+  type: string;
+  url: string;
+}
+
+/** One OSV range event: exactly one of the four keys. */
+export type RangeEvent = { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
+
+export type RangeType = 'SEMVER' | 'ECOSYSTEM' | 'GIT';
+
+export interface Range {
+  type: RangeType;
+  /** GIT ranges: the repository URL. */
+  repo?: string;
+  events: RangeEvent[];
+}
+
+export interface Affected {
+  /** OSV ecosystem as published ("npm", "Debian:12", "Alpine:v3.18"); "GIT" for a package-less GIT range. */
+  ecosystem: string;
+  /** Package name as the first source spelled it. */
+  name: string;
+  /** Package URL without version, when a source gave one. */
+  purl?: string;
+  ranges: Range[];
+  /** Explicitly affected versions. */
+  versions: string[];
+  ecosystem_specific?: unknown;
+}
+
+/** One NVD cpeMatch entry, flattened out of its configuration nodes. */
+export interface Cpe {
+  criteria: string;
+  vulnerable: boolean;
+  versionStartIncluding?: string;
+  versionStartExcluding?: string;
+  versionEndIncluding?: string;
+  versionEndExcluding?: string;
+  /** a | o | h, from the cpe:2.3 string. */
+  part: string;
+  /** Vendor and product as written in the cpe:2.3 string (formatted-string escaping kept). */
+  vendor: string;
+  product: string;
+}
+
+/** Fields a normalised record and a merged advisory share. */
+export interface AdvisoryContent {
+  summary: string | null;
+  details: string | null;
+  severity: Severity[];
+  databaseSeverity: DatabaseSeverity[];
+  cwes: string[];
+  references: Reference[];
+  affected: Affected[];
+  cpes: Cpe[];
+}
+
+/** One upstream record after normalisation, before the merge. */
+export interface SourceRecord extends AdvisoryContent {
+  /** The merge key (see merge.ts mergeKey). */
+  key: string;
+  source: SourceRef;
+  /** OSV `aliases` (and `upstream`, which is listed separately too). */
+  aliases: string[];
+  upstream: string[];
+  related: string[];
+}
+
+/** The merged advisory: every record that shares one key. */
+export interface Advisory extends AdvisoryContent {
+  /** The merge key: a CVE id when the records name exactly one, else the record's own id. */
+  id: string;
+  /** Every other id the sources give it (their own ids, aliases and upstream ids), sorted. */
+  aliases: string[];
+  /** OSV `related` ids: other advisories about a similar issue (not the same one). */
+  related: string[];
+  /** One entry per (feed, id), sorted. */
+  sources: SourceRef[];
+  /** Earliest publication of any source. */
+  published: string | null;
+  /** Latest modification of any source. */
+  modified: string | null;
+  /** Set only when every source is withdrawn: the latest withdrawal time. */
+  withdrawn: string | null;
+}

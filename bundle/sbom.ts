@@ -1,0 +1,100 @@
+/**
+ * sbom.spdx.json: an SPDX 2.3 JSON document describing a bundle. One package
+ * (the bundle, at its version) CONTAINS one file entry per member it carries
+ * (the DB members and the image archives; not manifest.json, which lists the
+ * SBOM's own digest, nor the SBOM itself), each with its SHA256 (and the SHA1
+ * SPDX 2.3 makes mandatory for files). Deterministic: `created` is the
+ * manifest's, the namespace derives from the members' digests, and keys are
+ * sorted; the same members give the same bytes.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './manifest.ts';
+
+export interface SbomFile {
+  /** Path inside the bundle. */
+  path: string;
+  sha256: string;
+  sha1: string;
+  role: 'db' | 'image';
+}
+
+export interface SbomInput {
+  bundleVersion: string;
+  /** ISO 8601; written at second precision, as SPDX wants. */
+  created: string;
+  /** "stella-ouk 0.1.0" */
+  generator: string;
+  files: SbomFile[];
+}
+
+/** Namespace host: `.invalid` is reserved, so the URI can never point at somebody's server. */
+const NAMESPACE_BASE = 'https://spdx.stella-ouk.invalid/bundles';
+
+export function spdxId(prefix: string, index: number, path: string): string {
+  return `SPDXRef-${prefix}-${index}-${path.replace(/[^A-Za-z0-9.-]+/g, '-')}`;
+}
+
+/** sha256 of `"<path> <sha256>\n"` over the files: what names this SBOM's content. */
+export function sbomContentDigest(files: readonly SbomFile[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(`${f.path} ${f.sha256}\n`);
+  return h.digest('hex');
+}
+
+/** SPDX 2.3 §7.9: sha1 of the sorted, concatenated sha1s of the package's files. */
+export function packageVerificationCode(files: readonly SbomFile[]): string {
+  const sorted = files.map((f) => f.sha1).sort();
+  return createHash('sha1').update(sorted.join('')).digest('hex');
+}
+
+export function buildSbom(input: SbomInput): string {
+  const created = new Date(input.created).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const digest = sbomContentDigest(input.files);
+  const pkgId = 'SPDXRef-Package-stella-ouk-bundle';
+  const files = input.files.map((f, i) => ({
+    SPDXID: spdxId('File', i + 1, f.path),
+    fileName: `./${f.path}`,
+    fileTypes: [f.role === 'db' ? 'TEXT' : 'ARCHIVE'],
+    checksums: [
+      { algorithm: 'SHA1', checksumValue: f.sha1 },
+      { algorithm: 'SHA256', checksumValue: f.sha256 },
+    ],
+    licenseConcluded: 'NOASSERTION',
+    copyrightText: 'NOASSERTION',
+    comment: f.role === 'db' ? 'vulnerability DB table, PostgreSQL COPY text format' : 'OCI image archive',
+  }));
+  const doc = {
+    spdxVersion: 'SPDX-2.3',
+    dataLicense: 'CC0-1.0',
+    SPDXID: 'SPDXRef-DOCUMENT',
+    name: `stella-ouk-${input.bundleVersion}`,
+    documentNamespace: `${NAMESPACE_BASE}/${encodeURIComponent(input.bundleVersion)}/${digest}`,
+    creationInfo: {
+      created,
+      creators: [`Tool: ${input.generator.replace(/ /g, '-')}`],
+    },
+    documentDescribes: [pkgId],
+    packages: [
+      {
+        SPDXID: pkgId,
+        name: 'stella-ouk-bundle',
+        versionInfo: input.bundleVersion,
+        primaryPackagePurpose: 'ARCHIVE',
+        downloadLocation: 'NOASSERTION',
+        filesAnalyzed: true,
+        hasFiles: files.map((f) => f.SPDXID),
+        packageVerificationCode: { packageVerificationCodeValue: packageVerificationCode(input.files) },
+        licenseConcluded: 'NOASSERTION',
+        licenseDeclared: 'NOASSERTION',
+        copyrightText: 'NOASSERTION',
+        comment: 'Stella OUK offline update bundle: vulnerability DB snapshot and optional OCI images',
+      },
+    ],
+    files,
+    relationships: [
+      { spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: pkgId },
+      ...files.map((f) => ({ spdxElementId: pkgId, relationshipType: 'CONTAINS', relatedSpdxElement: f.SPDXID })),
+    ],
+  };
+  return canonicalJson(doc, 2) + '\n';
+}
