@@ -1,0 +1,138 @@
+/**
+ * Operator authentication for the dashboard (and any other operator-only
+ * route): HTTP Basic against DASHBOARD_USER / DASHBOARD_PASSWORD (constant-time
+ * comparison), or `Authorization: Bearer <JWT>` verified offline with jose
+ * against STELLA_JWT_PUBLIC_KEY whose claims name an operator (`role:
+ * "operator"`, or `roles`/`scope` containing `operator`). A scan token without
+ * that claim does not open the dashboard.
+ *
+ * JWTs go through lib/tokens.ts, the scan tokens' verifier: the algorithm is
+ * pinned to the key's type, `alg: none`, HMAC (key confusion), a wrong issuer,
+ * a missing `sub`/`exp` or an expired token are refused.
+ *
+ * `operatorAuthHook` is a fastify onRequest hook; register it in an
+ * encapsulated context so it guards only the routes of that context.
+ */
+import crypto from 'node:crypto';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { JWTPayload } from 'jose';
+import type { Logger } from '../lib/logger.ts';
+import { decodeToken, loadPublicTokenKey, verifyToken, type PublicTokenKey } from '../lib/tokens.ts';
+
+export const OPERATOR_ROLE = 'operator';
+
+export interface OperatorAuthConfig {
+  dashboardUser?: string;
+  dashboardPassword?: string;
+  /** PEM text of the public key, or the path of a PEM file. */
+  jwtPublicKey?: string;
+  jwtIssuer?: string;
+}
+
+export type Principal = { method: 'basic'; user: string } | { method: 'jwt'; subject: string };
+
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+
+function sha256(s: string): Buffer {
+  return crypto.createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Constant-time string equality (hash first so lengths do not leak either). */
+export function safeEqual(a: string, b: string): boolean {
+  return crypto.timingSafeEqual(sha256(a), sha256(b));
+}
+
+export function basicConfigured(cfg: OperatorAuthConfig): boolean {
+  return Boolean(cfg.dashboardUser && cfg.dashboardPassword);
+}
+
+export function jwtConfigured(cfg: OperatorAuthConfig): boolean {
+  return Boolean(cfg.jwtPublicKey);
+}
+
+/** Whether any operator credential is configured; without one the dashboard stays off. */
+export function operatorAuthConfigured(cfg: OperatorAuthConfig): boolean {
+  return basicConfigured(cfg) || jwtConfigured(cfg);
+}
+
+export function parseBasic(header: string): { user: string; password: string } | null {
+  const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header);
+  if (!m) return null;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return null;
+  return { user: decoded.slice(0, i), password: decoded.slice(i + 1) };
+}
+
+function isOperator(claims: JWTPayload): boolean {
+  const has = (v: unknown): boolean =>
+    v === OPERATOR_ROLE ||
+    (Array.isArray(v) && v.includes(OPERATOR_ROLE)) ||
+    (typeof v === 'string' && v.split(/\s+/).includes(OPERATOR_ROLE));
+  return has(claims.role) || has(claims.roles) || has(claims.scope);
+}
+
+/** An authenticator bound to a configuration (the key is loaded once). */
+export function createOperatorAuthenticator(cfg: OperatorAuthConfig): (authorization: string | undefined) => Promise<AuthResult> {
+  let key: PublicTokenKey | undefined;
+  let keyError: string | undefined;
+  if (cfg.jwtPublicKey) {
+    try {
+      key = loadPublicTokenKey(cfg.jwtPublicKey);
+    } catch (e) {
+      keyError = e instanceof Error ? e.message : String(e);
+    }
+  }
+  return async (authorization) => {
+    if (!authorization) return { ok: false, reason: 'no credentials' };
+    if (/^Basic\s/i.test(authorization)) {
+      if (!basicConfigured(cfg)) return { ok: false, reason: 'basic authentication is not configured' };
+      const creds = parseBasic(authorization);
+      if (!creds) return { ok: false, reason: 'malformed basic credentials' };
+      // Evaluate both comparisons: no early exit on the user name.
+      const userOk = safeEqual(creds.user, cfg.dashboardUser as string);
+      const passOk = safeEqual(creds.password, cfg.dashboardPassword as string);
+      return userOk && passOk ? { ok: true, principal: { method: 'basic', user: creds.user } } : { ok: false, reason: 'wrong user or password' };
+    }
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (bearer) {
+      if (!key) return { ok: false, reason: keyError ?? 'JWT authentication is not configured' };
+      try {
+        // the same offline verification as scan tokens (lib/tokens.ts): pinned algorithm, issuer, expiry, subject
+        const verified = await verifyToken(bearer[1], key, cfg.jwtIssuer ? { issuer: cfg.jwtIssuer } : {});
+        // the signature is good, so the other claims can be read as they are
+        if (!isOperator(decodeToken(bearer[1]).claims)) return { ok: false, reason: 'token is valid but not an operator token (role "operator" missing)' };
+        return { ok: true, principal: { method: 'jwt', subject: verified.claims.sub } };
+      } catch (e) {
+        return { ok: false, reason: `token refused: ${e instanceof Error ? e.message : String(e)}` };
+      }
+    }
+    return { ok: false, reason: 'unsupported authorization scheme' };
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    operator?: Principal;
+  }
+}
+
+/** A fastify onRequest hook answering 401 (with WWW-Authenticate) unless an operator credential is presented. */
+export function operatorAuthHook(cfg: OperatorAuthConfig, logger?: Logger, realm = 'Stella OUK'): onRequestHookHandler {
+  const authenticate = createOperatorAuthenticator(cfg);
+  const challenges: string[] = [];
+  if (basicConfigured(cfg)) challenges.push(`Basic realm="${realm}", charset="UTF-8"`);
+  if (jwtConfigured(cfg)) challenges.push(`Bearer realm="${realm}"`);
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const result = await authenticate(request.headers.authorization);
+    if (result.ok) {
+      request.operator = result.principal;
+      return;
+    }
+    if (request.headers.authorization) {
+      logger?.warn({ url: request.url, ip: request.ip, reason: result.reason }, 'operator authentication refused');
+    }
+    reply.header('WWW-Authenticate', challenges.length === 1 ? challenges[0] : challenges);
+    return reply.code(401).send({ error: 'unauthorized', message: 'operator credentials required (HTTP Basic with DASHBOARD_USER/DASHBOARD_PASSWORD, or an operator JWT as Bearer)' });
+  };
+}

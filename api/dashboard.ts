@@ -1,0 +1,130 @@
+/**
+ * The job dashboard: bull-board at /admin/queues with the verify, unpack, load
+ * and activate queues, retries enabled, behind operator authentication (see
+ * api/auth.ts). With no operator credential configured it is never served
+ * open: it answers 404 and says so in the log.
+ *
+ * Register with `app.register(dashboardPlugin, { queues, config, logger })`.
+ * The plugin is encapsulated (not wrapped in fastify-plugin): its auth hook
+ * guards the dashboard routes only, never the webhook or scan endpoints.
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { Queue } from 'bullmq';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Config } from '../lib/config.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { operatorAuthConfigured, operatorAuthHook, type OperatorAuthConfig } from './auth.ts';
+
+type BoardServerAdapter = Parameters<typeof createBullBoard>[0]['serverAdapter'];
+
+export const DASHBOARD_PATH = '/admin/queues';
+/** The pipeline's stages in flow order; the dashboard lists the queues in this order. */
+export const STAGE_ORDER = ['verify', 'unpack', 'load', 'activate'] as const;
+
+const DESCRIPTIONS: Record<string, string> = {
+  verify: 'signature over the whole tarball against the trusted keys, manifest sanity',
+  unpack: 'stream the tar, check every member against the manifest, stage members in the store',
+  load: 'COPY staged members into a PostgreSQL staging schema',
+  activate: 'atomic switch of the active DB, previous DB kept for rollback',
+};
+
+export interface DashboardOptions {
+  queues: Queue[];
+  config: Pick<Config, 'dashboardUser' | 'dashboardPassword' | 'jwtPublicKey' | 'jwtIssuer'>;
+  logger?: Logger;
+  /** Default /admin/queues. */
+  basePath?: string;
+}
+
+function queueRank(q: Queue): number {
+  const i = (STAGE_ORDER as readonly string[]).indexOf(q.name);
+  return i < 0 ? STAGE_ORDER.length : i;
+}
+
+/**
+ * bull-board draws a progress ring for a number, or for an object with a numeric
+ * `progress`; stages report `{done, total, unit}` style objects, so derive the
+ * percentage when it is missing. The Progress tab still shows the whole object.
+ */
+export function formatProgress(progress: unknown): unknown {
+  if (progress === null || typeof progress !== 'object' || Array.isArray(progress)) return progress;
+  const p = progress as Record<string, unknown>;
+  if (typeof p.progress === 'number') return p;
+  const total = typeof p.total === 'number' ? p.total : undefined;
+  const done = [p.done, p.bytes, p.rows, p.members, p.processed].find((v): v is number => typeof v === 'number');
+  if (total && total > 0 && done !== undefined) return { ...p, progress: Math.min(100, Math.round((done / total) * 100)) };
+  return p;
+}
+
+export function queueAdapters(queues: Queue[]): BullMQAdapter[] {
+  return [...queues]
+    .sort((a, b) => queueRank(a) - queueRank(b))
+    .map((q) => {
+      const adapter = new BullMQAdapter(q, {
+        readOnlyMode: false,
+        allowRetries: true,
+        description: DESCRIPTIONS[q.name] ?? '',
+      });
+      adapter.setFormatter('progress', formatProgress);
+      return adapter;
+    });
+}
+
+export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app: FastifyInstance, opts: DashboardOptions) => {
+  const logger = opts.logger ?? createLogger('dashboard');
+  const basePath = opts.basePath ?? DASHBOARD_PATH;
+  const authConfig: OperatorAuthConfig = {
+    dashboardUser: opts.config.dashboardUser,
+    dashboardPassword: opts.config.dashboardPassword,
+    jwtPublicKey: opts.config.jwtPublicKey,
+    jwtIssuer: opts.config.jwtIssuer,
+  };
+
+  if (!operatorAuthConfigured(authConfig)) {
+    logger.warn(
+      { path: basePath },
+      'job dashboard disabled: no operator credential configured (set DASHBOARD_USER and DASHBOARD_PASSWORD, or STELLA_JWT_PUBLIC_KEY for operator JWTs)',
+    );
+    const body = {
+      error: 'not found',
+      message: 'the job dashboard is disabled: set DASHBOARD_USER and DASHBOARD_PASSWORD (or STELLA_JWT_PUBLIC_KEY) on the API service',
+    };
+    app.get(basePath, (_req, reply) => reply.code(404).send(body));
+    app.get(`${basePath}/*`, (_req, reply) => reply.code(404).send(body));
+    return;
+  }
+
+  const serverAdapter = new FastifyAdapter();
+  serverAdapter.setBasePath(basePath);
+  createBullBoard({
+    queues: queueAdapters(opts.queues),
+    // @bull-board/fastify pins its own copy of @bull-board/api: same interface, distinct declarations.
+    serverAdapter: serverAdapter as unknown as BoardServerAdapter,
+    options: {
+      uiConfig: {
+        boardTitle: 'Stella OUK imports',
+        hideDocsLink: true,
+        sortQueues: false,
+        jobDetails: { defaultTab: 'Progress' },
+      },
+    },
+  });
+
+  // An encapsulated child: the hooks below guard only the dashboard's routes. Its request log is
+  // quiet (the UI polls every few seconds); what an operator changes is logged once, with who did it.
+  await app.register(
+    async (scoped) => {
+      scoped.addHook('onRequest', operatorAuthHook(authConfig, logger, 'Stella OUK dashboard'));
+      scoped.addHook('onResponse', async (request, reply) => {
+        if (request.method === 'GET' || !request.operator) return;
+        const who = request.operator.method === 'basic' ? request.operator.user : request.operator.subject;
+        logger.info({ operator: who, method: request.method, url: request.url, status: reply.statusCode }, 'dashboard action');
+      });
+      await scoped.register(serverAdapter.registerPlugin(), { prefix: basePath });
+    },
+    { logLevel: 'warn' },
+  );
+  logger.info({ path: basePath, queues: opts.queues.map((q) => q.name) }, 'job dashboard mounted (operator authentication required)');
+};

@@ -1,0 +1,268 @@
+/**
+ * `stella ouk jobs [--failed] [--json] [--limit N]`: recent imports (from
+ * ouk_meta.imports) with each stage's state, attempts, duration and error,
+ * read live from the BullMQ jobs `${importId}-<stage>` and, where a job is no
+ * longer kept in Redis, from the import record's `stages`.
+ */
+import type { Command } from 'commander';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createPool, migrate, type Pool } from '../../infra/db.ts';
+import { resolveEnv } from '../../infra/env.ts';
+import { loadConfig, type Config } from '../../lib/config.ts';
+
+export const STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export interface StageView {
+  stage: StageName;
+  /** BullMQ job state (waiting, active, delayed, failed, completed, waiting-children, …), the record's state, or `-`. */
+  state: string;
+  attempts: number;
+  maxAttempts: number | null;
+  /** Seconds of the last attempt (running time so far while active), or null. */
+  durationSeconds: number | null;
+  error: string | null;
+  progress: unknown;
+  /** Where this view came from. */
+  source: 'queue' | 'record' | 'none';
+}
+
+export interface ImportView {
+  id: string;
+  objectKey: string;
+  version: string | null;
+  state: string;
+  errorCode: string | null;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  stages: StageView[];
+}
+
+interface ImportRow {
+  id: string;
+  object_key: string;
+  version: string | null;
+  state: string;
+  stages: Record<string, StageRecord> | null;
+  error_code: string | null;
+  error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The shape the pipeline keeps in ouk_meta.imports.stages (all fields optional). */
+interface StageRecord {
+  state?: string;
+  attempts?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: string;
+  code?: string;
+}
+
+function seconds(from: number | undefined, to: number | undefined): number | null {
+  if (!from || !to || to < from) return null;
+  return (to - from) / 1000;
+}
+
+async function stageFromQueue(queue: Queue, importId: string, stage: StageName): Promise<StageView | null> {
+  const job = await queue.getJob(`${importId}-${stage}`);
+  if (!job) return null;
+  const state = await job.getState();
+  const running = state === 'active';
+  return {
+    stage,
+    state,
+    attempts: job.attemptsMade,
+    maxAttempts: job.opts.attempts ?? 1,
+    durationSeconds: seconds(job.processedOn, running ? Date.now() : job.finishedOn),
+    // a completed job keeps the reason of an earlier failed attempt: not an error any more
+    error: state === 'completed' ? null : job.failedReason || null,
+    progress: job.progress ?? null,
+    source: 'queue',
+  };
+}
+
+function stageFromRecord(rec: StageRecord | undefined, stage: StageName): StageView {
+  if (!rec) return { stage, state: '-', attempts: 0, maxAttempts: null, durationSeconds: null, error: null, progress: null, source: 'none' };
+  const start = rec.startedAt ? Date.parse(rec.startedAt) : undefined;
+  const end = rec.finishedAt ? Date.parse(rec.finishedAt) : undefined;
+  return {
+    stage,
+    state: rec.state ?? '-',
+    attempts: rec.attempts ?? 0,
+    maxAttempts: null,
+    durationSeconds: seconds(start, end),
+    error: rec.error ? (rec.code ? `${rec.code}: ${rec.error}` : rec.error) : null,
+    progress: null,
+    source: 'record',
+  };
+}
+
+export interface JobsDeps {
+  pool: Pool;
+  /** One Queue per stage, keyed by stage name; null when Redis is unreachable (record-only view). */
+  queues: Record<StageName, Queue> | null;
+}
+
+export interface JobsOptions {
+  failed?: boolean;
+  limit?: number;
+}
+
+/** Ids of imports with a stage job in BullMQ's failed set. */
+async function failedIdsFromQueues(queues: Record<StageName, Queue>, limit: number): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const stage of STAGES) {
+    const jobs = await queues[stage].getFailed(0, limit - 1);
+    for (const j of jobs) {
+      const id = j.id ?? '';
+      if (id.endsWith(`-${stage}`)) ids.add(id.slice(0, -(stage.length + 1)));
+    }
+  }
+  return [...ids];
+}
+
+export async function collectImports(deps: JobsDeps, opts: JobsOptions = {}): Promise<ImportView[]> {
+  const limit = opts.limit ?? 20;
+  const cols = 'id, object_key, version, state, stages, error_code, error, created_at, updated_at';
+  let rows: ImportRow[];
+  if (opts.failed) {
+    const queueFailed = deps.queues ? await failedIdsFromQueues(deps.queues, 200) : [];
+    rows = (
+      await deps.pool.query<ImportRow>(
+        `SELECT ${cols} FROM ouk_meta.imports WHERE state = 'failed' OR id = ANY($1::text[]) ORDER BY created_at DESC LIMIT $2`,
+        [queueFailed, limit],
+      )
+    ).rows;
+  } else {
+    rows = (await deps.pool.query<ImportRow>(`SELECT ${cols} FROM ouk_meta.imports ORDER BY created_at DESC LIMIT $1`, [limit])).rows;
+  }
+  const out: ImportView[] = [];
+  for (const r of rows) {
+    const stages: StageView[] = [];
+    for (const stage of STAGES) {
+      const live = deps.queues ? await stageFromQueue(deps.queues[stage], r.id, stage) : null;
+      stages.push(live ?? stageFromRecord(r.stages?.[stage], stage));
+    }
+    out.push({
+      id: r.id,
+      objectKey: r.object_key,
+      version: r.version,
+      state: r.state,
+      errorCode: r.error_code,
+      error: r.error,
+      createdAt: new Date(r.created_at).toISOString(),
+      updatedAt: new Date(r.updated_at).toISOString(),
+      stages,
+    });
+  }
+  return out;
+}
+
+export function formatDuration(s: number | null): string {
+  if (s === null) return '-';
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${Math.round(s % 60)}s`;
+  return `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
+function progressText(p: unknown): string {
+  if (typeof p === 'number') return p > 0 ? `${Math.round(p)}%` : '';
+  if (p && typeof p === 'object' && !Array.isArray(p)) {
+    const o = p as Record<string, unknown>;
+    if (typeof o.progress === 'number') return `${Math.round(o.progress)}%`;
+    const done = [o.done, o.bytes, o.rows, o.members].find((v) => typeof v === 'number');
+    if (typeof done === 'number' && typeof o.total === 'number' && o.total > 0) return `${Math.round((done / o.total) * 100)}%`;
+  }
+  return '';
+}
+
+function oneLine(s: string, max: number): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+/** The human table: one header line per import, one line per stage. */
+export function renderImports(views: ImportView[], failedOnly = false): string {
+  if (views.length === 0) return failedOnly ? 'no failed imports\n' : 'no imports yet: drop a bundle into the bucket or run `stella ouk import FILE`\n';
+  const lines: string[] = [];
+  for (const v of views) {
+    lines.push(`${v.id}  ${v.version ?? '(version unknown)'}  ${v.state.toUpperCase()}  ${v.objectKey}  created ${v.createdAt}`);
+    for (const s of v.stages) {
+      const attempts = s.maxAttempts ? `${s.attempts}/${s.maxAttempts}` : String(s.attempts);
+      const cols = [
+        `  ${s.stage.padEnd(9)}`,
+        s.state.padEnd(17),
+        `attempts ${attempts}`.padEnd(14),
+        formatDuration(s.durationSeconds).padStart(8),
+        progressText(s.progress).padStart(5),
+      ];
+      if (s.error) cols.push(` ${oneLine(s.error, 400)}`);
+      lines.push(cols.join(' ').trimEnd());
+    }
+    if (v.state === 'failed') lines.push(`  → retry: stella ouk retry ${v.id}   (or Retry on the failed job at /admin/queues)`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface StageQueues {
+  queues: Record<StageName, Queue>;
+  close(): Promise<void>;
+}
+
+/** Queues for reading (no workers) on one connection, or null when Redis does not answer (fails fast). */
+export async function openStageQueues(config: Pick<Config, 'redisUrl' | 'queuePrefix'>): Promise<StageQueues | null> {
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null, lazyConnect: true });
+  connection.on('error', () => undefined);
+  try {
+    await connection.connect();
+    await connection.ping();
+  } catch {
+    connection.disconnect();
+    return null;
+  }
+  const queues = Object.fromEntries(
+    STAGES.map((s) => {
+      const q = new Queue(s, { connection, prefix: config.queuePrefix });
+      q.on('error', () => undefined);
+      return [s, q];
+    }),
+  ) as Record<StageName, Queue>;
+  return {
+    queues,
+    async close() {
+      await Promise.all(STAGES.map((s) => queues[s].close().catch(() => undefined)));
+      connection.disconnect();
+    },
+  };
+}
+
+/** Registers `jobs` on the `ouk` command (pass `ouk`, or the program to have it found). */
+export function registerOukJobs(parent: Command): void {
+  const ouk = parent.name() === 'ouk' ? parent : (parent.commands.find((c) => c.name() === 'ouk') ?? parent.command('ouk'));
+  ouk
+    .command('jobs')
+    .description('list imports with each stage: state, attempts, duration and error')
+    .option('--failed', 'only imports with a failed stage')
+    .option('--json', 'machine-readable output')
+    .option('--limit <n>', 'how many imports (newest first)', (v) => Number.parseInt(v, 10), 20)
+    .action(async (opts: { failed?: boolean; json?: boolean; limit: number }) => {
+      const config = loadConfig(resolveEnv());
+      const pool = createPool(config.databaseUrl, 2);
+      const redis = await openStageQueues(config);
+      try {
+        await migrate(pool);
+        const queues = redis ? redis.queues : null;
+        if (!queues) process.stderr.write('warning: Redis is unreachable; showing the stages as recorded in PostgreSQL\n');
+        const views = await collectImports({ pool, queues }, { failed: opts.failed, limit: opts.limit });
+        process.stdout.write(opts.json ? `${JSON.stringify({ imports: views }, null, 2)}\n` : renderImports(views, opts.failed));
+      } finally {
+        await redis?.close();
+        await pool.end();
+      }
+    });
+}

@@ -1,0 +1,172 @@
+/**
+ * Where the pipeline's metrics and per-import log lines come from, without
+ * touching the stage code.
+ *
+ * Workers usually run in their own processes (queue/worker-main.ts), the API
+ * in another, and Prometheus scrapes the API's /metrics. So the metrics are fed
+ * in the API process from BullMQ's own event stream in Redis (QueueEvents),
+ * which sees every worker on every host exactly once:
+ *
+ *   const watcher = watchQueueMetrics({ connection, prefix, queues, pool, logger });
+ *   ... await watcher.close();
+ *
+ * completed → ouk_import_stage_duration_seconds{stage} (the job's finishedOn − processedOn),
+ *             ouk_imports_activated_total for the activate stage;
+ * failed    → ouk_import_stage_failures_total{stage,reason} (BullMQ emits it once the
+ *             attempts are used up, or for an unrecoverable error);
+ * delayed   → ouk_import_stage_retries_total{stage,reason} when a failed attempt waits
+ *             for its backoff.
+ * The reason is the error code: read from the failure message when it starts with one,
+ * else from the import record (ouk_meta.imports.stages.<stage>.code, then error_code).
+ *
+ * On the worker side, `attachWorkerLogging(worker, logger)` logs each stage's end
+ * with the import id (and the error code, which only the worker still has).
+ */
+import { Queue, QueueEvents, type ConnectionOptions, type Job, type Worker } from 'bullmq';
+import type { Pool } from '../infra/db.ts';
+import type { Logger } from '../lib/logger.ts';
+import { withImport } from '../lib/logger.ts';
+import { countActivated, countFailure, failureReason, observeStage } from '../api/metrics.ts';
+
+export const PIPELINE_STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
+
+/** The import id of a stage job: `data.importId`, else the job id without its `-<stage>` suffix. */
+export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string {
+  const data = job.data as { importId?: unknown } | undefined;
+  if (data && typeof data.importId === 'string') return data.importId;
+  return importIdFromJobId(job.id ?? '', job.queueName);
+}
+
+export function importIdFromJobId(jobId: string, stage: string): string {
+  const suffix = `-${stage}`;
+  return jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : jobId;
+}
+
+/** Seconds the last attempt ran, or null when the timestamps are missing. */
+export function runSeconds(job: Pick<Job, 'processedOn' | 'finishedOn'>): number | null {
+  if (!job.processedOn || !job.finishedOn || job.finishedOn < job.processedOn) return null;
+  return (job.finishedOn - job.processedOn) / 1000;
+}
+
+/** Whether this failure is the last one (no retry coming). Call after BullMQ counted the attempt. */
+export function isFinalFailure(job: Pick<Job, 'attemptsMade' | 'opts'>, err: Error): boolean {
+  if (err.name === 'UnrecoverableError') return true;
+  return job.attemptsMade >= (job.opts.attempts ?? 1);
+}
+
+/** Worker side: one log line per finished stage attempt, carrying importId and stage. */
+export function attachWorkerLogging(worker: Worker, logger: Logger): () => void {
+  const onCompleted = (job: Job): void => {
+    withImport(logger, importIdOf(job), { stage: job.queueName }).info(
+      { jobId: job.id, attempts: job.attemptsMade, seconds: runSeconds(job) },
+      'stage completed',
+    );
+  };
+  const onFailed = (job: Job | undefined, err: Error): void => {
+    if (!job) {
+      logger.error({ err }, 'a job failed before it could be read');
+      return;
+    }
+    const log = withImport(logger, importIdOf(job), { stage: job.queueName });
+    const fields = { jobId: job.id, reason: failureReason(err), attempts: job.attemptsMade, maxAttempts: job.opts.attempts ?? 1, error: err.message };
+    if (isFinalFailure(job, err)) log.error(fields, 'stage failed; fix the cause, then retry it from the dashboard or with `stella ouk retry`');
+    else log.warn(fields, 'stage attempt failed; BullMQ will retry it');
+  };
+  worker.on('completed', onCompleted);
+  worker.on('failed', onFailed);
+  return () => {
+    worker.off('completed', onCompleted);
+    worker.off('failed', onFailed);
+  };
+}
+
+export interface WatchOptions {
+  /** Connection options for the QueueEvents' own blocking connections. */
+  connection: ConnectionOptions;
+  prefix: string;
+  /** Queues to read finished jobs from (one per stage; the dashboard's queues do). */
+  queues: Queue[];
+  /** Import records, to name the reason of a failure whose message carries no code. */
+  pool?: Pool;
+  logger?: Logger;
+}
+
+export interface QueueMetricsWatcher {
+  /** Resolves when every QueueEvents listens (events before that are not seen). */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function reasonFromRecord(pool: Pool, importId: string, stage: string): Promise<string | null> {
+  const r = await pool.query<{ code: string | null }>(
+    `SELECT coalesce(stages -> $2 ->> 'code', error_code) AS code FROM ouk_meta.imports WHERE id = $1`,
+    [importId, stage],
+  );
+  return r.rows[0]?.code ?? null;
+}
+
+export function watchQueueMetrics(opts: WatchOptions): QueueMetricsWatcher {
+  const watchers: QueueEvents[] = [];
+  const pending = new Set<Promise<void>>();
+  const track = (p: Promise<void>): void => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
+
+  const reasonOf = async (message: string, importId: string, stage: string): Promise<string> => {
+    const parsed = failureReason(new Error(message));
+    if (parsed !== 'INTERNAL' || !opts.pool) return parsed;
+    // The worker records the failure in the import record; give it a moment when the event wins the race.
+    for (let i = 0; i < 3; i++) {
+      const code = await reasonFromRecord(opts.pool, importId, stage).catch(() => null);
+      if (code) return code;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return parsed;
+  };
+
+  for (const queue of opts.queues) {
+    const stage = queue.name;
+    // Read from "now" (not from the first blocking read): nothing finishing after this call is missed.
+    const events = new QueueEvents(stage, { connection: opts.connection, prefix: opts.prefix, lastEventId: `${Date.now()}-0` });
+    events.on('error', (err) => opts.logger?.warn({ err, stage }, 'metrics: queue events connection error'));
+    events.on('completed', ({ jobId }) =>
+      track(
+        (async () => {
+          const job = await queue.getJob(jobId);
+          const seconds = job ? runSeconds(job) : null;
+          if (seconds !== null) observeStage(stage, seconds);
+          if (stage === 'activate') countActivated();
+        })().catch((err) => opts.logger?.warn({ err, jobId, stage }, 'metrics: could not read a completed job')),
+      ),
+    );
+    events.on('failed', ({ jobId, failedReason }) =>
+      track(
+        (async () => {
+          countFailure(stage, await reasonOf(failedReason ?? '', importIdFromJobId(jobId, stage), stage), true);
+        })().catch((err) => opts.logger?.warn({ err, jobId, stage }, 'metrics: could not count a failure')),
+      ),
+    );
+    events.on('delayed', ({ jobId }) =>
+      track(
+        (async () => {
+          const job = await queue.getJob(jobId);
+          // a failed attempt waiting for its backoff (not a job added with a delay)
+          if (!job || !job.failedReason || job.attemptsMade < 1) return;
+          countFailure(stage, await reasonOf(job.failedReason, importIdFromJobId(jobId, stage), stage), false);
+        })().catch((err) => opts.logger?.warn({ err, jobId, stage }, 'metrics: could not count a retry')),
+      ),
+    );
+    watchers.push(events);
+  }
+
+  return {
+    ready: async () => {
+      await Promise.all(watchers.map((w) => w.waitUntilReady()));
+    },
+    close: async () => {
+      await Promise.all(watchers.map((w) => w.close()));
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
