@@ -15,7 +15,8 @@ export interface SbomFile {
   path: string;
   sha256: string;
   sha1: string;
-  role: 'db' | 'image';
+  /** `removed`: a delta's list of removed advisory ids (db/removed.tsv). */
+  role: 'db' | 'removed' | 'image';
 }
 
 export interface SbomInput {
@@ -26,6 +27,12 @@ export interface SbomInput {
   generator: string;
   files: SbomFile[];
 }
+
+const FILE_COMMENTS: Record<SbomFile['role'], string> = {
+  db: 'vulnerability DB table, PostgreSQL COPY text format',
+  removed: 'advisory ids this delta removes, one a line (PostgreSQL COPY text format)',
+  image: 'OCI image archive',
+};
 
 /** Namespace host: `.invalid` is reserved, so the URI can never point at somebody's server. */
 const NAMESPACE_BASE = 'https://spdx.stella-ouk.invalid/bundles';
@@ -54,14 +61,14 @@ export function buildSbom(input: SbomInput): string {
   const files = input.files.map((f, i) => ({
     SPDXID: spdxId('File', i + 1, f.path),
     fileName: `./${f.path}`,
-    fileTypes: [f.role === 'db' ? 'TEXT' : 'ARCHIVE'],
+    fileTypes: [f.role === 'image' ? 'ARCHIVE' : 'TEXT'],
     checksums: [
       { algorithm: 'SHA1', checksumValue: f.sha1 },
       { algorithm: 'SHA256', checksumValue: f.sha256 },
     ],
     licenseConcluded: 'NOASSERTION',
     copyrightText: 'NOASSERTION',
-    comment: f.role === 'db' ? 'vulnerability DB table, PostgreSQL COPY text format' : 'OCI image archive',
+    comment: FILE_COMMENTS[f.role],
   }));
   const doc = {
     spdxVersion: 'SPDX-2.3',

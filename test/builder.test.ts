@@ -389,7 +389,7 @@ describe('bad input', () => {
     assert.deepEqual(await readdir(path.dirname(out)), []);
   });
 
-  test('the CLI exits with the error class code; --base (for now) and a bad --version are refused', async () => {
+  test('the CLI exits with the error class code; a --base not older than --version and a bad --version are refused', async () => {
     const dir = await feedsDir('feeds-empty-cli');
     await writeFile(path.join(dir, 'ghsa/a.json'), '[');
     const out = path.join(tmp, 'cli-fail', 'bundle.tar.gz');
@@ -402,8 +402,8 @@ describe('bad input', () => {
     assert.match(r.stderr, /error\[FEED_UNREADABLE\]/);
     assert.equal(existsSync(out), false);
     await assert.rejects(
-      buildBundle({ feedsDir: FEEDS, keyPath: plainKeyPath, out, base: built.out }),
-      (e: unknown) => e instanceof OukError && e.code === 'USAGE' && /not supported yet/.test(e.message),
+      buildBundle({ feedsDir: FEEDS, keyPath: plainKeyPath, out, base: built.out, version: VERSION }),
+      (e: unknown) => e instanceof OukError && e.code === 'USAGE' && /is not after the base's version/.test(e.message),
     );
     await assert.rejects(
       buildBundle({ feedsDir: FEEDS, keyPath: plainKeyPath, out, version: '2026-13-01' }),

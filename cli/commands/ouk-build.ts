@@ -1,16 +1,19 @@
 /**
  * `stella ouk build --feeds DIR --key KEY --out FILE.tar.gz [--version TAG]
- *  [--image PATH ...] [--expires-days N] [--base PREV.tar.gz]`
+ *  [--image PATH ...] [--expires-days N] [--base PREV.tar.gz [--full-out FULL.tar.gz]]`
  *
  * Builds a full bundle from NVD, OSV and GHSA feeds and signs it (FILE.sig and
- * FILE.sigstore.json beside it). Malformed records are reported on stderr and
+ * FILE.sigstore.json beside it). With --base (the previous FULL bundle), builds
+ * a delta against it instead: only the advisories added, changed or removed
+ * since, and only new or changed images; --full-out also writes the full bundle
+ * of the same version, the base of the next delta. Malformed records are reported on stderr and
  * skipped; the summary goes to stdout. The key's password comes from
  * STELLA_KEY_PASSWORD; SOURCE_DATE_EPOCH overrides the `created` time.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS } from '../../builder/build.ts';
+import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
 
 interface BuildCliOptions {
   feeds: string;
@@ -20,6 +23,7 @@ interface BuildCliOptions {
   image: string[];
   expiresDays: number;
   base?: string;
+  fullOut?: string;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -35,31 +39,52 @@ function mb(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
+function short(digest: string): string {
+  return `${digest.slice(0, 12)}…`;
+}
+
+function rowCounts(rows: WrittenBundle['rows']): string {
+  return Object.entries(rows).map(([t, n]) => `${t} ${n}`).join(', ');
+}
+
+function fileLines(label: string, r: WrittenBundle): string[] {
+  return [`  ${label}${r.out} ${mb(r.size)} sha256:${r.sha256}`, `  signature ${r.sigPath}`, `  sigstore bundle ${r.sigstorePath}`];
+}
+
 export function formatSummary(r: BuildResult, seconds: number): string {
   const m = r.manifest;
   const lines = [`built ${path.basename(r.out)}: version ${m.bundleVersion}, kind ${m.kind}, expires ${m.expires} (${seconds.toFixed(1)} s)`];
   for (const f of m.feeds) {
     lines.push(`  feed ${f.name.padEnd(5)} ${String(f.records).padStart(8)} records, ${f.skipped} skipped, snapshot ${f.snapshot ?? 'unknown'}`);
   }
-  lines.push(`  advisories ${m.db.advisories} (rows: ${Object.entries(r.rows).map(([t, n]) => `${t} ${n}`).join(', ')})`);
   const images = m.members.filter((x) => x.role === 'image');
-  if (images.length) lines.push(`  images ${images.map((i) => i.path).join(', ')}`);
-  lines.push(`  ${r.out} ${mb(r.size)} sha256:${r.sha256}`);
-  lines.push(`  signature ${r.sigPath}`, `  sigstore bundle ${r.sigstorePath}`);
+  if (m.kind === 'delta' && m.base && m.db.changes) {
+    const c = m.db.changes;
+    if (c.added + c.changed + c.removed === 0) lines.push(`  delta is empty: the feeds have not changed since ${m.base.version}`);
+    else lines.push(`  delta against ${m.base.version} (db ${short(m.base.dbDigest)}): ${c.added} added, ${c.changed} changed, ${c.removed} removed advisories`);
+    lines.push(`  rows in the delta: ${rowCounts(r.rows)}; yields ${m.db.advisories} advisories, db ${short(m.db.digest)}`);
+    lines.push(`  images new or changed since the base: ${images.length ? images.map((i) => i.path).join(', ') : 'none'}`);
+  } else {
+    lines.push(`  advisories ${m.db.advisories} (rows: ${rowCounts(r.rows)}), db ${short(m.db.digest)}`);
+    if (images.length) lines.push(`  images ${images.map((i) => i.path).join(', ')}`);
+  }
+  lines.push(...fileLines('', r));
+  if (r.full) lines.push(...fileLines(`full bundle of ${r.full.manifest.bundleVersion} (the next delta's base): `, r.full));
   return lines.join('\n') + '\n';
 }
 
 export function registerOukBuild(ouk: Command): void {
   ouk
     .command('build')
-    .description('build a signed full bundle from NVD, OSV and GHSA feeds')
+    .description('build a signed full bundle from NVD, OSV and GHSA feeds, or a delta against the previous full bundle (--base)')
     .requiredOption('--feeds <dir>', 'directory holding nvd/, osv/ and ghsa/')
     .requiredOption('--key <key>', 'signing key (PKCS#8 PEM; STELLA_KEY_PASSWORD decrypts it)')
     .requiredOption('--out <file>', 'bundle to write, e.g. stella-ouk-2026-11-28.tar.gz')
     .option('--version <tag>', 'bundle version, YYYY-MM-DD[.N] (default: today, UTC)')
     .option('--image <path>', 'OCI image archive to carry as images/<name> (repeatable)', collect, [])
     .option('--expires-days <n>', 'days the bundle stays valid', positiveInt, DEFAULT_EXPIRES_DAYS)
-    .option('--base <prev>', 'previous bundle to build a delta against (not supported yet)')
+    .option('--base <prev>', 'previous FULL bundle: build a delta against it (only what changed since)')
+    .option('--full-out <file>', 'with --base: also write the full bundle of the same version here (the base of the next delta)')
     .action(async (opts: BuildCliOptions) => {
       const t0 = process.hrtime.bigint();
       const result = await buildBundle({
@@ -70,6 +95,7 @@ export function registerOukBuild(ouk: Command): void {
         images: opts.image,
         expiresDays: opts.expiresDays,
         base: opts.base,
+        fullOut: opts.fullOut,
         password: process.env.STELLA_KEY_PASSWORD || undefined,
         sourceDateEpoch: process.env.SOURCE_DATE_EPOCH,
       });

@@ -1,0 +1,85 @@
+/**
+ * The parts of a bundle, full or delta, put in order: the SBOM made from the
+ * members' digests, the manifest listing every member (DB tables in TABLES
+ * order, then a delta's db/removed.tsv, then sbom.spdx.json, then images sorted
+ * by name), and a byte source per member for bundle/writer.ts.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { type DbSummary, FORMAT_VERSION, type FeedSummary, type Manifest, type ManifestMember } from '../bundle/manifest.ts';
+import { buildSbom, type SbomFile } from '../bundle/sbom.ts';
+import { SBOM_MEMBER, type TableName } from '../bundle/tables.ts';
+import type { MemberSource } from '../bundle/writer.ts';
+import type { ImageInput } from './images.ts';
+import { fileSource, type WrittenMember } from './member-file.ts';
+
+export function generatorName(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `stella-ouk ${pkg.version}`;
+}
+
+/** ISO 8601 at second precision: `2026-11-29T00:00:00Z`. */
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export interface BundleParts {
+  version: string;
+  created: Date;
+  expires: Date;
+  feeds: FeedSummary[];
+  kind: Manifest['kind'];
+  /** Delta only. */
+  base?: { version: string; dbDigest: string };
+  db: DbSummary;
+  /** Table members, in TABLES order. */
+  tables: (WrittenMember & { table: TableName })[];
+  /** Delta only: db/removed.tsv. */
+  removed?: WrittenMember;
+  images: ImageInput[];
+}
+
+export interface AssembledBundle {
+  manifest: Manifest;
+  sources: MemberSource[];
+  /** Data rows per table member in this bundle. */
+  rows: Record<TableName, number>;
+}
+
+export function assembleBundle(p: BundleParts): AssembledBundle {
+  const dbFiles: { member: WrittenMember; role: 'db' | 'removed' }[] = [
+    ...p.tables.map((m) => ({ member: m, role: 'db' as const })),
+    ...(p.removed ? [{ member: p.removed, role: 'removed' as const }] : []),
+  ];
+  const sbomFiles: SbomFile[] = [
+    ...dbFiles.map(({ member: m, role }) => ({ path: m.path, sha256: m.sha256, sha1: m.sha1, role })),
+    ...p.images.map((i) => ({ path: i.path, sha256: i.sha256, sha1: i.sha1, role: 'image' as const })),
+  ];
+  const sbom = Buffer.from(buildSbom({ bundleVersion: p.version, created: p.created.toISOString(), generator: generatorName(), files: sbomFiles }), 'utf8');
+
+  const members: ManifestMember[] = [
+    ...dbFiles.map(({ member: m, role }): ManifestMember => ({ path: m.path, size: m.size, sha256: m.sha256, role, rows: m.rows })),
+    { path: SBOM_MEMBER, size: sbom.length, sha256: createHash('sha256').update(sbom).digest('hex'), role: 'sbom' },
+    ...p.images.map((i): ManifestMember => ({ path: i.path, size: i.size, sha256: i.sha256, role: 'image' })),
+  ];
+  const manifest: Manifest = {
+    formatVersion: FORMAT_VERSION,
+    bundleVersion: p.version,
+    kind: p.kind,
+    ...(p.base ? { base: p.base } : {}),
+    created: isoSeconds(p.created),
+    expires: isoSeconds(p.expires),
+    generator: generatorName(),
+    feeds: p.feeds,
+    db: p.db,
+    members,
+  };
+  const sources: MemberSource[] = [
+    ...dbFiles.map(({ member: m }) => fileSource(m.path, m.file, m.size)),
+    { path: SBOM_MEMBER, size: sbom.length, open: () => Readable.from([sbom]) },
+    ...p.images.map((i) => fileSource(i.path, i.file, i.size)),
+  ];
+  const rows = Object.fromEntries(p.tables.map((m) => [m.table, m.rows])) as Record<TableName, number>;
+  return { manifest, sources, rows };
+}

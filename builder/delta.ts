@@ -1,0 +1,195 @@
+/**
+ * The DB part of a delta bundle: the new full DB (builder/db.ts) against its
+ * base (delta-base.ts), as table members holding only what changed.
+ *
+ *   base index (id, content_hash) ─┐
+ *                                  ├─ merge-join on advisory_id ──► db/advisories.tsv (added + changed rows)
+ *   new db/advisories.tsv ─────────┘                             ├─► touched ids (added + changed), sorted
+ *                                                                └─► db/removed.tsv (ids only in the base)
+ *   new db/<table>.tsv ── filter by the sorted touched ids ──────────► db/<table>.tsv (all their rows)
+ *
+ * An id only in the new DB is added; in both with a different content_hash,
+ * changed (a newly withdrawn advisory is a changed one: it stays, marked); only
+ * in the base, removed. Every input is sorted by advisory_id, so each step is
+ * one streaming pass and memory stays flat: no set of ids is held, the touched
+ * ids go through a sorted file. The rows of an advisory are a function of its
+ * document, so equal content_hash means equal rows in every table (the base
+ * reader insists on the same stella-ouk version for that reason).
+ *
+ * Applying the delta to the base DB = in every table, delete the rows of every
+ * advisory in (the delta's advisories ∪ db/removed.tsv), then insert the
+ * delta's rows. The result is the new full DB, whose digest the delta's
+ * manifest carries as db.digest.
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { REMOVED_MEMBER, type TableName, TABLES } from '../bundle/tables.ts';
+import { OukError } from '../lib/errors.ts';
+import type { DbBuild } from './db.ts';
+import type { DeltaBase } from './delta-base.ts';
+import { cellAt, cellCompare, fileLines, firstCell } from './lines.ts';
+import { MemberFile, type WrittenMember } from './member-file.ts';
+
+export interface DeltaChanges {
+  added: number;
+  changed: number;
+  removed: number;
+}
+
+export interface DeltaDb {
+  /** The delta's table members (only the touched advisories' rows), in TABLES order. */
+  members: (WrittenMember & { table: TableName })[];
+  /** db/removed.tsv: one advisory_id a line, sorted. */
+  removed: WrittenMember;
+  changes: DeltaChanges;
+}
+
+const CONTENT_HASH_INDEX = TABLES.find((t) => t.name === 'advisories')!.columns.findIndex((c) => c.name === 'content_hash');
+
+/** Rows are written in batches of this many lines. */
+const BATCH = 512;
+
+class BatchedMember {
+  private batch: string[] = [];
+  constructor(readonly file: MemberFile) {}
+  async add(line: string): Promise<void> {
+    this.batch.push(`${line}\n`);
+    if (this.batch.length >= BATCH) await this.flush();
+  }
+  async flush(): Promise<void> {
+    const b = this.batch;
+    this.batch = [];
+    await this.file.writeRows(b);
+  }
+  async close(): Promise<WrittenMember> {
+    await this.flush();
+    return this.file.close();
+  }
+}
+
+class SortedCheck {
+  private prev: string | null = null;
+  constructor(private readonly what: string, private readonly strict: boolean) {}
+  next(id: string): void {
+    if (this.prev !== null) {
+      const c = cellCompare(this.prev, id);
+      if (c > 0 || (this.strict && c === 0)) throw new OukError('INTERNAL', `${this.what} is not sorted by advisory_id at ${id}: this is a bug in the builder`);
+    }
+    this.prev = id;
+  }
+}
+
+export async function deltaDb(base: DeltaBase, db: DbBuild, workDir: string): Promise<DeltaDb> {
+  const touchedFile = path.join(workDir, 'delta-touched.txt');
+  const outFile = (name: string): string => path.join(workDir, `delta-${name}.tsv`);
+  const files = TABLES.map((t) => ({ table: t.name, file: new MemberFile(t.member, outFile(t.name)) }));
+  const removedFile = new MemberFile(REMOVED_MEMBER, outFile('removed'));
+  try {
+    const newAdvisories = db.members.find((m) => m.table === 'advisories')!;
+    const changes = await joinAdvisories(base.indexFile, newAdvisories.file, {
+      rows: new BatchedMember(files[0]!.file),
+      removed: new BatchedMember(removedFile),
+      touchedFile,
+    });
+    const members: (WrittenMember & { table: TableName })[] = [{ ...(await files[0]!.file.close()), table: 'advisories' }];
+    for (const { table, file } of files.slice(1)) {
+      const source = db.members.find((m) => m.table === table)!;
+      const out = new BatchedMember(file);
+      await filterByIds(source.file, touchedFile, out, source.path);
+      members.push({ ...(await out.close()), table });
+    }
+    return { members, removed: await removedFile.close(), changes };
+  } catch (e) {
+    for (const { file } of files) file.destroy();
+    removedFile.destroy();
+    throw e;
+  }
+}
+
+interface JoinOutputs {
+  /** The delta's advisories rows. */
+  rows: BatchedMember;
+  /** The removed ids. */
+  removed: BatchedMember;
+  /** Where the added and changed ids go, one a line, sorted. */
+  touchedFile: string;
+}
+
+async function joinAdvisories(baseIndex: string, newAdvisories: string, out: JoinOutputs): Promise<DeltaChanges> {
+  const touched = createWriteStream(out.touchedFile, { flags: 'wx' });
+  const touch = async (id: string): Promise<void> => {
+    if (!touched.write(`${id}\n`)) await once(touched, 'drain');
+  };
+  const baseLines = fileLines(baseIndex);
+  const newLines = fileLines(newAdvisories);
+  const newOrder = new SortedCheck('the new db/advisories.tsv', true);
+  const changes: DeltaChanges = { added: 0, changed: 0, removed: 0 };
+  try {
+    const nextNew = async (): Promise<IteratorResult<string>> => {
+      const r = await newLines.next();
+      if (!r.done) newOrder.next(firstCell(r.value));
+      return r;
+    };
+    let b = await baseLines.next();
+    let n = await nextNew();
+    while (!b.done || !n.done) {
+      const bLine = b.done ? null : b.value;
+      const nLine = n.done ? null : n.value;
+      const bTab = bLine === null ? -1 : bLine.indexOf('\t');
+      const bId = bLine === null ? null : bLine.slice(0, bTab);
+      const nId = nLine === null ? null : firstCell(nLine);
+      const c = bId === null ? 1 : nId === null ? -1 : cellCompare(bId, nId);
+      if (c < 0) {
+        changes.removed++;
+        await out.removed.add(bId!);
+        b = await baseLines.next();
+        continue;
+      }
+      if (c > 0) {
+        changes.added++;
+      } else {
+        const same = bLine!.slice(bTab + 1) === cellAt(nLine!, CONTENT_HASH_INDEX);
+        b = await baseLines.next();
+        if (same) {
+          n = await nextNew();
+          continue;
+        }
+        changes.changed++;
+      }
+      await out.rows.add(nLine!);
+      await touch(nId!);
+      n = await nextNew();
+    }
+    touched.end();
+    await once(touched, 'finish');
+    await out.rows.flush();
+    await out.removed.flush();
+    return changes;
+  } catch (e) {
+    touched.destroy();
+    throw e;
+  } finally {
+    await baseLines.return(undefined);
+    await newLines.return(undefined);
+  }
+}
+
+/** Copies the rows of `source` whose advisory_id is in the sorted `idsFile`: one pass over both. */
+async function filterByIds(source: string, idsFile: string, out: BatchedMember, member: string): Promise<void> {
+  const ids = fileLines(idsFile);
+  const order = new SortedCheck(`the new ${member}`, false);
+  try {
+    let cur = await ids.next();
+    if (cur.done) return;
+    for await (const line of fileLines(source)) {
+      const id = firstCell(line);
+      order.next(id);
+      while (!cur.done && cellCompare(cur.value, id) < 0) cur = await ids.next();
+      if (cur.done) break;
+      if (cur.value === id) await out.add(line);
+    }
+  } finally {
+    await ids.return(undefined);
+  }
+}
