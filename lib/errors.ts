@@ -28,6 +28,7 @@ export const EXIT_CODES = {
   DELTA_BASE_MISMATCH: 32,
   NOTHING_ACTIVE: 33,
   NO_PREVIOUS_DB: 34,
+  NOTHING_TO_RETRY: 35,
   // 40–49: feeds and build input
   FEED_UNREADABLE: 40,
   INPUT_NOT_FOUND: 41,
@@ -44,6 +45,7 @@ export const EXIT_CODES = {
   SBOM_INVALID: 60,
   TOKEN_INVALID: 61,
   FINDINGS_AT_OR_ABOVE_THRESHOLD: 62,
+  QUOTA_UNAVAILABLE: 63,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

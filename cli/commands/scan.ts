@@ -1,0 +1,87 @@
+/**
+ * `stella scan SBOM [--json] [--fail-on SEVERITY]`: findings for a CycloneDX
+ * or SPDX JSON SBOM against the active DB, counted against the daily quota
+ * (STELLA_JWT: a token's allowance; without one, this user@host's anonymous
+ * one). Table by default (colour on a TTY), JSON with --json; the quota
+ * banner goes to stderr (and into the JSON). --fail-on exits
+ * FINDINGS_AT_OR_ABOVE_THRESHOLD (62) when a finding is that severe or worse.
+ */
+import os from 'node:os';
+import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { resolveEnv } from '../../infra/env.ts';
+import { createPool } from '../../infra/db.ts';
+import { enforceAirgap } from '../../lib/airgap.ts';
+import { loadConfig, type Config } from '../../lib/config.ts';
+import { OukError } from '../../lib/errors.ts';
+import { atOrAbove, parseSeverity, renderTable, useColour } from '../../scan/report.ts';
+import { readSbomFile } from '../../scan/sbom.ts';
+import { type CountedScan, countedScan, resolveClient } from '../../scan/service.ts';
+
+export interface ScanCliOptions {
+  json?: boolean;
+  failOn?: string;
+}
+
+/** The anonymous client id of a CLI user (hashed before it reaches Redis). */
+export function cliClientId(): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    /* no passwd entry */
+  }
+  return `cli:${user}@${os.hostname()}`;
+}
+
+async function connectQuotaRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null, lazyConnect: true });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch (e) {
+    redis.disconnect();
+    throw new OukError('QUOTA_UNAVAILABLE', `Redis (the scan quota) is unreachable (${(e as Error).message}): check REDIS_URL and that redis-server is running`, { cause: e, retryable: true });
+  }
+  return redis;
+}
+
+export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Config = loadConfig(resolveEnv())): Promise<{ result: CountedScan; output: string; exitError: OukError | null }> {
+  enforceAirgap(config);
+  const threshold = opts.failOn ? parseSeverity(opts.failOn) : null;
+  const sbom = await readSbomFile(sbomPath);
+  const who = await resolveClient(config, config.jwt, cliClientId());
+  const pool = createPool(config.databaseUrl, 2);
+  let redis: Redis | null = null;
+  try {
+    redis = await connectQuotaRedis(config.redisUrl);
+    const result = await countedScan({ pool, redis, config }, sbom, who);
+    const output = opts.json ? JSON.stringify(result, null, 2) + '\n' : renderTable(result, { colour: useColour(process.stdout) });
+    let exitError: OukError | null = null;
+    if (threshold) {
+      const bad = atOrAbove(result.findings, threshold);
+      if (bad.length > 0) {
+        exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.length} finding${bad.length === 1 ? '' : 's'} at or above ${threshold} (--fail-on ${threshold}): fix or upgrade the listed packages`);
+      }
+    }
+    return { result, output, exitError };
+  } finally {
+    redis?.disconnect();
+    await pool.end().catch(() => undefined);
+  }
+}
+
+export function registerScan(program: Command): void {
+  program
+    .command('scan')
+    .description('scan a CycloneDX (1.4-1.6) or SPDX 2.3 JSON SBOM against the active vulnerability DB (offline; counted against the daily quota)')
+    .argument('<sbom>', 'path of the SBOM (JSON)')
+    .option('--json', 'print the result as JSON', false)
+    .option('--fail-on <severity>', 'exit 62 when a finding is at or above CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN (= any finding)')
+    .action(async (sbomPath: string, opts: ScanCliOptions) => {
+      const { result, output, exitError } = await runScan(sbomPath, opts);
+      process.stdout.write(output);
+      if (result.quota.banner) process.stderr.write(`${result.quota.banner}\n`);
+      if (exitError) throw exitError;
+    });
+}

@@ -1,0 +1,91 @@
+/**
+ * `stella token issue --key PRIVATE --sub NAME [--tier N] [--ttl 30d]`: signs a
+ * scan token (the operator's private key; encrypted keys with
+ * STELLA_KEY_PASSWORD) and prints it on stdout.
+ * `stella token inspect [TOKEN]`: prints its header and claims, and verifies
+ * it when STELLA_JWT_PUBLIC_KEY is set (TOKEN defaults to STELLA_JWT).
+ * See lib/tokens.ts for algorithms and claims.
+ */
+import type { Command } from 'commander';
+import { resolveEnv } from '../../infra/env.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { OukError } from '../../lib/errors.ts';
+import { decodeToken, issueToken, loadPublicTokenKey, parseTtl, verifyToken } from '../../lib/tokens.ts';
+
+export interface IssueCliOptions {
+  key: string;
+  sub: string;
+  tier?: string;
+  ttl: string;
+  issuer?: string;
+}
+
+export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = resolveEnv()): Promise<{ token: string; summary: string }> {
+  const config = loadConfig(env);
+  let tier: number | undefined;
+  if (opts.tier !== undefined) {
+    tier = Number(opts.tier);
+    if (!Number.isInteger(tier)) throw new OukError('USAGE', `--tier ${opts.tier}: give a whole number of scans a day`);
+  }
+  const { token, claims, alg } = await issueToken({
+    privateKey: opts.key,
+    passphrase: env.STELLA_KEY_PASSWORD || undefined,
+    sub: opts.sub,
+    tier,
+    ttlSeconds: parseTtl(opts.ttl),
+    issuer: opts.issuer ?? config.jwtIssuer,
+  });
+  const summary = `issued ${alg} token for ${claims.sub} (jti ${claims.jti}, issuer ${claims.iss}, ${claims.tier !== undefined ? `tier ${claims.tier} scans/day` : `default allowance QUOTA_TOKEN`}), expires ${new Date(claims.exp * 1000).toISOString()}`;
+  return { token, summary };
+}
+
+const iso = (v: unknown): string | null => (typeof v === 'number' ? new Date(v * 1000).toISOString() : null);
+
+export async function runInspect(token: string | undefined, env: NodeJS.ProcessEnv = resolveEnv()): Promise<{ output: string; error: OukError | null }> {
+  const config = loadConfig(env);
+  const t = token ?? config.jwt;
+  if (!t) throw new OukError('USAGE', 'give a TOKEN, or set STELLA_JWT');
+  const { header, claims } = decodeToken(t);
+  const lines = [`header: ${JSON.stringify(header)}`, `claims: ${JSON.stringify(claims)}`];
+  for (const k of ['iat', 'exp', 'nbf'] as const) if (iso(claims[k])) lines.push(`${k}: ${iso(claims[k])}`);
+  let error: OukError | null = null;
+  if (!config.jwtPublicKey) {
+    lines.push('signature: NOT verified (STELLA_JWT_PUBLIC_KEY is not set)');
+  } else {
+    try {
+      const v = await verifyToken(t, loadPublicTokenKey(config.jwtPublicKey), { issuer: config.jwtIssuer });
+      lines.push(`signature: verified (${v.alg}, issuer ${v.claims.iss}); quota id ${v.id}${v.claims.tier !== undefined ? `, tier ${v.claims.tier} scans/day` : ''}`);
+    } catch (e) {
+      if (!(e instanceof OukError)) throw e;
+      lines.push(`signature: REFUSED — ${e.message}`);
+      error = e;
+    }
+  }
+  return { output: lines.join('\n') + '\n', error };
+}
+
+export function registerToken(program: Command): void {
+  const token = program.command('token').description('issue and inspect scan tokens (JWT, verified offline)');
+  token
+    .command('issue')
+    .description('sign a scan token with the operator\'s private key and print it')
+    .requiredOption('--key <private.pem>', 'private key (PKCS#8 PEM: ECDSA P-256, Ed25519 or RSA >= 2048)')
+    .requiredOption('--sub <name>', 'who the token is for')
+    .option('--tier <n>', 'daily scan allowance of this token (raises QUOTA_TOKEN)')
+    .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m, 3600s', '30d')
+    .option('--issuer <iss>', 'issuer claim (default STELLA_JWT_ISSUER or stella-ouk)')
+    .action(async (opts: IssueCliOptions) => {
+      const { token: t, summary } = await runIssue(opts);
+      process.stdout.write(`${t}\n`);
+      process.stderr.write(`${summary}\n`);
+    });
+  token
+    .command('inspect')
+    .description('decode a token, and verify it when STELLA_JWT_PUBLIC_KEY is set')
+    .argument('[token]', 'the token (default: STELLA_JWT)')
+    .action(async (t: string | undefined) => {
+      const { output, error } = await runInspect(t);
+      process.stdout.write(output);
+      if (error) throw error;
+    });
+}

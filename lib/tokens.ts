@@ -1,0 +1,250 @@
+/**
+ * Scan tokens: JWTs verified offline with jose against the local public key
+ * STELLA_JWT_PUBLIC_KEY (a PEM file path or the PEM text itself). No key is
+ * ever fetched (no JWKS, no `jku`/`x5u`): the host trusts that one key.
+ *
+ * The algorithm is pinned to the key's type, never taken from the token:
+ * ECDSA P-256 -> ES256, Ed25519 -> EdDSA, RSA (2048 bits or more) -> RS256.
+ * `alg: none`, an HMAC token (e.g. HS256 "signed" with the public key as the
+ * secret: key confusion), any other algorithm, a bad signature, a wrong
+ * issuer (STELLA_JWT_ISSUER, default "stella-ouk"), a token without `exp`, or
+ * an expired one are each refused with TOKEN_INVALID and a message saying
+ * which.
+ *
+ * Claims: `sub` (required: who the token is for), `exp` (required), `iat`,
+ * `jti` (the token id; the quota counts per `jti`, or per `sub` without one),
+ * `tier` (optional positive integer: that token's daily scan allowance; it
+ * raises QUOTA_TOKEN for this token, never lowers it; see lib/quota.ts).
+ */
+import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import * as jose from 'jose';
+import { OukError } from './errors.ts';
+
+export type TokenAlg = 'ES256' | 'EdDSA' | 'RS256';
+
+export interface TokenClaims {
+  sub: string;
+  iss: string;
+  exp: number;
+  iat?: number;
+  jti?: string;
+  tier?: number;
+}
+
+export interface VerifiedToken {
+  claims: TokenClaims;
+  alg: TokenAlg;
+  /** the quota identity: jti, else sub */
+  id: string;
+}
+
+export const DEFAULT_ISSUER = 'stella-ouk';
+/** Largest accepted `tier` (scans a day). */
+export const MAX_TIER = 1_000_000;
+
+function readPem(source: string, what: string): string {
+  const s = source.trim();
+  if (s.startsWith('-----BEGIN')) return s;
+  try {
+    return fs.readFileSync(s, 'utf8');
+  } catch (e) {
+    throw new OukError('KEY_INVALID', `cannot read ${what} ${s} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a PEM file path or the PEM text`, { cause: e });
+  }
+}
+
+/** The one algorithm a key may verify or sign. */
+export function algorithmForKey(key: KeyObject): TokenAlg {
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1' || curve === 'P-256') return 'ES256';
+    throw new OukError('KEY_INVALID', `EC key on curve ${curve ?? 'unknown'}: token keys must be ECDSA P-256 (ES256), Ed25519 (EdDSA) or RSA >= 2048 bits (RS256)`);
+  }
+  if (type === 'ed25519') return 'EdDSA';
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048) throw new OukError('KEY_INVALID', `RSA key of ${bits} bits: token keys need at least 2048 bits`);
+    return 'RS256';
+  }
+  throw new OukError('KEY_INVALID', `a ${type ?? 'symmetric'} key cannot sign tokens: use ECDSA P-256 (ES256), Ed25519 (EdDSA) or RSA >= 2048 bits (RS256)`);
+}
+
+export interface PublicTokenKey {
+  key: KeyObject;
+  alg: TokenAlg;
+}
+
+/** STELLA_JWT_PUBLIC_KEY (path or PEM text) as a verification key with its pinned algorithm. */
+export function loadPublicTokenKey(source: string): PublicTokenKey {
+  const pem = readPem(source, 'STELLA_JWT_PUBLIC_KEY');
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch (e) {
+    throw new OukError('KEY_INVALID', `STELLA_JWT_PUBLIC_KEY is not a PEM public key (${(e as Error).message})`, { cause: e });
+  }
+  return { key, alg: algorithmForKey(key) };
+}
+
+/** The signing key (PKCS#8 PEM, encrypted ones with STELLA_KEY_PASSWORD). */
+export function loadPrivateTokenKey(source: string, passphrase?: string): { key: KeyObject; alg: TokenAlg } {
+  const pem = readPem(source, 'private key');
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(passphrase ? { key: pem, passphrase } : pem);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const hint = /passphrase|decrypt|bad decrypt/i.test(msg) ? ': it is encrypted, set STELLA_KEY_PASSWORD' : '';
+    throw new OukError('KEY_INVALID', `cannot read the private key (${msg})${hint}`, { cause: e });
+  }
+  return { key, alg: algorithmForKey(key) };
+}
+
+const refuse = (msg: string, cause?: unknown): OukError => new OukError('TOKEN_INVALID', msg, cause === undefined ? {} : { cause });
+
+function headerOf(token: string): jose.ProtectedHeaderParameters {
+  if (typeof token !== 'string' || token.split('.').length !== 3) {
+    throw refuse('the token is not a compact JWT (three base64url parts separated by "."): pass the token exactly as `stella token issue` printed it');
+  }
+  try {
+    return jose.decodeProtectedHeader(token);
+  } catch (e) {
+    throw refuse(`the token header is unreadable (${(e as Error).message}): the token is corrupt or truncated`, e);
+  }
+}
+
+export interface VerifyOptions {
+  issuer?: string;
+  /** the clock, for tests */
+  now?: Date;
+}
+
+/** Verifies a token offline; throws TOKEN_INVALID with the reason. */
+export async function verifyToken(token: string, pub: PublicTokenKey, opts: VerifyOptions = {}): Promise<VerifiedToken> {
+  const issuer = opts.issuer ?? DEFAULT_ISSUER;
+  const header = headerOf(token.trim());
+  const alg = String(header.alg ?? '');
+  if (alg.toLowerCase() === 'none' || alg === '') {
+    throw refuse('the token is unsigned (alg "none"): unsigned tokens are never accepted; ask the operator for a signed token');
+  }
+  if (/^HS\d+$/i.test(alg)) {
+    throw refuse(`the token is HMAC-signed (${alg}); this host verifies only ${pub.alg} signatures with its public key, so a shared-secret token (or one "signed" with the public key as the secret: key confusion) is refused`);
+  }
+  if (alg !== pub.alg) {
+    throw refuse(`the token is signed with ${alg}, but STELLA_JWT_PUBLIC_KEY is a ${pub.alg} key: only ${pub.alg} tokens are accepted`);
+  }
+  let payload: jose.JWTPayload;
+  try {
+    ({ payload } = await jose.jwtVerify(token.trim(), pub.key, {
+      algorithms: [pub.alg],
+      issuer,
+      requiredClaims: ['exp', 'sub'],
+      currentDate: opts.now,
+    }));
+  } catch (e) {
+    throw mapJoseError(e, issuer, token);
+  }
+  const tier = payload.tier;
+  if (tier !== undefined && !(typeof tier === 'number' && Number.isInteger(tier) && tier >= 1 && tier <= MAX_TIER)) {
+    throw refuse(`the token's tier claim ${JSON.stringify(tier)} is not a whole number of scans a day between 1 and ${MAX_TIER}: ask the operator to reissue it`);
+  }
+  if (payload.jti !== undefined && typeof payload.jti !== 'string') throw refuse('the token\'s jti claim is not a string');
+  const claims: TokenClaims = {
+    sub: payload.sub!,
+    iss: payload.iss!,
+    exp: payload.exp!,
+    ...(payload.iat !== undefined ? { iat: payload.iat } : {}),
+    ...(payload.jti !== undefined ? { jti: payload.jti } : {}),
+    ...(tier !== undefined ? { tier: tier as number } : {}),
+  };
+  return { claims, alg: pub.alg, id: claims.jti ?? claims.sub };
+}
+
+function mapJoseError(e: unknown, issuer: string, token: string): OukError {
+  if (e instanceof jose.errors.JWTExpired) {
+    const exp = Number((e.payload as jose.JWTPayload).exp);
+    const when = Number.isFinite(exp) ? new Date(exp * 1000).toISOString() : 'an earlier time';
+    return refuse(`the token expired at ${when}: ask the operator for a new one (stella token issue)`, e);
+  }
+  if (e instanceof jose.errors.JWTClaimValidationFailed) {
+    if (e.claim === 'iss') {
+      let iss = '(none)';
+      try {
+        iss = JSON.stringify(jose.decodeJwt(token).iss ?? '(none)');
+      } catch {
+        /* keep (none) */
+      }
+      return refuse(`the token's issuer ${iss} is not the issuer this host trusts ("${issuer}", STELLA_JWT_ISSUER)`, e);
+    }
+    if (e.claim === 'exp' && e.reason === 'missing') return refuse('the token has no expiry (exp claim): tokens without an expiry are refused', e);
+    if (e.claim === 'sub' && e.reason === 'missing') return refuse('the token names no subject (sub claim)', e);
+    if (e.claim === 'nbf') return refuse('the token is not valid yet (nbf claim in the future): check the clocks', e);
+    return refuse(`the token's ${e.claim} claim is invalid (${e.reason})`, e);
+  }
+  if (e instanceof jose.errors.JWSSignatureVerificationFailed) {
+    return refuse('the token signature does not verify against STELLA_JWT_PUBLIC_KEY: it was forged, altered, or signed with another key', e);
+  }
+  if (e instanceof jose.errors.JOSEAlgNotAllowed) return refuse(`the token's algorithm is not allowed: ${(e as Error).message}`, e);
+  if (e instanceof jose.errors.JOSEError) return refuse(`the token is malformed (${e.message})`, e);
+  return refuse(`the token cannot be verified (${(e as Error).message})`, e);
+}
+
+/** "30d", "12h", "90m", "3600s" or plain seconds, to seconds. */
+export function parseTtl(ttl: string): number {
+  const m = /^(\d+)\s*([smhdw]?)$/.exec(ttl.trim());
+  if (!m) throw new OukError('USAGE', `--ttl ${ttl}: give a duration like 30d, 12h, 90m or 3600s`);
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
+  const secs = n * unit;
+  if (secs < 1) throw new OukError('USAGE', `--ttl ${ttl}: a token must live at least one second`);
+  return secs;
+}
+
+export interface IssueOptions {
+  privateKey: string;
+  passphrase?: string;
+  sub: string;
+  tier?: number;
+  ttlSeconds: number;
+  issuer?: string;
+  jti?: string;
+  now?: Date;
+}
+
+/** Signs a token with the operator's private key. */
+export async function issueToken(opts: IssueOptions): Promise<{ token: string; claims: TokenClaims; alg: TokenAlg }> {
+  if (!opts.sub.trim()) throw new OukError('USAGE', '--sub must name who the token is for');
+  if (opts.tier !== undefined && !(Number.isInteger(opts.tier) && opts.tier >= 1 && opts.tier <= MAX_TIER)) {
+    throw new OukError('USAGE', `--tier ${opts.tier}: give a whole number of scans a day between 1 and ${MAX_TIER}`);
+  }
+  const { key, alg } = loadPrivateTokenKey(opts.privateKey, opts.passphrase);
+  const iat = Math.floor((opts.now ?? new Date()).getTime() / 1000);
+  const claims: TokenClaims = {
+    sub: opts.sub,
+    iss: opts.issuer ?? DEFAULT_ISSUER,
+    iat,
+    exp: iat + opts.ttlSeconds,
+    jti: opts.jti ?? randomUUID(),
+    ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+  };
+  const token = await new jose.SignJWT({ ...(claims.tier !== undefined ? { tier: claims.tier } : {}) })
+    .setProtectedHeader({ alg, typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuer(claims.iss)
+    .setIssuedAt(iat)
+    .setExpirationTime(claims.exp)
+    .setJti(claims.jti!)
+    .sign(key);
+  return { token, claims, alg };
+}
+
+/** Header and claims without verifying (for `stella token inspect`). */
+export function decodeToken(token: string): { header: jose.ProtectedHeaderParameters; claims: jose.JWTPayload } {
+  const header = headerOf(token.trim());
+  try {
+    return { header, claims: jose.decodeJwt(token.trim()) };
+  } catch (e) {
+    throw refuse(`the token payload is unreadable (${(e as Error).message})`, e);
+  }
+}

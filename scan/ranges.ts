@@ -1,0 +1,178 @@
+/**
+ * OSV range evaluation (ossf/osv-schema docs/schema.md, "Evaluation"): a
+ * version is affected when it is listed in `versions` or lies in any range.
+ * Within a range the events are sorted by the range's ordering ("0" first,
+ * a "*" limit is infinity) and replayed: introduced sets affected, fixed at or
+ * below the version clears it, last_affected below the version clears it;
+ * `limit` events bound the range from above.
+ *
+ * SEMVER ranges use SemVer precedence; ECOSYSTEM ranges the package
+ * ecosystem's own ordering; GIT ranges (commit hashes) cannot be decided from
+ * an SBOM version and are skipped. Anything that cannot be decided is
+ * reported as undetermined with the reason, never as unaffected.
+ */
+import { parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
+
+export type OsvEvent = { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
+
+export interface OsvRange {
+  type: string;
+  repo?: string;
+  events: OsvEvent[];
+}
+
+export type Verdict =
+  | {
+      status: 'affected';
+      /** the affected interval the version fell in, e.g. ">=2.0.0, <2.3.1", or "listed version" */
+      range: string;
+      /** the first fixed version above the installed one, when the data gives one */
+      fixed: string | null;
+    }
+  | { status: 'unaffected' }
+  | { status: 'undetermined'; reason: string };
+
+type Kind = 'introduced' | 'fixed' | 'last_affected' | 'limit';
+
+interface Ev {
+  kind: Kind;
+  version: string;
+}
+
+const KIND_ORDER: Record<Kind, number> = { introduced: 0, last_affected: 1, fixed: 2, limit: 3 };
+
+function events(r: OsvRange): Ev[] {
+  const out: Ev[] = [];
+  for (const e of r.events ?? []) {
+    for (const kind of Object.keys(KIND_ORDER) as Kind[]) {
+      const v = (e as Record<string, unknown>)[kind];
+      if (typeof v === 'string') out.push({ kind, version: v });
+    }
+  }
+  return out;
+}
+
+function isZero(e: Ev): boolean {
+  return e.kind === 'introduced' && e.version === '0';
+}
+
+function isInfinity(e: Ev): boolean {
+  return e.kind === 'limit' && e.version.includes('*');
+}
+
+function compareEvents(scheme: VersionScheme, a: Ev, b: Ev): number {
+  if (isZero(a) || isZero(b)) return isZero(a) && isZero(b) ? 0 : isZero(a) ? -1 : 1;
+  if (isInfinity(a) || isInfinity(b)) return isInfinity(a) && isInfinity(b) ? 0 : isInfinity(a) ? 1 : -1;
+  return Math.sign(scheme.compare(a.version, b.version)) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind];
+}
+
+/** v compared with an event's version; "0" is below everything, "*" above. */
+function cmpTo(scheme: VersionScheme, v: string, e: Ev): number {
+  if (isZero(e)) return 1;
+  if (isInfinity(e)) return -1;
+  return Math.sign(scheme.compare(v, e.version));
+}
+
+type RangeResult = { affected: false } | { affected: true; range: string; fixed: string | null };
+
+function evaluateRange(scheme: VersionScheme, v: string, evs: Ev[]): RangeResult {
+  const sorted = [...evs].sort((a, b) => compareEvents(scheme, a, b));
+  const limits = sorted.filter((e) => e.kind === 'limit');
+  if (limits.length > 0 && !limits.some((l) => cmpTo(scheme, v, l) < 0)) return { affected: false };
+  let affected = false;
+  let from: Ev | null = null;
+  for (const e of sorted) {
+    if (e.kind === 'introduced' && cmpTo(scheme, v, e) >= 0) {
+      affected = true;
+      from = e;
+    } else if (e.kind === 'fixed' && cmpTo(scheme, v, e) >= 0) {
+      affected = false;
+    } else if (e.kind === 'last_affected' && cmpTo(scheme, v, e) > 0) {
+      affected = false;
+    }
+  }
+  if (!affected) return { affected: false };
+  // the upper end of the interval the version lies in
+  const upper = sorted.find((e) => {
+    if (e.kind === 'introduced') return false;
+    const c = cmpTo(scheme, v, e);
+    return e.kind === 'last_affected' ? c <= 0 : c < 0;
+  });
+  const parts: string[] = [];
+  if (from && !isZero(from)) parts.push(`>=${from.version}`);
+  if (upper?.kind === 'fixed' || (upper?.kind === 'limit' && !isInfinity(upper))) parts.push(`<${upper.version}`);
+  if (upper?.kind === 'last_affected') parts.push(`<=${upper.version}`);
+  return { affected: true, range: parts.length ? parts.join(', ') : 'all versions', fixed: upper?.kind === 'fixed' ? upper.version : null };
+}
+
+/** The first fixed version of any range above `v` (for a version matched through the `versions` list). */
+function firstFixedAbove(scheme: VersionScheme | null, v: string, ranges: OsvRange[]): string | null {
+  if (!scheme) return null;
+  let best: string | null = null;
+  for (const r of ranges) {
+    if (r.type === 'GIT') continue;
+    for (const e of events(r)) {
+      if (e.kind !== 'fixed') continue;
+      try {
+        if (scheme.compare(v, e.version) < 0 && (best === null || scheme.compare(e.version, best) < 0)) best = e.version;
+      } catch {
+        /* not orderable: no fixed hint */
+      }
+    }
+  }
+  return best;
+}
+
+function listed(scheme: VersionScheme | null, v: string, versions: readonly string[]): boolean {
+  if (versions.includes(v)) return true;
+  if (!scheme) return false;
+  for (const w of versions) {
+    try {
+      if (scheme.invalidReason(w) === null && scheme.compare(v, w) === 0) return true;
+    } catch {
+      /* an unorderable listed version matches only exactly */
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether `version` of a package in `ecosystem` is affected by one OSV
+ * `affected` entry (its ranges and explicit versions).
+ */
+export function evaluate(ecosystem: string, version: string, ranges: readonly OsvRange[], versions: readonly string[]): Verdict {
+  const undetermined: string[] = [];
+  let decided = false;
+  for (const r of ranges) {
+    if (r.type === 'GIT') continue;
+    const schemeName = r.type === 'SEMVER' ? SEMVER : r.type === 'ECOSYSTEM' ? ecosystem : null;
+    if (schemeName === null) {
+      undetermined.push(`unknown range type ${r.type}`);
+      continue;
+    }
+    const p = parse(schemeName, version);
+    if (!p.ok) {
+      undetermined.push(`${r.type} range: ${p.reason}`);
+      continue;
+    }
+    let res: RangeResult;
+    try {
+      res = evaluateRange(p.scheme, version, events(r));
+    } catch (e) {
+      undetermined.push(`${r.type} range not orderable: ${(e as Error).message}`);
+      continue;
+    }
+    decided = true;
+    if (res.affected) return { status: 'affected', range: res.range, fixed: res.fixed };
+  }
+  const ecoScheme = parse(ecosystem, version).ok ? schemeFor(ecosystem) : null;
+  if (listed(ecoScheme, version, versions)) {
+    return { status: 'affected', range: 'listed version', fixed: firstFixedAbove(ecoScheme, version, [...ranges]) };
+  }
+  if (undetermined.length > 0) return { status: 'undetermined', reason: undetermined.join('; ') };
+  // an explicit versions list decides "not listed" when only GIT ranges are given
+  if (!decided && versions.length === 0) {
+    return { status: 'undetermined', reason: 'only GIT (commit) ranges, which an SBOM version cannot be checked against' };
+  }
+  return { status: 'unaffected' };
+}

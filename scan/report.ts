@@ -1,0 +1,106 @@
+/**
+ * Scan output for people: a header (DB version, SBOM, counts), the findings as
+ * a table sorted by severity, what was not checked and why, and the quota
+ * banner. Colour only when asked (stdout is a TTY and NO_COLOR is unset).
+ */
+import { OukError } from '../lib/errors.ts';
+import { type Finding, type ScanResult, SEVERITIES, type Severity } from './scan.ts';
+
+const COLOURS: Record<Severity, string> = {
+  CRITICAL: '\x1b[1;35m',
+  HIGH: '\x1b[1;31m',
+  MEDIUM: '\x1b[33m',
+  LOW: '\x1b[36m',
+  NONE: '\x1b[2m',
+  UNKNOWN: '\x1b[2m',
+};
+const RESET = '\x1b[0m';
+
+export function useColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(stream.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+function advisoryLabel(f: Finding): string {
+  const cve = f.aliases.find((a) => a.startsWith('CVE-'));
+  return cve && cve !== f.advisoryId ? `${f.advisoryId} (${cve})` : f.advisoryId;
+}
+
+function table(rows: string[][], colourCol: ((row: number) => string | null) | null): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r, ri) =>
+      r
+        .map((cell, i) => {
+          const padded = i === r.length - 1 ? cell : cell.padEnd(widths[i]!);
+          const c = i === 0 && ri > 0 && colourCol ? colourCol(ri - 1) : null;
+          return c ? `${c}${padded}${RESET}` : padded;
+        })
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean }): string {
+  const out: string[] = [];
+  const s = r.summary;
+  out.push(`Vulnerability DB ${r.dbVersion} (activated ${r.dbActivatedAt})`);
+  out.push(`SBOM: ${r.sbom.format} ${r.sbom.specVersion}, ${s.components} components: ${s.checked} checked, ${s.notChecked} not checked`);
+  out.push('');
+  if (r.findings.length === 0) {
+    out.push('No known vulnerabilities in the checked components.');
+  } else {
+    const rows = [['SEVERITY', 'CVSS', 'PACKAGE', 'INSTALLED', 'FIXED IN', 'ADVISORY', 'SUMMARY']];
+    for (const f of r.findings) {
+      rows.push([
+        f.severity,
+        f.cvssScore === null ? '-' : f.cvssScore.toFixed(1),
+        truncate(f.ecosystem === 'npm' || f.ecosystem === 'CPE' ? f.package : `${f.package} (${f.ecosystem})`, 50),
+        truncate(f.installedVersion, 24),
+        f.fixedVersion ? truncate(f.fixedVersion, 24) : '-',
+        advisoryLabel(f),
+        truncate(f.summary ?? '', 60),
+      ]);
+    }
+    out.push(table(rows, opts.colour ? (i) => COLOURS[r.findings[i]!.severity] : null));
+    const counts = SEVERITIES.filter((sev) => s.bySeverity[sev] > 0).map((sev) => `${s.bySeverity[sev]} ${sev}`);
+    out.push('');
+    out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}`);
+  }
+  if (r.notChecked.length > 0) {
+    out.push('');
+    out.push(`Not checked (${r.notChecked.length}) — these are NOT known to be clean:`);
+    for (const n of r.notChecked.slice(0, 50)) {
+      const what = n.purl ?? n.cpe ?? `${n.name}${n.version ? `@${n.version}` : ''}`;
+      out.push(`  ${what}${n.advisoryId ? ` [${n.advisoryId}]` : ''}: ${n.reason}`);
+    }
+    if (r.notChecked.length > 50) out.push(`  … and ${r.notChecked.length - 50} more (see --json)`);
+  }
+  if (r.quota?.banner) {
+    out.push('');
+    out.push(r.quota.banner);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A --fail-on value, upper-cased (GitHub's MODERATE is MEDIUM); USAGE for anything else. */
+export function parseSeverity(v: string): Severity {
+  const up = v.trim().toUpperCase();
+  if (up === 'MODERATE') return 'MEDIUM';
+  if (!(SEVERITIES as readonly string[]).includes(up)) throw new OukError('USAGE', `--fail-on ${v}: give one of ${SEVERITIES.join(', ')}`);
+  return up as Severity;
+}
+
+/**
+ * Findings at or above `threshold`, in the order CRITICAL > HIGH > MEDIUM >
+ * LOW > NONE > UNKNOWN (as Trivy and Grype rank them): an advisory without
+ * any severity counts only for `--fail-on UNKNOWN`, which means "any finding".
+ */
+export function atOrAbove(findings: Finding[], threshold: Severity): Finding[] {
+  const limit = SEVERITIES.indexOf(threshold);
+  return findings.filter((f) => SEVERITIES.indexOf(f.severity) <= limit);
+}

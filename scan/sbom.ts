@@ -1,0 +1,141 @@
+/**
+ * SBOM input: CycloneDX JSON (1.4-1.6; 1.2 and 1.3 share the component model
+ * and are read too) and SPDX 2.3 JSON (2.2 likewise). Out comes a flat list of
+ * components with name, version, purl and CPE; nested CycloneDX components
+ * are walked, the BOM's own subject (`metadata.component`) is not a
+ * dependency and is left out.
+ *
+ * Validation is what a scan needs: the document kind and version, and the
+ * shape of every component it reads. Anything else wrong is SBOM_INVALID
+ * with the JSON path of the fault.
+ */
+import fs from 'node:fs/promises';
+import { OukError } from '../lib/errors.ts';
+
+export interface SbomComponent {
+  /** bom-ref / SPDXID, else the JSON path: how a report points back into the SBOM */
+  ref: string;
+  name: string;
+  version: string | null;
+  purl: string | null;
+  cpe: string | null;
+}
+
+export interface Sbom {
+  format: 'CycloneDX' | 'SPDX';
+  specVersion: string;
+  components: SbomComponent[];
+}
+
+/** Largest SBOM accepted (file or request body). */
+export const MAX_SBOM_BYTES = 64 * 1024 * 1024;
+
+const CDX_VERSIONS = ['1.2', '1.3', '1.4', '1.5', '1.6'];
+const SPDX_VERSIONS = ['SPDX-2.2', 'SPDX-2.3'];
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function invalid(msg: string): OukError {
+  return new OukError('SBOM_INVALID', `${msg}: give a CycloneDX 1.4-1.6 or SPDX 2.3 JSON SBOM`);
+}
+
+function optString(o: Obj, key: string, where: string): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw invalid(`${where}.${key} is ${typeof v}, not a string`);
+  const t = v.trim();
+  return t === '' ? null : t;
+}
+
+function readCycloneDx(doc: Obj): Sbom {
+  const specVersion = String(doc.specVersion ?? '');
+  if (!CDX_VERSIONS.includes(specVersion)) {
+    throw invalid(`CycloneDX specVersion ${JSON.stringify(doc.specVersion ?? null)} is not supported (1.4, 1.5 and 1.6 are; 1.2 and 1.3 are read too)`);
+  }
+  const components: SbomComponent[] = [];
+  const walk = (list: unknown, where: string): void => {
+    if (list === undefined || list === null) return;
+    if (!Array.isArray(list)) throw invalid(`${where} is not an array`);
+    list.forEach((c, i) => {
+      const at = `${where}[${i}]`;
+      if (!isObj(c)) throw invalid(`${at} is not an object`);
+      const name = optString(c, 'name', at);
+      if (!name) throw invalid(`${at}.name is missing (every CycloneDX component has a name)`);
+      components.push({
+        ref: optString(c, 'bom-ref', at) ?? at,
+        name: [optString(c, 'group', at), name].filter(Boolean).join('/'),
+        version: optString(c, 'version', at),
+        purl: optString(c, 'purl', at),
+        cpe: optString(c, 'cpe', at),
+      });
+      walk(c.components, `${at}.components`);
+    });
+  };
+  walk(doc.components, 'components');
+  return { format: 'CycloneDX', specVersion, components };
+}
+
+function readSpdx(doc: Obj): Sbom {
+  const specVersion = String(doc.spdxVersion ?? '');
+  if (!SPDX_VERSIONS.includes(specVersion)) {
+    throw invalid(`spdxVersion ${JSON.stringify(doc.spdxVersion ?? null)} is not supported (SPDX-2.3; SPDX-2.2 is read too)`);
+  }
+  const packages = doc.packages ?? [];
+  if (!Array.isArray(packages)) throw invalid('packages is not an array');
+  const components: SbomComponent[] = packages.map((p, i) => {
+    const at = `packages[${i}]`;
+    if (!isObj(p)) throw invalid(`${at} is not an object`);
+    const name = optString(p, 'name', at);
+    if (!name) throw invalid(`${at}.name is missing (every SPDX package has a name)`);
+    const spdxId = optString(p, 'SPDXID', at);
+    if (!spdxId) throw invalid(`${at}.SPDXID is missing`);
+    let purl: string | null = null;
+    let cpe: string | null = null;
+    const refs = p.externalRefs ?? [];
+    if (!Array.isArray(refs)) throw invalid(`${at}.externalRefs is not an array`);
+    refs.forEach((r, j) => {
+      const rat = `${at}.externalRefs[${j}]`;
+      if (!isObj(r)) throw invalid(`${rat} is not an object`);
+      const type = optString(r, 'referenceType', rat);
+      const locator = optString(r, 'referenceLocator', rat);
+      if (!type || !locator) throw invalid(`${rat} needs referenceType and referenceLocator`);
+      if (type === 'purl' && !purl) purl = locator;
+      else if ((type === 'cpe23Type' || type === 'cpe22Type') && !cpe) cpe = locator;
+    });
+    return { ref: spdxId, name, version: optString(p, 'versionInfo', at), purl, cpe };
+  });
+  return { format: 'SPDX', specVersion, components };
+}
+
+/** Reads an already parsed JSON document. */
+export function parseSbom(doc: unknown): Sbom {
+  if (!isObj(doc)) throw invalid(`the document is ${Array.isArray(doc) ? 'an array' : typeof doc}, not a JSON object`);
+  if (doc.bomFormat === 'CycloneDX') return readCycloneDx(doc);
+  if (typeof doc.spdxVersion === 'string') return readSpdx(doc);
+  if (doc.bomFormat !== undefined) throw invalid(`bomFormat ${JSON.stringify(doc.bomFormat)} is not CycloneDX`);
+  throw invalid('the document is neither CycloneDX (no "bomFormat") nor SPDX (no "spdxVersion")');
+}
+
+/** Parses SBOM text (JSON). */
+export function parseSbomText(text: string, source = 'the SBOM'): Sbom {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new OukError('SBOM_INVALID', `${source} is not valid JSON (${(e as Error).message}): only JSON SBOMs are read (CycloneDX 1.4-1.6, SPDX 2.3)`, { cause: e });
+  }
+  return parseSbom(doc);
+}
+
+export async function readSbomFile(file: string): Promise<Sbom> {
+  let st;
+  try {
+    st = await fs.stat(file);
+  } catch (e) {
+    throw new OukError('INPUT_NOT_FOUND', `SBOM ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check the path`, { cause: e });
+  }
+  if (!st.isFile()) throw new OukError('INPUT_NOT_FOUND', `SBOM ${file} is not a file`);
+  if (st.size > MAX_SBOM_BYTES) throw new OukError('SBOM_INVALID', `SBOM ${file} is ${st.size} bytes, above the ${MAX_SBOM_BYTES}-byte limit`);
+  return parseSbomText(await fs.readFile(file, 'utf8'), `SBOM ${file}`);
+}

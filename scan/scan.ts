@@ -1,0 +1,278 @@
+/**
+ * `scanSbom(pool, sbom)`: every advisory of the active DB that affects a
+ * component of the SBOM, read from ONE snapshot (infra/db.ts
+ * withActiveSnapshot: REPEATABLE READ, READ ONLY), so an import that
+ * activates mid-scan is not seen. Each finding carries the DB version it was
+ * matched against.
+ *
+ * A component is checked through its purl (OSV ecosystem and ordering, see
+ * identify.ts and versions/), or through its CPE when it has no usable purl.
+ * One that cannot be checked (no purl or CPE, unknown ecosystem, version that
+ * does not parse, OS package without its distro release) is listed in
+ * `notChecked` with the reason, never counted as clean; so is an advisory
+ * whose range cannot be decided for a component (e.g. only GIT ranges).
+ */
+import type { Pool } from 'pg';
+import { withActiveSnapshot } from '../infra/db.ts';
+import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
+import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
+import { type AffectedRow, type CpeMatchRow, queryAffected, queryCpes } from './match.ts';
+import { evaluate, type OsvRange } from './ranges.ts';
+import type { Sbom, SbomComponent } from './sbom.ts';
+import { parse } from './versions/index.ts';
+
+export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface Finding {
+  advisoryId: string;
+  aliases: string[];
+  summary: string | null;
+  severity: Severity;
+  cvssScore: number | null;
+  cvssVector: string | null;
+  /** package name as OSV spells it (or vendor:product for a CPE match) */
+  package: string;
+  ecosystem: string;
+  purl: string | null;
+  installedVersion: string;
+  affectedRange: string;
+  fixedVersion: string | null;
+  matchedBy: 'purl' | 'cpe';
+  /** bom-ref / SPDXID of the component */
+  component: string;
+  dbVersion: string;
+}
+
+export interface NotChecked {
+  component: string;
+  name: string;
+  version: string | null;
+  purl: string | null;
+  cpe: string | null;
+  reason: string;
+  /** set when the component was checked but this one advisory could not be decided */
+  advisoryId?: string;
+}
+
+export interface ScanSummary {
+  components: number;
+  checked: number;
+  notChecked: number;
+  /** advisories that could not be decided for a checked component */
+  undecided: number;
+  findings: number;
+  vulnerableComponents: number;
+  bySeverity: Record<Severity, number>;
+}
+
+export interface ScanResult {
+  dbVersion: string;
+  dbActivatedAt: string;
+  sbom: { format: Sbom['format']; specVersion: string };
+  findings: Finding[];
+  notChecked: NotChecked[];
+  summary: ScanSummary;
+}
+
+type PurlTarget = { c: SbomComponent; id: Extract<Identity, { ok: true }> };
+type CpeTarget = { c: SbomComponent; cpe: ParsedCpe; version: string };
+
+function severityOf(s: string | null): Severity {
+  const up = (s ?? '').toUpperCase();
+  return (SEVERITIES as readonly string[]).includes(up) ? (up as Severity) : 'UNKNOWN';
+}
+
+function skipped(c: SbomComponent, reason: string, advisoryId?: string): NotChecked {
+  return { component: c.ref, name: c.name, version: c.version, purl: c.purl, cpe: c.cpe, reason, ...(advisoryId ? { advisoryId } : {}) };
+}
+
+/** Sorts findings: severity, then CVSS score (high first), package, advisory. */
+export function sortFindings(findings: Finding[]): Finding[] {
+  return findings.sort(
+    (a, b) =>
+      SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity) ||
+      (b.cvssScore ?? -1) - (a.cvssScore ?? -1) ||
+      a.package.localeCompare(b.package) ||
+      a.installedVersion.localeCompare(b.installedVersion) ||
+      a.advisoryId.localeCompare(b.advisoryId),
+  );
+}
+
+function classify(sbom: Sbom): { purls: PurlTarget[]; cpes: CpeTarget[]; notChecked: NotChecked[] } {
+  const purls: PurlTarget[] = [];
+  const cpes: CpeTarget[] = [];
+  const notChecked: NotChecked[] = [];
+  for (const c of sbom.components) {
+    let purlProblem: string | null = null;
+    if (c.purl) {
+      const id = identifyPurl(c.purl, c.version);
+      if (id.ok) {
+        const p = parse(id.ecosystem, id.version);
+        if (p.ok) {
+          purls.push({ c, id });
+          continue;
+        }
+        purlProblem = `version "${id.version}" cannot be checked: ${p.reason}`;
+      } else {
+        purlProblem = id.reason;
+      }
+    }
+    if (c.cpe) {
+      const cpe = parseCpe(c.cpe);
+      const version = cpe?.version ?? c.version;
+      if (cpe && version && /^\d/.test(version)) {
+        cpes.push({ c, cpe, version });
+        continue;
+      }
+      const why = !cpe ? `unreadable CPE "${c.cpe}"` : `CPE without a checkable version (${version ?? 'none'})`;
+      notChecked.push(skipped(c, purlProblem ? `${purlProblem}; ${why}` : why));
+      continue;
+    }
+    notChecked.push(skipped(c, purlProblem ?? 'no purl or CPE identifies the package'));
+  }
+  return { purls, cpes, notChecked };
+}
+
+function parseJsonArray<T>(text: string): T[] | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? (v as T[]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function matchPurls(targets: PurlTarget[], rows: AffectedRow[], dbVersion: string, findings: Finding[], notChecked: NotChecked[]): void {
+  const byKey = new Map<string, AffectedRow[]>();
+  for (const r of rows) {
+    const k = `${r.ecosystem}\u0000${r.package}`;
+    const list = byKey.get(k);
+    if (list) list.push(r);
+    else byKey.set(k, [r]);
+  }
+  for (const { c, id } of targets) {
+    const verdicts = new Map<string, { row: AffectedRow; range?: string; fixed?: string | null; undecided?: string }>();
+    for (const key of lookupKeys(id)) {
+      for (const row of byKey.get(`${key.ecosystem}\u0000${key.package}`) ?? []) {
+        const prev = verdicts.get(row.advisory_id);
+        if (prev?.range !== undefined) continue; // already affected through another entry
+        const ranges = parseJsonArray<OsvRange>(row.ranges);
+        const versions = parseJsonArray<string>(row.versions);
+        if (!ranges || !versions) {
+          verdicts.set(row.advisory_id, { row, undecided: 'the DB row for this advisory is unreadable (ranges/versions not JSON arrays)' });
+          continue;
+        }
+        const v = evaluate(row.ecosystem, id.version, ranges, versions);
+        if (v.status === 'affected') verdicts.set(row.advisory_id, { row, range: v.range, fixed: v.fixed });
+        else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { row, undecided: v.reason });
+      }
+    }
+    for (const [advisoryId, v] of verdicts) {
+      if (v.range !== undefined) {
+        findings.push({
+          advisoryId,
+          aliases: v.row.aliases ?? [],
+          summary: v.row.summary,
+          severity: severityOf(v.row.severity),
+          cvssScore: v.row.cvss_score,
+          cvssVector: v.row.cvss_vector,
+          package: id.name,
+          ecosystem: id.ecosystem,
+          purl: c.purl,
+          installedVersion: id.version,
+          affectedRange: v.range,
+          fixedVersion: v.fixed ?? null,
+          matchedBy: 'purl',
+          component: c.ref,
+          dbVersion,
+        });
+      } else if (v.undecided) {
+        notChecked.push(skipped(c, v.undecided, advisoryId));
+      }
+    }
+  }
+}
+
+function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string, findings: Finding[]): void {
+  const byKey = new Map<string, CpeMatchRow[]>();
+  for (const r of rows) {
+    const k = `${r.part}\u0000${r.vendor.toLowerCase()}\u0000${r.product.toLowerCase()}`;
+    const list = byKey.get(k);
+    if (list) list.push(r);
+    else byKey.set(k, [r]);
+  }
+  for (const { c, cpe, version } of targets) {
+    const seen = new Set<string>();
+    for (const row of byKey.get(`${cpe.part}\u0000${cpe.vendor}\u0000${cpe.product}`) ?? []) {
+      if (seen.has(row.advisory_id)) continue;
+      const m = matchCpeRow(row, version, cpe.update);
+      if (!m.affected) continue;
+      seen.add(row.advisory_id);
+      findings.push({
+        advisoryId: row.advisory_id,
+        aliases: row.aliases ?? [],
+        summary: row.summary,
+        severity: severityOf(row.severity),
+        cvssScore: row.cvss_score,
+        cvssVector: row.cvss_vector,
+        package: `${row.vendor}:${row.product}`,
+        ecosystem: 'CPE',
+        purl: c.purl,
+        installedVersion: version,
+        affectedRange: m.range,
+        fixedVersion: m.fixed,
+        matchedBy: 'cpe',
+        component: c.ref,
+        dbVersion,
+      });
+    }
+  }
+}
+
+function dedupe<T>(items: T[], key: (t: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const k = key(i);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
+  const { purls, cpes, notChecked } = classify(sbom);
+  const pairs = dedupe(purls.flatMap((t) => lookupKeys(t.id)), (p) => `${p.ecosystem}\u0000${p.package}`);
+  const cpeKeys = dedupe(cpes.map((t) => ({ part: t.cpe.part, vendor: t.cpe.vendor, product: t.cpe.product })), (k) => `${k.part}\u0000${k.vendor}\u0000${k.product}`);
+
+  const { active, affected, cpeRows } = await withActiveSnapshot(pool, async (client, active) => ({
+    active,
+    affected: await queryAffected(client, active.schema, pairs),
+    cpeRows: await queryCpes(client, active.schema, cpeKeys),
+  }));
+
+  const findings: Finding[] = [];
+  const undecided: NotChecked[] = [];
+  matchPurls(purls, affected, active.version, findings, undecided);
+  matchCpes(cpes, cpeRows, active.version, findings);
+  sortFindings(findings);
+
+  const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const f of findings) bySeverity[f.severity]++;
+  return {
+    dbVersion: active.version,
+    dbActivatedAt: new Date(active.activatedAt).toISOString(),
+    sbom: { format: sbom.format, specVersion: sbom.specVersion },
+    findings,
+    notChecked: [...notChecked, ...undecided],
+    summary: {
+      components: sbom.components.length,
+      checked: purls.length + cpes.length,
+      notChecked: notChecked.length,
+      undecided: undecided.length,
+      findings: findings.length,
+      vulnerableComponents: new Set(findings.map((f) => f.component)).size,
+      bySeverity,
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Version ordering per OSV ecosystem. `compare(ecosystem, a, b)` orders two
+ * versions; `parse(ecosystem, v)` says whether an installed version can be
+ * checked at all. The ecosystem is taken as OSV publishes it ("Debian:12",
+ * "Alpine:v3.18"): only its family (before the first ":") picks the ordering.
+ * `SEMVER` is the pseudo-ecosystem of OSV `SEMVER` ranges.
+ */
+import { ecosystemFamily } from '../../bundle/package-name.ts';
+import { apk } from './apk.ts';
+import { crates } from './crates.ts';
+import { dpkg } from './dpkg.ts';
+import { go } from './go.ts';
+import { maven } from './maven.ts';
+import { npm } from './npm.ts';
+import { nuget } from './nuget.ts';
+import { packagist } from './packagist.ts';
+import { pypi } from './pypi.ts';
+import { rpm } from './rpm.ts';
+import { rubygems } from './rubygems.ts';
+import { semver } from './semver.ts';
+import type { VersionScheme } from './types.ts';
+
+export { InvalidVersionError, type VersionScheme } from './types.ts';
+
+/** Range type SEMVER, whatever the package's ecosystem. */
+export const SEMVER = 'SEMVER';
+
+const SCHEMES: Readonly<Record<string, VersionScheme>> = {
+  [SEMVER]: semver,
+  npm,
+  PyPI: pypi,
+  Maven: maven,
+  Go: go,
+  'crates.io': crates,
+  RubyGems: rubygems,
+  NuGet: nuget,
+  Packagist: packagist,
+  Debian: dpkg,
+  Ubuntu: dpkg,
+  Alpine: apk,
+  Wolfi: apk,
+  Chainguard: apk,
+  AlmaLinux: rpm,
+  'Rocky Linux': rpm,
+  'Red Hat': rpm,
+  openSUSE: rpm,
+  SUSE: rpm,
+  Mageia: rpm,
+  openEuler: rpm,
+  'Photon OS': rpm,
+  // SemVer ecosystems
+  Hex: semver,
+  Pub: semver,
+  SwiftURL: semver,
+  Bitnami: semver,
+};
+
+/** The ordering of an ecosystem, or null when it has none we know. */
+export function schemeFor(ecosystem: string): VersionScheme | null {
+  return SCHEMES[ecosystemFamily(ecosystem)] ?? null;
+}
+
+export function supportedEcosystems(): string[] {
+  return Object.keys(SCHEMES).filter((k) => k !== SEMVER);
+}
+
+export type ParseResult = { ok: true; scheme: VersionScheme } | { ok: false; reason: string };
+
+/** Whether `version` is a checkable version of `ecosystem`, and if not, why. */
+export function parse(ecosystem: string, version: string): ParseResult {
+  const scheme = schemeFor(ecosystem);
+  if (!scheme) return { ok: false, reason: `no version ordering is known for ecosystem "${ecosystem}"` };
+  const reason = scheme.invalidReason(version);
+  return reason === null ? { ok: true, scheme } : { ok: false, reason: `${scheme.name}: ${reason}` };
+}
+
+/** -1, 0 or 1. Throws when the ecosystem is unknown or a version cannot be placed. */
+export function compare(ecosystem: string, a: string, b: string): number {
+  const scheme = schemeFor(ecosystem);
+  if (!scheme) throw new Error(`no version ordering is known for ecosystem "${ecosystem}"`);
+  return Math.sign(scheme.compare(a, b));
+}

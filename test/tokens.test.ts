@@ -1,0 +1,143 @@
+/**
+ * JWT tokens: issued with the operator's private key, verified offline with
+ * the public key; every refusal case gives TOKEN_INVALID with its own message.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import * as jose from 'jose';
+import { isOukError } from '../lib/errors.ts';
+import { decodeToken, issueToken, loadPublicTokenKey, parseTtl, verifyToken } from '../lib/tokens.ts';
+import { tmpDir } from './helpers/services.ts';
+
+const dir = tmpDir('tokens');
+function keyPair(name: string, type: 'ec' | 'ed25519' | 'rsa'): { priv: string; pub: string; pubPem: string } {
+  const { privateKey, publicKey } =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ed25519');
+  const priv = path.join(dir, `${name}.key`);
+  const pub = path.join(dir, `${name}.pub`);
+  const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  fs.writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  fs.writeFileSync(pub, pubPem);
+  return { priv, pub, pubPem };
+}
+
+const ec = keyPair('ec', 'ec');
+const other = keyPair('other', 'ec');
+const ed = keyPair('ed', 'ed25519');
+const rsa = keyPair('rsa', 'rsa');
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+async function refusal(token: string, pubSource = ec.pub, issuer?: string): Promise<string> {
+  try {
+    await verifyToken(token, loadPublicTokenKey(pubSource), issuer ? { issuer } : {});
+  } catch (e) {
+    assert.ok(isOukError(e), `not an OukError: ${e}`);
+    assert.equal(e.code, 'TOKEN_INVALID');
+    return e.message;
+  }
+  assert.fail('the token was accepted');
+}
+
+describe('tokens', () => {
+  it('issues and verifies an ES256 token (key from a path or from PEM text)', async () => {
+    const { token, claims, alg } = await issueToken({ privateKey: ec.priv, sub: 'ci-runner', tier: 1000, ttlSeconds: parseTtl('30d') });
+    assert.equal(alg, 'ES256');
+    for (const src of [ec.pub, ec.pubPem]) {
+      const v = await verifyToken(token, loadPublicTokenKey(src));
+      assert.equal(v.claims.sub, 'ci-runner');
+      assert.equal(v.claims.tier, 1000);
+      assert.equal(v.id, claims.jti);
+      assert.equal(v.claims.exp - v.claims.iat!, 30 * 86400);
+    }
+    assert.equal(decodeToken(token).header.alg, 'ES256');
+  });
+
+  it('EdDSA and RS256 keys pin their own algorithm', async () => {
+    for (const k of [ed, rsa]) {
+      const { token, alg } = await issueToken({ privateKey: k.priv, sub: 's', ttlSeconds: 60 });
+      assert.equal((await verifyToken(token, loadPublicTokenKey(k.pub))).alg, alg);
+    }
+    assert.equal(loadPublicTokenKey(ed.pub).alg, 'EdDSA');
+    assert.equal(loadPublicTokenKey(rsa.pub).alg, 'RS256');
+  });
+
+  it('refuses each bad token with its own message', async () => {
+    const messages: Record<string, string> = {};
+    // alg none
+    messages.none = await refusal(`${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'x', iss: 'stella-ouk', exp: nowSec() + 60 })}.`);
+    assert.match(messages.none, /unsigned \(alg "none"\)/);
+    // key confusion: HS256 with the public key PEM as the HMAC secret
+    const confused = await new jose.SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('x')
+      .setIssuer('stella-ouk')
+      .setExpirationTime(nowSec() + 60)
+      .sign(new TextEncoder().encode(ec.pubPem));
+    messages.hmac = await refusal(confused);
+    assert.match(messages.hmac, /HMAC-signed \(HS256\).*key confusion/);
+    // wrong issuer
+    const wrongIss = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60, issuer: 'someone-else' })).token;
+    messages.issuer = await refusal(wrongIss);
+    assert.match(messages.issuer, /issuer "someone-else" is not the issuer this host trusts \("stella-ouk"/);
+    // expired
+    const expired = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60, now: new Date(Date.now() - 3600_000) })).token;
+    messages.expired = await refusal(expired);
+    assert.match(messages.expired, /expired at \d{4}-\d\d-\d\dT/);
+    // signed by another key
+    const forged = (await issueToken({ privateKey: other.priv, sub: 'x', ttlSeconds: 60 })).token;
+    messages.signature = await refusal(forged);
+    assert.match(messages.signature, /signature does not verify/);
+    // altered payload, original signature
+    const good = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60 })).token;
+    const [h, , sig] = good.split('.');
+    messages.altered = await refusal(`${h}.${b64({ sub: 'admin', iss: 'stella-ouk', exp: nowSec() + 9999, tier: 1000000 })}.${sig}`);
+    assert.match(messages.altered, /signature does not verify/);
+    delete messages.altered; // same cause as a forged signature, same message
+    // another asymmetric algorithm than the key's
+    const rsaToken = (await issueToken({ privateKey: rsa.priv, sub: 'x', ttlSeconds: 60 })).token;
+    messages.alg = await refusal(rsaToken);
+    assert.match(messages.alg, /signed with RS256, but STELLA_JWT_PUBLIC_KEY is a ES256 key/);
+    // no expiry
+    const noExp = await new jose.SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('x').setIssuer('stella-ouk').sign(await jose.importPKCS8(fs.readFileSync(ec.priv, 'utf8'), 'ES256'));
+    messages.noExp = await refusal(noExp);
+    assert.match(messages.noExp, /no expiry/);
+    // garbage
+    messages.garbage = await refusal('not-a-token');
+    assert.match(messages.garbage, /not a compact JWT/);
+    const distinct = new Set(Object.values(messages));
+    assert.equal(distinct.size, Object.keys(messages).length, `messages repeat: ${JSON.stringify(messages, null, 2)}`);
+  });
+
+  it('a custom issuer (STELLA_JWT_ISSUER) is checked', async () => {
+    const t = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60, issuer: 'site-a' })).token;
+    assert.equal((await verifyToken(t, loadPublicTokenKey(ec.pub), { issuer: 'site-a' })).claims.iss, 'site-a');
+    assert.match(await refusal(t, ec.pub, 'site-b'), /"site-a" is not the issuer this host trusts \("site-b"/);
+  });
+
+  it('refuses a token whose tier is not a sane number', async () => {
+    const key = await jose.importPKCS8(fs.readFileSync(ec.priv, 'utf8'), 'ES256');
+    const t = await new jose.SignJWT({ tier: -5 }).setProtectedHeader({ alg: 'ES256' }).setSubject('x').setIssuer('stella-ouk').setExpirationTime(nowSec() + 60).sign(key);
+    assert.match(await refusal(t), /tier claim -5/);
+  });
+
+  it('refuses weak or unusable keys', () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    assert.throws(() => loadPublicTokenKey(weak), (e) => isOukError(e) && e.code === 'KEY_INVALID' && /2048/.test(e.message));
+    assert.throws(() => loadPublicTokenKey(path.join(dir, 'missing.pub')), (e) => isOukError(e) && e.code === 'KEY_INVALID');
+  });
+
+  it('parses TTLs', () => {
+    assert.equal(parseTtl('30d'), 2592000);
+    assert.equal(parseTtl('12h'), 43200);
+    assert.equal(parseTtl('90'), 90);
+    assert.throws(() => parseTtl('soon'));
+  });
+});
