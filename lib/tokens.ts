@@ -30,6 +30,8 @@ export interface TokenClaims {
   iat?: number;
   jti?: string;
   tier?: number;
+  /** `operator` lets the token open the job dashboard (api/auth.ts). */
+  role?: string;
 }
 
 export interface VerifiedToken {
@@ -206,6 +208,7 @@ export interface IssueOptions {
   passphrase?: string;
   sub: string;
   tier?: number;
+  role?: string;
   ttlSeconds: number;
   issuer?: string;
   jti?: string;
@@ -227,8 +230,12 @@ export async function issueToken(opts: IssueOptions): Promise<{ token: string; c
     exp: iat + opts.ttlSeconds,
     jti: opts.jti ?? randomUUID(),
     ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+    ...(opts.role ? { role: opts.role } : {}),
   };
-  const token = await new jose.SignJWT({ ...(claims.tier !== undefined ? { tier: claims.tier } : {}) })
+  const token = await new jose.SignJWT({
+    ...(claims.tier !== undefined ? { tier: claims.tier } : {}),
+    ...(claims.role ? { role: claims.role } : {}),
+  })
     .setProtectedHeader({ alg, typ: 'JWT' })
     .setSubject(claims.sub)
     .setIssuer(claims.iss)

@@ -60,6 +60,14 @@ describe('tokens', () => {
     assert.equal(decodeToken(token).header.alg, 'ES256');
   });
 
+  it('an operator token carries its role claim, signed', async () => {
+    const { token } = await issueToken({ privateKey: ec.priv, sub: 'alice', role: 'operator', ttlSeconds: 60 });
+    assert.equal(decodeToken(token).claims.role, 'operator');
+    await verifyToken(token, loadPublicTokenKey(ec.pub));
+    const plain = (await issueToken({ privateKey: ec.priv, sub: 'bob', ttlSeconds: 60 })).token;
+    assert.equal(decodeToken(plain).claims.role, undefined);
+  });
+
   it('EdDSA and RS256 keys pin their own algorithm', async () => {
     for (const k of [ed, rsa]) {
       const { token, alg } = await issueToken({ privateKey: k.priv, sub: 's', ttlSeconds: 60 });

@@ -16,6 +16,7 @@ export interface IssueCliOptions {
   key: string;
   sub: string;
   tier?: string;
+  role?: string;
   ttl: string;
   issuer?: string;
 }
@@ -32,10 +33,11 @@ export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = r
     passphrase: env.STELLA_KEY_PASSWORD || undefined,
     sub: opts.sub,
     tier,
+    role: opts.role,
     ttlSeconds: parseTtl(opts.ttl),
     issuer: opts.issuer ?? config.jwtIssuer,
   });
-  const summary = `issued ${alg} token for ${claims.sub} (jti ${claims.jti}, issuer ${claims.iss}, ${claims.tier !== undefined ? `tier ${claims.tier} scans/day` : `default allowance QUOTA_TOKEN`}), expires ${new Date(claims.exp * 1000).toISOString()}`;
+  const summary = `issued ${alg} token for ${claims.sub} (jti ${claims.jti}, issuer ${claims.iss}, ${claims.tier !== undefined ? `tier ${claims.tier} scans/day` : `default allowance QUOTA_TOKEN`}${claims.role ? `, role ${claims.role}` : ''}), expires ${new Date(claims.exp * 1000).toISOString()}`;
   return { token, summary };
 }
 
@@ -72,6 +74,7 @@ export function registerToken(program: Command): void {
     .requiredOption('--key <private.pem>', 'private key (PKCS#8 PEM: ECDSA P-256, Ed25519 or RSA >= 2048)')
     .requiredOption('--sub <name>', 'who the token is for')
     .option('--tier <n>', 'daily scan allowance of this token (raises QUOTA_TOKEN)')
+    .option('--role <role>', 'role claim; "operator" opens the job dashboard at /admin/queues')
     .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m, 3600s', '30d')
     .option('--issuer <iss>', 'issuer claim (default STELLA_JWT_ISSUER or stella-ouk)')
     .action(async (opts: IssueCliOptions) => {
