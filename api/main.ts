@@ -1,0 +1,84 @@
+/**
+ * The API process: `node --import tsx api/main.ts`, listening on
+ * STELLA_API_PORT (8080) on STELLA_API_HOST (default 0.0.0.0).
+ *
+ * Runs the migrations, then serves the MinIO webhook, /healthz, /readyz, the
+ * job dashboard (/admin/queues), /metrics, and whatever other route plugins are
+ * listed in PLUGINS below. SIGTERM / SIGINT close it gracefully.
+ */
+import type { FastifyInstance } from 'fastify';
+import { resolveEnv } from '../infra/env.ts';
+import { createPool, migrate, type Pool } from '../infra/db.ts';
+import { createStore } from '../infra/store.ts';
+import { loadConfig, type Config } from '../lib/config.ts';
+import { describeError } from '../lib/errors.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { createRedis } from '../queue/connection.ts';
+import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
+import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
+import { pipelineSettings } from '../queue/settings.ts';
+import { dashboardPlugin } from './dashboard.ts';
+import { metricsPlugin } from './metrics.ts';
+import { buildServer } from './server.ts';
+
+const env = resolveEnv();
+const config = loadConfig(env);
+const logger = createLogger('api');
+
+interface PluginContext {
+  app: FastifyInstance;
+  config: Config;
+  pool: Pool;
+  queues: PipelineQueues;
+  logger: Logger;
+}
+
+/** Route plugins beyond the webhook and health: add one line per plugin. */
+const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
+  async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: Object.values(queues.queues), config, logger }),
+  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: Object.values(queues.queues), warnAgeHours: config.warnAgeHours, logger }),
+];
+
+async function main(): Promise<void> {
+  const pool = createPool(config.databaseUrl);
+  await migrate(pool);
+  const store = createStore(config.store);
+  const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
+  const app = await buildServer({
+    config,
+    pool,
+    store,
+    queues,
+    settings: pipelineSettings(env),
+    logger,
+    insecureWebhook: /^(1|true|yes|on)$/i.test(env.STELLA_INSECURE_WEBHOOK ?? ''),
+  });
+  for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
+  const watcher = watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), pool, logger });
+
+  const host = env.STELLA_API_HOST || '0.0.0.0';
+  await app.listen({ port: config.apiPort, host });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    void (async () => {
+      await app.close().catch(() => undefined);
+      await watcher.close().catch(() => undefined);
+      await queues.close();
+      queues.connection.disconnect();
+      await pool.end().catch(() => undefined);
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  logger.fatal({ err: e }, 'API failed to start');
+  process.stderr.write(describeError(e) + '\n');
+  process.exit(1);
+});

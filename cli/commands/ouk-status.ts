@@ -1,0 +1,163 @@
+/**
+ * `stella ouk status [--json] [--limit N]`: the active DB (version, age, counts,
+ * feeds), the previous one kept for rollback, recent imports with their stages,
+ * and the activation history. Reads PostgreSQL only (works with Redis down).
+ *
+ * JSON: {"active": {"version", "activatedAt", "counts", ...} | null,
+ *        "previous": {...} | null, "imports": [{"id", "version", "state", "stages"}], "history": [...]}
+ */
+import type { Command } from 'commander';
+import { createPool, migrate, type Pool } from '../../infra/db.ts';
+import { resolveEnv } from '../../infra/env.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { formatAge, staleness } from '../../lib/staleness.ts';
+import { TABLES } from '../../bundle/tables.ts';
+import { STAGES } from '../../functions/context.ts';
+import { recentImports, type ImportRecord } from '../../functions/records.ts';
+import { readState } from '../../functions/state.ts';
+
+interface ActivationRow {
+  seq: string;
+  action: string;
+  import_id: string | null;
+  version: string;
+  kind: string;
+  schema_name: string;
+  db_digest: string | null;
+  counts: Record<string, number>;
+  feeds: Array<{ name: string; snapshot: string | null; records: number; skipped: number }>;
+  at: Date;
+}
+
+export interface StatusReport {
+  active: {
+    importId: string;
+    version: string;
+    kind: string | null;
+    activatedAt: string;
+    ageSeconds: number | null;
+    stale: boolean;
+    warning: string | null;
+    schema: string | null;
+    digest: string | null;
+    counts: Record<string, number>;
+    feeds: ActivationRow['feeds'];
+  } | null;
+  previous: { importId: string; version: string | null } | null;
+  warning: string | null;
+  imports: Array<{
+    id: string;
+    key: string;
+    version: string | null;
+    kind: string | null;
+    state: string;
+    createdAt: string;
+    error: { code: string | null; message: string | null } | null;
+    stages: Record<string, unknown>;
+  }>;
+  history: Array<{ seq: number; action: string; importId: string | null; version: string; kind: string; at: string }>;
+}
+
+export async function collectStatus(pool: Pool, warnAgeHours: number, limit: number): Promise<StatusReport> {
+  const state = await readState(pool);
+  const s = staleness(state.activatedAt, warnAgeHours);
+  const last = state.activeImport
+    ? (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [state.activeImport])).rows[0]
+    : undefined;
+  const imports = await recentImports(pool, limit);
+  const prevVersion = state.previousImport
+    ? ((await pool.query<{ version: string | null }>('SELECT version FROM ouk_meta.imports WHERE id = $1', [state.previousImport])).rows[0]?.version ?? null)
+    : null;
+  const history = (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations ORDER BY seq DESC LIMIT $1', [limit])).rows;
+  return {
+    active:
+      state.activeImport && state.activeVersion
+        ? {
+            importId: state.activeImport,
+            version: state.activeVersion,
+            kind: last?.kind ?? null,
+            activatedAt: s.activatedAt!,
+            ageSeconds: s.ageSeconds,
+            stale: s.stale,
+            warning: s.warning,
+            schema: state.activeSchema,
+            digest: state.activeDigest,
+            counts: inTableOrder(last?.counts ?? {}),
+            feeds: last?.feeds ?? [],
+          }
+        : null,
+    previous: state.previousImport ? { importId: state.previousImport, version: prevVersion } : null,
+    warning: s.warning,
+    imports: imports.map((r: ImportRecord) => ({
+      id: r.id,
+      key: r.objectKey,
+      version: r.version,
+      kind: r.kind,
+      state: r.state,
+      createdAt: r.createdAt.toISOString(),
+      error: r.errorCode || r.error ? { code: r.errorCode, message: r.error } : null,
+      stages: Object.fromEntries(STAGES.map((st) => [st, r.stages[st] ?? null])),
+    })),
+    history: history.map((h) => ({ seq: Number(h.seq), action: h.action, importId: h.import_id, version: h.version, kind: h.kind, at: new Date(h.at).toISOString() })),
+  };
+}
+
+/** Counts keyed in bundle/tables.ts order (jsonb does not keep key order). */
+function inTableOrder(counts: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of TABLES) if (t.name in counts) out[t.name] = counts[t.name];
+  for (const [k, v] of Object.entries(counts)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+export function renderStatus(r: StatusReport): string {
+  const out: string[] = [];
+  if (r.active) {
+    const a = r.active;
+    out.push(`Active DB   ${a.version} (${a.kind ?? 'full'}), activated ${a.activatedAt}, ${a.ageSeconds === null ? '' : `${formatAge(a.ageSeconds)} old`}`);
+    out.push(`            ${Object.entries(a.counts).map(([t, n]) => `${t} ${n}`).join(', ') || 'no counts recorded'}`);
+    if (a.feeds.length) out.push(`            feeds: ${a.feeds.map((f) => `${f.name} ${f.records}${f.snapshot ? ` (snapshot ${f.snapshot})` : ''}`).join('; ')}`);
+    out.push(`            import ${a.importId}, schema ${a.schema}`);
+  } else out.push('Active DB   none');
+  out.push(`Previous    ${r.previous ? `${r.previous.version ?? '?'} (import ${r.previous.importId}; \`stella ouk rollback\` re-activates it)` : 'none kept'}`);
+  if (r.warning) out.push(`WARNING     ${r.warning}`);
+  out.push('');
+  if (r.imports.length === 0) out.push('No imports yet: drop a bundle into the bucket or run `stella ouk import FILE`.');
+  else {
+    out.push(`${pad('IMPORT', 26)}${pad('VERSION', 14)}${pad('STATE', 13)}${STAGES.map((s) => pad(s.toUpperCase(), 10)).join('')}KEY`);
+    for (const i of r.imports) {
+      const stages = STAGES.map((s) => pad(String((i.stages[s] as { state?: string } | null)?.state ?? '-'), 10)).join('');
+      out.push(`${pad(i.id, 26)}${pad(i.version ?? '?', 14)}${pad(i.state, 13)}${stages}${i.key}`);
+      if (i.state === 'failed' && i.error) out.push(`  └ ${i.error.code}: ${i.error.message}`);
+    }
+  }
+  if (r.history.length) {
+    out.push('');
+    out.push('History (newest first)');
+    for (const h of r.history) out.push(`  ${h.at}  ${pad(h.action, 9)}${pad(h.version, 14)}${pad(h.kind, 6)} ${h.importId ?? ''}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export function registerOukStatus(ouk: Command): void {
+  ouk
+    .command('status')
+    .description('the active DB (version, age, counts, feeds), recent imports and their stages, and the activation history')
+    .option('--json', 'machine-readable output', false)
+    .option('--limit <n>', 'how many recent imports and history entries', (v) => Number.parseInt(v, 10), 10)
+    .action(async (opts: { json?: boolean; limit: number }) => {
+      const config = loadConfig(resolveEnv());
+      const pool = createPool(config.databaseUrl, 2);
+      try {
+        await migrate(pool);
+        const report = await collectStatus(pool, config.warnAgeHours, opts.limit);
+        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+      } finally {
+        await pool.end();
+      }
+    });
+}

@@ -1,0 +1,161 @@
+/**
+ * Stage 4, activate: make the loaded DB the one readers use, in ONE transaction.
+ *
+ * The state row is locked FOR UPDATE (one activation or rollback at a time, on
+ * any number of workers), the policy is checked again against what is active
+ * now, then:
+ *
+ *  - full bundle: ouk_meta.state points at the new schema;
+ *  - delta bundle: its staged rows replace, in the active schema, every row of
+ *    each advisory it adds, changes or removes; the rows it replaces are saved
+ *    in `ouk_undo_<import id>` so a rollback costs what the delta cost.
+ *
+ * An activations row records it, the import becomes 'active' and the one before
+ * it 'superseded' (kept as the previous DB for rollback). Readers run in
+ * REPEATABLE READ snapshots (infra/db.ts withActiveSnapshot): one that started
+ * before the COMMIT keeps reading the old DB to its end, one that starts after
+ * sees the new one, and none sees a mix.
+ *
+ * After the COMMIT, older DB schemas and the staged members are cleaned up.
+ * Idempotent: an import that is (or was) already activated is not activated again.
+ */
+import { TABLES } from '../bundle/tables.ts';
+import { OukError } from '../lib/errors.ts';
+import { databaseUnavailable, ident, type PoolClient } from '../infra/db.ts';
+import { cleanupOldDbs } from './cleanup.ts';
+import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
+import { qualified, schemaExists } from './db-schema.ts';
+import { REMOVED_TABLE, type LoadResult } from './load.ts';
+import { removeObjectsUnder } from './object-io.ts';
+import { checkPolicy } from './policy.ts';
+import { requireImport, stageDone, stageIsDone, type ImportRecord } from './records.ts';
+import { readState, type PipelineState } from './state.ts';
+import { requireVerified } from './unpack.ts';
+
+export interface ActivateResult {
+  version: string;
+  kind: 'full' | 'delta';
+  /** The schema readers now use. */
+  schema: string;
+  previousImport: string | null;
+  counts: Record<string, number>;
+  /** true when this import had already been activated (nothing done). */
+  already?: boolean;
+}
+
+export async function activate(p: StagePayload, ctx: StageContext): Promise<ActivateResult> {
+  const rec0 = await requireImport(ctx.pool, p.importId);
+  if (stageIsDone(rec0, 'activate')) return { ...(rec0.stages.activate!.result as ActivateResult), already: true };
+  requireVerified(rec0);
+  if (!stageIsDone(rec0, 'load')) {
+    throw new OukError('IMPORT_FAILED', `import ${p.importId} has not been loaded: retry it with \`stella ouk retry ${p.importId}\``, { retryable: true });
+  }
+
+  let client: PoolClient;
+  try {
+    client = await ctx.pool.connect();
+  } catch (e) {
+    throw databaseUnavailable(e);
+  }
+  let result: ActivateResult;
+  let committed = false;
+  try {
+    await client.query('BEGIN');
+    const state = await readState(client, true);
+    const rec = await requireImport(client, p.importId, true);
+    if (state.activeImport === p.importId || stageIsDone(rec, 'activate')) {
+      await client.query('COMMIT');
+      committed = true;
+      return { ...((rec.stages.activate?.result as ActivateResult | undefined) ?? describeActive(rec, state)), already: true };
+    }
+    const { manifest } = requireVerified(rec);
+    checkPolicy(manifest, state, { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now());
+    const loaded = rec.stages.load!.result as LoadResult;
+    if (!(await schemaExists(client, loaded.schema))) {
+      throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): retry the import from load`, { retryable: false });
+    }
+
+    result = manifest.kind === 'delta' ? await applyDelta(client, rec, state, loaded) : await switchFull(client, rec, state, loaded);
+    await client.query(
+      `UPDATE ouk_meta.state
+          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = now(), previous_import = $5
+        WHERE singleton`,
+      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, state.activeImport],
+    );
+    await client.query(
+      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds)
+       VALUES ('activate', $1, $2, $3, $4, $5, $6, $7)`,
+      [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds)],
+    );
+    if (state.activeImport) {
+      await client.query(`UPDATE ouk_meta.imports SET state = 'superseded', updated_at = now() WHERE id = $1`, [state.activeImport]);
+    }
+    await client.query(`UPDATE ouk_meta.imports SET state = 'active', activated_at = now(), error_code = NULL, error = NULL WHERE id = $1`, [p.importId]);
+    await stageDone(client, p.importId, 'activate', result);
+    await client.query('COMMIT');
+    committed = true;
+  } catch (e) {
+    if (!committed) await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+  ctx.logger.info({ version: result.version, kind: result.kind, schema: result.schema, counts: result.counts }, 'DB activated');
+
+  // Housekeeping after the switch: never fails the activation.
+  await cleanupOldDbs(ctx.pool, ctx.logger).catch((err: unknown) => ctx.logger.warn({ err }, 'cleanup of old DBs failed; will retry later'));
+  if (rec0.digest) {
+    await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(rec0.digest)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
+  }
+  return result;
+}
+
+function describeActive(rec: ImportRecord, state: PipelineState): ActivateResult {
+  return {
+    version: rec.version ?? state.activeVersion ?? '',
+    kind: rec.kind ?? 'full',
+    schema: state.activeSchema ?? '',
+    previousImport: state.previousImport,
+    counts: rec.counts ?? {},
+  };
+}
+
+async function switchFull(_client: PoolClient, rec: ImportRecord, state: PipelineState, loaded: LoadResult): Promise<ActivateResult> {
+  return { version: rec.version!, kind: 'full', schema: loaded.schema, previousImport: state.activeImport, counts: loaded.counts };
+}
+
+/**
+ * Applies a delta to the active schema: every row of each touched advisory
+ * (added, changed or removed) is replaced by the delta's rows for it. Costs
+ * index lookups per touched advisory, not a pass over the DB.
+ */
+async function applyDelta(client: PoolClient, rec: ImportRecord, state: PipelineState, loaded: LoadResult): Promise<ActivateResult> {
+  const active = state.activeSchema!;
+  const staged = loaded.schema;
+  const undo = undoSchemaFor(rec.id);
+  const touched = qualified(undo, 'touched');
+  await client.query(`DROP SCHEMA IF EXISTS ${ident(undo)} CASCADE`);
+  await client.query(`CREATE SCHEMA ${ident(undo)}`);
+  const sources = [...TABLES.map((t) => `SELECT advisory_id FROM ${qualified(staged, t.name)}`), `SELECT advisory_id FROM ${qualified(staged, REMOVED_TABLE)}`];
+  await client.query(`CREATE TABLE ${touched} AS ${sources.join(' UNION ')}`);
+  await client.query(`ALTER TABLE ${touched} ADD PRIMARY KEY (advisory_id)`);
+  await client.query(`ANALYZE ${touched}`);
+
+  const before = await client.query<{ counts: Record<string, number> }>(
+    'SELECT counts FROM ouk_meta.activations WHERE schema_name = $1 ORDER BY seq DESC LIMIT 1',
+    [active],
+  );
+  const counts: Record<string, number> = { ...(before.rows[0]?.counts ?? {}) };
+  for (const t of TABLES) {
+    const target = qualified(active, t.name);
+    // One pass: the rows the delta replaces are deleted and saved for its rollback.
+    await client.query(`CREATE TABLE ${qualified(undo, t.name)} (LIKE ${target})`);
+    const del = await client.query(
+      `WITH gone AS (DELETE FROM ${target} x USING ${touched} d WHERE x.advisory_id = d.advisory_id RETURNING x.*)
+       INSERT INTO ${qualified(undo, t.name)} SELECT * FROM gone`,
+    );
+    const ins = await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(staged, t.name)}`);
+    counts[t.name] = (counts[t.name] ?? 0) - (del.rowCount ?? 0) + (ins.rowCount ?? 0);
+  }
+  return { version: rec.version!, kind: 'delta', schema: active, previousImport: state.activeImport, counts };
+}

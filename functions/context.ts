@@ -1,0 +1,114 @@
+/**
+ * What every pipeline stage is given. A stage is a plain async function
+ * `(payload, ctx) => result`: its inputs are read from the object store and
+ * PostgreSQL, its outputs written there, and all I/O comes in through `ctx`, so
+ * the same function runs under a BullMQ worker (queue/workers.ts), in a test, or
+ * from the CLI. No stage depends on local disk left by an earlier one.
+ */
+import { Transform, type Readable } from 'node:stream';
+import type { Config } from '../lib/config.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Pool } from '../infra/db.ts';
+import type { ObjectStore } from '../infra/store.ts';
+import type { TrustedKey } from '../signing/index.ts';
+
+export const STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** The job payload of every stage: the bundle object's identity. */
+export interface StagePayload {
+  importId: string;
+  bucket: string;
+  key: string;
+  etag: string;
+}
+
+/** Progress a stage reports (BullMQ job progress; the CLI draws bars from it). */
+export interface StageProgress {
+  /** What `done` and `total` count: bytes, rows, members. */
+  unit: 'bytes' | 'rows' | 'members';
+  done: number;
+  total: number | null;
+  /** What is being worked on right now, e.g. a member path. */
+  current?: string;
+}
+
+export interface AttemptInfo {
+  /** 1 for the first run of this job. */
+  number: number;
+  /** Attempts BullMQ will make in all. */
+  max: number;
+}
+
+export interface StageContext {
+  store: ObjectStore;
+  pool: Pool;
+  config: Pick<Config, 'bucket' | 'trustedKeys'>;
+  /** The host's trusted keys (OUK_TRUSTED_KEYS), loaded when a verify runs, never from a bundle. */
+  trustedKeys(): Promise<TrustedKey[]>;
+  logger: Logger;
+  progress(p: StageProgress): void;
+  attempt: AttemptInfo;
+  /** Current time (tests move it to check expiry). */
+  now(): Date;
+}
+
+/** The DB schema a full import's tables are loaded into. */
+export function schemaFor(importId: string): string {
+  if (!/^[0-9a-f]{24}$/.test(importId)) throw new Error(`not an import id: ${importId}`);
+  return `ouk_db_${importId}`;
+}
+
+/** The schema a delta's rows are loaded into before activate applies them to the active DB. */
+export function deltaSchemaFor(importId: string): string {
+  return schemaFor(importId).replace(/^ouk_db_/, 'ouk_delta_');
+}
+
+/** Where a delta's activation saves the rows it replaced (what its rollback restores). */
+export function undoSchemaFor(importId: string): string {
+  return schemaFor(importId).replace(/^ouk_db_/, 'ouk_undo_');
+}
+
+/** Object-store prefix under which unpack stages a bundle's members. */
+export function stagedPrefix(digest: string): string {
+  if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
+  return `staged/${digest}/`;
+}
+
+/** The marker unpack writes last: its presence means every member is staged. */
+export function stagedMarker(digest: string): string {
+  return `${stagedPrefix(digest)}.complete`;
+}
+
+/** Throttles progress reports to one every `everyMs` (the last one always goes out via flush). */
+export function throttledProgress(report: (p: StageProgress) => void, everyMs = 500): { update(p: StageProgress): void; flush(): void } {
+  let last = 0;
+  let pending: StageProgress | null = null;
+  return {
+    update(p) {
+      pending = p;
+      const now = Date.now();
+      if (now - last >= everyMs) {
+        last = now;
+        pending = null;
+        report(p);
+      }
+    },
+    flush() {
+      if (pending) report(pending);
+      pending = null;
+    },
+  };
+}
+
+/** A pass-through of `source` that reports each chunk's length; errors of `source` propagate. */
+export function countBytes(source: Readable, onBytes: (n: number) => void): Readable {
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  source.on('error', (e) => out.destroy(e));
+  return source.pipe(out);
+}

@@ -1,0 +1,38 @@
+/**
+ * SQL for a loaded DB, generated from bundle/tables.ts: one schema per import
+ * (`ouk_db_<import id>`) holding the tables, then primary keys and indexes,
+ * built after the COPY (faster than maintaining them row by row).
+ */
+import { ident } from '../infra/db.ts';
+import type { TableDef } from '../bundle/tables.ts';
+
+export function qualified(schema: string, table: string): string {
+  return `${ident(schema)}.${ident(table)}`;
+}
+
+export function createTableSql(schema: string, t: TableDef): string {
+  const cols = t.columns.map((c) => `${ident(c.name)} ${c.type}${c.nullable ? '' : ' NOT NULL'}`);
+  return `CREATE TABLE ${qualified(schema, t.name)} (${cols.join(', ')})`;
+}
+
+export function copySql(schema: string, t: TableDef): string {
+  return `COPY ${qualified(schema, t.name)} (${t.columns.map((c) => ident(c.name)).join(', ')}) FROM STDIN`;
+}
+
+/** Primary key and index statements for a table, after its rows are in. */
+export function indexSql(schema: string, t: TableDef): string[] {
+  const out: string[] = [];
+  if (t.primaryKey?.length) {
+    out.push(`ALTER TABLE ${qualified(schema, t.name)} ADD PRIMARY KEY (${t.primaryKey.map(ident).join(', ')})`);
+  }
+  for (const cols of t.indexes) {
+    const name = `${t.name}_${cols.join('_')}_idx`;
+    out.push(`CREATE INDEX ${ident(name)} ON ${qualified(schema, t.name)} (${cols.map(ident).join(', ')})`);
+  }
+  return out;
+}
+
+export async function schemaExists(q: { query: (sql: string, values?: unknown[]) => Promise<{ rowCount: number | null }> }, schema: string): Promise<boolean> {
+  const r = await q.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  return (r.rowCount ?? 0) > 0;
+}

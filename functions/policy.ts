@@ -1,0 +1,49 @@
+/**
+ * What a verified manifest must satisfy before it may become the active DB:
+ * versions only go forward (a replayed old, validly signed kit is refused), an
+ * expired kit is refused, and a delta applies only to the exact DB it was built
+ * against. verify checks it first; activate checks it again under the state
+ * lock, since another import may have been activated in between.
+ */
+import type { Manifest } from '../bundle/manifest.ts';
+import { compareVersions } from '../bundle/version.ts';
+import { OukError } from '../lib/errors.ts';
+import type { PipelineState } from './state.ts';
+
+export interface PolicyFlags {
+  /** stella ouk import --allow-downgrade */
+  allowDowngrade: boolean;
+  /** stella ouk import --force: accept an expired kit */
+  force: boolean;
+}
+
+export function checkPolicy(manifest: Manifest, state: PipelineState, flags: PolicyFlags, now: Date): void {
+  const v = manifest.bundleVersion;
+  const expires = Date.parse(manifest.expires);
+  if (expires <= now.getTime() && !flags.force) {
+    throw new OukError(
+      'BUNDLE_EXPIRED',
+      `bundle ${v} expired at ${new Date(expires).toISOString()}: its advisories are out of date — import a newer kit, or pass --force to import it anyway`,
+    );
+  }
+  if (manifest.kind === 'delta') {
+    const base = manifest.base!;
+    if (!state.activeVersion) {
+      throw new OukError('DELTA_BASE_MISMATCH', `delta for ${base.version} cannot apply: no DB is active — import the full kit first`);
+    }
+    if (base.version !== state.activeVersion || base.dbDigest !== state.activeDigest) {
+      const why = base.version === state.activeVersion ? ` (same version, different content: base digest ${base.dbDigest.slice(0, 12)}…, active ${String(state.activeDigest).slice(0, 12)}…)` : '';
+      throw new OukError(
+        'DELTA_BASE_MISMATCH',
+        `delta for ${base.version} cannot apply to active ${state.activeVersion}${why}: import the full kit or the missing deltas`,
+      );
+    }
+  }
+  if (state.activeVersion && compareVersions(v, state.activeVersion) <= 0 && !flags.allowDowngrade) {
+    const same = compareVersions(v, state.activeVersion) === 0;
+    throw new OukError(
+      'DOWNGRADE_REFUSED',
+      `bundle ${v} is ${same ? 'the same version as' : 'older than'} the active ${state.activeVersion}: versions only go forward (a replayed old kit is refused) — import a newer kit, or pass --allow-downgrade if you mean it`,
+    );
+  }
+}

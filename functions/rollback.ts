@@ -1,0 +1,101 @@
+/**
+ * `stella ouk rollback`: re-activate the previous DB, atomically, in one
+ * transaction under the same state lock activations take.
+ *
+ *  - after a full import: the state points back at the previous import's schema
+ *    (kept by cleanup for exactly this);
+ *  - after a delta: the rows it replaced come back from `ouk_undo_<id>` and the
+ *    rows it added go, in the active schema — time proportional to the delta.
+ *
+ * The rolled-back import is marked 'rolled-back'; there is one level of
+ * rollback (afterwards no previous DB is kept).
+ */
+import { TABLES } from '../bundle/tables.ts';
+import { OukError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import { databaseUnavailable, type Pool, type PoolClient } from '../infra/db.ts';
+import { cleanupOldDbs } from './cleanup.ts';
+import { undoSchemaFor } from './context.ts';
+import { qualified, schemaExists } from './db-schema.ts';
+import { requireImport } from './records.ts';
+import { readState } from './state.ts';
+
+export interface RollbackResult {
+  from: { importId: string; version: string | null };
+  to: { importId: string; version: string; schema: string };
+}
+
+interface ActivationRow {
+  version: string;
+  kind: string;
+  schema_name: string;
+  db_digest: string | null;
+  counts: Record<string, number>;
+  feeds: unknown;
+}
+
+export async function rollback(pool: Pool, logger: Logger): Promise<RollbackResult> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (e) {
+    throw databaseUnavailable(e);
+  }
+  let result: RollbackResult;
+  try {
+    await client.query('BEGIN');
+    const state = await readState(client, true);
+    if (!state.activeImport) throw new OukError('NOTHING_ACTIVE', 'no DB is active, so there is nothing to roll back');
+    if (!state.previousImport) {
+      throw new OukError('NO_PREVIOUS_DB', `no previous DB is kept to roll back to (active: ${state.activeVersion}); import the kit you want instead`);
+    }
+    const current = await requireImport(client, state.activeImport, true);
+    const prevRow = await client.query<ActivationRow>(
+      'SELECT version, kind, schema_name, db_digest, counts, feeds FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1',
+      [state.previousImport],
+    );
+    const prev = prevRow.rows[0];
+    if (!prev) throw new OukError('NO_PREVIOUS_DB', `the previous import ${state.previousImport} has no activation record; nothing to roll back to`);
+
+    if (current.kind === 'delta') {
+      const undo = undoSchemaFor(current.id);
+      if (!(await schemaExists(client, undo))) throw new OukError('NO_PREVIOUS_DB', `the undo data of delta ${current.version} (${undo}) is gone; import the full kit you want instead`);
+      const active = state.activeSchema!;
+      const touched = qualified(undo, 'touched');
+      for (const t of TABLES) {
+        const target = qualified(active, t.name);
+        await client.query(`DELETE FROM ${target} x USING ${touched} d WHERE x.advisory_id = d.advisory_id`);
+        await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(undo, t.name)}`);
+      }
+    } else if (!(await schemaExists(client, prev.schema_name))) {
+      throw new OukError('NO_PREVIOUS_DB', `the previous DB ${prev.version} (${prev.schema_name}) was already cleaned up; import the kit you want instead`);
+    }
+
+    await client.query(
+      `UPDATE ouk_meta.state
+          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = now(), previous_import = NULL
+        WHERE singleton`,
+      [state.previousImport, prev.version, prev.schema_name, prev.db_digest],
+    );
+    await client.query(
+      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds)
+       VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7)`,
+      [state.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds)],
+    );
+    await client.query(`UPDATE ouk_meta.imports SET state = 'rolled-back', updated_at = now() WHERE id = $1`, [current.id]);
+    await client.query(`UPDATE ouk_meta.imports SET state = 'active', updated_at = now() WHERE id = $1`, [state.previousImport]);
+    await client.query('COMMIT');
+    result = {
+      from: { importId: current.id, version: current.version },
+      to: { importId: state.previousImport, version: prev.version, schema: prev.schema_name },
+    };
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
+  logger.info({ from: result.from, to: result.to }, 'rolled back to the previous DB');
+  await cleanupOldDbs(pool, logger).catch((err: unknown) => logger.warn({ err }, 'cleanup after rollback failed; will retry later'));
+  return result;
+}

@@ -1,0 +1,122 @@
+/**
+ * Stage 1, verify: is this tarball what the publisher signed, and may it be
+ * imported here?
+ *
+ *  1. `<key>.sig` must be in the bucket (missing: SIGNATURE_MISSING, retryable —
+ *     the operator may still be uploading it).
+ *  2. One GET of the tarball feeds the signature check (every trusted key from
+ *     OUK_TRUSTED_KEYS, never a key from the bundle) and, on the side, gunzips
+ *     just enough to take manifest.json, the first member.
+ *  3. Only once the signature holds is the manifest parsed and checked against
+ *     the host's policy (functions/policy.ts).
+ *  4. The tarball's sha256, the manifest and its sha256 go on the import record:
+ *     unpack checks that it reads the very same bytes.
+ *
+ * Idempotent: a verify already recorded done returns its recorded result.
+ */
+import { createHash } from 'node:crypto';
+import { parseManifest, type Manifest } from '../bundle/manifest.ts';
+import { OukError } from '../lib/errors.ts';
+import { statOrNull } from '../infra/store.ts';
+import { createBlobVerifier, parseSignature } from '../signing/index.ts';
+import { throttledProgress, type StageContext, type StagePayload } from './context.ts';
+import { createManifestPeek } from './manifest-peek.ts';
+import { getStream, normaliseEtag, readSmallObject } from './object-io.ts';
+import { checkPolicy } from './policy.ts';
+import { requireImport, stageDone, stageIsDone } from './records.ts';
+import { readState } from './state.ts';
+
+export interface VerifyResult {
+  digest: string;
+  size: number;
+  version: string;
+  kind: Manifest['kind'];
+  manifestSha256: string;
+  /** Sigstore hint of the trusted key that verified the signature. */
+  keyHint: string;
+  keyPath: string;
+}
+
+const MAX_SIG_BYTES = 8 * 1024;
+
+export async function verify(p: StagePayload, ctx: StageContext): Promise<VerifyResult> {
+  const rec = await requireImport(ctx.pool, p.importId);
+  if (stageIsDone(rec, 'verify') && rec.stages.verify?.result) return rec.stages.verify.result as VerifyResult;
+
+  const stat = await statOrNull(ctx.store, p.bucket, p.key);
+  if (!stat) {
+    throw new OukError('INPUT_NOT_FOUND', `${p.bucket}/${p.key} is no longer in the bucket: upload it again (a new upload starts a new import)`);
+  }
+  if (normaliseEtag(stat.etag) !== normaliseEtag(p.etag)) {
+    throw new OukError(
+      'DIGEST_CHANGED',
+      `${p.key} was replaced in the bucket since this import started (ETag ${p.etag} → ${stat.etag}): the new upload is imported on its own; this one stops`,
+    );
+  }
+
+  const sigKey = `${p.key}.sig`;
+  const sigText = await readSmallObject(ctx.store, p.bucket, sigKey, MAX_SIG_BYTES);
+  if (!sigText) {
+    const last = ctx.attempt.number >= ctx.attempt.max;
+    throw new OukError(
+      'SIGNATURE_MISSING',
+      last
+        ? `signature ${sigKey} never arrived (checked ${ctx.attempt.number} times): upload ${sigKey} beside the tarball, then run \`stella ouk retry ${p.importId}\``
+        : `signature ${sigKey} has not arrived yet (attempt ${ctx.attempt.number} of ${ctx.attempt.max}); waiting for it`,
+      { retryable: true },
+    );
+  }
+  const sigDer = parseSignature(sigText);
+  const keys = await ctx.trustedKeys();
+  const verifier = createBlobVerifier(sigDer, keys);
+  const peek = createManifestPeek();
+  const progress = throttledProgress(ctx.progress);
+
+  const body = await getStream(ctx.store, p.bucket, p.key);
+  let read = 0;
+  try {
+    for await (const chunk of body) {
+      const b = chunk as Buffer;
+      verifier.update(b);
+      read += b.length;
+      if (!peek.done && !peek.write(b)) await peek.drained();
+      progress.update({ unit: 'bytes', done: read, total: stat.size });
+    }
+  } catch (e) {
+    body.destroy();
+    throw new OukError('STORE_UNAVAILABLE', `reading ${p.key} from the store failed (${(e as Error).message}); will retry`, { cause: e, retryable: true });
+  }
+  peek.end();
+  progress.flush();
+  if (read !== stat.size) {
+    throw new OukError('STORE_UNAVAILABLE', `read ${read} bytes of ${p.key}, the store says ${stat.size}; will retry`, { retryable: true });
+  }
+
+  // Throws SIGNATURE_MISMATCH: nothing from the bundle is trusted before this line.
+  const verified = verifier.finish();
+  const raw = await peek.result;
+  const manifest = parseManifest(raw);
+  const manifestSha256 = createHash('sha256').update(raw).digest('hex');
+  checkPolicy(manifest, await readState(ctx.pool), { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now());
+
+  const result: VerifyResult = {
+    digest: verified.sha256,
+    size: verified.size,
+    version: manifest.bundleVersion,
+    kind: manifest.kind,
+    manifestSha256,
+    keyHint: verified.key.hint,
+    keyPath: verified.key.path,
+  };
+  await stageDone(ctx.pool, p.importId, 'verify', result, {
+    digest: result.digest,
+    size: result.size,
+    version: manifest.bundleVersion,
+    kind: manifest.kind,
+    base_version: manifest.base?.version ?? null,
+    manifest: JSON.stringify(manifest),
+    manifest_sha256: manifestSha256,
+  });
+  ctx.logger.info({ version: manifest.bundleVersion, kind: manifest.kind, digest: result.digest, key: verified.key.path }, 'bundle signature verified');
+  return result;
+}

@@ -1,0 +1,136 @@
+/**
+ * queue/ingest: a bundle object in the bucket becomes ONE import flow.
+ *
+ *   ingestObject({bucket, key, etag, size})
+ *
+ * inserts the import record (id from the object's identity, queue/identity.ts)
+ * with ON CONFLICT DO NOTHING and, only when the record has no flow yet, adds
+ * the flow verify → unpack → load → activate (a BullMQ flow runs the deepest
+ * child first: activate{load{unpack{verify}}}) with job ids `<id>-<stage>`.
+ * The webhook, the reconciler and the CLI all call it; a repeated or duplicated
+ * event starts nothing new, and since dedupe rests on the record, not on jobs
+ * kept in Redis, it holds however long ago the first event came.
+ *
+ * Flags (--allow-downgrade, --force) are stored on the record; flags given for
+ * an import that a policy check already refused retry that stage.
+ */
+import type { FlowJob, JobsOptions } from 'bullmq';
+import type { Pool } from '../infra/db.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { StageName, StagePayload } from '../functions/context.ts';
+import { normaliseEtag } from '../functions/object-io.ts';
+import { fromRow, getImport, type ImportRecord } from '../functions/records.ts';
+import { importIdFor, isBundleKey, jobIdFor } from './identity.ts';
+import type { PipelineQueues } from './queues.ts';
+import { retryImport } from './retry.ts';
+import type { PipelineSettings } from './settings.ts';
+
+export interface BundleObject {
+  bucket: string;
+  key: string;
+  etag: string;
+  size?: number | null;
+}
+
+export interface IngestFlags {
+  allowDowngrade?: boolean;
+  force?: boolean;
+}
+
+export interface IngestDeps {
+  pool: Pool;
+  queues: PipelineQueues;
+  settings: PipelineSettings;
+  logger?: Logger;
+}
+
+export interface IngestResult {
+  importId: string;
+  /** A new import record was created. */
+  created: boolean;
+  /** This call added the flow. */
+  flowAdded: boolean;
+  /** This call retried a refused stage because new flags lift the refusal. */
+  retried?: boolean;
+  /** Why the object was not ingested (not a bundle). */
+  ignored?: string;
+}
+
+/** Codes a flag can lift: a refusal with one of these is retried when the flag arrives. */
+const LIFTED_BY: Record<string, keyof IngestFlags> = { DOWNGRADE_REFUSED: 'allowDowngrade', BUNDLE_EXPIRED: 'force' };
+
+export function stageJobOptions(settings: PipelineSettings, importId: string, stage: StageName): JobsOptions {
+  return {
+    jobId: jobIdFor(importId, stage),
+    attempts: settings.attempts[stage],
+    backoff: { type: 'exponential', delay: settings.backoffMs[stage] },
+    removeOnComplete: { age: settings.keepCompletedSeconds },
+    removeOnFail: { age: settings.keepFailedSeconds },
+  };
+}
+
+/** The flow tree: activate ← load ← unpack ← verify (children run first). */
+export function importFlow(payload: StagePayload, settings: PipelineSettings): FlowJob {
+  const node = (stage: StageName, children?: FlowJob[]): FlowJob => ({
+    name: stage,
+    queueName: stage,
+    data: payload,
+    opts: stageJobOptions(settings, payload.importId, stage),
+    ...(children ? { children } : {}),
+  });
+  return node('activate', [node('load', [node('unpack', [node('verify')])])]);
+}
+
+/** Inserts the record if new (ON CONFLICT DO NOTHING); raises flags on an existing one. */
+export async function recordImport(pool: Pool, obj: BundleObject, flags: IngestFlags = {}): Promise<{ record: ImportRecord; created: boolean; flagsRaised: (keyof IngestFlags)[] }> {
+  const etag = normaliseEtag(obj.etag);
+  const id = importIdFor(obj.bucket, obj.key, etag);
+  const inserted = await pool.query(
+    `INSERT INTO ouk_meta.imports (id, bucket, object_key, etag, size, allow_downgrade, force)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (id) DO NOTHING
+     RETURNING *`,
+    [id, obj.bucket, obj.key, etag, obj.size ?? null, Boolean(flags.allowDowngrade), Boolean(flags.force)],
+  );
+  if (inserted.rows[0]) return { record: fromRow(inserted.rows[0]), created: true, flagsRaised: [] };
+  const existing = (await getImport(pool, id))!;
+  const raised: (keyof IngestFlags)[] = [];
+  if (flags.allowDowngrade && !existing.allowDowngrade) raised.push('allowDowngrade');
+  if (flags.force && !existing.force) raised.push('force');
+  if (raised.length) {
+    await pool.query(
+      'UPDATE ouk_meta.imports SET allow_downgrade = allow_downgrade OR $2, force = force OR $3, updated_at = now() WHERE id = $1',
+      [id, Boolean(flags.allowDowngrade), Boolean(flags.force)],
+    );
+    existing.allowDowngrade ||= Boolean(flags.allowDowngrade);
+    existing.force ||= Boolean(flags.force);
+  }
+  return { record: existing, created: false, flagsRaised: raised };
+}
+
+/** Adds the import's flow and marks the record; safe to repeat (same job ids). */
+export async function addImportFlow(deps: IngestDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>): Promise<void> {
+  const payload: StagePayload = { importId: record.id, bucket: record.bucket, key: record.objectKey, etag: record.etag };
+  await deps.queues.flows.add(importFlow(payload, deps.settings));
+  await deps.pool.query('UPDATE ouk_meta.imports SET flow_added_at = COALESCE(flow_added_at, now()), updated_at = now() WHERE id = $1', [record.id]);
+}
+
+export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: IngestFlags = {}): Promise<IngestResult> {
+  const etag = normaliseEtag(obj.etag);
+  const importId = importIdFor(obj.bucket, obj.key, etag);
+  if (!isBundleKey(obj.key)) return { importId, created: false, flowAdded: false, ignored: `${obj.key} is not a bundle (*.tar.gz outside staged/)` };
+  const { record, created, flagsRaised } = await recordImport(deps.pool, { ...obj, etag }, flags);
+  const log = deps.logger?.child({ importId, key: obj.key });
+  if (!record.flowAddedAt) {
+    await addImportFlow(deps, record);
+    log?.info({ created }, 'import flow added');
+    return { importId, created, flowAdded: true };
+  }
+  if (flagsRaised.length && record.state === 'failed' && record.errorCode && flagsRaised.includes(LIFTED_BY[record.errorCode])) {
+    await retryImport(deps, importId);
+    log?.info({ flags: flagsRaised }, 'refused import retried with the new flags');
+    return { importId, created, flowAdded: false, retried: true };
+  }
+  log?.debug('import already known; nothing new started');
+  return { importId, created, flowAdded: false };
+}

@@ -1,0 +1,71 @@
+/**
+ * The worker process: `node --import tsx queue/worker-main.ts`.
+ *
+ * Configuration from the environment (and `.env`, and the dev defaults under
+ * `.stella/`, see infra/env.ts); runs the migrations, one worker per stage
+ * queue, and the reconciler. SIGTERM / SIGINT stop taking jobs, let running
+ * ones finish (up to OUK_SHUTDOWN_SECONDS, default 60; a job cut short is run
+ * again by another worker — every stage is idempotent), and exit.
+ *
+ * Scale out by running more of these, on any host, against the same Redis,
+ * PostgreSQL and object store.
+ */
+import { resolveEnv } from '../infra/env.ts';
+import { createPool, migrate } from '../infra/db.ts';
+import { createStore } from '../infra/store.ts';
+import { loadConfig } from '../lib/config.ts';
+import { describeError } from '../lib/errors.ts';
+import { createLogger, safeUrl } from '../lib/logger.ts';
+import { createRedis } from './connection.ts';
+import { openPipelineQueues } from './queues.ts';
+import { startReconciler } from './reconciler.ts';
+import { pipelineSettings } from './settings.ts';
+import { startWorkers } from './workers.ts';
+
+const env = resolveEnv();
+const config = loadConfig(env);
+const settings = pipelineSettings(env);
+const logger = createLogger('worker');
+
+async function main(): Promise<void> {
+  const pool = createPool(config.databaseUrl);
+  await migrate(pool);
+  const store = createStore(config.store);
+  const workers = startWorkers(config, { pool, store, settings, logger });
+  const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
+  const reconciler = startReconciler({ pool, queues, settings, logger, store, bucket: config.bucket }, settings.reconcileSeconds);
+  logger.info(
+    { redis: safeUrl(config.redisUrl), database: safeUrl(config.databaseUrl), store: config.s3Endpoint, bucket: config.bucket, reconcileSeconds: settings.reconcileSeconds },
+    'worker ready',
+  );
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    const graceMs = Number(env.OUK_SHUTDOWN_SECONDS || 60) * 1000;
+    logger.info({ signal, graceMs }, 'stopping: finishing running jobs');
+    const hard = setTimeout(() => {
+      logger.warn('running jobs did not finish in time; exiting (they will run again elsewhere)');
+      process.exit(0);
+    }, graceMs);
+    hard.unref();
+    void (async () => {
+      await reconciler.stop();
+      await workers.close();
+      await queues.close();
+      queues.connection.disconnect();
+      await pool.end();
+      logger.info('stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  logger.fatal({ err: e }, 'worker failed to start');
+  process.stderr.write(describeError(e) + '\n');
+  process.exit(1);
+});

@@ -1,0 +1,140 @@
+/**
+ * One BullMQ Worker per stage queue, each running the stage function from
+ * functions/ with its I/O (store, pool, trusted keys, logger, progress).
+ *
+ * Failure policy: an OukError that is not retryable (a bad signature, a
+ * hostile archive, a refused downgrade) fails the job for good with
+ * UnrecoverableError; anything else (store or database down, a missing .sig
+ * not yet uploaded, a crash) is retried with the stage's backoff. A final
+ * failure is written to the import record (state 'failed', error_code, error),
+ * which is what `stella ouk status` and the CLI's import follow.
+ *
+ * activate runs one job at a time per worker, and the state row lock
+ * serialises activations across workers.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../lib/config.ts';
+import { isOukError, OukError } from '../lib/errors.ts';
+import { createLogger, withImport, type Logger } from '../lib/logger.ts';
+import { createPool, type Pool } from '../infra/db.ts';
+import { createStore, type ObjectStore } from '../infra/store.ts';
+import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
+import { activate } from '../functions/activate.ts';
+import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
+import { load } from '../functions/load.ts';
+import { stageFailed, stageStarted } from '../functions/records.ts';
+import { unpack } from '../functions/unpack.ts';
+import { verify } from '../functions/verify.ts';
+import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
+import { createRedis } from './connection.ts';
+import { pipelineSettings, type PipelineSettings } from './settings.ts';
+
+type StageFn = (p: StagePayload, ctx: StageContext) => Promise<unknown>;
+export const STAGE_FUNCTIONS: Record<StageName, StageFn> = { verify, unpack, load, activate };
+
+export interface WorkerDeps {
+  pool?: Pool;
+  store?: ObjectStore;
+  settings?: PipelineSettings;
+  logger?: Logger;
+  connection?: Redis;
+  trustedKeys?: () => Promise<TrustedKey[]>;
+  /** Only these stages (default all): lets tests or deployments split stages across processes. */
+  stages?: StageName[];
+  now?: () => Date;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  pool: Pool;
+  store: ObjectStore;
+  /** Waits for running jobs, then closes the workers and what startWorkers opened. */
+  close(): Promise<void>;
+}
+
+/** The error as an OukError: unknown errors are infrastructure trouble, retried. */
+export function asOukError(e: unknown): OukError {
+  if (isOukError(e)) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new OukError('INTERNAL', msg, { cause: e, retryable: true });
+}
+
+export function stageProcessor(stage: StageName, base: Omit<StageContext, 'progress' | 'attempt' | 'logger'> & { logger: Logger }) {
+  const fn = STAGE_FUNCTIONS[stage];
+  return async (job: Job<StagePayload>): Promise<unknown> => {
+    const p = job.data;
+    const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
+    const logger = withImport(base.logger, p.importId, { stage, jobId: job.id, attempt: attempt.number });
+    await stageStarted(base.pool, p.importId, stage, attempt.number);
+    const ctx: StageContext = {
+      ...base,
+      logger,
+      attempt,
+      progress: (pr) => {
+        job.updateProgress({ ...pr }).catch(() => undefined);
+      },
+    };
+    try {
+      return await fn(p, ctx);
+    } catch (e) {
+      const err = asOukError(e);
+      const final = !err.retryable || attempt.number >= attempt.max;
+      await stageFailed(base.pool, p.importId, stage, err.code, err.message, final).catch((dbErr: unknown) => logger.error({ err: dbErr }, 'could not record the stage failure'));
+      const message = `${err.code}: ${err.message}`;
+      if (!err.retryable) throw new UnrecoverableError(message);
+      const thrown = new Error(message, { cause: e });
+      throw thrown;
+    }
+  };
+}
+
+export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWorkers {
+  const settings = deps.settings ?? pipelineSettings();
+  const logger = deps.logger ?? createLogger('worker');
+  const ownPool = !deps.pool;
+  const pool = deps.pool ?? createPool(config.databaseUrl);
+  const store = deps.store ?? createStore(config.store);
+  const ownConnection = !deps.connection;
+  const connection = deps.connection ?? createRedis(config.redisUrl);
+  const trustedKeys = deps.trustedKeys ?? (() => loadTrustedKeys(config.trustedKeys));
+  const base = { store, pool, config, trustedKeys, logger, now: deps.now ?? (() => new Date()) };
+
+  const workers: Worker[] = [];
+  const detach: Array<() => void> = [];
+  for (const stage of deps.stages ?? STAGES) {
+    const worker = new Worker<StagePayload>(stage, stageProcessor(stage, base), {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: stage === 'activate' ? 1 : settings.concurrency,
+      lockDuration: settings.lockMs,
+      stalledInterval: settings.stalledMs,
+      maxStalledCount: 2,
+    });
+    worker.on('error', (err) => logger.error({ err, stage }, 'worker error'));
+    // A job that failed without reaching the processor's catch (stalled too often): record it too.
+    worker.on('failed', (job, err) => {
+      if (!job || !/stalled/i.test(err.message) || !isFinalFailure(job, err)) return;
+      stageFailed(pool, job.data.importId, stage, 'IMPORT_FAILED', `the ${stage} worker died repeatedly (${err.message}): run \`stella ouk retry ${job.data.importId}\``, true).catch(() => undefined);
+    });
+    detach.push(attachWorkerLogging(worker, logger));
+    workers.push(worker);
+  }
+  logger.info({ stages: deps.stages ?? STAGES, prefix: config.queuePrefix, concurrency: settings.concurrency }, 'pipeline workers started');
+
+  let closing: Promise<void> | null = null;
+  return {
+    workers,
+    pool,
+    store,
+    close() {
+      closing ??= (async () => {
+        await Promise.all(workers.map((w) => w.close()));
+        for (const d of detach) d();
+        if (ownConnection) connection.disconnect();
+        if (ownPool) await pool.end();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Shared set-up for the pipeline tests (test/pipeline*.test.ts): a database,
+ * an s3rver with a bucket, a signing key pair the host trusts, signed synthetic
+ * bundles, and stage contexts — all on the real services, isolated per file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createPool, migrate, type Pool } from '../infra/db.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { loadTrustedKeys, generateKeyPair } from '../signing/index.ts';
+import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } from '../bench/synthetic-bundle.ts';
+import type { StageContext, StagePayload, StageProgress } from '../functions/context.ts';
+import { uploadStream } from '../functions/object-io.ts';
+import { importIdFor } from '../queue/identity.ts';
+import { createTestDatabase, startTestS3, tmpDir, type TestDatabase, type TestS3, type TestS3Options } from './helpers/services.ts';
+
+export interface PipelineFixture {
+  db: TestDatabase;
+  pool: Pool;
+  s3: TestS3;
+  dir: string;
+  privateKey: string;
+  publicKey: string;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function pipelineFixture(tag: string, s3opts: TestS3Options = {}): Promise<PipelineFixture> {
+  const db = await createTestDatabase(tag);
+  const pool = createPool(db.url, 8);
+  await migrate(pool);
+  const s3 = await startTestS3(tag, s3opts);
+  const dir = tmpDir(tag);
+  const kp = await generateKeyPair();
+  const privateKey = path.join(dir, 'cosign.key');
+  const publicKey = path.join(dir, 'cosign.pub');
+  fs.writeFileSync(privateKey, kp.privateKeyPem, { mode: 0o600 });
+  fs.writeFileSync(publicKey, kp.publicKeyPem);
+  const logger = createLogger(`test-${tag}`, { level: process.env.LOG_LEVEL ?? 'silent' });
+  return {
+    db,
+    pool,
+    s3,
+    dir,
+    privateKey,
+    publicKey,
+    logger,
+    async close() {
+      await s3.close().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+      await db.drop().catch(() => undefined);
+    },
+  };
+}
+
+/** A signed synthetic bundle in the fixture's directory. */
+export async function makeBundle(fx: PipelineFixture, name: string, opts: SyntheticOptions, sign = true): Promise<SyntheticBundle> {
+  return writeSyntheticBundle(path.join(fx.dir, name), opts, sign ? fx.privateKey : undefined);
+}
+
+/** Uploads a file to the bucket (streamed, known size); returns its ETag. */
+export async function putFile(fx: PipelineFixture, file: string, key: string): Promise<string> {
+  const size = fs.statSync(file).size;
+  const r = await uploadStream(fx.s3.store, fx.s3.bucket, key, fs.createReadStream(file), size);
+  return r.etag;
+}
+
+/** Uploads `<file>.sig` (when `sig`) and then the tarball; returns the stage payload for it. */
+export async function putBundle(fx: PipelineFixture, file: string, key: string, sig = true): Promise<StagePayload & { size: number }> {
+  if (sig) await putFile(fx, `${file}.sig`, `${key}.sig`);
+  const etag = await putFile(fx, file, key);
+  return { importId: importIdFor(fx.s3.bucket, key, etag), bucket: fx.s3.bucket, key, etag, size: fs.statSync(file).size };
+}
+
+export interface TestContext extends StageContext {
+  reports: StageProgress[];
+}
+
+export function stageContext(fx: PipelineFixture, over: Partial<StageContext> = {}): TestContext {
+  const reports: StageProgress[] = [];
+  return {
+    store: fx.s3.store,
+    pool: fx.pool,
+    config: { bucket: fx.s3.bucket, trustedKeys: [fx.publicKey] },
+    trustedKeys: () => loadTrustedKeys([fx.publicKey]),
+    logger: fx.logger,
+    progress: (p) => reports.push(p),
+    attempt: { number: 1, max: 3 },
+    now: () => new Date(),
+    reports,
+    ...over,
+  };
+}
+
+/** Rows per table of the active DB, read in one snapshot. */
+export async function activeCounts(pool: Pool): Promise<{ version: string; counts: Record<string, number> }> {
+  const { withActiveSnapshot, ident } = await import('../infra/db.ts');
+  return withActiveSnapshot(pool, async (client, active) => {
+    const counts: Record<string, number> = {};
+    for (const t of ['advisories', 'aliases', 'affected', 'cpes']) {
+      const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident(active.schema)}.${ident(t)}`);
+      counts[t] = Number(r.rows[0].n);
+    }
+    return { version: active.version, counts };
+  });
+}

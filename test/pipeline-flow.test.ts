@@ -1,0 +1,250 @@
+/**
+ * The whole pipeline on the real services: an object put into s3rver → its
+ * MinIO-format event → POST /hooks/minio → queue/ingest → BullMQ flow on real
+ * workers → an active DB. Also: duplicate events, a tampered bundle, a
+ * signature that never arrives and a retry, a lost notification and the
+ * reconciler.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import fs from 'node:fs';
+import { buildServer } from '../api/server.ts';
+import { getImport, type ImportRecord } from '../functions/records.ts';
+import { readState } from '../functions/state.ts';
+import { createRedis } from '../queue/connection.ts';
+import { jobIdFor } from '../queue/identity.ts';
+import { ingestObject } from '../queue/ingest.ts';
+import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
+import { reconcileOnce } from '../queue/reconciler.ts';
+import { retryImport } from '../queue/retry.ts';
+import { pipelineSettings } from '../queue/settings.ts';
+import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
+import type { WebhookTarget } from '../infra/s3rver.ts';
+import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture } from './pipeline-fixtures.ts';
+import { repoRoot, sharedDir, testConfig, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const TOKEN = 'test-webhook-token';
+const settings = pipelineSettings({
+  OUK_VERIFY_ATTEMPTS: '3',
+  OUK_VERIFY_BACKOFF_MS: '150',
+  OUK_STAGE_ATTEMPTS: '3',
+  OUK_STAGE_BACKOFF_MS: '150',
+  OUK_LOCK_MS: '5000',
+  OUK_STALLED_MS: '2000',
+});
+
+let fx: PipelineFixture;
+let redis: TestRedisPrefix;
+let queues: PipelineQueues;
+let workers: RunningWorkers;
+let app: FastifyInstance;
+let hookUrl: string;
+const webhook: WebhookTarget = { url: 'http://127.0.0.1:1/unset', token: TOKEN, attempts: 3, backoffMs: 50 };
+
+before(async () => {
+  fx = await pipelineFixture('pipeline-flow', { webhook });
+  redis = testRedisPrefix('pipeline-flow');
+  const config = testConfig({
+    redisUrl: redis.redisUrl,
+    queuePrefix: redis.prefix,
+    databaseUrl: fx.db.url,
+    bucket: fx.s3.bucket,
+    store: fx.s3.storeConfig,
+    trustedKeys: [fx.publicKey],
+    webhookToken: TOKEN,
+  });
+  queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
+  app = await buildServer({ config, pool: fx.pool, store: fx.s3.store, queues, settings, logger: fx.logger });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  hookUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks/minio`;
+  webhook.url = hookUrl;
+  workers = startWorkers(config, { pool: fx.pool, store: fx.s3.store, settings, logger: fx.logger });
+});
+
+after(async () => {
+  await workers?.close();
+  await app?.close();
+  await queues?.close();
+  queues?.connection.disconnect();
+  await redis?.cleanup();
+  await fx?.close();
+});
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function waitForState(id: string, states: string[]): Promise<ImportRecord> {
+  return waitFor(`import ${id} to reach ${states.join('|')}`, async () => {
+    const r = await getImport(fx.pool, id);
+    return r && states.includes(r.state) ? r : null;
+  });
+}
+
+async function postHook(body: unknown, token: string | null = TOKEN): Promise<Response> {
+  return fetch(hookUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('pipeline flow', () => {
+  let firstId: string;
+
+  test('a bundle put into the bucket becomes the active DB through the webhook and the workers', async () => {
+    const b = await makeBundle(fx, 'flow-1.tar.gz', { version: '2026-11-20', advisories: 250 });
+    const p = await putBundle(fx, b.path, 'drop/stella-ouk-2026-11-20.tar.gz');
+    firstId = p.importId;
+    await fx.s3.idle();
+    const delivered = fx.s3.events.filter((e) => e.Key.endsWith('stella-ouk-2026-11-20.tar.gz'));
+    assert.equal(delivered.length, 1, 'one event for the tarball');
+    const rec = await waitForState(p.importId, ['active', 'failed']);
+    assert.equal(rec.state, 'active', `${rec.errorCode}: ${rec.error}`);
+    for (const s of ['verify', 'unpack', 'load', 'activate'] as const) assert.equal(rec.stages[s]?.state, 'done', s);
+    const active = await activeCounts(fx.pool);
+    assert.equal(active.version, '2026-11-20');
+    assert.deepEqual(active.counts, b.counts);
+    const job = await queues.queues.load.getJob(jobIdFor(p.importId, 'load'));
+    assert.ok(job?.progress && typeof job.progress === 'object', 'load reported its progress');
+  });
+
+  test('duplicate and repeated events start nothing new', async () => {
+    const event = fx.s3.events.find((e) => e.Key.endsWith('stella-ouk-2026-11-20.tar.gz'))!;
+    const answers = await Promise.all([postHook(event), postHook(event), postHook(event)]);
+    for (const a of answers) assert.equal(a.status, 200);
+    const bodies = (await Promise.all(answers.map((a) => a.json()))) as Array<{ accepted: Array<{ importId: string; created: boolean; flowAdded: boolean }> }>;
+    for (const body of bodies) {
+      assert.equal(body.accepted[0].importId, firstId);
+      assert.equal(body.accepted[0].flowAdded, false);
+    }
+    const direct = await ingestObject({ pool: fx.pool, queues, settings }, { bucket: fx.s3.bucket, key: 'drop/stella-ouk-2026-11-20.tar.gz', etag: `"${(await getImport(fx.pool, firstId))!.etag}"` });
+    assert.equal(direct.importId, firstId);
+    assert.equal(direct.flowAdded, false);
+    await sleep(300);
+    const n = await fx.pool.query(`SELECT count(*)::int AS n FROM ouk_meta.activations WHERE import_id = $1`, [firstId]);
+    assert.equal(n.rows[0].n, 1, 'activated once');
+    const rows = await fx.pool.query(`SELECT count(*)::int AS n FROM ouk_meta.imports WHERE object_key = 'drop/stella-ouk-2026-11-20.tar.gz'`);
+    assert.equal(rows.rows[0].n, 1, 'one import record');
+    const verifyJobs = await queues.queues.verify.getJobs(['completed', 'waiting', 'active', 'delayed', 'failed']);
+    assert.equal(verifyJobs.filter((j) => j.data.importId === firstId).length, 1, 'one verify job');
+  });
+
+  test('the webhook wants the bearer token; non-bundles are ignored', async () => {
+    const event = fx.s3.events[0];
+    assert.equal((await postHook(event, null)).status, 401);
+    assert.equal((await postHook(event, 'wrong')).status, 401);
+    const other = JSON.parse(JSON.stringify(event)) as typeof event;
+    other.Records[0].s3.object.key = 'staged%2Fabc%2Fimages%2Fx.tar.gz';
+    const r = await postHook(other);
+    assert.equal(r.status, 200);
+    assert.deepEqual(((await r.json()) as { ignored: string[] }).ignored, ['staged/abc/images/x.tar.gz']);
+  });
+
+  test('a tampered bundle stops at verify, for good, and the old DB stays active', async () => {
+    const b = await makeBundle(fx, 'flow-bad.tar.gz', { version: '2026-11-21', advisories: 30 });
+    const buf = fs.readFileSync(b.path);
+    buf[200] ^= 0x01;
+    fs.writeFileSync(b.path, buf);
+    const p = await putBundle(fx, b.path, 'stella-ouk-2026-11-21.tar.gz');
+    const rec = await waitForState(p.importId, ['failed', 'active']);
+    assert.equal(rec.state, 'failed');
+    assert.equal(rec.errorCode, 'SIGNATURE_MISMATCH');
+    assert.equal(rec.stages.verify?.state, 'failed');
+    const job = await queues.queues.verify.getJob(jobIdFor(p.importId, 'verify'));
+    assert.equal(await job!.getState(), 'failed');
+    assert.equal(job!.attemptsMade, 1, 'a bad signature is not retried');
+    assert.equal(await (await queues.queues.unpack.getJob(jobIdFor(p.importId, 'unpack')))!.getState(), 'waiting-children');
+    assert.equal((await readState(fx.pool)).activeImport, firstId);
+  });
+
+  test('a .sig that never arrives: bounded retries, a clear failure; after upload, retry resumes the chain', async () => {
+    const b = await makeBundle(fx, 'flow-late.tar.gz', { version: '2026-11-22', advisories: 40 });
+    const p = await putBundle(fx, b.path, 'stella-ouk-2026-11-22.tar.gz', false);
+    const rec = await waitForState(p.importId, ['failed', 'active']);
+    assert.equal(rec.errorCode, 'SIGNATURE_MISSING');
+    assert.match(rec.error ?? '', /stella-ouk-2026-11-22\.tar\.gz\.sig never arrived \(checked 3 times\).*stella ouk retry/);
+    const job = await queues.queues.verify.getJob(jobIdFor(p.importId, 'verify'));
+    assert.equal(job!.attemptsMade, 3);
+
+    await putFile(fx, `${b.path}.sig`, 'stella-ouk-2026-11-22.tar.gz.sig');
+    const r = await retryImport({ pool: fx.pool, queues, settings }, p.importId);
+    assert.equal(r.stage, 'verify');
+    const done = await waitForState(p.importId, ['active', 'failed']);
+    assert.equal(done.state, 'active', `${done.errorCode}: ${done.error}`);
+    assert.equal((await activeCounts(fx.pool)).version, '2026-11-22');
+    assert.equal((await getImport(fx.pool, firstId))?.state, 'superseded');
+  });
+
+  test('a .sig uploaded while verify waits in backoff wakes it up', async () => {
+    const slow = pipelineSettings({ OUK_VERIFY_ATTEMPTS: '3', OUK_VERIFY_BACKOFF_MS: '120000' });
+    const b = await makeBundle(fx, 'flow-wake.tar.gz', { version: '2026-11-22.1', advisories: 15 });
+    webhook.url = 'http://127.0.0.1:1/down'; // this tarball is ingested below with a 2-minute backoff
+    const p = await putBundle(fx, b.path, 'stella-ouk-2026-11-22.1.tar.gz', false);
+    await fx.s3.idle();
+    webhook.url = hookUrl;
+    await ingestObject({ pool: fx.pool, queues, settings: slow }, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size });
+    await waitFor('verify to wait for its signature', async () => (await getImport(fx.pool, p.importId))?.stages.verify?.state === 'retrying');
+    const t0 = Date.now();
+    await putFile(fx, `${b.path}.sig`, `${p.key}.sig`);
+    const rec = await waitForState(p.importId, ['active', 'failed']);
+    assert.equal(rec.state, 'active', `${rec.errorCode}: ${rec.error}`);
+    assert.ok(Date.now() - t0 < 60_000, 'well before the 2-minute backoff ran out');
+  });
+
+  test('a lost notification is picked up by the reconciler', async () => {
+    webhook.url = 'http://127.0.0.1:1/down';
+    const b = await makeBundle(fx, 'flow-lost.tar.gz', { version: '2026-11-23', advisories: 35 });
+    const p = await putBundle(fx, b.path, 'lost/stella-ouk-2026-11-23.tar.gz');
+    await fx.s3.idle();
+    webhook.url = hookUrl;
+    assert.equal(await getImport(fx.pool, p.importId), null, 'the event was lost');
+    const r = await reconcileOnce({ pool: fx.pool, queues, settings, store: fx.s3.store, bucket: fx.s3.bucket });
+    assert.deepEqual(r.ingested, [p.importId]);
+    const again = await reconcileOnce({ pool: fx.pool, queues, settings, store: fx.s3.store, bucket: fx.s3.bucket });
+    assert.deepEqual(again.ingested, [], 'a second pass starts nothing');
+    const rec = await waitForState(p.importId, ['active', 'failed']);
+    assert.equal(rec.state, 'active', `${rec.errorCode}: ${rec.error}`);
+  });
+
+  test('a bundle built from ../shared/feeds by `stella ouk build` is imported whole', async () => {
+    const out = path.join(fx.dir, 'stella-ouk-2026-11-28.tar.gz');
+    await promisify(execFile)(process.execPath, [path.join(repoRoot, 'bin/stella.js'), 'ouk', 'build', '--feeds', path.join(sharedDir, 'feeds'), '--key', fx.privateKey, '--out', out, '--version', '2026-11-28'], {
+      cwd: fx.dir,
+      maxBuffer: 16 << 20,
+    });
+    const p = await putBundle(fx, out, 'real/stella-ouk-2026-11-28.tar.gz');
+    const rec = await waitForState(p.importId, ['active', 'failed']);
+    assert.equal(rec.state, 'active', `${rec.errorCode}: ${rec.error}`);
+    const rows = Object.fromEntries(rec.manifest!.members.filter((m) => m.role === 'db').map((m) => [m.path.replace(/^db\/|\.tsv$/g, ''), m.rows]));
+    const active = await activeCounts(fx.pool);
+    assert.equal(active.version, '2026-11-28');
+    assert.deepEqual(active.counts, rows, 'every row the builder wrote is in the active DB');
+    assert.ok(active.counts.advisories > 1000, `real advisories (${active.counts.advisories})`);
+  });
+});
+
+describe('webhook body', () => {
+  test('record keys are unescaped the way MinIO escapes them; the top-level Key is a fallback', async () => {
+    const { createdObjects } = await import('../api/ingest-routes.ts');
+    const rec = (eventName: string, key: string) => ({ eventName, s3: { bucket: { name: 'ouk' }, object: { key, eTag: 'abc', size: 3 } } });
+    assert.deepEqual(
+      createdObjects({ EventName: 's3:ObjectCreated:Put', Key: 'ouk/kits/a b+c.tar.gz', Records: [rec('s3:ObjectCreated:Put', 'kits%2Fa+b%2Bc.tar.gz')] }),
+      [{ bucket: 'ouk', key: 'kits/a b+c.tar.gz', etag: 'abc', size: 3 }],
+    );
+    assert.deepEqual(createdObjects({ EventName: 's3:ObjectRemoved:Delete', Key: 'ouk/x.tar.gz', Records: [rec('s3:ObjectRemoved:Delete', 'x.tar.gz')] }), []);
+    assert.deepEqual(createdObjects({ EventName: 's3:ObjectCreated:Copy', Key: 'ouk/kits/x y.tar.gz' }), [{ bucket: 'ouk', key: 'kits/x y.tar.gz', etag: null, size: null }]);
+  });
+});

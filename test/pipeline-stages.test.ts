@@ -1,0 +1,277 @@
+/**
+ * The four stage functions, called directly (no queue), against real
+ * PostgreSQL and s3rver: a full import end to end, idempotent reruns, and every
+ * refusal verify and unpack owe the operator.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { activate } from '../functions/activate.ts';
+import { stagedMarker, stagedPrefix } from '../functions/context.ts';
+import { load } from '../functions/load.ts';
+import { objectExists } from '../functions/object-io.ts';
+import { getImport, stageFailed } from '../functions/records.ts';
+import { rollback } from '../functions/rollback.ts';
+import { readState } from '../functions/state.ts';
+import { unpack } from '../functions/unpack.ts';
+import { verify } from '../functions/verify.ts';
+import { recordImport } from '../queue/ingest.ts';
+import { isOukError } from '../lib/errors.ts';
+import { writeBundle } from '../bundle/writer.ts';
+import { writeSignatureFiles } from '../signing/index.ts';
+import { Readable } from 'node:stream';
+import path from 'node:path';
+import { activeCounts, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
+import type { StagePayload } from '../functions/context.ts';
+
+let fx: PipelineFixture;
+
+before(async () => {
+  fx = await pipelineFixture('pipeline-stages');
+});
+after(async () => {
+  await fx?.close();
+});
+
+async function register(p: StagePayload & { size: number }, flags: { allowDowngrade?: boolean; force?: boolean } = {}): Promise<void> {
+  await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, flags);
+}
+
+async function runAll(p: StagePayload): Promise<void> {
+  const ctx = stageContext(fx);
+  await verify(p, ctx);
+  await unpack(p, ctx);
+  await load(p, ctx);
+  await activate(p, ctx);
+}
+
+function code(e: unknown): string {
+  return isOukError(e) ? e.code : `not an OukError: ${String(e)}`;
+}
+
+async function rejectsWith(fn: () => Promise<unknown>, want: string, re?: RegExp): Promise<Error> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.equal(code(e), want, (e as Error).message);
+    if (re) assert.match((e as Error).message, re);
+    return e as Error;
+  }
+  assert.fail(`expected ${want}`);
+}
+
+describe('stages', () => {
+  let first: StagePayload & { size: number };
+
+  test('a full bundle goes verify → unpack → load → activate and becomes the active DB', async () => {
+    const b = await makeBundle(fx, 'full-1.tar.gz', { version: '2026-11-20', advisories: 300, imageBytes: 1000 });
+    first = await putBundle(fx, b.path, 'stella-ouk-2026-11-20.tar.gz');
+    await register(first);
+    const ctx = stageContext(fx);
+
+    const v = await verify(first, ctx);
+    assert.equal(v.digest, b.sha256);
+    assert.equal(v.version, '2026-11-20');
+    assert.ok(ctx.reports.some((r) => r.unit === 'bytes' && r.done === b.size), 'verify reports the bytes it checked');
+
+    const u = await unpack(first, ctx);
+    assert.equal(u.members, b.manifest.members.length);
+    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256)));
+    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, `${stagedPrefix(b.sha256)}db/advisories.tsv`));
+
+    const l = await load(first, ctx);
+    assert.deepEqual(l.counts, b.counts);
+    // Loaded but not active: readers still see nothing.
+    assert.equal((await readState(fx.pool)).activeImport, null);
+
+    const a = await activate(first, ctx);
+    assert.equal(a.version, '2026-11-20');
+    const active = await activeCounts(fx.pool);
+    assert.equal(active.version, '2026-11-20');
+    assert.deepEqual(active.counts, b.counts);
+    const rec = await getImport(fx.pool, first.importId);
+    assert.equal(rec?.state, 'active');
+    assert.equal(rec?.stages.activate?.state, 'done');
+    // Staged members are removed once active.
+    assert.equal(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256)), false);
+    const pk = await fx.pool.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = $1`, [a.schema]);
+    assert.ok(pk.rows[0].n >= 7, 'primary key and indexes are built');
+  });
+
+  test('running every stage again changes nothing', async () => {
+    const before = await fx.pool.query('SELECT count(*)::int AS n FROM ouk_meta.activations');
+    const ctx = stageContext(fx);
+    await verify(first, ctx);
+    await unpack(first, ctx);
+    await load(first, ctx);
+    const again = await activate(first, ctx);
+    assert.equal(again.already, true);
+    const afterN = await fx.pool.query('SELECT count(*)::int AS n FROM ouk_meta.activations');
+    assert.equal(afterN.rows[0].n, before.rows[0].n);
+    assert.equal((await activeCounts(fx.pool)).version, '2026-11-20');
+  });
+
+  test('a tampered tarball stops at verify and the old DB stays active', async () => {
+    const b = await makeBundle(fx, 'tampered.tar.gz', { version: '2026-11-21', advisories: 50 });
+    const buf = fs.readFileSync(b.path);
+    buf[buf.length - 100] ^= 0xff;
+    fs.writeFileSync(b.path, buf);
+    const p = await putBundle(fx, b.path, 'stella-ouk-tampered.tar.gz');
+    await register(p);
+    await rejectsWith(() => verify(p, stageContext(fx)), 'SIGNATURE_MISMATCH');
+    const rec = await getImport(fx.pool, p.importId);
+    assert.equal(rec?.digest, null, 'nothing from a bundle that failed verification is recorded');
+    assert.equal((await activeCounts(fx.pool)).version, '2026-11-20');
+  });
+
+  test('a bundle whose .sig has not arrived is retryable, and says so; the last attempt says what to do', async () => {
+    const b = await makeBundle(fx, 'nosig.tar.gz', { version: '2026-11-22', advisories: 20 });
+    const p = await putBundle(fx, b.path, 'stella-ouk-nosig.tar.gz', false);
+    await register(p);
+    const e = await rejectsWith(() => verify(p, stageContext(fx, { attempt: { number: 1, max: 3 } })), 'SIGNATURE_MISSING', /has not arrived yet/);
+    assert.equal((e as { retryable?: boolean }).retryable, true);
+    await rejectsWith(() => verify(p, stageContext(fx, { attempt: { number: 3, max: 3 } })), 'SIGNATURE_MISSING', /never arrived.*stella ouk retry/);
+  });
+
+  test('a bundle signed by a key the host does not trust is refused', async () => {
+    const other = await pipelineFixtureKeyOnly();
+    const b = await makeBundle(fx, 'foreign.tar.gz', { version: '2026-11-23', advisories: 10 }, false);
+    await writeSignatureFiles(b.path, other);
+    const p = await putBundle(fx, b.path, 'stella-ouk-foreign.tar.gz');
+    await register(p);
+    await rejectsWith(() => verify(p, stageContext(fx)), 'SIGNATURE_MISMATCH');
+  });
+
+  test('an older or equal version is refused unless allowed; an expired one unless forced', async () => {
+    const old = await makeBundle(fx, 'old.tar.gz', { version: '2026-11-10', advisories: 10 });
+    const p = await putBundle(fx, old.path, 'stella-ouk-2026-11-10.tar.gz');
+    await register(p);
+    await rejectsWith(() => verify(p, stageContext(fx)), 'DOWNGRADE_REFUSED', /older than the active 2026-11-20.*--allow-downgrade/);
+    const same = await makeBundle(fx, 'same.tar.gz', { version: '2026-11-20', advisories: 11 });
+    const ps = await putBundle(fx, same.path, 'stella-ouk-same.tar.gz');
+    await register(ps);
+    await rejectsWith(() => verify(ps, stageContext(fx)), 'DOWNGRADE_REFUSED', /same version/);
+    await register(p, { allowDowngrade: true });
+    const v = await verify(p, stageContext(fx));
+    assert.equal(v.version, '2026-11-10');
+
+    const exp = await makeBundle(fx, 'expired.tar.gz', { version: '2026-11-24', advisories: 10, created: '2026-01-01T00:00:00Z', expires: '2026-02-01T00:00:00Z' });
+    const pe = await putBundle(fx, exp.path, 'stella-ouk-expired.tar.gz');
+    await register(pe);
+    await rejectsWith(() => verify(pe, stageContext(fx)), 'BUNDLE_EXPIRED', /expired at 2026-02-01.*--force/);
+    await register(pe, { force: true });
+    assert.equal((await verify(pe, stageContext(fx))).version, '2026-11-24');
+  });
+
+  test('activate re-checks the version order under the lock', async () => {
+    // The downgrade passed verify with --allow-downgrade; a newer import activated since must not be undone without it.
+    const b = await makeBundle(fx, 'race.tar.gz', { version: '2026-11-20', advisories: 12 });
+    const p = await putBundle(fx, b.path, 'stella-ouk-race.tar.gz');
+    await register(p, { allowDowngrade: true });
+    const ctx = stageContext(fx);
+    await verify(p, ctx);
+    await unpack(p, ctx);
+    await load(p, ctx);
+    await fx.pool.query('UPDATE ouk_meta.imports SET allow_downgrade = false WHERE id = $1', [p.importId]);
+    await rejectsWith(() => activate(p, ctx), 'DOWNGRADE_REFUSED');
+    assert.equal((await activeCounts(fx.pool)).version, '2026-11-20');
+    assert.equal((await readState(fx.pool)).activeImport, first.importId);
+  });
+
+  test('a member that does not match the signed manifest stops unpack, and nothing stays staged', async () => {
+    const b = await makeBundle(fx, 'liar-src.tar.gz', { version: '2026-11-25', advisories: 10 }, false);
+    // Rewrite the bundle with one member's bytes changed but the manifest left as is, and sign THAT.
+    const { readBundle } = await import('../bundle/reader.ts');
+    const members = new Map<string, Buffer>();
+    await readBundle(fs.createReadStream(b.path), {
+      async onMember(m, s) {
+        const chunks: Buffer[] = [];
+        for await (const c of s) chunks.push(c as Buffer);
+        members.set(m.path, Buffer.concat(chunks));
+      },
+    });
+    const aliases = Buffer.from(members.get('db/aliases.tsv')!);
+    aliases[0] = 'X'.charCodeAt(0);
+    members.set('db/aliases.tsv', aliases);
+    const out = path.join(fx.dir, 'liar.tar.gz');
+    await writeBundle(fs.createWriteStream(out), b.manifest, [...members].map(([p, buf]) => ({ path: p, size: buf.length, open: () => Readable.from([buf]) })));
+    await writeSignatureFiles(out, fx.privateKey);
+    const p = await putBundle(fx, out, 'stella-ouk-liar.tar.gz');
+    await register(p);
+    const ctx = stageContext(fx);
+    await verify(p, ctx);
+    await rejectsWith(() => unpack(p, ctx), 'MEMBER_CHECKSUM_MISMATCH', /db\/aliases\.tsv/);
+    const rec = await getImport(fx.pool, p.importId);
+    const left: string[] = [];
+    for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, stagedPrefix(rec!.digest!), true)) left.push((o as { name: string }).name);
+    assert.deepEqual(left, []);
+  });
+
+  test('a second full import switches the DB; rollback goes back to the first, atomically', async () => {
+    const b = await makeBundle(fx, 'full-2.tar.gz', { version: '2026-11-26', advisories: 400, seed: 2 });
+    const p = await putBundle(fx, b.path, 'stella-ouk-2026-11-26.tar.gz');
+    await register(p);
+    await runAll(p);
+    const now = await activeCounts(fx.pool);
+    assert.equal(now.version, '2026-11-26');
+    assert.equal(now.counts.advisories, 400);
+    assert.equal((await getImport(fx.pool, first.importId))?.state, 'superseded');
+
+    const r = await rollback(fx.pool, fx.logger);
+    assert.equal(r.to.version, '2026-11-20');
+    assert.equal((await activeCounts(fx.pool)).counts.advisories, 300);
+    assert.equal((await getImport(fx.pool, p.importId))?.state, 'rolled-back');
+    await rejectsWith(() => rollback(fx.pool, fx.logger), 'NO_PREVIOUS_DB');
+  });
+
+  test('a delta applies to its base only, costs its own rows, and rolls back', async () => {
+    const base = await activeCounts(fx.pool); // 2026-11-20, 300 advisories, seed 1
+    assert.equal(base.version, '2026-11-20');
+    const wrong = await makeBundle(fx, 'delta-wrong.tar.gz', {
+      version: '2026-11-28',
+      advisories: 0,
+      seed: 3,
+      delta: { base: { version: '2026-11-26', advisories: 400, seed: 2 }, changed: [1], added: 1, removed: [] },
+    });
+    const pw = await putBundle(fx, wrong.path, 'stella-ouk-delta-wrong.tar.gz');
+    await register(pw);
+    await rejectsWith(() => verify(pw, stageContext(fx)), 'DELTA_BASE_MISMATCH', /delta for 2026-11-26 cannot apply to active 2026-11-20: import the full kit or the missing deltas/);
+
+    const d = await makeBundle(fx, 'delta.tar.gz', {
+      version: '2026-11-27',
+      advisories: 0,
+      seed: 5,
+      delta: { base: { version: '2026-11-20', advisories: 300, seed: 1 }, changed: [3, 10, 299], added: 5, removed: [7, 8] },
+    });
+    const pd = await putBundle(fx, d.path, 'stella-ouk-delta-2026-11-27.tar.gz');
+    await register(pd);
+    await runAll(pd);
+    const now = await activeCounts(fx.pool);
+    assert.equal(now.version, '2026-11-27');
+    assert.deepEqual(now.counts, d.counts, 'the active DB has the rows the delta says it yields');
+    const st = await readState(fx.pool);
+    assert.equal(st.activeDigest, d.manifest.db.digest);
+    const rec = await getImport(fx.pool, pd.importId);
+    assert.deepEqual(rec?.stages.activate?.result && (rec.stages.activate.result as { counts: unknown }).counts, d.counts);
+
+    await rollback(fx.pool, fx.logger);
+    const back = await activeCounts(fx.pool);
+    assert.equal(back.version, '2026-11-20');
+    assert.deepEqual(back.counts, base.counts);
+  });
+
+  test('a final stage failure is recorded on the import', async () => {
+    await stageFailed(fx.pool, first.importId, 'verify', 'X', 'y', false);
+    const rec = await getImport(fx.pool, first.importId);
+    assert.equal(rec?.stages.verify?.state, 'retrying');
+    assert.equal(rec?.state, 'active', 'a finished import keeps its state');
+  });
+});
+
+async function pipelineFixtureKeyOnly(): Promise<string> {
+  const { generateKeyPair } = await import('../signing/index.ts');
+  const kp = await generateKeyPair();
+  const f = path.join(fx.dir, 'other.key');
+  fs.writeFileSync(f, kp.privateKeyPem);
+  return f;
+}
