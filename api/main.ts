@@ -7,9 +7,11 @@
  * listed in PLUGINS below. SIGTERM / SIGINT close it gracefully.
  */
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
+import { enforceAirgap } from '../lib/airgap.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
@@ -19,10 +21,13 @@ import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { dashboardPlugin } from './dashboard.ts';
 import { metricsPlugin } from './metrics.ts';
+import { scanRoutes } from './scan-routes.ts';
 import { buildServer } from './server.ts';
 
 const env = resolveEnv();
 const config = loadConfig(env);
+// STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
+enforceAirgap(config);
 const logger = createLogger('api');
 
 interface PluginContext {
@@ -37,6 +42,9 @@ interface PluginContext {
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: Object.values(queues.queues), config, logger }),
   async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: Object.values(queues.queues), warnAgeHours: config.warnAgeHours, logger }),
+  // The scan API counts quota on its own, ordinary Redis connection (commands
+  // fail fast while Redis is down instead of queueing as BullMQ's connection does).
+  async ({ app, config, pool }) => app.register(scanRoutes, { pool, redis: new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }), config }),
 ];
 
 async function main(): Promise<void> {

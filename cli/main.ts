@@ -4,6 +4,9 @@
  * (`error[CODE]: what happened and what to do`) and the code's exit status.
  */
 import { Command, CommanderError } from 'commander';
+import { resolveEnv } from '../infra/env.ts';
+import { enforceAirgap } from '../lib/airgap.ts';
+import { loadConfig } from '../lib/config.ts';
 import { describeError, exitCodeOf } from '../lib/errors.ts';
 import { registerCommands } from './commands/index.ts';
 
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    // STELLA_AIRGAP=true: from here on, no connection to any host but the
+    // configured Redis, PostgreSQL and object store (lib/airgap.ts).
+    enforceAirgap(loadConfig(resolveEnv()));
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {

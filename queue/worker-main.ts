@@ -13,6 +13,7 @@
 import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
+import { enforceAirgap } from '../lib/airgap.ts';
 import { loadConfig } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
@@ -24,6 +25,8 @@ import { startWorkers } from './workers.ts';
 
 const env = resolveEnv();
 const config = loadConfig(env);
+// STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
+enforceAirgap(config);
 const settings = pipelineSettings(env);
 const logger = createLogger('worker');
 

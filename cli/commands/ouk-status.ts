@@ -4,11 +4,13 @@
  * and the activation history. Reads PostgreSQL only (works with Redis down).
  *
  * JSON: {"active": {"version", "activatedAt", "counts", ...} | null,
- *        "previous": {...} | null, "imports": [{"id", "version", "state", "stages"}], "history": [...]}
+ *        "previous": {...} | null, "imports": [{"id", "version", "state", "stages"}], "history": [...],
+ *        "airgap": {"mode": "air-gapped" | "connected", "guard", "allowed"}}
  */
 import type { Command } from 'commander';
 import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
+import { airgapStatus } from '../../lib/airgap.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { formatAge, staleness } from '../../lib/staleness.ts';
 import { TABLES } from '../../bundle/tables.ts';
@@ -155,7 +157,12 @@ export function registerOukStatus(ouk: Command): void {
       try {
         await migrate(pool);
         const report = await collectStatus(pool, config.warnAgeHours, opts.limit);
-        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+        const airgap = airgapStatus(config);
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify({ ...report, airgap: { mode: airgap.mode, guard: airgap.guard, allowed: airgap.allowed } }, null, 2)}\n`
+            : `${renderStatus(report)}\n${airgap.line}\n`,
+        );
       } finally {
         await pool.end();
       }
