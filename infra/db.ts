@@ -30,13 +30,17 @@ export function databaseUnavailable(e: unknown): OukError {
   return new OukError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable (${msg}): check DATABASE_URL and that the server is running`, { cause: e, retryable: true });
 }
 
-export async function migrate(pool: pg.Pool): Promise<void> {
-  let client: pg.PoolClient;
+/** A client from the pool, or DATABASE_UNAVAILABLE with the fix. */
+export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
   try {
-    client = await pool.connect();
+    return await pool.connect();
   } catch (e) {
     throw databaseUnavailable(e);
   }
+}
+
+export async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await connect(pool);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await client.query('CREATE SCHEMA IF NOT EXISTS ouk_meta');
@@ -81,12 +85,7 @@ export function ident(name: string): string {
  * Throws NOTHING_ACTIVE when no DB has been activated yet.
  */
 export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient, active: ActiveDb) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (e) {
-    throw databaseUnavailable(e);
-  }
+  const client = await connect(pool);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const active = await readActive(client);
