@@ -37,7 +37,7 @@ import { parseStoreEndpoint } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { createTableSql } from '../functions/db-schema.ts';
-import { uploadStream } from '../functions/object-io.ts';
+import { uploadStream } from '../infra/store.ts';
 import { formatBytes } from '../functions/preflight.ts';
 import { getImport, type ImportRecord } from '../functions/records.ts';
 import { rollback } from '../functions/rollback.ts';

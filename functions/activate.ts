@@ -26,7 +26,7 @@ import { cleanupOldDbs } from './cleanup.ts';
 import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
 import { qualified, schemaExists } from './db-schema.ts';
 import { REMOVED_TABLE, type LoadResult } from './load.ts';
-import { removeObjectsUnder } from './object-io.ts';
+import { removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './policy.ts';
 import { requireImport, stageDone, stageIsDone, type ImportRecord } from './records.ts';
 import { readState, type PipelineState } from './state.ts';

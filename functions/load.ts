@@ -24,7 +24,7 @@ import { OukError } from '../lib/errors.ts';
 import { databaseUnavailable, ident, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { copySql, createTableSql, indexSql, qualified, schemaExists } from './db-schema.ts';
-import { getStream, objectExists } from './object-io.ts';
+import { getStream, objectExists } from '../infra/store.ts';
 import { requireImport, stageDone, stageIsDone } from './records.ts';
 import { requireVerified } from './unpack.ts';
 

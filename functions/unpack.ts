@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { readBundle } from '../bundle/reader.ts';
 import { OukError } from '../lib/errors.ts';
 import { countBytes, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
-import { getStream, objectExists, putSmallObject, removeObjectsUnder, uploadStream } from './object-io.ts';
+import { getStream, objectExists, putSmallObject, removeObjectsUnder, uploadStream } from '../infra/store.ts';
 import { requireImport, stageDone, stageIsDone, type ImportRecord } from './records.ts';
 
 export interface UnpackResult {

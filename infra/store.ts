@@ -1,9 +1,18 @@
 /**
  * The object store: the `minio` client against any S3 endpoint (MinIO in
- * production, s3rver locally). Uploads always pass a known size, and the part
- * size is configurable, because s3rver cannot do multipart uploads.
+ * production, s3rver locally), and streaming object I/O on top of it.
+ *
+ * Uploads go through a presigned single PUT with a known Content-Length, piped
+ * from the source stream: minio's own `putObject` reads a whole object into
+ * memory whenever its size fits in one part (and the local s3rver cannot do
+ * multipart at all), which would make memory grow with the bundle. A presigned
+ * PUT works the same against MinIO, S3 and s3rver, streams in flat memory, and
+ * covers objects up to S3's 5 GiB single-PUT limit.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as Minio from 'minio';
 import type { StoreConfig } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
@@ -28,16 +37,6 @@ export function storeUnavailable(e: unknown): OukError {
   return new OukError('STORE_UNAVAILABLE', `the object store is unreachable (${msg}): check S3_ENDPOINT and that MinIO (or the local s3rver) is running`, { cause: e, retryable: true });
 }
 
-export async function ensureBucket(store: Minio.Client, bucket: string): Promise<void> {
-  try {
-    if (!(await store.bucketExists(bucket))) await store.makeBucket(bucket, 'us-east-1');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'BucketAlreadyOwnedByYou' || code === 'BucketAlreadyExists') return;
-    throw storeUnavailable(e);
-  }
-}
-
 export interface ObjectInfo {
   size: number;
   etag: string;
@@ -49,23 +48,125 @@ export async function statOrNull(store: Minio.Client, bucket: string, key: strin
     const s = await store.statObject(bucket, key);
     return { size: s.size, etag: s.etag };
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'NotFound' || code === 'NoSuchKey') return null;
+    if (isMissing(e)) return null;
     throw storeUnavailable(e);
   }
 }
 
-/** Uploads a stream of known size in one request when the part size allows. */
-export async function putStream(store: Minio.Client, bucket: string, key: string, body: Readable | Buffer, size: number): Promise<ObjectInfo> {
-  const r = await store.putObject(bucket, key, body, size);
-  return { size, etag: r.etag };
+/** S3's ceiling for one PUT. */
+export const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024;
+
+export interface UploadResult {
+  etag: string;
+  size: number;
 }
 
-/** Removes every object under a prefix. */
-export async function removePrefix(store: Minio.Client, bucket: string, prefix: string): Promise<number> {
+/** ETags as the pipeline keys them: no quotes, lower case. */
+export function normaliseEtag(etag: string): string {
+  return etag.replace(/"/g, '').trim().toLowerCase();
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
+}
+
+/** Uploads `size` bytes from `body` as one PUT, streaming. */
+export async function uploadStream(store: Minio.Client, bucket: string, key: string, body: Readable, size: number): Promise<UploadResult> {
+  if (size > MAX_SINGLE_PUT) {
+    body.destroy();
+    throw new OukError('STORE_UNAVAILABLE', `${key} is ${size} bytes, over the 5 GiB a single S3 PUT can carry`);
+  }
+  let url: string;
+  try {
+    url = await store.presignedPutObject(bucket, key, 6 * 3600);
+  } catch (e) {
+    body.destroy();
+    throw storeUnavailable(e);
+  }
+  const transport = url.startsWith('https:') ? https : http;
+  let response: http.IncomingMessage;
+  try {
+    response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = transport.request(url, { method: 'PUT', headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' } }, resolve);
+      req.on('error', reject);
+      pipeline(body, req).catch((e: unknown) => {
+        req.destroy(e as Error);
+        reject(e);
+      });
+    });
+  } catch (e) {
+    if (e instanceof OukError) throw e;
+    throw storeUnavailable(e);
+  }
+  const chunks: Buffer[] = [];
+  for await (const c of response) chunks.push(c as Buffer);
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    const text = Buffer.concat(chunks).toString('utf8').slice(0, 500);
+    throw storeUnavailable(new Error(`PUT ${bucket}/${key} answered HTTP ${status}: ${text}`));
+  }
+  const etag = response.headers.etag;
+  return { etag: normaliseEtag(Array.isArray(etag) ? etag[0] : (etag ?? '')), size };
+}
+
+/** A GET stream of the object; null when it does not exist. */
+export async function getStreamOrNull(store: Minio.Client, bucket: string, key: string): Promise<Readable | null> {
+  try {
+    return await store.getObject(bucket, key);
+  } catch (e) {
+    if (isMissing(e)) return null;
+    throw storeUnavailable(e);
+  }
+}
+
+export async function getStream(store: Minio.Client, bucket: string, key: string): Promise<Readable> {
+  const s = await getStreamOrNull(store, bucket, key);
+  if (!s) throw new OukError('STORE_UNAVAILABLE', `${bucket}/${key} is not in the object store (removed while the import ran?): re-upload it and run \`stella ouk retry\``, { retryable: true });
+  return s;
+}
+
+/** Reads a small object (a .sig, a marker) whole; null when missing; refuses more than `max` bytes. */
+export async function readSmallObject(store: Minio.Client, bucket: string, key: string, max: number): Promise<Buffer | null> {
+  const s = await getStreamOrNull(store, bucket, key);
+  if (!s) return null;
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of s) {
+    n += (c as Buffer).length;
+    if (n > max) {
+      s.destroy();
+      throw new OukError('SIGNATURE_MALFORMED', `${key} is larger than ${max} bytes: it is not what it should be — re-upload it`);
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function putSmallObject(store: Minio.Client, bucket: string, key: string, body: Buffer): Promise<void> {
+  try {
+    await store.putObject(bucket, key, body, body.length);
+  } catch (e) {
+    throw storeUnavailable(e);
+  }
+}
+
+export async function objectExists(store: Minio.Client, bucket: string, key: string): Promise<boolean> {
+  return (await statOrNull(store, bucket, key)) !== null;
+}
+
+/**
+ * Removes every object under a prefix, one DELETE each. (A multi-object delete
+ * makes s3rver answer 500 when it empties nested directories concurrently; a
+ * bundle has a handful of members, so one request each costs nothing.)
+ */
+export async function removeObjectsUnder(store: Minio.Client, bucket: string, prefix: string): Promise<number> {
   const keys: string[] = [];
-  const stream = store.listObjectsV2(bucket, prefix, true);
-  for await (const item of stream as AsyncIterable<{ name?: string }>) if (item.name) keys.push(item.name);
-  if (keys.length) await store.removeObjects(bucket, keys);
+  try {
+    for await (const item of store.listObjectsV2(bucket, prefix, true) as AsyncIterable<{ name?: string }>) if (item.name) keys.push(item.name);
+    for (const k of keys) await store.removeObject(bucket, k);
+  } catch (e) {
+    throw storeUnavailable(e);
+  }
   return keys.length;
 }

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { StageName } from '../functions/context.ts';
-import { normaliseEtag } from '../functions/object-io.ts';
+import { normaliseEtag } from '../infra/store.ts';
 
 /** First 24 hex of sha256(`${bucket}/${key}#${etag}`). */
 export function importIdFor(bucket: string, key: string, etag: string): string {

@@ -18,7 +18,7 @@ import type { FlowJob, JobsOptions } from 'bullmq';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { StageName, StagePayload } from '../functions/context.ts';
-import { normaliseEtag } from '../functions/object-io.ts';
+import { normaliseEtag } from '../infra/store.ts';
 import { fromRow, getImport, type ImportRecord } from '../functions/records.ts';
 import { importIdFor, isBundleKey, jobIdFor } from './identity.ts';
 import type { PipelineQueues } from './queues.ts';

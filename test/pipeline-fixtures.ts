@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../lib/logger.ts';
 import { loadTrustedKeys, generateKeyPair } from '../signing/index.ts';
 import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } from '../bench/synthetic-bundle.ts';
 import type { StageContext, StagePayload, StageProgress } from '../functions/context.ts';
-import { uploadStream } from '../functions/object-io.ts';
+import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
 import { createTestDatabase, startTestS3, tmpDir, type TestDatabase, type TestS3, type TestS3Options } from './helpers/services.ts';
 

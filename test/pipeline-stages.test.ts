@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { activate } from '../functions/activate.ts';
 import { stagedMarker, stagedPrefix } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { objectExists } from '../functions/object-io.ts';
+import { objectExists } from '../infra/store.ts';
 import { getImport, stageFailed } from '../functions/records.ts';
 import { rollback } from '../functions/rollback.ts';
 import { readState } from '../functions/state.ts';

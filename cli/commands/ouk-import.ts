@@ -34,7 +34,7 @@ import { EXIT_CODES, OukError, type ErrorCode } from '../../lib/errors.ts';
 import { STAGES, type StageName } from '../../functions/context.ts';
 import { peekManifest } from '../../functions/manifest-peek.ts';
 import { countBytes } from '../../functions/context.ts';
-import { uploadStream, type UploadResult } from '../../functions/object-io.ts';
+import { uploadStream, type UploadResult } from '../../infra/store.ts';
 import { checkSpace, freeBytes, localDataDirectory, spaceNeeded, type SpaceCheck } from '../../functions/preflight.ts';
 import { getImport, type ImportRecord } from '../../functions/records.ts';
 import { connectRedis } from '../../queue/connection.ts';
