@@ -11,8 +11,7 @@ import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 
-export const STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
-export type StageName = (typeof STAGES)[number];
+import { STAGES, type StageName } from '../../functions/context.ts';
 
 export interface StageView {
   stage: StageName;
