@@ -1,0 +1,244 @@
+/**
+ * Issue 4 end to end: a chain of nightly deltas imported through the real
+ * pipeline (s3rver, BullMQ workers, PostgreSQL) gives the same DB, row for row,
+ * as the full bundle built from the newest feeds; a delta for another base is
+ * refused with the active DB untouched; a rollback after a delta restores the
+ * DB as it was before it, row for row.
+ *
+ * Feed snapshots are temporary copies of real records from ../shared/feeds
+ * (GHSA records, the npm OSV records and one NVD page), edited at test time:
+ * advisories added, changed, withdrawn, un-withdrawn and removed.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TABLES } from '../bundle/tables.ts';
+import { buildBundle, type BuildResult } from '../builder/build.ts';
+import { ident, type Pool } from '../infra/db.ts';
+import { getImport, type ImportRecord } from '../functions/records.ts';
+import { rollback } from '../functions/rollback.ts';
+import { readState } from '../functions/state.ts';
+import { createRedis } from '../queue/connection.ts';
+import { ingestObject, type IngestFlags } from '../queue/ingest.ts';
+import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
+import { pipelineSettings } from '../queue/settings.ts';
+import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
+import { pipelineFixture, putBundle, type PipelineFixture } from './pipeline-fixtures.ts';
+import { sharedDir, testConfig, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
+
+const FEEDS = path.join(sharedDir, 'feeds');
+const V = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'] as const;
+const settings = pipelineSettings({
+  OUK_VERIFY_ATTEMPTS: '2',
+  OUK_VERIFY_BACKOFF_MS: '100',
+  OUK_STAGE_ATTEMPTS: '2',
+  OUK_STAGE_BACKOFF_MS: '100',
+  OUK_LOCK_MS: '5000',
+  OUK_STALLED_MS: '2000',
+});
+
+type Json = Record<string, unknown>;
+/** A feed snapshot: relative path -> record (JSON) or a file to copy as is. */
+type Snapshot = Map<string, Json | string>;
+
+let fx: PipelineFixture;
+let redis: TestRedisPrefix;
+let queues: PipelineQueues;
+let workers: RunningWorkers;
+const work = tmpDir('delta-chain');
+const bundles: { full0?: BuildResult; d1?: BuildResult; d2?: BuildResult; d3?: BuildResult; full3?: BuildResult } = {};
+const ghsa = fs.readdirSync(path.join(FEEDS, 'ghsa')).filter((f) => f.endsWith('.json')).sort();
+
+function readRecord(rel: string): Json {
+  return JSON.parse(fs.readFileSync(path.join(FEEDS, rel), 'utf8')) as Json;
+}
+
+function edit(s: Snapshot, rel: string, fn: (r: Json) => void): void {
+  const cur = s.get(rel);
+  const r = structuredClone(typeof cur === 'object' ? cur : readRecord(rel));
+  fn(r);
+  s.set(rel, r);
+}
+
+function materialise(s: Snapshot, dir: string): string {
+  for (const [rel, v] of s) {
+    const to = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    if (typeof v === 'string') fs.copyFileSync(v, to);
+    else fs.writeFileSync(to, JSON.stringify(v));
+  }
+  return dir;
+}
+
+async function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
+  const feeds = materialise(s, path.join(work, `feeds-${name}`));
+  return buildBundle({
+    feedsDir: feeds,
+    keyPath: fx.privateKey,
+    out: path.join(work, `${name}.tar.gz`),
+    version,
+    expiresDays: 3650,
+    base: base?.full?.out ?? base?.out,
+    fullOut: base ? path.join(work, `${name}-full.tar.gz`) : undefined,
+    onWarning: () => undefined,
+  });
+}
+
+async function importBundle(b: { out: string }, key: string, flags: IngestFlags = {}): Promise<ImportRecord> {
+  const p = await putBundle(fx, b.out, key);
+  await ingestObject({ pool: fx.pool, queues, settings }, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, flags);
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const r = await getImport(fx.pool, p.importId);
+    if (r && (r.state === 'active' || r.state === 'failed')) return r;
+    if (Date.now() > end) assert.fail(`import of ${key} did not finish (state ${r?.state})`);
+    await sleep(100);
+  }
+}
+
+/** Every row of every table of `schema`, as sorted text lines per table. */
+async function dump(pool: Pool, schema: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const t of TABLES) {
+    const cols = t.columns.map((c) => ident(c.name)).join(', ');
+    const r = await pool.query<{ row: string }>(`SELECT (${cols})::text AS row FROM ${ident(schema)}.${ident(t.name)}`);
+    out[t.name] = r.rows.map((x) => x.row).sort();
+  }
+  return out;
+}
+
+async function activeDump(): Promise<{ version: string | null; digest: string | null; rows: Record<string, string[]> }> {
+  const st = await readState(fx.pool);
+  assert.ok(st.activeSchema, 'a DB is active');
+  return { version: st.activeVersion, digest: st.activeDigest, rows: await dump(fx.pool, st.activeSchema) };
+}
+
+function assertSameRows(a: Record<string, string[]>, b: Record<string, string[]>, what: string): void {
+  for (const t of TABLES) {
+    assert.equal(a[t.name].length, b[t.name].length, `${what}: ${t.name} row count`);
+    assert.deepEqual(a[t.name], b[t.name], `${what}: ${t.name} rows`);
+  }
+}
+
+before(async () => {
+  fx = await pipelineFixture('delta-chain');
+  redis = testRedisPrefix('delta-chain');
+  const config = testConfig({
+    redisUrl: redis.redisUrl,
+    queuePrefix: redis.prefix,
+    databaseUrl: fx.db.url,
+    bucket: fx.s3.bucket,
+    store: fx.s3.storeConfig,
+    trustedKeys: [fx.publicKey],
+  });
+  queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
+  workers = startWorkers(config, { pool: fx.pool, store: fx.s3.store, settings, logger: fx.logger });
+
+  // s0: 500 GHSA records, every npm OSV record, one NVD page (CPE rows).
+  const s0: Snapshot = new Map();
+  for (const f of ghsa.slice(0, 500)) s0.set(`ghsa/${f}`, path.join(FEEDS, 'ghsa', f));
+  for (const f of fs.readdirSync(path.join(FEEDS, 'osv', 'npm')).sort()) s0.set(`osv/npm/${f}`, path.join(FEEDS, 'osv', 'npm', f));
+  s0.set('nvd/page-003.json', path.join(FEEDS, 'nvd', 'page-003.json'));
+
+  // s1: 30 added, 10 changed (summary and a fixed version), 5 withdrawn.
+  const s1: Snapshot = new Map(s0);
+  for (const f of ghsa.slice(500, 530)) s1.set(`ghsa/${f}`, path.join(FEEDS, 'ghsa', f));
+  for (const f of ghsa.slice(0, 10)) {
+    edit(s1, `ghsa/${f}`, (r) => {
+      r.summary = `${String(r.summary ?? '')} (revised)`;
+      r.modified = '2026-11-21T00:00:00Z';
+    });
+  }
+  for (const f of ghsa.slice(10, 15)) edit(s1, `ghsa/${f}`, (r) => { r.withdrawn = '2026-11-21T00:00:00Z'; });
+
+  // s2: 10 removed, 10 more changed.
+  const s2: Snapshot = new Map(s1);
+  for (const f of ghsa.slice(20, 30)) s2.delete(`ghsa/${f}`);
+  for (const f of ghsa.slice(30, 40)) edit(s2, `ghsa/${f}`, (r) => { r.details = `${String(r.details ?? '')}\n\nUpdated 2026-11-22.`; });
+
+  // s3: 10 added, 2 un-withdrawn, 5 changed again, 3 of s1's additions removed.
+  const s3: Snapshot = new Map(s2);
+  for (const f of ghsa.slice(530, 540)) s3.set(`ghsa/${f}`, path.join(FEEDS, 'ghsa', f));
+  for (const f of ghsa.slice(10, 12)) edit(s3, `ghsa/${f}`, (r) => { delete r.withdrawn; });
+  for (const f of ghsa.slice(0, 5)) edit(s3, `ghsa/${f}`, (r) => { r.summary = `${String(r.summary ?? '')} (second revision)`; });
+  for (const f of ghsa.slice(500, 503)) s3.delete(`ghsa/${f}`);
+
+  bundles.full0 = await build('full0', s0, V[0]);
+  bundles.d1 = await build('d1', s1, V[1], bundles.full0);
+  bundles.d2 = await build('d2', s2, V[2], bundles.d1);
+  bundles.d3 = await build('d3', s3, V[3], bundles.d2);
+  bundles.full3 = bundles.d3.full;
+});
+
+after(async () => {
+  await workers?.close();
+  await queues?.close();
+  queues?.connection.disconnect();
+  await redis?.cleanup();
+  await fx?.close();
+});
+
+describe('a chain of deltas through the pipeline', () => {
+  test('the deltas carry only what changed', () => {
+    assert.equal(bundles.d1!.manifest.kind, 'delta');
+    assert.deepEqual(bundles.d1!.manifest.base?.version, V[0]);
+    const c1 = bundles.d1!.manifest.db.changes!;
+    assert.ok(c1.added >= 1 && c1.changed >= 15, `d1 changes ${JSON.stringify(c1)}`);
+    assert.ok(bundles.d2!.manifest.db.changes!.removed >= 1, 'd2 removes advisories');
+    assert.ok(bundles.d1!.rows.advisories < bundles.full0!.rows.advisories / 4, 'a delta is much smaller than the DB');
+    assert.ok(bundles.full3, 'the full bundle of the newest feeds was written');
+  });
+
+  test('full0 then a delta for another base: refused at verify, the active DB untouched', async () => {
+    const r0 = await importBundle(bundles.full0!, 'kits/stella-ouk-full0.tar.gz');
+    assert.equal(r0.state, 'active', `full0: ${r0.errorCode} ${r0.error}`);
+    const before0 = await activeDump();
+
+    const wrong = await importBundle(bundles.d2!, 'kits/stella-ouk-d2-early.tar.gz');
+    assert.equal(wrong.state, 'failed');
+    assert.equal(wrong.errorCode, 'DELTA_BASE_MISMATCH');
+    assert.match(wrong.error ?? '', new RegExp(`delta for ${V[1]} cannot apply to active ${V[0]}: import the full kit or the missing deltas`));
+    const after0 = await activeDump();
+    assert.equal(after0.version, V[0]);
+    assertSameRows(after0.rows, before0.rows, 'after the refused delta');
+  });
+
+  test('d1, d2, d3 in order; rollback of d3 gives the post-d2 DB row for row', async () => {
+    for (const [name, b] of [['d1', bundles.d1!], ['d2', bundles.d2!]] as const) {
+      const r = await importBundle(b, `kits/stella-ouk-${name}.tar.gz`);
+      assert.equal(r.state, 'active', `${name}: ${r.errorCode} ${r.error}`);
+    }
+    const afterD2 = await activeDump();
+    assert.equal(afterD2.version, V[2]);
+    assert.equal(afterD2.digest, bundles.d2!.manifest.db.digest);
+
+    const r3 = await importBundle(bundles.d3!, 'kits/stella-ouk-d3.tar.gz');
+    assert.equal(r3.state, 'active', `d3: ${r3.errorCode} ${r3.error}`);
+    assert.equal((await activeDump()).version, V[3]);
+
+    const rb = await rollback(fx.pool, fx.logger);
+    assert.equal(rb.to.version, V[2]);
+    const rolled = await activeDump();
+    assert.equal(rolled.version, V[2]);
+    assert.equal(rolled.digest, afterD2.digest);
+    assertSameRows(rolled.rows, afterD2.rows, 'after rolling d3 back');
+  });
+
+  test('re-applying d3 gives exactly the full bundle of the newest feeds', async () => {
+    // The same delta uploaded again under a new key is a new import of it.
+    const r3 = await importBundle(bundles.d3!, 'kits/again/stella-ouk-d3.tar.gz');
+    assert.equal(r3.state, 'active', `d3 again: ${r3.errorCode} ${r3.error}`);
+    const chain = await activeDump();
+    assert.equal(chain.version, V[3]);
+    assert.equal(chain.digest, bundles.full3!.manifest.db.digest, 'the chain yields the full bundle\'s content digest');
+
+    // full3 of the same version is a downgrade-equal: allowed explicitly, into its own schema.
+    const f3 = await importBundle(bundles.full3!, 'kits/stella-ouk-full3.tar.gz', { allowDowngrade: true });
+    assert.equal(f3.state, 'active', `full3: ${f3.errorCode} ${f3.error}`);
+    const full = await activeDump();
+    assert.equal(full.rows.advisories.length, bundles.full3!.rows.advisories);
+    assertSameRows(chain.rows, full.rows, 'full0 → d1 → d2 → d3 vs full3');
+  });
+});
