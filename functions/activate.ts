@@ -105,7 +105,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
   // Housekeeping after the switch: never fails the activation.
   await cleanupOldDbs(ctx.pool, ctx.logger).catch((err: unknown) => ctx.logger.warn({ err }, 'cleanup of old DBs failed; will retry later'));
   if (rec0.digest) {
-    await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(rec0.digest)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
+    await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(rec0.digest, p.importId)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
   }
   return result;
 }

@@ -70,14 +70,17 @@ export function undoSchemaFor(importId: string): string {
 }
 
 /** Object-store prefix under which unpack stages a bundle's members. */
-export function stagedPrefix(digest: string): string {
+export function stagedPrefix(digest: string, importId: string): string {
   if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
-  return `staged/${digest}/`;
+  if (!/^[0-9a-z-]+$/i.test(importId)) throw new Error(`not an import id: ${importId}`);
+  // Under the bundle's digest, then the import: two imports of the same bytes
+  // (the same kit dropped under two names) never share, clobber or clean up
+  // each other's staged members.
+  return `staged/${digest}/${importId}/`;
 }
 
-/** The marker unpack writes last: its presence means every member is staged. */
-export function stagedMarker(digest: string): string {
-  return `${stagedPrefix(digest)}.complete`;
+export function stagedMarker(digest: string, importId: string): string {
+  return `${stagedPrefix(digest, importId)}.complete`;
 }
 
 /** Throttles progress reports to one every `everyMs` (the last one always goes out via flush). */

@@ -50,7 +50,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const { digest, manifest } = requireVerified(rec0);
   const schema = manifest.kind === 'delta' ? deltaSchemaFor(p.importId) : schemaFor(p.importId);
   if (stageIsDone(rec0, 'load') && (await schemaExists(ctx.pool, schema))) return rec0.stages.load!.result as LoadResult;
-  if (!(await objectExists(ctx.store, p.bucket, stagedMarker(digest)))) {
+  if (!(await objectExists(ctx.store, p.bucket, stagedMarker(digest, p.importId)))) {
     throw new OukError('IMPORT_FAILED', `the members of ${p.key} are not staged (staged/${digest.slice(0, 12)}…/.complete is missing): retry the import from unpack with \`stella ouk retry ${p.importId}\``, { retryable: true });
   }
 
@@ -84,7 +84,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     for (const { member, table } of members) {
       const sql = table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`;
       const name = table ? table.name : REMOVED_TABLE;
-      const source = await getStream(ctx.store, p.bucket, stagedPrefix(digest) + member.path);
+      const source = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
       const copy = client.query(copyFrom(sql));
       const meter = new Transform({
         transform(chunk: Buffer, _enc, cb) {

@@ -3,11 +3,11 @@
  * (bundle/reader.ts refuses absolute paths, `..`, links, devices, duplicates
  * and members the manifest does not list, and checks every member's size and
  * sha256 while streaming) and stage each member in the object store under
- * `staged/<digest>/<member path>`, so load can run on any worker.
+ * `staged/<digest>/<import id>/<member path>`, so load can run on any worker.
  *
  * The bytes read must be the bytes verify checked: the whole-file sha256 must
  * equal verify's digest and manifest.json must be the verified manifest, else
- * DIGEST_CHANGED. A marker `staged/<digest>/.complete`, written last, means every
+ * DIGEST_CHANGED. A marker `staged/<digest>/<import id>/.complete`, written last, means every
  * member is staged; a failure removes the staged prefix, and a rerun after the
  * marker exists does nothing.
  */
@@ -36,8 +36,8 @@ export function requireVerified(rec: ImportRecord): { digest: string; manifestSh
 export async function unpack(p: StagePayload, ctx: StageContext): Promise<UnpackResult> {
   const rec = await requireImport(ctx.pool, p.importId);
   const { digest, manifestSha256, manifest } = requireVerified(rec);
-  const prefix = stagedPrefix(digest);
-  const marker = stagedMarker(digest);
+  const prefix = stagedPrefix(digest, p.importId);
+  const marker = stagedMarker(digest, p.importId);
   const totalBytes = manifest.members.reduce((n, m) => n + m.size, 0);
   const result: UnpackResult = { digest, prefix, members: manifest.members.length, bytes: totalBytes };
 

@@ -76,8 +76,8 @@ describe('stages', () => {
 
     const u = await unpack(first, ctx);
     assert.equal(u.members, b.manifest.members.length);
-    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256)));
-    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, `${stagedPrefix(b.sha256)}db/advisories.tsv`));
+    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256, first.importId)));
+    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, `${stagedPrefix(b.sha256, first.importId)}db/advisories.tsv`));
 
     const l = await load(first, ctx);
     assert.deepEqual(l.counts, b.counts);
@@ -93,7 +93,7 @@ describe('stages', () => {
     assert.equal(rec?.state, 'active');
     assert.equal(rec?.stages.activate?.state, 'done');
     // Staged members are removed once active.
-    assert.equal(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256)), false);
+    assert.equal(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256, first.importId)), false);
     const pk = await fx.pool.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = $1`, [a.schema]);
     assert.ok(pk.rows[0].n >= 7, 'primary key and indexes are built');
   });
@@ -203,7 +203,7 @@ describe('stages', () => {
     await rejectsWith(() => unpack(p, ctx), 'MEMBER_CHECKSUM_MISMATCH', /db\/aliases\.tsv/);
     const rec = await getImport(fx.pool, p.importId);
     const left: string[] = [];
-    for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, stagedPrefix(rec!.digest!), true)) left.push((o as { name: string }).name);
+    for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, stagedPrefix(rec!.digest!, p.importId), true)) left.push((o as { name: string }).name);
     assert.deepEqual(left, []);
   });
 
@@ -265,6 +265,27 @@ describe('stages', () => {
     const rec = await getImport(fx.pool, first.importId);
     assert.equal(rec?.stages.verify?.state, 'retrying');
     assert.equal(rec?.state, 'active', 'a finished import keeps its state');
+  });
+
+  test('the same bytes under two names: activating one leaves the other\'s staged members alone', async () => {
+    const b = await makeBundle(fx, 'twice.tar.gz', { version: '2026-11-28', advisories: 40 });
+    const a = await putBundle(fx, b.path, 'drop-a/stella-ouk-2026-11-28.tar.gz');
+    const c = await putBundle(fx, b.path, 'drop-b/stella-ouk-2026-11-28.tar.gz');
+    await register(a, { allowDowngrade: true });
+    await register(c, { allowDowngrade: true });
+    const ctx = stageContext(fx);
+    await verify(a, ctx);
+    await verify(c, ctx);
+    await unpack(a, ctx);
+    await unpack(c, ctx);
+    await load(a, ctx);
+    await activate(a, ctx);
+    assert.equal(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256, a.importId)), false, 'the activated import cleaned its own staging');
+    assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256, c.importId)), 'the other import keeps its staging');
+    await load(c, ctx);
+    await activate(c, ctx);
+    assert.equal((await readState(fx.pool)).activeImport, c.importId);
+    assert.deepEqual((await activeCounts(fx.pool)).counts, b.counts);
   });
 });
 
