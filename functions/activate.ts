@@ -21,7 +21,7 @@
  */
 import { TABLES } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
-import { databaseUnavailable, ident, type PoolClient } from '../infra/db.ts';
+import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './cleanup.ts';
 import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
 import { qualified, schemaExists } from './db-schema.ts';
@@ -51,12 +51,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     throw new OukError('IMPORT_FAILED', `import ${p.importId} has not been loaded: retry it with \`stella ouk retry ${p.importId}\``, { retryable: true });
   }
 
-  let client: PoolClient;
-  try {
-    client = await ctx.pool.connect();
-  } catch (e) {
-    throw databaseUnavailable(e);
-  }
+  const client: PoolClient = await connect(ctx.pool);
   let result: ActivateResult;
   let committed = false;
   try {

@@ -13,7 +13,7 @@
  * cleanup.
  */
 import type { Logger } from '../lib/logger.ts';
-import { ident, type Pool } from '../infra/db.ts';
+import { connect, ident, type Pool } from '../infra/db.ts';
 import { readState } from './state.ts';
 
 export interface CleanupResult {
@@ -52,7 +52,7 @@ export async function cleanupOldDbs(pool: Pool, logger: Logger, lockTimeoutMs = 
       (row.kind === 'delta' && FINISHED.includes(row.state!)) ||
       (row.kind === 'undo' && (row.state === 'superseded' || row.state === 'rolled-back'));
     if (!droppable) continue;
-    const client = await pool.connect();
+    const client = await connect(pool);
     try {
       await client.query('BEGIN');
       await client.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.floor(lockTimeoutMs))}ms'`);

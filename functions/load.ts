@@ -21,7 +21,7 @@ import pgCopyStreams from 'pg-copy-streams';
 import type { ManifestMember } from '../bundle/manifest.ts';
 import { REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
-import { databaseUnavailable, ident, type PoolClient } from '../infra/db.ts';
+import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { copySql, createTableSql, indexSql, qualified, schemaExists } from './db-schema.ts';
 import { getStream, objectExists } from '../infra/store.ts';
@@ -57,12 +57,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const members = dbMembers(manifest.members, manifest.kind);
   const totalBytes = members.reduce((n, m) => n + m.member.size, 0);
   const progress = throttledProgress(ctx.progress);
-  let client: PoolClient;
-  try {
-    client = await ctx.pool.connect();
-  } catch (e) {
-    throw databaseUnavailable(e);
-  }
+  const client: PoolClient = await connect(ctx.pool);
   let committed = false;
   try {
     await client.query('BEGIN');

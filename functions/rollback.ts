@@ -13,7 +13,7 @@
 import { TABLES } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { databaseUnavailable, type Pool, type PoolClient } from '../infra/db.ts';
+import { connect, type Pool, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './cleanup.ts';
 import { undoSchemaFor } from './context.ts';
 import { qualified, schemaExists } from './db-schema.ts';
@@ -35,12 +35,7 @@ interface ActivationRow {
 }
 
 export async function rollback(pool: Pool, logger: Logger): Promise<RollbackResult> {
-  let client: PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (e) {
-    throw databaseUnavailable(e);
-  }
+  const client: PoolClient = await connect(pool);
   let result: RollbackResult;
   try {
     await client.query('BEGIN');

@@ -30,13 +30,26 @@ export function databaseUnavailable(e: unknown): OukError {
   return new OukError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable (${msg}): check DATABASE_URL and that the server is running`, { cause: e, retryable: true });
 }
 
-/** A client from the pool, or DATABASE_UNAVAILABLE with the fix. */
+const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * A client from the pool, or DATABASE_UNAVAILABLE with the fix. A connection
+ * lost while the client is checked out (server restart, terminated backend)
+ * rejects the running query; the client's own 'error' event is absorbed here
+ * so it cannot crash the process (the pool only guards idle clients).
+ */
 export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
+  let client: pg.PoolClient;
   try {
-    return await pool.connect();
+    client = await pool.connect();
   } catch (e) {
     throw databaseUnavailable(e);
   }
+  if (!guarded.has(client)) {
+    guarded.add(client);
+    client.on('error', () => undefined);
+  }
+  return client;
 }
 
 export async function migrate(pool: pg.Pool): Promise<void> {

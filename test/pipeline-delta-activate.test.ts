@@ -1,0 +1,101 @@
+/**
+ * A delta's activation that dies half-way leaves the active DB exactly as it
+ * was. The activation of a delta deletes and re-inserts rows table by table in
+ * one transaction; here its PostgreSQL connection is terminated (as a DB
+ * restart or a lost connection would) while it waits on the last table, after
+ * it has already changed the others. Readers never see those changes, the
+ * active pointer does not move, and a retry then applies the delta whole.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { TABLES } from '../bundle/tables.ts';
+import { activate } from '../functions/activate.ts';
+import { load } from '../functions/load.ts';
+import { recordImport } from '../queue/ingest.ts';
+import { readState } from '../functions/state.ts';
+import { unpack } from '../functions/unpack.ts';
+import { verify } from '../functions/verify.ts';
+import { ident } from '../infra/db.ts';
+import { activeCounts, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
+
+let fx: PipelineFixture;
+
+before(async () => {
+  fx = await pipelineFixture('delta-activate-failure');
+});
+
+after(async () => {
+  await fx?.close();
+});
+
+async function rowsOf(schema: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const t of TABLES) {
+    const r = await fx.pool.query<{ row: string }>(`SELECT x::text AS row FROM ${ident(schema)}.${ident(t.name)} x`);
+    out[t.name] = r.rows.map((x) => x.row).sort();
+  }
+  return out;
+}
+
+test('a delta activation killed half-way changes nothing; a retry applies it whole', async () => {
+  const full = await makeBundle(fx, 'full.tar.gz', { version: '2026-11-20', advisories: 200 });
+  const pf = await putBundle(fx, full.path, 'stella-ouk-2026-11-20.tar.gz');
+  await recordImport(fx.pool, { bucket: pf.bucket, key: pf.key, etag: pf.etag, size: pf.size });
+  const ctx = stageContext(fx);
+  for (const stage of [verify, unpack, load, activate]) await stage(pf, ctx);
+  const st0 = await readState(fx.pool);
+  const before = await rowsOf(st0.activeSchema!);
+
+  const d = await makeBundle(fx, 'delta.tar.gz', {
+    version: '2026-11-21',
+    advisories: 0,
+    seed: 9,
+    delta: { base: { version: '2026-11-20', advisories: 200, seed: 1 }, changed: [1, 2, 3, 50], added: 4, removed: [9, 10] },
+  });
+  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-21.tar.gz');
+  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
+  for (const stage of [verify, unpack, load]) await stage(pd, ctx);
+
+  // Hold the last table, so the activation blocks there after changing the others.
+  const last = TABLES[TABLES.length - 1].name;
+  const holder = new pg.Client({ connectionString: fx.db.url });
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query(`LOCK TABLE ${ident(st0.activeSchema!)}.${ident(last)} IN ACCESS EXCLUSIVE MODE`);
+
+  const attempt = activate(pd, ctx).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  // Wait until the activation is stuck on that lock, then cut its connection.
+  let victim: number | null = null;
+  for (let i = 0; i < 200 && victim === null; i++) {
+    const r = await fx.pool.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1 AND query ILIKE '%' || $2 || '%'`,
+      [(holder as unknown as { processID: number }).processID, last],
+    );
+    victim = r.rows[0]?.pid ?? null;
+    if (victim === null) await sleep(25);
+  }
+  assert.ok(victim, 'the activation reached the held table');
+  // It has changed the earlier tables inside its transaction by now.
+  await fx.pool.query('SELECT pg_terminate_backend($1)', [victim]);
+  const err = await attempt;
+  await holder.query('ROLLBACK');
+  await holder.end();
+  assert.ok(err, 'the killed activation failed');
+
+  const st1 = await readState(fx.pool);
+  assert.equal(st1.activeVersion, '2026-11-20');
+  assert.equal(st1.activeImport, st0.activeImport);
+  assert.deepEqual(await rowsOf(st0.activeSchema!), before, 'every table as it was before the delta');
+
+  // The stage is idempotent and retryable: run again, it applies the delta whole.
+  await activate(pd, stageContext(fx));
+  const now = await activeCounts(fx.pool);
+  assert.equal(now.version, '2026-11-21');
+  assert.deepEqual(now.counts, d.counts);
+  assert.equal((await readState(fx.pool)).activeDigest, d.manifest.db.digest);
+});
