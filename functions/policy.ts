@@ -26,6 +26,14 @@ export function checkPolicy(manifest: Manifest, state: PipelineState, flags: Pol
       `bundle ${v} expired at ${new Date(expires).toISOString()}: its advisories are out of date — import a newer kit, or pass --force to import it anyway`,
     );
   }
+  // Versions first: a replayed old delta is a downgrade, whatever its base.
+  if (state.activeVersion && compareVersions(v, state.activeVersion) <= 0 && !flags.allowDowngrade) {
+    const same = compareVersions(v, state.activeVersion) === 0;
+    throw new OukError(
+      'DOWNGRADE_REFUSED',
+      `bundle ${v} is ${same ? 'the same version as' : 'older than'} the active ${state.activeVersion}: versions only go forward (a replayed old kit is refused) — import a newer kit, or pass --allow-downgrade if you mean it`,
+    );
+  }
   if (manifest.kind === 'delta') {
     const base = manifest.base!;
     if (!state.activeVersion) {
@@ -38,12 +46,5 @@ export function checkPolicy(manifest: Manifest, state: PipelineState, flags: Pol
         `delta for ${base.version} cannot apply to active ${state.activeVersion}${why}: import the full kit or the missing deltas`,
       );
     }
-  }
-  if (state.activeVersion && compareVersions(v, state.activeVersion) <= 0 && !flags.allowDowngrade) {
-    const same = compareVersions(v, state.activeVersion) === 0;
-    throw new OukError(
-      'DOWNGRADE_REFUSED',
-      `bundle ${v} is ${same ? 'the same version as' : 'older than'} the active ${state.activeVersion}: versions only go forward (a replayed old kit is refused) — import a newer kit, or pass --allow-downgrade if you mean it`,
-    );
   }
 }

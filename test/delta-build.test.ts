@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -41,18 +41,15 @@ import { REMOVED_MEMBER, type TableName, TABLES } from '../bundle/tables.ts';
 import { decodeRow } from '../bundle/tsv.ts';
 import { OukError } from '../lib/errors.ts';
 import { generateKeyPair, loadTrustedKeys, verifyBundleFile } from '../signing/index.ts';
+import { byteCompare, current, edited, FEEDS, jsonOf, type Json, listJson, materialise, type Snapshot } from './helpers/feed-snapshots.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(repoRoot, '../shared');
-const FEEDS = path.join(SHARED, 'feeds');
 
 const V = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'] as const;
 
-/** A feeds snapshot: relative path -> the shared file it links to, or the content of an edited copy. */
-type Snapshot = Map<string, { link: string } | { content: string }>;
 type Db = Map<TableName, string[]>;
-type Json = Record<string, unknown>;
 
 let tmp: string;
 let keyPath: string;
@@ -78,10 +75,6 @@ const pick = {
 };
 
 // ---------------------------------------------------------------- helpers
-
-function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
 
 function idOf(line: string): string {
   return line.slice(0, line.indexOf('\t') === -1 ? line.length : line.indexOf('\t'));
@@ -167,34 +160,6 @@ async function assertDbEquals(db: Db, full: BuildResult, what: string): Promise<
 
 function ids(text: string): string[] {
   return splitLines(text).map(idOf);
-}
-
-async function jsonOf(rel: string): Promise<Json> {
-  return JSON.parse(await readFile(path.join(FEEDS, rel), 'utf8')) as Json;
-}
-
-function edited(s: Snapshot, rel: string, obj: unknown): void {
-  s.set(rel, { content: `${JSON.stringify(obj, null, 2)}\n` });
-}
-
-async function current(s: Snapshot, rel: string): Promise<Json> {
-  const e = s.get(rel);
-  assert.ok(e, `${rel} is in the snapshot`);
-  return JSON.parse('link' in e ? await readFile(e.link, 'utf8') : e.content) as Json;
-}
-
-async function materialise(s: Snapshot, dir: string): Promise<void> {
-  for (const [rel, e] of [...s].sort(([a], [b]) => byteCompare(a, b))) {
-    const file = path.join(dir, rel);
-    await mkdir(path.dirname(file), { recursive: true });
-    if ('link' in e) await symlink(e.link, file);
-    else await writeFile(file, e.content);
-  }
-}
-
-async function listJson(rel: string): Promise<string[]> {
-  const names = (await readdir(path.join(FEEDS, rel), { recursive: true })).map(String).filter((f) => f.endsWith('.json'));
-  return names.map((n) => path.join(rel, n)).sort(byteCompare);
 }
 
 interface OsvEvent {

@@ -3,11 +3,13 @@
  * pipeline (s3rver, BullMQ workers, PostgreSQL) gives the same DB, row for row,
  * as the full bundle built from the newest feeds; a delta for another base is
  * refused with the active DB untouched; a rollback after a delta restores the
- * DB as it was before it, row for row.
+ * DB as it was before it, row for row; a replayed older delta or full kit is
+ * refused as a downgrade unless explicitly allowed.
  *
- * Feed snapshots are temporary copies of real records from ../shared/feeds
- * (GHSA records, the npm OSV records and one NVD page), edited at test time:
- * advisories added, changed, withdrawn, un-withdrawn and removed.
+ * Feed snapshots (test/helpers/feed-snapshots.ts) link real records from
+ * ../shared/feeds (GHSA records, the npm OSV records and one NVD page) and
+ * edit copies at test time: advisories added, changed, withdrawn,
+ * un-withdrawn and removed.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -26,9 +28,9 @@ import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { pipelineFixture, putBundle, type PipelineFixture } from './pipeline-fixtures.ts';
-import { sharedDir, testConfig, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
+import { editRecord as edit, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
+import { testConfig, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 
-const FEEDS = path.join(sharedDir, 'feeds');
 const V = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'] as const;
 const settings = pipelineSettings({
   OUK_VERIFY_ATTEMPTS: '2',
@@ -39,9 +41,6 @@ const settings = pipelineSettings({
   OUK_STALLED_MS: '2000',
 });
 
-type Json = Record<string, unknown>;
-/** A feed snapshot: relative path -> record (JSON) or a file to copy as is. */
-type Snapshot = Map<string, Json | string>;
 
 let fx: PipelineFixture;
 let redis: TestRedisPrefix;
@@ -49,31 +48,13 @@ let queues: PipelineQueues;
 let workers: RunningWorkers;
 const work = tmpDir('delta-chain');
 const bundles: { full0?: BuildResult; d1?: BuildResult; d2?: BuildResult; d3?: BuildResult; full3?: BuildResult } = {};
+/** The active DB right after full0's import, for the downgrade check at the end. */
+let afterFull0: Awaited<ReturnType<typeof activeDump>> | undefined;
 const ghsa = fs.readdirSync(path.join(FEEDS, 'ghsa')).filter((f) => f.endsWith('.json')).sort();
 
-function readRecord(rel: string): Json {
-  return JSON.parse(fs.readFileSync(path.join(FEEDS, rel), 'utf8')) as Json;
-}
-
-function edit(s: Snapshot, rel: string, fn: (r: Json) => void): void {
-  const cur = s.get(rel);
-  const r = structuredClone(typeof cur === 'object' ? cur : readRecord(rel));
-  fn(r);
-  s.set(rel, r);
-}
-
-function materialise(s: Snapshot, dir: string): string {
-  for (const [rel, v] of s) {
-    const to = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(to), { recursive: true });
-    if (typeof v === 'string') fs.copyFileSync(v, to);
-    else fs.writeFileSync(to, JSON.stringify(v));
-  }
-  return dir;
-}
-
 async function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
-  const feeds = materialise(s, path.join(work, `feeds-${name}`));
+  const feeds = path.join(work, `feeds-${name}`);
+  await materialise(s, feeds);
   return buildBundle({
     feedsDir: feeds,
     keyPath: fx.privateKey,
@@ -138,31 +119,31 @@ before(async () => {
 
   // s0: 500 GHSA records, every npm OSV record, one NVD page (CPE rows).
   const s0: Snapshot = new Map();
-  for (const f of ghsa.slice(0, 500)) s0.set(`ghsa/${f}`, path.join(FEEDS, 'ghsa', f));
-  for (const f of fs.readdirSync(path.join(FEEDS, 'osv', 'npm')).sort()) s0.set(`osv/npm/${f}`, path.join(FEEDS, 'osv', 'npm', f));
-  s0.set('nvd/page-003.json', path.join(FEEDS, 'nvd', 'page-003.json'));
+  for (const f of ghsa.slice(0, 500)) s0.set(`ghsa/${f}`, shared(`ghsa/${f}`));
+  for (const f of fs.readdirSync(path.join(FEEDS, 'osv', 'npm')).sort()) s0.set(`osv/npm/${f}`, shared(`osv/npm/${f}`));
+  s0.set('nvd/page-003.json', shared('nvd/page-003.json'));
 
   // s1: 30 added, 10 changed (summary and a fixed version), 5 withdrawn.
   const s1: Snapshot = new Map(s0);
-  for (const f of ghsa.slice(500, 530)) s1.set(`ghsa/${f}`, path.join(FEEDS, 'ghsa', f));
+  for (const f of ghsa.slice(500, 530)) s1.set(`ghsa/${f}`, shared(`ghsa/${f}`));
   for (const f of ghsa.slice(0, 10)) {
-    edit(s1, `ghsa/${f}`, (r) => {
+    await edit(s1, `ghsa/${f}`, (r) => {
       r.summary = `${String(r.summary ?? '')} (revised)`;
       r.modified = '2026-11-21T00:00:00Z';
     });
   }
-  for (const f of ghsa.slice(10, 15)) edit(s1, `ghsa/${f}`, (r) => { r.withdrawn = '2026-11-21T00:00:00Z'; });
+  for (const f of ghsa.slice(10, 15)) await edit(s1, `ghsa/${f}`, (r) => { r.withdrawn = '2026-11-21T00:00:00Z'; });
 
   // s2: 10 removed, 10 more changed.
   const s2: Snapshot = new Map(s1);
   for (const f of ghsa.slice(20, 30)) s2.delete(`ghsa/${f}`);
-  for (const f of ghsa.slice(30, 40)) edit(s2, `ghsa/${f}`, (r) => { r.details = `${String(r.details ?? '')}\n\nUpdated 2026-11-22.`; });
+  for (const f of ghsa.slice(30, 40)) await edit(s2, `ghsa/${f}`, (r) => { r.details = `${String(r.details ?? '')}\n\nUpdated 2026-11-22.`; });
 
   // s3: 10 added, 2 un-withdrawn, 5 changed again, 3 of s1's additions removed.
   const s3: Snapshot = new Map(s2);
-  for (const f of ghsa.slice(530, 540)) s3.set(`ghsa/${f}`, path.join(FEEDS, 'ghsa', f));
-  for (const f of ghsa.slice(10, 12)) edit(s3, `ghsa/${f}`, (r) => { delete r.withdrawn; });
-  for (const f of ghsa.slice(0, 5)) edit(s3, `ghsa/${f}`, (r) => { r.summary = `${String(r.summary ?? '')} (second revision)`; });
+  for (const f of ghsa.slice(530, 540)) s3.set(`ghsa/${f}`, shared(`ghsa/${f}`));
+  for (const f of ghsa.slice(10, 12)) await edit(s3, `ghsa/${f}`, (r) => { delete r.withdrawn; });
+  for (const f of ghsa.slice(0, 5)) await edit(s3, `ghsa/${f}`, (r) => { r.summary = `${String(r.summary ?? '')} (second revision)`; });
   for (const f of ghsa.slice(500, 503)) s3.delete(`ghsa/${f}`);
 
   bundles.full0 = await build('full0', s0, V[0]);
@@ -195,6 +176,7 @@ describe('a chain of deltas through the pipeline', () => {
     const r0 = await importBundle(bundles.full0!, 'kits/stella-ouk-full0.tar.gz');
     assert.equal(r0.state, 'active', `full0: ${r0.errorCode} ${r0.error}`);
     const before0 = await activeDump();
+    afterFull0 = before0;
 
     const wrong = await importBundle(bundles.d2!, 'kits/stella-ouk-d2-early.tar.gz');
     assert.equal(wrong.state, 'failed');
@@ -240,5 +222,30 @@ describe('a chain of deltas through the pipeline', () => {
     const full = await activeDump();
     assert.equal(full.rows.advisories.length, bundles.full3!.rows.advisories);
     assertSameRows(chain.rows, full.rows, 'full0 → d1 → d2 → d3 vs full3');
+  });
+
+  test('a replayed older delta or full is refused as a downgrade, unless allowed', async () => {
+    const before3 = await activeDump();
+    assert.equal(before3.version, V[3]);
+    for (const [name, b] of [['d2', bundles.d2!], ['full0', bundles.full0!]] as const) {
+      const r = await importBundle(b, `kits/replay/stella-ouk-${name}.tar.gz`);
+      assert.equal(r.state, 'failed', `${name} replayed`);
+      assert.equal(r.errorCode, 'DOWNGRADE_REFUSED', `${name}: ${r.error}`);
+      assert.match(r.error ?? '', new RegExp(`older than the active ${V[3]}.*--allow-downgrade`));
+      const now = await activeDump();
+      assert.equal(now.version, V[3]);
+      assert.equal(now.digest, before3.digest);
+      assertSameRows(now.rows, before3.rows, `after the refused ${name}`);
+    }
+    // Explicitly allowed, the old full kit becomes the active DB again, exactly as first imported.
+    const f0 = await importBundle(bundles.full0!, 'kits/replay-allowed/stella-ouk-full0.tar.gz', { allowDowngrade: true });
+    assert.equal(f0.state, 'active', `full0 allowed: ${f0.errorCode} ${f0.error}`);
+    const back = await activeDump();
+    assert.equal(back.version, V[0]);
+    assert.equal(back.digest, afterFull0!.digest);
+    assertSameRows(back.rows, afterFull0!.rows, 'full0 re-imported with allowDowngrade');
+    // allowDowngrade does not let a delta apply to a DB it was not built on.
+    const d2 = await importBundle(bundles.d2!, 'kits/replay-allowed/stella-ouk-d2.tar.gz', { allowDowngrade: true });
+    assert.equal(d2.errorCode, 'DELTA_BASE_MISMATCH', `${d2.error}`);
   });
 });
