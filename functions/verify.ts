@@ -17,11 +17,10 @@
 import { createHash } from 'node:crypto';
 import { parseManifest, type Manifest } from '../bundle/manifest.ts';
 import { OukError } from '../lib/errors.ts';
-import { statOrNull } from '../infra/store.ts';
 import { createBlobVerifier, parseSignature } from '../signing/index.ts';
 import { throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { createManifestPeek } from './manifest-peek.ts';
-import { getStream, normaliseEtag, readSmallObject } from '../infra/store.ts';
+import { getStream, normaliseEtag, readSmallObject, statOrNull } from '../infra/store.ts';
 import { checkPolicy } from './policy.ts';
 import { requireImport, stageDone, stageIsDone } from './records.ts';
 import { readState } from './state.ts';
