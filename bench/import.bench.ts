@@ -237,7 +237,7 @@ async function main(): Promise<void> {
       const rollbackMs = performance.now() - rt;
       log(`delta ${pct} % (${n} advisories, ${formatBytes(d.bundle.size)}): put → active ${sec(dd.ms)} (activate ${sec(stageMs(dd.rec, 'activate'))}), rollback ${sec(rollbackMs)}`);
       deltaRows.push(
-        `| ${pct} % | ${n} | ${formatBytes(d.bundle.size)} | ${sec(dd.ms)} | ${sec(stageMs(dd.rec, 'load'))} | ${sec(stageMs(dd.rec, 'activate'))} | ${sec(rollbackMs)} |`,
+        `| ${pct} % delta | ${n} | ${formatBytes(d.bundle.size)} | ${sec(dd.ms)} | ${sec(stageMs(dd.rec, 'load'))} | ${sec(stageMs(dd.rec, 'activate'))} | ${sec(rollbackMs)} |`,
       );
       // The rolled-back delta's object stays in the bucket; the next delta is a new object, a new import.
     }
@@ -273,10 +273,11 @@ async function main(): Promise<void> {
       '',
       ...(deltaRows.length
         ? [
-            `Deltas on that DB (each put → active, then rolled back, so each applies to the same ${N}-advisory base):`,
+            `Deltas on that DB next to the full import of it (each delta put → active, then rolled back, so each applies to the same ${N}-advisory base):`,
             '',
-            '| delta | advisories touched | size | put → active | load | activate (apply) | rollback |',
+            '| bundle | advisories touched | size | put → active | load | activate (apply) | rollback |',
             '|---|---|---|---|---|---|---|',
+            `| full import (for comparison) | ${N} | ${formatBytes(full.bundle.size)} | ${sec(done.ms)} | ${sec(stages.load)} | ${sec(stages.activate)} (switch) | — |`,
             ...deltaRows,
             '',
           ]

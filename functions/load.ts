@@ -51,7 +51,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const schema = manifest.kind === 'delta' ? deltaSchemaFor(p.importId) : schemaFor(p.importId);
   if (stageIsDone(rec0, 'load') && (await schemaExists(ctx.pool, schema))) return rec0.stages.load!.result as LoadResult;
   if (!(await objectExists(ctx.store, p.bucket, stagedMarker(digest, p.importId)))) {
-    throw new OukError('IMPORT_FAILED', `the members of ${p.key} are not staged (staged/${digest.slice(0, 12)}…/.complete is missing): retry the import from unpack with \`stella ouk retry ${p.importId}\``, { retryable: true });
+    throw new OukError('IMPORT_FAILED', `the members of ${p.key} are not staged (${stagedMarker(digest, p.importId)} is missing): retry the import from unpack with \`stella ouk retry ${p.importId}\``, { retryable: true });
   }
 
   const members = dbMembers(manifest.members, manifest.kind);

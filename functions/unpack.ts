@@ -42,7 +42,7 @@ export async function unpack(p: StagePayload, ctx: StageContext): Promise<Unpack
   const result: UnpackResult = { digest, prefix, members: manifest.members.length, bytes: totalBytes };
 
   if (await objectExists(ctx.store, p.bucket, marker)) {
-    // Staged by an earlier run (or by another import of the same bytes).
+    // Staged by an earlier run of this import (each import stages under its own id).
     if (!stageIsDone(rec, 'unpack')) await stageDone(ctx.pool, p.importId, 'unpack', result);
     return result;
   }

@@ -190,6 +190,65 @@ describe('stella ouk import / status / retry / rollback', () => {
       server.close();
     }
   });
+
+  test('a delta: refused while expired, imported with --force; rollback re-activates the DB before it; status shows the history', async () => {
+    const before = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as { active: { version: string; counts: Record<string, number> } };
+    assert.equal(before.active.version, '2026-11-24'); // the 26-advisory kit of the previous test
+    const d = await makeBundle(fx, 'stella-ouk-2026-11-25.tar.gz', {
+      version: '2026-11-25',
+      advisories: 0,
+      seed: 4,
+      created: '2026-01-01T00:00:00Z',
+      expires: '2026-02-01T00:00:00Z',
+      delta: { base: { version: '2026-11-24', advisories: 26, seed: 1 }, changed: [1, 2], added: 3, removed: [5] },
+    });
+    const refused = await stella('ouk', 'import', d.path);
+    assert.equal(refused.code, EXIT_CODES.BUNDLE_EXPIRED, refused.stderr);
+    assert.match(refused.stderr, /bundle 2026-11-25 expired at 2026-02-01T00:00:00\.000Z.*--force/);
+    const still = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as typeof before;
+    assert.equal(still.active.version, '2026-11-24');
+    assert.deepEqual(still.active.counts, before.active.counts);
+
+    const forced = await stella('ouk', 'import', d.path, '--force');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(forced.stdout, 'activated 2026-11-25\n');
+    const s = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as {
+      active: { version: string; kind: string; counts: Record<string, number> };
+      previous: { version: string } | null;
+    };
+    assert.equal(s.active.version, '2026-11-25');
+    assert.equal(s.active.kind, 'delta');
+    assert.deepEqual(s.active.counts, d.counts);
+    assert.equal(s.previous?.version, '2026-11-24');
+
+    const rb = await stella('ouk', 'rollback');
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(rb.stdout, 'rolled back to 2026-11-24 (was 2026-11-25)\n');
+    const after = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as {
+      active: { version: string; kind: string; counts: Record<string, number> };
+      history: Array<{ action: string; version: string; kind: string }>;
+      imports: Array<{ version: string; state: string }>;
+    };
+    assert.equal(after.active.version, '2026-11-24');
+    assert.deepEqual(after.active.counts, before.active.counts);
+    assert.equal(after.imports.find((i) => i.version === '2026-11-25')?.state, 'rolled-back');
+    // Newest first: every activation and rollback of this file's imports.
+    assert.deepEqual(
+      after.history.map((h) => `${h.action} ${h.version} ${h.kind}`),
+      [
+        'rollback 2026-11-24 full',
+        'activate 2026-11-25 delta',
+        'activate 2026-11-24 full',
+        'activate 2026-11-23 full',
+        'activate 2026-11-22 full',
+        'rollback 2026-11-20 full',
+        'activate 2026-11-01 full',
+        'activate 2026-11-20 full',
+      ],
+    );
+    const human = await stella('ouk', 'status');
+    assert.match(human.stdout, /History[^\n]*\n\s+\S+\s+rollback\s+2026-11-24\s+full[^\n]*\n\s+\S+\s+activate\s+2026-11-25\s+delta/);
+  });
 });
 
 describe('preflight', () => {

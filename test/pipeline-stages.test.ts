@@ -23,6 +23,8 @@ import { Readable } from 'node:stream';
 import path from 'node:path';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
 import type { StagePayload } from '../functions/context.ts';
+import { TABLES } from '../bundle/tables.ts';
+import { ident, withActiveSnapshot } from '../infra/db.ts';
 
 let fx: PipelineFixture;
 
@@ -43,6 +45,18 @@ async function runAll(p: StagePayload): Promise<void> {
   await unpack(p, ctx);
   await load(p, ctx);
   await activate(p, ctx);
+}
+
+/** Every row of every table of the active DB, sorted, from one snapshot. */
+async function activeRows(): Promise<Record<string, string[]>> {
+  return withActiveSnapshot(fx.pool, async (client, active) => {
+    const out: Record<string, string[]> = {};
+    for (const t of TABLES) {
+      const r = await client.query<{ row: string }>(`SELECT x::text AS row FROM ${ident(active.schema)}.${ident(t.name)} x`);
+      out[t.name] = r.rows.map((x) => x.row).sort();
+    }
+    return out;
+  });
 }
 
 function code(e: unknown): string {
@@ -208,6 +222,7 @@ describe('stages', () => {
   });
 
   test('a second full import switches the DB; rollback goes back to the first, atomically', async () => {
+    const firstRows = await activeRows();
     const b = await makeBundle(fx, 'full-2.tar.gz', { version: '2026-11-26', advisories: 400, seed: 2 });
     const p = await putBundle(fx, b.path, 'stella-ouk-2026-11-26.tar.gz');
     await register(p);
@@ -220,6 +235,7 @@ describe('stages', () => {
     const r = await rollback(fx.pool, fx.logger);
     assert.equal(r.to.version, '2026-11-20');
     assert.equal((await activeCounts(fx.pool)).counts.advisories, 300);
+    assert.deepEqual(await activeRows(), firstRows, 'the first DB again, row for row');
     assert.equal((await getImport(fx.pool, p.importId))?.state, 'rolled-back');
     await rejectsWith(() => rollback(fx.pool, fx.logger), 'NO_PREVIOUS_DB');
   });
@@ -227,6 +243,8 @@ describe('stages', () => {
   test('a delta applies to its base only, costs its own rows, and rolls back', async () => {
     const base = await activeCounts(fx.pool); // 2026-11-20, 300 advisories, seed 1
     assert.equal(base.version, '2026-11-20');
+    const baseRows = await activeRows();
+    const baseDigest = (await readState(fx.pool)).activeDigest;
     const wrong = await makeBundle(fx, 'delta-wrong.tar.gz', {
       version: '2026-11-28',
       advisories: 0,
@@ -258,6 +276,8 @@ describe('stages', () => {
     const back = await activeCounts(fx.pool);
     assert.equal(back.version, '2026-11-20');
     assert.deepEqual(back.counts, base.counts);
+    assert.deepEqual(await activeRows(), baseRows, 'the base DB again, row for row');
+    assert.equal((await readState(fx.pool)).activeDigest, baseDigest);
   });
 
   test('a final stage failure is recorded on the import', async () => {
