@@ -22,6 +22,7 @@ import type { ManifestMember } from '../bundle/manifest.ts';
 import { REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import { connect, ident, type PoolClient } from '../infra/db.ts';
+import { unpack } from './unpack.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { copySql, createTableSql, indexSql, qualified, schemaExists } from './db-schema.ts';
 import { getStream, objectExists } from '../infra/store.ts';
@@ -51,7 +52,11 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const schema = manifest.kind === 'delta' ? deltaSchemaFor(p.importId) : schemaFor(p.importId);
   if (stageIsDone(rec0, 'load') && (await schemaExists(ctx.pool, schema))) return rec0.stages.load!.result as LoadResult;
   if (!(await objectExists(ctx.store, p.bucket, stagedMarker(digest, p.importId)))) {
-    throw new OukError('IMPORT_FAILED', `the members of ${p.key} are not staged (${stagedMarker(digest, p.importId)} is missing): retry the import from unpack with \`stella ouk retry ${p.importId}\``, { retryable: true });
+    // The staged members are gone (removed by hand, or a store wiped between
+    // retries): stage them again from the verified tarball — unpack checks the
+    // very same bytes — rather than fail a retry that could never succeed.
+    ctx.logger.warn({ marker: stagedMarker(digest, p.importId) }, 'staged members missing; staging them again from the tarball');
+    await unpack(p, ctx);
   }
 
   const members = dbMembers(manifest.members, manifest.kind);

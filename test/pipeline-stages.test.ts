@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { activate } from '../functions/activate.ts';
 import { stagedMarker, stagedPrefix } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { objectExists } from '../infra/store.ts';
+import { objectExists, removeObjectsUnder } from '../infra/store.ts';
 import { getImport, stageFailed } from '../functions/records.ts';
 import { rollback } from '../functions/rollback.ts';
 import { readState } from '../functions/state.ts';
@@ -305,6 +305,20 @@ describe('stages', () => {
     await load(c, ctx);
     await activate(c, ctx);
     assert.equal((await readState(fx.pool)).activeImport, c.importId);
+    assert.deepEqual((await activeCounts(fx.pool)).counts, b.counts);
+  });
+
+  test('load stages the members again when they vanished after unpack', async () => {
+    const b = await makeBundle(fx, 'restage.tar.gz', { version: '2026-12-01', advisories: 30 });
+    const p = await putBundle(fx, b.path, 'stella-ouk-2026-12-01.tar.gz');
+    await register(p, { allowDowngrade: true });
+    const ctx = stageContext(fx);
+    await verify(p, ctx);
+    await unpack(p, ctx);
+    assert.ok((await removeObjectsUnder(fx.s3.store, fx.s3.bucket, stagedPrefix(b.sha256, p.importId))) > 0);
+    const l = await load(p, ctx);
+    assert.deepEqual(l.counts, b.counts);
+    await activate(p, ctx);
     assert.deepEqual((await activeCounts(fx.pool)).counts, b.counts);
   });
 });
