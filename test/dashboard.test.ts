@@ -31,8 +31,8 @@ import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { createLogger } from '../lib/logger.ts';
 import { Writable } from 'node:stream';
-import { makeBundle, pipelineFixture, putFile, type PipelineFixture } from './pipeline-fixtures.ts';
-import { repoRoot, testConfig, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
+import { makeBundle, pipelineFixture, putFile, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { repoRoot, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const OUT_DIR = path.join(repoRoot, 'test', 'out');
@@ -73,13 +73,7 @@ before(async () => {
   // only bundles notify, like `mc event add --suffix .tar.gz`: the late .sig wakes nothing by itself
   fx = await pipelineFixture('dashboard', { webhook, suffix: '.tar.gz' });
   redis = testRedisPrefix('dashboard');
-  const config = testConfig({
-    redisUrl: redis.redisUrl,
-    queuePrefix: redis.prefix,
-    databaseUrl: fx.db.url,
-    bucket: fx.s3.bucket,
-    store: fx.s3.storeConfig,
-    trustedKeys: [fx.publicKey],
+  const config = fixtureConfig(fx, redis, {
     webhookToken: TOKEN,
     dashboardUser: USER,
     dashboardPassword: PASSWORD,

@@ -27,9 +27,9 @@ import { ingestObject, type IngestFlags } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import { pipelineFixture, putBundle, type PipelineFixture } from './pipeline-fixtures.ts';
+import { pipelineFixture, putBundle, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
 import { editRecord as edit, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
-import { testConfig, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
+import { testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 
 const V = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'] as const;
 const settings = pipelineSettings({
@@ -106,14 +106,7 @@ function assertSameRows(a: Record<string, string[]>, b: Record<string, string[]>
 before(async () => {
   fx = await pipelineFixture('delta-chain');
   redis = testRedisPrefix('delta-chain');
-  const config = testConfig({
-    redisUrl: redis.redisUrl,
-    queuePrefix: redis.prefix,
-    databaseUrl: fx.db.url,
-    bucket: fx.s3.bucket,
-    store: fx.s3.storeConfig,
-    trustedKeys: [fx.publicKey],
-  });
+  const config = fixtureConfig(fx, redis);
   queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
   workers = startWorkers(config, { pool: fx.pool, store: fx.s3.store, settings, logger: fx.logger });
 

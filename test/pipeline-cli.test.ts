@@ -14,8 +14,8 @@ import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { checkSpace, spaceNeeded } from '../functions/preflight.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import { makeBundle, pipelineFixture, type PipelineFixture } from './pipeline-fixtures.ts';
-import { repoRoot, testConfig, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
+import { makeBundle, pipelineFixture, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
 let redis: TestRedisPrefix;
@@ -24,14 +24,7 @@ let workers: RunningWorkers;
 before(async () => {
   fx = await pipelineFixture('pipeline-cli');
   redis = testRedisPrefix('pipeline-cli');
-  const config = testConfig({
-    redisUrl: redis.redisUrl,
-    queuePrefix: redis.prefix,
-    databaseUrl: fx.db.url,
-    bucket: fx.s3.bucket,
-    store: fx.s3.storeConfig,
-    trustedKeys: [fx.publicKey],
-  });
+  const config = fixtureConfig(fx, redis);
   workers = startWorkers(config, { pool: fx.pool, store: fx.s3.store, settings: pipelineSettings({ OUK_LOCK_MS: '5000', OUK_STALLED_MS: '2000' }), logger: fx.logger });
 });
 

@@ -12,7 +12,8 @@ import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } fro
 import type { StageContext, StagePayload, StageProgress } from '../functions/context.ts';
 import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
-import { createTestDatabase, startTestS3, tmpDir, type TestDatabase, type TestS3, type TestS3Options } from './helpers/services.ts';
+import type { Config } from '../lib/config.ts';
+import { createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
 
 export interface PipelineFixture {
   db: TestDatabase;
@@ -51,6 +52,19 @@ export async function pipelineFixture(tag: string, s3opts: TestS3Options = {}): 
       await db.drop().catch(() => undefined);
     },
   };
+}
+
+/** The configuration of a pipeline on this fixture: its database, bucket, trusted key and Redis prefix. */
+export function fixtureConfig(fx: PipelineFixture, redis: TestRedisPrefix, overrides: Partial<Config> = {}): Config {
+  return testConfig({
+    redisUrl: redis.redisUrl,
+    queuePrefix: redis.prefix,
+    databaseUrl: fx.db.url,
+    bucket: fx.s3.bucket,
+    store: fx.s3.storeConfig,
+    trustedKeys: [fx.publicKey],
+    ...overrides,
+  });
 }
 
 /** A signed synthetic bundle in the fixture's directory. */

@@ -22,8 +22,8 @@ import { retryImport } from '../queue/retry.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import type { WebhookTarget } from '../infra/s3rver.ts';
-import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture } from './pipeline-fixtures.ts';
-import { repoRoot, sharedDir, testConfig, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
+import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { repoRoot, sharedDir, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -49,13 +49,7 @@ const webhook: WebhookTarget = { url: 'http://127.0.0.1:1/unset', token: TOKEN, 
 before(async () => {
   fx = await pipelineFixture('pipeline-flow', { webhook });
   redis = testRedisPrefix('pipeline-flow');
-  const config = testConfig({
-    redisUrl: redis.redisUrl,
-    queuePrefix: redis.prefix,
-    databaseUrl: fx.db.url,
-    bucket: fx.s3.bucket,
-    store: fx.s3.storeConfig,
-    trustedKeys: [fx.publicKey],
+  const config = fixtureConfig(fx, redis, {
     webhookToken: TOKEN,
   });
   queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
