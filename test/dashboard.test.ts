@@ -27,11 +27,10 @@ import { createRedis } from '../queue/connection.ts';
 import { importIdFor, jobIdFor } from '../queue/identity.ts';
 import { watchQueueMetrics, type QueueMetricsWatcher } from '../queue/metrics-hooks.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
-import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { createLogger } from '../lib/logger.ts';
 import { Writable } from 'node:stream';
-import { makeBundle, pipelineFixture, putFile, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { makeBundle, pipelineFixture, putFile, type PipelineFixture, fixtureConfig, fastSettings, waitFor } from './pipeline-fixtures.ts';
 import { repoRoot, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -40,14 +39,7 @@ const TOKEN = 'dashboard-webhook-token';
 const USER = 'operator';
 const PASSWORD = crypto.randomBytes(12).toString('base64url');
 
-const settings = pipelineSettings({
-  OUK_VERIFY_ATTEMPTS: '2',
-  OUK_VERIFY_BACKOFF_MS: '100',
-  OUK_STAGE_ATTEMPTS: '2',
-  OUK_STAGE_BACKOFF_MS: '100',
-  OUK_LOCK_MS: '5000',
-  OUK_STALLED_MS: '2000',
-});
+const settings = fastSettings();
 
 let fx: PipelineFixture;
 let redis: TestRedisPrefix;
@@ -105,15 +97,8 @@ after(async () => {
   await fx?.close();
 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+
+const waitLong = <T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> => waitFor(what, fn, timeoutMs);
 
 function sample(body: string, series: string): number | null {
   const line = body.split('\n').find((l) => l.startsWith(`${series} `));
@@ -147,7 +132,7 @@ test('an operator retries a failed import from the dashboard in a real browser, 
   const bundle = await makeBundle(fx, key, { version, advisories: 300 });
   const etag = await putFile(fx, bundle.path, key);
   const importId = importIdFor(fx.s3.bucket, key, etag);
-  const failed = await waitFor('the import to fail at verify', async () => {
+  const failed = await waitLong('the import to fail at verify', async () => {
     const rec = await getImport(fx.pool, importId);
     return rec?.state === 'failed' ? rec : null;
   });
@@ -189,14 +174,14 @@ test('an operator retries a failed import from the dashboard in a real browser, 
   await dialog.getByRole('button', { name: /^(confirm|retry|yes|ok)$/i }).click();
 
   // 5. the chain resumes from verify and the import becomes the active DB
-  const active = await waitFor('the import to become active', async () => {
+  const active = await waitLong('the import to become active', async () => {
     const rec = await getImport(fx.pool, importId);
     return rec?.state === 'active' ? rec : null;
   });
   assert.equal(active.version, version);
   // the record turns active inside the activate job, a moment before BullMQ marks that job completed
   for (const stage of ['verify', 'unpack', 'load', 'activate'] as const) {
-    await waitFor(`the ${stage} job to complete`, async () => (await queues.queues[stage].getJobState(jobIdFor(importId, stage))) === 'completed', 10_000);
+    await waitLong(`the ${stage} job to complete`, async () => (await queues.queues[stage].getJobState(jobIdFor(importId, stage))) === 'completed', 10_000);
   }
 
   // the retried verify job, now completed (with its progress), and the activate job that closed the chain
@@ -229,7 +214,7 @@ test('an operator retries a failed import from the dashboard in a real browser, 
 
   // 7. the metrics saw it: stage durations, the failure and its reason, the active DB
   const metrics = async (): Promise<string> => (await fetch(`${base}/metrics`)).text();
-  const body = await waitFor('the activate duration in /metrics', async () => {
+  const body = await waitLong('the activate duration in /metrics', async () => {
     const b = await metrics();
     return (sample(b, 'ouk_import_stage_duration_seconds_count{stage="activate"}') ?? 0) >= 1 ? b : null;
   }, 10_000);

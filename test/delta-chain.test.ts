@@ -25,22 +25,13 @@ import { readState } from '../functions/state.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject, type IngestFlags } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
-import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import { pipelineFixture, putBundle, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { pipelineFixture, putBundle, type PipelineFixture, fixtureConfig, fastSettings } from './pipeline-fixtures.ts';
 import { editRecord as edit, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 
 const V = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'] as const;
-const settings = pipelineSettings({
-  OUK_VERIFY_ATTEMPTS: '2',
-  OUK_VERIFY_BACKOFF_MS: '100',
-  OUK_STAGE_ATTEMPTS: '2',
-  OUK_STAGE_BACKOFF_MS: '100',
-  OUK_LOCK_MS: '5000',
-  OUK_STALLED_MS: '2000',
-});
-
+const settings = fastSettings();
 
 let fx: PipelineFixture;
 let redis: TestRedisPrefix;

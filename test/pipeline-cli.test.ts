@@ -14,7 +14,7 @@ import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { checkSpace, spaceNeeded } from '../functions/preflight.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import { makeBundle, pipelineFixture, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { makeBundle, pipelineFixture, type PipelineFixture, fixtureConfig, fixtureEnv, FAST_RETRIES } from './pipeline-fixtures.ts';
 import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
@@ -41,21 +41,7 @@ interface Run {
 }
 
 function stella(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    REDIS_URL: redis.redisUrl,
-    OUK_QUEUE_PREFIX: redis.prefix,
-    DATABASE_URL: fx.db.url,
-    S3_ENDPOINT: fx.s3.endpoint,
-    OUK_BUCKET: fx.s3.bucket,
-    STELLA_STATE_DIR: path.join(fx.dir, 'state'),
-    OUK_VERIFY_ATTEMPTS: '2',
-    OUK_VERIFY_BACKOFF_MS: '100',
-    OUK_STAGE_ATTEMPTS: '2',
-    OUK_STAGE_BACKOFF_MS: '100',
-    LOG_LEVEL: 'warn',
-  };
+  const env = fixtureEnv(fx, redis, { ...FAST_RETRIES, LOG_LEVEL: 'warn' });
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(repoRoot, 'bin/stella.js'), ...args], { cwd: fx.dir, env });
     let stdout = '';

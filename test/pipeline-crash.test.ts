@@ -18,7 +18,7 @@ import { createRedis } from '../queue/connection.ts';
 import { ingestObject } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { pipelineSettings } from '../queue/settings.ts';
-import { activeCounts, makeBundle, pipelineFixture, putBundle, type PipelineFixture } from './pipeline-fixtures.ts';
+import { activeCounts, makeBundle, pipelineFixture, putBundle, type PipelineFixture, fixtureEnv } from './pipeline-fixtures.ts';
 import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
@@ -26,18 +26,10 @@ let redis: TestRedisPrefix;
 let queues: PipelineQueues;
 const children = new Set<ChildProcess>();
 
-const workerEnv = (): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  REDIS_URL: redis.redisUrl,
-  OUK_QUEUE_PREFIX: redis.prefix,
-  DATABASE_URL: fx.db.url,
-  S3_ENDPOINT: fx.s3.endpoint,
+const workerEnv = (): NodeJS.ProcessEnv => fixtureEnv(fx, redis, {
   S3_ACCESS_KEY: 'S3RVER',
   S3_SECRET_KEY: 'S3RVER',
-  OUK_BUCKET: fx.s3.bucket,
   OUK_TRUSTED_KEYS: fx.publicKey,
-  STELLA_STATE_DIR: path.join(fx.dir, 'state'),
   OUK_LOCK_MS: '2000',
   OUK_STALLED_MS: '1000',
   OUK_STAGE_ATTEMPTS: '3',

@@ -4,6 +4,7 @@
  * bundles, and stage contexts — all on the real services, isolated per file.
  */
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
@@ -12,6 +13,7 @@ import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } fro
 import type { StageContext, StagePayload, StageProgress } from '../functions/context.ts';
 import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
+import { pipelineSettings, type PipelineSettings } from '../queue/settings.ts';
 import type { Config } from '../lib/config.ts';
 import { createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
 
@@ -52,6 +54,44 @@ export async function pipelineFixture(tag: string, s3opts: TestS3Options = {}): 
       await db.drop().catch(() => undefined);
     },
   };
+}
+
+/** Short retries and lock times, so failure paths finish in seconds. */
+export const FAST_RETRIES = {
+  OUK_VERIFY_ATTEMPTS: '2',
+  OUK_VERIFY_BACKOFF_MS: '100',
+  OUK_STAGE_ATTEMPTS: '2',
+  OUK_STAGE_BACKOFF_MS: '100',
+} as const;
+
+export function fastSettings(overrides: Record<string, string> = {}): PipelineSettings {
+  return pipelineSettings({ ...FAST_RETRIES, OUK_LOCK_MS: '5000', OUK_STALLED_MS: '2000', ...overrides });
+}
+
+/** The environment of a `stella` or worker child process pointed at this fixture. */
+export function fixtureEnv(fx: PipelineFixture, redis: TestRedisPrefix, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    REDIS_URL: redis.redisUrl,
+    OUK_QUEUE_PREFIX: redis.prefix,
+    DATABASE_URL: fx.db.url,
+    S3_ENDPOINT: fx.s3.endpoint,
+    OUK_BUCKET: fx.s3.bucket,
+    STELLA_STATE_DIR: path.join(fx.dir, 'state'),
+    ...extra,
+  };
+}
+
+/** Polls `fn` until it returns something truthy; fails the test naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
 }
 
 /** The configuration of a pipeline on this fixture: its database, bucket, trusted key and Redis prefix. */

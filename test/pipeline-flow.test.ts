@@ -22,7 +22,7 @@ import { retryImport } from '../queue/retry.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import type { WebhookTarget } from '../infra/s3rver.ts';
-import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture, fixtureConfig } from './pipeline-fixtures.ts';
+import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture, fixtureConfig, waitFor } from './pipeline-fixtures.ts';
 import { repoRoot, sharedDir, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -70,15 +70,6 @@ after(async () => {
   await fx?.close();
 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function waitForState(id: string, states: string[]): Promise<ImportRecord> {
   return waitFor(`import ${id} to reach ${states.join('|')}`, async () => {
