@@ -1,13 +1,15 @@
-# Stella OUK: the API and the workers (same image, different command).
+# Stella OUK: the API, the workers and the operator's CLI (same image, different command).
 # TypeScript runs through tsx (a runtime dependency): no build step.
 #   docker build -t stella-ouk:local .
 #   docker run stella-ouk:local                                   # the API on 8080
 #   docker run stella-ouk:local node --import tsx queue/worker-main.ts
+#   docker run stella-ouk:local stella ouk status                 # the CLI, on PATH
+# The services refuse to start without OUK_TRUSTED_KEYS (the publisher's cosign.pub).
 FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production \
     STELLA_API_PORT=8080 \
-    STELLA_STATE_DIR=/tmp/stella
+    STELLA_STATE_DIR=/var/lib/stella
 WORKDIR /app
 
 # Dependencies first, so the layer is reused while only sources change.
@@ -15,6 +17,14 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY . .
+
+# State (logs, the CLI's scratch space) lives in a volume owned by the service
+# user, never in a world-writable /tmp; kits to import are mounted at /import.
+RUN mkdir -p /var/lib/stella /import \
+ && chown node:node /var/lib/stella \
+ && chmod 0750 /var/lib/stella \
+ && ln -s /app/bin/stella.js /usr/local/bin/stella
+VOLUME /var/lib/stella
 
 USER node
 EXPOSE 8080

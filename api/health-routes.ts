@@ -1,5 +1,6 @@
 /**
- * GET /healthz: the process is up (no dependency checked).
+ * GET /healthz: the process is up (no dependency checked), and whether it runs
+ *               air-gapped with the guard installed.
  * GET /readyz:  Redis, PostgreSQL and the object store answer, and a DB is
  *               active; 503 with the reasons otherwise. An active DB older than
  *               OUK_WARN_AGE_HOURS is a warning (still ready), like the scanners
@@ -9,6 +10,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
+import { airgapGuardInstalled } from '../lib/airgap.ts';
 import { staleness } from '../lib/staleness.ts';
 import { readState } from '../functions/state.ts';
 
@@ -18,6 +20,8 @@ export interface HealthRoutesOptions {
   store: ObjectStore;
   bucket: string;
   warnAgeHours: number;
+  /** STELLA_AIRGAP: whether this host is configured air-gapped. */
+  airgap: boolean;
   /** Per-check timeout (default 2 s). */
   timeoutMs?: number;
 }
@@ -54,7 +58,10 @@ async function check(fn: () => Promise<string | undefined>, ms: number, what: st
 
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app: FastifyInstance, opts: HealthRoutesOptions) => {
   const ms = opts.timeoutMs ?? 2000;
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    airgap: { mode: opts.airgap ? 'air-gapped' : 'connected', guard: airgapGuardInstalled() },
+  }));
   app.get('/readyz', async (_req, reply) => {
     const warnings: string[] = [];
     const [redis, postgres, store] = await Promise.all([

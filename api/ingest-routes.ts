@@ -4,19 +4,25 @@
  *
  *   {"EventName": "s3:ObjectCreated:Put", "Key": "<bucket>/<key>", "Records": [...]}
  *
- * with `Authorization: Bearer <OUK_WEBHOOK_TOKEN>`. Every `s3:ObjectCreated:*`
- * record for a `*.tar.gz` bundle is handed to queue/ingest (idempotent, so the
- * duplicates MinIO's at-least-once delivery produces start nothing). A `.sig`
- * arriving for a bundle whose verify is waiting for it wakes that verify up.
+ * with `Authorization: Bearer <OUK_WEBHOOK_TOKEN>` (checked before the body is
+ * read). The body is hostile until checked (infra/minio-event.ts): a body that
+ * is not a MinIO event (`"Records":[null]`, more than a few records, …) is a
+ * 400, which MinIO does not redeliver. Of a valid event, only
+ * `s3:ObjectCreated:*` records for the configured bucket (OUK_BUCKET) and a
+ * `*.tar.gz` key are taken, and only once the object is found in the store
+ * (its ETag read from there, not from the body): anything else is answered
+ * 200 and listed under `ignored`, so no event can create an import for an
+ * object that does not exist. Accepted bundles go to queue/ingest
+ * (idempotent: the duplicates of MinIO's at-least-once delivery start
+ * nothing). A `.tar.gz.sig` arriving for a bundle whose verify is waiting
+ * for it wakes that verify up.
  *
- * Answers 200 quickly once the events are recorded; 503 when Redis or
- * PostgreSQL cannot take them, so MinIO (with a queue dir) delivers again.
- * `Records[].s3.object.key` is URL-escaped (Go's QueryEscape); the top-level
- * `Key` is not.
+ * 503 when Redis, PostgreSQL or the store cannot take the event, so MinIO
+ * (with a queue dir) delivers it again.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { safeEqual } from './auth.ts';
-import { goQueryUnescape } from '../infra/s3rver.ts';
+import { createdObjects, parseWebhookBody } from '../infra/minio-event.ts';
 import { statOrNull } from '../infra/store.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import { describeError } from '../lib/errors.ts';
@@ -25,50 +31,10 @@ import { ingestObject, type IngestDeps, type IngestResult } from '../queue/inges
 
 export interface IngestRoutesOptions extends IngestDeps {
   store: ObjectStore;
+  /** OUK_BUCKET: events for any other bucket are ignored. */
+  bucket: string;
   /** OUK_WEBHOOK_TOKEN; undefined only when explicitly insecure. */
   webhookToken: string | undefined;
-}
-
-interface EventRecord {
-  eventName?: string;
-  s3?: { bucket?: { name?: string }; object?: { key?: string; eTag?: string; size?: number } };
-}
-
-interface WebhookBody {
-  EventName?: string;
-  Key?: string;
-  Records?: EventRecord[];
-}
-
-export interface CreatedObject {
-  bucket: string;
-  key: string;
-  etag: string | null;
-  size: number | null;
-}
-
-/** The objects an event says were created (records first; the top-level Key when there are none). */
-export function createdObjects(body: WebhookBody): CreatedObject[] {
-  const out: CreatedObject[] = [];
-  for (const r of body.Records ?? []) {
-    const name = r.eventName ?? body.EventName ?? '';
-    if (!name.startsWith('s3:ObjectCreated:')) continue;
-    const bucket = r.s3?.bucket?.name;
-    const rawKey = r.s3?.object?.key;
-    if (!bucket || !rawKey) continue;
-    let key: string;
-    try {
-      key = goQueryUnescape(rawKey);
-    } catch {
-      key = rawKey;
-    }
-    out.push({ bucket, key, etag: r.s3?.object?.eTag ?? null, size: r.s3?.object?.size ?? null });
-  }
-  if (out.length === 0 && body.Key && (body.EventName ?? '').startsWith('s3:ObjectCreated:')) {
-    const i = body.Key.indexOf('/');
-    if (i > 0) out.push({ bucket: body.Key.slice(0, i), key: body.Key.slice(i + 1), etag: null, size: null });
-  }
-  return out;
 }
 
 function authorized(req: FastifyRequest, token: string | undefined): boolean {
@@ -97,45 +63,47 @@ async function wakeWaitingVerify(opts: IngestRoutesOptions, bucket: string, sigK
 }
 
 export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app: FastifyInstance, opts: IngestRoutesOptions) => {
-  app.post('/hooks/minio', { bodyLimit: 1024 * 1024 }, async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!authorized(req, opts.webhookToken)) {
-      req.log.warn({ ip: req.ip }, 'webhook refused: missing or wrong bearer token');
-      return reply.code(401).send({ error: 'unauthorized', message: 'a valid `Authorization: Bearer <OUK_WEBHOOK_TOKEN>` is required' });
-    }
-    const body = (req.body ?? {}) as WebhookBody;
-    if (typeof body !== 'object' || (!Array.isArray(body.Records) && typeof body.Key !== 'string')) {
-      return reply.code(400).send({ error: 'bad request', message: 'expected a MinIO event: {"EventName", "Key", "Records": [...]}' });
+  const refuseUnauthorized = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (authorized(req, opts.webhookToken)) return;
+    req.log.warn({ ip: req.ip }, 'webhook refused: missing or wrong bearer token');
+    await reply.code(401).send({ error: 'unauthorized', message: 'a valid `Authorization: Bearer <OUK_WEBHOOK_TOKEN>` is required' });
+  };
+  app.post('/hooks/minio', { bodyLimit: 1024 * 1024, onRequest: refuseUnauthorized }, async (req: FastifyRequest, reply: FastifyReply) => {
+    const parsed = parseWebhookBody(req.body);
+    if (!parsed.ok) {
+      req.log.warn({ ip: req.ip, reason: parsed.reason }, 'webhook refused: not a MinIO event');
+      return reply.code(400).send({ error: 'bad request', message: `not a MinIO bucket event (${parsed.reason}): expected {"EventName", "Key", "Records": [...]}` });
     }
     const accepted: Array<IngestResult & { key: string }> = [];
-    const ignored: string[] = [];
+    const ignored: Array<{ key: string; reason: string }> = [];
     const woken: string[] = [];
     try {
-      for (const o of createdObjects(body)) {
+      for (const o of createdObjects(parsed.body)) {
+        if (o.bucket !== opts.bucket) {
+          ignored.push({ key: `${o.bucket}/${o.key}`, reason: `not the configured bucket ${opts.bucket}` });
+          continue;
+        }
         if (o.key.endsWith('.tar.gz.sig')) {
           woken.push(...(await wakeWaitingVerify(opts, o.bucket, o.key)));
           continue;
         }
         if (!isBundleKey(o.key)) {
-          ignored.push(o.key);
+          ignored.push({ key: o.key, reason: 'not a *.tar.gz kit' });
           continue;
         }
-        let etag = o.etag;
-        let size = o.size;
-        if (!etag) {
-          const st = await statOrNull(opts.store, o.bucket, o.key);
-          if (!st) {
-            ignored.push(o.key);
-            continue;
-          }
-          etag = st.etag;
-          size = st.size;
+        // The store, not the body, says what the object is.
+        const st = await statOrNull(opts.store, o.bucket, o.key);
+        if (!st) {
+          ignored.push({ key: o.key, reason: 'no such object in the bucket' });
+          continue;
         }
-        accepted.push({ key: o.key, ...(await ingestObject(opts, { bucket: o.bucket, key: o.key, etag, size })) });
+        accepted.push({ key: o.key, ...(await ingestObject(opts, { bucket: o.bucket, key: o.key, etag: st.etag, size: st.size })) });
       }
     } catch (e) {
       req.log.error({ err: e }, 'could not record a bucket event; the sender should deliver it again');
       return reply.code(503).send({ error: 'unavailable', message: describeError(e) });
     }
+    if (ignored.length) req.log.info({ ignored }, 'webhook: records ignored');
     return reply.code(200).send({ accepted, ignored, woken });
   });
 };

@@ -12,6 +12,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
+import { requireTrustedKeys } from '../signing/index.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
@@ -48,6 +49,8 @@ const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
 ];
 
 async function main(): Promise<void> {
+  // Trust is configured, never defaulted: no OUK_TRUSTED_KEYS (or an unreadable key), no start.
+  await requireTrustedKeys(config.trustedKeys);
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
     insecureWebhook: /^(1|true|yes|on)$/i.test(env.STELLA_INSECURE_WEBHOOK ?? ''),
   });
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
-  const watcher = watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), pool, logger });
+  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), pool, logger });
 
   const host = env.STELLA_API_HOST || '0.0.0.0';
   await app.listen({ port: config.apiPort, host });

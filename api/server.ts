@@ -23,7 +23,7 @@ import { healthRoutes } from './health-routes.ts';
 import { ingestRoutes } from './ingest-routes.ts';
 
 export interface ServerDeps {
-  config: Pick<Config, 'webhookToken' | 'bucket' | 'warnAgeHours'>;
+  config: Pick<Config, 'webhookToken' | 'bucket' | 'warnAgeHours' | 'airgap'>;
   pool: Pool;
   store: ObjectStore;
   queues: PipelineQueues;
@@ -50,6 +50,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     settings: deps.settings,
     logger: deps.logger,
     store: deps.store,
+    bucket: deps.config.bucket,
     webhookToken: deps.config.webhookToken,
   });
   await app.register(healthRoutes, {
@@ -58,6 +59,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     store: deps.store,
     bucket: deps.config.bucket,
     warnAgeHours: deps.config.warnAgeHours,
+    airgap: deps.config.airgap,
   });
   return app;
 }

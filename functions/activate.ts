@@ -64,7 +64,9 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
       return { ...((rec.stages.activate?.result as ActivateResult | undefined) ?? describeActive(rec, state)), already: true };
     }
     const { manifest } = requireVerified(rec);
-    checkPolicy(manifest, state, { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now());
+    // One clock for the policy and for the times written: the stage's (injected) clock, not PostgreSQL's.
+    const now = ctx.now();
+    checkPolicy(manifest, state, { allowDowngrade: rec.allowDowngrade, force: rec.force }, now);
     const loaded = rec.stages.load!.result as LoadResult;
     if (!(await schemaExists(client, loaded.schema))) {
       throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): retry the import from load`, { retryable: false });
@@ -73,19 +75,19 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     result = manifest.kind === 'delta' ? await applyDelta(client, rec, state, loaded) : await switchFull(client, rec, state, loaded);
     await client.query(
       `UPDATE ouk_meta.state
-          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = now(), previous_import = $5
+          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $6, previous_import = $5
         WHERE singleton`,
-      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, state.activeImport],
+      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, state.activeImport, now],
     );
     await client.query(
-      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds)
-       VALUES ('activate', $1, $2, $3, $4, $5, $6, $7)`,
-      [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds)],
+      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
+       VALUES ('activate', $1, $2, $3, $4, $5, $6, $7, $8)`,
+      [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds), now],
     );
     if (state.activeImport) {
       await client.query(`UPDATE ouk_meta.imports SET state = 'superseded', updated_at = now() WHERE id = $1`, [state.activeImport]);
     }
-    await client.query(`UPDATE ouk_meta.imports SET state = 'active', activated_at = now(), error_code = NULL, error = NULL WHERE id = $1`, [p.importId]);
+    await client.query(`UPDATE ouk_meta.imports SET state = 'active', activated_at = $2, error_code = NULL, error = NULL WHERE id = $1`, [p.importId, now]);
     await stageDone(client, p.importId, 'activate', result);
     await client.query('COMMIT');
     committed = true;

@@ -34,7 +34,8 @@ interface ActivationRow {
   feeds: unknown;
 }
 
-export async function rollback(pool: Pool, logger: Logger): Promise<RollbackResult> {
+/** `now`: the time recorded as the re-activation (the caller's clock, not PostgreSQL's). */
+export async function rollback(pool: Pool, logger: Logger, now: Date = new Date()): Promise<RollbackResult> {
   const client: PoolClient = await connect(pool);
   let result: RollbackResult;
   try {
@@ -68,14 +69,14 @@ export async function rollback(pool: Pool, logger: Logger): Promise<RollbackResu
 
     await client.query(
       `UPDATE ouk_meta.state
-          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = now(), previous_import = NULL
+          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $5, previous_import = NULL
         WHERE singleton`,
-      [state.previousImport, prev.version, prev.schema_name, prev.db_digest],
+      [state.previousImport, prev.version, prev.schema_name, prev.db_digest, now],
     );
     await client.query(
-      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds)
-       VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7)`,
-      [state.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds)],
+      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
+       VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8)`,
+      [state.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds), now],
     );
     await client.query(`UPDATE ouk_meta.imports SET state = 'rolled-back', updated_at = now() WHERE id = $1`, [current.id]);
     await client.query(`UPDATE ouk_meta.imports SET state = 'active', updated_at = now() WHERE id = $1`, [state.previousImport]);

@@ -2,7 +2,9 @@
  * `npm run dev:up`: the local stack in the background, idempotently.
  *
  *   1. Redis and PostgreSQL (the Debian packages) when installed but not answering;
- *   2. dev secrets when missing: .stella/keys/cosign.{key,pub}, .stella/webhook-token;
+ *   2. dev secrets when missing: .stella/keys/cosign.{key,pub} and .stella/dev.env,
+ *      the stack's explicit configuration (that key trusted, a webhook token,
+ *      STELLA_AIRGAP=true: the stack runs air-gapped, as in production);
  *   3. s3rver (infra/s3rver-main.ts), the API (api/main.ts) and the workers
  *      (queue/worker-main.ts), each a detached `node --import tsx <file>` with its
  *      output in .stella/logs/<name>.log and its pid in .stella/run/<name>.pid.
@@ -61,7 +63,7 @@ async function main(): Promise<number> {
     failed = true;
   }
 
-  const made = await ensureDevSecrets(paths, process.env);
+  const made = await ensureDevSecrets(paths);
   for (const f of made) console.log(`dev:up: generated ${show(f)}`);
 
   const env = devEnv(process.env, repoRoot);
@@ -161,7 +163,9 @@ async function main(): Promise<number> {
     console.error('dev:up: the stack is NOT fully up (see above); `npm run dev:down` stops what was started.');
     return 1;
   }
-  console.log(`Stack up. Bucket ${cfg.bucket} at ${cfg.s3Endpoint}, API ${apiBase}, trusted keys ${env.OUK_TRUSTED_KEYS ?? '(none)'}; state in ${show(paths.stateDir)}/. Stop it with: npm run dev:down`);
+  console.log(
+    `Stack up${cfg.airgap ? ', air-gapped (STELLA_AIRGAP=true)' : ' (STELLA_AIRGAP is off)'}. Bucket ${cfg.bucket} at ${cfg.s3Endpoint}, API ${apiBase}, trusted keys ${env.OUK_TRUSTED_KEYS ?? '(none)'}; configuration in ${show(paths.devEnvFile)}, state in ${show(paths.stateDir)}/. Stop it with: npm run dev:down`,
+  );
   return 0;
 }
 

@@ -1,15 +1,24 @@
 /**
- * The local stack's environment: `.env` (if present) under the process's own
- * environment, plus the dev secrets `npm run dev:up` generates under `.stella/`
- * (the trusted public key and the webhook token). The dev launcher passes this
- * environment to every service it starts; the CLI uses the same function so
- * `stella ouk import` talks to the local stack with the same defaults.
+ * The process environment: `.env` (if present) under the process's own
+ * environment, and — on a development machine only — the local stack's
+ * configuration file `.stella/dev.env` that `npm run dev:up` writes (the dev
+ * signing key it generated as the trusted key, its webhook token, and
+ * STELLA_AIRGAP=true). The API, the workers, s3rver and the
+ * CLI all resolve their environment here.
  *
- * Precedence: process environment > `.env` > dev defaults under `.stella/`.
+ * Precedence: process environment > `.env` > `.stella/dev.env`. An empty
+ * value counts as unset.
+ *
+ * Nothing is trusted by default: with no `dev.env` (a production host, a
+ * container), OUK_TRUSTED_KEYS must be set or the API and workers refuse to
+ * start. `dev.env` is only read when it is a regular file owned by this user
+ * (or root) that nobody else may write, so a shared or world-writable state
+ * directory cannot plant a trust anchor.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 
 export type Env = Record<string, string | undefined>;
 
@@ -18,7 +27,8 @@ export interface DevPaths {
   keysDir: string;
   privateKey: string;
   publicKey: string;
-  webhookTokenFile: string;
+  /** the local stack's configuration, written by dev:up */
+  devEnvFile: string;
   logsDir: string;
   runDir: string;
   s3Dir: string;
@@ -33,7 +43,7 @@ export function devPaths(env: Env = process.env, cwd = process.cwd()): DevPaths 
     keysDir,
     privateKey: path.join(keysDir, 'cosign.key'),
     publicKey: path.join(keysDir, 'cosign.pub'),
-    webhookTokenFile: path.join(stateDir, 'webhook-token'),
+    devEnvFile: path.join(stateDir, 'dev.env'),
     logsDir: path.join(stateDir, 'logs'),
     runDir: path.join(stateDir, 'run'),
     s3Dir: path.join(stateDir, 's3'),
@@ -50,33 +60,44 @@ export function loadDotEnv(file = path.resolve('.env')): boolean {
   return true;
 }
 
-function readTrimmed(file: string): string | undefined {
+/**
+ * The variables of the local stack's `dev.env`, or {} when it is absent or not
+ * safe to read (not a regular file, owned by another user, writable by group
+ * or others).
+ */
+export function readDevEnvFile(file: string): Env {
+  let st: fs.Stats;
   try {
-    const s = fs.readFileSync(file, 'utf8').trim();
-    return s || undefined;
+    st = fs.lstatSync(file);
   } catch {
-    return undefined;
+    return {};
+  }
+  const uid = process.getuid?.() ?? 0;
+  if (!st.isFile() || (st.uid !== uid && st.uid !== 0) || (st.mode & 0o022) !== 0) return {};
+  try {
+    return parseEnv(fs.readFileSync(file, 'utf8')) as Env;
+  } catch {
+    return {};
   }
 }
 
-/**
- * The environment with the dev defaults filled in: STELLA_STATE_DIR made
- * absolute, OUK_TRUSTED_KEYS = `.stella/keys/cosign.pub` and OUK_WEBHOOK_TOKEN =
- * the content of `.stella/webhook-token` when those are unset and the files
- * exist. Does not modify `env`.
- */
-export function devEnv(env: Env = process.env, cwd = process.cwd()): Env {
-  const p = devPaths(env, cwd);
-  const out: Env = { ...env, STELLA_STATE_DIR: p.stateDir };
-  if (!env.OUK_TRUSTED_KEYS && fs.existsSync(p.publicKey)) out.OUK_TRUSTED_KEYS = p.publicKey;
-  if (!env.OUK_WEBHOOK_TOKEN) {
-    const token = readTrimmed(p.webhookTokenFile);
-    if (token) out.OUK_WEBHOOK_TOKEN = token;
-  }
+/** `base` with every non-empty value of `over` on top. */
+function overlay(base: Env, over: Env): Env {
+  const out: Env = { ...base };
+  for (const [k, v] of Object.entries(over)) if (v !== undefined && v !== '') out[k] = v;
   return out;
 }
 
-/** `.env` loaded into process.env, then devEnv(process.env): what the CLI and the dev launcher use. */
+/**
+ * The environment with the local stack's `dev.env` under it and
+ * STELLA_STATE_DIR made absolute. Does not modify `env`.
+ */
+export function devEnv(env: Env = process.env, cwd = process.cwd()): Env {
+  const p = devPaths(env, cwd);
+  return { ...overlay(readDevEnvFile(p.devEnvFile), env), STELLA_STATE_DIR: p.stateDir };
+}
+
+/** `.env` loaded into process.env, then devEnv(process.env): what every entry point uses. */
 export function resolveEnv(cwd = process.cwd()): Env {
   loadDotEnv(path.resolve(cwd, '.env'));
   return devEnv(process.env, cwd);
@@ -93,12 +114,14 @@ export function isLoopbackUrl(url: string): boolean {
 }
 
 /**
- * Generates the dev secrets when missing: the signing key pair
- * (`.stella/keys/cosign.key`, unencrypted PKCS#8, mode 600, and `cosign.pub`) and,
- * unless OUK_WEBHOOK_TOKEN is set, a random webhook token in
- * `.stella/webhook-token`. Returns the files written.
+ * Generates the local stack's secrets and configuration when missing: the
+ * signing key pair (`.stella/keys/cosign.key`, unencrypted PKCS#8, mode 600,
+ * and `cosign.pub`) and `.stella/dev.env` (mode 600): the dev key as the
+ * trusted key, a random webhook token and air-gapped mode (the product's
+ * normal mode). An existing `dev.env` is kept as it is. Returns
+ * the files written.
  */
-export async function ensureDevSecrets(paths: DevPaths, env: Env = process.env): Promise<string[]> {
+export async function ensureDevSecrets(paths: DevPaths): Promise<string[]> {
   const made: string[] = [];
   fs.mkdirSync(paths.keysDir, { recursive: true, mode: 0o700 });
   if (!fs.existsSync(paths.privateKey) || !fs.existsSync(paths.publicKey)) {
@@ -108,10 +131,19 @@ export async function ensureDevSecrets(paths: DevPaths, env: Env = process.env):
     fs.writeFileSync(paths.publicKey, publicKeyPem, { mode: 0o644 });
     made.push(paths.privateKey, paths.publicKey);
   }
-  if (!env.OUK_WEBHOOK_TOKEN && !readTrimmed(paths.webhookTokenFile)) {
-    fs.mkdirSync(paths.stateDir, { recursive: true });
-    fs.writeFileSync(paths.webhookTokenFile, `${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
-    made.push(paths.webhookTokenFile);
+  if (!fs.existsSync(paths.devEnvFile)) {
+    const lines = [
+      '# The local stack\'s configuration, written by `npm run dev:up` (kept by dev:down).',
+      '# Read under .env and the process environment, which win. Never used in production:',
+      '# there, OUK_TRUSTED_KEYS must name the publisher\'s cosign.pub explicitly.',
+      `OUK_TRUSTED_KEYS=${paths.publicKey}`,
+      `OUK_WEBHOOK_TOKEN=${crypto.randomBytes(24).toString('base64url')}`,
+      'STELLA_AIRGAP=true',
+      '',
+    ];
+    fs.writeFileSync(paths.devEnvFile, lines.join('\n'), { mode: 0o600 });
+    fs.chmodSync(paths.devEnvFile, 0o600);
+    made.push(paths.devEnvFile);
   }
   return made;
 }

@@ -13,45 +13,7 @@ import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-/** One S3 event record as MinIO posts it (AWS's notification structure, eventSource minio:s3). */
-export interface MinioEventRecord {
-  eventVersion: string;
-  eventSource: string;
-  awsRegion: string;
-  eventTime: string;
-  /** e.g. `s3:ObjectCreated:Put` */
-  eventName: string;
-  userIdentity: { principalId: string };
-  requestParameters: Record<string, string>;
-  responseElements: Record<string, string>;
-  s3: {
-    s3SchemaVersion: string;
-    configurationId: string;
-    bucket: { name: string; ownerIdentity: { principalId: string }; arn: string };
-    object: {
-      /** URL-escaped like Go's url.QueryEscape: `a b+c/d` → `a+b%2Bc%2Fd`. */
-      key: string;
-      size?: number;
-      /** hex, no quotes */
-      eTag?: string;
-      contentType?: string;
-      userMetadata?: Record<string, string>;
-      versionId?: string;
-      sequencer: string;
-    };
-  };
-  source: { host: string; port: string; userAgent: string };
-}
-
-/** The body of one MinIO webhook POST. */
-export interface MinioWebhookEvent {
-  /** e.g. `s3:ObjectCreated:Put` */
-  EventName: string;
-  /** `<bucket>/<key>`, NOT escaped */
-  Key: string;
-  Records: MinioEventRecord[];
-}
+import { goQueryEscape, type MinioEventRecord, type MinioWebhookEvent } from './minio-event.ts';
 
 /** What s3rver 3.7 emits on `server.on('event')` (see s3rver/lib/models/event.js). */
 export interface S3rverEvent {
@@ -69,18 +31,6 @@ export interface S3rverEvent {
       object: { key: string; size?: number; eTag?: string; sequencer?: string };
     };
   }>;
-}
-
-/** Go's url.QueryEscape, which MinIO applies to `Records[].s3.object.key`. */
-export function goQueryEscape(s: string): string {
-  return encodeURIComponent(s)
-    .replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
-    .replace(/%20/g, '+');
-}
-
-/** Inverse of goQueryEscape (what the ingest endpoint applies to `s3.object.key`). */
-export function goQueryUnescape(s: string): string {
-  return decodeURIComponent(s.replace(/\+/g, ' '));
 }
 
 /** Translates one s3rver event into the body MinIO would POST for it. */

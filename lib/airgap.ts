@@ -12,6 +12,11 @@
  * A refused connection fails like a network error, with an OukError
  * AIRGAP_VIOLATION naming the host and port (`err.cause` under fetch).
  *
+ * Listening is not egress: a lookup of an IP literal (the API's own listen
+ * address `0.0.0.0`, `::`, `127.0.0.1`) or of `localhost` sends no query (the
+ * resolver answers it from the literal or /etc/hosts), so it passes; only a
+ * connection to such an address is checked against the allow list.
+ *
  * Allowed: each configured service's host:port; when that host is loopback
  * ("localhost", 127.0.0.0/8, ::1) every loopback spelling of it; the
  * addresses an allowed name resolves to; loopback:STELLA_API_PORT (the
@@ -96,6 +101,16 @@ function hostAllowed(s: GuardState, host: string, port: number): boolean {
   return s.hosts.get(normaliseHost(host))?.has(port) ?? false;
 }
 
+/**
+ * Names whose getaddrinfo lookup never leaves the host: IP literals and
+ * `localhost`. (Only for lookup: dns.resolve* and reverse always ask a DNS
+ * server, whatever the name.)
+ */
+function localLookup(host: string): boolean {
+  const h = normaliseHost(host);
+  return net.isIP(h) !== 0 || h === 'localhost';
+}
+
 function nameAllowed(s: GuardState, host: string): boolean {
   return s.hosts.has(normaliseHost(host));
 }
@@ -171,7 +186,10 @@ export function installAirgapGuard(allowed: Endpoint[]): void {
   const lookupGuard = (orig: AnyFn) =>
     function guardedLookup(this: unknown, ...args: unknown[]) {
       const host = String(args[0]);
-      if (!nameAllowed(s, host)) return refuseLookupCallback(host, args);
+      if (!nameAllowed(s, host)) {
+        if (localLookup(host)) return orig.apply(this, args);
+        return refuseLookupCallback(host, args);
+      }
       const cbIndex = lastFunctionIndex(args);
       if (cbIndex === -1) return orig.apply(this, args);
       const cb = args[cbIndex] as (err: Error | null, address?: unknown, family?: number) => void;
@@ -199,13 +217,20 @@ export function installAirgapGuard(allowed: Endpoint[]): void {
       if (!nameAllowed(s, host)) return Promise.reject(violation(host));
       return orig.apply(this, args);
     };
+  const promiseLookupGuard = (orig: AnyFn) =>
+    function guardedPromiseLookup(this: unknown, ...args: unknown[]) {
+      const host = String(args[0]);
+      if (!nameAllowed(s, host) && !localLookup(host)) return Promise.reject(violation(host));
+      return orig.apply(this, args);
+    };
   const resolveNames = Object.keys(dns).filter((k) => /^resolve|^reverse$|^lookupService$/.test(k));
   for (const name of resolveNames) patch(s, dns, name, resolveGuard);
   for (const name of Object.keys(dns.Resolver.prototype).concat(Object.getOwnPropertyNames(dns.Resolver.prototype))) {
     if (/^resolve|^reverse$/.test(name)) patch(s, dns.Resolver.prototype, name, resolveGuard);
   }
   for (const target of new Set([dnsPromises, dns.promises])) {
-    for (const name of Object.keys(target).filter((k) => /^resolve|^lookup|^reverse$/.test(k))) patch(s, target, name, promiseGuard);
+    for (const name of Object.keys(target).filter((k) => /^resolve|^lookupService$|^reverse$/.test(k))) patch(s, target, name, promiseGuard);
+    patch(s, target, 'lookup', promiseLookupGuard);
     for (const name of Object.getOwnPropertyNames(target.Resolver.prototype)) {
       if (/^resolve|^reverse$/.test(name)) patch(s, target.Resolver.prototype, name, promiseGuard);
     }
@@ -239,6 +264,11 @@ export function uninstallAirgapGuard(): void {
   for (const r of state.restore.reverse()) r();
   state = null;
   syncBuiltinESMExports();
+}
+
+/** Whether this process runs with the guard installed. */
+export function airgapGuardInstalled(): boolean {
+  return state !== null;
 }
 
 /** Installs the guard when the configuration says air-gapped; returns whether it did. */

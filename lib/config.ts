@@ -33,6 +33,8 @@ export interface Config {
   quotaAnon: number;
   quotaToken: number;
   quotaBannerAt: number;
+  /** Redis key prefix of the quota counters (STELLA_QUOTA_PREFIX; tests use their own). */
+  quotaPrefix: string;
   webhookToken: string | undefined;
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
@@ -89,6 +91,7 @@ export function loadConfig(env: Env = process.env): Config {
     quotaAnon: int(env, 'QUOTA_ANON', 33),
     quotaToken: int(env, 'QUOTA_TOKEN', 333),
     quotaBannerAt: int(env, 'QUOTA_BANNER_AT', 200),
+    quotaPrefix: env.STELLA_QUOTA_PREFIX || 'quota',
     webhookToken: env.OUK_WEBHOOK_TOKEN || undefined,
     dashboardUser: env.DASHBOARD_USER || undefined,
     dashboardPassword: env.DASHBOARD_PASSWORD || undefined,

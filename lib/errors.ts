@@ -75,6 +75,15 @@ export function isOukError(e: unknown): e is OukError {
   return e instanceof OukError;
 }
 
+/** The first OukError with `code` in `e`'s cause chain (fetch wraps a socket's error as its cause). */
+export function findOukError(e: unknown, code: ErrorCode): OukError | null {
+  for (let cur: unknown = e, depth = 0; cur !== null && cur !== undefined && depth < 8; depth++) {
+    if (isOukError(cur) && cur.code === code) return cur;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
 /** The exit code for any thrown value: the typed code, or 1 for anything unexpected. */
 export function exitCodeOf(e: unknown): number {
   return isOukError(e) ? e.exitCode : EXIT_CODES.INTERNAL;

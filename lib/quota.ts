@@ -4,10 +4,15 @@
  * Key: `<prefix>:<sha256 hex of "token:<jti or sub>" or "anon:<client id>">:<UTC date YYYY-MM-DD>`
  * (prefix `quota` by default, so `quota:<hash>:2026-11-29`). The kind is part
  * of the hashed text so an anonymous client id can never share a counter with
- * a token id. Each scan runs one Lua script: INCR, then EXPIREAT one hour past
- * the next UTC midnight, atomically, so concurrent scans never lose an
+ * a token id. Each scan runs one Lua script: INCR, then PEXPIRE until one hour
+ * past the next UTC midnight, atomically, so concurrent scans never lose an
  * increment and a counter never outlives its day by more than that hour.
  * Counters reset at 00:00 UTC because the date in the key changes.
+ *
+ * The expiry is sent as a duration measured on the injected clock (`now`),
+ * never as an absolute time: Redis's own clock then cannot disagree with the
+ * clock that chose the key's date (a test clock, or a host whose clock differs
+ * from Redis's), so a key never expires before its day is over.
  *
  * Limits: anonymous QUOTA_ANON (33) a day; a verified token QUOTA_TOKEN (333),
  * or its `tier` claim when higher (tier = that token's daily allowance).
@@ -64,12 +69,17 @@ export interface QuotaUsage {
   banner: string | null;
 }
 
-/** INCR + EXPIREAT in one atomic step; returns the new count. */
+/** INCR + PEXPIRE (milliseconds left in the key's day, plus the grace) in one atomic step; returns the new count. */
 const INCR_SCRIPT = `
 local n = redis.call('INCR', KEYS[1])
-redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[1]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 return n
 `;
+
+/** Milliseconds a counter counted at `now` lives: to the next UTC midnight plus `graceSeconds`. */
+export function counterTtlMs(now: Date, graceSeconds = 3600): number {
+  return Math.max(1, nextUtcMidnight(now).getTime() + graceSeconds * 1000 - now.getTime());
+}
 
 export function utcDate(d: Date): string {
   return d.toISOString().slice(0, 10);
@@ -117,10 +127,10 @@ export class Quota {
     const now = (this.opts.now ?? (() => new Date()))();
     const key = quotaKey(client, now, this.opts.keyPrefix ?? 'quota');
     const reset = nextUtcMidnight(now);
-    const expireAt = Math.floor(reset.getTime() / 1000) + (this.opts.graceSeconds ?? 3600);
+    const ttlMs = counterTtlMs(now, this.opts.graceSeconds ?? 3600);
     let count: number;
     try {
-      count = Number(await this.redis.eval(INCR_SCRIPT, 1, key, String(expireAt)));
+      count = Number(await this.redis.eval(INCR_SCRIPT, 1, key, String(ttlMs)));
     } catch (e) {
       throw new OukError('QUOTA_UNAVAILABLE', `cannot count the scan in Redis (${(e as Error).message}): check REDIS_URL and that Redis is running`, { cause: e, retryable: true });
     }

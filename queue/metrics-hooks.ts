@@ -7,7 +7,7 @@
  * in the API process from BullMQ's own event stream in Redis (QueueEvents),
  * which sees every worker on every host exactly once:
  *
- *   const watcher = watchQueueMetrics({ connection, prefix, queues, pool, logger });
+ *   const watcher = await watchQueueMetrics({ connection, prefix, queues, pool, logger });
  *   ... await watcher.close();
  *
  * completed → ouk_import_stage_duration_seconds{stage} (the job's finishedOn − processedOn),
@@ -23,6 +23,7 @@
  * with the import id (and the error code, which only the worker still has).
  */
 import { Queue, QueueEvents, type ConnectionOptions, type Job, type Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
@@ -105,7 +106,20 @@ async function reasonFromRecord(pool: Pool, importId: string, stage: string): Pr
   return r.rows[0]?.code ?? null;
 }
 
-export function watchQueueMetrics(opts: WatchOptions): QueueMetricsWatcher {
+/**
+ * The id of the newest entry of a queue's event stream ('0-0' when empty).
+ * Reading from there misses nothing that happens after this call, and — unlike
+ * an id made from this host's clock — does not depend on the host's clock
+ * agreeing with Redis's (stream ids carry the Redis server's time).
+ */
+async function eventStreamTail(queue: Queue): Promise<string> {
+  // BullMQ's client forwards commands it does not wrap to the ioredis connection.
+  const client = (await queue.getBackend().client) as unknown as Pick<Redis, 'xrevrange'>;
+  const last = await client.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1);
+  return last[0]?.[0] ?? '0-0';
+}
+
+export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetricsWatcher> {
   const watchers: QueueEvents[] = [];
   const pending = new Set<Promise<void>>();
   const track = (p: Promise<void>): void => {
@@ -127,8 +141,8 @@ export function watchQueueMetrics(opts: WatchOptions): QueueMetricsWatcher {
 
   for (const queue of opts.queues) {
     const stage = queue.name;
-    // Read from "now" (not from the first blocking read): nothing finishing after this call is missed.
-    const events = new QueueEvents(stage, { connection: opts.connection, prefix: opts.prefix, lastEventId: `${Date.now()}-0` });
+    // Read from the stream's current end (not from the first blocking read): nothing finishing after this call is missed.
+    const events = new QueueEvents(stage, { connection: opts.connection, prefix: opts.prefix, lastEventId: await eventStreamTail(queue) });
     events.on('error', (err) => opts.logger?.warn({ err, stage }, 'metrics: queue events connection error'));
     events.on('completed', ({ jobId }) =>
       track(

@@ -14,6 +14,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
+import { requireTrustedKeys } from '../signing/index.ts';
 import { loadConfig } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
@@ -31,6 +32,8 @@ const settings = pipelineSettings(env);
 const logger = createLogger('worker');
 
 async function main(): Promise<void> {
+  // Trust is configured, never defaulted: no OUK_TRUSTED_KEYS (or an unreadable key), no start.
+  await requireTrustedKeys(config.trustedKeys);
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);

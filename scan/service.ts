@@ -40,7 +40,7 @@ export function quotaOptions(config: Config, over: Partial<QuotaOptions> = {}): 
     anonLimit: config.quotaAnon,
     tokenLimit: config.quotaToken,
     bannerAt: config.quotaBannerAt,
-    keyPrefix: process.env.STELLA_QUOTA_PREFIX || 'quota',
+    keyPrefix: config.quotaPrefix,
     ...over,
   };
 }

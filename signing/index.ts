@@ -10,7 +10,7 @@
  * - verify-bundle.ts   one read of a tarball: signature + bundle reader + .sigstore.json
  */
 export type { TrustedKey } from './trusted-keys.ts';
-export { loadTrustedKeys, keyHint, trustedKeyFromPem } from './trusted-keys.ts';
+export { loadTrustedKeys, requireTrustedKeys, keyHint, trustedKeyFromPem } from './trusted-keys.ts';
 export { generateKeyPair, loadPrivateKey } from './keys.ts';
 export { parseSignature, formatSignature } from './signature.ts';
 export { createBlobVerifier, verifyBlobStream, signStream, type BlobVerifier, type BlobVerification } from './blob.ts';

@@ -71,3 +71,18 @@ export async function loadTrustedKeys(paths: string[]): Promise<TrustedKey[]> {
   }
   return keys;
 }
+
+/**
+ * The trusted keys a service (API, worker) starts with: it refuses to start
+ * when none is configured or one cannot be read, so a host never runs on a
+ * default trust anchor and a bad path shows at start, not at the first import.
+ */
+export async function requireTrustedKeys(paths: string[]): Promise<TrustedKey[]> {
+  if (paths.map((p) => p.trim()).filter(Boolean).length === 0) {
+    throw new OukError(
+      'KEY_NOT_TRUSTED',
+      "OUK_TRUSTED_KEYS is not set: kits are verified only against keys this host configures, and none is trusted by default — set OUK_TRUSTED_KEYS to the path(s) of the publisher's cosign.pub (compose: put it in OUK_KEYS_DIR, mounted at /keys; `npm run dev:up` configures a development key)",
+    );
+  }
+  return loadTrustedKeys(paths);
+}

@@ -97,6 +97,23 @@ describe('air-gap guard', () => {
     }
   });
 
+  it('listening is not egress: a server binds 0.0.0.0 and ::, while connections stay checked', async () => {
+    // the guard from the previous test is still installed
+    for (const host of ['0.0.0.0', '::']) {
+      const srv = http.createServer((_req, res) => res.end('own'));
+      await new Promise<void>((resolve, reject) => srv.listen(0, host, resolve).on('error', reject));
+      const port = (srv.address() as net.AddressInfo).port;
+      // but nobody in this process may connect to it: it is no configured service
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/`), (e) => isViolation(e, `127.0.0.1:${port}`));
+      await new Promise((r) => srv.close(r));
+    }
+    // a lookup of a literal or of localhost sends no query, so it passes; resolve* always asks a DNS server: refused
+    assert.equal((await dns.promises.lookup('0.0.0.0')).address, '0.0.0.0');
+    assert.equal((await dns.promises.lookup('localhost')).address, '127.0.0.1');
+    await assert.rejects(dns.promises.resolve4('0.0.0.0'), (e) => isViolation(e, '0.0.0.0'));
+    await assert.rejects(dns.promises.reverse('8.8.8.8'), (e) => isViolation(e, '8.8.8.8'));
+  });
+
   it('allows listed extra endpoints and loopback spellings of a configured one', async () => {
     installAirgapGuard(allowedEndpoints(testConfig({ redisUrl: 'redis://localhost:6379' }), `127.0.0.1:${serverPort}`));
     const body = await (await fetch(`http://127.0.0.1:${serverPort}/`)).text();

@@ -299,10 +299,14 @@ describe('full build from ../shared/feeds', () => {
       spdxVersion: string;
       creationInfo: { created: string };
       documentNamespace: string;
-      files: { fileName: string; checksums: { algorithm: string; checksumValue: string }[] }[];
+      files: { fileName: string; licenseConcluded: string; checksums: { algorithm: string; checksumValue: string }[] }[];
+      packages: { licenseDeclared: string; licenseConcluded: string }[];
       relationships: { relationshipType: string }[];
     };
     assert.ok(validate(sbom), JSON.stringify(validate.errors));
+    // the kit is part of Stella Ops: AGPL-3.0-or-later, inherited by every component
+    assert.deepEqual([sbom.packages[0]!.licenseDeclared, sbom.packages[0]!.licenseConcluded], ['AGPL-3.0-or-later', 'AGPL-3.0-or-later']);
+    assert.ok(sbom.files.every((f) => f.licenseConcluded === 'AGPL-3.0-or-later'));
     assert.equal(sbom.spdxVersion, 'SPDX-2.3');
     assert.equal(sbom.creationInfo.created, built.manifest.created);
     const expected = built.manifest.members.filter((m) => m.role === 'db' || m.role === 'image');

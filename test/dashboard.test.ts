@@ -76,7 +76,7 @@ before(async () => {
   // as api/main.ts mounts them
   await app.register(dashboardPlugin, { queues: stageQueues, config, logger: dashboardLogger });
   await app.register(metricsPlugin, { pool: fx.pool, queues: stageQueues, warnAgeHours: config.warnAgeHours, logger: fx.logger });
-  watcher = watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues: stageQueues, pool: fx.pool, logger: fx.logger });
+  watcher = await watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues: stageQueues, pool: fx.pool, logger: fx.logger });
   await watcher.ready();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();

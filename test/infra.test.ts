@@ -13,8 +13,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { goQueryEscape, goQueryUnescape, toMinioWebhookEvent, type MinioWebhookEvent, type S3rverEvent } from '../infra/s3rver.ts';
-import { devEnv, devPaths, isLoopbackUrl } from '../infra/env.ts';
+import { goQueryEscape, goQueryUnescape, type MinioWebhookEvent } from '../infra/minio-event.ts';
+import { toMinioWebhookEvent, type S3rverEvent } from '../infra/s3rver.ts';
+import { devEnv, devPaths, ensureDevSecrets, isLoopbackUrl } from '../infra/env.ts';
 import { createTestDatabase, repoRoot, sharedDir, startTestS3, testConfig, testRedisPrefix, tmpDir, type TestS3 } from './helpers/services.ts';
 
 interface Received {
@@ -214,22 +215,34 @@ describe('test isolation helpers', () => {
 });
 
 describe('dev environment', () => {
-  test('devEnv fills in the dev key and webhook token, and the environment wins', () => {
+  test('devEnv reads the stack\'s dev.env under the environment; nothing is trusted without it', async () => {
     const cwd = tmpDir('devenv');
     const p = devPaths({}, cwd);
     assert.equal(p.stateDir, path.join(cwd, '.stella'));
-    // nothing generated yet: nothing filled in
-    assert.equal(devEnv({}, cwd).OUK_TRUSTED_KEYS, undefined);
+    // a production host: no dev.env, so no trusted key and no token appear from anywhere
     fs.mkdirSync(p.keysDir, { recursive: true });
     fs.writeFileSync(p.publicKey, 'pem');
-    fs.writeFileSync(p.webhookTokenFile, 'secret-token\n');
+    assert.equal(devEnv({}, cwd).OUK_TRUSTED_KEYS, undefined, 'a key lying in the state dir is never trusted by default');
+    // dev:up writes dev.env: the dev key, a webhook token, air-gapped
+    const made = await ensureDevSecrets(p);
+    assert.ok(made.includes(p.devEnvFile));
+    assert.equal(fs.statSync(p.devEnvFile).mode & 0o777, 0o600);
     const e = devEnv({}, cwd);
     assert.equal(e.OUK_TRUSTED_KEYS, p.publicKey);
-    assert.equal(e.OUK_WEBHOOK_TOKEN, 'secret-token');
+    assert.match(e.OUK_WEBHOOK_TOKEN ?? '', /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(e.STELLA_AIRGAP, 'true');
     assert.equal(e.STELLA_STATE_DIR, p.stateDir);
-    const mine = devEnv({ OUK_TRUSTED_KEYS: '/etc/k.pub', OUK_WEBHOOK_TOKEN: 'x' }, cwd);
+    // idempotent: a second run keeps the same token
+    assert.deepEqual(await ensureDevSecrets(p), []);
+    assert.equal(devEnv({}, cwd).OUK_WEBHOOK_TOKEN, e.OUK_WEBHOOK_TOKEN);
+    // the environment wins; an empty value counts as unset
+    const mine = devEnv({ OUK_TRUSTED_KEYS: '/etc/k.pub', OUK_WEBHOOK_TOKEN: 'x', STELLA_AIRGAP: '' }, cwd);
     assert.equal(mine.OUK_TRUSTED_KEYS, '/etc/k.pub');
     assert.equal(mine.OUK_WEBHOOK_TOKEN, 'x');
+    assert.equal(mine.STELLA_AIRGAP, 'true');
+    // a dev.env others may write is ignored: it could plant a trust anchor
+    fs.chmodSync(p.devEnvFile, 0o666);
+    assert.equal(devEnv({}, cwd).OUK_TRUSTED_KEYS, undefined);
   });
 
   test('isLoopbackUrl', () => {
@@ -295,7 +308,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)));
       assert.match(up.stdout, /s3rver\s+started/);
       assert.match(up.stdout, /api\s+started/);
       assert.match(up.stdout, /worker\s+started/);
-      for (const f of [paths.privateKey, paths.publicKey, paths.webhookTokenFile]) assert.ok(fs.existsSync(f), f);
+      for (const f of [paths.privateKey, paths.publicKey, paths.devEnvFile]) assert.ok(fs.existsSync(f), f);
       const first = pids();
       for (const pid of Object.values(first)) assert.ok(alive(pid));
       // the children got the dev defaults
@@ -340,6 +353,9 @@ interface ComposeService {
   healthcheck?: { test: string[] | string };
   ports?: unknown[];
   container_name?: string;
+  working_dir?: string;
+  /** docker-compose 1.29 prints the short syntax: `source:target:mode` */
+  volumes?: string[];
 }
 
 describe('compose-stella.yml', () => {
@@ -362,7 +378,7 @@ describe('compose-stella.yml', () => {
     // docker-compose depends on python3-yaml: use it to read the normalised file.
     const json = execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: r.stdout, encoding: 'utf8' });
     const services = (JSON.parse(json) as { services: Record<string, ComposeService> }).services;
-    assert.deepEqual(Object.keys(services).sort(), ['api', 'minio', 'minio-setup', 'postgres', 'redis', 'worker']);
+    assert.deepEqual(Object.keys(services).sort(), ['api', 'minio', 'minio-setup', 'postgres', 'redis', 'stella-ops', 'worker']);
 
     const minio = services.minio.environment ?? {};
     assert.equal(minio.MINIO_NOTIFY_WEBHOOK_ENABLE_OUK, 'on');
@@ -377,7 +393,7 @@ describe('compose-stella.yml', () => {
 
     assert.match(services.redis.image ?? '', /^redis:7/);
     assert.match(services.postgres.image ?? '', /^postgres:15/);
-    for (const name of ['api', 'worker']) {
+    for (const name of ['api', 'worker', 'stella-ops']) {
       const s = services[name];
       assert.ok(s.build, `${name} is built from the Dockerfile`);
       const env = s.environment ?? {};
@@ -389,7 +405,20 @@ describe('compose-stella.yml', () => {
       assert.ok(env.OUK_TRUSTED_KEYS);
       assert.equal(s.depends_on?.['minio-setup']?.condition, 'service_completed_successfully');
       for (const dep of ['redis', 'postgres', 'minio']) assert.equal(s.depends_on?.[dep]?.condition, 'service_healthy');
+      // state in a volume owned by the service, never a world-writable /tmp
+      assert.equal(env.STELLA_STATE_DIR, '/var/lib/stella');
+      assert.ok((s.volumes ?? []).includes('stella-state:/var/lib/stella:rw'), `${name} keeps its state in a volume`);
+      assert.equal(env.STELLA_AIRGAP, 'true', 'air-gapped by default');
     }
+    // the seed's own command: `docker compose exec stella-ops stella ouk import <file>`, the kit in /import
+    const ops = services['stella-ops'];
+    assert.equal(ops.working_dir, '/import');
+    assert.ok((ops.volumes ?? []).some((v) => /^[^:]+\/import:\/import:ro$/.test(v)), `the kits are mounted read-only at /import: ${ops.volumes}`);
+    const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /ln -s \/app\/bin\/stella\.js \/usr\/local\/bin\/stella/, 'stella is on the PATH in the image');
+    assert.match(dockerfile, /STELLA_STATE_DIR=\/var\/lib\/stella/);
+    assert.match(dockerfile, /VOLUME \/var\/lib\/stella/);
+    assert.doesNotMatch(dockerfile, /STELLA_STATE_DIR=\/tmp/);
     assert.deepEqual(services.api.command, ['node', '--import', 'tsx', 'api/main.ts']);
     assert.deepEqual(services.worker.command, ['node', '--import', 'tsx', 'queue/worker-main.ts']);
     assert.ok(services.api.healthcheck);
@@ -418,13 +447,20 @@ describe('repository plumbing', () => {
     assert.deepEqual(missing, []);
   });
 
-  test('.ci/run is an executable strict bash script ending with the test command', () => {
+  test('.ci/run is an executable strict bash script running the README\'s test command, then the faketime run', () => {
     const file = path.join(repoRoot, '.ci/run');
     assert.ok(fs.statSync(file).mode & 0o100, '.ci/run is executable');
     const text = fs.readFileSync(file, 'utf8');
     assert.match(text, /^#!\/usr\/bin\/env bash\n/);
     assert.match(text, /set -euo pipefail/);
-    assert.match(text.trimEnd(), /\nnpm test$/);
+    assert.match(text, /\nnpm test\n/);
+    assert.match(text.trimEnd(), /\nnpm run test:faketime$/);
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    assert.match(readme, /```sh\nnpm test\n```/, 'the README names the same test command');
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; license: string };
+    assert.match(pkg.scripts.test, /^infra\/dev\/ensure-packages\.sh && /, 'npm test installs what it drives on a fresh machine');
+    assert.equal(pkg.license, 'AGPL-3.0-or-later');
+    assert.match(fs.readFileSync(path.join(repoRoot, 'LICENSE'), 'utf8'), /^GNU AFFERO GENERAL PUBLIC LICENSE\nVersion 3/);
     const syntax = spawnSync('bash', ['-n', file], { encoding: 'utf8' });
     assert.equal(syntax.status, 0, syntax.stderr);
   });

@@ -13,7 +13,7 @@ import { attachWorkerLogging, importIdOf, isFinalFailure, watchQueueMetrics, typ
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { OukError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
-import { createTestDatabase, testRedisPrefix, type TestDatabase, type TestRedisPrefix } from './helpers/services.ts';
+import { createTestDatabase, hoursAgo, testRedisPrefix, type TestDatabase, type TestRedisPrefix } from './helpers/services.ts';
 
 let db: TestDatabase;
 let redis: TestRedisPrefix;
@@ -37,7 +37,7 @@ before(async () => {
   pool = createPool(db.url, 2);
   await migrate(pool);
   for (const name of ['verify', 'unpack', 'load', 'activate']) queues.push(new Queue(name, { connection: { url: redis.redisUrl }, prefix: redis.prefix }));
-  watcher = watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues, pool });
+  watcher = await watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues, pool });
   await watcher.ready();
   app = Fastify();
   await app.register(metricsPlugin, { pool, queues, warnAgeHours: 48 });
@@ -151,7 +151,8 @@ test('stage durations, retries and failures come from the workers; active DB and
 
   // the active DB, read from ouk_meta.state at scrape time
   await pool.query(
-    `UPDATE ouk_meta.state SET active_import = 'imp1', active_version = '2026.11.27', active_schema = 'ouk_db_imp1', activated_at = now() - interval '3 hours'`,
+    `UPDATE ouk_meta.state SET active_import = 'imp1', active_version = '2026.11.27', active_schema = 'ouk_db_imp1', activated_at = $1`,
+    [hoursAgo(3)],
   );
   countScan('anonymous');
   countScan('anonymous', true);
@@ -165,7 +166,7 @@ test('stage durations, retries and failures come from the workers; active DB and
   assert.equal(sample(active, 'ouk_scans_total{mode="anonymous",over_quota="true"}'), 1);
   assert.equal(sample(active, 'ouk_scans_total{mode="token",over_quota="false"}'), 1);
 
-  await pool.query(`UPDATE ouk_meta.state SET active_version = '2026.11.20', activated_at = now() - interval '72 hours'`);
+  await pool.query(`UPDATE ouk_meta.state SET active_version = '2026.11.20', activated_at = $1`, [hoursAgo(72)]);
   const old = await scrape();
   assert.equal(sample(old, 'ouk_active_db_info{version="2026.11.20"}'), 1);
   assert.equal(sample(old, 'ouk_active_db_info{version="2026.11.27"}'), null, 'the previous version must leave the gauge');

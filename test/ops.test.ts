@@ -24,7 +24,7 @@ import { OukError } from '../lib/errors.ts';
 import { Redis } from 'ioredis';
 import { healthRoutes } from '../api/health-routes.ts';
 import { collectStatus } from '../cli/commands/ouk-status.ts';
-import { createTestDatabase, repoRoot, startTestS3, testConfig, testRedisPrefix, type TestDatabase, type TestRedisPrefix } from './helpers/services.ts';
+import { createTestDatabase, hoursAgo, repoRoot, startTestS3, testConfig, testRedisPrefix, type TestDatabase, type TestRedisPrefix } from './helpers/services.ts';
 
 const execFileP = promisify(execFile);
 
@@ -229,9 +229,9 @@ async function runJob(stage: StageName, jobId: string, attempts: number, fn: (jo
 test('`stella ouk jobs` lists each stage with state, attempts, duration and error; --failed filters', async () => {
   await pool.query(
     `INSERT INTO ouk_meta.imports (id, bucket, object_key, etag, version, state, stages, created_at)
-     VALUES ('good1', 'b', 'stella-ouk-2026-11-27.tar.gz', 'e1', '2026.11.27', 'active', $1, now() - interval '1 hour'),
-            ('bad1', 'b', 'stella-ouk-2026-11-28.tar.gz', 'e2', NULL, 'failed', '{}', now())`,
-    [JSON.stringify({ verify: { state: 'completed', attempts: 1, startedAt: '2026-11-29T10:00:00Z', finishedAt: '2026-11-29T10:00:02.5Z' } })],
+     VALUES ('good1', 'b', 'stella-ouk-2026-11-27.tar.gz', 'e1', '2026.11.27', 'active', $1, $2),
+            ('bad1', 'b', 'stella-ouk-2026-11-28.tar.gz', 'e2', NULL, 'failed', '{}', $3)`,
+    [JSON.stringify({ verify: { state: 'completed', attempts: 1, startedAt: '2026-11-29T10:00:00Z', finishedAt: '2026-11-29T10:00:02.5Z' } }), hoursAgo(1), new Date()],
   );
   for (const stage of ['unpack', 'load', 'activate'] as const) {
     await runJob(stage, `good1-${stage}`, 1, async (job) => {
@@ -285,20 +285,22 @@ test('/readyz and `stella ouk status` agree on staleness: not ready without a DB
   const s3 = await startTestS3('ops-readyz');
   const conn = new Redis(redis.redisUrl, { maxRetriesPerRequest: 1 });
   const app = Fastify();
-  await app.register(healthRoutes, { pool, redis: conn, store: s3.store, bucket: s3.bucket, warnAgeHours: 48 });
+  await app.register(healthRoutes, { pool, redis: conn, store: s3.store, bucket: s3.bucket, warnAgeHours: 48, airgap: false });
   try {
-    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+    const health = await app.inject({ url: '/healthz' });
+    assert.equal(health.statusCode, 200);
+    assert.deepEqual(health.json(), { status: 'ok', airgap: { mode: 'connected', guard: false } });
     await pool.query(`UPDATE ouk_meta.state SET active_import = NULL, active_version = NULL, active_schema = NULL, activated_at = NULL`);
     const none = await app.inject({ url: '/readyz' });
     assert.equal(none.statusCode, 503);
     assert.match(JSON.stringify(none.json()), /activeDb: no vulnerability DB is active/);
 
-    await pool.query(`UPDATE ouk_meta.state SET active_import = 'good1', active_version = '2026.11.27', active_schema = 'ouk_db_x', activated_at = now() - interval '3 hours'`);
+    await pool.query(`UPDATE ouk_meta.state SET active_import = 'good1', active_version = '2026.11.27', active_schema = 'ouk_db_x', activated_at = $1`, [hoursAgo(3)]);
     const fresh = await app.inject({ url: '/readyz' });
     assert.equal(fresh.statusCode, 200);
     assert.deepEqual((fresh.json() as { warnings: string[] }).warnings, []);
 
-    await pool.query(`UPDATE ouk_meta.state SET activated_at = now() - interval '50 hours'`);
+    await pool.query(`UPDATE ouk_meta.state SET activated_at = $1`, [hoursAgo(50)]);
     const old = await app.inject({ url: '/readyz' });
     assert.equal(old.statusCode, 200, 'an old DB still serves scans');
     const body = old.json() as { warnings: string[]; checks: { activeDb: { stale: boolean } } };

@@ -14,7 +14,7 @@ import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { checkSpace, spaceNeeded } from '../functions/preflight.ts';
 import { pipelineSettings } from '../queue/settings.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import { makeBundle, pipelineFixture, type PipelineFixture, fixtureConfig, fixtureEnv, FAST_RETRIES } from './pipeline-fixtures.ts';
+import { expiredTimes, makeBundle, pipelineFixture, type PipelineFixture, fixtureConfig, fixtureEnv, FAST_RETRIES } from './pipeline-fixtures.ts';
 import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
@@ -173,17 +173,17 @@ describe('stella ouk import / status / retry / rollback', () => {
   test('a delta: refused while expired, imported with --force; rollback re-activates the DB before it; status shows the history', async () => {
     const before = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as { active: { version: string; counts: Record<string, number> } };
     assert.equal(before.active.version, '2026-11-24'); // the 26-advisory kit of the previous test
+    const times = expiredTimes();
     const d = await makeBundle(fx, 'stella-ouk-2026-11-25.tar.gz', {
       version: '2026-11-25',
       advisories: 0,
       seed: 4,
-      created: '2026-01-01T00:00:00Z',
-      expires: '2026-02-01T00:00:00Z',
+      ...times,
       delta: { base: { version: '2026-11-24', advisories: 26, seed: 1 }, changed: [1, 2], added: 3, removed: [5] },
     });
     const refused = await stella('ouk', 'import', d.path);
     assert.equal(refused.code, EXIT_CODES.BUNDLE_EXPIRED, refused.stderr);
-    assert.match(refused.stderr, /bundle 2026-11-25 expired at 2026-02-01T00:00:00\.000Z.*--force/);
+    assert.match(refused.stderr, new RegExp(`bundle 2026-11-25 expired at ${times.expires.replace(/\./g, '\\.')}.*--force`));
     const still = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as typeof before;
     assert.equal(still.active.version, '2026-11-24');
     assert.deepEqual(still.active.counts, before.active.counts);

@@ -15,7 +15,7 @@ import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
 import { pipelineSettings, type PipelineSettings } from '../queue/settings.ts';
 import type { Config } from '../lib/config.ts';
-import { createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
+import { childBaseEnv, createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
 
 export interface PipelineFixture {
   db: TestDatabase;
@@ -70,9 +70,7 @@ export function fastSettings(overrides: Record<string, string> = {}): PipelineSe
 
 /** The environment of a `stella` or worker child process pointed at this fixture. */
 export function fixtureEnv(fx: PipelineFixture, redis: TestRedisPrefix, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+  return childBaseEnv({
     REDIS_URL: redis.redisUrl,
     OUK_QUEUE_PREFIX: redis.prefix,
     DATABASE_URL: fx.db.url,
@@ -80,7 +78,7 @@ export function fixtureEnv(fx: PipelineFixture, redis: TestRedisPrefix, extra: N
     OUK_BUCKET: fx.s3.bucket,
     STELLA_STATE_DIR: path.join(fx.dir, 'state'),
     ...extra,
-  };
+  });
 }
 
 /** Polls `fn` until it returns something truthy; fails the test naming `what` after `timeoutMs`. */
@@ -107,9 +105,24 @@ export function fixtureConfig(fx: PipelineFixture, redis: TestRedisPrefix, overr
   });
 }
 
+/**
+ * Test bundles are dated by their version tag (2026-11-20 …) but stay valid
+ * until 2126, so no test depends on the day it runs: the pipeline checks
+ * `expires` against the real clock (or faketime's). Tests of expiry pass an
+ * `expires` relative to the clock instead (see `expiredTimes`).
+ */
+export const TEST_BUNDLE_EXPIRES = '2126-01-01T00:00:00Z';
+
+/** `created` and `expires` of a kit that expired a day before `now`. */
+export function expiredTimes(now = new Date()): { created: string; expires: string } {
+  const day = 86_400_000;
+  const t = Math.floor(now.getTime() / 1000) * 1000;
+  return { created: new Date(t - 60 * day).toISOString(), expires: new Date(t - day).toISOString() };
+}
+
 /** A signed synthetic bundle in the fixture's directory. */
 export async function makeBundle(fx: PipelineFixture, name: string, opts: SyntheticOptions, sign = true): Promise<SyntheticBundle> {
-  return writeSyntheticBundle(path.join(fx.dir, name), opts, sign ? fx.privateKey : undefined);
+  return writeSyntheticBundle(path.join(fx.dir, name), { expires: TEST_BUNDLE_EXPIRES, ...opts }, sign ? fx.privateKey : undefined);
 }
 
 /** Uploads a file to the bucket (streamed, known size); returns its ETag. */

@@ -131,11 +131,37 @@ describe('pipeline flow', () => {
     const event = fx.s3.events[0];
     assert.equal((await postHook(event, null)).status, 401);
     assert.equal((await postHook(event, 'wrong')).status, 401);
+    assert.equal((await postHook({ Records: [null] }, null)).status, 401, 'the token is checked before the body');
     const other = JSON.parse(JSON.stringify(event)) as typeof event;
     other.Records[0].s3.object.key = 'staged%2Fabc%2Fimages%2Fx.tar.gz';
     const r = await postHook(other);
     assert.equal(r.status, 200);
-    assert.deepEqual(((await r.json()) as { ignored: string[] }).ignored, ['staged/abc/images/x.tar.gz']);
+    assert.deepEqual(((await r.json()) as { ignored: Array<{ key: string }> }).ignored.map((i) => i.key), ['staged/abc/images/x.tar.gz']);
+  });
+
+  test('a hostile webhook body is a 400 or is ignored, and never creates an import', async () => {
+    const count = async () => Number((await fx.pool.query<{ n: string }>('SELECT count(*) AS n FROM ouk_meta.imports')).rows[0]!.n);
+    const before = await count();
+    // not a MinIO event: 400 (MinIO does not redeliver a 4xx), with the reason
+    for (const body of [{ Records: [null] }, { Records: 'x' }, {}, [], { Records: [{ s3: { bucket: { name: 7 }, object: { key: 'a.tar.gz' } } }] }]) {
+      const r = await postHook(body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(((await r.json()) as { message: string }).message, /not a MinIO bucket event \(body/);
+    }
+    const rec = (bucket: string, key: string) => ({ eventName: 's3:ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, eTag: 'feed', size: 1 } } });
+    // more records than MinIO ever posts at once
+    const flood = await postHook({ EventName: 's3:ObjectCreated:Put', Records: Array.from({ length: 2000 }, (_, i) => rec(fx.s3.bucket, `kit-${i}.tar.gz`)) });
+    assert.equal(flood.status, 400);
+    // another bucket, and objects that do not exist: ignored, each with its reason
+    const r = await postHook({ EventName: 's3:ObjectCreated:Put', Records: [rec('elsewhere', 'stella-ouk-2026-12-01.tar.gz'), rec(fx.s3.bucket, 'ghost%2Fstella-ouk-2026-12-02.tar.gz')] });
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { accepted: unknown[]; ignored: Array<{ key: string; reason: string }> };
+    assert.deepEqual(body.accepted, []);
+    assert.deepEqual(body.ignored, [
+      { key: 'elsewhere/stella-ouk-2026-12-01.tar.gz', reason: `not the configured bucket ${fx.s3.bucket}` },
+      { key: 'ghost/stella-ouk-2026-12-02.tar.gz', reason: 'no such object in the bucket' },
+    ]);
+    assert.equal(await count(), before, 'no import record was created');
   });
 
   test('a tampered bundle stops at verify, for good, and the old DB stays active', async () => {
@@ -206,7 +232,7 @@ describe('pipeline flow', () => {
 
   test('a bundle built from ../shared/feeds by `stella ouk build` is imported whole', async () => {
     const out = path.join(fx.dir, 'stella-ouk-2026-11-28.tar.gz');
-    await promisify(execFile)(process.execPath, [path.join(repoRoot, 'bin/stella.js'), 'ouk', 'build', '--feeds', path.join(sharedDir, 'feeds'), '--key', fx.privateKey, '--out', out, '--version', '2026-11-28'], {
+    await promisify(execFile)(process.execPath, [path.join(repoRoot, 'bin/stella.js'), 'ouk', 'build', '--feeds', path.join(sharedDir, 'feeds'), '--key', fx.privateKey, '--out', out, '--version', '2026-11-28', '--expires-days', '3650'], {
       cwd: fx.dir,
       maxBuffer: 16 << 20,
     });
@@ -223,7 +249,7 @@ describe('pipeline flow', () => {
 
 describe('webhook body', () => {
   test('record keys are unescaped the way MinIO escapes them; the top-level Key is a fallback', async () => {
-    const { createdObjects } = await import('../api/ingest-routes.ts');
+    const { createdObjects } = await import('../infra/minio-event.ts');
     const rec = (eventName: string, key: string) => ({ eventName, s3: { bucket: { name: 'ouk' }, object: { key, eTag: 'abc', size: 3 } } });
     assert.deepEqual(
       createdObjects({ EventName: 's3:ObjectCreated:Put', Key: 'ouk/kits/a b+c.tar.gz', Records: [rec('s3:ObjectCreated:Put', 'kits%2Fa+b%2Bc.tar.gz')] }),

@@ -21,7 +21,7 @@ import { writeBundle } from '../bundle/writer.ts';
 import { writeSignatureFiles } from '../signing/index.ts';
 import { Readable } from 'node:stream';
 import path from 'node:path';
-import { activeCounts, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
+import { activeCounts, expiredTimes, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
 import type { StagePayload } from '../functions/context.ts';
 import { TABLES } from '../bundle/tables.ts';
 import { ident, withActiveSnapshot } from '../infra/db.ts';
@@ -169,10 +169,16 @@ describe('stages', () => {
     const v = await verify(p, stageContext(fx));
     assert.equal(v.version, '2026-11-10');
 
-    const exp = await makeBundle(fx, 'expired.tar.gz', { version: '2026-11-24', advisories: 10, created: '2026-01-01T00:00:00Z', expires: '2026-02-01T00:00:00Z' });
+    const times = expiredTimes();
+    const exp = await makeBundle(fx, 'expired.tar.gz', { version: '2026-11-24', advisories: 10, ...times });
     const pe = await putBundle(fx, exp.path, 'stella-ouk-expired.tar.gz');
     await register(pe);
-    await rejectsWith(() => verify(pe, stageContext(fx)), 'BUNDLE_EXPIRED', /expired at 2026-02-01.*--force/);
+    await rejectsWith(() => verify(pe, stageContext(fx)), 'BUNDLE_EXPIRED', new RegExp(`expired at ${times.expires.slice(0, 10)}.*--force`));
+    // the stage's clock decides, not the wall clock: a day before it expired, the same kit passes
+    const pb = await putBundle(fx, exp.path, 'stella-ouk-expired-b.tar.gz');
+    await register(pb);
+    const dayBefore = new Date(Date.parse(times.expires) - 86_400_000);
+    assert.equal((await verify(pb, stageContext(fx, { now: () => dayBefore }))).version, '2026-11-24');
     await register(pe, { force: true });
     assert.equal((await verify(pe, stageContext(fx))).version, '2026-11-24');
   });

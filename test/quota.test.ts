@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/config.ts';
-import { clientHash, Quota, type QuotaOptions, quotaKey } from '../lib/quota.ts';
+import { clientHash, counterTtlMs, Quota, type QuotaOptions, quotaKey } from '../lib/quota.ts';
 import { testRedisPrefix } from './helpers/services.ts';
 
 describe('quota', () => {
@@ -104,8 +104,11 @@ describe('quota', () => {
     assert.equal(last.count, 2);
     assert.equal(last.date, '2026-11-29');
     assert.equal(last.resetsAt, '2026-11-30T00:00:00.000Z');
-    const expireAt = await redis.expiretime(last.key);
-    assert.equal(expireAt, Date.UTC(2026, 10, 30) / 1000 + 3600, 'EXPIREAT one hour past midnight');
+    // the TTL is measured on the injected clock: 0.5 s to midnight + 1 h, whatever Redis's own clock says
+    const ttl = await redis.pttl(last.key);
+    assert.ok(ttl > 3_600_500 - 5_000 && ttl <= 3_600_500, `PTTL one hour past the injected midnight, got ${ttl} ms`);
+    assert.equal(counterTtlMs(new Date('2026-11-29T23:59:59.500Z')), 3_600_500);
+    assert.equal(counterTtlMs(new Date('2028-02-29T00:00:00Z'), 0), 86_400_000, 'a leap day is a whole day');
     clock = new Date('2026-11-30T00:00:00.000Z');
     const next = await q.count(c);
     assert.equal(next.count, 1, 'a new UTC day starts a new counter');

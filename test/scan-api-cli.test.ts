@@ -17,7 +17,7 @@ import { loadConfig } from '../lib/config.ts';
 import { issueToken } from '../lib/tokens.ts';
 import type { CountedScan } from '../scan/service.ts';
 import { createLoadedScanDb, type ScanDb } from './helpers/scan-db.ts';
-import { repoRoot, testRedisPrefix, tmpDir } from './helpers/services.ts';
+import { childBaseEnv, repoRoot, testRedisPrefix, tmpDir } from './helpers/services.ts';
 
 const FEEDS = { files: ['ghsa/GHSA-29mw-wpgm-hmr9.json', 'ghsa/GHSA-4xc9-xhrj-v574.json', 'osv/Go/GO-2020-0001.json'] };
 const sbom = (components: { ref: string; purl: string }[]) => ({
@@ -164,7 +164,7 @@ describe('scan API and CLI', () => {
       execFile(
         process.execPath,
         [path.join(repoRoot, 'bin/stella.js'), ...args],
-        { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, ...env, STELLA_QUOTA_PREFIX: `${rp.prefix}:cli`, STELLA_STATE_DIR: path.join(dir, 'state'), ...extra }, cwd: dir },
+        { env: childBaseEnv({ ...env, STELLA_QUOTA_PREFIX: `${rp.prefix}:cli`, STELLA_STATE_DIR: path.join(dir, 'state'), ...extra }), cwd: dir },
         (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });

@@ -30,7 +30,7 @@ import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { devPaths, isLoopbackUrl, resolveEnv } from '../../infra/env.ts';
 import { createStore, storeUnavailable, type ObjectStore } from '../../infra/store.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
-import { EXIT_CODES, OukError, type ErrorCode } from '../../lib/errors.ts';
+import { EXIT_CODES, findOukError, OukError, type ErrorCode } from '../../lib/errors.ts';
 import { STAGES, type StageName } from '../../functions/context.ts';
 import { peekManifest } from '../../functions/manifest-peek.ts';
 import { countBytes } from '../../functions/context.ts';
@@ -112,6 +112,14 @@ async function fetchOk(url: string, init: RequestInit = {}): Promise<Response | 
   try {
     res = await fetch(url, { ...init, redirect: 'follow' });
   } catch (e) {
+    const refused = findOukError(e, 'AIRGAP_VIOLATION');
+    if (refused) {
+      throw new OukError(
+        'AIRGAP_VIOLATION',
+        `air-gap mode (STELLA_AIRGAP=true) does not fetch ${url}: ${refused.message.replace(/^air-gap mode \(STELLA_AIRGAP=true\) /, '')}. Copy the kit across the gap and import the file, or drop it into the bucket`,
+        { cause: e },
+      );
+    }
     throw new OukError('INPUT_NOT_FOUND', `cannot reach ${url} (${(e as Error).message}): check the mirror address`, { cause: e });
   }
   if (res.status === 404) {

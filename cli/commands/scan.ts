@@ -11,7 +11,6 @@ import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { resolveEnv } from '../../infra/env.ts';
 import { createPool } from '../../infra/db.ts';
-import { enforceAirgap } from '../../lib/airgap.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { atOrAbove, parseSeverity, renderTable, useColour } from '../../scan/report.ts';
@@ -47,7 +46,6 @@ async function connectQuotaRedis(url: string): Promise<Redis> {
 }
 
 export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Config = loadConfig(resolveEnv())): Promise<{ result: CountedScan; output: string; exitError: OukError | null }> {
-  enforceAirgap(config);
   const threshold = opts.failOn ? parseSeverity(opts.failOn) : null;
   const sbom = await readSbomFile(sbomPath);
   const who = await resolveClient(config, config.jwt, cliClientId());

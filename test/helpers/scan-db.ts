@@ -86,8 +86,8 @@ export async function loadSchema(pool: Pool, schema: string, members: Map<string
 /** Points ouk_meta.state at `schema` (what activation does). */
 export async function activateSchema(pool: Pick<Pool, 'query'>, schema: string, version: string): Promise<void> {
   await pool.query(
-    `UPDATE ouk_meta.state SET active_import = $1, active_version = $2, active_schema = $3, active_digest = NULL, activated_at = now() WHERE singleton`,
-    [`test-${schema}`, version, schema],
+    `UPDATE ouk_meta.state SET active_import = $1, active_version = $2, active_schema = $3, active_digest = NULL, activated_at = $4 WHERE singleton`,
+    [`test-${schema}`, version, schema, new Date()],
   );
 }
 

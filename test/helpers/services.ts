@@ -13,7 +13,8 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, parseStoreEndpoint, type Config, type StoreConfig } from '../../lib/config.ts';
 import { createStore, type ObjectStore } from '../../infra/store.ts';
-import { startS3rver, type MinioWebhookEvent, type WebhookTarget } from '../../infra/s3rver.ts';
+import type { MinioWebhookEvent } from '../../infra/minio-event.ts';
+import { startS3rver, type WebhookTarget } from '../../infra/s3rver.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Real feeds, SBOMs and conformance data, beside the repository (never copied into it). */
@@ -31,6 +32,31 @@ function uniq(): string {
 
 const tmpDirs = new Set<string>();
 let exitHookInstalled = false;
+
+/**
+ * `hours` before this process's clock, as a Date to pass to PostgreSQL: tests
+ * never write `now() - interval …`, since the code under test compares such
+ * times with its own clock, which may differ from the server's (faketime).
+ */
+export function hoursAgo(hours: number, now = new Date()): Date {
+  return new Date(now.getTime() - hours * 3_600_000);
+}
+
+/** The project's own configuration variables (see .env.example): never inherited by a test's child process. */
+const CONFIG_VAR = /^(REDIS_URL|DATABASE_URL|TEST_DATABASE_URL|S3_|OUK_|STELLA_|QUOTA_|DASHBOARD_|MINIO_|LOG_LEVEL$)/;
+
+/**
+ * The environment a test's child process (CLI, API, worker) starts from: this
+ * process's own, minus every project configuration variable, so a developer's
+ * shell settings cannot leak into a test — while PATH, HOME, the locale and a
+ * faketime run's LD_PRELOAD/FAKETIME* pass through, and every process of the
+ * test shares one clock.
+ */
+export function childBaseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!CONFIG_VAR.test(k) && !k.startsWith('NODE_TEST')) out[k] = v;
+  return { ...out, ...extra };
+}
 
 /** A fresh temporary directory, removed when the process exits. */
 export function tmpDir(tag: string): string {

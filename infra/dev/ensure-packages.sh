@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages the test suite drives are installed:
+#   chromium        the dashboard test (headless, through playwright-core)
+#   docker-compose  validates compose-stella.yml (no engine needed)
+#   faketime        the time-travel run (npm run test:faketime)
+# Each is checked by the file it provides; missing ones are installed with
+# apt-get when running as root (as CI does) or with passwordless sudo.
+# Otherwise it names the packages and exits 1, so `npm test` fails with the
+# reason instead of half-way through the suite.
+#
+#   infra/dev/ensure-packages.sh            # the test suite's packages
+#   infra/dev/ensure-packages.sh zstd ...   # others, by Debian package name
+set -euo pipefail
+
+declare -A PROVIDES=(
+  [chromium]=/usr/bin/chromium
+  [docker-compose]=/usr/bin/docker-compose
+  [faketime]=/usr/bin/faketime
+  [zstd]=/usr/bin/zstd
+)
+
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime)
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  file=${PROVIDES[$pkg]:-/usr/bin/$pkg}
+  [ -x "$file" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  as_root=(sudo -n)
+else
+  echo "error: the test suite needs the Debian packages: ${missing[*]}" >&2
+  echo "       install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "== installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for pkg in "${missing[@]}"; do
+  file=${PROVIDES[$pkg]:-/usr/bin/$pkg}
+  if [ ! -x "$file" ]; then
+    echo "error: installed $pkg but $file is still missing" >&2
+    exit 1
+  fi
+done
