@@ -12,7 +12,7 @@ import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import { airgapGuardInstalled } from '../lib/airgap.ts';
 import { staleness } from '../lib/staleness.ts';
-import { readState } from '../functions/state.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 
 export interface HealthRoutesOptions {
   pool: Pool;
@@ -81,11 +81,11 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
     let activeDb: Check & { version?: string; activatedAt?: string | null; ageSeconds?: number | null; stale?: boolean } = { ok: false, detail: 'PostgreSQL is unreachable' };
     if (postgres.ok) {
       try {
-        const state = await withTimeout(readState(opts.pool), ms, 'PostgreSQL');
-        const s = staleness(state.activatedAt, opts.warnAgeHours);
+        const pointer = await withTimeout(readActivePointer(opts.pool), ms, 'PostgreSQL');
+        const s = staleness(pointer.activatedAt, opts.warnAgeHours);
         if (s.warning && !s.missing) warnings.push(s.warning);
-        activeDb = state.activeImport
-          ? { ok: true, version: state.activeVersion ?? undefined, activatedAt: s.activatedAt, ageSeconds: s.ageSeconds, stale: s.stale }
+        activeDb = pointer.activeImport
+          ? { ok: true, version: pointer.activeVersion ?? undefined, activatedAt: s.activatedAt, ageSeconds: s.ageSeconds, stale: s.stale }
           : { ok: false, detail: s.warning ?? 'no DB is active' };
       } catch (e) {
         activeDb = { ok: false, detail: e instanceof Error ? e.message : String(e) };

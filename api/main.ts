@@ -13,13 +13,12 @@ import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
 import { requireTrustedKeys } from '../signing/index.ts';
-import { loadConfig, type Config } from '../lib/config.ts';
+import { loadConfig, pipelineSettings, type Config } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { createRedis } from '../queue/connection.ts';
 import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
-import { pipelineSettings } from '../queue/settings.ts';
 import { dashboardPlugin } from './dashboard.ts';
 import { metricsPlugin } from './metrics.ts';
 import { scanRoutes } from './scan-routes.ts';
@@ -62,13 +61,12 @@ async function main(): Promise<void> {
     queues,
     settings: pipelineSettings(env),
     logger,
-    insecureWebhook: /^(1|true|yes|on)$/i.test(env.STELLA_INSECURE_WEBHOOK ?? ''),
+    insecureWebhook: config.insecureWebhook,
   });
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
   const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), pool, logger });
 
-  const host = env.STELLA_API_HOST || '0.0.0.0';
-  await app.listen({ port: config.apiPort, host });
+  await app.listen({ port: config.apiPort, host: config.apiHost });
 
   let stopping = false;
   const stop = (signal: string): void => {

@@ -1,185 +1,13 @@
 /**
- * Prometheus metrics (prom-client) and the fastify plugin serving GET /metrics.
- *
- * The pipeline and the scan code call the small functions below; the active-DB
- * gauges and the queue depths are read at scrape time (from PostgreSQL and
- * BullMQ) so they are right whichever process activated the DB.
- *
- *   ouk_import_stage_duration_seconds{stage}         histogram, one sample per successful stage run
- *   ouk_import_stage_failures_total{stage,reason}    a stage failed for good (retries exhausted, or unrecoverable)
- *   ouk_import_stage_retries_total{stage,reason}     a stage attempt failed and will be retried
- *   ouk_imports_activated_total                      imports that reached the active state
- *   ouk_active_db_info{version}                      1 for the active DB version
- *   ouk_active_db_age_seconds{version}               age of the active DB (absent when none)
- *   ouk_active_db_activated_timestamp_seconds{version} when it was activated (unix time)
- *   ouk_active_db_stale                              1 when older than OUK_WARN_AGE_HOURS
- *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
- *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
- *   process_* / nodejs_*                             prom-client default process metrics
+ * GET /metrics: serves the product's Prometheus registry (lib/metrics.ts),
+ * with the active-DB gauges read from ouk_meta.state and the queue depths from
+ * BullMQ at scrape time.
  */
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { readActive, type Pool } from '../infra/db.ts';
-import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-
-export const registry = new Registry();
-collectDefaultMetrics({ register: registry });
-
-export type Stage = 'verify' | 'unpack' | 'load' | 'activate';
-export type ScanMode = 'anonymous' | 'token';
-
-export const stageDuration = new Histogram({
-  name: 'ouk_import_stage_duration_seconds',
-  help: 'Duration of a successful import stage run (verify, unpack, load, activate), in seconds',
-  labelNames: ['stage'] as const,
-  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
-  registers: [registry],
-});
-
-export const stageFailures = new Counter({
-  name: 'ouk_import_stage_failures_total',
-  help: 'Import stages that failed for good (retries exhausted or unrecoverable), by stage and reason (error code)',
-  labelNames: ['stage', 'reason'] as const,
-  registers: [registry],
-});
-
-export const stageRetries = new Counter({
-  name: 'ouk_import_stage_retries_total',
-  help: 'Import stage attempts that failed and will be retried, by stage and reason (error code)',
-  labelNames: ['stage', 'reason'] as const,
-  registers: [registry],
-});
-
-export const importsActivated = new Counter({
-  name: 'ouk_imports_activated_total',
-  help: 'Imports that reached the active state',
-  registers: [registry],
-});
-
-export const scans = new Counter({
-  name: 'ouk_scans_total',
-  help: 'Scans by mode (anonymous or token) and whether the client was over its daily quota',
-  labelNames: ['mode', 'over_quota'] as const,
-  registers: [registry],
-});
-
-/** What the active-DB gauges report: read at scrape time. */
-export interface ActiveDb {
-  version: string;
-  activatedAt: Date;
-}
-export type ActiveDbSource = () => Promise<ActiveDb | null>;
-
-let activeSource: ActiveDbSource | null = null;
-let pushedActive: ActiveDb | null = null;
-let warnAgeHours = 48;
-let queueSource: Queue[] = [];
-let scrapeLogger: Logger | undefined;
-
-async function currentActive(): Promise<ActiveDb | null> {
-  if (!activeSource) return pushedActive;
-  try {
-    return await activeSource();
-  } catch (e) {
-    scrapeLogger?.warn({ err: e }, 'metrics: could not read the active DB');
-    return null;
-  }
-}
-
-export const activeDbInfo = new Gauge({
-  name: 'ouk_active_db_info',
-  help: 'The active vulnerability DB: 1 with its version as label',
-  labelNames: ['version'] as const,
-  registers: [registry],
-  async collect() {
-    const a = await currentActive();
-    this.reset();
-    if (a) this.set({ version: a.version }, 1);
-  },
-});
-
-// Labelled with the version so that, with no DB active, there is no sample at all (rather than a 0).
-export const activeDbAge = new Gauge({
-  name: 'ouk_active_db_age_seconds',
-  help: 'Age of the active vulnerability DB in seconds (since activation); absent when none is active',
-  labelNames: ['version'] as const,
-  registers: [registry],
-  async collect() {
-    const a = await currentActive();
-    this.reset();
-    if (a) this.set({ version: a.version }, Math.max(0, (Date.now() - a.activatedAt.getTime()) / 1000));
-  },
-});
-
-export const activeDbActivatedAt = new Gauge({
-  name: 'ouk_active_db_activated_timestamp_seconds',
-  help: 'When the active vulnerability DB was activated, as a unix timestamp; absent when none is active',
-  labelNames: ['version'] as const,
-  registers: [registry],
-  async collect() {
-    const a = await currentActive();
-    this.reset();
-    if (a) this.set({ version: a.version }, a.activatedAt.getTime() / 1000);
-  },
-});
-
-export const activeDbStale = new Gauge({
-  name: 'ouk_active_db_stale',
-  help: '1 when the active DB is older than OUK_WARN_AGE_HOURS (or none is active), else 0',
-  registers: [registry],
-  async collect() {
-    const a = await currentActive();
-    this.set(!a || Date.now() - a.activatedAt.getTime() > warnAgeHours * 3600_000 ? 1 : 0);
-  },
-});
-
-export const queueJobs = new Gauge({
-  name: 'ouk_queue_jobs',
-  help: 'BullMQ jobs per import queue and state',
-  labelNames: ['queue', 'state'] as const,
-  registers: [registry],
-  async collect() {
-    this.reset();
-    for (const q of queueSource) {
-      try {
-        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'waiting-children', 'prioritized');
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
-      } catch (e) {
-        scrapeLogger?.warn({ err: e, queue: q.name }, 'metrics: could not count jobs');
-      }
-    }
-  },
-});
-
-// ---- what the pipeline and the scan code call ----
-
-export function observeStage(stage: Stage | string, seconds: number): void {
-  if (Number.isFinite(seconds) && seconds >= 0) stageDuration.observe({ stage }, seconds);
-}
-
-/** A stage failed for good (`final`, the default) or an attempt failed and will be retried. */
-export function countFailure(stage: Stage | string, code: string, final = true): void {
-  (final ? stageFailures : stageRetries).inc({ stage, reason: code });
-}
-
-export function countActivated(): void {
-  importsActivated.inc();
-}
-
-export function countScan(mode: ScanMode, overQuota = false): void {
-  scans.inc({ mode, over_quota: overQuota ? 'true' : 'false' });
-}
-
-/** Push the active DB (used when no PostgreSQL source is configured, e.g. in a worker process). */
-export function setActive(version: string, activatedAt: Date | string): void {
-  pushedActive = { version, activatedAt: activatedAt instanceof Date ? activatedAt : new Date(activatedAt) };
-}
-
-export function setActiveDbSource(source: ActiveDbSource | null): void {
-  activeSource = source;
-}
+import { registry, setScrapeSources, type ActiveDbSource } from '../lib/metrics.ts';
 
 /** Reads the active DB from ouk_meta.state (the same row readers use). */
 export function activeDbFromPostgres(pool: Pool): ActiveDbSource {
@@ -187,24 +15,6 @@ export function activeDbFromPostgres(pool: Pool): ActiveDbSource {
     const a = await readActive(pool);
     return a ? { version: a.version, activatedAt: new Date(a.activatedAt) } : null;
   };
-}
-
-const KNOWN_CODES = new Set<string>(Object.keys(EXIT_CODES));
-
-/**
- * A bounded label for a failure: the OukError code, a known code found on the
- * error or at the start of its message (`error[CODE]: …`, `CODE: …`), STALLED for
- * BullMQ's stalled-job failure, else INTERNAL.
- */
-export function failureReason(err: unknown): string {
-  if (isOukError(err)) return err.code;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && KNOWN_CODES.has(code)) return code;
-  const msg = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
-  const m = /^(?:error\[)?([A-Z][A-Z_]+)(?:\])?:/.exec(msg);
-  if (m && KNOWN_CODES.has(m[1])) return m[1];
-  if (/stalled/i.test(msg)) return 'STALLED';
-  return 'INTERNAL';
 }
 
 export interface MetricsPluginOptions {
@@ -220,15 +30,13 @@ export interface MetricsPluginOptions {
 
 /** Serves the registry at GET /metrics (no auth: it carries no secrets; restrict at the network as usual). */
 export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (app: FastifyInstance, opts: MetricsPluginOptions) => {
-  const source = opts.pool ? activeDbFromPostgres(opts.pool) : null;
-  if (source) setActiveDbSource(source);
-  if (opts.queues) queueSource = opts.queues;
-  if (opts.warnAgeHours !== undefined) warnAgeHours = opts.warnAgeHours;
-  scrapeLogger = opts.logger;
-  app.addHook('onClose', async () => {
-    if (source && activeSource === source) activeSource = null;
-    if (opts.queues && queueSource === opts.queues) queueSource = [];
+  const undo = setScrapeSources({
+    activeDb: opts.pool ? activeDbFromPostgres(opts.pool) : null,
+    queues: opts.queues,
+    warnAgeHours: opts.warnAgeHours,
+    logger: opts.logger,
   });
+  app.addHook('onClose', async () => undo());
   app.get(opts.path ?? '/metrics', async (_req, reply) => {
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);

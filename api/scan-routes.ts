@@ -21,7 +21,7 @@ import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { QuotaOptions } from '../lib/quota.ts';
 import { MAX_SBOM_BYTES, parseSbom } from '../scan/sbom.ts';
 import { countedScan, resolveClient } from '../scan/service.ts';
-import { countScan } from './metrics.ts';
+import { countScan } from '../lib/metrics.ts';
 
 export interface ScanRoutesOptions {
   pool: Pool;

@@ -12,13 +12,12 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Config } from '../lib/config.ts';
+import type { Config, PipelineSettings } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import type { PipelineQueues } from '../queue/queues.ts';
-import type { PipelineSettings } from '../queue/settings.ts';
 import { healthRoutes } from './health-routes.ts';
 import { ingestRoutes } from './ingest-routes.ts';
 

@@ -2,10 +2,10 @@
  * Import benchmark (`npm run bench`; not a test, no assertion on time).
  *
  * 1. Generates a full-size signed bundle: BENCH_ADVISORIES advisories (default
- *    300 000) shaped like the builder's rows (bench/synthetic-bundle.ts), cached
+ *    300 000) shaped like the builder's rows (test/fixtures/synthetic-bundle.ts), cached
  *    in bench/out/.
  * 2. Starts the real services as separate processes, as in production: s3rver
- *    (infra/s3rver-main.ts) posting its events to the API (api/main.ts), and one
+ *    (infra/dev/s3rver-main.ts) posting its events to the API (api/main.ts), and one
  *    worker (queue/worker-main.ts), on a fresh database and key prefix.
  * 3. Times object put → active DB (the tarball's PUT starts the clock; its
  *    event reaches the webhook; verify → unpack → load → activate run on the
@@ -36,13 +36,13 @@ import { createStore } from '../infra/store.ts';
 import { parseStoreEndpoint } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { generateKeyPair } from '../signing/index.ts';
-import { createTableSql } from '../functions/db-schema.ts';
+import { createTableSql } from '../infra/db-schema.ts';
 import { uploadStream } from '../infra/store.ts';
-import { formatBytes } from '../functions/preflight.ts';
-import { getImport, type ImportRecord } from '../functions/records.ts';
+import { formatBytes } from '../cli/import/preflight.ts';
+import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { rollback } from '../functions/rollback.ts';
 import { importIdFor } from '../queue/identity.ts';
-import { writeSyntheticBundle, type SyntheticBundle } from './synthetic-bundle.ts';
+import { writeSyntheticBundle, type SyntheticBundle } from '../test/fixtures/synthetic-bundle.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    start('s3rver', 'infra/s3rver-main.ts');
+    start('s3rver', 'infra/dev/s3rver-main.ts');
     start('api', 'api/main.ts');
     start('worker', 'queue/worker-main.ts');
     const store = createStore(parseStoreEndpoint(`http://127.0.0.1:${s3Port}`, 'S3RVER', 'S3RVER', 5 * 1024 ** 3));
@@ -251,7 +251,7 @@ async function main(): Promise<void> {
       '',
       `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${cpu}, ${formatBytes(os.totalmem())} RAM, PostgreSQL ${pgVersion}, Node ${process.version}; store: s3rver (local disk); one worker process.`,
       '',
-      `Bundle: ${N} advisories (synthetic rows shaped like the builder's, bench/synthetic-bundle.ts), ${formatBytes(full.bundle.size)} compressed, ${formatBytes(rawBytes)} of DB rows: ${Object.entries(full.bundle.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+      `Bundle: ${N} advisories (synthetic rows shaped like the builder's, test/fixtures/synthetic-bundle.ts), ${formatBytes(full.bundle.size)} compressed, ${formatBytes(rawBytes)} of DB rows: ${Object.entries(full.bundle.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
       '',
       '| measure | time |',
       '|---|---|',

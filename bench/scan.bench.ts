@@ -5,7 +5,7 @@
  *
  * The DB: every real record of ../shared/feeds, built by the builder
  * (builder/db.ts), plus N synthetic advisories shaped like them
- * (bench/synthetic-bundle.ts advisoryRows: 1-3 affected packages and 0-2 CPE
+ * (test/fixtures/synthetic-bundle.ts advisoryRows: 1-3 affected packages and 0-2 CPE
  * matches each), COPYd into a fresh database (dropped afterwards unless
  * --keep) and activated.
  *
@@ -28,7 +28,7 @@ import pg from 'pg';
 import pgCopy from 'pg-copy-streams';
 import { TABLES, type TableName } from '../bundle/tables.ts';
 import { buildDb } from '../builder/db.ts';
-import { createTableSql, copySql, indexSql } from '../functions/db-schema.ts';
+import { createTableSql, copySql, indexSql } from '../infra/db-schema.ts';
 import { createPool, ident, migrate, withActiveSnapshot } from '../infra/db.ts';
 import { loadConfig } from '../lib/config.ts';
 import { identifyPurl, lookupKeys } from '../scan/identify.ts';
@@ -36,7 +36,7 @@ import { queryAffected } from '../scan/match.ts';
 import { parseSbom } from '../scan/sbom.ts';
 import { scanSbom } from '../scan/scan.ts';
 import { countedScan } from '../scan/service.ts';
-import { advisoryRows } from './synthetic-bundle.ts';
+import { advisoryRows } from '../test/fixtures/synthetic-bundle.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const feedsDir = path.resolve(repoRoot, '../shared/feeds');

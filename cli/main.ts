@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     process.stderr.write(describeError(e) + '\n');
-    if (process.env.STELLA_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    if (loadConfig(process.env).debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return exitCodeOf(e);
   }
 }

@@ -22,15 +22,15 @@
 import { TABLES } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import { connect, ident, type PoolClient } from '../infra/db.ts';
-import { cleanupOldDbs } from './cleanup.ts';
+import { cleanupOldDbs } from './common/cleanup.ts';
 import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
-import { qualified, schemaExists } from './db-schema.ts';
+import { qualified, schemaExists } from '../infra/db-schema.ts';
 import { REMOVED_TABLE, type LoadResult } from './load.ts';
 import { removeObjectsUnder } from '../infra/store.ts';
-import { checkPolicy } from './policy.ts';
-import { requireImport, stageDone, stageIsDone, type ImportRecord } from './records.ts';
-import { readState, type PipelineState } from './state.ts';
-import { requireVerified } from './unpack.ts';
+import { checkPolicy } from './common/policy.ts';
+import { requireImport, stageDone, stageIsDone, type ImportRecord } from '../infra/import-records.ts';
+import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
+import { requireVerified } from './common/staging.ts';
 
 export interface ActivateResult {
   version: string;
@@ -56,36 +56,36 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
   let committed = false;
   try {
     await client.query('BEGIN');
-    const state = await readState(client, true);
+    const pointer = await readActivePointer(client, true);
     const rec = await requireImport(client, p.importId, true);
-    if (state.activeImport === p.importId || stageIsDone(rec, 'activate')) {
+    if (pointer.activeImport === p.importId || stageIsDone(rec, 'activate')) {
       await client.query('COMMIT');
       committed = true;
-      return { ...((rec.stages.activate?.result as ActivateResult | undefined) ?? describeActive(rec, state)), already: true };
+      return { ...((rec.stages.activate?.result as ActivateResult | undefined) ?? describeActive(rec, pointer)), already: true };
     }
     const { manifest } = requireVerified(rec);
     // One clock for the policy and for the times written: the stage's (injected) clock, not PostgreSQL's.
     const now = ctx.now();
-    checkPolicy(manifest, state, { allowDowngrade: rec.allowDowngrade, force: rec.force }, now);
+    checkPolicy(manifest, pointer, { allowDowngrade: rec.allowDowngrade, force: rec.force }, now);
     const loaded = rec.stages.load!.result as LoadResult;
     if (!(await schemaExists(client, loaded.schema))) {
       throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): retry the import from load`, { retryable: false });
     }
 
-    result = manifest.kind === 'delta' ? await applyDelta(client, rec, state, loaded) : await switchFull(client, rec, state, loaded);
+    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded) : await switchFull(client, rec, pointer, loaded);
     await client.query(
       `UPDATE ouk_meta.state
           SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $6, previous_import = $5
         WHERE singleton`,
-      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, state.activeImport, now],
+      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, pointer.activeImport, now],
     );
     await client.query(
       `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
        VALUES ('activate', $1, $2, $3, $4, $5, $6, $7, $8)`,
       [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds), now],
     );
-    if (state.activeImport) {
-      await client.query(`UPDATE ouk_meta.imports SET state = 'superseded', updated_at = now() WHERE id = $1`, [state.activeImport]);
+    if (pointer.activeImport) {
+      await client.query(`UPDATE ouk_meta.imports SET state = 'superseded', updated_at = now() WHERE id = $1`, [pointer.activeImport]);
     }
     await client.query(`UPDATE ouk_meta.imports SET state = 'active', activated_at = $2, error_code = NULL, error = NULL WHERE id = $1`, [p.importId, now]);
     await stageDone(client, p.importId, 'activate', result);
@@ -107,18 +107,18 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
   return result;
 }
 
-function describeActive(rec: ImportRecord, state: PipelineState): ActivateResult {
+function describeActive(rec: ImportRecord, pointer: ActiveDbPointer): ActivateResult {
   return {
-    version: rec.version ?? state.activeVersion ?? '',
+    version: rec.version ?? pointer.activeVersion ?? '',
     kind: rec.kind ?? 'full',
-    schema: state.activeSchema ?? '',
-    previousImport: state.previousImport,
+    schema: pointer.activeSchema ?? '',
+    previousImport: pointer.previousImport,
     counts: rec.counts ?? {},
   };
 }
 
-async function switchFull(_client: PoolClient, rec: ImportRecord, state: PipelineState, loaded: LoadResult): Promise<ActivateResult> {
-  return { version: rec.version!, kind: 'full', schema: loaded.schema, previousImport: state.activeImport, counts: loaded.counts };
+async function switchFull(_client: PoolClient, rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): Promise<ActivateResult> {
+  return { version: rec.version!, kind: 'full', schema: loaded.schema, previousImport: pointer.activeImport, counts: loaded.counts };
 }
 
 /**
@@ -126,8 +126,8 @@ async function switchFull(_client: PoolClient, rec: ImportRecord, state: Pipelin
  * (added, changed or removed) is replaced by the delta's rows for it. Costs
  * index lookups per touched advisory, not a pass over the DB.
  */
-async function applyDelta(client: PoolClient, rec: ImportRecord, state: PipelineState, loaded: LoadResult): Promise<ActivateResult> {
-  const active = state.activeSchema!;
+async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): Promise<ActivateResult> {
+  const active = pointer.activeSchema!;
   const staged = loaded.schema;
   const undo = undoSchemaFor(rec.id);
   const touched = qualified(undo, 'touched');
@@ -154,5 +154,5 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, state: Pipeline
     const ins = await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(staged, t.name)}`);
     counts[t.name] = (counts[t.name] ?? 0) - (del.rowCount ?? 0) + (ins.rowCount ?? 0);
   }
-  return { version: rec.version!, kind: 'delta', schema: active, previousImport: state.activeImport, counts };
+  return { version: rec.version!, kind: 'delta', schema: active, previousImport: pointer.activeImport, counts };
 }

@@ -12,8 +12,7 @@ import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import type { TrustedKey } from '../signing/index.ts';
 
-export const STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
-export type StageName = (typeof STAGES)[number];
+export { STAGES, type StageName } from '../lib/stages.ts';
 
 /** The job payload of every stage: the bundle object's identity. */
 export interface StagePayload {

@@ -22,12 +22,11 @@ import type { ManifestMember } from '../bundle/manifest.ts';
 import { REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import { connect, ident, type PoolClient } from '../infra/db.ts';
-import { unpack } from './unpack.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
-import { copySql, createTableSql, indexSql, qualified, schemaExists } from './db-schema.ts';
-import { getStream, objectExists } from '../infra/store.ts';
-import { requireImport, stageDone, stageIsDone } from './records.ts';
-import { requireVerified } from './unpack.ts';
+import { copySql, createTableSql, indexSql, qualified, schemaExists } from '../infra/db-schema.ts';
+import { getStream } from '../infra/store.ts';
+import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 
 const { from: copyFrom } = pgCopyStreams;
 
@@ -51,12 +50,12 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const { digest, manifest } = requireVerified(rec0);
   const schema = manifest.kind === 'delta' ? deltaSchemaFor(p.importId) : schemaFor(p.importId);
   if (stageIsDone(rec0, 'load') && (await schemaExists(ctx.pool, schema))) return rec0.stages.load!.result as LoadResult;
-  if (!(await objectExists(ctx.store, p.bucket, stagedMarker(digest, p.importId)))) {
+  if (!(await membersStaged(ctx, p, digest))) {
     // The staged members are gone (removed by hand, or a store wiped between
-    // retries): stage them again from the verified tarball — unpack checks the
-    // very same bytes — rather than fail a retry that could never succeed.
+    // retries): stage them again from the verified tarball — with the same
+    // checks unpack makes — rather than fail a retry that could never succeed.
     ctx.logger.warn({ marker: stagedMarker(digest, p.importId) }, 'staged members missing; staging them again from the tarball');
-    await unpack(p, ctx);
+    await stageMembers(p, ctx, rec0);
   }
 
   const members = dbMembers(manifest.members, manifest.kind);

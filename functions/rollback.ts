@@ -14,11 +14,11 @@ import { TABLES } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { connect, type Pool, type PoolClient } from '../infra/db.ts';
-import { cleanupOldDbs } from './cleanup.ts';
+import { cleanupOldDbs } from './common/cleanup.ts';
 import { undoSchemaFor } from './context.ts';
-import { qualified, schemaExists } from './db-schema.ts';
-import { requireImport } from './records.ts';
-import { readState } from './state.ts';
+import { qualified, schemaExists } from '../infra/db-schema.ts';
+import { requireImport } from '../infra/import-records.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 
 export interface RollbackResult {
   from: { importId: string; version: string | null };
@@ -40,23 +40,23 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
   let result: RollbackResult;
   try {
     await client.query('BEGIN');
-    const state = await readState(client, true);
-    if (!state.activeImport) throw new OukError('NOTHING_ACTIVE', 'no DB is active, so there is nothing to roll back');
-    if (!state.previousImport) {
-      throw new OukError('NO_PREVIOUS_DB', `no previous DB is kept to roll back to (active: ${state.activeVersion}); import the kit you want instead`);
+    const pointer = await readActivePointer(client, true);
+    if (!pointer.activeImport) throw new OukError('NOTHING_ACTIVE', 'no DB is active, so there is nothing to roll back');
+    if (!pointer.previousImport) {
+      throw new OukError('NO_PREVIOUS_DB', `no previous DB is kept to roll back to (active: ${pointer.activeVersion}); import the kit you want instead`);
     }
-    const current = await requireImport(client, state.activeImport, true);
+    const current = await requireImport(client, pointer.activeImport, true);
     const prevRow = await client.query<ActivationRow>(
       'SELECT version, kind, schema_name, db_digest, counts, feeds FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1',
-      [state.previousImport],
+      [pointer.previousImport],
     );
     const prev = prevRow.rows[0];
-    if (!prev) throw new OukError('NO_PREVIOUS_DB', `the previous import ${state.previousImport} has no activation record; nothing to roll back to`);
+    if (!prev) throw new OukError('NO_PREVIOUS_DB', `the previous import ${pointer.previousImport} has no activation record; nothing to roll back to`);
 
     if (current.kind === 'delta') {
       const undo = undoSchemaFor(current.id);
       if (!(await schemaExists(client, undo))) throw new OukError('NO_PREVIOUS_DB', `the undo data of delta ${current.version} (${undo}) is gone; import the full kit you want instead`);
-      const active = state.activeSchema!;
+      const active = pointer.activeSchema!;
       const touched = qualified(undo, 'touched');
       for (const t of TABLES) {
         const target = qualified(active, t.name);
@@ -71,19 +71,19 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
       `UPDATE ouk_meta.state
           SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $5, previous_import = NULL
         WHERE singleton`,
-      [state.previousImport, prev.version, prev.schema_name, prev.db_digest, now],
+      [pointer.previousImport, prev.version, prev.schema_name, prev.db_digest, now],
     );
     await client.query(
       `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
        VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8)`,
-      [state.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds), now],
+      [pointer.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds), now],
     );
     await client.query(`UPDATE ouk_meta.imports SET state = 'rolled-back', updated_at = now() WHERE id = $1`, [current.id]);
-    await client.query(`UPDATE ouk_meta.imports SET state = 'active', updated_at = now() WHERE id = $1`, [state.previousImport]);
+    await client.query(`UPDATE ouk_meta.imports SET state = 'active', updated_at = now() WHERE id = $1`, [pointer.previousImport]);
     await client.query('COMMIT');
     result = {
       from: { importId: current.id, version: current.version },
-      to: { importId: state.previousImport, version: prev.version, schema: prev.schema_name },
+      to: { importId: pointer.previousImport, version: prev.version, schema: prev.schema_name },
     };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);

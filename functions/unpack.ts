@@ -1,84 +1,26 @@
 /**
- * Stage 2, unpack: stream the verified tarball through the bundle reader
- * (bundle/reader.ts refuses absolute paths, `..`, links, devices, duplicates
- * and members the manifest does not list, and checks every member's size and
- * sha256 while streaming) and stage each member in the object store under
- * `staged/<digest>/<import id>/<member path>`, so load can run on any worker.
- *
- * The bytes read must be the bytes verify checked: the whole-file sha256 must
- * equal verify's digest and manifest.json must be the verified manifest, else
- * DIGEST_CHANGED. A marker `staged/<digest>/<import id>/.complete`, written last, means every
- * member is staged; a failure removes the staged prefix, and a rerun after the
- * marker exists does nothing.
+ * Stage 2, unpack: stage each member of the verified tarball in the object
+ * store under `staged/<digest>/<import id>/<member path>`
+ * (functions/common/staging.ts), so load can run on any worker. A rerun once
+ * the staged marker exists does nothing.
  */
-import { createHash } from 'node:crypto';
-import { readBundle } from '../bundle/reader.ts';
-import { OukError } from '../lib/errors.ts';
-import { countBytes, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
-import { getStream, objectExists, putSmallObject, removeObjectsUnder, uploadStream } from '../infra/store.ts';
-import { requireImport, stageDone, stageIsDone, type ImportRecord } from './records.ts';
+import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { membersStaged, requireVerified, stageMembers, type UnpackResult } from './common/staging.ts';
+import { stagedPrefix, type StageContext, type StagePayload } from './context.ts';
 
-export interface UnpackResult {
-  digest: string;
-  prefix: string;
-  members: number;
-  bytes: number;
-}
-
-/** The verified facts unpack and load depend on; a stage run out of order fails clearly. */
-export function requireVerified(rec: ImportRecord): { digest: string; manifestSha256: string; manifest: NonNullable<ImportRecord['manifest']> } {
-  if (!stageIsDone(rec, 'verify') || !rec.digest || !rec.manifestSha256 || !rec.manifest) {
-    throw new OukError('IMPORT_FAILED', `import ${rec.id} has not passed verify: run the whole import again (\`stella ouk retry ${rec.id}\`)`);
-  }
-  return { digest: rec.digest, manifestSha256: rec.manifestSha256, manifest: rec.manifest };
-}
+export type { UnpackResult } from './common/staging.ts';
 
 export async function unpack(p: StagePayload, ctx: StageContext): Promise<UnpackResult> {
   const rec = await requireImport(ctx.pool, p.importId);
-  const { digest, manifestSha256, manifest } = requireVerified(rec);
-  const prefix = stagedPrefix(digest, p.importId);
-  const marker = stagedMarker(digest, p.importId);
-  const totalBytes = manifest.members.reduce((n, m) => n + m.size, 0);
-  const result: UnpackResult = { digest, prefix, members: manifest.members.length, bytes: totalBytes };
-
-  if (await objectExists(ctx.store, p.bucket, marker)) {
+  const { digest, manifest } = requireVerified(rec);
+  if (await membersStaged(ctx, p, digest)) {
     // Staged by an earlier run of this import (each import stages under its own id).
+    const result: UnpackResult = { digest, prefix: stagedPrefix(digest, p.importId), members: manifest.members.length, bytes: manifest.members.reduce((n, m) => n + m.size, 0) };
     if (!stageIsDone(rec, 'unpack')) await stageDone(ctx.pool, p.importId, 'unpack', result);
     return result;
   }
-
-  // Leftovers of a crashed attempt are not trusted: start clean.
-  await removeObjectsUnder(ctx.store, p.bucket, prefix);
-  const progress = throttledProgress(ctx.progress);
-  let done = 0;
-  try {
-    const body = await getStream(ctx.store, p.bucket, p.key);
-    const read = await readBundle(body, {
-      onManifest(_m, raw) {
-        const got = createHash('sha256').update(raw).digest('hex');
-        if (got !== manifestSha256) {
-          throw new OukError('DIGEST_CHANGED', `manifest.json of ${p.key} is not the one verify checked: the object changed after verification — upload it again`);
-        }
-      },
-      async onMember(member, stream) {
-        progress.update({ unit: 'bytes', done, total: totalBytes, current: member.path });
-        const counted = countBytes(stream, (n) => {
-          done += n;
-          progress.update({ unit: 'bytes', done, total: totalBytes, current: member.path });
-        });
-        await uploadStream(ctx.store, p.bucket, prefix + member.path, counted, member.size);
-      },
-    });
-    if (read.sha256 !== digest) {
-      throw new OukError('DIGEST_CHANGED', `${p.key} now has sha256 ${read.sha256}, verify checked ${digest}: the object changed after verification — upload it again`);
-    }
-    await putSmallObject(ctx.store, p.bucket, marker, Buffer.from(JSON.stringify({ importId: p.importId, digest, members: manifest.members.length }) + '\n'));
-  } catch (e) {
-    await removeObjectsUnder(ctx.store, p.bucket, prefix).catch((err: unknown) => ctx.logger.warn({ err, prefix }, 'could not remove the staged members after a failure'));
-    throw e;
-  }
-  progress.flush();
+  const result = await stageMembers(p, ctx, rec);
   await stageDone(ctx.pool, p.importId, 'unpack', result);
-  ctx.logger.info({ members: result.members, bytes: totalBytes, prefix }, 'bundle members staged');
+  ctx.logger.info({ members: result.members, bytes: result.bytes, prefix: result.prefix }, 'bundle members staged');
   return result;
 }

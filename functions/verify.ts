@@ -8,7 +8,7 @@
  *     OUK_TRUSTED_KEYS, never a key from the bundle) and, on the side, gunzips
  *     just enough to take manifest.json, the first member.
  *  3. Only once the signature holds is the manifest parsed and checked against
- *     the host's policy (functions/policy.ts).
+ *     the host's policy (functions/common/policy.ts).
  *  4. The tarball's sha256, the manifest and its sha256 go on the import record:
  *     unpack checks that it reads the very same bytes.
  *
@@ -19,11 +19,11 @@ import { parseManifest, type Manifest } from '../bundle/manifest.ts';
 import { OukError } from '../lib/errors.ts';
 import { createBlobVerifier, parseSignature } from '../signing/index.ts';
 import { throttledProgress, type StageContext, type StagePayload } from './context.ts';
-import { createManifestPeek } from './manifest-peek.ts';
+import { createManifestPeek } from '../bundle/manifest-peek.ts';
 import { getStream, normaliseEtag, readSmallObject, statOrNull } from '../infra/store.ts';
-import { checkPolicy } from './policy.ts';
-import { requireImport, stageDone, stageIsDone } from './records.ts';
-import { readState } from './state.ts';
+import { checkPolicy } from './common/policy.ts';
+import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 
 export interface VerifyResult {
   digest: string;
@@ -96,7 +96,7 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
   const raw = await peek.result;
   const manifest = parseManifest(raw);
   const manifestSha256 = createHash('sha256').update(raw).digest('hex');
-  checkPolicy(manifest, await readState(ctx.pool), { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now());
+  checkPolicy(manifest, await readActivePointer(ctx.pool), { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now());
 
   const result: VerifyResult = {
     digest: verified.sha256,

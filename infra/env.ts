@@ -15,7 +15,6 @@
  * (or root) that nobody else may write, so a shared or world-writable state
  * directory cannot plant a trust anchor.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
@@ -111,39 +110,4 @@ export function isLoopbackUrl(url: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Generates the local stack's secrets and configuration when missing: the
- * signing key pair (`.stella/keys/cosign.key`, unencrypted PKCS#8, mode 600,
- * and `cosign.pub`) and `.stella/dev.env` (mode 600): the dev key as the
- * trusted key, a random webhook token and air-gapped mode (the product's
- * normal mode). An existing `dev.env` is kept as it is. Returns
- * the files written.
- */
-export async function ensureDevSecrets(paths: DevPaths): Promise<string[]> {
-  const made: string[] = [];
-  fs.mkdirSync(paths.keysDir, { recursive: true, mode: 0o700 });
-  if (!fs.existsSync(paths.privateKey) || !fs.existsSync(paths.publicKey)) {
-    const { generateKeyPair } = await import('../signing/index.ts');
-    const { privateKeyPem, publicKeyPem } = await generateKeyPair();
-    fs.writeFileSync(paths.privateKey, privateKeyPem, { mode: 0o600 });
-    fs.writeFileSync(paths.publicKey, publicKeyPem, { mode: 0o644 });
-    made.push(paths.privateKey, paths.publicKey);
-  }
-  if (!fs.existsSync(paths.devEnvFile)) {
-    const lines = [
-      '# The local stack\'s configuration, written by `npm run dev:up` (kept by dev:down).',
-      '# Read under .env and the process environment, which win. Never used in production:',
-      '# there, OUK_TRUSTED_KEYS must name the publisher\'s cosign.pub explicitly.',
-      `OUK_TRUSTED_KEYS=${paths.publicKey}`,
-      `OUK_WEBHOOK_TOKEN=${crypto.randomBytes(24).toString('base64url')}`,
-      'STELLA_AIRGAP=true',
-      '',
-    ];
-    fs.writeFileSync(paths.devEnvFile, lines.join('\n'), { mode: 0o600 });
-    fs.chmodSync(paths.devEnvFile, 0o600);
-    made.push(paths.devEnvFile);
-  }
-  return made;
 }

@@ -64,14 +64,14 @@ function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoin
 }
 
 /** The endpoints air-gap mode allows, from the configuration. */
-export function allowedEndpoints(config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'>, extra = process.env.STELLA_AIRGAP_ALLOW ?? ''): Endpoint[] {
+export function allowedEndpoints(config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow'>>, extra: string[] = config.airgapAllow ?? []): Endpoint[] {
   const out: Endpoint[] = [
     ...urlEndpoint(config.redisUrl, 'Redis', 6379),
     ...urlEndpoint(config.databaseUrl, 'PostgreSQL', 5432),
     ...urlEndpoint(config.s3Endpoint, 'object store', config.s3Endpoint.startsWith('https:') ? 443 : 80),
     { host: '127.0.0.1', port: config.apiPort, service: 'this API' },
   ];
-  for (const item of extra.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of extra) {
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(item);
     if (m) out.push({ host: normaliseHost(m[1]!), port: Number(m[2]), service: 'STELLA_AIRGAP_ALLOW' });
   }

@@ -4,6 +4,7 @@
  * state under `.stella/` in the working directory.
  */
 import path from 'node:path';
+import type { StageName } from './stages.ts';
 
 export interface StoreConfig {
   endPoint: string;
@@ -40,6 +41,24 @@ export interface Config {
   dashboardPassword: string | undefined;
   warnAgeHours: number;
   stateDir: string;
+  /** STELLA_API_HOST: the address the API listens on (all interfaces by default). */
+  apiHost: string;
+  /** STELLA_INSECURE_WEBHOOK: accept webhook posts without OUK_WEBHOOK_TOKEN (never in production). */
+  insecureWebhook: boolean;
+  /** OUK_SHUTDOWN_SECONDS: grace period for running jobs when a worker is stopped. */
+  shutdownSeconds: number;
+  /** STELLA_AIRGAP_ALLOW: further host:port pairs air-gap mode allows (a site's own services). */
+  airgapAllow: string[];
+  /** LOG_LEVEL (pino), undefined when unset. */
+  logLevel: string | undefined;
+  /** STELLA_DEBUG: the CLI prints stack traces. */
+  debug: boolean;
+  /** STELLA_KEY_PASSWORD: the password of an encrypted signing key. */
+  keyPassword: string | undefined;
+  /** SOURCE_DATE_EPOCH (seconds): a reproducible build's `created` time. */
+  sourceDateEpoch: string | undefined;
+  /** NO_COLOR (https://no-color.org) or TERM=dumb: plain terminal output. */
+  noColour: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -97,5 +116,65 @@ export function loadConfig(env: Env = process.env): Config {
     dashboardPassword: env.DASHBOARD_PASSWORD || undefined,
     warnAgeHours: int(env, 'OUK_WARN_AGE_HOURS', 48),
     stateDir,
+    apiHost: env.STELLA_API_HOST || '0.0.0.0',
+    insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),
+    shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
+    airgapAllow: (env.STELLA_AIRGAP_ALLOW || '').split(',').map((x) => x.trim()).filter(Boolean),
+    logLevel: env.LOG_LEVEL || undefined,
+    debug: Boolean(env.STELLA_DEBUG),
+    keyPassword: env.STELLA_KEY_PASSWORD || undefined,
+    sourceDateEpoch: env.SOURCE_DATE_EPOCH || undefined,
+    noColour: Boolean(env.NO_COLOR) || env.TERM === 'dumb',
+  };
+}
+
+/**
+ * Pipeline (queue) tuning from the environment, with production defaults. Job options
+ * (attempts, backoff) are fixed when a flow is added, so the ingesting process
+ * (API, CLI, reconciler) and the workers read the same variables.
+ *
+ *   OUK_VERIFY_ATTEMPTS / OUK_VERIFY_BACKOFF_MS  verify, which also waits for a late .sig:
+ *                                                8 attempts, 2 s doubling (about 4 minutes in all)
+ *   OUK_STAGE_ATTEMPTS / OUK_STAGE_BACKOFF_MS    unpack, load, activate: 5 attempts, 2 s doubling
+ *   OUK_LOCK_MS / OUK_STALLED_MS                 job lock and stalled-job check (30 s each): how soon
+ *                                                a job whose worker died runs again elsewhere
+ *   OUK_WORKER_CONCURRENCY                       jobs per stage per worker process (default 1;
+ *                                                activate always runs one at a time)
+ *   OUK_RECONCILE_SECONDS                        bucket listing interval of the reconciler (60)
+ *   OUK_KEEP_COMPLETED_DAYS                      how long finished jobs stay in Redis (7)
+ */
+export interface PipelineSettings {
+  attempts: Record<StageName, number>;
+  backoffMs: Record<StageName, number>;
+  lockMs: number;
+  stalledMs: number;
+  concurrency: number;
+  reconcileSeconds: number;
+  keepCompletedSeconds: number;
+  keepFailedSeconds: number;
+}
+
+function atLeast(env: Env, name: string, dflt: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new Error(`${name}=${raw} is not a number >= ${min}`);
+  return n;
+}
+
+export function pipelineSettings(env: Env = process.env): PipelineSettings {
+  const verifyAttempts = atLeast(env, 'OUK_VERIFY_ATTEMPTS', 8, 1);
+  const verifyBackoff = atLeast(env, 'OUK_VERIFY_BACKOFF_MS', 2000);
+  const attempts = atLeast(env, 'OUK_STAGE_ATTEMPTS', 5, 1);
+  const backoff = atLeast(env, 'OUK_STAGE_BACKOFF_MS', 2000);
+  return {
+    attempts: { verify: verifyAttempts, unpack: attempts, load: attempts, activate: attempts },
+    backoffMs: { verify: verifyBackoff, unpack: backoff, load: backoff, activate: backoff },
+    lockMs: atLeast(env, 'OUK_LOCK_MS', 30_000, 1000),
+    stalledMs: atLeast(env, 'OUK_STALLED_MS', 30_000, 500),
+    concurrency: atLeast(env, 'OUK_WORKER_CONCURRENCY', 1, 1),
+    reconcileSeconds: atLeast(env, 'OUK_RECONCILE_SECONDS', 60, 1),
+    keepCompletedSeconds: atLeast(env, 'OUK_KEEP_COMPLETED_DAYS', 7) * 86400,
+    keepFailedSeconds: 30 * 86400,
   };
 }

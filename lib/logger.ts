@@ -13,6 +13,7 @@
  *
  * Level: LOG_LEVEL (trace|debug|info|warn|error|fatal|silent), default info.
  */
+import { loadConfig } from './config.ts';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -73,7 +74,7 @@ export interface CreateLoggerOptions {
 export function loggerOptions(name: string, opts: CreateLoggerOptions = {}): LoggerOptions {
   return {
     name,
-    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+    level: opts.level ?? loadConfig(process.env).logLevel ?? 'info',
     base: { pid: process.pid, ...opts.base },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

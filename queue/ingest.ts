@@ -14,34 +14,21 @@
  * Flags (--allow-downgrade, --force) are stored on the record; flags given for
  * an import that a policy check already refused retry that stage.
  */
-import type { FlowJob, JobsOptions } from 'bullmq';
 import type { Pool } from '../infra/db.ts';
-import type { Logger } from '../lib/logger.ts';
-import type { StageName, StagePayload } from '../functions/context.ts';
 import { normaliseEtag } from '../infra/store.ts';
-import { fromRow, getImport, type ImportRecord } from '../functions/records.ts';
-import { importIdFor, isBundleKey, jobIdFor } from './identity.ts';
-import type { PipelineQueues } from './queues.ts';
+import { fromRow, getImport, type ImportRecord } from '../infra/import-records.ts';
+import { addImportFlow, LIFTED_BY, type FlowDeps, type ImportFlags } from './flow.ts';
+import { importIdFor, isBundleKey } from './identity.ts';
 import { retryImport } from './retry.ts';
-import type { PipelineSettings } from './settings.ts';
+
+export type IngestDeps = FlowDeps;
+export type IngestFlags = ImportFlags;
 
 export interface BundleObject {
   bucket: string;
   key: string;
   etag: string;
   size?: number | null;
-}
-
-export interface IngestFlags {
-  allowDowngrade?: boolean;
-  force?: boolean;
-}
-
-export interface IngestDeps {
-  pool: Pool;
-  queues: PipelineQueues;
-  settings: PipelineSettings;
-  logger?: Logger;
 }
 
 export interface IngestResult {
@@ -54,31 +41,6 @@ export interface IngestResult {
   retried?: boolean;
   /** Why the object was not ingested (not a bundle). */
   ignored?: string;
-}
-
-/** Codes a flag can lift: a refusal with one of these is retried when the flag arrives. */
-const LIFTED_BY: Record<string, keyof IngestFlags> = { DOWNGRADE_REFUSED: 'allowDowngrade', BUNDLE_EXPIRED: 'force' };
-
-export function stageJobOptions(settings: PipelineSettings, importId: string, stage: StageName): JobsOptions {
-  return {
-    jobId: jobIdFor(importId, stage),
-    attempts: settings.attempts[stage],
-    backoff: { type: 'exponential', delay: settings.backoffMs[stage] },
-    removeOnComplete: { age: settings.keepCompletedSeconds },
-    removeOnFail: { age: settings.keepFailedSeconds },
-  };
-}
-
-/** The flow tree: activate ← load ← unpack ← verify (children run first). */
-export function importFlow(payload: StagePayload, settings: PipelineSettings): FlowJob {
-  const node = (stage: StageName, children?: FlowJob[]): FlowJob => ({
-    name: stage,
-    queueName: stage,
-    data: payload,
-    opts: stageJobOptions(settings, payload.importId, stage),
-    ...(children ? { children } : {}),
-  });
-  return node('activate', [node('load', [node('unpack', [node('verify')])])]);
 }
 
 /** Inserts the record if new (ON CONFLICT DO NOTHING); raises flags on an existing one. */
@@ -106,13 +68,6 @@ export async function recordImport(pool: Pool, obj: BundleObject, flags: IngestF
     existing.force ||= Boolean(flags.force);
   }
   return { record: existing, created: false, flagsRaised: raised };
-}
-
-/** Adds the import's flow and marks the record; safe to repeat (same job ids). */
-export async function addImportFlow(deps: IngestDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>): Promise<void> {
-  const payload: StagePayload = { importId: record.id, bucket: record.bucket, key: record.objectKey, etag: record.etag };
-  await deps.queues.flows.add(importFlow(payload, deps.settings));
-  await deps.pool.query('UPDATE ouk_meta.imports SET flow_added_at = COALESCE(flow_added_at, now()), updated_at = now() WHERE id = $1', [record.id]);
 }
 
 export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: IngestFlags = {}): Promise<IngestResult> {

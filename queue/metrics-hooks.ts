@@ -27,7 +27,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
-import { countActivated, countFailure, failureReason, observeStage } from '../api/metrics.ts';
+import { countActivated, countFailure, failureReason, observeStage } from '../lib/metrics.ts';
 
 export const PIPELINE_STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
 

@@ -10,7 +10,7 @@
  */
 import type { ObjectStore } from '../infra/store.ts';
 import { storeUnavailable } from '../infra/store.ts';
-import { cleanupOldDbs } from '../functions/cleanup.ts';
+import { cleanupOldDbs } from '../functions/common/cleanup.ts';
 import { normaliseEtag } from '../infra/store.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';

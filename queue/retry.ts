@@ -11,9 +11,9 @@
 import type { Job } from 'bullmq';
 import { OukError } from '../lib/errors.ts';
 import { STAGES, type StageName } from '../functions/context.ts';
-import { patchStage, requireImport } from '../functions/records.ts';
+import { patchStage, requireImport } from '../infra/import-records.ts';
 import { jobIdFor } from './identity.ts';
-import type { IngestDeps } from './ingest.ts';
+import { addImportFlow, type FlowDeps } from './flow.ts';
 
 export interface RetryResult {
   importId: string;
@@ -22,7 +22,7 @@ export interface RetryResult {
   mode: 'job-retry' | 'new-flow';
 }
 
-async function failedJob(deps: IngestDeps, importId: string): Promise<{ stage: StageName; job: Job } | null> {
+async function failedJob(deps: FlowDeps, importId: string): Promise<{ stage: StageName; job: Job } | null> {
   for (const stage of STAGES) {
     const job = await deps.queues.queues[stage].getJob(jobIdFor(importId, stage));
     if (job && (await job.getState()) === 'failed') return { stage, job };
@@ -30,7 +30,7 @@ async function failedJob(deps: IngestDeps, importId: string): Promise<{ stage: S
   return null;
 }
 
-export async function retryImport(deps: IngestDeps, importId: string): Promise<RetryResult> {
+export async function retryImport(deps: FlowDeps, importId: string): Promise<RetryResult> {
   const rec = await requireImport(deps.pool, importId);
   const found = await failedJob(deps, importId);
   if (found) {
@@ -49,7 +49,6 @@ export async function retryImport(deps: IngestDeps, importId: string): Promise<R
     if (job) await job.remove({ removeChildren: true }).catch(() => undefined);
   }
   await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', error_code = NULL, error = NULL, updated_at = now() WHERE id = $1`, [importId]);
-  const { addImportFlow } = await import('./ingest.ts');
   await addImportFlow(deps, rec);
   deps.logger?.info({ importId }, 'import flow added again (its jobs were no longer in Redis)');
   return { importId, stage: null, mode: 'new-flow' };

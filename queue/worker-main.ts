@@ -15,13 +15,12 @@ import { createPool, migrate } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
 import { requireTrustedKeys } from '../signing/index.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, pipelineSettings } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
 import { createRedis } from './connection.ts';
 import { openPipelineQueues } from './queues.ts';
 import { startReconciler } from './reconciler.ts';
-import { pipelineSettings } from './settings.ts';
 import { startWorkers } from './workers.ts';
 
 const env = resolveEnv();
@@ -49,7 +48,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    const graceMs = Number(env.OUK_SHUTDOWN_SECONDS || 60) * 1000;
+    const graceMs = config.shutdownSeconds * 1000;
     logger.info({ signal, graceMs }, 'stopping: finishing running jobs');
     const hard = setTimeout(() => {
       logger.warn('running jobs did not finish in time; exiting (they will run again elsewhere)');

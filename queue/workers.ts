@@ -14,7 +14,7 @@
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from '../lib/config.ts';
+import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
 import { isOukError, OukError } from '../lib/errors.ts';
 import { createLogger, withImport, type Logger } from '../lib/logger.ts';
 import { createPool, type Pool } from '../infra/db.ts';
@@ -23,12 +23,11 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { stageFailed, stageStarted } from '../functions/records.ts';
+import { stageFailed, stageStarted } from '../infra/import-records.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
-import { pipelineSettings, type PipelineSettings } from './settings.ts';
 
 type StageFn = (p: StagePayload, ctx: StageContext) => Promise<unknown>;
 export const STAGE_FUNCTIONS: Record<StageName, StageFn> = { verify, unpack, load, activate };

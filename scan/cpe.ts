@@ -13,7 +13,7 @@
  * are not modelled: a product match is reported even when the platform part
  * is unknown, which errs on the side of a finding.
  */
-import { splitCpe } from '../builder/feeds/nvd.ts';
+import { splitCpe } from '../bundle/cpe.ts';
 import { compareSemverLike } from './versions/semver.ts';
 import { rpmvercmp } from './versions/rpm.ts';
 

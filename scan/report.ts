@@ -3,6 +3,7 @@
  * a table sorted by severity, what was not checked and why, and the quota
  * banner. Colour only when asked (stdout is a TTY and NO_COLOR is unset).
  */
+import { loadConfig, type Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
 import { type Finding, type ScanResult, SEVERITIES, type Severity } from './scan.ts';
 
@@ -16,8 +17,8 @@ const COLOURS: Record<Severity, string> = {
 };
 const RESET = '\x1b[0m';
 
-export function useColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(stream.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb';
+export function useColour(stream: { isTTY?: boolean }, config: Pick<Config, 'noColour'> = loadConfig(process.env)): boolean {
+  return Boolean(stream.isTTY) && !config.noColour;
 }
 
 function truncate(s: string, n: number): string {

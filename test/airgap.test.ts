@@ -115,7 +115,7 @@ describe('air-gap guard', () => {
   });
 
   it('allows listed extra endpoints and loopback spellings of a configured one', async () => {
-    installAirgapGuard(allowedEndpoints(testConfig({ redisUrl: 'redis://localhost:6379' }), `127.0.0.1:${serverPort}`));
+    installAirgapGuard(allowedEndpoints(testConfig({ redisUrl: 'redis://localhost:6379', airgapAllow: [`127.0.0.1:${serverPort}`] })));
     const body = await (await fetch(`http://127.0.0.1:${serverPort}/`)).text();
     assert.equal(body, 'reached');
     const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });

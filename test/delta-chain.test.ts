@@ -19,9 +19,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TABLES } from '../bundle/tables.ts';
 import { buildBundle, type BuildResult } from '../builder/build.ts';
 import { ident, type Pool } from '../infra/db.ts';
-import { getImport, type ImportRecord } from '../functions/records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { rollback } from '../functions/rollback.ts';
-import { readState } from '../functions/state.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject, type IngestFlags } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
@@ -82,7 +82,7 @@ async function dump(pool: Pool, schema: string): Promise<Record<string, string[]
 }
 
 async function activeDump(): Promise<{ version: string | null; digest: string | null; rows: Record<string, string[]> }> {
-  const st = await readState(fx.pool);
+  const st = await readActivePointer(fx.pool);
   assert.ok(st.activeSchema, 'a DB is active');
   return { version: st.activeVersion, digest: st.activeDigest, rows: await dump(fx.pool, st.activeSchema) };
 }

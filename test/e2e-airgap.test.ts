@@ -17,13 +17,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_CODES } from '../lib/errors.ts';
-import { readState } from '../functions/state.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { selectFeeds } from './helpers/scan-db.ts';
-import { childBaseEnv, repoRoot, sharedDir, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
+import { childBaseEnv, freePort, repoRoot, runStella, sharedDir, testRedisPrefix, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 import { FAST_RETRIES, pipelineFixture, putFile, waitFor, type PipelineFixture } from './pipeline-fixtures.ts';
 
 const TOKEN = 'e2e-webhook-token';
@@ -34,14 +33,6 @@ let apiPort: number;
 let api: ChildProcess;
 let worker: ChildProcess;
 let env: NodeJS.ProcessEnv;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 /** A loopback URL spelled with the host name `localhost`, as compose spells `redis`, `postgres`, `minio`. */
 function byName(url: string): string {
@@ -78,22 +69,8 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
   await exited(child).catch(() => child.kill('SIGKILL'));
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function stella(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/stella.js'), ...args], { cwd: fx.dir, env: { ...env, ...extra } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function stella(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runStella(args, { cwd: fx.dir, env: { ...env, ...extra } });
 }
 
 async function build(version: string, files: string[]): Promise<string> {
@@ -105,7 +82,7 @@ async function build(version: string, files: string[]): Promise<string> {
 }
 
 async function activeVersion(): Promise<string | null> {
-  return (await readState(fx.pool)).activeVersion;
+  return (await readActivePointer(fx.pool)).activeVersion;
 }
 
 function logs(): string {

@@ -7,16 +7,16 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { goQueryEscape, goQueryUnescape, type MinioWebhookEvent } from '../infra/minio-event.ts';
-import { toMinioWebhookEvent, type S3rverEvent } from '../infra/s3rver.ts';
-import { devEnv, devPaths, ensureDevSecrets, isLoopbackUrl } from '../infra/env.ts';
-import { createTestDatabase, repoRoot, sharedDir, startTestS3, testConfig, testRedisPrefix, tmpDir, type TestS3 } from './helpers/services.ts';
+import { toMinioWebhookEvent, type S3rverEvent } from '../infra/dev/s3rver.ts';
+import { devEnv, devPaths, isLoopbackUrl } from '../infra/env.ts';
+import { ensureDevSecrets } from '../infra/dev/secrets.ts';
+import { createTestDatabase, freePort, repoRoot, sharedDir, startTestS3, testConfig, testRedisPrefix, tmpDir, type TestS3 } from './helpers/services.ts';
 
 interface Received {
   auth: string | undefined;
@@ -254,14 +254,6 @@ describe('dev environment', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -299,7 +291,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)));
       OUK_TRUSTED_KEYS: '',
       OUK_WEBHOOK_TOKEN: '',
     };
-    const npmRun = (script: string) => spawnSync('node', ['--import', 'tsx', `infra/${script}.ts`], { cwd: repoRoot, env, encoding: 'utf8' });
+    const npmRun = (script: string) => spawnSync('node', ['--import', 'tsx', `infra/dev/${script}.ts`], { cwd: repoRoot, env, encoding: 'utf8' });
     const paths = devPaths(env, repoRoot);
     const pids = () => Object.fromEntries(['s3rver', 'api', 'worker'].map((n) => [n, Number(fs.readFileSync(path.join(paths.runDir, `${n}.pid`), 'utf8').split('\n')[0])]));
     try {

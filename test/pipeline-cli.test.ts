@@ -5,17 +5,15 @@
  * itself). Exit codes are the error codes of docs/exit-codes.md.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_CODES, isOukError } from '../lib/errors.ts';
-import { checkSpace, spaceNeeded } from '../functions/preflight.ts';
-import { pipelineSettings } from '../queue/settings.ts';
+import { checkSpace, spaceNeeded } from '../cli/import/preflight.ts';
+import { pipelineSettings } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { expiredTimes, makeBundle, pipelineFixture, type PipelineFixture, fixtureConfig, fixtureEnv, FAST_RETRIES } from './pipeline-fixtures.ts';
-import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
+import { runStella, testRedisPrefix, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
 let redis: TestRedisPrefix;
@@ -34,23 +32,8 @@ after(async () => {
   await fx?.close();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function stella(...args: string[]): Promise<Run> {
-  const env = fixtureEnv(fx, redis, { ...FAST_RETRIES, LOG_LEVEL: 'warn' });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/stella.js'), ...args], { cwd: fx.dir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function stella(...args: string[]): Promise<CliRun> {
+  return runStella(args, { cwd: fx.dir, env: fixtureEnv(fx, redis, { ...FAST_RETRIES, LOG_LEVEL: 'warn' }) });
 }
 
 describe('stella ouk import / status / retry / rollback', () => {

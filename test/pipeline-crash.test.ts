@@ -11,13 +11,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getImport, type ImportRecord } from '../functions/records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { schemaFor } from '../functions/context.ts';
-import { schemaExists } from '../functions/db-schema.ts';
+import { schemaExists } from '../infra/db-schema.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
-import { pipelineSettings } from '../queue/settings.ts';
+import { pipelineSettings } from '../lib/config.ts';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, type PipelineFixture, fixtureEnv } from './pipeline-fixtures.ts';
 import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 

@@ -14,7 +14,7 @@ import { TABLES } from '../bundle/tables.ts';
 import { activate } from '../functions/activate.ts';
 import { load } from '../functions/load.ts';
 import { recordImport } from '../queue/ingest.ts';
-import { readState } from '../functions/state.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { ident } from '../infra/db.ts';
@@ -45,7 +45,7 @@ test('a delta activation killed half-way changes nothing; a retry applies it who
   await recordImport(fx.pool, { bucket: pf.bucket, key: pf.key, etag: pf.etag, size: pf.size });
   const ctx = stageContext(fx);
   for (const stage of [verify, unpack, load, activate]) await stage(pf, ctx);
-  const st0 = await readState(fx.pool);
+  const st0 = await readActivePointer(fx.pool);
   const before = await rowsOf(st0.activeSchema!);
 
   const d = await makeBundle(fx, 'delta.tar.gz', {
@@ -87,7 +87,7 @@ test('a delta activation killed half-way changes nothing; a retry applies it who
   await holder.end();
   assert.ok(err, 'the killed activation failed');
 
-  const st1 = await readState(fx.pool);
+  const st1 = await readActivePointer(fx.pool);
   assert.equal(st1.activeVersion, '2026-11-20');
   assert.equal(st1.activeImport, st0.activeImport);
   assert.deepEqual(await rowsOf(st0.activeSchema!), before, 'every table as it was before the delta');
@@ -97,5 +97,5 @@ test('a delta activation killed half-way changes nothing; a retry applies it who
   const now = await activeCounts(fx.pool);
   assert.equal(now.version, '2026-11-21');
   assert.deepEqual(now.counts, d.counts);
-  assert.equal((await readState(fx.pool)).activeDigest, d.manifest.db.digest);
+  assert.equal((await readActivePointer(fx.pool)).activeDigest, d.manifest.db.digest);
 });

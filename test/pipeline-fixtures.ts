@@ -9,12 +9,11 @@ import path from 'node:path';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { loadTrustedKeys, generateKeyPair } from '../signing/index.ts';
-import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } from '../bench/synthetic-bundle.ts';
+import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } from './fixtures/synthetic-bundle.ts';
 import type { StageContext, StagePayload, StageProgress } from '../functions/context.ts';
 import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
-import { pipelineSettings, type PipelineSettings } from '../queue/settings.ts';
-import type { Config } from '../lib/config.ts';
+import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
 import { childBaseEnv, createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
 
 export interface PipelineFixture {

@@ -11,17 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import fs from 'node:fs';
 import { buildServer } from '../api/server.ts';
-import { getImport, type ImportRecord } from '../functions/records.ts';
-import { readState } from '../functions/state.ts';
+import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { createRedis } from '../queue/connection.ts';
 import { jobIdFor } from '../queue/identity.ts';
 import { ingestObject } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { reconcileOnce } from '../queue/reconciler.ts';
 import { retryImport } from '../queue/retry.ts';
-import { pipelineSettings } from '../queue/settings.ts';
+import { pipelineSettings } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import type { WebhookTarget } from '../infra/s3rver.ts';
+import type { WebhookTarget } from '../infra/dev/s3rver.ts';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture, fixtureConfig, waitFor } from './pipeline-fixtures.ts';
 import { repoRoot, sharedDir, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 import { execFile } from 'node:child_process';
@@ -178,7 +178,7 @@ describe('pipeline flow', () => {
     assert.equal(await job!.getState(), 'failed');
     assert.equal(job!.attemptsMade, 1, 'a bad signature is not retried');
     assert.equal(await (await queues.queues.unpack.getJob(jobIdFor(p.importId, 'unpack')))!.getState(), 'waiting-children');
-    assert.equal((await readState(fx.pool)).activeImport, firstId);
+    assert.equal((await readActivePointer(fx.pool)).activeImport, firstId);
   });
 
   test('a .sig that never arrives: bounded retries, a clear failure; after upload, retry resumes the chain', async () => {

@@ -17,7 +17,7 @@ import { ident, withActiveSnapshot } from '../infra/db.ts';
 import { activate } from '../functions/activate.ts';
 import { load } from '../functions/load.ts';
 import { rollback } from '../functions/rollback.ts';
-import { readState } from '../functions/state.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { recordImport } from '../queue/ingest.ts';
@@ -136,7 +136,7 @@ async function switchUnderReaders(
     activateStart = performance.now();
   });
   const activatedAt = performance.now();
-  assert.equal((await readState(fx.pool)).activeVersion, to.version);
+  assert.equal((await readActivePointer(fx.pool)).activeVersion, to.version);
   releaseLong();
   await sleep(200);
   stop = true;
@@ -192,9 +192,9 @@ test('readers never see a mix, never fail, and finish on the snapshot they start
     delta: { base: { version: '2026-11-21', advisories: 2500, seed: 2 }, changed, added: 150, removed },
   });
   assert.equal(d3.manifest.kind, 'delta');
-  const schemaBefore = (await readState(fx.pool)).activeSchema;
+  const schemaBefore = (await readActivePointer(fx.pool)).activeSchema;
   const at3 = await switchUnderReaders(importing(await putBundle(fx, d3.path, 'r3.tar.gz')), at2, { version: '2026-11-22', counts: d3.counts });
-  assert.equal((await readState(fx.pool)).activeSchema, schemaBefore, 'the delta was applied to the active schema, in place');
+  assert.equal((await readActivePointer(fx.pool)).activeSchema, schemaBefore, 'the delta was applied to the active schema, in place');
 
   // Its rollback: the undo rows go back into the same schema, in one transaction.
   const back = await switchUnderReaders(

@@ -10,9 +10,9 @@ import { activate } from '../functions/activate.ts';
 import { stagedMarker, stagedPrefix } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
 import { objectExists, removeObjectsUnder } from '../infra/store.ts';
-import { getImport, stageFailed } from '../functions/records.ts';
+import { getImport, stageFailed } from '../infra/import-records.ts';
 import { rollback } from '../functions/rollback.ts';
-import { readState } from '../functions/state.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { recordImport } from '../queue/ingest.ts';
@@ -96,7 +96,7 @@ describe('stages', () => {
     const l = await load(first, ctx);
     assert.deepEqual(l.counts, b.counts);
     // Loaded but not active: readers still see nothing.
-    assert.equal((await readState(fx.pool)).activeImport, null);
+    assert.equal((await readActivePointer(fx.pool)).activeImport, null);
 
     const a = await activate(first, ctx);
     assert.equal(a.version, '2026-11-20');
@@ -195,7 +195,7 @@ describe('stages', () => {
     await fx.pool.query('UPDATE ouk_meta.imports SET allow_downgrade = false WHERE id = $1', [p.importId]);
     await rejectsWith(() => activate(p, ctx), 'DOWNGRADE_REFUSED');
     assert.equal((await activeCounts(fx.pool)).version, '2026-11-20');
-    assert.equal((await readState(fx.pool)).activeImport, first.importId);
+    assert.equal((await readActivePointer(fx.pool)).activeImport, first.importId);
   });
 
   test('a member that does not match the signed manifest stops unpack, and nothing stays staged', async () => {
@@ -250,7 +250,7 @@ describe('stages', () => {
     const base = await activeCounts(fx.pool); // 2026-11-20, 300 advisories, seed 1
     assert.equal(base.version, '2026-11-20');
     const baseRows = await activeRows();
-    const baseDigest = (await readState(fx.pool)).activeDigest;
+    const baseDigest = (await readActivePointer(fx.pool)).activeDigest;
     const wrong = await makeBundle(fx, 'delta-wrong.tar.gz', {
       version: '2026-11-28',
       advisories: 0,
@@ -273,7 +273,7 @@ describe('stages', () => {
     const now = await activeCounts(fx.pool);
     assert.equal(now.version, '2026-11-27');
     assert.deepEqual(now.counts, d.counts, 'the active DB has the rows the delta says it yields');
-    const st = await readState(fx.pool);
+    const st = await readActivePointer(fx.pool);
     assert.equal(st.activeDigest, d.manifest.db.digest);
     const rec = await getImport(fx.pool, pd.importId);
     assert.deepEqual(rec?.stages.activate?.result && (rec.stages.activate.result as { counts: unknown }).counts, d.counts);
@@ -283,7 +283,7 @@ describe('stages', () => {
     assert.equal(back.version, '2026-11-20');
     assert.deepEqual(back.counts, base.counts);
     assert.deepEqual(await activeRows(), baseRows, 'the base DB again, row for row');
-    assert.equal((await readState(fx.pool)).activeDigest, baseDigest);
+    assert.equal((await readActivePointer(fx.pool)).activeDigest, baseDigest);
   });
 
   test('a final stage failure is recorded on the import', async () => {
@@ -310,7 +310,7 @@ describe('stages', () => {
     assert.ok(await objectExists(fx.s3.store, fx.s3.bucket, stagedMarker(b.sha256, c.importId)), 'the other import keeps its staging');
     await load(c, ctx);
     await activate(c, ctx);
-    assert.equal((await readState(fx.pool)).activeImport, c.importId);
+    assert.equal((await readActivePointer(fx.pool)).activeImport, c.importId);
     assert.deepEqual((await activeCounts(fx.pool)).counts, b.counts);
   });
 

@@ -159,12 +159,11 @@ describe('keys', () => {
 describe('.sig', () => {
   let sha256: string;
   let sigPath: string;
-  let sigstorePath: string;
   let keysA: TrustedKey[];
   let keysB: TrustedKey[];
 
   before(async () => {
-    ({ sha256, sigPath, sigstorePath } = await writeSignatureFiles(file, keyA.key));
+    ({ sha256, sigPath } = await writeSignatureFiles(file, keyA.key));
     keysA = await loadTrustedKeys([keyA.pub]);
     keysB = await loadTrustedKeys([keyB.pub]);
   });

@@ -8,6 +8,7 @@ import { computeBaseScore } from '../cvss.ts';
 import type { Cpe, CvssType, Reference, Severity, SourceRecord } from '../model.ts';
 import { describe, isCveId, isObject, isoTime, type Json, MalformedRecord, optArray, optObject, optString, requireId } from './fields.ts';
 import { cweIds } from './osv.ts';
+import { splitCpe } from '../../bundle/cpe.ts';
 
 const METRICS: readonly (readonly [string, CvssType])[] = [
   ['cvssMetricV40', 'CVSS_V4'],
@@ -141,22 +142,4 @@ function readCpeMatch(m: { [key: string]: Json }, path: string): Cpe | null {
     if (v) cpe[b] = v;
   }
   return cpe;
-}
-
-/** Splits a CPE 2.3 formatted string on the colons that are not backslash-escaped. */
-export function splitCpe(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (ch === '\\' && i + 1 < s.length) {
-      cur += ch + s[i + 1];
-      i++;
-    } else if (ch === ':') {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out;
 }

@@ -13,6 +13,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { resolveEnv } from '../../infra/env.ts';
+import { loadConfig } from '../../lib/config.ts';
 import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
 
 interface BuildCliOptions {
@@ -87,6 +89,7 @@ export function registerOukBuild(ouk: Command): void {
     .option('--full-out <file>', 'with --base: also write the full bundle of the same version here (the base of the next delta)')
     .action(async (opts: BuildCliOptions) => {
       const t0 = process.hrtime.bigint();
+      const config = loadConfig(resolveEnv());
       const result = await buildBundle({
         feedsDir: opts.feeds,
         keyPath: opts.key,
@@ -96,8 +99,8 @@ export function registerOukBuild(ouk: Command): void {
         expiresDays: opts.expiresDays,
         base: opts.base,
         fullOut: opts.fullOut,
-        password: process.env.STELLA_KEY_PASSWORD || undefined,
-        sourceDateEpoch: process.env.SOURCE_DATE_EPOCH,
+        password: config.keyPassword,
+        sourceDateEpoch: config.sourceDateEpoch,
       });
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       process.stdout.write(formatSummary(result, seconds));

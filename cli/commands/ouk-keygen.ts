@@ -8,6 +8,7 @@ import { createPublicKey } from 'node:crypto';
 import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { generateKeyPair, keyHint } from '../../signing/index.ts';
 
@@ -27,7 +28,7 @@ export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = pr
       throw new OukError('OUTPUT_EXISTS', `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite a signing key — choose another --out-dir, or pass --force to replace it`);
     }
   }
-  const password = env.STELLA_KEY_PASSWORD || undefined;
+  const password = loadConfig(env).keyPassword;
   const { privateKeyPem, publicKeyPem } = await generateKeyPair(password);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const flag = opts.force ? 'w' : 'wx';

@@ -5,9 +5,10 @@
  */
 import type { Command } from 'commander';
 import { OukError } from '../../lib/errors.ts';
-import { findImports } from '../../functions/records.ts';
+import { findImports } from '../../infra/import-records.ts';
 import { retryImport } from '../../queue/retry.ts';
-import { followImport, importFailure, openCliPipeline, stageSummary } from './ouk-import.ts';
+import { followImport, importFailure, stageSummary } from '../import/follow.ts';
+import { openCliPipeline } from '../import/pipeline.ts';
 
 export function registerOukRetry(ouk: Command): void {
   ouk

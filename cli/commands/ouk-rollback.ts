@@ -20,7 +20,7 @@ export function registerOukRollback(ouk: Command): void {
       const pool = createPool(config.databaseUrl, 2);
       try {
         await migrate(pool);
-        const r = await rollback(pool, createLogger('cli', { level: process.env.LOG_LEVEL ?? 'warn' }));
+        const r = await rollback(pool, createLogger('cli', { level: config.logLevel ?? 'warn' }));
         process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `rolled back to ${r.to.version} (was ${r.from.version ?? r.from.importId})\n`);
       } finally {
         await pool.end();

@@ -15,8 +15,8 @@ import { loadConfig } from '../../lib/config.ts';
 import { formatAge, staleness } from '../../lib/staleness.ts';
 import { TABLES } from '../../bundle/tables.ts';
 import { STAGES } from '../../functions/context.ts';
-import { recentImports, type ImportRecord } from '../../functions/records.ts';
-import { readState } from '../../functions/state.ts';
+import { recentImports, type ImportRecord } from '../../infra/import-records.ts';
+import { readActivePointer } from '../../infra/active-db.ts';
 
 interface ActivationRow {
   seq: string;
@@ -61,34 +61,34 @@ export interface StatusReport {
 }
 
 export async function collectStatus(pool: Pool, warnAgeHours: number, limit: number): Promise<StatusReport> {
-  const state = await readState(pool);
-  const s = staleness(state.activatedAt, warnAgeHours);
-  const last = state.activeImport
-    ? (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [state.activeImport])).rows[0]
+  const pointer = await readActivePointer(pool);
+  const s = staleness(pointer.activatedAt, warnAgeHours);
+  const last = pointer.activeImport
+    ? (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [pointer.activeImport])).rows[0]
     : undefined;
   const imports = await recentImports(pool, limit);
-  const prevVersion = state.previousImport
-    ? ((await pool.query<{ version: string | null }>('SELECT version FROM ouk_meta.imports WHERE id = $1', [state.previousImport])).rows[0]?.version ?? null)
+  const prevVersion = pointer.previousImport
+    ? ((await pool.query<{ version: string | null }>('SELECT version FROM ouk_meta.imports WHERE id = $1', [pointer.previousImport])).rows[0]?.version ?? null)
     : null;
   const history = (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations ORDER BY seq DESC LIMIT $1', [limit])).rows;
   return {
     active:
-      state.activeImport && state.activeVersion
+      pointer.activeImport && pointer.activeVersion
         ? {
-            importId: state.activeImport,
-            version: state.activeVersion,
+            importId: pointer.activeImport,
+            version: pointer.activeVersion,
             kind: last?.kind ?? null,
             activatedAt: s.activatedAt!,
             ageSeconds: s.ageSeconds,
             stale: s.stale,
             warning: s.warning,
-            schema: state.activeSchema,
-            digest: state.activeDigest,
+            schema: pointer.activeSchema,
+            digest: pointer.activeDigest,
             counts: inTableOrder(last?.counts ?? {}),
             feeds: last?.feeds ?? [],
           }
         : null,
-    previous: state.previousImport ? { importId: state.previousImport, version: prevVersion } : null,
+    previous: pointer.previousImport ? { importId: pointer.previousImport, version: prevVersion } : null,
     warning: s.warning,
     imports: imports.map((r: ImportRecord) => ({
       id: r.id,

@@ -30,7 +30,7 @@ export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = r
   }
   const { token, claims, alg } = await issueToken({
     privateKey: opts.key,
-    passphrase: env.STELLA_KEY_PASSWORD || undefined,
+    passphrase: loadConfig(env).keyPassword,
     sub: opts.sub,
     tier,
     role: opts.role,

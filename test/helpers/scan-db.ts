@@ -13,7 +13,7 @@ import pgCopy from 'pg-copy-streams';
 import { TABLES } from '../../bundle/tables.ts';
 import { buildDb } from '../../builder/db.ts';
 import { readNvdFile } from '../../builder/feeds/nvd-stream.ts';
-import { createTableSql, copySql, indexSql } from '../../functions/db-schema.ts';
+import { createTableSql, copySql, indexSql } from '../../infra/db-schema.ts';
 import { createPool, ident, migrate, type Pool } from '../../infra/db.ts';
 import { createTestDatabase, sharedDir, tmpDir, type TestDatabase } from './services.ts';
 

@@ -4,7 +4,9 @@
  * directory, bucket, free loopback port), so files and concurrent runs cannot
  * collide.
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +16,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, parseStoreEndpoint, type Config, type StoreConfig } from '../../lib/config.ts';
 import { createStore, type ObjectStore } from '../../infra/store.ts';
 import type { MinioWebhookEvent } from '../../infra/minio-event.ts';
-import { startS3rver, type WebhookTarget } from '../../infra/s3rver.ts';
+import { startS3rver, type WebhookTarget } from '../../infra/dev/s3rver.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Real feeds, SBOMs and conformance data, beside the repository (never copied into it). */
@@ -56,6 +58,34 @@ export function childBaseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!CONFIG_VAR.test(k) && !k.startsWith('NODE_TEST')) out[k] = v;
   return { ...out, ...extra };
+}
+
+/** A TCP port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `stella` CLI (bin/stella.js) as a process and collects its exit code and output. */
+export function runStella(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/stella.js'), ...args], { cwd: opts.cwd, env: opts.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** A fresh temporary directory, removed when the process exits. */

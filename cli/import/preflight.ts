@@ -13,9 +13,9 @@
  * and the report says so.
  */
 import fs from 'node:fs/promises';
-import type { Manifest } from '../bundle/manifest.ts';
-import { OukError } from '../lib/errors.ts';
-import type { Pool } from '../infra/db.ts';
+import type { Manifest } from '../../bundle/manifest.ts';
+import { OukError } from '../../lib/errors.ts';
+import type { Pool } from '../../infra/db.ts';
 
 /** Table bytes + index bytes per byte of COPY text, measured on the synthetic bundles with margin. */
 export const DB_FACTOR = 2;

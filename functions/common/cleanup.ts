@@ -12,9 +12,9 @@
  * with a short lock_timeout, and a schema it could not drop is left for the next
  * cleanup.
  */
-import type { Logger } from '../lib/logger.ts';
-import { connect, ident, type Pool } from '../infra/db.ts';
-import { readState } from './state.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { connect, ident, type Pool } from '../../infra/db.ts';
+import { readActivePointer } from '../../infra/active-db.ts';
 
 export interface CleanupResult {
   dropped: string[];
@@ -25,14 +25,14 @@ export interface CleanupResult {
 const FINISHED = ['active', 'superseded', 'rolled-back'];
 
 export async function cleanupOldDbs(pool: Pool, logger: Logger, lockTimeoutMs = 2000): Promise<CleanupResult> {
-  const state = await readState(pool);
+  const pointer = await readActivePointer(pool);
   const keep = new Set<string>();
-  if (state.activeSchema) keep.add(state.activeSchema);
-  if (state.activeImport) keep.add(`ouk_undo_${state.activeImport}`);
-  if (state.previousImport) {
+  if (pointer.activeSchema) keep.add(pointer.activeSchema);
+  if (pointer.activeImport) keep.add(`ouk_undo_${pointer.activeImport}`);
+  if (pointer.previousImport) {
     const prev = await pool.query<{ schema_name: string }>(
       'SELECT schema_name FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1',
-      [state.previousImport],
+      [pointer.previousImport],
     );
     if (prev.rows[0]) keep.add(prev.rows[0].schema_name);
   }

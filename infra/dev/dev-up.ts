@@ -5,7 +5,7 @@
  *   2. dev secrets when missing: .stella/keys/cosign.{key,pub} and .stella/dev.env,
  *      the stack's explicit configuration (that key trusted, a webhook token,
  *      STELLA_AIRGAP=true: the stack runs air-gapped, as in production);
- *   3. s3rver (infra/s3rver-main.ts), the API (api/main.ts) and the workers
+ *   3. s3rver (infra/dev/s3rver-main.ts), the API (api/main.ts) and the workers
  *      (queue/worker-main.ts), each a detached `node --import tsx <file>` with its
  *      output in .stella/logs/<name>.log and its pid in .stella/run/<name>.pid.
  *
@@ -20,8 +20,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../lib/config.ts';
-import { devEnv, devPaths, ensureDevSecrets, isLoopbackUrl, loadDotEnv } from './env.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { devEnv, devPaths, isLoopbackUrl, loadDotEnv } from '../env.ts';
+import { ensureDevSecrets } from './secrets.ts';
 import {
   ensurePostgres,
   ensureRedis,
@@ -36,7 +37,7 @@ import {
   type ServiceSpec,
 } from './services.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** A path as shown to the operator: relative inside the repository, absolute outside. */
 function show(p: string): string {
@@ -74,7 +75,7 @@ async function main(): Promise<number> {
   const specs: Array<ServiceSpec & { skip?: string }> = [
     {
       name: 's3rver',
-      entry: 'infra/s3rver-main.ts',
+      entry: 'infra/dev/s3rver-main.ts',
       address: cfg.s3Endpoint,
       timeoutMs: 20_000,
       ready: () => httpAnswers(cfg.s3Endpoint, false),

@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
-export interface PipelineState {
+export interface ActiveDbPointer {
   activeImport: string | null;
   activeVersion: string | null;
   activeSchema: string | null;
@@ -17,8 +17,8 @@ export interface PipelineState {
   previousImport: string | null;
 }
 
-/** Reads the state row; `forUpdate` locks it, which serialises activations and rollbacks. */
-export async function readState(q: Queryable, forUpdate = false): Promise<PipelineState> {
+/** Reads the pointer row (ouk_meta.state); `forUpdate` locks it, which serialises activations and rollbacks. */
+export async function readActivePointer(q: Queryable, forUpdate = false): Promise<ActiveDbPointer> {
   const r = await q.query<{
     active_import: string | null;
     active_version: string | null;

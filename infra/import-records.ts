@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { Manifest } from '../bundle/manifest.ts';
 import { OukError } from '../lib/errors.ts';
-import type { StageName } from './context.ts';
+import type { StageName } from '../lib/stages.ts';
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 

@@ -6,10 +6,10 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { devPaths, loadDotEnv } from './env.ts';
+import { devPaths, loadDotEnv } from '../env.ts';
 import { printTable, readPid, recordedServices, stopService } from './services.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function order(name: string): number {
   if (name.startsWith('worker')) return 0;

@@ -3,7 +3,7 @@
  * (`ouk_db_<import id>`) holding the tables, then primary keys and indexes,
  * built after the COPY (faster than maintaining them row by row).
  */
-import { ident } from '../infra/db.ts';
+import { ident } from './db.ts';
 import type { TableDef } from '../bundle/tables.ts';
 
 export function qualified(schema: string, table: string): string {

@@ -18,11 +18,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { devPaths, loadDotEnv } from './env.ts';
+import { devPaths, loadDotEnv } from '../env.ts';
 
-loadDotEnv(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.env'));
+loadDotEnv(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.env'));
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sharedDir = path.resolve(repoRoot, '../shared');
 // Children resolve .env and the dev defaults themselves (infra/env.ts).
 const env = process.env;

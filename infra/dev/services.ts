@@ -8,15 +8,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { DevPaths, Env } from './env.ts';
+import type { DevPaths, Env } from '../env.ts';
 
-/** The commands `.ci/run` uses too. */
-export const REDIS_START = [
-  'redis-server',
-  ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no', '--dir', '/var/lib/redis', '--logfile', '/var/log/redis/ci.log'],
-] as const;
+/** Starts a Debian system service the way .ci/run does (the commands live in that script only). */
+const START_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'start-system-service.sh');
 
 export function hostPort(url: string, dfltPort: number): { host: string; port: number } {
   const u = new URL(url);
@@ -105,8 +103,7 @@ export async function ensureRedis(url: string, loopback: boolean): Promise<{ sta
   if (!loopback) return { state: 'remote', detail: `${url} does not answer; start it there` };
   if (hostPort(url, 6379).port !== 6379) return { state: 'failed', detail: `${url} does not answer; dev:up only starts the system Redis on port 6379` };
   if (!commandExists('redis-server')) return { state: 'not installed', detail: 'install redis-server (apt-get install redis-server) or set REDIS_URL' };
-  for (const d of ['/var/lib/redis', '/var/log/redis']) fs.mkdirSync(d, { recursive: true });
-  const r = run(REDIS_START[0], REDIS_START[1]);
+  const r = run('bash', [START_SCRIPT, 'redis']);
   if (!r.ok) return { state: 'failed', detail: `redis-server: ${r.output}` };
   if (!(await waitUntil(() => redisAnswers(url), 15_000))) return { state: 'failed', detail: 'redis-server started but does not answer PING; see /var/log/redis/ci.log' };
   return { state: 'started', detail: url };
@@ -120,13 +117,10 @@ export async function ensurePostgres(url: string, loopback: boolean): Promise<{ 
   if (!commandExists('pg_ctlcluster') || !fs.existsSync('/etc/postgresql')) {
     return { state: 'not installed', detail: 'install postgresql (apt-get install postgresql) or set DATABASE_URL' };
   }
-  const versions = fs.readdirSync('/etc/postgresql').sort();
-  const version = versions[versions.length - 1];
-  if (!version) return { state: 'not installed', detail: 'no cluster under /etc/postgresql' };
-  const r = run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
-  if (!r.ok && !/already running/i.test(r.output)) return { state: 'failed', detail: `pg_ctlcluster ${version} main start: ${r.output}` };
+  const r = run('bash', [START_SCRIPT, 'postgres']);
+  if (!r.ok) return { state: 'failed', detail: r.output };
   if (!(await waitUntil(() => postgresAnswers(url), 30_000))) {
-    return { state: 'failed', detail: `PostgreSQL ${version} started but ${redactUrl(url)} does not answer; see /var/log/postgresql/` };
+    return { state: 'failed', detail: `PostgreSQL started but ${redactUrl(url)} does not answer; see /var/log/postgresql/` };
   }
   return { state: 'started', detail: redactUrl(url) };
 }

@@ -10,9 +10,9 @@
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
-import { MAX_MANIFEST_BYTES } from '../bundle/manifest.ts';
-import { normaliseName } from '../bundle/reader.ts';
-import { MANIFEST_MEMBER } from '../bundle/tables.ts';
+import { MAX_MANIFEST_BYTES } from './manifest.ts';
+import { normaliseName } from './reader.ts';
+import { MANIFEST_MEMBER } from './tables.ts';
 import { OukError } from '../lib/errors.ts';
 
 /** Decompressed bytes fed to the tar parser at most: one header, the manifest, slack. */

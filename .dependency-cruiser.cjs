@@ -1,0 +1,46 @@
+/**
+ * The import graph's rules (checked by test/layers.test.ts): dependencies
+ * point down, never up or sideways, and there are no cycles.
+ *
+ *   cli, infra/dev, bench, test            entry points and tooling: may use anything below
+ *   api                                     the HTTP service
+ *   queue                                   BullMQ wiring
+ *   functions                               the pipeline stages
+ *   builder | scan                          DB building and DB use (trivy-db | trivy): never each other
+ *   infra (not infra/dev)                   storage clients, SQL, the environment
+ *   signing                                 keys and signatures
+ *   bundle                                  the bundle format both sides share
+ *   lib                                     config, errors, logging, metrics, tokens, quota, air-gap
+ */
+const ANY_ABOVE = (...dirs) => `^(${dirs.join('|')})/`;
+const PRODUCTION = '^(lib|bundle|signing|infra/(?!dev/)|builder|scan|functions|queue|api|cli|bin)';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'a cycle hides which module owns what', from: {}, to: { circular: true } },
+    {
+      name: 'production-uses-no-tooling',
+      severity: 'error',
+      comment: 'product code never imports tests, benchmarks or the dev stack',
+      from: { path: PRODUCTION },
+      to: { path: '^(test|bench|infra/dev)/' },
+    },
+    { name: 'lib-is-the-bottom', severity: 'error', from: { path: '^lib/' }, to: { path: ANY_ABOVE('bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'bundle-is-only-the-format', severity: 'error', from: { path: '^bundle/' }, to: { path: ANY_ABOVE('signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'signing-stands-alone', severity: 'error', from: { path: '^signing/' }, to: { path: ANY_ABOVE('infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'infra-is-below-the-pipeline', severity: 'error', from: { path: '^infra/(?!dev/)' }, to: { path: ANY_ABOVE('signing', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'builder-does-not-use-the-scanner', severity: 'error', from: { path: '^builder/' }, to: { path: ANY_ABOVE('scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'scanner-does-not-use-the-builder', severity: 'error', from: { path: '^scan/' }, to: { path: ANY_ABOVE('builder', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'stages-know-no-wiring', severity: 'error', from: { path: '^functions/' }, to: { path: ANY_ABOVE('builder', 'scan', 'queue', 'api', 'cli') } },
+    { name: 'queue-knows-no-service', severity: 'error', from: { path: '^queue/' }, to: { path: ANY_ABOVE('builder', 'scan', 'api', 'cli') } },
+    { name: 'api-knows-no-cli', severity: 'error', from: { path: '^api/' }, to: { path: ANY_ABOVE('builder', 'cli') } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js', '.json'] },
+  },
+};

@@ -1,0 +1,207 @@
+/**
+ * The Prometheus registry (prom-client) and every meter of the product; the
+ * API serves it at GET /metrics (api/metrics.ts).
+ *
+ * The pipeline and the scan code call the small functions below; the active-DB
+ * gauges and the queue depths are read at scrape time from sources the API
+ * sets (PostgreSQL and BullMQ), so they are right whichever process activated
+ * the DB.
+ *
+ *   ouk_import_stage_duration_seconds{stage}         histogram, one sample per successful stage run
+ *   ouk_import_stage_failures_total{stage,reason}    a stage failed for good (retries exhausted, or unrecoverable)
+ *   ouk_import_stage_retries_total{stage,reason}     a stage attempt failed and will be retried
+ *   ouk_imports_activated_total                      imports that reached the active state
+ *   ouk_active_db_info{version}                      1 for the active DB version
+ *   ouk_active_db_age_seconds{version}               age of the active DB (absent when none)
+ *   ouk_active_db_activated_timestamp_seconds{version} when it was activated (unix time)
+ *   ouk_active_db_stale                              1 when older than OUK_WARN_AGE_HOURS
+ *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
+ *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
+ *   process_* / nodejs_*                             prom-client default process metrics
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EXIT_CODES, isOukError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export type ScanMode = 'anonymous' | 'token';
+
+/** What ouk_queue_jobs counts: a BullMQ queue (only the two members used). */
+export interface CountedQueue {
+  name: string;
+  getJobCounts(...types: string[]): Promise<Record<string, number>>;
+}
+
+export const stageDuration = new Histogram({
+  name: 'ouk_import_stage_duration_seconds',
+  help: 'Duration of a successful import stage run (verify, unpack, load, activate), in seconds',
+  labelNames: ['stage'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+  registers: [registry],
+});
+
+export const stageFailures = new Counter({
+  name: 'ouk_import_stage_failures_total',
+  help: 'Import stages that failed for good (retries exhausted or unrecoverable), by stage and reason (error code)',
+  labelNames: ['stage', 'reason'] as const,
+  registers: [registry],
+});
+
+export const stageRetries = new Counter({
+  name: 'ouk_import_stage_retries_total',
+  help: 'Import stage attempts that failed and will be retried, by stage and reason (error code)',
+  labelNames: ['stage', 'reason'] as const,
+  registers: [registry],
+});
+
+export const importsActivated = new Counter({
+  name: 'ouk_imports_activated_total',
+  help: 'Imports that reached the active state',
+  registers: [registry],
+});
+
+export const scans = new Counter({
+  name: 'ouk_scans_total',
+  help: 'Scans by mode (anonymous or token) and whether the client was over its daily quota',
+  labelNames: ['mode', 'over_quota'] as const,
+  registers: [registry],
+});
+
+/** What the active-DB gauges report: read at scrape time. */
+export interface ActiveDb {
+  version: string;
+  activatedAt: Date;
+}
+export type ActiveDbSource = () => Promise<ActiveDb | null>;
+
+let activeSource: ActiveDbSource | null = null;
+let warnAgeHours = 48;
+let queueSource: CountedQueue[] = [];
+let scrapeLogger: Logger | undefined;
+
+async function currentActive(): Promise<ActiveDb | null> {
+  if (!activeSource) return null;
+  try {
+    return await activeSource();
+  } catch (e) {
+    scrapeLogger?.warn({ err: e }, 'metrics: could not read the active DB');
+    return null;
+  }
+}
+
+export const activeDbInfo = new Gauge({
+  name: 'ouk_active_db_info',
+  help: 'The active vulnerability DB: 1 with its version as label',
+  labelNames: ['version'] as const,
+  registers: [registry],
+  async collect() {
+    const a = await currentActive();
+    this.reset();
+    if (a) this.set({ version: a.version }, 1);
+  },
+});
+
+// Labelled with the version so that, with no DB active, there is no sample at all (rather than a 0).
+export const activeDbAge = new Gauge({
+  name: 'ouk_active_db_age_seconds',
+  help: 'Age of the active vulnerability DB in seconds (since activation); absent when none is active',
+  labelNames: ['version'] as const,
+  registers: [registry],
+  async collect() {
+    const a = await currentActive();
+    this.reset();
+    if (a) this.set({ version: a.version }, Math.max(0, (Date.now() - a.activatedAt.getTime()) / 1000));
+  },
+});
+
+export const activeDbActivatedAt = new Gauge({
+  name: 'ouk_active_db_activated_timestamp_seconds',
+  help: 'When the active vulnerability DB was activated, as a unix timestamp; absent when none is active',
+  labelNames: ['version'] as const,
+  registers: [registry],
+  async collect() {
+    const a = await currentActive();
+    this.reset();
+    if (a) this.set({ version: a.version }, a.activatedAt.getTime() / 1000);
+  },
+});
+
+export const activeDbStale = new Gauge({
+  name: 'ouk_active_db_stale',
+  help: '1 when the active DB is older than OUK_WARN_AGE_HOURS (or none is active), else 0',
+  registers: [registry],
+  async collect() {
+    const a = await currentActive();
+    this.set(!a || Date.now() - a.activatedAt.getTime() > warnAgeHours * 3600_000 ? 1 : 0);
+  },
+});
+
+export const queueJobs = new Gauge({
+  name: 'ouk_queue_jobs',
+  help: 'BullMQ jobs per import queue and state',
+  labelNames: ['queue', 'state'] as const,
+  registers: [registry],
+  async collect() {
+    this.reset();
+    for (const q of queueSource) {
+      try {
+        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'waiting-children', 'prioritized');
+        for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
+      } catch (e) {
+        scrapeLogger?.warn({ err: e, queue: q.name }, 'metrics: could not count jobs');
+      }
+    }
+  },
+});
+
+// ---- what the pipeline and the scan code call ----
+
+export function observeStage(stage: string, seconds: number): void {
+  if (Number.isFinite(seconds) && seconds >= 0) stageDuration.observe({ stage }, seconds);
+}
+
+/** A stage failed for good (`final`, the default) or an attempt failed and will be retried. */
+export function countFailure(stage: string, code: string, final = true): void {
+  (final ? stageFailures : stageRetries).inc({ stage, reason: code });
+}
+
+export function countActivated(): void {
+  importsActivated.inc();
+}
+
+export function countScan(mode: ScanMode, overQuota = false): void {
+  scans.inc({ mode, over_quota: overQuota ? 'true' : 'false' });
+}
+
+/** Where the scrape-time meters read from; returns a function that undoes it (when still current). */
+export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; warnAgeHours?: number; logger?: Logger }): () => void {
+  if (s.activeDb) activeSource = s.activeDb;
+  if (s.queues) queueSource = s.queues;
+  if (s.warnAgeHours !== undefined) warnAgeHours = s.warnAgeHours;
+  scrapeLogger = s.logger;
+  return () => {
+    if (s.activeDb && activeSource === s.activeDb) activeSource = null;
+    if (s.queues && queueSource === s.queues) queueSource = [];
+  };
+}
+
+const KNOWN_CODES = new Set<string>(Object.keys(EXIT_CODES));
+
+/**
+ * A bounded label for a failure: the OukError code, a known code found on the
+ * error or at the start of its message (`error[CODE]: …`, `CODE: …`), STALLED for
+ * BullMQ's stalled-job failure, else INTERNAL.
+ */
+export function failureReason(err: unknown): string {
+  if (isOukError(err)) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && KNOWN_CODES.has(code)) return code;
+  const msg = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
+  const m = /^(?:error\[)?([A-Z][A-Z_]+)(?:\])?:/.exec(msg);
+  if (m && KNOWN_CODES.has(m[1])) return m[1];
+  if (/stalled/i.test(msg)) return 'STALLED';
+  return 'INTERNAL';
+}
+

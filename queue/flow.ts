@@ -1,0 +1,60 @@
+/**
+ * The BullMQ flow of one import: activate ← load ← unpack ← verify (a flow
+ * runs the deepest child first), job ids `<import id>-<stage>`, each stage's
+ * attempts and backoff from the pipeline settings. Ingest, retry and the
+ * reconciler all add flows through here.
+ */
+import type { FlowJob, JobsOptions } from 'bullmq';
+import type { Pool } from '../infra/db.ts';
+import type { ImportRecord } from '../infra/import-records.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { StageName, StagePayload } from '../functions/context.ts';
+import { jobIdFor } from './identity.ts';
+import type { PipelineQueues } from './queues.ts';
+import type { PipelineSettings } from '../lib/config.ts';
+
+export interface FlowDeps {
+  pool: Pool;
+  queues: PipelineQueues;
+  settings: PipelineSettings;
+  logger?: Logger;
+}
+
+/** stella ouk import --allow-downgrade / --force, stored on the import record. */
+export interface ImportFlags {
+  allowDowngrade?: boolean;
+  force?: boolean;
+}
+
+/** Codes a flag can lift: a refusal with one of these is retried when the flag arrives. */
+export const LIFTED_BY: Record<string, keyof ImportFlags> = { DOWNGRADE_REFUSED: 'allowDowngrade', BUNDLE_EXPIRED: 'force' };
+
+export function stageJobOptions(settings: PipelineSettings, importId: string, stage: StageName): JobsOptions {
+  return {
+    jobId: jobIdFor(importId, stage),
+    attempts: settings.attempts[stage],
+    backoff: { type: 'exponential', delay: settings.backoffMs[stage] },
+    removeOnComplete: { age: settings.keepCompletedSeconds },
+    removeOnFail: { age: settings.keepFailedSeconds },
+  };
+}
+
+/** The flow tree: activate ← load ← unpack ← verify (children run first). */
+export function importFlow(payload: StagePayload, settings: PipelineSettings): FlowJob {
+  const node = (stage: StageName, children?: FlowJob[]): FlowJob => ({
+    name: stage,
+    queueName: stage,
+    data: payload,
+    opts: stageJobOptions(settings, payload.importId, stage),
+    ...(children ? { children } : {}),
+  });
+  return node('activate', [node('load', [node('unpack', [node('verify')])])]);
+}
+
+/** Adds the import's flow and marks the record; safe to repeat (same job ids). */
+export async function addImportFlow(deps: FlowDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>): Promise<void> {
+  const payload: StagePayload = { importId: record.id, bucket: record.bucket, key: record.objectKey, etag: record.etag };
+  await deps.queues.flows.add(importFlow(payload, deps.settings));
+  await deps.pool.query('UPDATE ouk_meta.imports SET flow_added_at = COALESCE(flow_added_at, now()), updated_at = now() WHERE id = $1', [record.id]);
+}
+
