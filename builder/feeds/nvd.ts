@@ -104,7 +104,6 @@ export function normaliseNvd(raw: unknown): SourceRecord {
   });
 
   return {
-    key: id,
     source: {
       feed: 'nvd',
       id,
