@@ -3,11 +3,12 @@
  * advisory per vulnerability (the builder's alias graph), but a scan can still
  * reach one vulnerability twice: through two lookup keys of a component, or a
  * DB built before the graph existed. Findings of one component whose ids
- * (advisory id and aliases) overlap are one vulnerability; of those, the one
- * matched by purl (over CPE) and then with the preferred primary id
- * (bundle/advisory-id.ts) is kept, carrying every other id as an alias.
+ * (advisory id and aliases) overlap are one vulnerability. The match of the
+ * finding matched by purl (over CPE), then with the preferred id, is kept
+ * (its range and fixed version); it is named by the primary id of all the
+ * ids (bundle/advisory-id.ts) and carries every other id as an alias.
  */
-import { comparePrimaryPreference } from '../bundle/advisory-id.ts';
+import { comparePrimaryPreference, primaryId } from '../bundle/advisory-id.ts';
 import type { Finding } from './scan.ts';
 
 function idsOf(f: Finding): string[] {
@@ -52,8 +53,9 @@ export function oneFindingPerVulnerability(findings: readonly Finding[]): Findin
       }
       const kept = [...group].sort(preferred)[0]!;
       const ids = new Set(group.flatMap(idsOf));
-      ids.delete(kept.advisoryId);
-      out.push({ ...kept, aliases: [...ids].sort() });
+      const advisoryId = primaryId(ids);
+      ids.delete(advisoryId);
+      out.push({ ...kept, advisoryId, aliases: [...ids].sort() });
     }
   }
   return out;

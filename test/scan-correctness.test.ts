@@ -16,6 +16,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { comparePrimaryPreference, primaryId } from '../bundle/advisory-id.ts';
+import { AliasGraph } from '../builder/merge-key.ts';
+import { oneFindingPerVulnerability } from '../scan/dedupe.ts';
 import { parseSbom, readSbomFile } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
 import { OsvReference } from './helpers/osv-reference.ts';
@@ -199,5 +202,52 @@ describe('the cases of issue 11', () => {
     assert.equal(why['no-scheme'], "invalid purl: missing the 'pkg:' scheme (pkg:type/namespace/name@version)");
     assert.ok(why['no-name'], 'pkg:npm/@4.17.20 is not checked');
     for (const reason of Object.values(why)) assert.doesNotMatch(reason, /is not defined|TypeError|ReferenceError/);
+  });
+});
+
+describe('the rules, on their own', () => {
+  it('primary id: the oldest CVE (by year, then number), then GHSA, then other ids in byte order', () => {
+    assert.equal(primaryId(['GO-2021-0159', 'CVE-2015-5741', 'CVE-2015-5739', 'GHSA-aaaa-bbbb-cccc']), 'CVE-2015-5739');
+    assert.equal(primaryId(['CVE-2021-10000', 'CVE-2021-9999']), 'CVE-2021-9999');
+    assert.equal(primaryId(['PYSEC-2020-1', 'GHSA-zzzz-zzzz-zzzz', 'GO-2020-1']), 'GHSA-zzzz-zzzz-zzzz');
+    assert.equal(primaryId(['PYSEC-2020-1', 'GO-2020-1']), 'GO-2020-1');
+    assert.ok(comparePrimaryPreference('CVE-2014-99999', 'CVE-2015-0001') < 0);
+  });
+
+  it('alias graph: edges count both ways and components are joined transitively', () => {
+    const g = new AliasGraph();
+    g.add(['GO-2022-0380', 'CVE-2020-26892', 'GHSA-2c64-vj8g-vwrq']); // GO names both
+    g.add(['GHSA-2c64-vj8g-vwrq']); // the GHSA names nothing back
+    g.add(['GHSA-27h2-hvpr-p74q']); // a copy without aliases
+    g.add(['GHSA-27h2-hvpr-p74q', 'CVE-2022-23529']); // the copy with them
+    g.add(['X-1', 'CVE-2000-2']);
+    g.add(['X-1', 'CVE-2000-1']); // two CVEs through X-1
+    g.freeze();
+    assert.equal(g.keyOf('GHSA-2c64-vj8g-vwrq'), 'CVE-2020-26892');
+    assert.equal(g.keyOf('GO-2022-0380'), 'CVE-2020-26892');
+    assert.equal(g.keyOf('GHSA-27h2-hvpr-p74q'), 'CVE-2022-23529');
+    assert.equal(g.keyOf('CVE-2000-2'), 'CVE-2000-1');
+    assert.equal(g.keyOf('NEVER-SEEN'), 'NEVER-SEEN');
+  });
+
+  it('scan side: findings of a component sharing an id become one, named by the primary id, with the purl match kept', () => {
+    const base = {
+      summary: null, severity: 'HIGH' as const, cvssScore: null, cvssVector: null, package: 'p', ecosystem: 'npm', purl: 'pkg:npm/p@1',
+      installedVersion: '1', affectedRange: '<2', fixedVersion: '2', dbVersion: 'v',
+    };
+    const out = oneFindingPerVulnerability([
+      { ...base, advisoryId: 'GHSA-27h2-hvpr-p74q', aliases: [], matchedBy: 'purl', component: 'a' },
+      { ...base, advisoryId: 'CVE-2022-23529', aliases: ['GHSA-27h2-hvpr-p74q'], matchedBy: 'cpe', component: 'a' },
+      { ...base, advisoryId: 'CVE-2022-23529', aliases: ['GHSA-27h2-hvpr-p74q'], matchedBy: 'purl', component: 'b' },
+      { ...base, advisoryId: 'CVE-2020-1', aliases: [], matchedBy: 'purl', component: 'b' },
+    ]);
+    assert.deepEqual(
+      out.map((f) => [f.component, f.advisoryId, f.aliases, f.matchedBy]),
+      [
+        ['a', 'CVE-2022-23529', ['GHSA-27h2-hvpr-p74q'], 'purl'],
+        ['b', 'CVE-2022-23529', ['GHSA-27h2-hvpr-p74q'], 'purl'],
+        ['b', 'CVE-2020-1', [], 'purl'],
+      ],
+    );
   });
 });
