@@ -1,7 +1,9 @@
 /**
- * Feeds in, full DB members out: read and normalise every feed into a spool,
- * sort it by merge key (external sort), merge each key's records into one
- * advisory and write its rows to the table members, hashing them on the way.
+ * Feeds in, full DB members out: read and normalise every feed into a spool
+ * while the alias graph (merge-key.ts) learns every record's ids, sort the
+ * spool by merge key (the primary id of each record's vulnerability; external
+ * sort), merge each key's records into one advisory and write its rows to the
+ * table members, hashing them on the way.
  *
  * The result is the full DB, sorted by advisory_id, with a content_hash per
  * advisory: a delta bundle (issue 4) is a streaming merge-join of this
@@ -15,6 +17,7 @@ import { type TableName, TABLES } from '../bundle/tables.ts';
 import { type FeedWarning, readFeeds } from './feeds/index.ts';
 import { MemberFile, type WrittenMember } from './member-file.ts';
 import { mergeRecords } from './merge.ts';
+import { AliasGraph, linkedIds } from './merge-key.ts';
 import { advisoryRows } from './rows.ts';
 import { RecordSpool, sortedGroups } from './spool.ts';
 
@@ -44,10 +47,18 @@ export function dbDigest(members: readonly { path: string; sha256: string }[]): 
 
 export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
   const spool = new RecordSpool(path.join(opts.workDir, 'records.tsv'));
+  const graph = new AliasGraph();
   let feeds: FeedSummary[];
   try {
-    feeds = await readFeeds(opts.feedsDir, { sink: (r) => spool.write(r), onWarning: opts.onWarning });
+    feeds = await readFeeds(opts.feedsDir, {
+      sink: (r) => {
+        graph.add(linkedIds(r));
+        return spool.write(r);
+      },
+      onWarning: opts.onWarning,
+    });
     await spool.close();
+    graph.freeze();
   } catch (e) {
     spool.destroy();
     throw e;
@@ -58,8 +69,8 @@ export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
   try {
     const sortDir = path.join(opts.workDir, 'sort');
     await mkdir(sortDir);
-    for await (const group of sortedGroups(spool.path, { tmpDir: sortDir, bufferSize: opts.sortBuffer })) {
-      const rows = advisoryRows(mergeRecords(group));
+    for await (const group of sortedGroups(spool.path, (id) => graph.keyOf(id), { tmpDir: sortDir, bufferSize: opts.sortBuffer })) {
+      const rows = advisoryRows(mergeRecords(group.key, group.records));
       advisories++;
       for (const { table, file } of files) await file.writeRows(rows[table]);
     }

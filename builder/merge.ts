@@ -1,9 +1,28 @@
 /**
- * Merges every record that shares a merge key (see merge-key.ts) into one
- * advisory that keeps all of them: every source, all aliases, every CVSS vector,
- * CWE id, reference (deduped by URL), affected package (one entry per ecosystem
- * and normalised package name, with the union of the ranges and explicit
- * versions) and NVD CPE match.
+ * Merges the records of one vulnerability (one component of the alias graph,
+ * see merge-key.ts) into one advisory keyed by the component's primary id.
+ *
+ * Two rules decide what the advisory holds:
+ *
+ * - One copy per id. When the same id arrives more than once (a GHSA in ghsa/
+ *   and in osv/npm/, a CVE twice in NVD pages), the copy with the newest
+ *   `modified` wins as a whole and the others are dropped, never unioned (a
+ *   stale `last_affected` must not outlive the newer `fixed`). Ties go to the
+ *   feed ranked first (nvd, ghsa, osv), then to the bytewise-first canonical
+ *   JSON. The winner's source names its feed and the copies it superseded.
+ *   Copies are of one kind: NVD's record of a CVE (CPE configurations) and an
+ *   OSV-schema record that carries the same CVE id (a distribution's packages,
+ *   osv/Debian/CVE-….json) are two records, and both stay.
+ * - Withdrawn records give ids, not data. While any record of the
+ *   vulnerability still stands, a withdrawn one contributes its ids (aliases)
+ *   but none of its packages, CPEs, severities or text; when every record is
+ *   withdrawn the advisory keeps their data and is marked withdrawn.
+ *
+ * From the remaining records it keeps everything: every alias, CVSS vector,
+ * CWE id, reference (deduped by URL), affected package (one entry per
+ * ecosystem and normalised package name, with the union of the ranges and
+ * explicit versions: a version is affected when any record says so) and NVD
+ * CPE match.
  *
  * The result depends only on the set of records, never on the order they were
  * read in: records are first put in a fixed order (feed, id, newest first), and
@@ -12,9 +31,10 @@
 import { canonicalJson } from '../bundle/manifest.ts';
 import { packageKey } from '../bundle/package-name.ts';
 import { maxTime, minTime } from './feeds/fields.ts';
-import type { Advisory, Affected, Cpe, DatabaseSeverity, FeedName, Reference, Severity, SourceRecord } from './model.ts';
+import { linkedIds } from './merge-key.ts';
+import type { Advisory, Affected, Cpe, DatabaseSeverity, FeedName, Reference, Severity, SourceRecord, SupersededCopy } from './model.ts';
 
-/** Which feed speaks first where only one value can be kept (details: NVD's description first). */
+/** Which feed speaks first where only one value can be kept (details: NVD's description first; a tie between copies of one id). */
 const FEED_RANK: Record<FeedName, number> = { nvd: 0, ghsa: 1, osv: 2 };
 
 export function byteCompare(a: string, b: string): number {
@@ -22,9 +42,14 @@ export function byteCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-function orderRecords(records: readonly SourceRecord[]): SourceRecord[] {
-  // The canonical JSON is only a tie-break (the same record twice in one feed, same modified): made on demand.
-  const keyed = records.map((r) => {
+interface Keyed {
+  r: SourceRecord;
+  readonly json: string;
+}
+
+function keyed(records: readonly SourceRecord[]): Keyed[] {
+  // The canonical JSON is only a tie-break (two copies, same modified, same feed rank): made on demand.
+  return records.map((r) => {
     let json: string | undefined;
     return {
       r,
@@ -33,73 +58,94 @@ function orderRecords(records: readonly SourceRecord[]): SourceRecord[] {
       },
     };
   });
-  keyed.sort(
-    (x, y) =>
-      FEED_RANK[x.r.source.feed] - FEED_RANK[y.r.source.feed] ||
-      byteCompare(x.r.source.id, y.r.source.id) ||
-      // newest first: the one kept when a feed holds the same record twice
-      byteCompare(y.r.source.modified ?? '', x.r.source.modified ?? '') ||
-      byteCompare(x.json, y.json),
-  );
-  const seen = new Set<string>();
-  const out: SourceRecord[] = [];
-  for (const { r } of keyed) {
-    const k = `${r.source.feed}\t${r.source.id}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    out.push(r);
-  }
-  return out;
 }
 
-export function mergeRecords(input: readonly SourceRecord[]): Advisory {
-  if (input.length === 0) throw new Error('mergeRecords: no records');
-  const records = orderRecords(input);
-  const id = records[0]!.key;
-  for (const r of records) if (r.key !== id) throw new Error(`mergeRecords: ${r.source.id} has key ${r.key}, not ${id}`);
+/** Newest `modified` first (a copy without one is the oldest), then feed rank, then canonical JSON. */
+function compareCopies(x: Keyed, y: Keyed): number {
+  return (
+    byteCompare(y.r.source.modified ?? '', x.r.source.modified ?? '') ||
+    FEED_RANK[x.r.source.feed] - FEED_RANK[y.r.source.feed] ||
+    byteCompare(x.json, y.json)
+  );
+}
 
-  const aliases = new Set<string>();
+/**
+ * One record per id (per kind: NVD, or the OSV schema of ghsa/ and osv/): the
+ * newest copy, whose source lists the copies it superseded; in a fixed order
+ * (feed, id).
+ */
+export function newestCopies(records: readonly SourceRecord[]): SourceRecord[] {
+  const byId = new Map<string, Keyed[]>();
+  for (const k of keyed(records)) {
+    const copyKey = `${k.r.source.feed === 'nvd' ? 'nvd' : 'osv'}\t${k.r.source.id}`;
+    const list = byId.get(copyKey);
+    if (list) list.push(k);
+    else byId.set(copyKey, [k]);
+  }
+  const out: SourceRecord[] = [];
+  for (const copies of byId.values()) {
+    copies.sort(compareCopies);
+    const winner = copies[0]!.r;
+    const superseded: SupersededCopy[] = copies
+      .slice(1)
+      .map((c) => ({ feed: c.r.source.feed, modified: c.r.source.modified }))
+      .sort((a, b) => FEED_RANK[a.feed] - FEED_RANK[b.feed] || byteCompare(a.modified ?? '', b.modified ?? ''));
+    out.push(superseded.length ? { ...winner, source: { ...winner.source, superseded } } : winner);
+  }
+  return out.sort((a, b) => FEED_RANK[a.source.feed] - FEED_RANK[b.source.feed] || byteCompare(a.source.id, b.source.id));
+}
+
+export function mergeRecords(id: string, input: readonly SourceRecord[]): Advisory {
+  if (input.length === 0) throw new Error('mergeRecords: no records');
+  // Every copy names ids (a copy that lost may still hold the alias that joined the records).
+  const ids = new Set<string>();
+  const upstream = new Set<string>();
   const related = new Set<string>();
-  for (const r of records) {
-    aliases.add(r.source.id);
-    for (const a of r.aliases) aliases.add(a);
-    for (const a of r.upstream) aliases.add(a);
+  for (const r of input) {
+    for (const a of linkedIds(r)) ids.add(a);
+    if (r.upstream.length > 1) for (const u of r.upstream) upstream.add(u);
     for (const a of r.related) related.add(a);
   }
-  aliases.delete(id);
-  for (const a of aliases) related.delete(a);
-  related.delete(id);
+  const records = newestCopies(input);
+  const standing = records.filter((r) => r.source.withdrawn === null);
+  const content = standing.length > 0 ? standing : records;
+
+  ids.delete(id);
+  for (const a of [id, ...ids]) {
+    upstream.delete(a);
+    related.delete(a);
+  }
+  for (const u of upstream) related.delete(u);
 
   let published: string | null = null;
   let modified: string | null = null;
   let withdrawn: string | null = null;
-  let allWithdrawn = true;
   for (const r of records) {
     published = minTime(published, r.source.published);
     modified = maxTime(modified, r.source.modified);
-    if (r.source.withdrawn === null) allWithdrawn = false;
-    else withdrawn = maxTime(withdrawn, r.source.withdrawn);
+    if (r.source.withdrawn !== null) withdrawn = maxTime(withdrawn, r.source.withdrawn);
   }
 
-  const details = first(records.map((r) => r.details));
-  const summary = first(records.map((r) => r.summary)) ?? summaryFromDetails(details);
+  const details = first(content.map((r) => r.details));
+  const summary = first(content.map((r) => r.summary)) ?? summaryFromDetails(details);
 
   return {
     id,
-    aliases: [...aliases].sort(byteCompare),
+    aliases: [...ids].sort(byteCompare),
+    upstream: [...upstream].sort(byteCompare),
     related: [...related].sort(byteCompare),
     sources: records.map((r) => r.source).sort((a, b) => byteCompare(a.feed, b.feed) || byteCompare(a.id, b.id)),
     summary,
     details,
     published,
     modified,
-    withdrawn: allWithdrawn ? withdrawn : null,
-    severity: mergeSeverity(records.flatMap((r) => r.severity)),
-    databaseSeverity: dedupeBy(records.flatMap((r) => r.databaseSeverity), (d: DatabaseSeverity) => `${d.source}\t${d.id}`),
-    cwes: [...new Set(records.flatMap((r) => r.cwes))].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))),
-    references: mergeReferences(records),
-    affected: mergeAffected(records.flatMap((r) => r.affected)),
-    cpes: sortedUnique(records.flatMap((r) => r.cpes), (c: Cpe) => `${c.criteria}\t${canonicalJson(c)}`),
+    withdrawn: standing.length === 0 ? withdrawn : null,
+    severity: mergeSeverity(content.flatMap((r) => r.severity)),
+    databaseSeverity: dedupeBy(content.flatMap((r) => r.databaseSeverity), (d: DatabaseSeverity) => `${d.source}\t${d.id}`),
+    cwes: [...new Set(content.flatMap((r) => r.cwes))].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))),
+    references: mergeReferences(content),
+    affected: mergeAffected(content.flatMap((r) => r.affected)),
+    cpes: sortedUnique(content.flatMap((r) => r.cpes), (c: Cpe) => `${c.criteria}\t${canonicalJson(c)}`),
   };
 }
 

@@ -2,7 +2,8 @@
  * The one normalised advisory model every feed is read into and every merged
  * advisory is written from. A `SourceRecord` is one upstream record (one NVD CVE,
  * one OSV or GHSA file) after normalisation; an `Advisory` is what the merge makes
- * of every record that shares a merge key. The advisories member's `doc` column is
+ * of every record of one vulnerability (one component of the alias graph, see
+ * merge-key.ts). The advisories member's `doc` column is
  * an Advisory as canonical JSON (sorted keys), so this file is the doc's schema.
  *
  * Timestamps are ISO 8601 UTC strings (`2024-01-02T03:04:05.000Z`) or null.
@@ -23,6 +24,17 @@ export interface SourceRef {
   withdrawn: string | null;
   /** NVD `vulnStatus` (Analyzed, Deferred, Rejected, …); absent for OSV and GHSA. */
   status?: string;
+  /**
+   * Merged advisories only: other copies of the same id (another feed, or the
+   * same feed twice) that this one, the newest, replaced as a whole.
+   */
+  superseded?: SupersededCopy[];
+}
+
+/** A copy of a record that lost to a newer copy of the same id. */
+export interface SupersededCopy {
+  feed: FeedName;
+  modified: string | null;
 }
 
 export type CvssType = 'CVSS_V2' | 'CVSS_V3' | 'CVSS_V4';
@@ -108,8 +120,6 @@ export interface AdvisoryContent {
 
 /** One upstream record after normalisation, before the merge. */
 export interface SourceRecord extends AdvisoryContent {
-  /** The merge key (see merge.ts mergeKey). */
-  key: string;
   source: SourceRef;
   /** OSV `aliases` (and `upstream`, which is listed separately too). */
   aliases: string[];
@@ -117,15 +127,17 @@ export interface SourceRecord extends AdvisoryContent {
   related: string[];
 }
 
-/** The merged advisory: every record that shares one key. */
+/** The merged advisory: every record of one vulnerability (one component of the alias graph). */
 export interface Advisory extends AdvisoryContent {
-  /** The merge key: a CVE id when the records name exactly one, else the record's own id. */
+  /** The component's primary id (bundle/advisory-id.ts: a CVE first, the oldest). */
   id: string;
-  /** Every other id the sources give it (their own ids, aliases and upstream ids), sorted. */
+  /** Every other id of the component (the records' own ids, their aliases, a single upstream id), sorted. */
   aliases: string[];
+  /** Upstream ids of records that name several: vulnerabilities this one was derived from, not aliases. */
+  upstream: string[];
   /** OSV `related` ids: other advisories about a similar issue (not the same one). */
   related: string[];
-  /** One entry per (feed, id), sorted. */
+  /** One entry per record: per id (NVD's and the OSV schema's apart), the copy that won (the newest `modified`), with its feed and the copies it superseded; sorted by feed, id. */
   sources: SourceRef[];
   /** Earliest publication of any source. */
   published: string | null;

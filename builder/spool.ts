@@ -1,14 +1,20 @@
 /**
  * Keeps memory flat however large the feeds are: normalised records are spooled
- * to a file as `key<TAB>json` lines, the file is sorted by key with GNU sort (an
- * external merge sort: it spills sorted runs to disk and merges them), and the
- * sorted lines are read back as groups of records that share a key.
+ * to a file as `id<TAB>json` lines (the record's own id); once every record has
+ * been read and the alias graph is complete, the spool is streamed into GNU
+ * sort with each line's id replaced by its merge key (the primary id of its
+ * vulnerability, merge-key.ts), sorted by that key (an external merge sort: it
+ * spills sorted runs to disk and merges them), and the sorted lines are read
+ * back as groups of records that share a key.
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { OukError } from '../lib/errors.ts';
+import { fileLines } from './lines.ts';
 import type { SourceRecord } from './model.ts';
 
 export class RecordSpool {
@@ -21,7 +27,7 @@ export class RecordSpool {
 
   async write(rec: SourceRecord): Promise<void> {
     this.count++;
-    if (!this.out.write(`${rec.key}\t${JSON.stringify(rec)}\n`)) await once(this.out, 'drain');
+    if (!this.out.write(`${rec.source.id}\t${JSON.stringify(rec)}\n`)) await once(this.out, 'drain');
   }
 
   async close(): Promise<void> {
@@ -41,15 +47,39 @@ export interface SortOptions {
   bufferSize?: string;
 }
 
+export interface RecordGroup {
+  /** The merge key every record of the group has. */
+  key: string;
+  records: SourceRecord[];
+}
+
+/** The spool's lines with their first cell (a record's id) replaced by `keyOf(id)`. */
+async function* rekeyed(spoolPath: string, keyOf: (id: string) => string): AsyncGenerator<string> {
+  let batch: string[] = [];
+  for await (const line of fileLines(spoolPath)) {
+    const tab = line.indexOf('\t');
+    batch.push(`${keyOf(line.slice(0, tab))}${line.slice(tab)}\n`);
+    if (batch.length >= 256) {
+      yield batch.join('');
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch.join('');
+}
+
 /**
- * Sorts the spool by key (bytewise: LC_ALL=C; stable, so records with equal keys
- * keep the spool's order) and yields each run of records with the same key.
+ * Sorts the spool by merge key (bytewise: LC_ALL=C; stable, so records with
+ * equal keys keep the spool's order) and yields each run of records with the
+ * same key.
  */
-export async function* sortedGroups(spoolPath: string, opts: SortOptions): AsyncGenerator<SourceRecord[]> {
-  const child = spawn('sort', ['-t', '\t', '-k1,1', '-s', '-S', opts.bufferSize ?? '256M', '-T', opts.tmpDir, spoolPath], {
+export async function* sortedGroups(spoolPath: string, keyOf: (id: string) => string, opts: SortOptions): AsyncGenerator<RecordGroup> {
+  const child = spawn('sort', ['-t', '\t', '-k1,1', '-s', '-S', opts.bufferSize ?? '256M', '-T', opts.tmpDir], {
     env: { ...process.env, LC_ALL: 'C' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // sort reads all of its input before it writes a line: feed it while the reader below waits.
+  const fed = pipeline(Readable.from(rekeyed(spoolPath, keyOf)), child.stdin);
+  fed.catch(() => undefined);
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {
@@ -71,13 +101,13 @@ export async function* sortedGroups(spoolPath: string, opts: SortOptions): Async
       const k = line.slice(0, tab);
       const rec = JSON.parse(line.slice(tab + 1)) as SourceRecord;
       if (k !== key && group.length > 0) {
-        yield group;
+        yield { key: key!, records: group };
         group = [];
       }
       key = k;
       group.push(rec);
     }
-    if (group.length > 0) yield group;
+    if (group.length > 0) yield { key: key!, records: group };
     finished = true;
   } finally {
     if (!finished) child.kill();
@@ -91,5 +121,10 @@ export async function* sortedGroups(spoolPath: string, opts: SortOptions): Async
       full ? 'INSUFFICIENT_SPACE' : 'INTERNAL',
       `sorting the normalised records failed (sort exited ${code}: ${stderr.trim() || 'no message'})${full ? `: free space in ${opts.tmpDir} or point TMPDIR elsewhere` : ''}`,
     );
+  }
+  try {
+    await fed;
+  } catch (e) {
+    throw new OukError('INTERNAL', `feeding the normalised records to sort failed: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -1,6 +1,7 @@
 /**
- * From a package URL (parsed by packageurl-js) to the OSV ecosystem(s) and
- * package name the DB is keyed by.
+ * From a package URL (read by purl.ts with packageurl-js) to the OSV
+ * ecosystem(s) and package name the DB is keyed by. A purl that cannot be
+ * read is not checked, with what is wrong with it as the reason.
  *
  *   npm            -> npm          (@scope/name)
  *   pypi           -> PyPI
@@ -21,8 +22,9 @@
  * Red Hat (product CPE streams) and SUSE (product names) ecosystems cannot be
  * derived from a purl and are reported as not checked.
  */
-import { PackageURL } from 'packageurl-js';
+import type { PackageURL } from 'packageurl-js';
 import { packageKey } from '../bundle/package-name.ts';
+import { readPurl } from './purl.ts';
 
 export type Identity =
   | {
@@ -114,12 +116,9 @@ function simple(ecosystem: string, name: string, version: string): Identity {
 
 /** OSV identity of a component, from its purl (and the SBOM's version when the purl has none). */
 export function identifyPurl(purlText: string, fallbackVersion: string | null): Identity {
-  let p: PackageURL;
-  try {
-    p = PackageURL.fromString(purlText);
-  } catch (e) {
-    return { ok: false, reason: `invalid purl (${(e as Error).message})` };
-  }
+  const read = readPurl(purlText);
+  if (!read.ok) return { ok: false, reason: read.reason };
+  const p: PackageURL = read.purl;
   const version = p.version ?? fallbackVersion ?? null;
   if (!version) return { ok: false, reason: 'no version in the purl or the component' };
   const ns = p.namespace ?? '';

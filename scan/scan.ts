@@ -11,10 +11,14 @@
  * does not parse, OS package without its distro release) is listed in
  * `notChecked` with the reason, never counted as clean; so is an advisory
  * whose range cannot be decided for a component (e.g. only GIT ranges).
+ *
+ * Each component gets at most one finding per vulnerability (dedupe.ts): the
+ * advisory's primary id, with every other id of the vulnerability as aliases.
  */
 import type { Pool } from 'pg';
 import { withActiveSnapshot } from '../infra/db.ts';
 import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
+import { oneFindingPerVulnerability } from './dedupe.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
 import { type AffectedRow, type CpeMatchRow, queryAffected, queryCpes } from './match.ts';
 import { evaluate, type OsvRange } from './ranges.ts';
@@ -251,11 +255,11 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
     cpeRows: await queryCpes(client, active.schema, cpeKeys),
   }));
 
-  const findings: Finding[] = [];
+  const matched: Finding[] = [];
   const undecided: NotChecked[] = [];
-  matchPurls(purls, affected, active.version, findings, undecided);
-  matchCpes(cpes, cpeRows, active.version, findings);
-  sortFindings(findings);
+  matchPurls(purls, affected, active.version, matched, undecided);
+  matchCpes(cpes, cpeRows, active.version, matched);
+  const findings = sortFindings(oneFindingPerVulnerability(matched));
 
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const f of findings) bySeverity[f.severity]++;

@@ -2,7 +2,8 @@
  * The bundle builder against the real feed records in ../shared/feeds: one full
  * build (shared by most assertions), unpacked with the real `tar`, its DB
  * members read back row by row; the merge checked on named CVEs present in
- * several feeds; withdrawn records; malformed and unreadable feeds; the SPDX
+ * several feeds, the alias graph (one advisory per vulnerability) and the
+ * duplicate-id rule (the newest copy wins); withdrawn records; malformed and unreadable feeds; the SPDX
  * SBOM against the SPDX 2.3 schema; the signature with openssl; and a second
  * build of the same inputs, byte for byte.
  */
@@ -55,6 +56,8 @@ const advisories = new Map<string, AdvisoryRow>();
 const rowsOf = new Map<string, Map<string, (string | null)[][]>>();
 /** alias -> advisory ids, over the whole aliases member. */
 const aliasIndex = new Map<string, string[]>();
+/** Every advisory_id of the advisories member. */
+const allIds = new Set<string>();
 
 const NAMED = [
   'CVE-2023-43665', // NVD + GHSA (ghsa/ and osv/PyPI/) + PYSEC + Bitnami
@@ -63,6 +66,10 @@ const NAMED = [
   'CVE-2026-26995', // NVD Rejected + GO-2026-4512 (not withdrawn)
   'CVE-2003-0598', // NVD only, Rejected
   'GHSA-2pr6-76vf-7546', // a GHSA with no CVE, in ghsa/ and osv/npm/
+  'CVE-2025-25193', // netty-common: GHSA-389x in ghsa/ (last_affected) and, newer, in osv/Maven/ (fixed)
+  'CVE-2020-26892', // nats-io/jwt: GO-2022-0380 names GHSA-2c64-vj8g-vwrq, which names nothing back
+  'CVE-2022-23529', // jsonwebtoken: GHSA-27h2-hvpr-p74q twice, the osv/npm/ copy without aliases
+  'CVE-2015-5739', // GO-2021-0159 names three CVEs, each with its NVD record
 ];
 
 async function* lines(file: string): AsyncGenerator<string> {
@@ -106,6 +113,7 @@ before(async () => {
 
   for await (const line of lines(path.join(unpacked, 'db/advisories.tsv'))) {
     const cells = decodeRow(line);
+    allIds.add(cells[0]!);
     if (NAMED.includes(cells[0]!)) advisories.set(cells[0]!, { cells, doc: JSON.parse(cells[10]!) as Advisory });
   }
   for (const t of TABLES.slice(1)) {
@@ -202,13 +210,15 @@ describe('full build from ../shared/feeds', () => {
     }
   });
 
-  test('CVE-2023-43665: NVD, GHSA, OSV (GHSA copy, PYSEC, Bitnami) become one advisory', () => {
+  test('CVE-2023-43665: NVD, GHSA, OSV (GHSA copy, PYSEC, Bitnami) become one advisory; the newer GHSA copy wins', () => {
     const { cells, doc } = adv('CVE-2023-43665');
-    assert.equal(cells[8], 'ghsa,nvd,osv');
+    assert.equal(cells[8], 'nvd,osv');
     assert.deepEqual(
       doc.sources.map((s) => `${s.feed}:${s.id}`),
-      ['ghsa:GHSA-h8gc-pgj2-vjm3', 'nvd:CVE-2023-43665', 'osv:BIT-django-2023-43665', 'osv:GHSA-h8gc-pgj2-vjm3', 'osv:PYSEC-2023-226'],
+      ['nvd:CVE-2023-43665', 'osv:BIT-django-2023-43665', 'osv:GHSA-h8gc-pgj2-vjm3', 'osv:PYSEC-2023-226'],
     );
+    // GHSA-h8gc-pgj2-vjm3 is in ghsa/ (modified 2024-11-18) and osv/PyPI/ (2024-11-20): the osv/ copy wins, naming the one it replaced
+    assert.deepEqual(doc.sources.find((s) => s.id === 'GHSA-h8gc-pgj2-vjm3')!.superseded, [{ feed: 'ghsa', modified: '2024-11-18T16:26:32.000Z' }]);
     assert.deepEqual(doc.aliases, ['BIT-django-2023-43665', 'GHSA-h8gc-pgj2-vjm3', 'PYSEC-2023-226']);
     assert.deepEqual(rows('aliases', 'CVE-2023-43665').map((r) => r[1]), doc.aliases);
     assert.deepEqual(aliasIndex.get('GHSA-h8gc-pgj2-vjm3'), ['CVE-2023-43665']);
@@ -216,8 +226,9 @@ describe('full build from ../shared/feeds', () => {
     // headline: NVD's primary v3.1 wins over GHSA's own v3.1 (AC:H, 5.9)
     assert.deepEqual(cells.slice(2, 5), ['HIGH', '7.5', 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H']);
     const sev = doc.severity.map((s) => `${s.source} ${s.type} ${s.score} ${s.vector}`);
-    assert.ok(sev.includes('ghsa CVSS_V3 5.9 CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:N/A:H'), 'GHSA v3 score computed from its vector');
-    assert.ok(sev.includes('ghsa CVSS_V4 8.7 CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N'), 'GHSA v4 score computed');
+    assert.ok(sev.includes('osv CVSS_V3 5.9 CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:N/A:H'), 'GHSA v3 score computed from its vector');
+    assert.ok(sev.includes('osv CVSS_V4 8.7 CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N'), 'GHSA v4 score computed');
+    assert.ok(!sev.some((x) => x.startsWith('ghsa ')), 'nothing from the superseded ghsa/ copy');
     assert.ok(doc.severity.some((s) => s.source === 'nvd' && s.primary && s.assigner === 'nvd@nist.gov' && s.score === 7.5));
     assert.deepEqual(doc.cwes, ['CWE-400', 'CWE-1284']);
     assert.equal(cells[5], '2023-11-03T05:15:00.000Z'); // earliest published (PYSEC)
@@ -250,10 +261,11 @@ describe('full build from ../shared/feeds', () => {
 
   test('CVE-2015-7546: GHSA, PYSEC and the Debian per-CVE record join NVD; v2 kept beside v3', () => {
     const { cells, doc } = adv('CVE-2015-7546');
-    assert.equal(cells[8], 'ghsa,nvd,osv');
+    assert.equal(cells[8], 'nvd,osv');
+    // NVD's CVE-2015-7546 and Debian's osv/ record of the same id are two records, not two copies: both stay
     assert.deepEqual(
       doc.sources.map((s) => `${s.feed}:${s.id}`),
-      ['ghsa:GHSA-8c4w-v65p-jvcv', 'nvd:CVE-2015-7546', 'osv:CVE-2015-7546', 'osv:GHSA-8c4w-v65p-jvcv', 'osv:PYSEC-2016-20'],
+      ['nvd:CVE-2015-7546', 'osv:CVE-2015-7546', 'osv:GHSA-8c4w-v65p-jvcv', 'osv:PYSEC-2016-20'],
     );
     assert.deepEqual(doc.cwes, ['CWE-522']);
     assert.ok(doc.severity.some((s) => s.source === 'nvd' && s.type === 'CVSS_V2' && s.score === 6));
@@ -264,12 +276,57 @@ describe('full build from ../shared/feeds', () => {
     assert.ok(rows('cpes', 'CVE-2015-7546').length > 0);
   });
 
-  test('a GHSA without a CVE merges its ghsa/ and osv/ copies under its own id', () => {
+  test('a GHSA without a CVE keeps one of its ghsa/ and osv/ copies (same modified: the ghsa/ one) under its own id', () => {
     const { cells, doc } = adv('GHSA-2pr6-76vf-7546');
-    assert.deepEqual(doc.sources.map((s) => `${s.feed}:${s.id}`), ['ghsa:GHSA-2pr6-76vf-7546', 'osv:GHSA-2pr6-76vf-7546']);
+    assert.deepEqual(doc.sources.map((s) => `${s.feed}:${s.id}`), ['ghsa:GHSA-2pr6-76vf-7546']);
+    assert.deepEqual(doc.sources[0]!.superseded, [{ feed: 'osv', modified: '2021-08-04T21:32:56.000Z' }]);
     assert.deepEqual(doc.aliases, []);
-    assert.equal(cells[8], 'ghsa,osv');
+    assert.equal(cells[8], 'ghsa');
     assert.deepEqual(rows('affected', 'GHSA-2pr6-76vf-7546').map((r) => `${r[1]}|${r[2]}`), ['npm|js-yaml']);
+  });
+
+  test('netty-common CVE-2025-25193: the newest copy of GHSA-389x-839f-4rhx wins as a whole (fixed 4.1.118, not the stale last_affected)', () => {
+    const { cells, doc } = adv('CVE-2025-25193');
+    assert.deepEqual(doc.aliases, ['GHSA-389x-839f-4rhx']);
+    assert.deepEqual(doc.sources.map((s) => `${s.feed}:${s.id}`), ['osv:GHSA-389x-839f-4rhx']);
+    assert.deepEqual(doc.sources[0]!.superseded, [{ feed: 'ghsa', modified: '2025-02-11T17:22:39.000Z' }]);
+    assert.equal(cells[8], 'osv');
+    const affected = rows('affected', 'CVE-2025-25193');
+    assert.deepEqual(affected.map((r) => `${r[1]}|${r[2]}`), ['Maven|io.netty:netty-common']);
+    assert.deepEqual(JSON.parse(affected[0]![4]!), [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '4.1.118' }] }]);
+  });
+
+  test('nats-io/jwt CVE-2020-26892: an alias named on one side only still joins (GO-2022-0380 -> GHSA-2c64-vj8g-vwrq)', () => {
+    const { doc } = adv('CVE-2020-26892');
+    assert.deepEqual(doc.aliases, ['GHSA-2c64-vj8g-vwrq', 'GHSA-4w5x-x539-ppf5', 'GO-2022-0380']);
+    assert.deepEqual(doc.sources.map((s) => `${s.feed}:${s.id}`), ['ghsa:GHSA-2c64-vj8g-vwrq', 'ghsa:GHSA-4w5x-x539-ppf5', 'osv:GO-2022-0380']);
+    for (const id of doc.aliases) assert.deepEqual(aliasIndex.get(id), ['CVE-2020-26892'], `${id} belongs to CVE-2020-26892 alone`);
+    assert.ok(!allIds.has('GHSA-2c64-vj8g-vwrq') && !allIds.has('GO-2022-0380'), 'no advisory of their own');
+  });
+
+  test('jsonwebtoken CVE-2022-23529: the same GHSA twice, one copy without aliases, is one advisory', () => {
+    const { doc } = adv('CVE-2022-23529');
+    assert.deepEqual(doc.aliases, ['GHSA-27h2-hvpr-p74q']);
+    assert.deepEqual(aliasIndex.get('GHSA-27h2-hvpr-p74q'), ['CVE-2022-23529']);
+    assert.ok(!allIds.has('GHSA-27h2-hvpr-p74q'));
+    assert.deepEqual(doc.sources.map((s) => `${s.feed}:${s.id}`), ['ghsa:GHSA-27h2-hvpr-p74q'], 'same modified: the ghsa/ copy, which names the CVE');
+  });
+
+  test('a record naming several CVEs joins them: GO-2021-0159 makes CVE-2015-5739/5740/5741 one advisory under the oldest CVE', () => {
+    const { cells, doc } = adv('CVE-2015-5739');
+    assert.deepEqual(doc.aliases, ['CVE-2015-5740', 'CVE-2015-5741', 'GO-2021-0159']);
+    assert.deepEqual(doc.sources.map((s) => `${s.feed}:${s.id}`), ['nvd:CVE-2015-5739', 'nvd:CVE-2015-5740', 'nvd:CVE-2015-5741', 'osv:GO-2021-0159']);
+    assert.equal(cells[8], 'nvd,osv');
+    assert.ok(!allIds.has('CVE-2015-5740') && !allIds.has('CVE-2015-5741'));
+    assert.ok(rows('cpes', 'CVE-2015-5739').length > 0, 'the NVD records keep their CPEs');
+  });
+
+  test('the alias graph is a partition: every alias belongs to exactly one advisory and is no advisory itself', () => {
+    const shared = [...aliasIndex].filter(([, ids]) => ids.length !== 1);
+    assert.deepEqual(shared, []);
+    const both = [...aliasIndex.keys()].filter((a) => allIds.has(a));
+    assert.deepEqual(both, []);
+    assert.ok(aliasIndex.size > 3000, `${aliasIndex.size} aliases`);
   });
 
   test('withdrawn records are kept and marked; an advisory is withdrawn only when every source is', () => {

@@ -89,8 +89,4 @@ export function minTime(a: string | null, b: string | null): string | null {
   return a < b ? a : b;
 }
 
-const CVE_RE = /^CVE-\d{4}-\d{4,}$/;
-
-export function isCveId(id: string): boolean {
-  return CVE_RE.test(id);
-}
+export { isCveId } from '../../bundle/advisory-id.ts';

@@ -105,7 +105,6 @@ export function normaliseNvd(raw: unknown): SourceRecord {
   });
 
   return {
-    key: id,
     source: {
       feed: 'nvd',
       id,

@@ -4,7 +4,6 @@
  * files are small, so each is parsed whole.
  */
 import { computeBaseScore } from '../cvss.ts';
-import { mergeKey } from '../merge-key.ts';
 import type { Affected, CvssType, DatabaseSeverity, FeedName, Range, RangeEvent, RangeType, Reference, Severity, SourceRecord } from '../model.ts';
 import { normaliseSeverityLabel } from '../cvss.ts';
 import {
@@ -55,7 +54,6 @@ export function normaliseOsv(raw: unknown, feed: Exclude<FeedName, 'nvd'>): Sour
   if (label) databaseSeverity.push({ source: feed, id, severity: label });
 
   return {
-    key: mergeKey(id, aliases, upstream),
     source: {
       feed,
       id,

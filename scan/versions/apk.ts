@@ -1,104 +1,185 @@
 /**
- * Alpine (and Wolfi, Chainguard): apk-tools' version ordering, as documented in
- * apk-package(5): number{.number}...{letter}{_suffix{number}}...{~hash}{-r#}.
+ * Alpine (and Wolfi, Chainguard): a port of apk-tools' version comparison
+ * (alpinelinux/apk-tools src/version.c, apk_version_compare and
+ * apk_version_validate, the tokeniser of apk-tools 2.12 / 3.x). A version is
  *
- * Numbers compare as numbers, except that after the first component a
- * leading zero makes the comparison textual; then the letter (none < a-z),
- * then the suffixes (_alpha < _beta < _pre < _rc < none < _cvs < _svn < _git
- * < _hg < _p, each with its number), then the -r build number. A commit hash
- * is ignored. Anything left over that does not fit the grammar makes the
- * version invalid: it sorts below the same version without that tail, and two
- * invalid versions compare as strings (what osv-scalibr, OSV's reference,
- * does). Only versions that fit the grammar are checkable.
+ *   digit{.digit}...{letter}{_suffix{number}}...{~hash}{-r#}
+ *
+ * read as a sequence of tokens: the initial number, further ".numbers", one
+ * lower-case letter, "_suffix" words (alpha, beta, pre, rc, cvs, svn, git,
+ * hg, p) each with an optional number, a "~" commit hash (hex) and the "-r"
+ * revision. Two versions are walked token by token while both have a token of
+ * the same kind:
+ *
+ * - numbers compare as numbers, except a ".number" where either side starts
+ *   with "0": then as strings (1.02 < 1.1, Gentoo's rule);
+ * - letters by character, suffixes by their rank (alpha < beta < pre < rc
+ *   < cvs < svn < git < hg < p), suffix numbers and revisions as numbers;
+ *   commit hashes as strings.
+ *
+ * When the kinds differ (or one side ends), the version that goes on is
+ * greater, unless what follows is a pre-release suffix (_alpha, _beta, _pre,
+ * _rc): 1.6 < 1.6.0 (a trailing ".0" is not nothing), 1.6.0-r1 > 1.6-r1,
+ * 1.2_rc1 < 1.2 < 1.2_p1 < 1.2a. Kinds rank initial digit < digit < letter
+ * < suffix < suffix number < hash < revision < end < invalid, and the version
+ * whose next token ranks higher is the lesser. A tail that breaks the grammar
+ * is an "invalid" token: such a version sorts below the same version without
+ * it, and is not checkable.
  */
-import { compareDigits, compareStrings, type VersionScheme } from './types.ts';
+import { compareDigits, type VersionScheme } from './types.ts';
 
-const SUFFIX_WEIGHT: Record<string, number> = { alpha: 0, beta: 1, pre: 2, rc: 3, '': 4, cvs: 5, svn: 6, git: 7, hg: 8, p: 9 };
-const NO_SUFFIX = { weight: 4, number: '0' };
+/** Token kinds, in apk-tools' order (the order matters: see compareApk). */
+const Token = { InitialDigit: 0, Digit: 1, Letter: 2, Suffix: 3, SuffixNo: 4, CommitHash: 5, RevisionNo: 6, End: 7, Invalid: 8 } as const;
+type Token = (typeof Token)[keyof typeof Token];
 
-interface ApkVersion {
-  original: string;
-  numbers: string[];
-  letter: string;
-  suffixes: { weight: number; number: string }[];
-  build: string;
-  /** what did not fit the grammar */
-  remainder: string;
-  invalid: boolean;
+/** Suffix ranks; NONE (5) is the pivot: below it pre-releases, above it post-releases. */
+const SUFFIXES: Readonly<Record<string, number>> = { alpha: 1, beta: 2, pre: 3, rc: 4, cvs: 6, svn: 7, git: 8, hg: 9, p: 10 };
+const SUFFIX_NONE = 5;
+
+interface TokenState {
+  token: Token;
+  /** the token's text: digits, the letter, the suffix word, the hash */
+  value: string;
+  suffix: number;
 }
 
-export function parseApk(original: string): ApkVersion {
-  let s = original;
-  const v: ApkVersion = { original, numbers: [], letter: '', suffixes: [], build: '0', remainder: '', invalid: false };
-  const nums = /^(?:\d+\.?)*/.exec(s)![0];
-  if (nums !== '') v.numbers = nums.split('.');
-  s = s.slice(nums.length);
-  if (/^[a-z]/.test(s)) {
-    v.letter = s[0]!;
-    s = s.slice(1);
+class Reader {
+  pos = 0;
+  constructor(readonly s: string) {}
+  get rest(): number {
+    return this.s.length - this.pos;
   }
-  for (;;) {
-    const m = /^_(alpha|beta|pre|rc|cvs|svn|git|hg|p)(\d*)/.exec(s);
-    if (!m) break;
-    v.suffixes.push({ weight: SUFFIX_WEIGHT[m[1]!]!, number: m[2] || '0' });
-    s = s.slice(m[0].length);
+  span(re: RegExp): string {
+    const start = this.pos;
+    while (this.pos < this.s.length && re.test(this.s[this.pos]!)) this.pos++;
+    return this.s.slice(start, this.pos);
   }
-  const hash = /^~[0-9a-f]+/.exec(s);
-  if (hash) s = s.slice(hash[0].length);
-  if (s !== '') {
-    const r = /^-r(\d*)/.exec(s);
-    if (r) {
-      v.build = r[1] || '0';
-      s = s.slice(r[0].length);
-    } else {
-      v.invalid = true;
+}
+
+const DIGIT = /[0-9]/;
+const SUFFIX_CHAR = /[a-z]/;
+const HEX = /[0-9a-fA-F]/;
+
+function parseDigits(t: TokenState, r: Reader): void {
+  t.value = r.span(DIGIT);
+  if (t.value === '') t.token = Token.Invalid;
+}
+
+function first(r: Reader): TokenState {
+  const t: TokenState = { token: Token.InitialDigit, value: '', suffix: 0 };
+  parseDigits(t, r);
+  return t;
+}
+
+function next(t: TokenState, r: Reader): void {
+  if (r.rest === 0) {
+    t.token = Token.End;
+    return;
+  }
+  const c = r.s[r.pos]!;
+  if (c >= 'a' && c <= 'z') {
+    if (t.token > Token.Digit) return invalid(t);
+    t.value = c;
+    t.token = Token.Letter;
+    r.pos++;
+  } else if (c === '.' || (c >= '0' && c <= '9')) {
+    if (c === '.') {
+      if (t.token > Token.Digit) return invalid(t);
+      r.pos++;
     }
+    if (t.token === Token.InitialDigit || t.token === Token.Digit) t.token = Token.Digit;
+    else if (t.token === Token.Suffix) t.token = Token.SuffixNo;
+    else return invalid(t);
+    parseDigits(t, r);
+  } else if (c === '_') {
+    if (t.token > Token.SuffixNo) return invalid(t);
+    r.pos++;
+    t.value = r.span(SUFFIX_CHAR);
+    t.suffix = SUFFIXES[t.value] ?? 0;
+    if (t.suffix === 0) return invalid(t);
+    t.token = Token.Suffix;
+  } else if (c === '~') {
+    if (t.token >= Token.CommitHash) return invalid(t);
+    r.pos++;
+    t.value = r.span(HEX);
+    if (t.value === '') return invalid(t);
+    t.token = Token.CommitHash;
+  } else if (c === '-') {
+    if (t.token >= Token.RevisionNo || !r.s.startsWith('-r', r.pos)) return invalid(t);
+    r.pos += 2;
+    t.token = Token.RevisionNo;
+    parseDigits(t, r);
+  } else {
+    invalid(t);
   }
-  v.remainder = s;
-  return v;
 }
 
-function compareNumbers(a: string[], b: string[]): number {
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a[i] ?? '0';
-    const y = b[i] ?? '0';
-    // after the first component, a leading zero means "compare as text" (1.02 < 1.1)
-    const textual = i > 0 && i < a.length && i < b.length && (x.startsWith('0') || y.startsWith('0'));
-    const d = textual ? compareStrings(x, y) : compareDigits(x || '0', y || '0');
+function invalid(t: TokenState): void {
+  t.token = Token.Invalid;
+}
+
+/** apk_blob_sort: bytewise over the common length, then the shorter first. */
+function blobSort(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a.charCodeAt(i) - b.charCodeAt(i);
+  return a.length - b.length;
+}
+
+function tokenCompare(a: TokenState, b: TokenState): number {
+  switch (a.token) {
+    case Token.Digit:
+      if (a.value.startsWith('0') || b.value.startsWith('0')) return Math.sign(blobSort(a.value, b.value));
+      return compareDigits(a.value, b.value);
+    case Token.InitialDigit:
+    case Token.SuffixNo:
+    case Token.RevisionNo:
+      return compareDigits(a.value, b.value);
+    case Token.Letter:
+      return Math.sign(a.value.charCodeAt(0) - b.value.charCodeAt(0));
+    case Token.Suffix:
+      return Math.sign(a.suffix - b.suffix);
+    default:
+      return Math.sign(blobSort(a.value, b.value));
+  }
+}
+
+export function compareApk(x: string, y: string): number {
+  const ra = new Reader(x);
+  const rb = new Reader(y);
+  const a = first(ra);
+  const b = first(rb);
+  while (a.token === b.token && a.token < Token.End) {
+    const d = tokenCompare(a, b);
     if (d !== 0) return d;
+    next(a, ra);
+    next(b, rb);
   }
-  return 0;
+  if (a.token === b.token) return 0;
+  if (a.token === Token.Suffix && a.suffix < SUFFIX_NONE) return -1;
+  if (b.token === Token.Suffix && b.suffix < SUFFIX_NONE) return 1;
+  return a.token > b.token ? -1 : 1;
 }
 
-export function compareApk(a: string, b: string): number {
-  const x = parseApk(a);
-  const y = parseApk(b);
-  if (x.invalid && y.invalid) return compareStrings(a, b);
-  let d = compareNumbers(x.numbers, y.numbers);
-  if (d !== 0) return d;
-  if (x.letter !== y.letter) return x.letter === '' ? -1 : y.letter === '' ? 1 : compareStrings(x.letter, y.letter);
-  const n = Math.max(x.suffixes.length, y.suffixes.length);
-  for (let i = 0; i < n; i++) {
-    const s = x.suffixes[i] ?? NO_SUFFIX;
-    const t = y.suffixes[i] ?? NO_SUFFIX;
-    d = s.weight - t.weight || compareDigits(s.number, t.number);
-    if (d !== 0) return Math.sign(d);
+/** apk_version_validate: null when `v` reads to its end, else the part that does not fit. */
+export function apkInvalidTail(v: string): string | null {
+  const r = new Reader(v);
+  const t = first(r);
+  let at = 0;
+  while (t.token < Token.End) {
+    at = r.pos;
+    next(t, r);
   }
-  d = compareDigits(x.build, y.build);
-  if (d !== 0) return d;
-  if (x.remainder === '' && y.remainder !== '') return 1;
-  if (x.remainder !== '' && y.remainder === '') return -1;
-  return 0;
+  return t.token === Token.End ? null : v.slice(at);
 }
 
 export const apk: VersionScheme = {
   name: 'apk',
   invalidReason(v) {
-    const p = parseApk(v.trim());
-    if (p.numbers.length === 0 || p.numbers.includes('')) return 'an apk version starts with dot-separated numbers';
-    if (p.invalid || p.remainder !== '') return `"${p.remainder}" does not fit number{.number}{letter}{_suffix{number}}{~hash}{-r#}`;
-    return null;
+    const s = v.trim();
+    if (s === '') return 'empty version';
+    if (!/^[0-9]/.test(s)) return 'an apk version starts with a number';
+    const tail = apkInvalidTail(s);
+    return tail === null ? null : `"${tail}" does not fit number{.number}{letter}{_suffix{number}}{~hash}{-r#}`;
   },
   compare: compareApk,
 };

@@ -14,10 +14,11 @@ import { maven } from './maven.ts';
 import { npm } from './npm.ts';
 import { nuget } from './nuget.ts';
 import { packagist } from './packagist.ts';
+import { pub } from './pub.ts';
 import { pypi } from './pypi.ts';
 import { rpm } from './rpm.ts';
 import { rubygems } from './rubygems.ts';
-import { semver } from './semver.ts';
+import { semver, threePartSemver } from './semver.ts';
 import type { VersionScheme } from './types.ts';
 
 export { InvalidVersionError, type VersionScheme } from './types.ts';
@@ -48,10 +49,10 @@ const SCHEMES: Readonly<Record<string, VersionScheme>> = {
   Mageia: rpm,
   openEuler: rpm,
   'Photon OS': rpm,
+  Pub: pub,
   // SemVer ecosystems
-  Hex: semver,
-  Pub: semver,
-  SwiftURL: semver,
+  Hex: threePartSemver('Hex SemVer', { leadingZeros: false }),
+  SwiftURL: threePartSemver('SwiftPM SemVer', { leadingZeros: true }),
   Bitnami: semver,
 };
 

@@ -1,111 +1,183 @@
 /**
- * Maven: the POM reference's "Version Order Specification"
- * (maven.apache.org/pom.html#version-order-specification), which is what
- * ComparableVersion implements:
+ * Maven: a port of maven-artifact 3.9's ComparableVersion
+ * (apache/maven, maven-artifact/src/main/java/org/apache/maven/artifact/
+ * versioning/ComparableVersion.java at 1a3de98e, the 3.9 line: MNG-6964 and
+ * MNG-7644 included), which is what Maven itself orders versions with and
+ * what the OSV schema names for the Maven ecosystem.
  *
- * - split at "." and "-" and at every digit/non-digit transition (a
- *   transition counts as "-"); an empty token is "0"; case is ignored;
- * - "cr" = "rc"; "ga", "final" and "release" are the empty qualifier;
- *   "a", "b", "m" directly followed by a number are alpha, beta, milestone;
- * - trailing null tokens (0, "") are trimmed, and again before each
- *   remaining hyphen, from the end to the start;
- * - the shorter version is padded with nulls that take the other side's
- *   prefix (0 for ".", "" for "-");
- * - same prefix: numbers in natural order, numbers above qualifiers,
- *   qualifiers alpha < beta < milestone < rc < snapshot < "" < sp < others
- *   (others alphabetically); different prefixes:
- *   ".qualifier" < "-qualifier" < "-number" < ".number".
+ * Parsing (lower-cased first) builds a tree of items:
+ *
+ * - "." ends an item in the current list; "-" ends it and opens a sub-list;
+ *   an empty item ("1..2", "1-") is the number 0;
+ * - a digit/letter transition also separates: number→letter opens a
+ *   sub-list after the number; letter→digit closes the letters as a
+ *   qualifier that is "followed by a digit" (so "a1", "b1", "m1" read as
+ *   alpha, beta, milestone) and opens a sub-list for the number;
+ * - MNG-7644: a qualifier reached through "." is treated as if reached
+ *   through "-" (it opens a sub-list when the current list is not empty),
+ *   so 1.0.0.RC1 < 1.0.0-RC2 and 2.0.X = 2-X;
+ * - every list is then normalised from the end: trailing null items (0, "",
+ *   an empty list) are removed, stepping over sub-lists, up to the first
+ *   non-null number or qualifier.
+ *
+ * Items (Maven's IntItem, LongItem and BigIntegerItem are one number item
+ * here: Maven picks the class by the digit count after stripping leading
+ * zeros, so its cross-class answers equal a plain comparison of magnitudes):
+ *
+ * - number vs number by value; a number beats a qualifier and a list;
+ * - qualifier order alpha < beta < milestone < rc = cr < snapshot
+ *   < "" = ga = final = release < sp < any other (those alphabetically);
+ *   a qualifier loses to a number and to a list;
+ * - list vs list item by item, the shorter padded with "nothing"; a list
+ *   loses to a number and beats a qualifier;
+ * - against "nothing" (padding): a number is greater unless 0; a qualifier
+ *   compares as against ""; a list compares its items in turn (MNG-6964).
+ *
+ * Maven treats only ASCII digits as digits here (its Character.isDigit
+ * accepts other scripts' digits too, which never occur in real versions).
  */
-import { compareDigits, compareStrings, type VersionScheme } from './types.ts';
+import { compareDigits, type VersionScheme } from './types.ts';
 
-interface Token {
-  prefix: '' | '.' | '-';
-  value: string;
-  numeric: boolean;
-}
+type Item = { kind: 'number'; digits: string } | { kind: 'qualifier'; value: string } | { kind: 'list'; items: Item[] };
 
-const KEYWORDS = ['alpha', 'beta', 'milestone', 'rc', 'snapshot', '', 'sp'];
+const QUALIFIERS = ['alpha', 'beta', 'milestone', 'rc', 'snapshot', '', 'sp'];
+const ALIASES: Record<string, string> = { ga: '', final: '', release: '', cr: 'rc' };
 const SHORT: Record<string, string> = { a: 'alpha', b: 'beta', m: 'milestone' };
+/** comparableQualifier("") */
+const RELEASE_INDEX = String(QUALIFIERS.indexOf(''));
 
-function token(prefix: Token['prefix'], raw: string, followedByNumber: boolean): Token {
-  let value = raw === '' ? '0' : raw;
-  if (/^\d+$/.test(value)) return { prefix, value: value.replace(/^0+(?=\d)/, ''), numeric: true };
-  if (value === 'cr') value = 'rc';
-  else if (value === 'ga' || value === 'final' || value === 'release') value = '';
-  else if (followedByNumber && SHORT[value]) value = SHORT[value]!;
-  return { prefix, value, numeric: false };
+const isDigit = (c: string): boolean => c >= '0' && c <= '9';
+
+function qualifier(raw: string, followedByDigit: boolean): Item {
+  const v = followedByDigit && raw.length === 1 ? (SHORT[raw] ?? raw) : raw;
+  return { kind: 'qualifier', value: ALIASES[v] ?? v };
 }
 
-function isNull(t: Token): boolean {
-  return t.value === '' || (t.numeric && t.value === '0');
+function parseItem(digits: boolean, buf: string): Item {
+  if (digits) return { kind: 'number', digits: buf.replace(/^0+/, '') || '0' };
+  return qualifier(buf, false);
 }
 
-export function mavenTokens(version: string): Token[] {
-  const tokens: Token[] = [];
-  const parts = version.trim().toLowerCase().split(/([.-])/);
-  for (let i = 0; i < parts.length; i += 2) {
-    const raw = parts[i]!;
-    let prefix: Token['prefix'] = i === 0 ? '' : (parts[i - 1] as '.' | '-');
-    const pieces = raw.match(/\d+|\D+/g) ?? [''];
-    pieces.forEach((piece, j) => {
-      tokens.push(token(prefix, piece, j < pieces.length - 1));
-      prefix = '-';
-    });
+/** Maven's comparableQualifier: known qualifiers by rank, others after them, alphabetically. */
+function comparable(q: string): string {
+  const i = QUALIFIERS.indexOf(q);
+  return i === -1 ? `${QUALIFIERS.length}-${q}` : String(i);
+}
+
+function isNull(item: Item): boolean {
+  if (item.kind === 'number') return item.digits === '0';
+  if (item.kind === 'qualifier') return comparable(item.value) === RELEASE_INDEX;
+  return item.items.length === 0;
+}
+
+function normalize(list: Item[]): void {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const last = list[i]!;
+    if (isNull(last)) list.splice(i, 1);
+    else if (last.kind !== 'list') break;
   }
-  // trim trailing nulls, then again in front of each remaining hyphen, end to start
-  let i = tokens.length - 1;
-  while (i > 0) {
-    if (isNull(tokens[i]!)) {
-      tokens.splice(i, 1);
-      i--;
-      continue;
+}
+
+export function parseMaven(version: string): Item[] {
+  const v = version.toLowerCase();
+  const root: Item[] = [];
+  let list = root;
+  const stack: Item[][] = [root];
+  const open = (): void => {
+    const sub: Item[] = [];
+    list.push({ kind: 'list', items: sub });
+    list = sub;
+    stack.push(sub);
+  };
+  let digits = false;
+  let start = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    if (c === '.' || c === '-') {
+      list.push(i === start ? { kind: 'number', digits: '0' } : parseItem(digits, v.slice(start, i)));
+      start = i + 1;
+      if (c === '-') open();
+    } else if (isDigit(c)) {
+      if (!digits && i > start) {
+        // letters then a digit: 1.0.0.X1 < 1.0.0-X2, ".X" as "-X"
+        if (list.length > 0) open();
+        list.push(qualifier(v.slice(start, i), true));
+        start = i;
+        open();
+      }
+      digits = true;
+    } else {
+      if (digits && i > start) {
+        list.push(parseItem(true, v.slice(start, i)));
+        start = i;
+        open();
+      }
+      digits = false;
     }
-    while (i >= 0 && tokens[i]!.prefix !== '-') i--;
-    i--;
   }
-  return tokens;
-}
-
-function keywordRank(q: string): number {
-  const i = KEYWORDS.indexOf(q);
-  return i === -1 ? KEYWORDS.length : i;
-}
-
-function compareQualifiers(a: string, b: string): number {
-  const x = keywordRank(a);
-  const y = keywordRank(b);
-  if (x === KEYWORDS.length && y === KEYWORDS.length) return compareStrings(a, b);
-  return x - y;
-}
-
-function prefixRank(t: Token): number {
-  if (t.numeric) return t.prefix === '-' ? 2 : 3;
-  return t.prefix === '-' ? 1 : 0;
-}
-
-/** `a` or `b` may be null: padding, which takes the other side's prefix. */
-function compareTokens(a: Token | null, b: Token | null): number {
-  if (a === null) return -compareTokens(b, null);
-  if (b === null) {
-    // padding: 0 against a number after ".", else the release qualifier ""
-    if (a.numeric) return a.prefix === '-' ? 1 : compareDigits(a.value, '0');
-    return compareQualifiers(a.value, '');
+  if (v.length > start) {
+    if (!digits && list.length > 0) open();
+    list.push(parseItem(digits, v.slice(start)));
   }
-  if (a.prefix !== b.prefix) return prefixRank(a) - prefixRank(b);
-  if (a.numeric && b.numeric) return compareDigits(a.value, b.value);
-  if (a.numeric !== b.numeric) return a.numeric ? 1 : -1;
-  return compareQualifiers(a.value, b.value);
+  while (stack.length > 0) normalize(stack.pop()!);
+  return root;
 }
 
-function compareMaven(a: string, b: string): number {
-  const x = mavenTokens(a);
-  const y = mavenTokens(b);
-  const n = Math.max(x.length, y.length);
-  for (let i = 0; i < n; i++) {
-    const d = compareTokens(x[i] ?? null, y[i] ?? null);
-    if (d !== 0) return d < 0 ? -1 : 1;
+/** `b` null is "nothing" (the padding of a shorter list). */
+function compareItems(a: Item, b: Item | null): number {
+  switch (a.kind) {
+    case 'number':
+      if (b === null) return a.digits === '0' ? 0 : 1;
+      return b.kind === 'number' ? compareDigits(a.digits, b.digits) : 1;
+    case 'qualifier': {
+      if (b === null) return compareStrings(comparable(a.value), RELEASE_INDEX);
+      if (b.kind !== 'qualifier') return -1;
+      return compareStrings(comparable(a.value), comparable(b.value));
+    }
+    case 'list':
+      if (b === null) {
+        for (const item of a.items) {
+          const r = compareItems(item, null);
+          if (r !== 0) return r;
+        }
+        return 0;
+      }
+      if (b.kind === 'number') return -1;
+      if (b.kind === 'qualifier') return 1;
+      return compareLists(a.items, b.items);
+  }
+}
+
+function compareLists(a: Item[], b: Item[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const l = a[i];
+    const r = b[i];
+    const d = l === undefined ? (r === undefined ? 0 : -compareItems(r, null)) : compareItems(l, r ?? null);
+    if (d !== 0) return d;
   }
   return 0;
+}
+
+/** Java String.compareTo's sign (UTF-16 code units, as JS compares strings). */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function compareMaven(a: string, b: string): number {
+  return Math.sign(compareLists(parseMaven(a), parseMaven(b)));
+}
+
+/** Maven's canonical form (ComparableVersion.getCanonical): "." before items, "-" before sub-lists. */
+export function mavenCanonical(version: string): string {
+  const render = (items: Item[]): string => {
+    let out = '';
+    for (const item of items) {
+      if (out.length > 0) out += item.kind === 'list' ? '-' : '.';
+      out += item.kind === 'number' ? item.digits : item.kind === 'qualifier' ? item.value : render(item.items);
+    }
+    return out;
+  };
+  return render(parseMaven(version));
 }
 
 export const maven: VersionScheme = {

@@ -1,11 +1,16 @@
 /**
  * npm versions: parsed and ordered by `semver` (npm's own parser, loose mode so
- * "v1.2.3" and "=1.2.3" read as npm reads them). Versions it refuses only for
- * size (numbers above 2^53) fall back to the BigInt SemVer ordering, which
- * agrees with it everywhere else.
+ * "v1.2.3" and "=1.2.3" read as npm reads them). A version is checkable only
+ * when npm's parser accepts it: all three numbers (npm has no "1.3"), each
+ * within 2^53, optional pre-release and build metadata (ignored in ordering).
+ * Ranges ("^1.2"), tags ("latest"), paths and URLs are not versions.
+ *
+ * Comparing stays lenient for advisory data npm would refuse: such a pair is
+ * ordered by the BigInt SemVer ordering (semver.ts), which agrees with npm
+ * wherever npm answers.
  */
 import semverPkg from 'semver';
-import { compareSemverLike, semverInvalidReason } from './semver.ts';
+import { compareSemverLike } from './semver.ts';
 import type { VersionScheme } from './types.ts';
 
 const LOOSE = { loose: true } as const;
@@ -22,7 +27,9 @@ export const npm: VersionScheme = {
   name: 'npm SemVer',
   invalidReason(v) {
     if (npmParse(v)) return null;
-    return semverInvalidReason(v) === null ? null : 'not a version npm accepts (a range, tag, path or URL?)';
+    if (/^\s*[v=]*\s*\d+(\.\d+)?\s*$/.test(v)) return 'not a version npm accepts: npm versions have all three numbers (MAJOR.MINOR.PATCH)';
+    if (/^\s*[v=]*\s*\d+\.\d+\.\d+/.test(v) && /\d{16,}/.test(v)) return 'not a version npm accepts: a number above 2^53';
+    return 'not a version npm accepts (a range, tag, path or URL?)';
   },
   compare(a, b) {
     const x = npmParse(a);

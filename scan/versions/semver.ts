@@ -85,6 +85,21 @@ export function semverInvalidReason(v: string): string | null {
   return STRICT.test(v.trim()) ? null : 'not a SemVer version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])';
 }
 
+/**
+ * SemVer ecosystems whose tools insist on all three numbers (Elixir's
+ * Version.parse for Hex and SwiftPM's Version both refuse "1.0" and
+ * "1.2.3.4"): the same ordering, a stricter idea of a version.
+ */
+export function threePartSemver(name: string, opts: { leadingZeros: boolean }): VersionScheme {
+  const num = opts.leadingZeros ? '\\d+' : '(?:0|[1-9]\\d*)';
+  const re = new RegExp(`^${num}\\.${num}\\.${num}(?:-${IDENT}(?:\\.${IDENT})*)?(?:\\+${IDENT}(?:\\.${IDENT})*)?$`);
+  return {
+    name,
+    invalidReason: (v) => (v.trim() === '' ? 'empty version' : re.test(v.trim()) ? null : 'not a SemVer version with all three numbers (MAJOR.MINOR.PATCH[-PRE][+BUILD])'),
+    compare: (a, b) => compareSemverLike(a, b),
+  };
+}
+
 export const semver: VersionScheme = {
   name: 'SemVer',
   invalidReason: semverInvalidReason,
