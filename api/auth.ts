@@ -27,6 +27,8 @@ export interface OperatorAuthConfig {
   /** PEM text of the public key, or the path of a PEM file. */
   jwtPublicKey?: string;
   jwtIssuer?: string;
+  /** STELLA_JWT_MAX_DAYS */
+  jwtMaxDays?: number;
 }
 
 export type Principal = { method: 'basic'; user: string } | { method: 'jwt'; subject: string };
@@ -99,7 +101,7 @@ export function createOperatorAuthenticator(cfg: OperatorAuthConfig): (authoriza
       if (!key) return { ok: false, reason: keyError ?? 'JWT authentication is not configured' };
       try {
         // the same offline verification as scan tokens (lib/tokens.ts): pinned algorithm, issuer, expiry, subject
-        const verified = await verifyToken(bearer[1], key, cfg.jwtIssuer ? { issuer: cfg.jwtIssuer } : {});
+        const verified = await verifyToken(bearer[1], key, { ...(cfg.jwtIssuer ? { issuer: cfg.jwtIssuer } : {}), ...(cfg.jwtMaxDays ? { maxDays: cfg.jwtMaxDays } : {}) });
         // the signature is good, so the other claims can be read as they are
         if (!isOperator(decodeToken(bearer[1]).claims)) return { ok: false, reason: 'token is valid but not an operator token (role "operator" missing)' };
         return { ok: true, principal: { method: 'jwt', subject: verified.claims.sub } };

@@ -14,8 +14,8 @@
  * 200 and listed under `ignored`, so no event can create an import for an
  * object that does not exist. Accepted bundles go to queue/ingest
  * (idempotent: the duplicates of MinIO's at-least-once delivery start
- * nothing). A `.tar.gz.sig` arriving for a bundle whose verify is waiting
- * for it wakes that verify up.
+ * nothing). A `.tar.gz.sig` arriving for a bundle whose verify was refused
+ * for lacking it resumes that import.
  *
  * 503 when Redis, PostgreSQL or the store cannot take the event, so MinIO
  * (with a queue dir) delivers it again.
@@ -26,7 +26,8 @@ import { createdObjects, parseWebhookBody } from '../infra/minio-event.ts';
 import { statOrNull } from '../infra/store.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import { describeError } from '../lib/errors.ts';
-import { isBundleKey, jobIdFor } from '../queue/identity.ts';
+import { isBundleKey } from '../queue/identity.ts';
+import { retryImport } from '../queue/retry.ts';
 import { ingestObject, type IngestDeps, type IngestResult } from '../queue/ingest.ts';
 
 export interface IngestRoutesOptions extends IngestDeps {
@@ -44,20 +45,17 @@ function authorized(req: FastifyRequest, token: string | undefined): boolean {
   return Boolean(m && safeEqual(m[1].trim(), token));
 }
 
-/** A signature uploaded after its tarball: wake a verify that is waiting in backoff for it. */
+/** A signature uploaded after its tarball: the import verify refused for lacking it resumes now. */
 async function wakeWaitingVerify(opts: IngestRoutesOptions, bucket: string, sigKey: string): Promise<string[]> {
   const key = sigKey.slice(0, -'.sig'.length);
   const r = await opts.pool.query<{ id: string }>(
-    `SELECT id FROM ouk_meta.imports WHERE bucket = $1 AND object_key = $2 AND state IN ('queued', 'verifying')`,
+    `SELECT id FROM ouk_meta.imports WHERE bucket = $1 AND object_key = $2 AND state = 'failed' AND error_code = 'SIGNATURE_MISSING'`,
     [bucket, key],
   );
   const woken: string[] = [];
   for (const { id } of r.rows) {
-    const job = await opts.queues.queues.verify.getJob(jobIdFor(id, 'verify'));
-    if (job && (await job.getState()) === 'delayed') {
-      await job.promote().catch(() => undefined);
-      woken.push(id);
-    }
+    await retryImport(opts, id);
+    woken.push(id);
   }
   return woken;
 }
@@ -97,7 +95,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app:
           ignored.push({ key: o.key, reason: 'no such object in the bucket' });
           continue;
         }
-        accepted.push({ key: o.key, ...(await ingestObject(opts, { bucket: o.bucket, key: o.key, etag: st.etag, size: st.size })) });
+        accepted.push({ key: o.key, ...(await ingestObject(opts, { bucket: o.bucket, key: o.key, etag: st.etag, size: st.size }, {}, 'webhook')) });
       }
     } catch (e) {
       req.log.error({ err: e }, 'could not record a bucket event; the sender should deliver it again');

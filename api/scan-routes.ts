@@ -10,8 +10,16 @@
  *
  * `redis` should be a normal connection (commands fail rather than wait while
  * Redis is down), not a BullMQ blocking one. Errors: 400 SBOM_INVALID, 401
- * TOKEN_INVALID, 413 body too large, 415 not JSON, 503 NOTHING_ACTIVE /
- * DATABASE_UNAVAILABLE / QUOTA_UNAVAILABLE; body `{error: {code, message}}`.
+ * TOKEN_INVALID, 413 SBOM_TOO_LARGE (body over STELLA_SCAN_MAX_BYTES, or
+ * more components than scan/sbom.ts MAX_COMPONENTS), 415 not JSON, 429
+ * SCAN_BUSY (this client already runs STELLA_SCAN_PER_CLIENT scans), 503
+ * SCAN_BUSY (STELLA_SCAN_CONCURRENCY scans run already) / NOTHING_ACTIVE /
+ * DATABASE_UNAVAILABLE / QUOTA_UNAVAILABLE; body `{error: {code, message}}`;
+ * never a 500 for anything a client sends.
+ *
+ * The answer is bounded: at most STELLA_SCAN_MAX_FINDINGS findings and as
+ * many not-checked entries (most severe first); `summary` counts them all and
+ * `truncated` says what was left out.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -19,7 +27,7 @@ import type { Pool } from 'pg';
 import type { Config } from '../lib/config.ts';
 import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { QuotaOptions } from '../lib/quota.ts';
-import { MAX_SBOM_BYTES, parseSbom } from '../scan/sbom.ts';
+import { parseSbom } from '../scan/sbom.ts';
 import { countedScan, resolveClient } from '../scan/service.ts';
 import { countScan } from '../lib/metrics.ts';
 
@@ -34,12 +42,24 @@ export interface ScanRoutesOptions {
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   SBOM_INVALID: 400,
+  SBOM_TOO_LARGE: 413,
   USAGE: 400,
   TOKEN_INVALID: 401,
   NOTHING_ACTIVE: 503,
   DATABASE_UNAVAILABLE: 503,
   QUOTA_UNAVAILABLE: 503,
 };
+
+/** The answer with at most `max` findings and not-checked entries; `truncated` says what was left out. */
+export function bounded<T extends { findings: unknown[]; notChecked: unknown[] }>(result: T, max: number): T & { truncated: { findings: number; notChecked: number } | null } {
+  if (result.findings.length <= max && result.notChecked.length <= max) return { ...result, truncated: null };
+  return {
+    ...result,
+    findings: result.findings.slice(0, max),
+    notChecked: result.notChecked.slice(0, max),
+    truncated: { findings: Math.max(0, result.findings.length - max), notChecked: Math.max(0, result.notChecked.length - max) },
+  };
+}
 
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
@@ -55,25 +75,48 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
 }
 
 export async function scanRoutes(app: FastifyInstance, opts: ScanRoutesOptions): Promise<void> {
+  const running = new Map<string, number>();
+  let total = 0;
+
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (isOukError(err)) return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_INVALID', `the SBOM is larger than ${MAX_SBOM_BYTES} bytes`);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_TOO_LARGE', `the SBOM is larger than ${opts.config.scanMaxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it, or scan it with \`stella scan\` on the host`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'SBOM_INVALID', 'send the SBOM as JSON (Content-Type: application/json)');
     if (err.statusCode === 400) return sendError(reply, 400, 'SBOM_INVALID', `the body is not valid JSON (${err.message}): send a CycloneDX or SPDX JSON SBOM`);
     app.log.error({ err }, 'scan failed');
     return sendError(reply, 500, 'INTERNAL', 'the scan failed unexpectedly; see the API log');
   });
 
-  app.post('/api/v1/scan', { bodyLimit: MAX_SBOM_BYTES }, async (req, reply) => {
+  app.post('/api/v1/scan', { bodyLimit: opts.config.scanMaxBytes }, async (req, reply) => {
     const sbom = parseSbom(req.body);
     const who = await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
-    const result = await countedScan({ pool: opts.pool, redis: opts.redis, config: opts.config, quota: opts.quota, sleep: opts.sleep }, sbom, who);
+    const client = `${who.client.kind}:${who.client.id}`;
+    const mine = running.get(client) ?? 0;
+    if (mine >= opts.config.scanPerClient) {
+      reply.header('Retry-After', '1');
+      return sendError(reply, 429, 'SCAN_BUSY', `this client already runs ${mine} scan${mine === 1 ? '' : 's'} (STELLA_SCAN_PER_CLIENT=${opts.config.scanPerClient}): wait for it to finish`);
+    }
+    if (total >= opts.config.scanConcurrency) {
+      reply.header('Retry-After', '2');
+      return sendError(reply, 503, 'SCAN_BUSY', `${total} scans are running (STELLA_SCAN_CONCURRENCY=${opts.config.scanConcurrency}): try again in a moment`);
+    }
+    running.set(client, mine + 1);
+    total++;
+    let result;
+    try {
+      result = await countedScan({ pool: opts.pool, redis: opts.redis, config: opts.config, quota: opts.quota, sleep: opts.sleep }, sbom, who);
+    } finally {
+      total--;
+      const left = (running.get(client) ?? 1) - 1;
+      if (left > 0) running.set(client, left);
+      else running.delete(client);
+    }
     countScan(who.client.kind, result.quota.overLimit);
     reply.header('X-Quota-Limit', String(result.quota.limit));
     reply.header('X-Quota-Used', String(result.quota.count));
     reply.header('X-Quota-Remaining', String(result.quota.remaining));
     reply.header('X-Quota-Reset', result.quota.resetsAt);
     if (result.quota.delayMs > 0) reply.header('X-Quota-Delay-Ms', String(result.quota.delayMs));
-    return reply.code(200).send(result);
+    return reply.code(200).send(bounded(result, opts.config.scanMaxFindings));
   });
 }

@@ -86,6 +86,34 @@ function archiveError(e: unknown): OukError {
   return new OukError('ARCHIVE_CORRUPT', `the tarball is truncated or not a gzip-compressed tar (${msg}): re-download or re-copy it`, { cause: e });
 }
 
+/** Tar bytes a member takes: its 512-byte header and its data padded to 512. */
+function tarBytes(size: number): number {
+  return 512 + Math.ceil(size / 512) * 512;
+}
+
+/** Room for pax headers, end-of-archive blocks and the record padding tar adds. */
+const TAR_SLACK = 1 << 20;
+
+/**
+ * Counts the decompressed bytes and refuses more than the archive can hold:
+ * before the manifest is read, a manifest's worth; after, what its members
+ * take as tar plus TAR_SLACK. Gigabytes of gzip hidden after the tar's end
+ * are refused after a megabyte instead of being inflated to the last byte.
+ */
+class TarBudget extends Transform {
+  private seen = 0;
+  limit = tarBytes(MAX_MANIFEST_BYTES) + TAR_SLACK;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      cb(new OukError('ARCHIVE_CORRUPT', `the tarball holds more data than its manifest accounts for (over ${this.limit} bytes of tar): something was appended or altered — re-download it`));
+      return;
+    }
+    cb(null, chunk);
+  }
+}
+
 export async function readBundle(input: Readable, opts: ReadOptions = {}): Promise<ReadResult> {
   const whole = createHash('sha256');
   let size = 0;
@@ -96,6 +124,7 @@ export async function readBundle(input: Readable, opts: ReadOptions = {}): Promi
   });
 
   const extract = tarExtract();
+  const budget = new TarBudget();
   let manifest: Manifest | undefined;
   let manifestSha256 = '';
   const seen = new Set<string>();
@@ -124,6 +153,7 @@ export async function readBundle(input: Readable, opts: ReadOptions = {}): Promi
         const raw = Buffer.concat(chunks);
         manifest = parseManifest(raw);
         manifestSha256 = createHash('sha256').update(raw).digest('hex');
+        budget.limit = tarBytes(raw.length) + manifest.members.reduce((n, m) => n + tarBytes(m.size), 0) + TAR_SLACK;
         await opts.onManifest?.(manifest, raw);
         continue;
       }
@@ -143,7 +173,7 @@ export async function readBundle(input: Readable, opts: ReadOptions = {}): Promi
   };
 
   try {
-    await Promise.all([pipeline(input, tap, createGunzip(), extract), walk()]);
+    await Promise.all([pipeline(input, tap, createGunzip(), budget, extract), walk()]);
   } catch (e) {
     extract.destroy();
     input.destroy();

@@ -24,11 +24,11 @@ import { OukError } from '../lib/errors.ts';
 import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
 import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
-import { qualified, schemaExists } from '../infra/db-schema.ts';
+import { dropSchema, qualified, schemaExists } from '../infra/db-schema.ts';
 import { REMOVED_TABLE, type LoadResult } from './load.ts';
 import { removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
-import { requireImport, stageDone, stageIsDone, type ImportRecord } from '../infra/import-records.ts';
+import { requireImport, stageDone, stageIsDone, stageLost, type ImportRecord } from '../infra/import-records.ts';
 import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
 import { requireVerified } from './common/staging.ts';
 
@@ -54,6 +54,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
   const client: PoolClient = await connect(ctx.pool);
   let result: ActivateResult;
   let committed = false;
+  let loadLost = false;
   try {
     await client.query('BEGIN');
     const pointer = await readActivePointer(client, true);
@@ -69,7 +70,8 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     checkPolicy(manifest, pointer, { allowDowngrade: rec.allowDowngrade, force: rec.force }, now);
     const loaded = rec.stages.load!.result as LoadResult;
     if (!(await schemaExists(client, loaded.schema))) {
-      throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): retry the import from load`, { retryable: false });
+      loadLost = true;
+      throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): \`stella ouk retry ${p.importId}\` loads it again`, { retryable: false });
     }
 
     result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded) : await switchFull(client, rec, pointer, loaded);
@@ -93,6 +95,8 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     committed = true;
   } catch (e) {
     if (!committed) await client.query('ROLLBACK').catch(() => undefined);
+    // The one way back from done: the system found the loaded DB gone, so load is no longer done.
+    if (loadLost) await stageLost(ctx.pool, p.importId, 'load', 'the loaded DB schema was found missing at activation');
     throw e;
   } finally {
     client.release();
@@ -131,7 +135,7 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: Active
   const staged = loaded.schema;
   const undo = undoSchemaFor(rec.id);
   const touched = qualified(undo, 'touched');
-  await client.query(`DROP SCHEMA IF EXISTS ${ident(undo)} CASCADE`);
+  await dropSchema(client, undo);
   await client.query(`CREATE SCHEMA ${ident(undo)}`);
   const sources = [...TABLES.map((t) => `SELECT advisory_id FROM ${qualified(staged, t.name)}`), `SELECT advisory_id FROM ${qualified(staged, REMOVED_TABLE)}`];
   await client.query(`CREATE TABLE ${touched} AS ${sources.join(' UNION ')}`);

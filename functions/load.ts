@@ -23,7 +23,7 @@ import { REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
-import { copySql, createTableSql, indexSql, qualified, schemaExists } from '../infra/db-schema.ts';
+import { copySql, createTableSql, dropSchema, indexSql, qualified } from '../infra/db-schema.ts';
 import { getStream } from '../infra/store.ts';
 import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
@@ -49,7 +49,8 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const rec0 = await requireImport(ctx.pool, p.importId);
   const { digest, manifest } = requireVerified(rec0);
   const schema = manifest.kind === 'delta' ? deltaSchemaFor(p.importId) : schemaFor(p.importId);
-  if (stageIsDone(rec0, 'load') && (await schemaExists(ctx.pool, schema))) return rec0.stages.load!.result as LoadResult;
+  // Done stays done: a replay never rebuilds a loaded (perhaps active) DB.
+  if (stageIsDone(rec0, 'load')) return rec0.stages.load!.result as LoadResult;
   if (!(await membersStaged(ctx, p, digest))) {
     // The staged members are gone (removed by hand, or a store wiped between
     // retries): stage them again from the verified tarball — with the same
@@ -67,13 +68,13 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     await client.query('BEGIN');
     await lockImport(client, p.importId);
     const rec = await requireImport(client, p.importId);
-    if (stageIsDone(rec, 'load') && (await schemaExists(client, schema))) {
+    if (stageIsDone(rec, 'load')) {
       await client.query('COMMIT');
       committed = true;
       return rec.stages.load!.result as LoadResult;
     }
     await client.query("SET LOCAL maintenance_work_mem = '256MB'");
-    await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
+    await dropSchema(client, schema);
     await client.query(`CREATE SCHEMA ${ident(schema)}`);
     for (const t of TABLES) await client.query(createTableSql(schema, t));
     if (manifest.kind === 'delta') await client.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);

@@ -2,8 +2,10 @@
  * Stage 1, verify: is this tarball what the publisher signed, and may it be
  * imported here?
  *
- *  1. `<key>.sig` must be in the bucket (missing: SIGNATURE_MISSING, retryable —
- *     the operator may still be uploading it).
+ *  1. `<key>.sig` must be in the bucket. Missing, it is SIGNATURE_MISSING at
+ *     once (the tarball is complete, so waiting would only hide the fault);
+ *     the import resumes by itself once the `.sig` arrives (the webhook's
+ *     `.sig` event, or the reconciler's next pass).
  *  2. One GET of the tarball feeds the signature check (every trusted key from
  *     OUK_TRUSTED_KEYS, never a key from the bundle) and, on the side, gunzips
  *     just enough to take manifest.json, the first member.
@@ -56,13 +58,9 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
   const sigKey = `${p.key}.sig`;
   const sigText = await readSmallObject(ctx.store, p.bucket, sigKey, MAX_SIG_BYTES);
   if (!sigText) {
-    const last = ctx.attempt.number >= ctx.attempt.max;
     throw new OukError(
       'SIGNATURE_MISSING',
-      last
-        ? `signature ${sigKey} never arrived (checked ${ctx.attempt.number} times): upload ${sigKey} beside the tarball, then run \`stella ouk retry ${p.importId}\``
-        : `signature ${sigKey} has not arrived yet (attempt ${ctx.attempt.number} of ${ctx.attempt.max}); waiting for it`,
-      { retryable: true },
+      `no signature ${sigKey} beside the tarball in bucket ${p.bucket}: upload it there — the import resumes by itself once it arrives (or run \`stella ouk retry ${p.importId}\`)`,
     );
   }
   const sigDer = parseSignature(sigText);

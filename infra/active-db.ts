@@ -17,6 +17,23 @@ export interface ActiveDbPointer {
   previousImport: string | null;
 }
 
+/**
+ * The schemas that must never be dropped or rewritten: the one the pointer
+ * names (readers use it), the undo data of the active delta, and the previous
+ * DB a rollback returns to.
+ */
+export async function liveSchemas(q: Queryable): Promise<Set<string>> {
+  const pointer = await readActivePointer(q);
+  const live = new Set<string>();
+  if (pointer.activeSchema) live.add(pointer.activeSchema);
+  if (pointer.activeImport) live.add(`ouk_undo_${pointer.activeImport}`);
+  if (pointer.previousImport) {
+    const prev = await q.query<{ schema_name: string }>('SELECT schema_name FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [pointer.previousImport]);
+    if (prev.rows[0]) live.add(prev.rows[0].schema_name);
+  }
+  return live;
+}
+
 /** Reads the pointer row (ouk_meta.state); `forUpdate` locks it, which serialises activations and rollbacks. */
 export async function readActivePointer(q: Queryable, forUpdate = false): Promise<ActiveDbPointer> {
   const r = await q.query<{

@@ -3,8 +3,11 @@
  * (`ouk_db_<import id>`) holding the tables, then primary keys and indexes,
  * built after the COPY (faster than maintaining them row by row).
  */
-import { ident } from './db.ts';
+import type pg from 'pg';
 import type { TableDef } from '../bundle/tables.ts';
+import { OukError } from '../lib/errors.ts';
+import { liveSchemas } from './active-db.ts';
+import { ident } from './db.ts';
 
 export function qualified(schema: string, table: string): string {
   return `${ident(schema)}.${ident(table)}`;
@@ -30,6 +33,18 @@ export function indexSql(schema: string, t: TableDef): string[] {
     out.push(`CREATE INDEX ${ident(name)} ON ${qualified(schema, t.name)} (${cols.map(ident).join(', ')})`);
   }
   return out;
+}
+
+/**
+ * DROP SCHEMA … CASCADE, refused for a live schema (the active DB, its undo
+ * data, the previous DB): whatever replays a stage or cleans up, nothing ever
+ * drops or rewrites what ouk_meta.state points at.
+ */
+export async function dropSchema(client: Pick<pg.PoolClient, 'query'>, schema: string): Promise<void> {
+  if ((await liveSchemas(client)).has(schema)) {
+    throw new OukError('IMPORT_FAILED', `refusing to drop ${schema}: it is a live DB (active, its undo data, or the previous DB kept for rollback)`);
+  }
+  await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
 }
 
 export async function schemaExists(q: { query: (sql: string, values?: unknown[]) => Promise<{ rowCount: number | null }> }, schema: string): Promise<boolean> {

@@ -54,6 +54,8 @@ export interface ImportRecord {
   flowAddedAt: Date | null;
   activatedAt: Date | null;
   counts: Record<string, number> | null;
+  /** who created the record: 'webhook', 'cli' or 'reconciler' (null for records from before 003) */
+  startedBy: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -80,6 +82,7 @@ interface Row {
   flow_added_at: Date | null;
   activated_at: Date | null;
   counts: Record<string, number> | null;
+  started_by: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -107,6 +110,7 @@ export function fromRow(r: Row): ImportRecord {
     flowAddedAt: r.flow_added_at,
     activatedAt: r.activated_at,
     counts: r.counts,
+    startedBy: r.started_by ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -142,39 +146,59 @@ export const RUNNING_STATE: Record<StageName, ImportState> = {
   activate: 'activating',
 };
 
-/** Merges `patch` into stages[stage]; optionally sets other columns (name -> value). */
+/**
+ * Merges `patch` into stages[stage]; optionally sets other columns (name ->
+ * value). With `unlessDone`, a stage recorded done is left as it is (returns
+ * false): a stage that is done stays done, whoever replays it.
+ */
 export async function patchStage(
   q: Queryable,
   id: string,
   stage: StageName,
   patch: StageRecord,
   columns: Record<string, unknown> = {},
-): Promise<void> {
+  unlessDone = false,
+): Promise<boolean> {
   const names = Object.keys(columns);
   const sets = names.map((n, i) => `${n} = $${i + 4}`);
-  await q.query(
+  const r = await q.query(
     `UPDATE ouk_meta.imports
         SET stages = jsonb_set(stages, ARRAY[$2::text], COALESCE(stages -> $2::text, '{}'::jsonb) || $3::jsonb),
             updated_at = now()${sets.length ? ', ' + sets.join(', ') : ''}
-      WHERE id = $1`,
+      WHERE id = $1${unlessDone ? ` AND COALESCE(stages -> $2::text ->> 'state', '') <> 'done'` : ''}`,
     [id, stage, JSON.stringify(patch), ...names.map((n) => columns[n])],
   );
+  return (r.rowCount ?? 0) > 0;
 }
 
-/** A stage attempt starts: record it running and move the import into that stage's state. */
-export async function stageStarted(q: Queryable, id: string, stage: StageName, attempt: number): Promise<void> {
-  await patchStage(
+export type StageStart = { replay: true; result: unknown } | { replay: false };
+
+/**
+ * A stage attempt starts: record it running and move the import into that
+ * stage's state — unless the record says the stage is done, in which case
+ * nothing changes and the recorded result is returned (a replayed job, a
+ * Retry on a completed job in the dashboard, a duplicate flow: all no-ops).
+ */
+export async function beginStage(q: Queryable, id: string, stage: StageName, attempt: number, now = new Date()): Promise<StageStart> {
+  const started = await patchStage(
     q,
     id,
     stage,
-    { state: 'running', attempts: attempt, startedAt: new Date().toISOString(), finishedAt: null, code: null, error: null },
+    { state: 'running', attempts: attempt, startedAt: now.toISOString(), finishedAt: null, code: null, error: null },
+    {},
+    true,
   );
-  // A finished import (active, superseded, rolled back) keeps its state on a replay.
+  if (!started) {
+    const rec = await requireImport(q, id);
+    return { replay: true, result: rec.stages[stage]?.result ?? null };
+  }
+  // A finished import (active, superseded, rolled back) keeps its state.
   await q.query(
     `UPDATE ouk_meta.imports SET state = $2, error_code = NULL, error = NULL
       WHERE id = $1 AND state NOT IN ('active', 'superseded', 'rolled-back')`,
     [id, RUNNING_STATE[stage]],
   );
+  return { replay: false };
 }
 
 export async function stageDone(q: Queryable, id: string, stage: StageName, result: unknown, columns: Record<string, unknown> = {}): Promise<void> {
@@ -183,7 +207,8 @@ export async function stageDone(q: Queryable, id: string, stage: StageName, resu
 
 /** An attempt failed: `final` marks the import failed with the error's code and message. */
 export async function stageFailed(q: Queryable, id: string, stage: StageName, code: string, message: string, final: boolean): Promise<void> {
-  await patchStage(q, id, stage, { state: final ? 'failed' : 'retrying', finishedAt: new Date().toISOString(), code, error: message });
+  // A failure reported for a stage already done (a late duplicate) changes nothing.
+  if (!(await patchStage(q, id, stage, { state: final ? 'failed' : 'retrying', finishedAt: new Date().toISOString(), code, error: message }, {}, true))) return;
   if (final) {
     await q.query(
       `UPDATE ouk_meta.imports SET state = 'failed', error_code = $2, error = $3, updated_at = now()
@@ -191,6 +216,15 @@ export async function stageFailed(q: Queryable, id: string, stage: StageName, co
       [id, code, message],
     );
   }
+}
+
+/**
+ * What a stage produced is gone (its schema dropped by hand, say): the stage
+ * is marked failed so a retry runs it again. The only way a done stage stops
+ * being done, and only the system's own check makes it.
+ */
+export async function stageLost(q: Queryable, id: string, stage: StageName, why: string, now = new Date()): Promise<void> {
+  await patchStage(q, id, stage, { state: 'failed', finishedAt: now.toISOString(), code: 'IMPORT_FAILED', error: why });
 }
 
 export function stageIsDone(rec: ImportRecord, stage: StageName): boolean {

@@ -32,8 +32,15 @@ export function createStore(cfg: StoreConfig): Minio.Client {
   });
 }
 
+/** S3/MinIO answers that mean the store is out of space. */
+const FULL = /XMinioStorageFull|StorageFull|no space left|ENOSPC|minimum free drive threshold/i;
+
 export function storeUnavailable(e: unknown): OukError {
   const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  if (FULL.test(`${typeof code === 'string' ? code : ''} ${msg}`)) {
+    return new OukError('INSUFFICIENT_SPACE', `the object store is out of space (${msg}): free space on the store (MinIO's drives), or run \`stella ouk gc\`, then retry`, { cause: e, retryable: true });
+  }
   return new OukError('STORE_UNAVAILABLE', `the object store is unreachable (${msg}): check S3_ENDPOINT and that MinIO (or the local s3rver) is running`, { cause: e, retryable: true });
 }
 

@@ -31,11 +31,21 @@ export interface Config {
   jwt: string | undefined;
   jwtPublicKey: string | undefined;
   jwtIssuer: string;
+  /** STELLA_JWT_MAX_DAYS: tokens valid for longer than this from now are refused */
+  jwtMaxDays: number;
   quotaAnon: number;
   quotaToken: number;
   quotaBannerAt: number;
   /** Redis key prefix of the quota counters (STELLA_QUOTA_PREFIX; tests use their own). */
   quotaPrefix: string;
+  /** STELLA_SCAN_MAX_BYTES: largest SBOM the scan API takes (413 above) */
+  scanMaxBytes: number;
+  /** STELLA_SCAN_MAX_FINDINGS: findings (and not-checked entries) one API answer carries at most */
+  scanMaxFindings: number;
+  /** STELLA_SCAN_CONCURRENCY: scans the API runs at once (503 SCAN_BUSY above) */
+  scanConcurrency: number;
+  /** STELLA_SCAN_PER_CLIENT: scans one client (token or address) runs at once (429 SCAN_BUSY above) */
+  scanPerClient: number;
   webhookToken: string | undefined;
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
@@ -107,10 +117,15 @@ export function loadConfig(env: Env = process.env): Config {
     jwt: env.STELLA_JWT || undefined,
     jwtPublicKey: env.STELLA_JWT_PUBLIC_KEY || undefined,
     jwtIssuer: env.STELLA_JWT_ISSUER || 'stella-ouk',
+    jwtMaxDays: int(env, 'STELLA_JWT_MAX_DAYS', 366),
     quotaAnon: int(env, 'QUOTA_ANON', 33),
     quotaToken: int(env, 'QUOTA_TOKEN', 333),
     quotaBannerAt: int(env, 'QUOTA_BANNER_AT', 200),
     quotaPrefix: env.STELLA_QUOTA_PREFIX || 'quota',
+    scanMaxBytes: int(env, 'STELLA_SCAN_MAX_BYTES', 32 * 1024 * 1024),
+    scanMaxFindings: int(env, 'STELLA_SCAN_MAX_FINDINGS', 10_000),
+    scanConcurrency: int(env, 'STELLA_SCAN_CONCURRENCY', 4),
+    scanPerClient: int(env, 'STELLA_SCAN_PER_CLIENT', 2),
     webhookToken: env.OUK_WEBHOOK_TOKEN || undefined,
     dashboardUser: env.DASHBOARD_USER || undefined,
     dashboardPassword: env.DASHBOARD_PASSWORD || undefined,
@@ -133,14 +148,17 @@ export function loadConfig(env: Env = process.env): Config {
  * (attempts, backoff) are fixed when a flow is added, so the ingesting process
  * (API, CLI, reconciler) and the workers read the same variables.
  *
- *   OUK_VERIFY_ATTEMPTS / OUK_VERIFY_BACKOFF_MS  verify, which also waits for a late .sig:
- *                                                8 attempts, 2 s doubling (about 4 minutes in all)
+ *   OUK_VERIFY_ATTEMPTS / OUK_VERIFY_BACKOFF_MS  verify: 5 attempts, 2 s doubling (store or database
+ *                                                trouble; a missing .sig is not retried, it resumes when it arrives)
  *   OUK_STAGE_ATTEMPTS / OUK_STAGE_BACKOFF_MS    unpack, load, activate: 5 attempts, 2 s doubling
- *   OUK_LOCK_MS / OUK_STALLED_MS                 job lock and stalled-job check (30 s each): how soon
- *                                                a job whose worker died runs again elsewhere
+ *   OUK_LOCK_MS / OUK_STALLED_MS                 job lock (15 s) and stalled-job check (every 5 s): a job
+ *                                                whose worker died runs again elsewhere within ~20 s
  *   OUK_WORKER_CONCURRENCY                       jobs per stage per worker process (default 1;
  *                                                activate always runs one at a time)
- *   OUK_RECONCILE_SECONDS                        bucket listing interval of the reconciler (60)
+ *   OUK_RECONCILE_SECONDS                        reconciler interval (15): lost notifications, stranded
+ *                                                imports, failures a worker could not record
+ *   OUK_GC_SECONDS / OUK_GC_GRACE_HOURS          garbage collection interval (3600) and how long failed or
+ *                                                orphaned leftovers are kept (24)
  *   OUK_KEEP_COMPLETED_DAYS                      how long finished jobs stay in Redis (7)
  */
 export interface PipelineSettings {
@@ -150,6 +168,8 @@ export interface PipelineSettings {
   stalledMs: number;
   concurrency: number;
   reconcileSeconds: number;
+  gcSeconds: number;
+  gcGraceHours: number;
   keepCompletedSeconds: number;
   keepFailedSeconds: number;
 }
@@ -163,17 +183,19 @@ function atLeast(env: Env, name: string, dflt: number, min = 0): number {
 }
 
 export function pipelineSettings(env: Env = process.env): PipelineSettings {
-  const verifyAttempts = atLeast(env, 'OUK_VERIFY_ATTEMPTS', 8, 1);
+  const verifyAttempts = atLeast(env, 'OUK_VERIFY_ATTEMPTS', 5, 1);
   const verifyBackoff = atLeast(env, 'OUK_VERIFY_BACKOFF_MS', 2000);
   const attempts = atLeast(env, 'OUK_STAGE_ATTEMPTS', 5, 1);
   const backoff = atLeast(env, 'OUK_STAGE_BACKOFF_MS', 2000);
   return {
     attempts: { verify: verifyAttempts, unpack: attempts, load: attempts, activate: attempts },
     backoffMs: { verify: verifyBackoff, unpack: backoff, load: backoff, activate: backoff },
-    lockMs: atLeast(env, 'OUK_LOCK_MS', 30_000, 1000),
-    stalledMs: atLeast(env, 'OUK_STALLED_MS', 30_000, 500),
+    lockMs: atLeast(env, 'OUK_LOCK_MS', 15_000, 1000),
+    stalledMs: atLeast(env, 'OUK_STALLED_MS', 5_000, 500),
     concurrency: atLeast(env, 'OUK_WORKER_CONCURRENCY', 1, 1),
-    reconcileSeconds: atLeast(env, 'OUK_RECONCILE_SECONDS', 60, 1),
+    reconcileSeconds: atLeast(env, 'OUK_RECONCILE_SECONDS', 15, 1),
+    gcSeconds: atLeast(env, 'OUK_GC_SECONDS', 3600, 1),
+    gcGraceHours: atLeast(env, 'OUK_GC_GRACE_HOURS', 24, 0),
     keepCompletedSeconds: atLeast(env, 'OUK_KEEP_COMPLETED_DAYS', 7) * 86400,
     keepFailedSeconds: 30 * 86400,
   };

@@ -46,6 +46,8 @@ export const EXIT_CODES = {
   TOKEN_INVALID: 61,
   FINDINGS_AT_OR_ABOVE_THRESHOLD: 62,
   QUOTA_UNAVAILABLE: 63,
+  SBOM_TOO_LARGE: 64,
+  SCAN_BUSY: 65,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

@@ -10,6 +10,7 @@
  *   ouk_import_stage_duration_seconds{stage}         histogram, one sample per successful stage run
  *   ouk_import_stage_failures_total{stage,reason}    a stage failed for good (retries exhausted, or unrecoverable)
  *   ouk_import_stage_retries_total{stage,reason}     a stage attempt failed and will be retried
+ *   ouk_import_stage_stalls_total{stage}             a stage job whose worker died (lock lost) was taken back
  *   ouk_imports_activated_total                      imports that reached the active state
  *   ouk_active_db_info{version}                      1 for the active DB version
  *   ouk_active_db_age_seconds{version}               age of the active DB (absent when none)
@@ -53,6 +54,13 @@ export const stageRetries = new Counter({
   name: 'ouk_import_stage_retries_total',
   help: 'Import stage attempts that failed and will be retried, by stage and reason (error code)',
   labelNames: ['stage', 'reason'] as const,
+  registers: [registry],
+});
+
+export const stageStalls = new Counter({
+  name: 'ouk_import_stage_stalls_total',
+  help: 'Stage jobs whose worker stopped renewing the lock (killed, hung) and that BullMQ took back to run again',
+  labelNames: ['stage'] as const,
   registers: [registry],
 });
 
@@ -165,6 +173,10 @@ export function observeStage(stage: string, seconds: number): void {
 /** A stage failed for good (`final`, the default) or an attempt failed and will be retried. */
 export function countFailure(stage: string, code: string, final = true): void {
   (final ? stageFailures : stageRetries).inc({ stage, reason: code });
+}
+
+export function countStall(stage: string): void {
+  stageStalls.inc({ stage });
 }
 
 export function countActivated(): void {

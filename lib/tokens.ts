@@ -120,7 +120,12 @@ export interface VerifyOptions {
   issuer?: string;
   /** the clock, for tests */
   now?: Date;
+  /** the longest lifetime accepted, in days from now (STELLA_JWT_MAX_DAYS, default 366) */
+  maxDays?: number;
 }
+
+/** A token valid for longer than this (from now) is refused: a leaked token must not live for ever. */
+export const DEFAULT_MAX_TOKEN_DAYS = 366;
 
 /** Verifies a token offline; throws TOKEN_INVALID with the reason. */
 export async function verifyToken(token: string, pub: PublicTokenKey, opts: VerifyOptions = {}): Promise<VerifiedToken> {
@@ -146,6 +151,12 @@ export async function verifyToken(token: string, pub: PublicTokenKey, opts: Veri
     }));
   } catch (e) {
     throw mapJoseError(e, issuer, token);
+  }
+  const maxDays = opts.maxDays ?? DEFAULT_MAX_TOKEN_DAYS;
+  const nowSec = Math.floor((opts.now ?? new Date()).getTime() / 1000);
+  if (typeof payload.exp === 'number' && payload.exp - nowSec > maxDays * 86400) {
+    const until = payload.exp < 8.64e12 ? new Date(payload.exp * 1000).toISOString() : `${payload.exp} (seconds)`;
+    throw refuse(`the token is valid until ${until}, more than ${maxDays} days from now (STELLA_JWT_MAX_DAYS): ask the operator for a token with a shorter lifetime`);
   }
   const tier = payload.tier;
   if (tier !== undefined && !(typeof tier === 'number' && Number.isInteger(tier) && tier >= 1 && tier <= MAX_TIER)) {

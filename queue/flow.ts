@@ -8,7 +8,7 @@ import type { FlowJob, JobsOptions } from 'bullmq';
 import type { Pool } from '../infra/db.ts';
 import type { ImportRecord } from '../infra/import-records.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { StageName, StagePayload } from '../functions/context.ts';
+import { STAGES, type StageName, type StagePayload } from '../functions/context.ts';
 import { jobIdFor } from './identity.ts';
 import type { PipelineQueues } from './queues.ts';
 import type { PipelineSettings } from '../lib/config.ts';
@@ -39,22 +39,23 @@ export function stageJobOptions(settings: PipelineSettings, importId: string, st
   };
 }
 
-/** The flow tree: activate ← load ← unpack ← verify (children run first). */
-export function importFlow(payload: StagePayload, settings: PipelineSettings): FlowJob {
-  const node = (stage: StageName, children?: FlowJob[]): FlowJob => ({
-    name: stage,
-    queueName: stage,
-    data: payload,
-    opts: stageJobOptions(settings, payload.importId, stage),
-    ...(children ? { children } : {}),
-  });
-  return node('activate', [node('load', [node('unpack', [node('verify')])])]);
+/**
+ * The flow tree from `from` (default the first stage) to activate, the last
+ * stage at the root: activate ← load ← unpack ← verify (children run first).
+ */
+export function importFlow(payload: StagePayload, settings: PipelineSettings, from: StageName = STAGES[0]): FlowJob {
+  const chain = STAGES.slice(STAGES.indexOf(from));
+  let tree: FlowJob | null = null;
+  for (const stage of chain) {
+    tree = { name: stage, queueName: stage, data: payload, opts: stageJobOptions(settings, payload.importId, stage), ...(tree ? { children: [tree] } : {}) };
+  }
+  return tree!;
 }
 
-/** Adds the import's flow and marks the record; safe to repeat (same job ids). */
-export async function addImportFlow(deps: FlowDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>): Promise<void> {
+/** Adds the import's flow (from `from`, default the first stage) and marks the record; safe to repeat (same job ids). */
+export async function addImportFlow(deps: FlowDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>, from: StageName = STAGES[0]): Promise<void> {
   const payload: StagePayload = { importId: record.id, bucket: record.bucket, key: record.objectKey, etag: record.etag };
-  await deps.queues.flows.add(importFlow(payload, deps.settings));
+  await deps.queues.flows.add(importFlow(payload, deps.settings, from));
   await deps.pool.query('UPDATE ouk_meta.imports SET flow_added_at = COALESCE(flow_added_at, now()), updated_at = now() WHERE id = $1', [record.id]);
 }
 

@@ -19,6 +19,7 @@ import { normaliseEtag } from '../infra/store.ts';
 import { fromRow, getImport, type ImportRecord } from '../infra/import-records.ts';
 import { addImportFlow, LIFTED_BY, type FlowDeps, type ImportFlags } from './flow.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
+import { resumeImport } from './resume.ts';
 import { retryImport } from './retry.ts';
 
 export type IngestDeps = FlowDeps;
@@ -44,15 +45,20 @@ export interface IngestResult {
 }
 
 /** Inserts the record if new (ON CONFLICT DO NOTHING); raises flags on an existing one. */
-export async function recordImport(pool: Pool, obj: BundleObject, flags: IngestFlags = {}): Promise<{ record: ImportRecord; created: boolean; flagsRaised: (keyof IngestFlags)[] }> {
+export async function recordImport(
+  pool: Pool,
+  obj: BundleObject,
+  flags: IngestFlags = {},
+  source: IngestSource = 'cli',
+): Promise<{ record: ImportRecord; created: boolean; flagsRaised: (keyof IngestFlags)[] }> {
   const etag = normaliseEtag(obj.etag);
   const id = importIdFor(obj.bucket, obj.key, etag);
   const inserted = await pool.query(
-    `INSERT INTO ouk_meta.imports (id, bucket, object_key, etag, size, allow_downgrade, force)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO ouk_meta.imports (id, bucket, object_key, etag, size, allow_downgrade, force, started_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (id) DO NOTHING
      RETURNING *`,
-    [id, obj.bucket, obj.key, etag, obj.size ?? null, Boolean(flags.allowDowngrade), Boolean(flags.force)],
+    [id, obj.bucket, obj.key, etag, obj.size ?? null, Boolean(flags.allowDowngrade), Boolean(flags.force), source],
   );
   if (inserted.rows[0]) return { record: fromRow(inserted.rows[0]), created: true, flagsRaised: [] };
   const existing = (await getImport(pool, id))!;
@@ -70,11 +76,14 @@ export async function recordImport(pool: Pool, obj: BundleObject, flags: IngestF
   return { record: existing, created: false, flagsRaised: raised };
 }
 
-export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: IngestFlags = {}): Promise<IngestResult> {
+/** Which path reported the object: the bucket notification, `stella ouk import`, or a bucket listing. */
+export type IngestSource = 'webhook' | 'cli' | 'reconciler';
+
+export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: IngestFlags = {}, source: IngestSource = 'cli'): Promise<IngestResult> {
   const etag = normaliseEtag(obj.etag);
   const importId = importIdFor(obj.bucket, obj.key, etag);
   if (!isBundleKey(obj.key)) return { importId, created: false, flowAdded: false, ignored: `${obj.key} is not a bundle (*.tar.gz outside staged/)` };
-  const { record, created, flagsRaised } = await recordImport(deps.pool, { ...obj, etag }, flags);
+  const { record, created, flagsRaised } = await recordImport(deps.pool, { ...obj, etag }, flags, source);
   const log = deps.logger?.child({ importId, key: obj.key });
   if (!record.flowAddedAt) {
     await addImportFlow(deps, record);
@@ -85,6 +94,14 @@ export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: I
     await retryImport(deps, importId);
     log?.info({ flags: flagsRaised }, 'refused import retried with the new flags');
     return { importId, created, flowAdded: false, retried: true };
+  }
+  if (record.state !== 'failed') {
+    // Known and unfinished, but perhaps stranded (Redis lost its jobs): the record says where it stopped.
+    const out = await resumeImport(deps, record);
+    if (out.resumed) {
+      log?.warn({ from: out.from }, 'import had no live job (Redis lost it?): flow re-created from its first stage not done');
+      return { importId, created, flowAdded: true };
+    }
   }
   log?.debug('import already known; nothing new started');
   return { importId, created, flowAdded: false };

@@ -15,7 +15,8 @@
  * failed    → ouk_import_stage_failures_total{stage,reason} (BullMQ emits it once the
  *             attempts are used up, or for an unrecoverable error);
  * delayed   → ouk_import_stage_retries_total{stage,reason} when a failed attempt waits
- *             for its backoff.
+ *             for its backoff;
+ * stalled   → ouk_import_stage_stalls_total{stage} (a worker died or hung mid-job).
  * The reason is the error code: read from the failure message when it starts with one,
  * else from the import record (ouk_meta.imports.stages.<stage>.code, then error_code).
  *
@@ -27,9 +28,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
-import { countActivated, countFailure, failureReason, observeStage } from '../lib/metrics.ts';
-
-export const PIPELINE_STAGES = ['verify', 'unpack', 'load', 'activate'] as const;
+import { countActivated, countFailure, countStall, failureReason, observeStage } from '../lib/metrics.ts';
 
 /** The import id of a stage job: `data.importId`, else the job id without its `-<stage>` suffix. */
 export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string {
@@ -161,6 +160,10 @@ export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetric
         })().catch((err) => opts.logger?.warn({ err, jobId, stage }, 'metrics: could not count a failure')),
       ),
     );
+    events.on('stalled', ({ jobId }) => {
+      countStall(stage);
+      opts.logger?.warn({ importId: importIdFromJobId(jobId, stage), stage }, 'a stage job stalled (its worker died or hung): it runs again');
+    });
     events.on('delayed', ({ jobId }) =>
       track(
         (async () => {

@@ -1,16 +1,21 @@
 /**
  * The four stage queues (`verify`, `unpack`, `load`, `activate`) under the
- * configured key prefix, and the FlowProducer that chains them. Used by the
- * API (ingest, dashboard, readiness), the CLI and the reconciler.
+ * configured key prefix, the FlowProducer that chains them, and the
+ * maintenance queue (reconcile, gc: queue/maintenance.ts). Used by the API
+ * (ingest, dashboard, readiness), the CLI and the workers.
  */
 import { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { STAGES, type StageName } from '../functions/context.ts';
 
+/** The queue of the cluster's periodic jobs (queue/maintenance.ts). */
+export const MAINTENANCE_QUEUE = 'maintenance';
+
 export interface PipelineQueues {
   prefix: string;
   connection: Redis;
   queues: Record<StageName, Queue>;
+  maintenance: Queue;
   flows: FlowProducer;
   close(): Promise<void>;
 }
@@ -25,13 +30,16 @@ export function openPipelineQueues(connection: Redis, prefix: string): PipelineQ
   ) as Record<StageName, Queue>;
   const flows = new FlowProducer({ connection, prefix });
   flows.on('error', () => undefined);
+  const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
+  maintenance.on('error', () => undefined);
   return {
     prefix,
     connection,
     queues,
+    maintenance,
     flows,
     async close() {
-      await Promise.all([...STAGES.map((s) => queues[s].close().catch(() => undefined)), flows.close().catch(() => undefined)]);
+      await Promise.all([...STAGES.map((s) => queues[s].close().catch(() => undefined)), maintenance.close().catch(() => undefined), flows.close().catch(() => undefined)]);
     },
   };
 }

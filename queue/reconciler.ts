@@ -1,19 +1,28 @@
 /**
- * The reconciler: lists the bucket at start-up and every N seconds
- * (OUK_RECONCILE_SECONDS, default 60) and ingests every bundle object that has
- * no import record, or a record without its flow. A notification MinIO lost (a
- * webhook target down without a queue dir, an API restart) therefore loses
- * nothing; it only arrives later. Each pass also retries dropping old DB
- * schemas a long reader kept busy at activation time.
+ * The reconciler: one pass makes the queue agree with the two records that
+ * outlive it, the bucket and PostgreSQL. It runs as the `reconcile` job of
+ * the maintenance queue (queue/maintenance.ts), once per cluster every
+ * OUK_RECONCILE_SECONDS, whatever the number of workers.
  *
- * Any number of worker processes may run it: ingestObject is idempotent.
+ *  1. bundles in the bucket without an import record are ingested: a lost
+ *     bucket notification only arrives later;
+ *  2. every unfinished import (queued … activating) whose stage job failed for
+ *     good while its failure could not be written (PostgreSQL was down) gets
+ *     that failure recorded, so status tells the truth;
+ *  3. every unfinished import with no live job (Redis wiped, restored from an
+ *     older snapshot, failed over) gets its flow again from the first stage
+ *     its record does not say is done;
+ *  4. an import refused for a missing `.sig` is retried once the `.sig` is in
+ *     the bucket.
  */
-import type { ObjectStore } from '../infra/store.ts';
-import { storeUnavailable } from '../infra/store.ts';
-import { cleanupOldDbs } from '../functions/common/cleanup.ts';
-import { normaliseEtag } from '../infra/store.ts';
+import { storeUnavailable, type ObjectStore } from '../infra/store.ts';
+import { normaliseEtag, objectExists } from '../infra/store.ts';
+import { fromRow, getImport, stageFailed, type ImportRecord } from '../infra/import-records.ts';
+import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
+import { firstStageNotDone, jobsOf, resumeImport } from './resume.ts';
+import { retryImport } from './retry.ts';
 
 export interface ReconcilerDeps extends IngestDeps {
   store: ObjectStore;
@@ -22,7 +31,14 @@ export interface ReconcilerDeps extends IngestDeps {
 
 export interface ReconcileResult {
   bundles: number;
+  /** imports started for bundles that had none */
   ingested: string[];
+  /** failures a worker could not record, now recorded */
+  failuresRecorded: string[];
+  /** stranded imports whose flow was re-created */
+  resumed: string[];
+  /** imports retried because their missing .sig arrived */
+  retried: string[];
 }
 
 interface Listed {
@@ -31,7 +47,9 @@ interface Listed {
   size?: number;
 }
 
-export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResult> {
+const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
+
+async function ingestUnknownBundles(deps: ReconcilerDeps, out: ReconcileResult): Promise<void> {
   const found: Array<{ key: string; etag: string; size: number | null; id: string }> = [];
   try {
     for await (const o of deps.store.listObjectsV2(deps.bucket, '', true) as AsyncIterable<Listed>) {
@@ -42,56 +60,62 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResu
   } catch (e) {
     throw storeUnavailable(e);
   }
+  out.bundles = found.length;
   const known = new Set(
-    (
-      await deps.pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE id = ANY($1::text[]) AND flow_added_at IS NOT NULL', [found.map((f) => f.id)])
-    ).rows.map((r) => r.id),
+    (await deps.pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE id = ANY($1::text[]) AND flow_added_at IS NOT NULL', [found.map((f) => f.id)])).rows.map((r) => r.id),
   );
-  const ingested: string[] = [];
   for (const f of found) {
     if (known.has(f.id)) continue;
-    const r = await ingestObject(deps, { bucket: deps.bucket, key: f.key, etag: f.etag, size: f.size });
+    const r = await ingestObject(deps, { bucket: deps.bucket, key: f.key, etag: f.etag, size: f.size }, {}, 'reconciler');
     if (r.flowAdded) {
-      ingested.push(r.importId);
+      out.ingested.push(r.importId);
       deps.logger?.info({ importId: r.importId, key: f.key }, 'reconciler: bundle without an import found in the bucket; import started');
     }
   }
-  return { bundles: found.length, ingested };
 }
 
-export interface Reconciler {
-  /** The first pass (at start-up). */
-  readonly first: Promise<ReconcileResult | null>;
-  stop(): Promise<void>;
+/** Steps 2 and 3 for one unfinished import. */
+async function repairUnfinished(deps: ReconcilerDeps, rec: ImportRecord, out: ReconcileResult): Promise<void> {
+  const from = firstStageNotDone(rec);
+  if (!from) return;
+  const jobs = await jobsOf(deps, rec.id);
+  const job = jobs[from];
+  // BullMQ keeps a job it will retry in 'delayed': 'failed' is final.
+  if (job?.state === 'failed' && rec.stages[from]?.state !== 'failed') {
+    const reason = job.job.failedReason || 'the stage failed (no reason kept)';
+    await stageFailed(deps.pool, rec.id, from, failureReason(new Error(reason)), reason.replace(/^[A-Z_]+: /, ''), true);
+    out.failuresRecorded.push(rec.id);
+    deps.logger?.warn({ importId: rec.id, stage: from }, 'reconciler: recorded a stage failure the worker could not write');
+    return;
+  }
+  const r = await resumeImport(deps, rec);
+  if (r.resumed) {
+    out.resumed.push(rec.id);
+    deps.logger?.warn({ importId: rec.id, from: r.from }, 'reconciler: import had no live job (Redis lost it?); flow re-created from its first stage not done');
+  }
 }
 
-export function startReconciler(deps: ReconcilerDeps, everySeconds: number): Reconciler {
-  let running: Promise<ReconcileResult | null> = Promise.resolve(null);
-  const pass = (): Promise<ReconcileResult | null> => {
-    running = (async () => {
-      try {
-        const r = await reconcileOnce(deps);
-        await cleanupOldDbs(deps.pool, deps.logger ?? silent).catch(() => undefined);
-        return r;
-      } catch (err) {
-        deps.logger?.warn({ err }, 'reconciler pass failed; will try again');
-        return null;
-      }
-    })();
-    return running;
-  };
-  const first = pass();
-  const timer = setInterval(() => {
-    void running.then(() => pass());
-  }, everySeconds * 1000);
-  timer.unref();
-  return {
-    first,
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+async function retryWhenSignatureArrived(deps: ReconcilerDeps, out: ReconcileResult): Promise<void> {
+  const r = await deps.pool.query<{ id: string; object_key: string }>(
+    `SELECT id, object_key FROM ouk_meta.imports WHERE state = 'failed' AND error_code = 'SIGNATURE_MISSING' AND bucket = $1`,
+    [deps.bucket],
+  );
+  for (const row of r.rows) {
+    if (!(await objectExists(deps.store, deps.bucket, `${row.object_key}.sig`).catch(() => false))) continue;
+    await retryImport(deps, row.id);
+    out.retried.push(row.id);
+    deps.logger?.info({ importId: row.id }, 'reconciler: the missing .sig arrived; import retried');
+  }
 }
 
-const silent = { info: () => undefined, warn: () => undefined } as unknown as NonNullable<IngestDeps['logger']>;
+export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResult> {
+  const out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [] };
+  await ingestUnknownBundles(deps, out);
+  const unfinished = await deps.pool.query<Parameters<typeof fromRow>[0]>(`SELECT * FROM ouk_meta.imports WHERE state = ANY($1::text[]) ORDER BY created_at`, [UNFINISHED]);
+  for (const row of unfinished.rows) {
+    const rec = (await getImport(deps.pool, row.id)) ?? fromRow(row);
+    await repairUnfinished(deps, rec, out);
+  }
+  await retryWhenSignatureArrived(deps, out);
+  return out;
+}

@@ -1,55 +1,78 @@
 /**
- * Retry an import from the stage that failed (`stella ouk retry ID`, and the
- * ingest path when new flags lift a refusal). The failed stage's BullMQ job is
- * moved back to wait with `job.retry('failed')`; its parent, which waited in
- * `waiting-children`, then resumes the chain. Stages are idempotent, so a
- * retried stage first cleans any half-done work of its own.
+ * Retry an import from the first stage its record does not say is done
+ * (`stella ouk retry ID`, and the ingest path when new flags lift a refusal).
  *
- * When the jobs are no longer in Redis (expired, or Redis was flushed), the flow
- * is added again: stages already done return at once from their records.
+ * When that stage's job is in Redis as failed and the rest of its flow waits
+ * for it, BullMQ resumes the chain itself: `job.retry('failed')`. Otherwise
+ * (the jobs expired, Redis was wiped or restored, the import was stranded
+ * mid-stage) the flow is re-created from that stage (queue/resume.ts). Stages
+ * already done never run again.
  */
-import type { Job } from 'bullmq';
 import { OukError } from '../lib/errors.ts';
 import { STAGES, type StageName } from '../functions/context.ts';
 import { patchStage, requireImport } from '../infra/import-records.ts';
-import { jobIdFor } from './identity.ts';
-import { addImportFlow, type FlowDeps } from './flow.ts';
+import type { FlowDeps } from './flow.ts';
+import { FINISHED_STATES, firstStageNotDone, isLive, jobsOf, resumeImport } from './resume.ts';
 
 export interface RetryResult {
   importId: string;
-  /** The stage retried, or null when the whole flow was added again. */
-  stage: StageName | null;
+  /** The stage the import resumes from. */
+  stage: StageName;
   mode: 'job-retry' | 'new-flow';
-}
-
-async function failedJob(deps: FlowDeps, importId: string): Promise<{ stage: StageName; job: Job } | null> {
-  for (const stage of STAGES) {
-    const job = await deps.queues.queues[stage].getJob(jobIdFor(importId, stage));
-    if (job && (await job.getState()) === 'failed') return { stage, job };
-  }
-  return null;
 }
 
 export async function retryImport(deps: FlowDeps, importId: string): Promise<RetryResult> {
   const rec = await requireImport(deps.pool, importId);
-  const found = await failedJob(deps, importId);
-  if (found) {
-    await patchStage(deps.pool, importId, found.stage, { state: 'retrying', code: null, error: null });
-    await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', error_code = NULL, error = NULL, updated_at = now() WHERE id = $1 AND state = 'failed'`, [importId]);
-    await found.job.retry('failed');
-    deps.logger?.info({ importId, stage: found.stage }, 'failed stage retried');
-    return { importId, stage: found.stage, mode: 'job-retry' };
+  const from = firstStageNotDone(rec);
+  if (!from || (FINISHED_STATES as readonly string[]).includes(rec.state)) {
+    throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state}: every stage is done, nothing to retry`);
   }
-  if (rec.state !== 'failed') {
-    throw new OukError('NOTHING_TO_RETRY', `import ${importId} has no failed stage (it is ${rec.state}): nothing to retry`);
+  const jobs = await jobsOf(deps, importId);
+  const remaining = STAGES.slice(STAGES.indexOf(from));
+  const next = remaining[1];
+  const failed = jobs[from]?.state === 'failed' ? jobs[from] : null;
+  const chainWaits = !next || jobs[next]?.state === 'waiting-children';
+  const liveElsewhere = remaining.some((s) => isLive(jobs[s]));
+  if (!failed && liveElsewhere && rec.state !== 'failed') {
+    throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state} and its ${from} stage is ${jobs[from]?.state ?? 'queued'}: it is still running, nothing to retry`);
   }
-  // The failed job is gone from Redis: remove what is left of the flow and add it again.
-  for (const stage of [...STAGES].reverse()) {
-    const job = await deps.queues.queues[stage].getJob(jobIdFor(importId, stage));
-    if (job) await job.remove({ removeChildren: true }).catch(() => undefined);
+
+  await patchStage(deps.pool, importId, from, { state: 'retrying', code: null, error: null });
+  await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', error_code = NULL, error = NULL, updated_at = now() WHERE id = $1 AND state NOT IN ('active', 'superseded', 'rolled-back')`, [importId]);
+  if (failed && chainWaits) {
+    await failed.job.retry('failed');
+    deps.logger?.info({ importId, stage: from }, 'failed stage retried');
+    return { importId, stage: from, mode: 'job-retry' };
   }
-  await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', error_code = NULL, error = NULL, updated_at = now() WHERE id = $1`, [importId]);
-  await addImportFlow(deps, rec);
-  deps.logger?.info({ importId }, 'import flow added again (its jobs were no longer in Redis)');
-  return { importId, stage: null, mode: 'new-flow' };
+  const out = await resumeImport(deps, { ...rec, state: 'queued' });
+  if (!out.resumed && out.reason !== 'live') {
+    throw new OukError('NOTHING_TO_RETRY', `import ${importId} could not be resumed (${out.reason}): try again in a moment`, { retryable: true });
+  }
+  deps.logger?.info({ importId, from }, 'import flow re-created from its first stage not done');
+  return { importId, stage: from, mode: 'new-flow' };
+}
+
+/**
+ * `stella ouk import --allow-downgrade` of a kit that was active before and has
+ * since been superseded or rolled back: the operator asks for it to be the
+ * active DB again. Its activate stage (and its load, when cleanup dropped the
+ * loaded DB) runs again with downgrades allowed. A delta cannot come back
+ * this way: it applies only on its own base.
+ */
+export async function reactivateImport(deps: FlowDeps, importId: string): Promise<RetryResult> {
+  const rec = await requireImport(deps.pool, importId);
+  if (rec.state !== 'superseded' && rec.state !== 'rolled-back') {
+    throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state}: only a superseded or rolled-back import can be activated again`);
+  }
+  if (rec.kind !== 'full') {
+    throw new OukError('DELTA_BASE_MISMATCH', `import ${importId} is a delta (${rec.version}): it applies only on its base — import the full kit of the version you want instead`);
+  }
+  const loaded = rec.schemaName ? (await deps.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [rec.schemaName])).rowCount : 0;
+  const from: StageName = loaded ? 'activate' : 'load';
+  for (const s of STAGES.slice(STAGES.indexOf(from))) await patchStage(deps.pool, importId, s, { state: 'retrying', code: null, error: null, result: null });
+  await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', allow_downgrade = true, error_code = NULL, error = NULL, updated_at = now() WHERE id = $1`, [importId]);
+  const out = await resumeImport(deps, { ...rec, state: 'queued', stages: { ...rec.stages, ...Object.fromEntries(STAGES.slice(STAGES.indexOf(from)).map((s) => [s, { state: 'retrying' }])) } });
+  if (!out.resumed && out.reason !== 'live') throw new OukError('NOTHING_TO_RETRY', `import ${importId} could not be re-activated (${out.reason}): try again in a moment`, { retryable: true });
+  deps.logger?.info({ importId, from }, 're-activating a superseded import at the operator\'s request');
+  return { importId, stage: from, mode: 'new-flow' };
 }

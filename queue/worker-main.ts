@@ -3,7 +3,7 @@
  *
  * Configuration from the environment (and `.env`, and the dev defaults under
  * `.stella/`, see infra/env.ts); runs the migrations, one worker per stage
- * queue, and the reconciler. SIGTERM / SIGINT stop taking jobs, let running
+ * queue, and the maintenance worker (reconcile, gc). SIGTERM / SIGINT stop taking jobs, let running
  * ones finish (up to OUK_SHUTDOWN_SECONDS, default 60; a job cut short is run
  * again by another worker — every stage is idempotent), and exit.
  *
@@ -20,7 +20,7 @@ import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
 import { createRedis } from './connection.ts';
 import { openPipelineQueues } from './queues.ts';
-import { startReconciler } from './reconciler.ts';
+import { startMaintenance } from './maintenance.ts';
 import { startWorkers } from './workers.ts';
 
 const env = resolveEnv();
@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   const store = createStore(config.store);
   const workers = startWorkers(config, { pool, store, settings, logger });
   const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
-  const reconciler = startReconciler({ pool, queues, settings, logger, store, bucket: config.bucket }, settings.reconcileSeconds);
+  // Reconcile and gc: job schedulers, one job per interval for the whole cluster.
+  const maintenance = await startMaintenance({ pool, queues, settings, logger, store, bucket: config.bucket });
   logger.info(
     { redis: safeUrl(config.redisUrl), database: safeUrl(config.databaseUrl), store: config.s3Endpoint, bucket: config.bucket, reconcileSeconds: settings.reconcileSeconds },
     'worker ready',
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     }, graceMs);
     hard.unref();
     void (async () => {
-      await reconciler.stop();
+      await maintenance.close();
       await workers.close();
       await queues.close();
       queues.connection.disconnect();

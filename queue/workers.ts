@@ -23,7 +23,7 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { stageFailed, stageStarted } from '../infra/import-records.ts';
+import { beginStage, stageFailed } from '../infra/import-records.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
@@ -65,7 +65,12 @@ export function stageProcessor(stage: StageName, base: Omit<StageContext, 'progr
     const p = job.data;
     const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
     const logger = withImport(base.logger, p.importId, { stage, jobId: job.id, attempt: attempt.number });
-    await stageStarted(base.pool, p.importId, stage, attempt.number);
+    const start = await beginStage(base.pool, p.importId, stage, attempt.number, base.now());
+    if (start.replay) {
+      // The record says this stage is done: whoever replays it, nothing is redone.
+      logger.info('stage already done: the replay changes nothing');
+      return start.result;
+    }
     const ctx: StageContext = {
       ...base,
       logger,

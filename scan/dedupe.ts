@@ -9,7 +9,7 @@
  * ids (bundle/advisory-id.ts) and carries every other id as an alias.
  */
 import { comparePrimaryPreference, primaryId } from '../bundle/advisory-id.ts';
-import type { Finding } from './scan.ts';
+import type { Finding } from './findings.ts';
 
 function idsOf(f: Finding): string[] {
   return [f.advisoryId, ...f.aliases];

@@ -7,7 +7,11 @@
  *
  * Validation is what a scan needs: the document kind and version, and the
  * shape of every component it reads. Anything else wrong is SBOM_INVALID
- * with the JSON path of the fault.
+ * with the JSON path of the fault. Bounded: at most MAX_COMPONENTS components
+ * (SBOM_TOO_LARGE), CycloneDX nesting at most MAX_NESTING deep (walked
+ * without recursion); a component whose fields hold a NUL or another control
+ * character is kept with a `problem` and reported as not checked, never sent
+ * to the database.
  */
 import fs from 'node:fs/promises';
 import { OukError } from '../lib/errors.ts';
@@ -19,6 +23,8 @@ export interface SbomComponent {
   version: string | null;
   purl: string | null;
   cpe: string | null;
+  /** why this component cannot be checked at all (e.g. a control character in a field) */
+  problem?: string;
 }
 
 export interface Sbom {
@@ -27,8 +33,40 @@ export interface Sbom {
   components: SbomComponent[];
 }
 
-/** Largest SBOM accepted (file or request body). */
+/** Largest SBOM file `stella scan` reads (the API's body limit is STELLA_SCAN_MAX_BYTES). */
 export const MAX_SBOM_BYTES = 64 * 1024 * 1024;
+
+/** Most components one scan takes (real SBOMs of whole images hold a few thousand). */
+export const MAX_COMPONENTS = 20_000;
+
+/** Deepest CycloneDX component nesting read. */
+export const MAX_NESTING = 64;
+
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** A field value safe to report and to query with: control characters shown as U+FFFD. */
+function clean(v: string | null): { value: string | null; bad: boolean } {
+  if (v === null || !CONTROL.test(v)) return { value: v, bad: false };
+  return { value: v.replace(new RegExp(CONTROL.source, 'g'), '\ufffd'), bad: true };
+}
+
+/** Marks a component whose fields hold control characters (a NUL breaks PostgreSQL, and is no package name). */
+function checked(c: SbomComponent): SbomComponent {
+  const fields = ['name', 'version', 'purl', 'cpe'] as const;
+  const out: SbomComponent = { ...c };
+  const bad: string[] = [];
+  for (const f of fields) {
+    const r = clean(c[f]);
+    if (r.bad) bad.push(f);
+    (out as unknown as Record<string, string | null>)[f] = r.value;
+  }
+  if (bad.length) out.problem = `its ${bad.join(', ')} hold${bad.length === 1 ? 's' : ''} a control character (shown as \ufffd)`;
+  return out;
+}
+
+function tooMany(n: number): OukError {
+  return new OukError('SBOM_TOO_LARGE', `the SBOM has more than ${MAX_COMPONENTS} components (${n} read so far): split it (one SBOM per image or application) and scan the parts`);
+}
 
 const CDX_VERSIONS = ['1.2', '1.3', '1.4', '1.5', '1.6'];
 const SPDX_VERSIONS = ['SPDX-2.2', 'SPDX-2.3'];
@@ -54,25 +92,40 @@ function readCycloneDx(doc: Obj): Sbom {
     throw invalid(`CycloneDX specVersion ${JSON.stringify(doc.specVersion ?? null)} is not supported (1.4, 1.5 and 1.6 are; 1.2 and 1.3 are read too)`);
   }
   const components: SbomComponent[] = [];
-  const walk = (list: unknown, where: string): void => {
+  // Depth-first, in document order (a component, then its children, then its next
+  // sibling), with an explicit stack: no recursion for a hostile nesting to overflow.
+  const stack: Array<{ list: unknown[]; next: number; where: string }> = [];
+  const enter = (list: unknown, where: string): void => {
     if (list === undefined || list === null) return;
     if (!Array.isArray(list)) throw invalid(`${where} is not an array`);
-    list.forEach((c, i) => {
-      const at = `${where}[${i}]`;
-      if (!isObj(c)) throw invalid(`${at} is not an object`);
-      const name = optString(c, 'name', at);
-      if (!name) throw invalid(`${at}.name is missing (every CycloneDX component has a name)`);
-      components.push({
+    if (stack.length >= MAX_NESTING) throw invalid(`${where} is nested ${stack.length + 1} levels deep, over the limit of ${MAX_NESTING}`);
+    stack.push({ list, next: 0, where });
+  };
+  enter(doc.components, 'components');
+  while (stack.length) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next >= frame.list.length) {
+      stack.pop();
+      continue;
+    }
+    const i = frame.next++;
+    const c = frame.list[i];
+    const at = `${frame.where}[${i}]`;
+    if (!isObj(c)) throw invalid(`${at} is not an object`);
+    const name = optString(c, 'name', at);
+    if (!name) throw invalid(`${at}.name is missing (every CycloneDX component has a name)`);
+    if (components.length >= MAX_COMPONENTS) throw tooMany(components.length + 1);
+    components.push(
+      checked({
         ref: optString(c, 'bom-ref', at) ?? at,
         name: [optString(c, 'group', at), name].filter(Boolean).join('/'),
         version: optString(c, 'version', at),
         purl: optString(c, 'purl', at),
         cpe: optString(c, 'cpe', at),
-      });
-      walk(c.components, `${at}.components`);
-    });
-  };
-  walk(doc.components, 'components');
+      }),
+    );
+    enter(c.components, `${at}.components`);
+  }
   return { format: 'CycloneDX', specVersion, components };
 }
 
@@ -83,6 +136,7 @@ function readSpdx(doc: Obj): Sbom {
   }
   const packages = doc.packages ?? [];
   if (!Array.isArray(packages)) throw invalid('packages is not an array');
+  if (packages.length > MAX_COMPONENTS) throw tooMany(packages.length);
   const components: SbomComponent[] = packages.map((p, i) => {
     const at = `packages[${i}]`;
     if (!isObj(p)) throw invalid(`${at} is not an object`);
@@ -103,7 +157,7 @@ function readSpdx(doc: Obj): Sbom {
       if (type === 'purl' && !purl) purl = locator;
       else if ((type === 'cpe23Type' || type === 'cpe22Type') && !cpe) cpe = locator;
     });
-    return { ref: spdxId, name, version: optString(p, 'versionInfo', at), purl, cpe };
+    return checked({ ref: spdxId, name, version: optString(p, 'versionInfo', at), purl, cpe });
   });
   return { format: 'SPDX', specVersion, components };
 }

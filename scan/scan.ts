@@ -23,61 +23,10 @@ import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
 import { type AffectedRow, type CpeMatchRow, queryAffected, queryCpes } from './match.ts';
 import { evaluate, type OsvRange } from './ranges.ts';
 import type { Sbom, SbomComponent } from './sbom.ts';
+import { SEVERITIES, type Finding, type NotChecked, type ScanResult, type Severity } from './findings.ts';
 import { parse } from './versions/index.ts';
 
-export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-export interface Finding {
-  advisoryId: string;
-  aliases: string[];
-  summary: string | null;
-  severity: Severity;
-  cvssScore: number | null;
-  cvssVector: string | null;
-  /** package name as OSV spells it (or vendor:product for a CPE match) */
-  package: string;
-  ecosystem: string;
-  purl: string | null;
-  installedVersion: string;
-  affectedRange: string;
-  fixedVersion: string | null;
-  matchedBy: 'purl' | 'cpe';
-  /** bom-ref / SPDXID of the component */
-  component: string;
-  dbVersion: string;
-}
-
-export interface NotChecked {
-  component: string;
-  name: string;
-  version: string | null;
-  purl: string | null;
-  cpe: string | null;
-  reason: string;
-  /** set when the component was checked but this one advisory could not be decided */
-  advisoryId?: string;
-}
-
-export interface ScanSummary {
-  components: number;
-  checked: number;
-  notChecked: number;
-  /** advisories that could not be decided for a checked component */
-  undecided: number;
-  findings: number;
-  vulnerableComponents: number;
-  bySeverity: Record<Severity, number>;
-}
-
-export interface ScanResult {
-  dbVersion: string;
-  dbActivatedAt: string;
-  sbom: { format: Sbom['format']; specVersion: string };
-  findings: Finding[];
-  notChecked: NotChecked[];
-  summary: ScanSummary;
-}
+export { SEVERITIES, type Finding, type NotChecked, type ScanResult, type ScanSummary, type Severity } from './findings.ts';
 
 type PurlTarget = { c: SbomComponent; id: Extract<Identity, { ok: true }> };
 type CpeTarget = { c: SbomComponent; cpe: ParsedCpe; version: string };
@@ -103,11 +52,21 @@ export function sortFindings(findings: Finding[]): Finding[] {
   );
 }
 
-function classify(sbom: Sbom): { purls: PurlTarget[]; cpes: CpeTarget[]; notChecked: NotChecked[] } {
+/** Components classified between two turns of the event loop: a large SBOM never starves health checks or other scans. */
+const SLICE = 1000;
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+async function classify(sbom: Sbom): Promise<{ purls: PurlTarget[]; cpes: CpeTarget[]; notChecked: NotChecked[] }> {
   const purls: PurlTarget[] = [];
   const cpes: CpeTarget[] = [];
   const notChecked: NotChecked[] = [];
+  let n = 0;
   for (const c of sbom.components) {
+    if (++n % SLICE === 0) await yieldToLoop();
+    if (c.problem) {
+      notChecked.push(skipped(c, c.problem));
+      continue;
+    }
     let purlProblem: string | null = null;
     if (c.purl) {
       const id = identifyPurl(c.purl, c.version);
@@ -147,7 +106,8 @@ function parseJsonArray<T>(text: string): T[] | null {
   }
 }
 
-function matchPurls(targets: PurlTarget[], rows: AffectedRow[], dbVersion: string, findings: Finding[], notChecked: NotChecked[]): void {
+/** Affected rows by `<ecosystem>\0<package>`. */
+function indexAffected(rows: AffectedRow[]): Map<string, AffectedRow[]> {
   const byKey = new Map<string, AffectedRow[]>();
   for (const r of rows) {
     const k = `${r.ecosystem}\u0000${r.package}`;
@@ -155,6 +115,10 @@ function matchPurls(targets: PurlTarget[], rows: AffectedRow[], dbVersion: strin
     if (list) list.push(r);
     else byKey.set(k, [r]);
   }
+  return byKey;
+}
+
+function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, dbVersion: string, findings: Finding[], notChecked: NotChecked[]): void {
   for (const { c, id } of targets) {
     const verdicts = new Map<string, { row: AffectedRow; range?: string; fixed?: string | null; undecided?: string }>();
     for (const key of lookupKeys(id)) {
@@ -245,7 +209,7 @@ function dedupe<T>(items: T[], key: (t: T) => string): T[] {
 }
 
 export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
-  const { purls, cpes, notChecked } = classify(sbom);
+  const { purls, cpes, notChecked } = await classify(sbom);
   const pairs = dedupe(purls.flatMap((t) => lookupKeys(t.id)), (p) => `${p.ecosystem}\u0000${p.package}`);
   const cpeKeys = dedupe(cpes.map((t) => ({ part: t.cpe.part, vendor: t.cpe.vendor, product: t.cpe.product })), (k) => `${k.part}\u0000${k.vendor}\u0000${k.product}`);
 
@@ -257,7 +221,12 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
 
   const matched: Finding[] = [];
   const undecided: NotChecked[] = [];
-  matchPurls(purls, affected, active.version, matched, undecided);
+  const byKey = indexAffected(affected);
+  for (let i = 0; i < purls.length; i += SLICE) {
+    await yieldToLoop();
+    matchPurls(purls.slice(i, i + SLICE), byKey, active.version, matched, undecided);
+  }
+  await yieldToLoop();
   matchCpes(cpes, cpeRows, active.version, matched);
   const findings = sortFindings(oneFindingPerVulnerability(matched));
 

@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { goQueryEscape, goQueryUnescape, type MinioWebhookEvent } from '../infra/minio-event.ts';
 import { toMinioWebhookEvent, type S3rverEvent } from '../infra/dev/s3rver.ts';
 import { devEnv, devPaths, isLoopbackUrl } from '../infra/env.ts';
+import { storeUnavailable } from '../infra/store.ts';
 import { ensureDevSecrets } from '../infra/dev/secrets.ts';
 import { createTestDatabase, freePort, repoRoot, sharedDir, startTestS3, testConfig, testRedisPrefix, tmpDir, type TestS3 } from './helpers/services.ts';
 
@@ -211,6 +212,17 @@ describe('test isolation helpers', () => {
     assert.equal(cfg.redisUrl, 'redis://127.0.0.1:6379');
     assert.ok(fs.existsSync(path.join(repoRoot, 'package.json')));
     assert.ok(fs.existsSync(path.join(sharedDir, 'feeds')), `${sharedDir}/feeds is missing: the shared data must sit beside the repository`);
+  });
+});
+
+describe('store errors', () => {
+  test('a full store is INSUFFICIENT_SPACE, anything else STORE_UNAVAILABLE; both retryable', () => {
+    const full = storeUnavailable(Object.assign(new Error('Storage backend has reached its minimum free drive threshold'), { code: 'XMinioStorageFull' }));
+    assert.deepEqual([full.code, full.retryable], ['INSUFFICIENT_SPACE', true]);
+    assert.match(full.message, /out of space.*stella ouk gc/);
+    assert.equal(storeUnavailable(new Error('ENOSPC: no space left on device, write')).code, 'INSUFFICIENT_SPACE');
+    const down = storeUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:9000'));
+    assert.deepEqual([down.code, down.retryable], ['STORE_UNAVAILABLE', true]);
   });
 });
 

@@ -18,6 +18,8 @@ import { createRedis } from '../queue/connection.ts';
 import { ingestObject } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { pipelineSettings } from '../lib/config.ts';
+import { registry } from '../lib/metrics.ts';
+import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, type PipelineFixture, fixtureEnv } from './pipeline-fixtures.ts';
 import { repoRoot, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 
@@ -75,6 +77,10 @@ test('a worker SIGKILLed mid-load: a new worker completes the import, and the DB
   const b = await makeBundle(fx, 'crash.tar.gz', { version: '2026-11-20', advisories: 20_000 });
   const p = await putBundle(fx, b.path, 'stella-ouk-crash.tar.gz');
   const settings = pipelineSettings({ OUK_STAGE_ATTEMPTS: '3', OUK_STAGE_BACKOFF_MS: '200' });
+  // What /metrics reports, fed from BullMQ's event stream as in the API process.
+  const watcher = await watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues: Object.values(queues.queues), pool: fx.pool });
+  const stalls = async () => ((await registry.getSingleMetric('ouk_import_stage_stalls_total')?.get())?.values ?? []).find((v) => v.labels.stage === 'load')?.value ?? 0;
+  const stallsBefore = await stalls();
   await ingestObject({ pool: fx.pool, queues, settings }, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size });
 
   const first = startWorker('worker-1');
@@ -105,6 +111,9 @@ test('a worker SIGKILLed mid-load: a new worker completes the import, and the DB
     90_000,
   );
   assert.equal(rec.state, 'active', `${rec.errorCode}: ${rec.error}`);
+  await waitFor('the stall to be counted', async () => (await stalls()) > stallsBefore, 10_000);
+  assert.equal((await stalls()) - stallsBefore, 1, 'ouk_import_stage_stalls_total{stage="load"} counts the dead worker\'s job');
+  await watcher.close();
   const active = await activeCounts(fx.pool);
   assert.deepEqual(active.counts, b.counts, 'every row of every table is there');
   const pk = await fx.pool.query(`SELECT count(*)::int AS n FROM (SELECT advisory_id FROM ${schemaFor(p.importId)}.advisories GROUP BY 1 HAVING count(*) > 1) d`);

@@ -125,7 +125,7 @@ export async function makeBundle(fx: PipelineFixture, name: string, opts: Synthe
 }
 
 /** Uploads a file to the bucket (streamed, known size); returns its ETag. */
-export async function putFile(fx: PipelineFixture, file: string, key: string): Promise<string> {
+export async function putFile(fx: Pick<PipelineFixture, 's3'>, file: string, key: string): Promise<string> {
   const size = fs.statSync(file).size;
   const r = await uploadStream(fx.s3.store, fx.s3.bucket, key, fs.createReadStream(file), size);
   return r.etag;

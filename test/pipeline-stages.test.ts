@@ -138,13 +138,12 @@ describe('stages', () => {
     assert.equal((await activeCounts(fx.pool)).version, '2026-11-20');
   });
 
-  test('a bundle whose .sig has not arrived is retryable, and says so; the last attempt says what to do', async () => {
+  test('a bundle whose .sig is not beside it is refused at once (not retried), saying what to do', async () => {
     const b = await makeBundle(fx, 'nosig.tar.gz', { version: '2026-11-22', advisories: 20 });
     const p = await putBundle(fx, b.path, 'stella-ouk-nosig.tar.gz', false);
     await register(p);
-    const e = await rejectsWith(() => verify(p, stageContext(fx, { attempt: { number: 1, max: 3 } })), 'SIGNATURE_MISSING', /has not arrived yet/);
-    assert.equal((e as { retryable?: boolean }).retryable, true);
-    await rejectsWith(() => verify(p, stageContext(fx, { attempt: { number: 3, max: 3 } })), 'SIGNATURE_MISSING', /never arrived.*stella ouk retry/);
+    const e = await rejectsWith(() => verify(p, stageContext(fx, { attempt: { number: 1, max: 3 } })), 'SIGNATURE_MISSING', /no signature stella-ouk-nosig\.tar\.gz\.sig beside the tarball.*resumes by itself.*stella ouk retry/);
+    assert.equal((e as { retryable?: boolean }).retryable, false, 'the tarball is complete: waiting would only hide the fault');
   });
 
   test('a bundle signed by a key the host does not trust is refused', async () => {
@@ -286,11 +285,14 @@ describe('stages', () => {
     assert.equal((await readActivePointer(fx.pool)).activeDigest, baseDigest);
   });
 
-  test('a final stage failure is recorded on the import', async () => {
-    await stageFailed(fx.pool, first.importId, 'verify', 'X', 'y', false);
-    const rec = await getImport(fx.pool, first.importId);
-    assert.equal(rec?.stages.verify?.state, 'retrying');
-    assert.equal(rec?.state, 'active', 'a finished import keeps its state');
+  test('a failure reported for a stage already done changes nothing: done stays done', async () => {
+    for (const final of [false, true]) {
+      await stageFailed(fx.pool, first.importId, 'verify', 'X', 'y', final);
+      const rec = await getImport(fx.pool, first.importId);
+      assert.equal(rec?.stages.verify?.state, 'done');
+      assert.equal(rec?.state, 'active', 'a finished import keeps its state');
+      assert.equal(rec?.errorCode, null);
+    }
   });
 
   test('the same bytes under two names: activating one leaves the other\'s staged members alone', async () => {

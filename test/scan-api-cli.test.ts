@@ -64,12 +64,12 @@ describe('scan API and CLI', () => {
     await sdb?.close();
   });
 
-  async function app(prefix: string, sleeps: number[]): Promise<FastifyInstance> {
+  async function app(prefix: string, sleeps: number[], extraEnv: Record<string, string> = {}): Promise<FastifyInstance> {
     const a = Fastify();
     await a.register(scanRoutes, {
       pool: sdb.pool,
       redis,
-      config: loadConfig(env),
+      config: loadConfig({ ...env, ...extraEnv }),
       quota: { keyPrefix: `${rp.prefix}:${prefix}`, throttleStepMs: 10 },
       sleep: async (ms) => {
         sleeps.push(ms);
@@ -152,7 +152,8 @@ describe('scan API and CLI', () => {
   });
 
   it('concurrent API scans count exactly', async () => {
-    const a = await app('concurrent', []);
+    // one client, 60 scans at once: allowed here, to count them (the limits have their own tests)
+    const a = await app('concurrent', [], { STELLA_SCAN_PER_CLIENT: '60', STELLA_SCAN_CONCURRENCY: '60' });
     const res = await Promise.all(Array.from({ length: 60 }, () => a.inject({ method: 'POST', url: '/api/v1/scan', payload: sbom([{ ref: 'l', purl: 'pkg:npm/lodash@4.17.20' }]) })));
     assert.ok(res.every((r) => r.statusCode === 200));
     assert.deepEqual(res.map((r) => (r.json() as CountedScan).quota.count).sort((x, y) => x - y), Array.from({ length: 60 }, (_, i) => i + 1));

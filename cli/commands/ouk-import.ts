@@ -18,10 +18,11 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { storeUnavailable } from '../../infra/store.ts';
-import { getImport } from '../../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../../infra/import-records.ts';
 import { OukError } from '../../lib/errors.ts';
 import { ingestObject } from '../../queue/ingest.ts';
-import { retryImport } from '../../queue/retry.ts';
+import { reactivateImport, retryImport } from '../../queue/retry.ts';
+import { readActivePointer } from '../../infra/active-db.ts';
 import { followImport, importFailure, stageSummary } from '../import/follow.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
 import { readManifestOf, sourceOf } from '../import/source.ts';
@@ -62,20 +63,31 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
     }
 
     if (!(await uploadSmall(p, src, '.sig', say))) {
-      say.info(`warning: no ${src.key}.sig beside the tarball: the import waits for ${src.key}.sig to appear in bucket ${p.config.bucket}`);
+      say.info(`warning: no ${src.key}.sig beside the tarball: verify refuses the import until ${src.key}.sig is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
     }
     await uploadSmall(p, src, '.sigstore.json', say);
     const up = await uploadTarball(p, src, tty);
     say.info(`uploaded ${src.key} (${up.size} bytes) to bucket ${p.config.bucket}`);
 
     const flags = { allowDowngrade: opts.allowDowngrade, force: opts.force };
-    const ing = await ingestObject(p.deps, { bucket: p.config.bucket, key: src.key, etag: up.etag, size: up.size }, flags);
+    const ing = await ingestObject(p.deps, { bucket: p.config.bucket, key: src.key, etag: up.etag, size: up.size }, flags, 'cli');
     const before = await getImport(p.pool, ing.importId);
-    if (!ing.created && before?.state === 'failed' && !ing.retried) {
+    if (!ing.created && before && (before.state === 'superseded' || before.state === 'rolled-back')) {
+      // Imported before and no longer active: never answer "activated" for a kit that is not.
+      if (!opts.allowDowngrade) {
+        const active = (await readActivePointer(p.pool)).activeVersion;
+        throw new OukError(
+          'DOWNGRADE_REFUSED',
+          `bundle ${before.version} was imported before and is now ${before.state}; the active DB is ${active ?? 'none'}, and ${before.version} was NOT activated — pass --allow-downgrade to make it the active DB again (or use \`stella ouk rollback\`)`,
+        );
+      }
+      say.info(`bundle ${before.version} was imported before and is now ${before.state}: activating it again (--allow-downgrade)`);
+      await reactivateImport(p.deps, ing.importId);
+    } else if (!ing.created && before?.state === 'failed' && !ing.retried) {
       say.info(`this bundle failed before (${before.errorCode}); retrying it from its failed stage`);
       await retryImport(p.deps, ing.importId);
     }
-    say.info(`import ${ing.importId}${ing.created ? '' : ' (this object was seen before)'}`);
+    say.info(`import ${ing.importId}${origin(ing.created, before)}`);
     if (!opts.wait) {
       process.stdout.write(opts.json ? `${JSON.stringify({ importId: ing.importId, key: src.key, state: before?.state ?? 'queued' })}\n` : `${ing.importId}\n`);
       return 0;
@@ -84,17 +96,24 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
     const done = await followImport(p, ing.importId, { tty, timeoutSeconds: opts.timeout, flags });
     const rec = done.record;
     if (rec.stages.activate?.state !== 'done') throw importFailure(rec);
-    const already = !ing.created && before?.stages.activate?.state === 'done';
+    const already = !ing.created && before?.state === 'active';
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
     } else {
-      if (already && rec.state !== 'active') say.info(`note: this bundle was imported before and is now ${rec.state}`);
-      process.stdout.write(`activated ${rec.version}\n`);
+      process.stdout.write(`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}\n`);
     }
     return 0;
   } finally {
     await p.close();
   }
+}
+
+/** What the import line adds about where the import came from. */
+function origin(created: boolean, rec: ImportRecord | null): string {
+  if (created || !rec) return '';
+  if (rec.startedBy === 'webhook' && rec.state !== 'active') return ' (started by the bucket notification for this upload)';
+  if (rec.startedBy === 'reconciler' && rec.state !== 'active') return ' (found in the bucket by the reconciler)';
+  return ` (imported before: ${rec.state})`;
 }
 
 export function registerOukImport(ouk: Command): void {

@@ -1,7 +1,8 @@
 /**
- * The import pipeline's commands: `stella ouk import`, `status`, `retry`, `rollback`.
+ * The import pipeline's commands: `stella ouk import`, `status`, `retry`, `rollback`, `gc`.
  */
 import type { Command } from 'commander';
+import { registerOukGc } from './ouk-gc.ts';
 import { registerOukImport } from './ouk-import.ts';
 import { registerOukRetry } from './ouk-retry.ts';
 import { registerOukRollback } from './ouk-rollback.ts';
@@ -12,4 +13,5 @@ export function registerOukPipeline(ouk: Command): void {
   registerOukStatus(ouk);
   registerOukRetry(ouk);
   registerOukRollback(ouk);
+  registerOukGc(ouk);
 }

@@ -13,8 +13,9 @@
  * cleanup.
  */
 import type { Logger } from '../../lib/logger.ts';
-import { connect, ident, type Pool } from '../../infra/db.ts';
-import { readActivePointer } from '../../infra/active-db.ts';
+import { connect, type Pool } from '../../infra/db.ts';
+import { liveSchemas } from '../../infra/active-db.ts';
+import { dropSchema } from '../../infra/db-schema.ts';
 
 export interface CleanupResult {
   dropped: string[];
@@ -25,47 +26,49 @@ export interface CleanupResult {
 const FINISHED = ['active', 'superseded', 'rolled-back'];
 
 export async function cleanupOldDbs(pool: Pool, logger: Logger, lockTimeoutMs = 2000): Promise<CleanupResult> {
-  const pointer = await readActivePointer(pool);
-  const keep = new Set<string>();
-  if (pointer.activeSchema) keep.add(pointer.activeSchema);
-  if (pointer.activeImport) keep.add(`ouk_undo_${pointer.activeImport}`);
-  if (pointer.previousImport) {
-    const prev = await pool.query<{ schema_name: string }>(
-      'SELECT schema_name FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1',
-      [pointer.previousImport],
-    );
-    if (prev.rows[0]) keep.add(prev.rows[0].schema_name);
-  }
+  const keep = await liveSchemas(pool);
   const r = await pool.query<{ nspname: string; kind: string; state: string | null }>(
     `SELECT n.nspname, substring(n.nspname from '^ouk_([a-z]+)_') AS kind, i.state
        FROM pg_namespace n
        LEFT JOIN ouk_meta.imports i ON i.id = substring(n.nspname from '^ouk_[a-z]+_([0-9a-f]{24})$')
       WHERE n.nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`,
   );
+  const names = r.rows
+    .filter((row) => {
+      if (keep.has(row.nspname)) return false;
+      return (
+        row.state === null ||
+        (row.kind === 'db' && (row.state === 'superseded' || row.state === 'rolled-back')) ||
+        (row.kind === 'delta' && FINISHED.includes(row.state)) ||
+        (row.kind === 'undo' && (row.state === 'superseded' || row.state === 'rolled-back'))
+      );
+    })
+    .map((row) => row.nspname);
+  return dropSchemasQuietly(pool, names, logger, lockTimeoutMs);
+}
+
+/**
+ * Drops each schema (never a live one: infra/db-schema.ts dropSchema) with a
+ * short lock_timeout, so a schema a long-running reader still holds is left
+ * for the next pass instead of waiting on it.
+ */
+export async function dropSchemasQuietly(pool: Pool, names: string[], logger: Logger, lockTimeoutMs = 2000): Promise<CleanupResult> {
   const out: CleanupResult = { dropped: [], busy: [] };
-  for (const row of r.rows) {
-    if (keep.has(row.nspname)) continue;
-    const orphan = row.state === null;
-    const droppable =
-      orphan ||
-      (row.kind === 'db' && (row.state === 'superseded' || row.state === 'rolled-back')) ||
-      (row.kind === 'delta' && FINISHED.includes(row.state!)) ||
-      (row.kind === 'undo' && (row.state === 'superseded' || row.state === 'rolled-back'));
-    if (!droppable) continue;
+  for (const name of names) {
     const client = await connect(pool);
     try {
       await client.query('BEGIN');
       await client.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.floor(lockTimeoutMs))}ms'`);
-      await client.query(`DROP SCHEMA IF EXISTS ${ident(row.nspname)} CASCADE`);
+      await dropSchema(client, name);
       await client.query('COMMIT');
-      out.dropped.push(row.nspname);
+      out.dropped.push(name);
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       if ((e as { code?: string }).code === '55P03') {
-        out.busy.push(row.nspname);
-        logger.info({ schema: row.nspname }, 'old DB still in use by a reader; will drop it at the next cleanup');
+        out.busy.push(name);
+        logger.info({ schema: name }, 'old DB still in use by a reader; will drop it at the next pass');
       } else {
-        logger.warn({ err: e, schema: row.nspname }, 'could not drop an old DB schema');
+        logger.warn({ err: e, schema: name }, 'could not drop an old DB schema');
       }
     } finally {
       client.release();

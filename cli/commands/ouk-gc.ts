@@ -1,0 +1,63 @@
+/**
+ * `stella ouk gc [--dry-run] [--grace-hours N] [--json]`: garbage collection by
+ * hand (functions/gc.ts; the maintenance queue runs the same every
+ * OUK_GC_SECONDS). Lists what it removes — staged members and DB schemas no
+ * import needs — and why; with --dry-run it removes nothing.
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { collectGarbage, type GcResult } from '../../functions/gc.ts';
+import { createPool, migrate } from '../../infra/db.ts';
+import { resolveEnv } from '../../infra/env.ts';
+import { createStore } from '../../infra/store.ts';
+import { loadConfig, pipelineSettings } from '../../lib/config.ts';
+import { createLogger } from '../../lib/logger.ts';
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '' : ` (${(bytes / 1048576).toFixed(1)} MiB)`;
+}
+
+export function describeGc(r: GcResult): string {
+  const verb = r.dryRun ? 'would remove' : 'removed';
+  const lines: string[] = [];
+  for (const s of r.staged) lines.push(`${verb} staged ${s.name}${mib(s.bytes)}: ${s.why}`);
+  for (const s of r.schemas) lines.push(`${verb} schema ${s.name}: ${s.why}`);
+  for (const b of r.busy) lines.push(`kept schema ${b}: a reader still uses it (the next pass drops it)`);
+  if (!lines.length) lines.push('nothing to remove: every staged member and DB schema is still needed');
+  return lines.join('\n') + '\n';
+}
+
+function hours(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('give a number of hours (0 or more)');
+  return n;
+}
+
+export function registerOukGc(ouk: Command): void {
+  ouk
+    .command('gc')
+    .description('remove staged members and DB schemas that no import needs any more (keeps the active and previous DBs and imports in flight)')
+    .option('--dry-run', 'list what would be removed, remove nothing', false)
+    .option('--grace-hours <n>', 'keep leftovers of failed or unknown imports younger than this (default OUK_GC_GRACE_HOURS, 24)', hours)
+    .option('--json', 'machine-readable result on stdout', false)
+    .action(async (opts: { dryRun: boolean; graceHours?: number; json: boolean }) => {
+      const env = resolveEnv();
+      const config = loadConfig(env);
+      const pool = createPool(config.databaseUrl, 2);
+      try {
+        await migrate(pool);
+        const r = await collectGarbage({
+          pool,
+          store: createStore(config.store),
+          bucket: config.bucket,
+          logger: createLogger('cli', { level: config.logLevel ?? 'warn' }),
+          now: new Date(),
+          graceHours: opts.graceHours ?? pipelineSettings(env).gcGraceHours,
+          dryRun: opts.dryRun,
+        });
+        process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : describeGc(r));
+      } finally {
+        await pool.end();
+      }
+    });
+}

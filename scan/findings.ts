@@ -1,0 +1,60 @@
+/**
+ * What a scan reports: findings (one per component and vulnerability), the
+ * components it could not check and why, and the summary. scan.ts produces
+ * these; dedupe.ts and report.ts read them.
+ */
+import type { Sbom } from './sbom.ts';
+
+export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface Finding {
+  advisoryId: string;
+  aliases: string[];
+  summary: string | null;
+  severity: Severity;
+  cvssScore: number | null;
+  cvssVector: string | null;
+  /** package name as OSV spells it (or vendor:product for a CPE match) */
+  package: string;
+  ecosystem: string;
+  purl: string | null;
+  installedVersion: string;
+  affectedRange: string;
+  fixedVersion: string | null;
+  matchedBy: 'purl' | 'cpe';
+  /** bom-ref / SPDXID of the component */
+  component: string;
+  dbVersion: string;
+}
+
+export interface NotChecked {
+  component: string;
+  name: string;
+  version: string | null;
+  purl: string | null;
+  cpe: string | null;
+  reason: string;
+  /** set when the component was checked but this one advisory could not be decided */
+  advisoryId?: string;
+}
+
+export interface ScanSummary {
+  components: number;
+  checked: number;
+  notChecked: number;
+  /** advisories that could not be decided for a checked component */
+  undecided: number;
+  findings: number;
+  vulnerableComponents: number;
+  bySeverity: Record<Severity, number>;
+}
+
+export interface ScanResult {
+  dbVersion: string;
+  dbActivatedAt: string;
+  sbom: { format: Sbom['format']; specVersion: string };
+  findings: Finding[];
+  notChecked: NotChecked[];
+  summary: ScanSummary;
+}
