@@ -159,6 +159,7 @@ export async function verifyToken(token: string, pub: PublicTokenKey, opts: Veri
     ...(payload.iat !== undefined ? { iat: payload.iat } : {}),
     ...(payload.jti !== undefined ? { jti: payload.jti } : {}),
     ...(tier !== undefined ? { tier: tier as number } : {}),
+    ...(typeof payload.role === 'string' ? { role: payload.role } : {}),
   };
   return { claims, alg: pub.alg, id: claims.jti ?? claims.sub };
 }

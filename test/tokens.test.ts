@@ -62,10 +62,13 @@ describe('tokens', () => {
 
   it('an operator token carries its role claim, signed', async () => {
     const { token } = await issueToken({ privateKey: ec.priv, sub: 'alice', role: 'operator', ttl: '60s' });
-    assert.equal(decodeToken(token).claims.role, 'operator');
-    await verifyToken(token, loadPublicTokenKey(ec.pub));
+    assert.equal((await verifyToken(token, loadPublicTokenKey(ec.pub))).claims.role, 'operator');
     const plain = (await issueToken({ privateKey: ec.priv, sub: 'bob', ttl: '60s' })).token;
-    assert.equal(decodeToken(plain).claims.role, undefined);
+    assert.equal((await verifyToken(plain, loadPublicTokenKey(ec.pub))).claims.role, undefined);
+    // the role is part of what is signed: a token altered to claim it does not verify
+    const [h, , sig] = plain.split('.');
+    const claimed = { ...decodeToken(plain).claims, role: 'operator' };
+    assert.match(await refusal(`${h}.${b64(claimed)}.${sig}`), /signature does not verify/);
   });
 
   it('EdDSA and RS256 keys pin their own algorithm', async () => {
