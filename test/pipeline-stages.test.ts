@@ -57,6 +57,17 @@ async function importBase(): Promise<{ bundle: SyntheticBundle; payload: Uploade
   return base;
 }
 
+/** A signed kit (2026-11-21) with one byte flipped after signing, uploaded and registered as `stella-ouk-<name>.tar.gz`. */
+async function uploadTampered(name: string, advisories: number): Promise<Uploaded> {
+  const b = await makeBundle(fx, `${name}.tar.gz`, { version: '2026-11-21', advisories });
+  const buf = fs.readFileSync(b.path);
+  buf[buf.length - 100] ^= 0xff;
+  fs.writeFileSync(b.path, buf);
+  const p = await putBundle(fx, b.path, `stella-ouk-${name}.tar.gz`);
+  await register(p);
+  return p;
+}
+
 /** Every row of every table of the active DB, sorted, from one snapshot. */
 async function activeRows(): Promise<Record<string, string[]>> {
   return withActiveSnapshot(fx.pool, async (client, active) => {
@@ -134,12 +145,7 @@ describe('stages', () => {
 
   test('a tampered tarball stops at verify and the old DB stays active', async () => {
     await importBase();
-    const b = await makeBundle(fx, 'tampered.tar.gz', { version: '2026-11-21', advisories: 50 });
-    const buf = fs.readFileSync(b.path);
-    buf[buf.length - 100] ^= 0xff;
-    fs.writeFileSync(b.path, buf);
-    const p = await putBundle(fx, b.path, 'stella-ouk-tampered.tar.gz');
-    await register(p);
+    const p = await uploadTampered('tampered', 50);
     await rejectsWith(() => verify(p, stageContext(fx)), 'SIGNATURE_MISMATCH');
     const rec = await getImport(fx.pool, p.importId);
     assert.equal(rec?.digest, null, 'nothing from a bundle that failed verification is recorded');
@@ -301,12 +307,7 @@ describe('stages', () => {
   // What queue/workers.ts does around a stage: stageStarted, the stage, and on an error stageFailed, final on the last attempt or a non-retryable error.
 
   test('a final stage failure is recorded on the import', async () => {
-    const b = await makeBundle(fx, 'tampered-final.tar.gz', { version: '2026-11-21', advisories: 20 });
-    const buf = fs.readFileSync(b.path);
-    buf[buf.length - 100] ^= 0xff;
-    fs.writeFileSync(b.path, buf);
-    const p = await putBundle(fx, b.path, 'stella-ouk-tampered-final.tar.gz');
-    await register(p);
+    const p = await uploadTampered('tampered-final', 20);
     await stageStarted(fx.pool, p.importId, 'verify', 1);
     const e = await rejectsWith(() => verify(p, stageContext(fx)), 'SIGNATURE_MISMATCH');
     await stageFailed(fx.pool, p.importId, 'verify', code(e), e.message, true);
