@@ -170,6 +170,7 @@ export async function verifyToken(token: string, pub: PublicTokenKey, opts: Veri
     ...(payload.iat !== undefined ? { iat: payload.iat } : {}),
     ...(payload.jti !== undefined ? { jti: payload.jti } : {}),
     ...(tier !== undefined ? { tier: tier as number } : {}),
+    ...(typeof payload.role === 'string' ? { role: payload.role } : {}),
   };
   return { claims, alg: pub.alg, id: claims.jti ?? claims.sub };
 }
@@ -203,15 +204,31 @@ function mapJoseError(e: unknown, issuer: string, token: string): OukError {
   return refuse(`the token cannot be verified (${(e as Error).message})`, e);
 }
 
-/** "30d", "12h", "90m", "3600s" or plain seconds, to seconds. */
-export function parseTtl(ttl: string): number {
-  const m = /^(\d+)\s*([smhdw]?)$/.exec(ttl.trim());
-  if (!m) throw new OukError('USAGE', `--ttl ${ttl}: give a duration like 30d, 12h, 90m or 3600s`);
-  const n = Number(m[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as '' | 's' | 'm' | 'h' | 'd' | 'w'];
-  const secs = n * unit;
-  if (secs < 1) throw new OukError('USAGE', `--ttl ${ttl}: a token must live at least one second`);
-  return secs;
+/**
+ * A token lifetime in seconds, read with jose's own duration grammar
+ * (`setExpirationTime`: '30d', '12h', '90m', '3600s', '2 weeks', '1.5h'; plain
+ * digits are seconds). jose places a string `exp` relative to its own clock,
+ * never to the `iat` set on the token, so the duration is read off a probe
+ * against a clock reading of the same second, and the token's `exp` is then
+ * `iat` plus that on the issuer's clock (`IssueOptions.now`).
+ */
+function lifetimeSeconds(ttl: string): number {
+  const usage = (why: string, cause?: unknown): OukError => new OukError('USAGE', `--ttl ${ttl}: ${why}`, { cause });
+  const t = ttl.trim();
+  const duration = /^\d+$/.test(t) ? `${t}s` : t;
+  for (;;) {
+    const second = Math.floor(Date.now() / 1000);
+    let exp: number | undefined;
+    try {
+      exp = jose.decodeJwt(new jose.UnsecuredJWT({}).setExpirationTime(duration).encode()).exp;
+    } catch (e) {
+      throw usage('give a duration like 30d, 12h, 90m or 3600s', e);
+    }
+    // the clock ticked between this reading and jose's: read both again
+    if (Math.floor(Date.now() / 1000) !== second) continue;
+    if (exp === undefined || exp - second < 1) throw usage('a token must live at least one second');
+    return exp - second;
+  }
 }
 
 export interface IssueOptions {
@@ -220,7 +237,8 @@ export interface IssueOptions {
   sub: string;
   tier?: number;
   role?: string;
-  ttlSeconds: number;
+  /** lifetime: '30d', '12h', '90m', '3600s' (jose's duration grammar) or plain seconds */
+  ttl: string;
   issuer?: string;
   jti?: string;
   now?: Date;
@@ -232,13 +250,14 @@ export async function issueToken(opts: IssueOptions): Promise<{ token: string; c
   if (opts.tier !== undefined && !(Number.isInteger(opts.tier) && opts.tier >= 1 && opts.tier <= MAX_TIER)) {
     throw new OukError('USAGE', `--tier ${opts.tier}: give a whole number of scans a day between 1 and ${MAX_TIER}`);
   }
+  const lifetime = lifetimeSeconds(opts.ttl);
   const { key, alg } = loadPrivateTokenKey(opts.privateKey, opts.passphrase);
   const iat = Math.floor((opts.now ?? new Date()).getTime() / 1000);
   const claims: TokenClaims = {
     sub: opts.sub,
     iss: opts.issuer ?? DEFAULT_ISSUER,
     iat,
-    exp: iat + opts.ttlSeconds,
+    exp: iat + lifetime,
     jti: opts.jti ?? randomUUID(),
     ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
     ...(opts.role ? { role: opts.role } : {}),

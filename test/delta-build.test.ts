@@ -29,7 +29,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
@@ -210,6 +210,7 @@ async function pickRecords(): Promise<void> {
 
 // ---------------------------------------------------------------- set-up
 
+/** What every test uses: a scratch directory, a signing key and the records the snapshots edit. */
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'stella-delta-build-test-'));
   const keys = await generateKeyPair();
@@ -218,7 +219,10 @@ before(async () => {
   await writeFile(keyPath, keys.privateKeyPem, { mode: 0o600 });
   await writeFile(pubPath, keys.publicKeyPem);
   await pickRecords();
+});
 
+/** The snapshots s0..s3 and the chain full0, d1 (+ full1), d2 (+ full2), d3 and full3 built from them. */
+async function buildChain(): Promise<void> {
   const [m0, m1, m2, m3, m4, m5] = pick.mal as [string, string, string, string, string, string];
   // s0: GHSA, every OSV feed, NVD page-003; MAL m0, m1, m2, m5 held out
   const s0: Snapshot = new Map();
@@ -310,8 +314,7 @@ before(async () => {
   d2 = await build(2, dirs[2]!, 'd2', { base: d1.full!, fullOut: path.join(tmp, 'out', 'full2.tar.gz') });
   d3 = await build(3, dirs[3]!, 'd3', { base: d2.full! });
   full3 = await build(3, dirs[3]!, 'full3');
-  await tinySnapshots();
-});
+}
 
 async function tinySnapshots(): Promise<void> {
   const ghsa = (await listJson('ghsa')).slice(0, 60);
@@ -350,7 +353,13 @@ const recordId = (rel: string): string => path.basename(rel, '.json');
 
 // ---------------------------------------------------------------- tests
 
+/** Each set-up runs once, before the first test that needs it: a filtered run builds only what its tests use. */
+let chainBuilt: Promise<void> | undefined;
+let tinyBuilt: Promise<void> | undefined;
+
 describe('delta bundles built from real feed snapshots', () => {
+  beforeEach(() => (chainBuilt ??= buildChain()));
+
   test('the chain full0 -> d1 -> d2 -> d3, applied, equals the full bundle of the newest feeds row for row', async () => {
     let db = await readDb(full0);
     assert.equal(digestOf(db), full0.manifest.db.digest);
@@ -452,37 +461,6 @@ describe('delta bundles built from real feed snapshots', () => {
     }
   });
 
-  test('the same inputs give the same delta, byte for byte', async () => {
-    const [a, b] = await Promise.all(['again-1', 'again-2'].map((d) => buildTiny(d)));
-    assert.ok(a!.manifest.db.changes!.added + a!.manifest.db.changes!.changed + a!.manifest.db.changes!.removed > 0, 'not an empty delta');
-    assert.equal(a!.sha256, b!.sha256);
-    assert.deepEqual(await readFile(a!.out), await readFile(b!.out));
-  });
-
-  test('identical feeds give an empty delta, and the CLI says so', async () => {
-    const out = path.join(tmp, 'cli', 'empty.tar.gz');
-    const { stdout } = await run(
-      process.execPath,
-      ['bin/stella.js', 'ouk', 'build', '--feeds', tiny.dirs[0]!, '--key', keyPath, '--out', out, '--base', tiny.full0.out, '--version', '2026-11-24'],
-      { cwd: repoRoot },
-    );
-    assert.match(stdout, /delta is empty: the feeds have not changed since 2026-11-20/);
-    const dir = path.join(tmp, 'cli', 'x');
-    await mkdir(dir);
-    await run('tar', ['-xzf', out, '-C', dir]);
-    const m = parseManifest(await readFile(path.join(dir, 'manifest.json')));
-    const base = tiny.full0.manifest;
-    assert.equal(m.kind, 'delta');
-    assert.deepEqual(m.db.changes, { added: 0, changed: 0, removed: 0 });
-    assert.deepEqual(m.base, { version: '2026-11-20', dbDigest: base.db.digest });
-    assert.equal(m.db.digest, base.db.digest);
-    assert.equal(m.db.advisories, base.db.advisories);
-    for (const p of [...TABLES.map((t) => t.member), REMOVED_MEMBER]) {
-      assert.equal((await readFile(path.join(dir, p))).length, 0, `${p} is empty`);
-      assert.equal(m.members.find((x) => x.path === p)!.rows, 0);
-    }
-  });
-
   test('refused: a version not after the base, a delta as the base, a base from another generator', async () => {
     const out = path.join(tmp, 'refused', 'x.tar.gz');
     for (const version of [V[3], V[2]]) {
@@ -512,5 +490,40 @@ describe('delta bundles built from real feed snapshots', () => {
       () => checkBaseManifest('odd.tar.gz', { ...full3.manifest, db: { ...full3.manifest.db, digest: '0'.repeat(64) } }, { version: '2026-11-30', generator: generatorName() }),
       (e: unknown) => e instanceof OukError && e.code === 'MANIFEST_INVALID',
     );
+  });
+});
+
+describe('small deltas (60 GHSA records, a few MAL records)', () => {
+  beforeEach(() => (tinyBuilt ??= tinySnapshots()));
+
+  test('the same inputs give the same delta, byte for byte', async () => {
+    const [a, b] = await Promise.all(['again-1', 'again-2'].map((d) => buildTiny(d)));
+    assert.ok(a!.manifest.db.changes!.added + a!.manifest.db.changes!.changed + a!.manifest.db.changes!.removed > 0, 'not an empty delta');
+    assert.equal(a!.sha256, b!.sha256);
+    assert.deepEqual(await readFile(a!.out), await readFile(b!.out));
+  });
+
+  test('identical feeds give an empty delta, and the CLI says so', async () => {
+    const out = path.join(tmp, 'cli', 'empty.tar.gz');
+    const { stdout } = await run(
+      process.execPath,
+      ['bin/stella.js', 'ouk', 'build', '--feeds', tiny.dirs[0]!, '--key', keyPath, '--out', out, '--base', tiny.full0.out, '--version', '2026-11-24'],
+      { cwd: repoRoot },
+    );
+    assert.match(stdout, /delta is empty: the feeds have not changed since 2026-11-20/);
+    const dir = path.join(tmp, 'cli', 'x');
+    await mkdir(dir);
+    await run('tar', ['-xzf', out, '-C', dir]);
+    const m = parseManifest(await readFile(path.join(dir, 'manifest.json')));
+    const base = tiny.full0.manifest;
+    assert.equal(m.kind, 'delta');
+    assert.deepEqual(m.db.changes, { added: 0, changed: 0, removed: 0 });
+    assert.deepEqual(m.base, { version: '2026-11-20', dbDigest: base.db.digest });
+    assert.equal(m.db.digest, base.db.digest);
+    assert.equal(m.db.advisories, base.db.advisories);
+    for (const p of [...TABLES.map((t) => t.member), REMOVED_MEMBER]) {
+      assert.equal((await readFile(path.join(dir, p))).length, 0, `${p} is empty`);
+      assert.equal(m.members.find((x) => x.path === p)!.rows, 0);
+    }
   });
 });

@@ -93,19 +93,32 @@ test('staleness warns past OUK_WARN_AGE_HOURS, and when nothing is active', () =
   assert.equal(formatAge(3 * 3600 + 120), '3h 2m');
 });
 
-test('basic credentials: parsed, compared in constant time, wrong ones refused', async () => {
+test('basic credentials: parsed, compared in constant time (timingSafeEqual on equal-length digests, user and password both), wrong ones refused', async (t) => {
   assert.deepEqual(parseBasic(`Basic ${Buffer.from('ops:pa:ss').toString('base64')}`), { user: 'ops', password: 'pa:ss' });
   assert.equal(parseBasic('Basic !!!'), null);
+  // a spy on the real crypto.timingSafeEqual (api/auth.ts calls it through the same module object)
+  const cmp = t.mock.method(crypto, 'timingSafeEqual');
+  /** the lengths of what each comparison since the last call compared */
+  const compared = (): number[][] => {
+    const out = cmp.mock.calls.map((c) => c.arguments.map((b) => (b as Uint8Array).byteLength));
+    cmp.mock.resetCalls();
+    return out;
+  };
   assert.equal(safeEqual('a', 'a'), true);
   assert.equal(safeEqual('a', 'ab'), false);
+  assert.deepEqual(compared(), [[32, 32], [32, 32]], 'strings of any length are compared as SHA-256 digests, never with an early exit on length');
   const auth = createOperatorAuthenticator({ dashboardUser: 'ops', dashboardPassword: 'secret' });
   const basic = (u: string, p: string): string => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
   assert.equal((await auth(basic('ops', 'secret'))).ok, true);
+  assert.deepEqual(compared(), [[32, 32], [32, 32]]);
   assert.equal((await auth(basic('ops', 'Secret'))).ok, false);
-  assert.equal((await auth(basic('root', 'secret'))).ok, false);
+  assert.deepEqual(compared(), [[32, 32], [32, 32]]);
+  assert.equal((await auth(basic('root', 'a much longer wrong password'))).ok, false);
+  assert.deepEqual(compared(), [[32, 32], [32, 32]], 'a wrong user name still compares the password: no early exit');
   assert.equal((await auth(undefined)).ok, false);
   // no JWT key configured: a bearer token is refused
   assert.equal((await auth('Bearer abc.def.ghi')).ok, false);
+  assert.deepEqual(compared(), [], 'nothing to compare without basic credentials');
 });
 
 test('operator JWT: only a valid, operator-role token signed by the configured key opens the dashboard', async () => {

@@ -13,6 +13,11 @@ import { writeSyntheticBundle, type SyntheticBundle, type SyntheticOptions } fro
 import type { StageContext, StagePayload, StageProgress } from '../functions/context.ts';
 import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
+import { recordImport, type IngestFlags } from '../queue/ingest.ts';
+import { verify } from '../functions/verify.ts';
+import { unpack } from '../functions/unpack.ts';
+import { load } from '../functions/load.ts';
+import { activate, type ActivateResult } from '../functions/activate.ts';
 import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
 import { childBaseEnv, createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
 
@@ -136,6 +141,19 @@ export async function putBundle(fx: PipelineFixture, file: string, key: string, 
   if (sig) await putFile(fx, `${file}.sig`, `${key}.sig`);
   const etag = await putFile(fx, file, key);
   return { importId: importIdFor(fx.s3.bucket, key, etag), bucket: fx.s3.bucket, key, etag, size: fs.statSync(file).size };
+}
+
+/** The import record for an uploaded bundle, as ingest writes it (queue/ingest.ts recordImport), with the operator's flags. */
+export async function registerImport(fx: PipelineFixture, p: StagePayload & { size: number }, flags: IngestFlags = {}): Promise<void> {
+  await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, flags);
+}
+
+/** verify → unpack → load → activate, the real stage functions on one context. */
+export async function runStages(p: StagePayload, ctx: StageContext): Promise<ActivateResult> {
+  await verify(p, ctx);
+  await unpack(p, ctx);
+  await load(p, ctx);
+  return activate(p, ctx);
 }
 
 export interface TestContext extends StageContext {

@@ -1,50 +1,71 @@
 /**
  * The four stage functions, called directly (no queue), against real
  * PostgreSQL and s3rver: a full import end to end, idempotent reruns, and every
- * refusal verify and unpack owe the operator.
+ * refusal verify and unpack owe the operator. Every test builds its own world
+ * (database, bucket, trusted key; `importBase` when it needs an active DB), so
+ * any one runs alone.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { activate } from '../functions/activate.ts';
 import { stagedMarker, stagedPrefix } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
 import { objectExists, removeObjectsUnder } from '../infra/store.ts';
-import { getImport, stageFailed } from '../infra/import-records.ts';
+import { beginStage, getImport, stageFailed } from '../infra/import-records.ts';
 import { rollback } from '../functions/rollback.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
-import { recordImport } from '../queue/ingest.ts';
 import { isOukError } from '../lib/errors.ts';
 import { writeBundle } from '../bundle/writer.ts';
 import { writeSignatureFiles } from '../signing/index.ts';
 import { Readable } from 'node:stream';
 import path from 'node:path';
-import { activeCounts, expiredTimes, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
+import { activeCounts, expiredTimes, makeBundle, pipelineFixture, putBundle, putFile, registerImport, runStages, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
+import type { SyntheticBundle } from './fixtures/synthetic-bundle.ts';
 import type { StagePayload } from '../functions/context.ts';
 import { TABLES } from '../bundle/tables.ts';
 import { ident, withActiveSnapshot } from '../infra/db.ts';
 
+/** Each test's own world: a database, an s3rver bucket and a key pair the stages trust. */
 let fx: PipelineFixture;
 
-before(async () => {
+beforeEach(async () => {
   fx = await pipelineFixture('pipeline-stages');
 });
-after(async () => {
+afterEach(async () => {
   await fx?.close();
 });
 
-async function register(p: StagePayload & { size: number }, flags: { allowDowngrade?: boolean; force?: boolean } = {}): Promise<void> {
-  await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, flags);
+type Uploaded = StagePayload & { size: number };
+
+const register = (p: Uploaded, flags: { allowDowngrade?: boolean; force?: boolean } = {}): Promise<void> => registerImport(fx, p, flags);
+
+/** The first full kit, 2026-11-20 (300 advisories, seed 1), uploaded and registered. */
+async function uploadBase(): Promise<{ bundle: SyntheticBundle; payload: Uploaded }> {
+  const bundle = await makeBundle(fx, 'full-1.tar.gz', { version: '2026-11-20', advisories: 300, imageBytes: 1000 });
+  const payload = await putBundle(fx, bundle.path, 'stella-ouk-2026-11-20.tar.gz');
+  await register(payload);
+  return { bundle, payload };
 }
 
-async function runAll(p: StagePayload): Promise<void> {
-  const ctx = stageContext(fx);
-  await verify(p, ctx);
-  await unpack(p, ctx);
-  await load(p, ctx);
-  await activate(p, ctx);
+/** That kit taken through every stage: the active DB most tests start from. */
+async function importBase(): Promise<{ bundle: SyntheticBundle; payload: Uploaded }> {
+  const base = await uploadBase();
+  await runStages(base.payload, stageContext(fx));
+  return base;
+}
+
+/** A signed kit (2026-11-21) with one byte flipped after signing, uploaded and registered as `stella-ouk-<name>.tar.gz`. */
+async function uploadTampered(name: string, advisories: number): Promise<Uploaded> {
+  const b = await makeBundle(fx, `${name}.tar.gz`, { version: '2026-11-21', advisories });
+  const buf = fs.readFileSync(b.path);
+  buf[buf.length - 100] ^= 0xff;
+  fs.writeFileSync(b.path, buf);
+  const p = await putBundle(fx, b.path, `stella-ouk-${name}.tar.gz`);
+  await register(p);
+  return p;
 }
 
 /** Every row of every table of the active DB, sorted, from one snapshot. */
@@ -75,12 +96,8 @@ async function rejectsWith(fn: () => Promise<unknown>, want: string, re?: RegExp
 }
 
 describe('stages', () => {
-  let first: StagePayload & { size: number };
-
   test('a full bundle goes verify → unpack → load → activate and becomes the active DB', async () => {
-    const b = await makeBundle(fx, 'full-1.tar.gz', { version: '2026-11-20', advisories: 300, imageBytes: 1000 });
-    first = await putBundle(fx, b.path, 'stella-ouk-2026-11-20.tar.gz');
-    await register(first);
+    const { bundle: b, payload: first } = await uploadBase();
     const ctx = stageContext(fx);
 
     const v = await verify(first, ctx);
@@ -113,6 +130,7 @@ describe('stages', () => {
   });
 
   test('running every stage again changes nothing', async () => {
+    const { payload: first } = await importBase();
     const before = await fx.pool.query('SELECT count(*)::int AS n FROM ouk_meta.activations');
     const ctx = stageContext(fx);
     await verify(first, ctx);
@@ -126,12 +144,8 @@ describe('stages', () => {
   });
 
   test('a tampered tarball stops at verify and the old DB stays active', async () => {
-    const b = await makeBundle(fx, 'tampered.tar.gz', { version: '2026-11-21', advisories: 50 });
-    const buf = fs.readFileSync(b.path);
-    buf[buf.length - 100] ^= 0xff;
-    fs.writeFileSync(b.path, buf);
-    const p = await putBundle(fx, b.path, 'stella-ouk-tampered.tar.gz');
-    await register(p);
+    await importBase();
+    const p = await uploadTampered('tampered', 50);
     await rejectsWith(() => verify(p, stageContext(fx)), 'SIGNATURE_MISMATCH');
     const rec = await getImport(fx.pool, p.importId);
     assert.equal(rec?.digest, null, 'nothing from a bundle that failed verification is recorded');
@@ -156,6 +170,7 @@ describe('stages', () => {
   });
 
   test('an older or equal version is refused unless allowed; an expired one unless forced', async () => {
+    await importBase();
     const old = await makeBundle(fx, 'old.tar.gz', { version: '2026-11-10', advisories: 10 });
     const p = await putBundle(fx, old.path, 'stella-ouk-2026-11-10.tar.gz');
     await register(p);
@@ -184,6 +199,7 @@ describe('stages', () => {
 
   test('activate re-checks the version order under the lock', async () => {
     // The downgrade passed verify with --allow-downgrade; a newer import activated since must not be undone without it.
+    const { payload: first } = await importBase();
     const b = await makeBundle(fx, 'race.tar.gz', { version: '2026-11-20', advisories: 12 });
     const p = await putBundle(fx, b.path, 'stella-ouk-race.tar.gz');
     await register(p, { allowDowngrade: true });
@@ -227,11 +243,12 @@ describe('stages', () => {
   });
 
   test('a second full import switches the DB; rollback goes back to the first, atomically', async () => {
+    const { payload: first } = await importBase();
     const firstRows = await activeRows();
     const b = await makeBundle(fx, 'full-2.tar.gz', { version: '2026-11-26', advisories: 400, seed: 2 });
     const p = await putBundle(fx, b.path, 'stella-ouk-2026-11-26.tar.gz');
     await register(p);
-    await runAll(p);
+    await runStages(p, stageContext(fx));
     const now = await activeCounts(fx.pool);
     assert.equal(now.version, '2026-11-26');
     assert.equal(now.counts.advisories, 400);
@@ -246,6 +263,7 @@ describe('stages', () => {
   });
 
   test('a delta applies to its base only, costs its own rows, and rolls back', async () => {
+    await importBase();
     const base = await activeCounts(fx.pool); // 2026-11-20, 300 advisories, seed 1
     assert.equal(base.version, '2026-11-20');
     const baseRows = await activeRows();
@@ -268,7 +286,7 @@ describe('stages', () => {
     });
     const pd = await putBundle(fx, d.path, 'stella-ouk-delta-2026-11-27.tar.gz');
     await register(pd);
-    await runAll(pd);
+    await runStages(pd, stageContext(fx));
     const now = await activeCounts(fx.pool);
     assert.equal(now.version, '2026-11-27');
     assert.deepEqual(now.counts, d.counts, 'the active DB has the rows the delta says it yields');
@@ -285,21 +303,63 @@ describe('stages', () => {
     assert.equal((await readActivePointer(fx.pool)).activeDigest, baseDigest);
   });
 
+  // What queue/workers.ts does around a stage: beginStage, the stage, and on an error stageFailed, final on the last attempt or a non-retryable error.
+
+  test('a final stage failure is recorded on the import', async () => {
+    const p = await uploadTampered('tampered-final', 20);
+    await beginStage(fx.pool, p.importId, 'verify', 1);
+    const e = await rejectsWith(() => verify(p, stageContext(fx)), 'SIGNATURE_MISMATCH');
+    await stageFailed(fx.pool, p.importId, 'verify', code(e), e.message, true);
+    const rec = await getImport(fx.pool, p.importId);
+    assert.equal(rec?.state, 'failed');
+    assert.equal(rec?.errorCode, 'SIGNATURE_MISMATCH');
+    assert.equal(rec?.error, e.message);
+    assert.equal(rec?.stages.verify?.state, 'failed');
+    assert.equal(rec?.stages.verify?.code, 'SIGNATURE_MISMATCH');
+    assert.equal(rec?.stages.verify?.error, e.message);
+  });
+
+  test('a non-final stage failure is recorded on the stage only, and the next attempt clears it', async () => {
+    const b = await makeBundle(fx, 'late-sig.tar.gz', { version: '2026-11-22', advisories: 20 });
+    const p = await putBundle(fx, b.path, 'stella-ouk-late-sig.tar.gz', false);
+    await register(p);
+    await beginStage(fx.pool, p.importId, 'verify', 1);
+    const e = await rejectsWith(() => verify(p, stageContext(fx, { attempt: { number: 1, max: 3 } })), 'SIGNATURE_MISSING');
+    await stageFailed(fx.pool, p.importId, 'verify', code(e), e.message, false);
+    const retrying = await getImport(fx.pool, p.importId);
+    assert.equal(retrying?.stages.verify?.state, 'retrying');
+    assert.equal(retrying?.stages.verify?.code, 'SIGNATURE_MISSING');
+    assert.equal(retrying?.state, 'verifying', 'the import is still in its stage, not failed');
+    assert.equal(retrying?.errorCode, null);
+    assert.equal(retrying?.error, null);
+
+    // the .sig arrives; the second attempt passes
+    await putFile(fx, `${b.path}.sig`, `${p.key}.sig`);
+    await beginStage(fx.pool, p.importId, 'verify', 2);
+    await verify(p, stageContext(fx, { attempt: { number: 2, max: 3 } }));
+    const done = await getImport(fx.pool, p.importId);
+    assert.deepEqual([done?.stages.verify?.state, done?.stages.verify?.attempts, done?.stages.verify?.code], ['done', 2, null]);
+    assert.equal(done?.errorCode, null);
+  });
+
   test('a failure reported for a stage already done changes nothing: done stays done', async () => {
+    const { payload } = await importBase();
     for (const final of [false, true]) {
-      await stageFailed(fx.pool, first.importId, 'verify', 'X', 'y', final);
-      const rec = await getImport(fx.pool, first.importId);
+      await stageFailed(fx.pool, payload.importId, 'verify', 'IMPORT_FAILED', 'a stale report', final);
+      const rec = await getImport(fx.pool, payload.importId);
       assert.equal(rec?.stages.verify?.state, 'done');
       assert.equal(rec?.state, 'active', 'a finished import keeps its state');
       assert.equal(rec?.errorCode, null);
     }
+    assert.equal((await readActivePointer(fx.pool)).activeImport, payload.importId);
   });
 
   test('the same bytes under two names: activating one leaves the other\'s staged members alone', async () => {
     const b = await makeBundle(fx, 'twice.tar.gz', { version: '2026-11-28', advisories: 40 });
     const a = await putBundle(fx, b.path, 'drop-a/stella-ouk-2026-11-28.tar.gz');
     const c = await putBundle(fx, b.path, 'drop-b/stella-ouk-2026-11-28.tar.gz');
-    await register(a, { allowDowngrade: true });
+    await register(a);
+    // the same version as `a`, which is active by the time `c` activates
     await register(c, { allowDowngrade: true });
     const ctx = stageContext(fx);
     await verify(a, ctx);
@@ -319,7 +379,7 @@ describe('stages', () => {
   test('load stages the members again when they vanished after unpack', async () => {
     const b = await makeBundle(fx, 'restage.tar.gz', { version: '2026-12-01', advisories: 30 });
     const p = await putBundle(fx, b.path, 'stella-ouk-2026-12-01.tar.gz');
-    await register(p, { allowDowngrade: true });
+    await register(p);
     const ctx = stageContext(fx);
     await verify(p, ctx);
     await unpack(p, ctx);

@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { scanRoutes } from '../api/scan-routes.ts';
 import { loadConfig } from '../lib/config.ts';
+import { EXIT_CODES } from '../lib/errors.ts';
 import { issueToken } from '../lib/tokens.ts';
 import type { CountedScan } from '../scan/service.ts';
 import { createLoadedScanDb, type ScanDb } from './helpers/scan-db.ts';
@@ -108,7 +109,7 @@ describe('scan API and CLI', () => {
   it('a token gets its own allowance and is throttled with a growing delay, never refused', async () => {
     const sleeps: number[] = [];
     const a = await app('token', sleeps);
-    const { token, claims } = await issueToken({ privateKey: privPath, sub: 'ci', ttlSeconds: 600 });
+    const { token, claims } = await issueToken({ privateKey: privPath, sub: 'ci', ttl: '600s' });
     const counts: number[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await a.inject({ method: 'POST', url: '/api/v1/scan', payload: LODASH, headers: { authorization: `Bearer ${token}` } });
@@ -120,7 +121,7 @@ describe('scan API and CLI', () => {
     }
     assert.deepEqual(counts, [1, 2, 3, 4, 5]);
     assert.deepEqual(sleeps, [10, 20], 'scans 4 and 5 over QUOTA_TOKEN=3 wait 10 then 20 ms');
-    const tiered = (await issueToken({ privateKey: privPath, sub: 'big', tier: 100, ttlSeconds: 600 })).token;
+    const tiered = (await issueToken({ privateKey: privPath, sub: 'big', tier: 100, ttl: '600s' })).token;
     const res = await a.inject({ method: 'POST', url: '/api/v1/scan', payload: LODASH, headers: { authorization: `Bearer ${tiered}` } });
     assert.equal((res.json() as CountedScan).quota.limit, 100);
     assert.ok(claims.jti);
@@ -129,7 +130,7 @@ describe('scan API and CLI', () => {
 
   it('refuses bad tokens (401) and bad SBOMs (400, 415) with a clear error', async () => {
     const a = await app('errors', []);
-    const expired = (await issueToken({ privateKey: privPath, sub: 'x', ttlSeconds: 1, now: new Date(Date.now() - 60_000) })).token;
+    const expired = (await issueToken({ privateKey: privPath, sub: 'x', ttl: '1s', now: new Date(Date.now() - 60_000) })).token;
     let res = await a.inject({ method: 'POST', url: '/api/v1/scan', payload: LODASH, headers: { authorization: `Bearer ${expired}` } });
     assert.equal(res.statusCode, 401);
     assert.equal(res.json().error.code, 'TOKEN_INVALID');
@@ -221,6 +222,9 @@ describe('scan API and CLI', () => {
     assert.equal(issued.code, 0, issued.stderr);
     const token = issued.stdout.trim();
     assert.match(issued.stderr, /issued ES256 token for team-a .*tier 500/);
+    const badTtl = await stella(['token', 'issue', '--key', privPath, '--sub', 'team-a', '--ttl', 'soon']);
+    assert.equal(badTtl.code, EXIT_CODES.USAGE);
+    assert.match(badTtl.stderr, /error\[USAGE\].*--ttl soon: give a duration like 30d/);
     const inspected = await stella(['token', 'inspect', token]);
     assert.equal(inspected.code, 0, inspected.stderr);
     assert.match(inspected.stdout, /"sub":"team-a"/);

@@ -22,7 +22,7 @@ import { oneFindingPerVulnerability } from '../scan/dedupe.ts';
 import { parseSbom, readSbomFile } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
 import { OsvReference } from './helpers/osv-reference.ts';
-import { activateSchema, buildMembers, createScanDb, feedsDir, loadSchema, type ScanDb } from './helpers/scan-db.ts';
+import { createLoadedScanDb, feedsDir, type ScanDb } from './helpers/scan-db.ts';
 import { sharedDir } from './helpers/services.ts';
 
 const SBOMS = path.join(sharedDir, 'sboms');
@@ -33,9 +33,8 @@ const results = new Map<string, ScanResult>();
 const sbomFiles = fs.readdirSync(SBOMS).filter((f) => f.endsWith('.json')).sort();
 
 before(async () => {
-  sdb = await createScanDb('scan-correctness');
-  await loadSchema(sdb.pool, 'ouk_db_all', await buildMembers(feedsDir, 'scan-correctness'));
-  await activateSchema(sdb.pool, 'ouk_db_all', '2026-11-29');
+  // every record of ../shared/feeds, built and imported through the real builder and stages
+  sdb = await createLoadedScanDb('scan-correctness', { dir: feedsDir }, '2026-11-29');
   reference = new OsvReference(feedsDir);
   for (const f of sbomFiles) results.set(f, await scanSbom(sdb.pool, await readSbomFile(path.join(SBOMS, f))));
 });

@@ -13,7 +13,9 @@ import pg from 'pg';
 import { isOukError } from '../lib/errors.ts';
 import { parseSbom, parseSbomText, readSbomFile, type Sbom } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
-import { activateSchema, buildMembers, createLoadedScanDb, loadSchema, type ScanDb, selectFeeds } from './helpers/scan-db.ts';
+import { readActivePointer } from '../infra/active-db.ts';
+import { ident } from '../infra/db.ts';
+import { createLoadedScanDb, createScanDb, loadFeeds, type ScanDb } from './helpers/scan-db.ts';
 import { sharedDir } from './helpers/services.ts';
 
 export const SCAN_FEEDS = {
@@ -229,37 +231,41 @@ describe('scan against real advisories', () => {
   });
 
   it('one consistent snapshot: an activation committed mid-scan is not seen by that scan', async () => {
-    // a second DB (only the Go records) to switch to
-    await loadSchema(sdb.pool, 'ouk_db_test_2', await buildMembers(await selectFeeds({ files: ['osv/Go/GO-2020-0001.json'] }, 'scan2'), 'scan2'));
-    const sbom: Sbom = parseSbom(cdx('1.6', [comp('lodash', 'pkg:npm/lodash@4.17.20')]));
-    const blocker = new pg.Client({ connectionString: sdb.db.url });
-    const switcher = new pg.Client({ connectionString: sdb.db.url });
-    await blocker.connect();
-    await switcher.connect();
+    // a world of its own (it switches the active DB and empties the old one): a lodash DB active, a Go-only DB loaded to switch to
+    const own = await createScanDb('scan-snapshot');
     try {
-      // hold the active DB's affected table so the scan stops right after taking its snapshot
-      await blocker.query('BEGIN');
-      await blocker.query('LOCK TABLE ouk_db_test_1.affected IN ACCESS EXCLUSIVE MODE');
-      const scanning = scanSbom(sdb.pool, sbom);
-      for (let i = 0; ; i++) {
-        const w = await switcher.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%unnest%'`);
-        if (w.rowCount) break;
-        if (i > 2000) throw new Error('the scan never reached the affected table');
-        await new Promise((res) => setTimeout(res, 5));
+      await (await loadFeeds(own, { files: ['ghsa/GHSA-29mw-wpgm-hmr9.json'] }, '2026-11-29')).activate();
+      const oldSchema = (await readActivePointer(own.pool)).activeSchema!;
+      const next = await loadFeeds(own, { files: ['osv/Go/GO-2020-0001.json'] }, '2026-11-30');
+      const sbom: Sbom = parseSbom(cdx('1.6', [comp('lodash', 'pkg:npm/lodash@4.17.20')]));
+      const blocker = new pg.Client({ connectionString: own.db.url });
+      await blocker.connect();
+      try {
+        // hold the active DB's affected table so the scan stops right after taking its snapshot
+        await blocker.query('BEGIN');
+        await blocker.query(`LOCK TABLE ${ident(oldSchema)}.affected IN ACCESS EXCLUSIVE MODE`);
+        const scanning = scanSbom(own.pool, sbom);
+        for (let i = 0; ; i++) {
+          const w = await own.pool.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%unnest%'`);
+          if (w.rowCount) break;
+          if (i > 2000) throw new Error('the scan never reached the affected table');
+          await new Promise((res) => setTimeout(res, 5));
+        }
+        // mid-scan: the other DB is activated (the real activate stage), and the old one's rows are deleted
+        assert.equal((await next.activate()).version, '2026-11-30');
+        await blocker.query(`DELETE FROM ${ident(oldSchema)}.affected`);
+        await blocker.query('COMMIT');
+        const r = await scanning;
+        assert.equal(r.dbVersion, '2026-11-29', 'the scan kept the DB it started on');
+        assert.deepEqual(r.findings.map((f) => f.advisoryId), ['CVE-2020-28500'], 'and saw its rows as of its snapshot');
+        const again = await scanSbom(own.pool, sbom);
+        assert.equal(again.dbVersion, '2026-11-30');
+        assert.deepEqual(again.findings, []);
+      } finally {
+        await blocker.end();
       }
-      // mid-scan: the other DB is activated, and the old one's rows are deleted
-      await activateSchema(switcher, 'ouk_db_test_2', '2026-11-30');
-      await blocker.query('DELETE FROM ouk_db_test_1.affected');
-      await blocker.query('COMMIT');
-      const r = await scanning;
-      assert.equal(r.dbVersion, '2026-11-29', 'the scan kept the DB it started on');
-      assert.deepEqual(r.findings.map((f) => f.advisoryId), ['CVE-2020-28500'], 'and saw its rows as of its snapshot');
-      const again = await scanSbom(sdb.pool, sbom);
-      assert.equal(again.dbVersion, '2026-11-30');
-      assert.deepEqual(again.findings, []);
     } finally {
-      await blocker.end();
-      await switcher.end();
+      await own.close();
     }
   });
 });

@@ -212,6 +212,15 @@ describe('.sig', () => {
     for (const bad of ['', 'not base64!!', 'AAAA', Buffer.concat([der, Buffer.from([0])]).toString('base64'), Buffer.from('hello world, not a signature').toString('base64')]) {
       await rejectsWith(() => parseSignature(bad), 'SIGNATURE_MALFORMED', /garbled/);
     }
+    // DER that is not strict, or integers no P-256 signature holds
+    const seq = (...ints: number[][]): string => {
+      const body = ints.flatMap((i) => [0x02, i.length, ...i]);
+      return Buffer.from([0x30, body.length, ...body]).toString('base64');
+    };
+    assert.deepEqual(parseSignature(seq([1], [2])), Buffer.from([0x30, 6, 2, 1, 1, 2, 1, 2]), 'small r and s in strict DER are a signature');
+    for (const bad of [seq([0], [1]), seq([1], [0x80]), seq([1], [0, 1]), seq([1]), Buffer.from([0x30, 0x81, 6, 2, 1, 1, 2, 1, 1]).toString('base64'), seq([0, ...Buffer.alloc(32, 0xff)], [1])]) {
+      await rejectsWith(() => parseSignature(bad), 'SIGNATURE_MALFORMED', /garbled: its DER does not decode as an ECDSA P-256 signature/);
+    }
   });
 });
 

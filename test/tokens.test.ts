@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import * as jose from 'jose';
 import { isOukError } from '../lib/errors.ts';
-import { decodeToken, issueToken, loadPublicTokenKey, parseTtl, verifyToken } from '../lib/tokens.ts';
+import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../lib/tokens.ts';
 import { tmpDir } from './helpers/services.ts';
 
 const dir = tmpDir('tokens');
@@ -48,7 +48,7 @@ async function refusal(token: string, pubSource = ec.pub, issuer?: string): Prom
 
 describe('tokens', () => {
   it('issues and verifies an ES256 token (key from a path or from PEM text)', async () => {
-    const { token, claims, alg } = await issueToken({ privateKey: ec.priv, sub: 'ci-runner', tier: 1000, ttlSeconds: parseTtl('30d') });
+    const { token, claims, alg } = await issueToken({ privateKey: ec.priv, sub: 'ci-runner', tier: 1000, ttl: '30d' });
     assert.equal(alg, 'ES256');
     for (const src of [ec.pub, ec.pubPem]) {
       const v = await verifyToken(token, loadPublicTokenKey(src));
@@ -61,16 +61,19 @@ describe('tokens', () => {
   });
 
   it('an operator token carries its role claim, signed', async () => {
-    const { token } = await issueToken({ privateKey: ec.priv, sub: 'alice', role: 'operator', ttlSeconds: 60 });
-    assert.equal(decodeToken(token).claims.role, 'operator');
-    await verifyToken(token, loadPublicTokenKey(ec.pub));
-    const plain = (await issueToken({ privateKey: ec.priv, sub: 'bob', ttlSeconds: 60 })).token;
-    assert.equal(decodeToken(plain).claims.role, undefined);
+    const { token } = await issueToken({ privateKey: ec.priv, sub: 'alice', role: 'operator', ttl: '60s' });
+    assert.equal((await verifyToken(token, loadPublicTokenKey(ec.pub))).claims.role, 'operator');
+    const plain = (await issueToken({ privateKey: ec.priv, sub: 'bob', ttl: '60s' })).token;
+    assert.equal((await verifyToken(plain, loadPublicTokenKey(ec.pub))).claims.role, undefined);
+    // the role is part of what is signed: a token altered to claim it does not verify
+    const [h, , sig] = plain.split('.');
+    const claimed = { ...decodeToken(plain).claims, role: 'operator' };
+    assert.match(await refusal(`${h}.${b64(claimed)}.${sig}`), /signature does not verify/);
   });
 
   it('EdDSA and RS256 keys pin their own algorithm', async () => {
     for (const k of [ed, rsa]) {
-      const { token, alg } = await issueToken({ privateKey: k.priv, sub: 's', ttlSeconds: 60 });
+      const { token, alg } = await issueToken({ privateKey: k.priv, sub: 's', ttl: '60s' });
       assert.equal((await verifyToken(token, loadPublicTokenKey(k.pub))).alg, alg);
     }
     assert.equal(loadPublicTokenKey(ed.pub).alg, 'EdDSA');
@@ -92,25 +95,25 @@ describe('tokens', () => {
     messages.hmac = await refusal(confused);
     assert.match(messages.hmac, /HMAC-signed \(HS256\).*key confusion/);
     // wrong issuer
-    const wrongIss = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60, issuer: 'someone-else' })).token;
+    const wrongIss = (await issueToken({ privateKey: ec.priv, sub: 'x', ttl: '60s', issuer: 'someone-else' })).token;
     messages.issuer = await refusal(wrongIss);
     assert.match(messages.issuer, /issuer "someone-else" is not the issuer this host trusts \("stella-ouk"/);
     // expired
-    const expired = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60, now: new Date(Date.now() - 3600_000) })).token;
+    const expired = (await issueToken({ privateKey: ec.priv, sub: 'x', ttl: '60s', now: new Date(Date.now() - 3600_000) })).token;
     messages.expired = await refusal(expired);
     assert.match(messages.expired, /expired at \d{4}-\d\d-\d\dT/);
     // signed by another key
-    const forged = (await issueToken({ privateKey: other.priv, sub: 'x', ttlSeconds: 60 })).token;
+    const forged = (await issueToken({ privateKey: other.priv, sub: 'x', ttl: '60s' })).token;
     messages.signature = await refusal(forged);
     assert.match(messages.signature, /signature does not verify/);
     // altered payload, original signature
-    const good = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60 })).token;
+    const good = (await issueToken({ privateKey: ec.priv, sub: 'x', ttl: '60s' })).token;
     const [h, , sig] = good.split('.');
     messages.altered = await refusal(`${h}.${b64({ sub: 'admin', iss: 'stella-ouk', exp: nowSec() + 9999, tier: 1000000 })}.${sig}`);
     assert.match(messages.altered, /signature does not verify/);
     delete messages.altered; // same cause as a forged signature, same message
     // another asymmetric algorithm than the key's
-    const rsaToken = (await issueToken({ privateKey: rsa.priv, sub: 'x', ttlSeconds: 60 })).token;
+    const rsaToken = (await issueToken({ privateKey: rsa.priv, sub: 'x', ttl: '60s' })).token;
     messages.alg = await refusal(rsaToken);
     assert.match(messages.alg, /signed with RS256, but STELLA_JWT_PUBLIC_KEY is a ES256 key/);
     // no expiry
@@ -125,7 +128,7 @@ describe('tokens', () => {
   });
 
   it('a custom issuer (STELLA_JWT_ISSUER) is checked', async () => {
-    const t = (await issueToken({ privateKey: ec.priv, sub: 'x', ttlSeconds: 60, issuer: 'site-a' })).token;
+    const t = (await issueToken({ privateKey: ec.priv, sub: 'x', ttl: '60s', issuer: 'site-a' })).token;
     assert.equal((await verifyToken(t, loadPublicTokenKey(ec.pub), { issuer: 'site-a' })).claims.iss, 'site-a');
     assert.match(await refusal(t, ec.pub, 'site-b'), /"site-a" is not the issuer this host trusts \("site-b"/);
   });
@@ -142,10 +145,17 @@ describe('tokens', () => {
     assert.throws(() => loadPublicTokenKey(path.join(dir, 'missing.pub')), (e) => isOukError(e) && e.code === 'KEY_INVALID');
   });
 
-  it('parses TTLs', () => {
-    assert.equal(parseTtl('30d'), 2592000);
-    assert.equal(parseTtl('12h'), 43200);
-    assert.equal(parseTtl('90'), 90);
-    assert.throws(() => parseTtl('soon'));
+  it('a lifetime is a jose duration (or plain seconds) counted from the issuer\'s clock; a bad one is USAGE', async () => {
+    const now = new Date('2028-02-29T23:59:50Z');
+    const iat = now.getTime() / 1000;
+    for (const [ttl, secs] of [['30d', 2592000], ['12h', 43200], ['90m', 5400], ['3600s', 3600], ['2 weeks', 1209600], ['90', 90]] as const) {
+      const { token, claims } = await issueToken({ privateKey: ec.priv, sub: 's', ttl, now });
+      assert.deepEqual([claims.iat, claims.exp], [iat, iat + secs], ttl);
+      const v = await verifyToken(token, loadPublicTokenKey(ec.pub), { now: new Date((iat + secs - 1) * 1000) });
+      assert.deepEqual([v.claims.iat, v.claims.exp], [iat, iat + secs], `${ttl}, verified`);
+    }
+    for (const ttl of ['soon', '30x', '', '0s', '-1h', '1h ago']) {
+      await assert.rejects(issueToken({ privateKey: ec.priv, sub: 's', ttl, now }), (e) => isOukError(e) && e.code === 'USAGE' && e.message.startsWith(`--ttl ${ttl}: `), ttl);
+    }
   });
 });

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
-import { decodeToken, issueToken, loadPublicTokenKey, parseTtl, verifyToken } from '../../lib/tokens.ts';
+import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../../lib/tokens.ts';
 
 export interface IssueCliOptions {
   key: string;
@@ -34,7 +34,7 @@ export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = r
     sub: opts.sub,
     tier,
     role: opts.role,
-    ttlSeconds: parseTtl(opts.ttl),
+    ttl: opts.ttl,
     issuer: opts.issuer ?? config.jwtIssuer,
   });
   const summary = `issued ${alg} token for ${claims.sub} (jti ${claims.jti}, issuer ${claims.iss}, ${claims.tier !== undefined ? `tier ${claims.tier} scans/day` : `default allowance QUOTA_TOKEN`}${claims.role ? `, role ${claims.role}` : ''}), expires ${new Date(claims.exp * 1000).toISOString()}`;

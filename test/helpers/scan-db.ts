@@ -1,21 +1,25 @@
 /**
- * A scan DB for tests, built from REAL feed records: the chosen OSV/GHSA files
- * of ../shared/feeds (linked into a temporary feeds directory) and the chosen
- * CVEs of its NVD pages (streamed out into a small page), run through the
- * builder (builder/db.ts buildDb: normalise, merge, rows), COPYd into a schema
- * of a test database with the tables of bundle/tables.ts, then made the
- * active DB in ouk_meta.state.
+ * A scan DB for tests, built from REAL feed records and imported the way a
+ * site imports a kit: the chosen OSV/GHSA files of ../shared/feeds (linked
+ * into a temporary feeds directory) and the chosen CVEs of its NVD pages
+ * (streamed out into a small page) are built into a signed bundle by the
+ * builder (builder/build.ts buildBundle), put into the test's own s3rver
+ * bucket with its .sig, recorded as ingest records it (queue/ingest.ts), and
+ * taken through the real stages verify → unpack → load → activate
+ * (functions/*.ts) into a test database.
  */
 import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
-import pgCopy from 'pg-copy-streams';
-import { TABLES } from '../../bundle/tables.ts';
-import { buildDb } from '../../builder/db.ts';
+import { buildBundle, type WrittenBundle } from '../../builder/build.ts';
 import { readNvdFile } from '../../builder/feeds/nvd-stream.ts';
-import { createTableSql, copySql, indexSql } from '../../infra/db-schema.ts';
-import { createPool, ident, migrate, type Pool } from '../../infra/db.ts';
-import { createTestDatabase, sharedDir, tmpDir, type TestDatabase } from './services.ts';
+import { activate, type ActivateResult } from '../../functions/activate.ts';
+import type { StagePayload } from '../../functions/context.ts';
+import { load } from '../../functions/load.ts';
+import { unpack } from '../../functions/unpack.ts';
+import { verify } from '../../functions/verify.ts';
+import type { Pool } from '../../infra/db.ts';
+import { pipelineFixture, putBundle, registerImport, stageContext, type PipelineFixture } from '../pipeline-fixtures.ts';
+import { sharedDir, tmpDir, type TestDatabase } from './services.ts';
 
 export interface FeedSelection {
   /** paths relative to ../shared/feeds, e.g. "osv/Go/GO-2020-0001.json", "ghsa/GHSA-….json" */
@@ -59,66 +63,54 @@ export async function selectFeeds(sel: FeedSelection, tag = 'feeds'): Promise<st
   return dir;
 }
 
-/** Builds the DB members of a feeds directory with the builder. */
-export async function buildMembers(feeds: string, tag = 'members'): Promise<Map<string, string>> {
-  const workDir = tmpDir(`${tag}-work`);
-  const build = await buildDb({ feedsDir: feeds, workDir, onWarning: (w) => process.stderr.write(`feed warning: ${JSON.stringify(w)}\n`) });
-  return new Map(build.members.map((m) => [m.table, path.join(workDir, `${m.table}.tsv`)]));
-}
-
-/** Creates `schema` with the DB tables and COPYs the member files into it. */
-export async function loadSchema(pool: Pool, schema: string, members: Map<string, string>): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query(`CREATE SCHEMA ${ident(schema)}`);
-    for (const t of TABLES) {
-      await client.query(createTableSql(schema, t));
-      const file = members.get(t.name);
-      if (file) await pipeline(fs.createReadStream(file), client.query(pgCopy.from(copySql(schema, t))));
-      for (const sql of indexSql(schema, t)) await client.query(sql);
-    }
-    await client.query(`ANALYZE`);
-  } finally {
-    client.release();
-  }
-}
-
-/** Points ouk_meta.state at `schema` (what activation does). */
-export async function activateSchema(pool: Pick<Pool, 'query'>, schema: string, version: string): Promise<void> {
-  await pool.query(
-    `UPDATE ouk_meta.state SET active_import = $1, active_version = $2, active_schema = $3, active_digest = NULL, activated_at = $4 WHERE singleton`,
-    [`test-${schema}`, version, schema, new Date()],
-  );
-}
-
 export interface ScanDb {
   db: TestDatabase;
   pool: Pool;
+  /** the database, bucket and signing key (trusted by the stages) that DBs are imported through */
+  fx: PipelineFixture;
   close(): Promise<void>;
 }
 
-/** A migrated test database, nothing loaded yet. */
+/** A migrated test database with its own bucket and signing key, nothing imported yet. */
 export async function createScanDb(tag: string): Promise<ScanDb> {
-  const db = await createTestDatabase(tag);
-  const pool = createPool(db.url, 8);
-  await migrate(pool);
-  return {
-    db,
-    pool,
-    async close() {
-      await pool.end();
-      await db.drop();
-    },
-  };
+  const fx = await pipelineFixture(tag);
+  return { db: fx.db, pool: fx.pool, fx, close: () => fx.close() };
 }
 
-/** One call: test database + selected real records loaded into `schema` and activated as `version`. */
-export async function createLoadedScanDb(tag: string, sel: FeedSelection, version = '2026-11-29', schema = 'ouk_db_test_1'): Promise<ScanDb> {
+export interface LoadedFeeds {
+  bundle: WrittenBundle;
+  payload: StagePayload;
+  /** the schema the DB was loaded into */
+  schema: string;
+  /** the real activate stage: makes this DB the active one */
+  activate(): Promise<ActivateResult>;
+}
+
+/**
+ * Builds a signed bundle of the selection (version `version`), uploads it and
+ * runs verify → unpack → load; the DB is active only once `activate()` runs.
+ * The stages' clock is the kit's own `created` time, so its expiry (the
+ * builder's default, 31 days on) never depends on the day the test runs.
+ */
+export async function loadFeeds(sdb: ScanDb, sel: FeedSelection | { dir: string }, version: string): Promise<LoadedFeeds> {
+  const { fx } = sdb;
+  const name = `stella-ouk-${version}.tar.gz`;
+  const feeds = 'dir' in sel ? sel.dir : await selectFeeds(sel, `${fx.db.name}-${version}`);
+  const bundle = await buildBundle({ feedsDir: feeds, keyPath: fx.privateKey, out: path.join(fx.dir, name), version, tmpDir: fx.dir });
+  const payload = await putBundle(fx, bundle.out, name);
+  await registerImport(fx, payload);
+  const ctx = stageContext(fx, { now: () => new Date(bundle.manifest.created) });
+  await verify(payload, ctx);
+  await unpack(payload, ctx);
+  const loaded = await load(payload, ctx);
+  return { bundle, payload, schema: loaded.schema, activate: () => activate(payload, ctx) };
+}
+
+/** One call: a test database with the selected real records (or a whole feeds directory) imported and activated as `version`. */
+export async function createLoadedScanDb(tag: string, sel: FeedSelection | { dir: string }, version = '2026-11-29'): Promise<ScanDb> {
   const sdb = await createScanDb(tag);
   try {
-    const members = await buildMembers(await selectFeeds(sel, tag), tag);
-    await loadSchema(sdb.pool, schema, members);
-    await activateSchema(sdb.pool, schema, version);
+    await (await loadFeeds(sdb, sel, version)).activate();
   } catch (e) {
     await sdb.close();
     throw e;
