@@ -1,6 +1,7 @@
 /**
  * The `stella` command line. Each command lives in cli/commands/<name>.ts and
- * registers itself on the program; errors become one line
+ * registers itself on the program (loaded only when it runs: see
+ * cli/commands/index.ts); errors become one line
  * (`error[CODE]: what happened and what to do`) and the code's exit status.
  */
 import { Command, CommanderError } from 'commander';
@@ -10,18 +11,19 @@ import { loadConfig } from '../lib/config.ts';
 import { describeError, exitCodeOf } from '../lib/errors.ts';
 import { registerCommands } from './commands/index.ts';
 
-export function buildProgram(): Command {
+/** The program with the commands `argv` needs (all of them when `argv` names none). */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('stella')
     .description('Stella OUK: offline vulnerability-DB kits for air-gapped scanners')
     .showHelpAfterError()
     .exitOverride();
-  registerCommands(program);
+  await registerCommands(program, argv);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     // STELLA_AIRGAP=true: from here on, no connection to any host but the
     // configured Redis, PostgreSQL and object store (lib/airgap.ts).
     enforceAirgap(loadConfig(resolveEnv()));

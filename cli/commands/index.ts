@@ -1,21 +1,45 @@
+/**
+ * Every command of `stella`, and where it lives. A command module is imported
+ * only when its command runs (or for the full help listing): `stella ouk
+ * verify` does not load BullMQ, PostgreSQL or the scanner, so it starts in a
+ * fraction of the time.
+ *
+ * Each entry names the words that select it (`ouk verify`) and the module that
+ * registers it on `stella` (group: '') or `stella ouk` (group: 'ouk').
+ */
 import type { Command } from 'commander';
-import { registerOukKeygen } from './ouk-keygen.ts';
-import { registerOukBuild } from './ouk-build.ts';
-import { registerOukVerify } from './ouk-verify.ts';
-import { registerOukJobs } from './ouk-jobs.ts';
-import { registerOukPipeline } from './ouk-pipeline.ts';
-import { registerScan } from './scan.ts';
-import { registerToken } from './token.ts';
 
-/** Every command module; each adds its subcommands to `stella` or `stella ouk`. */
-export function registerCommands(program: Command): void {
+type Register = (parent: Command) => void;
+
+interface CommandEntry {
+  group: '' | 'ouk';
+  name: string;
+  load(): Promise<Register>;
+}
+
+export const COMMANDS: readonly CommandEntry[] = [
+  { group: 'ouk', name: 'keygen', load: async () => (await import('./ouk-keygen.ts')).registerOukKeygen },
+  { group: 'ouk', name: 'build', load: async () => (await import('./ouk-build.ts')).registerOukBuild },
+  { group: 'ouk', name: 'verify', load: async () => (await import('./ouk-verify.ts')).registerOukVerify },
+  { group: 'ouk', name: 'import', load: async () => (await import('./ouk-import.ts')).registerOukImport },
+  { group: 'ouk', name: 'status', load: async () => (await import('./ouk-status.ts')).registerOukStatus },
+  { group: 'ouk', name: 'jobs', load: async () => (await import('./ouk-jobs.ts')).registerOukJobs },
+  { group: 'ouk', name: 'retry', load: async () => (await import('./ouk-retry.ts')).registerOukRetry },
+  { group: 'ouk', name: 'rollback', load: async () => (await import('./ouk-rollback.ts')).registerOukRollback },
+  { group: 'ouk', name: 'gc', load: async () => (await import('./ouk-gc.ts')).registerOukGc },
+  { group: '', name: 'scan', load: async () => (await import('./scan.ts')).registerScan },
+  { group: '', name: 'token', load: async () => (await import('./token.ts')).registerToken },
+];
+
+/** The entries `argv` selects: the one its command words name, or all of them (help, an unknown command). */
+export function selectCommands(argv: string[]): readonly CommandEntry[] {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  const hit = COMMANDS.filter((c) => (c.group === '' ? words[0] === c.name : words[0] === c.group && words[1] === c.name));
+  return hit.length === 1 ? hit : COMMANDS;
+}
+
+/** Registers the commands `argv` needs on `program` (`stella ouk` as a group). */
+export async function registerCommands(program: Command, argv: string[] = []): Promise<void> {
   const ouk = program.command('ouk').description('build, verify and import Offline Update Kit bundles');
-  void ouk;
-  registerOukKeygen(ouk);
-  registerOukBuild(ouk);
-  registerOukVerify(ouk);
-  registerOukJobs(ouk);
-  registerOukPipeline(ouk);
-  registerScan(program);
-  registerToken(program);
+  for (const entry of selectCommands(argv)) (await entry.load())(entry.group === 'ouk' ? ouk : program);
 }

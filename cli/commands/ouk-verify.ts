@@ -6,6 +6,7 @@
  * a short summary; any failure is one `error[CODE]: ...` line and its exit code.
  */
 import type { Command } from 'commander';
+import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { loadTrustedKeys, verifyBundleFile, type BundleVerification } from '../../signing/index.ts';
 
@@ -46,7 +47,7 @@ export function registerOukVerify(ouk: Command): void {
     .option('--sigstore-bundle <path>', 'the Sigstore bundle (default: FILE.sigstore.json, checked when present)')
     .option('--json', 'print the result as JSON', false)
     .action(async (file: string, opts: VerifyCliOptions) => {
-      const keyPaths = opts.key.length ? opts.key : loadConfig().trustedKeys;
+      const keyPaths = opts.key.length ? opts.key : loadConfig(resolveEnv()).trustedKeys;
       const keys = await loadTrustedKeys(keyPaths);
       const r = await verifyBundleFile(file, { keys, signaturePath: opts.signature, sigstorePath: opts.sigstoreBundle });
       if (opts.json) {
