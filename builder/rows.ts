@@ -17,15 +17,31 @@ import type { Advisory } from './model.ts';
 export type AdvisoryRows = Record<TableName, string[]>;
 
 export interface AdvisoryDoc {
-  /** The advisory as canonical JSON: the `doc` column. */
+  /** What no other column or table carries, as canonical JSON: the `doc` column. */
   doc: string;
-  /** sha256 hex of `doc` (UTF-8): the `content_hash` column, what a delta compares. */
+  /** sha256 hex of the whole merged advisory as canonical JSON: the `content_hash` column, what a delta compares. */
   contentHash: string;
 }
 
+/**
+ * The `doc` column: the parts of an advisory its own columns (summary,
+ * headline severity, times) and the aliases, affected and cpes tables do not
+ * carry — the details text, references, every severity vector, database
+ * severities, CWEs, related and upstream ids, and the sources. Everything is
+ * carried once; the content hash still covers the whole advisory.
+ */
+export type AdvisoryDetail = Pick<Advisory, 'details' | 'references' | 'severity' | 'databaseSeverity' | 'cwes' | 'related' | 'upstream' | 'sources'>;
+
+export function advisoryDetail(adv: Advisory): AdvisoryDetail {
+  const { details, references, severity, databaseSeverity, cwes, related, upstream, sources } = adv;
+  return { details, references, severity, databaseSeverity, cwes, related, upstream, sources };
+}
+
 export function advisoryDoc(adv: Advisory): AdvisoryDoc {
-  const doc = canonicalJson(adv);
-  return { doc, contentHash: createHash('sha256').update(doc, 'utf8').digest('hex') };
+  return {
+    doc: canonicalJson(advisoryDetail(adv)),
+    contentHash: createHash('sha256').update(canonicalJson(adv), 'utf8').digest('hex'),
+  };
 }
 
 function encode(table: TableName, cells: Record<string, Cell>): string {

@@ -9,7 +9,7 @@ import { Ajv } from 'ajv';
 import { OukError } from '../lib/errors.ts';
 import { parseVersion } from './version.ts';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export type BundleKind = 'full' | 'delta';
 export type MemberRole = 'db' | 'removed' | 'sbom' | 'image';

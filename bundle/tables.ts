@@ -45,8 +45,8 @@ export const TABLES: readonly TableDef[] = [
       c('modified', 'timestamptz'),
       c('withdrawn', 'timestamptz'),
       c('sources', 'text', false), // comma-separated feed names, sorted: "ghsa,nvd,osv"
-      c('content_hash', 'text', false), // sha256 hex of `doc`: what a delta compares
-      c('doc', 'text', false), // the merged advisory as canonical JSON (see model.ts)
+      c('content_hash', 'text', false), // sha256 hex of the whole merged advisory (canonical JSON): what a delta compares
+      c('doc', 'text', false), // what no other column or table carries, as canonical JSON (builder/rows.ts advisoryDetail)
     ],
     primaryKey: ['advisory_id'],
     indexes: [],

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { EXIT_CODES, type ErrorCode } from '../lib/errors.ts';
-import { type Manifest, type ManifestMember, serializeManifest } from '../bundle/manifest.ts';
+import { FORMAT_VERSION, type Manifest, type ManifestMember, serializeManifest } from '../bundle/manifest.ts';
 import { writeBundle } from '../bundle/writer.ts';
 import { generateKeyPair, writeSignatureFiles } from '../signing/index.ts';
 
@@ -56,7 +56,7 @@ function bodies(): Body[] {
 
 function manifestFor(members: Body[]): Manifest {
   return {
-    formatVersion: 1,
+    formatVersion: FORMAT_VERSION,
     bundleVersion: '2026-11-28',
     kind: 'full',
     created: '2026-11-28T00:00:00.000Z',
