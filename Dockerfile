@@ -12,6 +12,11 @@ ENV NODE_ENV=production \
     STELLA_STATE_DIR=/var/lib/stella
 WORKDIR /app
 
+# zstd decompresses the kit's DB members on their way into PostgreSQL (and the builder compresses them).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends zstd \
+ && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so the layer is reused while only sources change.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -59,7 +59,9 @@ export function assembleBundle(p: BundleParts): AssembledBundle {
   const sbom = Buffer.from(buildSbom({ bundleVersion: p.version, created: p.created.toISOString(), generator: generatorName(), files: sbomFiles }), 'utf8');
 
   const members: ManifestMember[] = [
-    ...dbFiles.map(({ member: m, role }): ManifestMember => ({ path: m.path, size: m.size, sha256: m.sha256, role, rows: m.rows })),
+    ...dbFiles.map(
+      ({ member: m, role }): ManifestMember => ({ path: m.path, size: m.size, sha256: m.sha256, role, rows: m.rows, ...(m.compression ? { compression: m.compression, content: m.content } : {}) }),
+    ),
     { path: SBOM_MEMBER, size: sbom.length, sha256: createHash('sha256').update(sbom).digest('hex'), role: 'sbom' },
     ...p.images.map((i): ManifestMember => ({ path: i.path, size: i.size, sha256: i.sha256, role: 'image' })),
   ];

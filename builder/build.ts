@@ -25,6 +25,7 @@ import { deltaDb } from './delta.ts';
 import { readBase } from './delta-base.ts';
 import { type FeedWarning, formatWarning } from './feeds/index.ts';
 import { prepareImages } from './images.ts';
+import { compressMember, type WrittenMember } from './member-file.ts';
 import { commitBundle, discardBundle, type StagedBundle, stageBundle, type WrittenBundle } from './output.ts';
 
 export { generatorName } from './assemble.ts';
@@ -40,6 +41,8 @@ export interface BuildOptions {
   version?: string;
   images?: string[];
   expiresDays?: number;
+  /** zstd level of the DB members (1-19, default 12: bundle/member-codec.ts). */
+  compressionLevel?: number;
   /**
    * The previous FULL bundle: build a delta against it (kind `delta`, only the
    * advisories added, changed or removed since, only new or changed images).
@@ -104,11 +107,14 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
     await mkdir(dbDir);
     const db = await buildDb({ feedsDir: opts.feedsDir, workDir: dbDir, onWarning });
     const common = { version, created, expires, feeds: db.feeds };
-    const full = () => assembleBundle({ ...common, kind: 'full', db: { digest: db.digest, advisories: db.advisories }, tables: db.members, images });
+    // Each table member stored zstd-compressed (the DB digest stays the content's).
+    let fullTables: typeof db.members | null = null;
+    const compressedTables = async () => (fullTables ??= await compressAll(db.members, opts.compressionLevel));
+    const full = async () => assembleBundle({ ...common, kind: 'full', db: { digest: db.digest, advisories: db.advisories }, tables: await compressedTables(), images });
 
     const staged: StagedBundle[] = [];
     if (!base) {
-      staged.push(await stageBundle(out, full(), opts.keyPath, opts.password));
+      staged.push(await stageBundle(out, await full(), opts.keyPath, opts.password));
     } else {
       const delta = await deltaDb(base, db, work);
       const deltaBundle = assembleBundle({
@@ -116,13 +122,13 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
         kind: 'delta',
         base: { version: base.manifest.bundleVersion, dbDigest: base.manifest.db.digest },
         db: { digest: db.digest, advisories: db.advisories, changes: delta.changes },
-        tables: delta.members,
-        removed: delta.removed,
+        tables: await compressAll(delta.members, opts.compressionLevel),
+        removed: await compressMember(delta.removed, opts.compressionLevel),
         // Only new or changed images: one the base holds at the same path with the same bytes stays out.
         images: images.filter((i) => base.images.get(i.path) !== i.sha256),
       });
       staged.push(await stageBundle(out, deltaBundle, opts.keyPath, opts.password));
-      if (fullOut !== undefined) staged.push(await stageBundle(fullOut, full(), opts.keyPath, opts.password));
+      if (fullOut !== undefined) staged.push(await stageBundle(fullOut, await full(), opts.keyPath, opts.password));
     }
     const [main, shadow] = await commitAll(staged);
     return shadow ? { ...main!, full: shadow } : main!;
@@ -130,6 +136,13 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
     await rm(work, { recursive: true, force: true });
     await Promise.all(outputs.map(discardBundle));
   }
+}
+
+/** Compresses members one after another (each zstd already uses every core). */
+async function compressAll<T extends WrittenMember>(members: T[], level?: number): Promise<T[]> {
+  const out: T[] = [];
+  for (const m of members) out.push({ ...m, ...(await compressMember(m, level)) });
+  return out;
 }
 
 async function commitAll(staged: StagedBundle[]): Promise<WrittenBundle[]> {

@@ -23,6 +23,7 @@ import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Manifest, ManifestMember } from '../bundle/manifest.ts';
+import { contentPath, contentSha256, decodeMember } from '../bundle/member-codec.ts';
 import { readBundle } from '../bundle/reader.ts';
 import { TABLES } from '../bundle/tables.ts';
 import { compareVersions, parseVersion } from '../bundle/version.ts';
@@ -81,11 +82,11 @@ export function checkBaseManifest(file: string, m: Manifest, opts: Pick<ReadBase
         'build a full bundle (without --base) with this version and use it as the next base',
     );
   }
-  const tables: ManifestMember[] = [];
+  const tables: { path: string; sha256: string }[] = [];
   for (const t of TABLES) {
-    const member = m.members.find((x) => x.path === t.member && x.role === 'db');
+    const member = m.members.find((x) => contentPath(x) === t.member && x.role === 'db');
     if (!member) throw new OukError('MANIFEST_INVALID', `--base ${file}: its manifest does not list ${t.member}: the bundle is incomplete — rebuild it`);
-    tables.push(member);
+    tables.push({ path: t.member, sha256: contentSha256(member) });
   }
   if (dbDigest(tables) !== m.db.digest) {
     throw new OukError('MANIFEST_INVALID', `--base ${file}: its db.digest does not match its table members: the manifest is inconsistent — rebuild the base`);
@@ -98,13 +99,14 @@ export async function readBase(file: string, opts: ReadBaseOptions): Promise<Del
 
   let advisories = 0;
   const onMember = async (member: ManifestMember, stream: Readable): Promise<void> => {
-    if (member.path !== ADVISORIES.member) {
+    if (contentPath(member) !== ADVISORIES.member) {
       for await (const _ of stream) {
         /* drained: the reader checks its sha256 */
       }
       return;
     }
-    advisories = await writeIndex(file, stream, opts.indexFile);
+    // The reader checks the stored bytes' sha256; the index is built from the content.
+    advisories = await writeIndex(file, decodeMember(member, stream), opts.indexFile);
   };
 
   let manifest: Manifest;

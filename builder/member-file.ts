@@ -8,6 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
+import { compressFile, ZSTD_SUFFIX } from '../bundle/member-codec.ts';
 import type { MemberSource } from '../bundle/writer.ts';
 
 export interface FileDigest {
@@ -22,6 +23,17 @@ export interface WrittenMember extends FileDigest {
   /** Where the bytes are on disk. */
   file: string;
   rows: number;
+  /** Set once compressed (compressMember): how, and the content's own size and sha256. */
+  compression?: 'zstd';
+  content?: { size: number; sha256: string };
+}
+
+/** The member stored zstd-compressed (bundle/member-codec.ts): `db/x.tsv` becomes `db/x.tsv.zst`. */
+export async function compressMember(m: WrittenMember, level?: number): Promise<WrittenMember> {
+  const dest = m.file + ZSTD_SUFFIX;
+  await compressFile(m.file, dest, level);
+  const d = await digestFile(dest);
+  return { ...d, path: m.path + ZSTD_SUFFIX, file: dest, rows: m.rows, compression: 'zstd', content: { size: m.size, sha256: m.sha256 } };
 }
 
 export class MemberFile {

@@ -35,7 +35,9 @@ export const partialPathFor = (out: string): string => `${out}.partial`;
 
 export async function stageBundle(out: string, bundle: AssembledBundle, keyPath: string, password?: string): Promise<StagedBundle> {
   const partial = partialPathFor(out);
-  const written = await writeBundle(createWriteStream(partial), bundle.manifest, bundle.sources);
+  // The DB members are zstd-compressed already: the outer gzip only wraps them.
+  const compressed = bundle.manifest.members.some((m) => m.compression === 'zstd');
+  const written = await writeBundle(createWriteStream(partial), bundle.manifest, bundle.sources, compressed ? 1 : 6);
   const signed = await writeSignatureFiles(partial, keyPath, password);
   if (signed.sha256 !== written.sha256) {
     throw new OukError('INTERNAL', `${partial} changed between writing (${written.sha256}) and signing (${signed.sha256}): is another process writing to it?`);

@@ -15,12 +15,18 @@ export type BundleKind = 'full' | 'delta';
 export type MemberRole = 'db' | 'removed' | 'sbom' | 'image';
 
 export interface ManifestMember {
+  /** Path in the tarball; a compressed DB member ends in `.zst` (bundle/member-codec.ts). */
   path: string;
+  /** Size and sha256 of the bytes in the tarball (compressed, for a compressed member). */
   size: number;
   sha256: string;
   role: MemberRole;
   /** Data rows, for DB members (and ids, for the removed list). */
   rows?: number;
+  /** How the member is stored: absent for plain bytes. */
+  compression?: 'zstd';
+  /** A compressed member's content once decompressed: what the DB digest is computed over. */
+  content?: { size: number; sha256: string };
 }
 
 export interface FeedSummary {
@@ -124,6 +130,14 @@ const schema = {
           sha256: { type: 'string', pattern: SHA256_HEX },
           role: { type: 'string', enum: ['db', 'removed', 'sbom', 'image'] },
           rows: { type: 'integer', minimum: 0, nullable: true },
+          compression: { type: 'string', enum: ['zstd'], nullable: true },
+          content: {
+            type: 'object',
+            nullable: true,
+            additionalProperties: false,
+            required: ['size', 'sha256'],
+            properties: { size: { type: 'integer', minimum: 0 }, sha256: { type: 'string', pattern: SHA256_HEX } },
+          },
         },
       },
     },

@@ -26,7 +26,12 @@ export interface WriteResult {
   size: number;
 }
 
-export async function writeBundle(out: Writable, manifest: Manifest, sources: MemberSource[]): Promise<WriteResult> {
+/**
+ * `gzipLevel`: the outer gzip's level. A kit whose DB members are already
+ * zstd-compressed gains nothing from working harder on them: the builder
+ * passes 1; 6 otherwise.
+ */
+export async function writeBundle(out: Writable, manifest: Manifest, sources: MemberSource[], gzipLevel = 6): Promise<WriteResult> {
   const byPath = new Map(sources.map((s) => [s.path, s]));
   for (const m of manifest.members) {
     const s = byPath.get(m.path);
@@ -47,7 +52,7 @@ export async function writeBundle(out: Writable, manifest: Manifest, sources: Me
   });
 
   const pack = tarPack();
-  const gzip = createGzip({ level: 6, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
+  const gzip = createGzip({ level: gzipLevel, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
   const hash = createHash('sha256');
   let size = 0;
   gzip.on('data', (chunk: Buffer) => {

@@ -1,27 +1,32 @@
 /**
- * Stage 3, load: the staged DB members into PostgreSQL, in ONE transaction:
+ * Stage 3, load: the staged DB members into PostgreSQL.
  *
- *   CREATE SCHEMA ouk_db_<import id>  (a leftover is dropped first)
- *   CREATE TABLE … per bundle/tables.ts
- *   COPY each member straight from an object-store GET stream (pg-copy-streams)
- *   primary keys and indexes, ANALYZE
- *   the import record's load stage marked done
- *   COMMIT
+ *   DROP (a leftover of an earlier try) and CREATE SCHEMA ouk_db_<import id>,
+ *   CREATE TABLE … per bundle/tables.ts;
+ *   then every table at once, each on its own connection and in its own
+ *   transaction: COPY its member straight from an object-store GET stream
+ *   (decompressed on the way: bundle/member-codec.ts), its primary key and
+ *   indexes, ANALYZE;
+ *   the import record's load stage marked done.
  *
- * A crash anywhere rolls all of it back, so a half-loaded DB never exists; a
- * rerun finds the committed schema and the stage record and does nothing.
- * Readers never see this schema until activate points ouk_meta.state at it.
+ * The load is not one transaction: nothing reads this schema before activate
+ * points ouk_meta.state at it, and a crash leaves a schema without a `done`
+ * record, which a rerun drops and builds again (dropSchema refuses a live
+ * schema, whoever asks). A session advisory lock keeps two runs of the same
+ * import's load apart; a rerun after the record says done does nothing.
  *
- * A delta's rows are loaded the same way into their own schema; activate then
- * applies them to the active DB (see functions/activate.ts).
+ * A delta's rows are loaded the same way into their own schema (no indexes:
+ * activate reads them whole and applies them to the active DB, see
+ * functions/activate.ts).
  */
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pgCopyStreams from 'pg-copy-streams';
 import type { ManifestMember } from '../bundle/manifest.ts';
+import { contentPath, decodeMember } from '../bundle/member-codec.ts';
 import { REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
-import { connect, ident, type PoolClient } from '../infra/db.ts';
+import { connect, ident, type Pool, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { copySql, createTableSql, dropSchema, indexSql, qualified } from '../infra/db-schema.ts';
 import { getStream } from '../infra/store.ts';
@@ -40,9 +45,42 @@ export interface LoadResult {
 /** The table a delta's removed-id list is loaded into (one column, advisory_id). */
 export const REMOVED_TABLE = 'removed';
 
-/** Serialises two runs of the same import's load (e.g. a stalled job picked up while the first still runs). */
-async function lockImport(client: PoolClient, importId: string): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`ouk-load:${importId}`]);
+/** Tables loaded at once (each on its own connection). */
+export const LOAD_PARALLEL = 4;
+
+/** Runs `fn` with a session advisory lock on this import's load (two runs of one load never interleave). */
+async function withLoadLock<T>(pool: Pool, importId: string, fn: () => Promise<T>): Promise<T> {
+  const client = await connect(pool);
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`ouk-load:${importId}`]);
+    try {
+      return await fn();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`ouk-load:${importId}`]).catch(() => undefined);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Runs `tasks` with at most `limit` at a time; the first failure fails all (the others finish first). */
+async function inParallel<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  let failure: unknown = null;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length && failure === null) {
+      const i = next++;
+      try {
+        results[i] = await tasks[i]!();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
+  if (failure !== null) throw failure;
+  return results;
 }
 
 export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResult> {
@@ -62,60 +100,71 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   const members = dbMembers(manifest.members, manifest.kind);
   const totalBytes = members.reduce((n, m) => n + m.member.size, 0);
   const progress = throttledProgress(ctx.progress);
-  const client: PoolClient = await connect(ctx.pool);
-  let committed = false;
-  try {
-    await client.query('BEGIN');
-    await lockImport(client, p.importId);
-    const rec = await requireImport(client, p.importId);
-    if (stageIsDone(rec, 'load')) {
-      await client.query('COMMIT');
-      committed = true;
-      return rec.stages.load!.result as LoadResult;
+  let done = 0;
+
+  return withLoadLock(ctx.pool, p.importId, async () => {
+    const rec = await requireImport(ctx.pool, p.importId);
+    if (stageIsDone(rec, 'load')) return rec.stages.load!.result as LoadResult;
+
+    // The schema and its empty tables, committed: a leftover of a crashed try goes first.
+    const setup = await connect(ctx.pool);
+    try {
+      await setup.query('BEGIN');
+      await dropSchema(setup, schema);
+      await setup.query(`CREATE SCHEMA ${ident(schema)}`);
+      for (const t of TABLES) await setup.query(createTableSql(schema, t));
+      if (manifest.kind === 'delta') await setup.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
+      await setup.query('COMMIT');
+    } catch (e) {
+      await setup.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      setup.release();
     }
-    await client.query("SET LOCAL maintenance_work_mem = '256MB'");
-    await dropSchema(client, schema);
-    await client.query(`CREATE SCHEMA ${ident(schema)}`);
-    for (const t of TABLES) await client.query(createTableSql(schema, t));
-    if (manifest.kind === 'delta') await client.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
+
+    // Every table at once: COPY, then (a full DB) its keys and indexes, then ANALYZE — one connection and transaction each.
+    const loadTable = async ({ member, table }: LoadMember): Promise<[string, number]> => {
+      const name = table ? table.name : REMOVED_TABLE;
+      const client: PoolClient = await connect(ctx.pool);
+      try {
+        await client.query('BEGIN');
+        await client.query("SET LOCAL maintenance_work_mem = '128MB'");
+        const sql = table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`;
+        const stored = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
+        const meter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            done += chunk.length;
+            progress.update({ unit: 'bytes', done, total: totalBytes, current: member.path });
+            cb(null, chunk);
+          },
+        });
+        stored.on('error', (e) => meter.destroy(e));
+        const copy = client.query(copyFrom(sql));
+        await pipeline(decodeMember(member, stored.pipe(meter)), copy);
+        if (member.rows !== undefined && member.rows !== copy.rowCount) {
+          throw new OukError('MANIFEST_INVALID', `${member.path} holds ${copy.rowCount} rows, the manifest says ${member.rows}: the bundle is inconsistent — rebuild it`);
+        }
+        if (table && manifest.kind === 'full') for (const q of indexSql(schema, table)) await client.query(q);
+        await client.query(`ANALYZE ${qualified(schema, name)}`);
+        await client.query('COMMIT');
+        return [name, copy.rowCount];
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    };
+    const loaded = await inParallel(members.map((m) => () => loadTable(m)), LOAD_PARALLEL);
+    progress.flush();
 
     const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
-    let done = 0;
-    for (const { member, table } of members) {
-      const sql = table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`;
-      const name = table ? table.name : REMOVED_TABLE;
-      const source = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
-      const copy = client.query(copyFrom(sql));
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          done += chunk.length;
-          progress.update({ unit: 'bytes', done, total: totalBytes, current: member.path });
-          cb(null, chunk);
-        },
-      });
-      await pipeline(source, meter, copy);
-      counts[name] = copy.rowCount;
-      if (member.rows !== undefined && member.rows !== copy.rowCount) {
-        throw new OukError('MANIFEST_INVALID', `${member.path} holds ${copy.rowCount} rows, the manifest says ${member.rows}: the bundle is inconsistent — rebuild it`);
-      }
-    }
-    progress.flush();
-    // A full DB gets its keys and indexes; a delta's staged rows are only scanned whole by activate.
-    if (manifest.kind === 'full') for (const t of TABLES) for (const sql of indexSql(schema, t)) await client.query(sql);
-    for (const t of TABLES) await client.query(`ANALYZE ${qualified(schema, t.name)}`);
-
+    for (const [name, rows] of loaded) counts[name] = rows;
     const result: LoadResult = { schema, counts, bytes: totalBytes };
-    await stageDone(client, p.importId, 'load', result, { schema_name: schema, counts: JSON.stringify(counts) });
-    await client.query('COMMIT');
-    committed = true;
+    await stageDone(ctx.pool, p.importId, 'load', result, { schema_name: schema, counts: JSON.stringify(counts) });
     ctx.logger.info({ schema, counts }, 'DB loaded into its staging schema');
     return result;
-  } catch (e) {
-    if (!committed) await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 interface LoadMember {
@@ -128,11 +177,11 @@ interface LoadMember {
 export function dbMembers(members: ManifestMember[], kind: 'full' | 'delta'): LoadMember[] {
   const out: LoadMember[] = [];
   for (const t of TABLES) {
-    const m = members.find((x) => x.path === t.member);
+    const m = members.find((x) => contentPath(x) === t.member && x.role === 'db');
     if (m) out.push({ member: m, table: t });
     else if (kind === 'full') throw new OukError('MEMBER_MISSING', `the manifest of this full bundle does not list ${t.member}: the bundle is incomplete — rebuild it`);
   }
-  const removed = members.find((x) => x.path === REMOVED_MEMBER);
+  const removed = members.find((x) => contentPath(x) === REMOVED_MEMBER);
   if (removed && kind === 'delta') out.push({ member: removed, table: null });
   return out;
 }

@@ -41,6 +41,7 @@ export const EXIT_CODES = {
   IMPORT_FAILED: 54,
   IMPORT_NOT_FOUND: 55,
   AIRGAP_VIOLATION: 56,
+  TOOL_MISSING: 57,
   // 60–69: scans, tokens, quota
   SBOM_INVALID: 60,
   TOKEN_INVALID: 61,

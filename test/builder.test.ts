@@ -31,6 +31,8 @@ import { TABLES } from '../bundle/tables.ts';
 import { decodeRow } from '../bundle/tsv.ts';
 import { OukError } from '../lib/errors.ts';
 import { generateKeyPair } from '../signing/index.ts';
+import { unpackKit } from './helpers/kit.ts';
+import { contentPath } from '../bundle/member-codec.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -115,7 +117,7 @@ async function buildFull(): Promise<void> {
 
   unpacked = path.join(tmp, 'x');
   await mkdir(unpacked);
-  await run('tar', ['-xzf', built.out, '-C', unpacked]);
+  await unpackKit(built.out, unpacked);
 
   for await (const line of lines(path.join(unpacked, 'db/advisories.tsv'))) {
     const cells = decodeRow(line);
@@ -165,18 +167,24 @@ describe('full build from ../shared/feeds', () => {
     assert.equal(m.created, '2026-11-29T00:00:00Z');
     assert.equal(m.expires, '2026-12-30T00:00:00Z');
     assert.match(m.generator, /^stella-ouk \d+\.\d+\.\d+/);
+    // the DB members are stored zstd-compressed: the manifest names both the stored bytes and the content
     assert.deepEqual(
       m.members.map((x) => x.path),
-      [...TABLES.map((t) => t.member), 'sbom.spdx.json', 'images/scanner-amd64.oci.tar'],
+      [...TABLES.map((t) => `${t.member}.zst`), 'sbom.spdx.json', 'images/scanner-amd64.oci.tar'],
     );
     for (const member of m.members) {
       const file = path.join(unpacked, member.path);
       assert.equal(await sha256File(file), member.sha256, `${member.path} sha256`);
       assert.equal((await readFile(file)).length, member.size, `${member.path} size`);
+      if (member.role === 'db') {
+        assert.equal(member.compression, 'zstd');
+        const content = path.join(unpacked, contentPath(member));
+        assert.deepEqual(member.content, { size: (await readFile(content)).length, sha256: await sha256File(content) }, `${member.path} content`);
+      }
     }
     assert.equal(await sha256File(path.join(unpacked, 'images/scanner-amd64.oci.tar')), await sha256File(imagePath));
     const digest = createHash('sha256');
-    for (const t of TABLES) digest.update(`${t.member} ${m.members.find((x) => x.path === t.member)!.sha256}\n`);
+    for (const t of TABLES) digest.update(`${t.member} ${m.members.find((x) => contentPath(x) === t.member)!.content!.sha256}\n`);
     assert.equal(m.db.digest, digest.digest('hex'));
     assert.equal(m.db.advisories, m.members[0]!.rows);
     // the first tar entry is the manifest

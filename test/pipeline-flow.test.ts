@@ -27,6 +27,7 @@ import { repoRoot, sharedDir, testRedisPrefix, type TestRedisPrefix } from './he
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { contentPath } from '../bundle/member-codec.ts';
 
 const TOKEN = 'test-webhook-token';
 const settings = pipelineSettings({
@@ -251,7 +252,7 @@ describe('pipeline flow', () => {
     const p = await putBundle(fx, out, 'real/stella-ouk-2026-11-28.tar.gz');
     const rec = await waitForState(p.importId, ['active', 'failed']);
     assert.equal(rec.state, 'active', `${rec.errorCode}: ${rec.error}`);
-    const rows = Object.fromEntries(rec.manifest!.members.filter((m) => m.role === 'db').map((m) => [m.path.replace(/^db\/|\.tsv$/g, ''), m.rows]));
+    const rows = Object.fromEntries(rec.manifest!.members.filter((m) => m.role === 'db').map((m) => [contentPath(m).replace(/^db\/|\.tsv$/g, ''), m.rows]));
     const active = await activeCounts(fx.pool);
     assert.equal(active.version, '2026-11-28');
     assert.deepEqual(active.counts, rows, 'every row the builder wrote is in the active DB');

@@ -1,6 +1,6 @@
 /**
  * `stella ouk build --feeds DIR --key KEY --out FILE.tar.gz [--version TAG]
- *  [--image PATH ...] [--expires-days N] [--base PREV.tar.gz [--full-out FULL.tar.gz]]`
+ *  [--image PATH ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]]`
  *
  * Builds a full bundle from NVD, OSV and GHSA feeds and signs it (FILE.sig and
  * FILE.sigstore.json beside it). With --base (the previous FULL bundle), builds
@@ -13,6 +13,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { DEFAULT_ZSTD_LEVEL } from '../../bundle/member-codec.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
@@ -24,6 +25,7 @@ interface BuildCliOptions {
   version?: string;
   image: string[];
   expiresDays: number;
+  compressionLevel: number;
   base?: string;
   fullOut?: string;
 }
@@ -85,6 +87,7 @@ export function registerOukBuild(ouk: Command): void {
     .option('--version <tag>', 'bundle version, YYYY-MM-DD[.N] (default: today, UTC)')
     .option('--image <path>', 'OCI image archive to carry as images/<name> (repeatable)', collect, [])
     .option('--expires-days <n>', 'days the bundle stays valid', positiveInt, DEFAULT_EXPIRES_DAYS)
+    .option('--compression-level <n>', 'zstd level of the DB members, 1-19 (19: smallest, slowest)', positiveInt, DEFAULT_ZSTD_LEVEL)
     .option('--base <prev>', 'previous FULL bundle: build a delta against it (only what changed since)')
     .option('--full-out <file>', 'with --base: also write the full bundle of the same version here (the base of the next delta)')
     .action(async (opts: BuildCliOptions) => {
@@ -97,6 +100,7 @@ export function registerOukBuild(ouk: Command): void {
         version: opts.version,
         images: opts.image,
         expiresDays: opts.expiresDays,
+        compressionLevel: opts.compressionLevel,
         base: opts.base,
         fullOut: opts.fullOut,
         password: config.keyPassword,

@@ -3,6 +3,7 @@
 #   chromium        the dashboard test (headless, through playwright-core)
 #   docker-compose  validates compose-stella.yml (no engine needed)
 #   faketime        the time-travel run (npm run test:faketime)
+#   zstd            the kit's DB members are zstd-compressed (builder and load)
 # Each is checked by the file it provides; missing ones are installed with
 # apt-get when running as root (as CI does) or with passwordless sudo.
 # Otherwise it names the packages and exits 1, so `npm test` fails with the
@@ -20,7 +21,7 @@ declare -A PROVIDES=(
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd)
 
 missing=()
 for pkg in "${wanted[@]}"; do
