@@ -22,6 +22,7 @@ import { loadPrivateKey } from '../signing/index.ts';
 import { assembleBundle, generatorName } from './assemble.ts';
 import { buildDb } from './db.ts';
 import { deltaDb } from './delta.ts';
+import { deltaExtras } from './delta-extra.ts';
 import { readBase } from './delta-base.ts';
 import { type FeedWarning, formatWarning } from './feeds/index.ts';
 import { prepareImages } from './images.ts';
@@ -104,7 +105,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
     await mkdir(dbDir);
     const db = await buildDb({ feedsDir: opts.feedsDir, workDir: dbDir, onWarning });
     const common = { version, created, expires, feeds: db.feeds };
-    const full = () => assembleBundle({ ...common, kind: 'full', db: { digest: db.digest, advisories: db.advisories }, tables: db.members, images });
+    const full = () => assembleBundle({ ...common, kind: 'full', db: { digest: db.digest, advisories: db.advisories }, tables: db.members, extras: db.extras.map((m) => ({ member: m, role: 'db' as const })), images });
 
     const staged: StagedBundle[] = [];
     if (!base) {
@@ -118,6 +119,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
         db: { digest: db.digest, advisories: db.advisories, changes: delta.changes },
         tables: delta.members,
         removed: delta.removed,
+        extras: await deltaExtras(base, db, work),
         // Only new or changed images: one the base holds at the same path with the same bytes stays out.
         images: images.filter((i) => base.images.get(i.path) !== i.sha256),
       });

@@ -13,7 +13,9 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeedSummary } from '../bundle/manifest.ts';
+import { EXTRA_TABLES } from '../bundle/extra-tables.ts';
 import { type TableName, TABLES } from '../bundle/tables.ts';
+import { buildEnrichment, type ExtraMember } from './enrichment.ts';
 import { type FeedWarning, readFeeds } from './feeds/index.ts';
 import { MemberFile, type WrittenMember } from './member-file.ts';
 import { mergeRecords } from './merge.ts';
@@ -25,8 +27,10 @@ export interface DbBuild {
   feeds: FeedSummary[];
   /** The table members, in TABLES order. */
   members: (WrittenMember & { table: TableName })[];
+  /** The extra tables' members (bundle/extra-tables.ts) whose feeds were present, in EXTRA_TABLES order. */
+  extras: ExtraMember[];
   advisories: number;
-  /** sha256 of `"<member path> <sha256>\n"` over the table members in TABLES order. */
+  /** sha256 of `"<member path> <sha256>\n"` over the table members in TABLES order, then the extra members present. */
   digest: string;
 }
 
@@ -43,6 +47,12 @@ export function dbDigest(members: readonly { path: string; sha256: string }[]): 
   const h = createHash('sha256');
   for (const m of members) h.update(`${m.path} ${m.sha256}\n`);
   return h.digest('hex');
+}
+
+/** The members a DB digest covers, in order: every table, then the extra tables present. */
+export function digestMembers<T extends { path: string }>(members: readonly T[]): T[] {
+  const at = (p: string) => members.find((m) => m.path === p);
+  return [...TABLES.map((t) => at(t.member)), ...EXTRA_TABLES.map((t) => at(t.member))].filter((m): m is T => m !== undefined);
 }
 
 export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
@@ -76,7 +86,9 @@ export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
     }
     const members = [];
     for (const { table, file } of files) members.push({ ...(await file.close()), table });
-    return { feeds, members, advisories, digest: dbDigest(members) };
+    const enrichment = await buildEnrichment(opts.feedsDir, opts.workDir, opts.onWarning);
+    const extras = digestMembers(enrichment.members);
+    return { feeds: [...feeds, ...enrichment.feeds], members, extras, advisories, digest: dbDigest([...members, ...extras]) };
   } catch (e) {
     for (const { file } of files) file.destroy();
     throw e;

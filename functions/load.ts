@@ -27,6 +27,7 @@ import { copySql, createTableSql, dropSchema, indexSql, qualified } from '../inf
 import { getStream } from '../infra/store.ts';
 import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
+import { createExtraTables, indexExtraTables } from './common/extras.ts';
 
 const { from: copyFrom } = pgCopyStreams;
 
@@ -60,7 +61,8 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   }
 
   const members = dbMembers(manifest.members, manifest.kind);
-  const totalBytes = members.reduce((n, m) => n + m.member.size, 0);
+  const extraBytes = manifest.members.filter((m) => (m.role === 'db' || m.role === 'removed') && !members.some((x) => x.member.path === m.path)).reduce((n, m) => n + m.size, 0);
+  const totalBytes = members.reduce((n, m) => n + m.member.size, 0) + extraBytes;
   const progress = throttledProgress(ctx.progress);
   const client: PoolClient = await connect(ctx.pool);
   let committed = false;
@@ -78,12 +80,19 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     await client.query(`CREATE SCHEMA ${ident(schema)}`);
     for (const t of TABLES) await client.query(createTableSql(schema, t));
     if (manifest.kind === 'delta') await client.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
+    const extras = await createExtraTables(client, schema, manifest);
 
     const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
     let done = 0;
-    for (const { member, table } of members) {
-      const sql = table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`;
-      const name = table ? table.name : REMOVED_TABLE;
+    const copies = [
+      ...members.map(({ member, table }) => ({
+        member,
+        name: table ? table.name : REMOVED_TABLE,
+        sql: table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`,
+      })),
+      ...extras.map((x) => ({ member: x.member, name: x.table, sql: x.sql })),
+    ];
+    for (const { member, name, sql } of copies) {
       const source = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
       const copy = client.query(copyFrom(sql));
       const meter = new Transform({
@@ -101,7 +110,10 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     }
     progress.flush();
     // A full DB gets its keys and indexes; a delta's staged rows are only scanned whole by activate.
-    if (manifest.kind === 'full') for (const t of TABLES) for (const sql of indexSql(schema, t)) await client.query(sql);
+    if (manifest.kind === 'full') {
+      for (const t of TABLES) for (const sql of indexSql(schema, t)) await client.query(sql);
+      await indexExtraTables(client, schema);
+    }
     for (const t of TABLES) await client.query(`ANALYZE ${qualified(schema, t.name)}`);
 
     const result: LoadResult = { schema, counts, bytes: totalBytes };

@@ -19,6 +19,7 @@ import type { Pool } from 'pg';
 import { withActiveSnapshot } from '../infra/db.ts';
 import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
+import { enrich, queryEnrichment } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
 import { type AffectedRow, type CpeMatchRow, queryAffected, queryCpes } from './match.ts';
 import { evaluate, type OsvRange } from './ranges.ts';
@@ -213,11 +214,14 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
   const pairs = dedupe(purls.flatMap((t) => lookupKeys(t.id)), (p) => `${p.ecosystem}\u0000${p.package}`);
   const cpeKeys = dedupe(cpes.map((t) => ({ part: t.cpe.part, vendor: t.cpe.vendor, product: t.cpe.product })), (k) => `${k.part}\u0000${k.vendor}\u0000${k.product}`);
 
-  const { active, affected, cpeRows } = await withActiveSnapshot(pool, async (client, active) => ({
-    active,
-    affected: await queryAffected(client, active.schema, pairs),
-    cpeRows: await queryCpes(client, active.schema, cpeKeys),
-  }));
+  const { active, affected, cpeRows, enrichment } = await withActiveSnapshot(pool, async (client, active) => {
+    const affected = await queryAffected(client, active.schema, pairs);
+    const cpeRows = await queryCpes(client, active.schema, cpeKeys);
+    // every id a finding can carry: the candidate rows' advisory ids and aliases
+    const ids = new Set<string>();
+    for (const r of [...affected, ...cpeRows]) for (const id of [r.advisory_id, ...(r.aliases ?? [])]) ids.add(id);
+    return { active, affected, cpeRows, enrichment: await queryEnrichment(client, active.schema, ids) };
+  });
 
   const matched: Finding[] = [];
   const undecided: NotChecked[] = [];
@@ -228,7 +232,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
   }
   await yieldToLoop();
   matchCpes(cpes, cpeRows, active.version, matched);
-  const findings = sortFindings(oneFindingPerVulnerability(matched));
+  const findings = sortFindings(oneFindingPerVulnerability(matched).map((f) => enrich(f, enrichment)));
 
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const f of findings) bySeverity[f.severity]++;
@@ -246,6 +250,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
       findings: findings.length,
       vulnerableComponents: new Set(findings.map((f) => f.component)).size,
       bySeverity,
+      kev: findings.filter((f) => f.kev).length,
     },
   };
 }

@@ -18,7 +18,8 @@ import { normaliseOsv } from './osv.ts';
 import { walkJson } from './walk.ts';
 
 export interface FeedWarning {
-  feed: FeedName;
+  /** An advisory feed, or an enrichment feed (builder/enrichment.ts). */
+  feed: FeedName | 'kev' | 'epss';
   file: string;
   /** Where in the file, for multi-record files (`vulnerabilities[12]`). */
   where?: string;

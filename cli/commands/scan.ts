@@ -13,13 +13,16 @@ import { resolveEnv } from '../../infra/env.ts';
 import { createPool } from '../../infra/db.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
-import { atOrAbove, parseSeverity, renderTable, useColour } from '../../scan/report.ts';
+import { parseFailPolicy, policyFailures, renderTable, useColour } from '../../scan/report.ts';
 import { readSbomFile } from '../../scan/sbom.ts';
 import { type CountedScan, countedScan, resolveClient } from '../../scan/service.ts';
 
 export interface ScanCliOptions {
   json?: boolean;
-  failOn?: string;
+  /** severities and/or `kev` (repeatable, or comma-separated) */
+  failOn?: string | string[];
+  /** an EPSS score in 0..1 */
+  failOnEpss?: string;
 }
 
 /** The anonymous client id of a CLI user (hashed before it reaches Redis). */
@@ -46,7 +49,7 @@ async function connectQuotaRedis(url: string): Promise<Redis> {
 }
 
 export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Config = loadConfig(resolveEnv())): Promise<{ result: CountedScan; output: string; exitError: OukError | null }> {
-  const threshold = opts.failOn ? parseSeverity(opts.failOn) : null;
+  const policy = parseFailPolicy(opts.failOn === undefined ? [] : typeof opts.failOn === 'string' ? [opts.failOn] : opts.failOn, opts.failOnEpss);
   const sbom = await readSbomFile(sbomPath);
   const who = await resolveClient(config, config.jwt, cliClientId());
   const pool = createPool(config.databaseUrl, 2);
@@ -56,11 +59,9 @@ export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Co
     const result = await countedScan({ pool, redis, config }, sbom, who);
     const output = opts.json ? JSON.stringify(result, null, 2) + '\n' : renderTable(result, { colour: useColour(process.stdout) });
     let exitError: OukError | null = null;
-    if (threshold) {
-      const bad = atOrAbove(result.findings, threshold);
-      if (bad.length > 0) {
-        exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.length} finding${bad.length === 1 ? '' : 's'} at or above ${threshold} (--fail-on ${threshold}): fix or upgrade the listed packages`);
-      }
+    const bad = policyFailures(result.findings, policy);
+    if (bad.findings.length > 0) {
+      exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.findings.length} finding${bad.findings.length === 1 ? '' : 's'} fail the policy: ${bad.why.join('; ')}: fix or upgrade the listed packages`);
     }
     return { result, output, exitError };
   } finally {
@@ -69,13 +70,18 @@ export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Co
   }
 }
 
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
 export function registerScan(program: Command): void {
   program
     .command('scan')
     .description('scan a CycloneDX (1.4-1.6) or SPDX 2.3 JSON SBOM against the active vulnerability DB (offline; counted against the daily quota)')
     .argument('<sbom>', 'path of the SBOM (JSON)')
     .option('--json', 'print the result as JSON', false)
-    .option('--fail-on <severity>', 'exit 62 when a finding is at or above CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN (= any finding)')
+    .option('--fail-on <severity|kev>', 'exit 62 when a finding is at or above CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN (= any finding), or with `kev` when one is on CISA\'s KEV list (repeatable)', collect, [])
+    .option('--fail-on-epss <score>', 'exit 62 when a finding has an EPSS score at or above this (0..1, e.g. 0.5)')
     .action(async (sbomPath: string, opts: ScanCliOptions) => {
       const { result, output, exitError } = await runScan(sbomPath, opts);
       process.stdout.write(output);
