@@ -20,7 +20,7 @@ import { type FeedWarning, readFeeds } from './feeds/index.ts';
 import { MemberFile, type WrittenMember } from './member-file.ts';
 import { mergeRecords } from './merge.ts';
 import { AliasGraph, linkedIds } from './merge-key.ts';
-import { advisoryRows } from './rows.ts';
+import { advisoryRows, vexRows } from './rows.ts';
 import { RecordSpool, sortedGroups } from './spool.ts';
 
 export interface DbBuild {
@@ -75,22 +75,29 @@ export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
   }
 
   const files = TABLES.map((t) => ({ table: t.name, file: new MemberFile(t.member, path.join(opts.workDir, `${t.name}.tsv`)) }));
+  // The kit's VEX statements (CSAF VEX documents): a member whenever the csaf feed was read.
+  const vexTable = EXTRA_TABLES.find((t) => t.name === 'vex')!;
+  const vexFile = feeds.some((f) => f.name === 'csaf') ? new MemberFile(vexTable.member, path.join(opts.workDir, 'vex.tsv')) : null;
   let advisories = 0;
   try {
     const sortDir = path.join(opts.workDir, 'sort');
     await mkdir(sortDir);
     for await (const group of sortedGroups(spool.path, (id) => graph.keyOf(id), { tmpDir: sortDir, bufferSize: opts.sortBuffer })) {
-      const rows = advisoryRows(mergeRecords(group.key, group.records));
+      const advisory = mergeRecords(group.key, group.records);
+      const rows = advisoryRows(advisory);
       advisories++;
       for (const { table, file } of files) await file.writeRows(rows[table]);
+      if (vexFile) await vexFile.writeRows(vexRows(advisory));
     }
     const members = [];
     for (const { table, file } of files) members.push({ ...(await file.close()), table });
     const enrichment = await buildEnrichment(opts.feedsDir, opts.workDir, opts.onWarning);
-    const extras = digestMembers(enrichment.members);
+    const vex: ExtraMember[] = vexFile ? [{ ...(await vexFile.close()), table: 'vex' }] : [];
+    const extras = digestMembers([...enrichment.members, ...vex]);
     return { feeds: [...feeds, ...enrichment.feeds], members, extras, advisories, digest: dbDigest([...members, ...extras]) };
   } catch (e) {
     for (const { file } of files) file.destroy();
+    vexFile?.destroy();
     throw e;
   }
 }

@@ -30,6 +30,8 @@ export interface Finding {
   kev?: KevInfo | null;
   /** FIRST EPSS score of one of its CVE ids, when the active kit carries EPSS. */
   epss?: EpssInfo | null;
+  /** Suppressed findings only: the VEX statement that took it out of the count (scan/vex.ts). */
+  vex?: { status: 'not_affected' | 'fixed'; justification: string | null; impact: string | null; source: string };
 }
 
 /** A CISA Known Exploited Vulnerabilities entry. */
@@ -78,6 +80,8 @@ export interface ScanSummary {
   bySeverity: Record<Severity, number>;
   /** findings on CISA's KEV list */
   kev: number;
+  /** findings a VEX statement marks not_affected or fixed: not in `findings`, nor in the counts above */
+  suppressed: number;
 }
 
 export interface ScanResult {
@@ -85,6 +89,8 @@ export interface ScanResult {
   dbActivatedAt: string;
   sbom: { format: Sbom['format']; specVersion: string };
   findings: Finding[];
+  /** findings a VEX statement (--vex, or the kit's CSAF VEX) marks not_affected or fixed, each with its `vex` */
+  suppressed: Finding[];
   notChecked: NotChecked[];
   summary: ScanSummary;
 }

@@ -56,7 +56,7 @@ function table(rows: string[][], colourCol: ((row: number) => string | null) | n
     .join('\n');
 }
 
-export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean }): string {
+export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean; showSuppressed?: boolean }): string {
   const out: string[] = [];
   const s = r.summary;
   out.push(`Vulnerability DB ${r.dbVersion} (activated ${r.dbActivatedAt})`);
@@ -65,13 +65,14 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
   if (r.findings.length === 0) {
     out.push('No known vulnerabilities in the checked components.');
   } else {
-    const rows = [['SEVERITY', 'CVSS', 'KEV', 'EPSS', 'PACKAGE', 'INSTALLED', 'FIXED IN', 'ADVISORY', 'SUMMARY']];
+    // KEV and EPSS columns when the kit carries them (some finding has one)
+    const enriched = r.findings.some((f) => f.kev || f.epss);
+    const rows = [['SEVERITY', 'CVSS', ...(enriched ? ['KEV', 'EPSS'] : []), 'PACKAGE', 'INSTALLED', 'FIXED IN', 'ADVISORY', 'SUMMARY']];
     for (const f of r.findings) {
       rows.push([
         f.severity,
         f.cvssScore === null ? '-' : f.cvssScore.toFixed(1),
-        kevLabel(f),
-        epssLabel(f),
+        ...(enriched ? [kevLabel(f), epssLabel(f)] : []),
         truncate(f.ecosystem === 'npm' || f.ecosystem === 'CPE' ? f.package : `${f.package} (${f.ecosystem})`, 50),
         truncate(f.installedVersion, 24),
         f.fixedVersion ? truncate(f.fixedVersion, 24) : '-',
@@ -85,6 +86,20 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
     out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}${s.kev ? `; ${s.kev} on CISA's KEV list` : ''}`);
     const epssDates = [...new Set(r.findings.flatMap((f) => (f.epss ? [f.epss.date] : [])))].sort();
     if (s.kev || epssDates.length) out.push(`KEV: yes = known exploited (CISA), R = used in ransomware campaigns; EPSS: probability of exploitation in 30 days (percentile)${epssDates.length ? `, scores of ${epssDates.join(', ')}` : ''}`);
+  }
+  const suppressed = r.suppressed ?? [];
+  if (suppressed.length > 0) {
+    out.push('');
+    if (!opts.showSuppressed) {
+      out.push(`${suppressed.length} finding${suppressed.length === 1 ? '' : 's'} suppressed by VEX statements (not_affected or fixed), not counted above: --show-suppressed lists them`);
+    } else {
+      out.push(`Suppressed by VEX (${suppressed.length}) — not counted above:`);
+      const rows = [['STATUS', 'JUSTIFICATION', 'PACKAGE', 'INSTALLED', 'ADVISORY', 'STATEMENT']];
+      for (const f of suppressed) {
+        rows.push([f.vex?.status ?? '-', f.vex?.justification ?? '-', truncate(f.package, 50), truncate(f.installedVersion, 24), advisoryLabel(f), truncate(f.vex?.source ?? '', 70)]);
+      }
+      out.push(table(rows, null));
+    }
   }
   if (r.notChecked.length > 0) {
     out.push('');
@@ -147,20 +162,21 @@ export function parseFailPolicy(failOn: readonly string[], failOnEpss: string | 
 export function policyFailures(findings: Finding[], p: FailPolicy): { findings: Finding[]; why: string[] } {
   const why: string[] = [];
   const bad = new Set<Finding>();
+  const n = (k: number): string => `${k} finding${k === 1 ? '' : 's'}`;
   if (p.severity) {
     const hit = atOrAbove(findings, p.severity);
-    if (hit.length) why.push(`${hit.length} at or above ${p.severity} (--fail-on ${p.severity})`);
+    if (hit.length) why.push(`${n(hit.length)} at or above ${p.severity} (--fail-on ${p.severity})`);
     hit.forEach((f) => bad.add(f));
   }
   if (p.kev) {
     const hit = findings.filter((f) => f.kev);
-    if (hit.length) why.push(`${hit.length} on CISA's KEV list (--fail-on kev)`);
+    if (hit.length) why.push(`${n(hit.length)} on CISA's KEV list (--fail-on kev)`);
     hit.forEach((f) => bad.add(f));
   }
   if (p.epss !== null) {
     const limit = p.epss;
     const hit = findings.filter((f) => f.epss && f.epss.score >= limit);
-    if (hit.length) why.push(`${hit.length} with an EPSS score of ${limit} or more (--fail-on-epss ${limit})`);
+    if (hit.length) why.push(`${n(hit.length)} with an EPSS score of ${limit} or more (--fail-on-epss ${limit})`);
     hit.forEach((f) => bad.add(f));
   }
   return { findings: [...bad], why };
