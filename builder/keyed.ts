@@ -7,7 +7,6 @@
  * Several catalogs or score files may name the same CVE: the one with the
  * newest precedence wins, whatever order the files were read in.
  */
-import { spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -15,6 +14,7 @@ import type { ExtraTableDef } from '../bundle/extra-tables.ts';
 import { type Cell, encodeRow } from '../bundle/tsv.ts';
 import { OukError } from '../lib/errors.ts';
 import { MemberFile, type WrittenMember } from './member-file.ts';
+import { startSort } from './spool.ts';
 
 export class KeyedSpool {
   private readonly out: WriteStream;
@@ -51,25 +51,12 @@ export class KeyedSpool {
  * `tmpDir` holds sort's temporary runs.
  */
 export async function writeNewestPerKey(spool: KeyedSpool, memberFile: string, tmpDir: string): Promise<WrittenMember> {
-  const child = spawn('sort', ['-t', '\t', '-k1,1', '-k2,2r', '-s', '-S', '64M', '-T', tmpDir, spool.path], {
-    env: { ...process.env, LC_ALL: 'C' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s: string) => {
-    if (stderr.length < 4096) stderr += s;
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code));
-  });
-  exited.catch(() => undefined);
+  const { child, stderr, exited } = startSort(['-t', '\t', '-k1,1', '-k2,2r', '-s', '-S', '64M', '-T', tmpDir, spool.path], 'ignore');
   const member = new MemberFile(spool.table.member, memberFile);
   let last: string | null = null;
   let batch: string[] = [];
   try {
-    for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+    for await (const line of createInterface({ input: child.stdout!, crlfDelay: Infinity })) {
       const t1 = line.indexOf('\t');
       const key = line.slice(0, t1);
       if (key === last) continue;
@@ -84,7 +71,7 @@ export async function writeNewestPerKey(spool: KeyedSpool, memberFile: string, t
     const code = await exited.catch((e: Error) => {
       throw new OukError('INTERNAL', `cannot run GNU sort (${e.message}): install coreutils' sort, it is needed to build bundles`, { cause: e });
     });
-    if (code !== 0) throw new OukError('INTERNAL', `sorting the ${spool.table.name} rows failed (sort exited ${code}: ${stderr.trim() || 'no message'})`);
+    if (code !== 0) throw new OukError('INTERNAL', `sorting the ${spool.table.name} rows failed (sort exited ${code}: ${stderr().trim() || 'no message'})`);
     return await member.close();
   } catch (e) {
     member.destroy();
