@@ -1,8 +1,9 @@
 /**
  * The parts of a bundle, full or delta, put in order: the SBOM made from the
  * members' digests, the manifest listing every member (DB tables in TABLES
- * order, then a delta's db/removed.tsv, then sbom.spdx.json, then images sorted
- * by name), and a byte source per member for bundle/writer.ts.
+ * order, then a delta's db/removed.tsv, then the extra tables present, then
+ * sbom.spdx.json, then images sorted by name), and a byte source per member
+ * for bundle/writer.ts.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -37,6 +38,8 @@ export interface BundleParts {
   tables: (WrittenMember & { table: TableName })[];
   /** Delta only: db/removed.tsv. */
   removed?: WrittenMember;
+  /** Extra tables' members (bundle/extra-tables.ts), and a delta's removed-key lists, in EXTRA_TABLES order. */
+  extras?: { member: WrittenMember; role: 'db' | 'removed' }[];
   images: ImageInput[];
 }
 
@@ -51,6 +54,7 @@ export function assembleBundle(p: BundleParts): AssembledBundle {
   const dbFiles: { member: WrittenMember; role: 'db' | 'removed' }[] = [
     ...p.tables.map((m) => ({ member: m, role: 'db' as const })),
     ...(p.removed ? [{ member: p.removed, role: 'removed' as const }] : []),
+    ...(p.extras ?? []),
   ];
   const sbomFiles: SbomFile[] = [
     ...dbFiles.map(({ member: m, role }) => ({ path: m.path, sha256: m.sha256, sha1: m.sha1, role })),

@@ -22,6 +22,7 @@ import { loadPrivateKey } from '../signing/index.ts';
 import { assembleBundle, generatorName } from './assemble.ts';
 import { buildDb } from './db.ts';
 import { deltaDb } from './delta.ts';
+import { deltaExtras } from './delta-extra.ts';
 import { readBase } from './delta-base.ts';
 import { type FeedWarning, formatWarning } from './feeds/index.ts';
 import { prepareImages } from './images.ts';
@@ -107,10 +108,20 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
     await mkdir(dbDir);
     const db = await buildDb({ feedsDir: opts.feedsDir, workDir: dbDir, onWarning });
     const common = { version, created, expires, feeds: db.feeds };
-    // Each table member stored zstd-compressed (the DB digest stays the content's).
+    // Each DB member stored zstd-compressed (the DB digest stays the content's).
     let fullTables: typeof db.members | null = null;
+    let fullExtras: typeof db.extras | null = null;
     const compressedTables = async () => (fullTables ??= await compressAll(db.members, opts.compressionLevel));
-    const full = async () => assembleBundle({ ...common, kind: 'full', db: { digest: db.digest, advisories: db.advisories }, tables: await compressedTables(), images });
+    const compressedExtras = async () => (fullExtras ??= await compressAll(db.extras, opts.compressionLevel));
+    const full = async () =>
+      assembleBundle({
+        ...common,
+        kind: 'full',
+        db: { digest: db.digest, advisories: db.advisories },
+        tables: await compressedTables(),
+        extras: (await compressedExtras()).map((m) => ({ member: m, role: 'db' as const })),
+        images,
+      });
 
     const staged: StagedBundle[] = [];
     if (!base) {
@@ -124,6 +135,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
         db: { digest: db.digest, advisories: db.advisories, changes: delta.changes },
         tables: await compressAll(delta.members, opts.compressionLevel),
         removed: await compressMember(delta.removed, opts.compressionLevel),
+        extras: await Promise.all((await deltaExtras(base, db, work)).map(async (x) => ({ ...x, member: await compressMember(x.member, opts.compressionLevel) }))),
         // Only new or changed images: one the base holds at the same path with the same bytes stays out.
         images: images.filter((i) => base.images.get(i.path) !== i.sha256),
       });

@@ -13,20 +13,24 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeedSummary } from '../bundle/manifest.ts';
+import { EXTRA_TABLES } from '../bundle/extra-tables.ts';
 import { type TableName, TABLES } from '../bundle/tables.ts';
+import { buildEnrichment, type ExtraMember } from './enrichment.ts';
 import { type FeedWarning, readFeeds } from './feeds/index.ts';
 import { MemberFile, type WrittenMember } from './member-file.ts';
 import { mergeRecords } from './merge.ts';
 import { AliasGraph, linkedIds } from './merge-key.ts';
-import { advisoryRows } from './rows.ts';
+import { advisoryRows, vexRows } from './rows.ts';
 import { RecordSpool, sortedGroups } from './spool.ts';
 
 export interface DbBuild {
   feeds: FeedSummary[];
   /** The table members, in TABLES order. */
   members: (WrittenMember & { table: TableName })[];
+  /** The extra tables' members (bundle/extra-tables.ts) whose feeds were present, in EXTRA_TABLES order. */
+  extras: ExtraMember[];
   advisories: number;
-  /** sha256 of `"<member path> <sha256>\n"` over the table members in TABLES order. */
+  /** sha256 of `"<member path> <sha256>\n"` over the table members in TABLES order, then the extra members present. */
   digest: string;
 }
 
@@ -43,6 +47,12 @@ export function dbDigest(members: readonly { path: string; sha256: string }[]): 
   const h = createHash('sha256');
   for (const m of members) h.update(`${m.path} ${m.sha256}\n`);
   return h.digest('hex');
+}
+
+/** The members a DB digest covers, in order: every table, then the extra tables present. */
+export function digestMembers<T extends { path: string }>(members: readonly T[]): T[] {
+  const at = (p: string) => members.find((m) => m.path === p);
+  return [...TABLES.map((t) => at(t.member)), ...EXTRA_TABLES.map((t) => at(t.member))].filter((m): m is T => m !== undefined);
 }
 
 export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
@@ -65,20 +75,29 @@ export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
   }
 
   const files = TABLES.map((t) => ({ table: t.name, file: new MemberFile(t.member, path.join(opts.workDir, `${t.name}.tsv`)) }));
+  // The kit's VEX statements (CSAF VEX documents): a member whenever the csaf feed was read.
+  const vexTable = EXTRA_TABLES.find((t) => t.name === 'vex')!;
+  const vexFile = feeds.some((f) => f.name === 'csaf') ? new MemberFile(vexTable.member, path.join(opts.workDir, 'vex.tsv')) : null;
   let advisories = 0;
   try {
     const sortDir = path.join(opts.workDir, 'sort');
     await mkdir(sortDir);
     for await (const group of sortedGroups(spool.path, (id) => graph.keyOf(id), { tmpDir: sortDir, bufferSize: opts.sortBuffer })) {
-      const rows = advisoryRows(mergeRecords(group.key, group.records));
+      const advisory = mergeRecords(group.key, group.records);
+      const rows = advisoryRows(advisory);
       advisories++;
       for (const { table, file } of files) await file.writeRows(rows[table]);
+      if (vexFile) await vexFile.writeRows(vexRows(advisory));
     }
     const members = [];
     for (const { table, file } of files) members.push({ ...(await file.close()), table });
-    return { feeds, members, advisories, digest: dbDigest(members) };
+    const enrichment = await buildEnrichment(opts.feedsDir, opts.workDir, opts.onWarning);
+    const vex: ExtraMember[] = vexFile ? [{ ...(await vexFile.close()), table: 'vex' }] : [];
+    const extras = digestMembers([...enrichment.members, ...vex]);
+    return { feeds: [...feeds, ...enrichment.feeds], members, extras, advisories, digest: dbDigest([...members, ...extras]) };
   } catch (e) {
     for (const { file } of files) file.destroy();
+    vexFile?.destroy();
     throw e;
   }
 }

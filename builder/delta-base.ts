@@ -21,14 +21,17 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extraTableByMember, type ExtraTableName } from '../bundle/extra-tables.ts';
 import type { Manifest, ManifestMember } from '../bundle/manifest.ts';
 import { contentPath, contentSha256, decodeMember } from '../bundle/member-codec.ts';
 import { readBundle } from '../bundle/reader.ts';
 import { TABLES } from '../bundle/tables.ts';
 import { compareVersions, parseVersion } from '../bundle/version.ts';
 import { isOukError, OukError } from '../lib/errors.ts';
-import { dbDigest } from './db.ts';
+import { dbDigest, digestMembers } from './db.ts';
 import { cellAt, cellCompare, firstCell, readLines } from './lines.ts';
 
 export interface DeltaBase {
@@ -39,6 +42,8 @@ export interface DeltaBase {
   advisories: number;
   /** images/<name> -> sha256 of the base's image members. */
   images: Map<string, string>;
+  /** The base's extra-table members (bundle/extra-tables.ts), copied beside the index file. */
+  extras: Map<ExtraTableName, string>;
 }
 
 export interface ReadBaseOptions {
@@ -82,13 +87,14 @@ export function checkBaseManifest(file: string, m: Manifest, opts: Pick<ReadBase
         'build a full bundle (without --base) with this version and use it as the next base',
     );
   }
-  const tables: { path: string; sha256: string }[] = [];
   for (const t of TABLES) {
-    const member = m.members.find((x) => contentPath(x) === t.member && x.role === 'db');
-    if (!member) throw new OukError('MANIFEST_INVALID', `--base ${file}: its manifest does not list ${t.member}: the bundle is incomplete — rebuild it`);
-    tables.push({ path: t.member, sha256: contentSha256(member) });
+    if (!m.members.some((x) => contentPath(x) === t.member && x.role === 'db')) {
+      throw new OukError('MANIFEST_INVALID', `--base ${file}: its manifest does not list ${t.member}: the bundle is incomplete — rebuild it`);
+    }
   }
-  if (dbDigest(tables) !== m.db.digest) {
+  // db.digest covers the members' content (a compressed member's `content`), by their content paths
+  const contents = m.members.filter((x) => x.role === 'db').map((x) => ({ path: contentPath(x), sha256: contentSha256(x) }));
+  if (dbDigest(digestMembers(contents)) !== m.db.digest) {
     throw new OukError('MANIFEST_INVALID', `--base ${file}: its db.digest does not match its table members: the manifest is inconsistent — rebuild the base`);
   }
 }
@@ -98,7 +104,15 @@ export async function readBase(file: string, opts: ReadBaseOptions): Promise<Del
   if (!s?.isFile()) throw new OukError('INPUT_NOT_FOUND', `--base ${file}: no such file (or not a regular file): pass the previous full bundle (.tar.gz)`);
 
   let advisories = 0;
+  const extras = new Map<ExtraTableName, string>();
   const onMember = async (member: ManifestMember, stream: Readable): Promise<void> => {
+    const extra = member.role === 'db' ? extraTableByMember(contentPath(member)) : undefined;
+    if (extra) {
+      const copy = path.join(path.dirname(opts.indexFile), `base-${extra.name}.tsv`);
+      await pipeline(decodeMember(member, stream), createWriteStream(copy, { flags: 'wx' }));
+      extras.set(extra.name, copy);
+      return;
+    }
     if (contentPath(member) !== ADVISORIES.member) {
       for await (const _ of stream) {
         /* drained: the reader checks its sha256 */
@@ -124,7 +138,7 @@ export async function readBase(file: string, opts: ReadBaseOptions): Promise<Del
     throw new OukError('MANIFEST_INVALID', `--base ${file}: ${ADVISORIES.member} holds ${advisories} advisories, its manifest says ${manifest.db.advisories}: rebuild the base`);
   }
   const images = new Map(manifest.members.filter((m) => m.role === 'image').map((m) => [m.path, m.sha256]));
-  return { file, manifest, indexFile: opts.indexFile, advisories, images };
+  return { file, manifest, indexFile: opts.indexFile, advisories, images, extras };
 }
 
 async function writeIndex(file: string, stream: Readable, indexFile: string): Promise<number> {

@@ -32,10 +32,20 @@ import { canonicalJson } from '../bundle/manifest.ts';
 import { packageKey } from '../bundle/package-name.ts';
 import { maxTime, minTime } from './feeds/fields.ts';
 import { linkedIds } from './merge-key.ts';
-import type { Advisory, Affected, Cpe, DatabaseSeverity, FeedName, Reference, Severity, SourceRecord, SupersededCopy } from './model.ts';
+import type { Advisory, Affected, Cpe, DatabaseSeverity, FeedName, Reference, Severity, SourceRecord, SourceRef, SupersededCopy } from './model.ts';
 
 /** Which feed speaks first where only one value can be kept (details: NVD's description first; a tie between copies of one id). */
-const FEED_RANK: Record<FeedName, number> = { nvd: 0, ghsa: 1, osv: 2 };
+const FEED_RANK: Record<FeedName, number> = { nvd: 0, ghsa: 1, osv: 2, csaf: 3 };
+
+/**
+ * Which copies are the same record: NVD's record of an id; an OSV-schema record
+ * (ghsa/ or osv/) of an id; a CSAF document's record of a vulnerability, per
+ * publisher and document (a newer revision replaces an older one).
+ */
+function copyKey(s: SourceRef): string {
+  if (s.feed === 'csaf') return `csaf\t${s.publisher ?? ''}\t${s.document ?? ''}\t${s.id}`;
+  return `${s.feed === 'nvd' ? 'nvd' : 'osv'}\t${s.id}`;
+}
 
 export function byteCompare(a: string, b: string): number {
   if (a === b) return 0;
@@ -77,10 +87,10 @@ function compareCopies(x: Keyed, y: Keyed): number {
 export function newestCopies(records: readonly SourceRecord[]): SourceRecord[] {
   const byId = new Map<string, Keyed[]>();
   for (const k of keyed(records)) {
-    const copyKey = `${k.r.source.feed === 'nvd' ? 'nvd' : 'osv'}\t${k.r.source.id}`;
-    const list = byId.get(copyKey);
+    const key = copyKey(k.r.source);
+    const list = byId.get(key);
     if (list) list.push(k);
-    else byId.set(copyKey, [k]);
+    else byId.set(key, [k]);
   }
   const out: SourceRecord[] = [];
   for (const copies of byId.values()) {
@@ -92,7 +102,7 @@ export function newestCopies(records: readonly SourceRecord[]): SourceRecord[] {
       .sort((a, b) => FEED_RANK[a.feed] - FEED_RANK[b.feed] || byteCompare(a.modified ?? '', b.modified ?? ''));
     out.push(superseded.length ? { ...winner, source: { ...winner.source, superseded } } : winner);
   }
-  return out.sort((a, b) => FEED_RANK[a.source.feed] - FEED_RANK[b.source.feed] || byteCompare(a.source.id, b.source.id));
+  return out.sort((a, b) => FEED_RANK[a.source.feed] - FEED_RANK[b.source.feed] || byteCompare(a.source.id, b.source.id) || byteCompare(copyKey(a.source), copyKey(b.source)));
 }
 
 export function mergeRecords(id: string, input: readonly SourceRecord[]): Advisory {
@@ -129,12 +139,13 @@ export function mergeRecords(id: string, input: readonly SourceRecord[]): Adviso
   const details = first(content.map((r) => r.details));
   const summary = first(content.map((r) => r.summary)) ?? summaryFromDetails(details);
 
+  const vex = sortedUnique(content.flatMap((r) => r.vex ?? []), (v) => canonicalJson(v));
   return {
     id,
     aliases: [...ids].sort(byteCompare),
     upstream: [...upstream].sort(byteCompare),
     related: [...related].sort(byteCompare),
-    sources: records.map((r) => r.source).sort((a, b) => byteCompare(a.feed, b.feed) || byteCompare(a.id, b.id)),
+    sources: records.map((r) => r.source).sort((a, b) => byteCompare(a.feed, b.feed) || byteCompare(a.id, b.id) || byteCompare(copyKey(a), copyKey(b))),
     summary,
     details,
     published,
@@ -146,6 +157,7 @@ export function mergeRecords(id: string, input: readonly SourceRecord[]): Adviso
     references: mergeReferences(content),
     affected: mergeAffected(content.flatMap((r) => r.affected)),
     cpes: sortedUnique(content.flatMap((r) => r.cpes), (c: Cpe) => `${c.criteria}\t${canonicalJson(c)}`),
+    ...(vex.length ? { vex } : {}),
   };
 }
 

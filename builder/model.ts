@@ -9,10 +9,10 @@
  * Timestamps are ISO 8601 UTC strings (`2024-01-02T03:04:05.000Z`) or null.
  */
 
-export type FeedName = 'nvd' | 'osv' | 'ghsa';
+export type FeedName = 'nvd' | 'osv' | 'ghsa' | 'csaf';
 
-/** Feeds in the order the merge ranks them (see merge.ts) and the manifest lists them. */
-export const FEEDS: readonly FeedName[] = ['nvd', 'osv', 'ghsa'];
+/** Feeds in the order the manifest lists them (merge.ts ranks them). `csaf`: CSAF 2.0 advisories and VEX (feeds/csaf.ts). */
+export const FEEDS: readonly FeedName[] = ['nvd', 'osv', 'ghsa', 'csaf'];
 
 export interface SourceRef {
   feed: FeedName;
@@ -24,6 +24,9 @@ export interface SourceRef {
   withdrawn: string | null;
   /** NVD `vulnStatus` (Analyzed, Deferred, Rejected, …); absent for OSV and GHSA. */
   status?: string;
+  /** CSAF only: the document's publisher (`document.publisher.name`) and tracking id. */
+  publisher?: string;
+  document?: string;
   /**
    * Merged advisories only: other copies of the same id (another feed, or the
    * same feed twice) that this one, the newest, replaced as a whole.
@@ -106,6 +109,25 @@ export interface Cpe {
   product: string;
 }
 
+/**
+ * A VEX statement a CSAF VEX document makes about one product: the kit's `vex`
+ * table (bundle/extra-tables.ts), which marks a scan's matching findings.
+ */
+export interface VexStatement {
+  /** The vulnerability id the statement names (a CVE). */
+  vulnerability: string;
+  purl: string | null;
+  cpe: string | null;
+  status: 'not_affected' | 'fixed';
+  /** CSAF flag label (component_not_present, vulnerable_code_not_present, …) */
+  justification: string | null;
+  /** CSAF threat of category impact */
+  impact: string | null;
+  publisher: string;
+  document: string;
+  released: string | null;
+}
+
 /** Fields a normalised record and a merged advisory share. */
 export interface AdvisoryContent {
   summary: string | null;
@@ -116,6 +138,8 @@ export interface AdvisoryContent {
   references: Reference[];
   affected: Affected[];
   cpes: Cpe[];
+  /** CSAF VEX statements; absent when there are none (so documents without them stay as they were). */
+  vex?: VexStatement[];
 }
 
 /** One upstream record after normalisation, before the merge. */

@@ -6,6 +6,7 @@
  * the same advisory always gives the same lines.
  */
 import { createHash } from 'node:crypto';
+import { EXTRA_TABLES } from '../bundle/extra-tables.ts';
 import { canonicalJson } from '../bundle/manifest.ts';
 import { packageKey } from '../bundle/package-name.ts';
 import { type TableName, TABLES } from '../bundle/tables.ts';
@@ -108,4 +109,27 @@ export function advisoryRows(adv: Advisory): AdvisoryRows {
     ),
   );
   return { advisories, aliases, affected, cpes };
+}
+
+const VEX = EXTRA_TABLES.find((t) => t.name === 'vex')!;
+
+/** The advisory's VEX statements as rows of the kit's `vex` table (bundle/extra-tables.ts), sorted. */
+export function vexRows(adv: Advisory): string[] {
+  return sortedLines(
+    (adv.vex ?? []).map((v) => {
+      const cells: Record<string, string | null> = {
+        advisory_id: adv.id,
+        vulnerability_id: v.vulnerability,
+        product_purl: v.purl,
+        product_cpe: v.cpe,
+        status: v.status,
+        justification: v.justification,
+        impact_statement: v.impact,
+        publisher: v.publisher,
+        document: v.document,
+        released: v.released,
+      };
+      return encodeRow(VEX.columns.map((c) => cells[c.name] ?? null));
+    }),
+  );
 }

@@ -7,7 +7,7 @@
  * spills sorted runs to disk and merges them), and the sorted lines are read
  * back as groups of records that share a key.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -53,6 +53,25 @@ export interface RecordGroup {
   records: SourceRecord[];
 }
 
+/**
+ * GNU sort in the C locale (bytewise) with `args`, its output on stdout; its
+ * first 4 KiB of stderr kept for the error message, and its exit code.
+ */
+export function startSort(args: string[], stdin: 'pipe' | 'ignore'): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn('sort', args, { env: { ...process.env, LC_ALL: 'C' }, stdio: [stdin, 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4096) stderr += s;
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+  exited.catch(() => undefined);
+  return { child, stderr: () => stderr, exited };
+}
+
 /** The spool's lines with their first cell (a record's id) replaced by `keyOf(id)`. */
 async function* rekeyed(spoolPath: string, keyOf: (id: string) => string): AsyncGenerator<string> {
   let batch: string[] = [];
@@ -73,25 +92,12 @@ async function* rekeyed(spoolPath: string, keyOf: (id: string) => string): Async
  * same key.
  */
 export async function* sortedGroups(spoolPath: string, keyOf: (id: string) => string, opts: SortOptions): AsyncGenerator<RecordGroup> {
-  const child = spawn('sort', ['-t', '\t', '-k1,1', '-s', '-S', opts.bufferSize ?? '256M', '-T', opts.tmpDir], {
-    env: { ...process.env, LC_ALL: 'C' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const { child, stderr, exited } = startSort(['-t', '\t', '-k1,1', '-s', '-S', opts.bufferSize ?? '256M', '-T', opts.tmpDir], 'pipe');
   // sort reads all of its input before it writes a line: feed it while the reader below waits.
-  const fed = pipeline(Readable.from(rekeyed(spoolPath, keyOf)), child.stdin);
+  const fed = pipeline(Readable.from(rekeyed(spoolPath, keyOf)), child.stdin!);
   fed.catch(() => undefined);
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s: string) => {
-    if (stderr.length < 4096) stderr += s;
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code));
-  });
-  exited.catch(() => undefined);
 
-  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
   let key: string | null = null;
   let group: SourceRecord[] = [];
   let finished = false;
@@ -116,10 +122,10 @@ export async function* sortedGroups(spoolPath: string, keyOf: (id: string) => st
     throw new OukError('INTERNAL', `cannot run GNU sort (${e.message}): install coreutils' sort, it is needed to build bundles`, { cause: e });
   });
   if (code !== 0) {
-    const full = /No space left/i.test(stderr);
+    const full = /No space left/i.test(stderr());
     throw new OukError(
       full ? 'INSUFFICIENT_SPACE' : 'INTERNAL',
-      `sorting the normalised records failed (sort exited ${code}: ${stderr.trim() || 'no message'})${full ? `: free space in ${opts.tmpDir} or point TMPDIR elsewhere` : ''}`,
+      `sorting the normalised records failed (sort exited ${code}: ${stderr().trim() || 'no message'})${full ? `: free space in ${opts.tmpDir} or point TMPDIR elsewhere` : ''}`,
     );
   }
   try {

@@ -31,6 +31,7 @@ import { checkPolicy } from './common/policy.ts';
 import { requireImport, stageDone, stageIsDone, stageLost, type ImportRecord } from '../infra/import-records.ts';
 import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
 import { requireVerified } from './common/staging.ts';
+import { applyExtrasDelta } from './common/extras.ts';
 
 export interface ActivateResult {
   version: string;
@@ -158,5 +159,6 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: Active
     const ins = await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(staged, t.name)}`);
     counts[t.name] = (counts[t.name] ?? 0) - (del.rowCount ?? 0) + (ins.rowCount ?? 0);
   }
+  await applyExtrasDelta(client, active, staged, undo, counts);
   return { version: rec.version!, kind: 'delta', schema: active, previousImport: pointer.activeImport, counts };
 }

@@ -32,6 +32,7 @@ import { copySql, createTableSql, dropSchema, indexSql, qualified } from '../inf
 import { getStream } from '../infra/store.ts';
 import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
+import { createExtraTables, indexExtraTables, type ExtraCopy } from './common/extras.ts';
 
 const { from: copyFrom } = pgCopyStreams;
 
@@ -98,7 +99,8 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   }
 
   const members = dbMembers(manifest.members, manifest.kind);
-  const totalBytes = members.reduce((n, m) => n + m.member.size, 0);
+  const extraBytes = manifest.members.filter((m) => (m.role === 'db' || m.role === 'removed') && !members.some((x) => x.member.path === m.path)).reduce((n, m) => n + m.size, 0);
+  const totalBytes = members.reduce((n, m) => n + m.member.size, 0) + extraBytes;
   const progress = throttledProgress(ctx.progress);
   let done = 0;
 
@@ -107,6 +109,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     if (stageIsDone(rec, 'load')) return rec.stages.load!.result as LoadResult;
 
     // The schema and its empty tables, committed: a leftover of a crashed try goes first.
+    let extras: ExtraCopy[] = [];
     const setup = await connect(ctx.pool);
     try {
       await setup.query('BEGIN');
@@ -114,6 +117,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       await setup.query(`CREATE SCHEMA ${ident(schema)}`);
       for (const t of TABLES) await setup.query(createTableSql(schema, t));
       if (manifest.kind === 'delta') await setup.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
+      extras = await createExtraTables(setup, schema, manifest);
       await setup.query('COMMIT');
     } catch (e) {
       await setup.query('ROLLBACK').catch(() => undefined);
@@ -123,13 +127,11 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     }
 
     // Every table at once: COPY, then (a full DB) its keys and indexes, then ANALYZE — one connection and transaction each.
-    const loadTable = async ({ member, table }: LoadMember): Promise<[string, number]> => {
-      const name = table ? table.name : REMOVED_TABLE;
+    const loadTable = async ({ member, name, sql, table }: CopyTask): Promise<[string, number]> => {
       const client: PoolClient = await connect(ctx.pool);
       try {
         await client.query('BEGIN');
         await client.query("SET LOCAL maintenance_work_mem = '128MB'");
-        const sql = table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`;
         const stored = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
         const meter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
@@ -155,8 +157,26 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
         client.release();
       }
     };
-    const loaded = await inParallel(members.map((m) => () => loadTable(m)), LOAD_PARALLEL);
+    const tasks: CopyTask[] = [
+      ...members.map(({ member, table }) => ({
+        member,
+        name: table ? table.name : REMOVED_TABLE,
+        sql: table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`,
+        table,
+      })),
+      ...extras.map((x) => ({ member: x.member, name: x.table, sql: x.sql, table: null })),
+    ];
+    const loaded = await inParallel(tasks.map((t) => () => loadTable(t)), LOAD_PARALLEL);
     progress.flush();
+    // The extra tables' indexes (small tables: one connection).
+    if (manifest.kind === 'full') {
+      const client = await connect(ctx.pool);
+      try {
+        await indexExtraTables(client, schema);
+      } finally {
+        client.release();
+      }
+    }
 
     const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
     for (const [name, rows] of loaded) counts[name] = rows;
@@ -165,6 +185,15 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     ctx.logger.info({ schema, counts }, 'DB loaded into its staging schema');
     return result;
   });
+}
+
+interface CopyTask {
+  member: ManifestMember;
+  /** the table the rows land in */
+  name: string;
+  sql: string;
+  /** a core table (indexed in a full DB), or null */
+  table: TableDef | null;
 }
 
 interface LoadMember {

@@ -19,6 +19,7 @@ import { undoSchemaFor } from './context.ts';
 import { qualified, schemaExists } from '../infra/db-schema.ts';
 import { requireImport } from '../infra/import-records.ts';
 import { readActivePointer } from '../infra/active-db.ts';
+import { rollbackExtras } from './common/extras.ts';
 
 export interface RollbackResult {
   from: { importId: string; version: string | null };
@@ -63,6 +64,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
         await client.query(`DELETE FROM ${target} x USING ${touched} d WHERE x.advisory_id = d.advisory_id`);
         await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(undo, t.name)}`);
       }
+      await rollbackExtras(client, active, undo);
     } else if (!(await schemaExists(client, prev.schema_name))) {
       throw new OukError('NO_PREVIOUS_DB', `the previous DB ${prev.version} (${prev.schema_name}) was already cleaned up; import the kit you want instead`);
     }

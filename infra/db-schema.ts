@@ -13,17 +13,20 @@ export function qualified(schema: string, table: string): string {
   return `${ident(schema)}.${ident(table)}`;
 }
 
-export function createTableSql(schema: string, t: TableDef): string {
+/** A table's shape: one of bundle/tables.ts or bundle/extra-tables.ts. */
+type TableShape = Pick<TableDef, 'columns' | 'indexes' | 'primaryKey'> & { name: string };
+
+export function createTableSql(schema: string, t: TableShape): string {
   const cols = t.columns.map((c) => `${ident(c.name)} ${c.type}${c.nullable ? '' : ' NOT NULL'}`);
   return `CREATE TABLE ${qualified(schema, t.name)} (${cols.join(', ')})`;
 }
 
-export function copySql(schema: string, t: TableDef): string {
+export function copySql(schema: string, t: TableShape): string {
   return `COPY ${qualified(schema, t.name)} (${t.columns.map((c) => ident(c.name)).join(', ')}) FROM STDIN`;
 }
 
 /** Primary key and index statements for a table, after its rows are in. */
-export function indexSql(schema: string, t: TableDef): string[] {
+export function indexSql(schema: string, t: TableShape): string[] {
   const out: string[] = [];
   if (t.primaryKey?.length) {
     out.push(`ALTER TABLE ${qualified(schema, t.name)} ADD PRIMARY KEY (${t.primaryKey.map(ident).join(', ')})`);

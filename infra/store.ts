@@ -2,12 +2,15 @@
  * The object store: the `minio` client against any S3 endpoint (MinIO in
  * production, s3rver locally), and streaming object I/O on top of it.
  *
- * Uploads go through a presigned single PUT with a known Content-Length, piped
- * from the source stream: minio's own `putObject` reads a whole object into
- * memory whenever its size fits in one part (and the local s3rver cannot do
- * multipart at all), which would make memory grow with the bundle. A presigned
- * PUT works the same against MinIO, S3 and s3rver, streams in flat memory, and
- * covers objects up to S3's 5 GiB single-PUT limit.
+ * Uploads of up to one part (`S3_PART_SIZE`) go through a presigned single PUT
+ * with a known Content-Length, piped from the source stream: minio's own
+ * `putObject` reads a whole object into memory whenever its size fits in one
+ * part (and the local s3rver cannot do multipart at all). A presigned PUT works
+ * the same against MinIO, S3 and s3rver and streams in flat memory. Larger
+ * objects (a kit with its scanner images, against real MinIO, where compose
+ * sets S3_PART_SIZE to 64 MiB) go through minio's streaming `putObject`, a
+ * multipart upload that holds one part at a time and is not capped by S3's
+ * 5 GiB single-PUT limit.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -78,11 +81,20 @@ function isMissing(e: unknown): boolean {
   return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
 }
 
-/** Uploads `size` bytes from `body` as one PUT, streaming. */
+/** Uploads `size` bytes from `body`, streaming: one PUT up to a part, a multipart upload above. */
 export async function uploadStream(store: Minio.Client, bucket: string, key: string, body: Readable, size: number): Promise<UploadResult> {
+  if (size > store.partSize) {
+    try {
+      const r = await store.putObject(bucket, key, body, size);
+      return { etag: normaliseEtag(r.etag), size };
+    } catch (e) {
+      body.destroy();
+      throw storeUnavailable(e);
+    }
+  }
   if (size > MAX_SINGLE_PUT) {
     body.destroy();
-    throw new OukError('STORE_UNAVAILABLE', `${key} is ${size} bytes, over the 5 GiB a single S3 PUT can carry`);
+    throw new OukError('STORE_UNAVAILABLE', `${key} is ${size} bytes, over the 5 GiB a single S3 PUT can carry: set S3_PART_SIZE (e.g. 67108864) so that large objects go up as a multipart upload (MinIO, S3; s3rver cannot)`);
   }
   let url: string;
   try {

@@ -26,6 +26,36 @@ export interface Finding {
   /** bom-ref / SPDXID of the component */
   component: string;
   dbVersion: string;
+  /** CISA KEV entry of one of its CVE ids, when the active kit carries KEV (scan/enrichment.ts). */
+  kev?: KevInfo | null;
+  /** FIRST EPSS score of one of its CVE ids, when the active kit carries EPSS. */
+  epss?: EpssInfo | null;
+  /** Suppressed findings only: the VEX statement that took it out of the count (scan/vex.ts). */
+  vex?: { status: 'not_affected' | 'fixed'; justification: string | null; impact: string | null; source: string };
+}
+
+/** A CISA Known Exploited Vulnerabilities entry. */
+export interface KevInfo {
+  cve: string;
+  /** YYYY-MM-DD */
+  dateAdded: string;
+  /** YYYY-MM-DD: the remediation due date CISA set for federal agencies */
+  dueDate: string | null;
+  /** "Known" or "Unknown", as CISA writes it */
+  knownRansomwareCampaignUse: string | null;
+  vulnerabilityName: string | null;
+  requiredAction: string | null;
+}
+
+/** A FIRST EPSS score: probability of exploitation activity in the next 30 days. */
+export interface EpssInfo {
+  cve: string;
+  /** 0..1 */
+  score: number;
+  /** 0..1 */
+  percentile: number;
+  /** YYYY-MM-DD of the scores */
+  date: string;
 }
 
 export interface NotChecked {
@@ -48,6 +78,10 @@ export interface ScanSummary {
   findings: number;
   vulnerableComponents: number;
   bySeverity: Record<Severity, number>;
+  /** findings on CISA's KEV list */
+  kev: number;
+  /** findings a VEX statement marks not_affected or fixed: not in `findings`, nor in the counts above */
+  suppressed: number;
 }
 
 export interface ScanResult {
@@ -55,6 +89,8 @@ export interface ScanResult {
   dbActivatedAt: string;
   sbom: { format: Sbom['format']; specVersion: string };
   findings: Finding[];
+  /** findings a VEX statement (--vex, or the kit's CSAF VEX) marks not_affected or fixed, each with its `vex` */
+  suppressed: Finding[];
   notChecked: NotChecked[];
   summary: ScanSummary;
 }

@@ -25,6 +25,16 @@ function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
+function kevLabel(f: Finding): string {
+  if (!f.kev) return '-';
+  return f.kev.knownRansomwareCampaignUse === 'Known' ? 'yes,R' : 'yes';
+}
+
+function epssLabel(f: Finding): string {
+  if (!f.epss) return '-';
+  return `${(f.epss.score * 100).toFixed(f.epss.score < 0.1 ? 2 : 1)}% (p${Math.floor(f.epss.percentile * 100)})`;
+}
+
 function advisoryLabel(f: Finding): string {
   const cve = f.aliases.find((a) => a.startsWith('CVE-'));
   return cve && cve !== f.advisoryId ? `${f.advisoryId} (${cve})` : f.advisoryId;
@@ -46,7 +56,7 @@ function table(rows: string[][], colourCol: ((row: number) => string | null) | n
     .join('\n');
 }
 
-export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean }): string {
+export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean; showSuppressed?: boolean }): string {
   const out: string[] = [];
   const s = r.summary;
   out.push(`Vulnerability DB ${r.dbVersion} (activated ${r.dbActivatedAt})`);
@@ -55,11 +65,14 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
   if (r.findings.length === 0) {
     out.push('No known vulnerabilities in the checked components.');
   } else {
-    const rows = [['SEVERITY', 'CVSS', 'PACKAGE', 'INSTALLED', 'FIXED IN', 'ADVISORY', 'SUMMARY']];
+    // KEV and EPSS columns when the kit carries them (some finding has one)
+    const enriched = r.findings.some((f) => f.kev || f.epss);
+    const rows = [['SEVERITY', 'CVSS', ...(enriched ? ['KEV', 'EPSS'] : []), 'PACKAGE', 'INSTALLED', 'FIXED IN', 'ADVISORY', 'SUMMARY']];
     for (const f of r.findings) {
       rows.push([
         f.severity,
         f.cvssScore === null ? '-' : f.cvssScore.toFixed(1),
+        ...(enriched ? [kevLabel(f), epssLabel(f)] : []),
         truncate(f.ecosystem === 'npm' || f.ecosystem === 'CPE' ? f.package : `${f.package} (${f.ecosystem})`, 50),
         truncate(f.installedVersion, 24),
         f.fixedVersion ? truncate(f.fixedVersion, 24) : '-',
@@ -70,7 +83,23 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
     out.push(table(rows, opts.colour ? (i) => COLOURS[r.findings[i]!.severity] : null));
     const counts = SEVERITIES.filter((sev) => s.bySeverity[sev] > 0).map((sev) => `${s.bySeverity[sev]} ${sev}`);
     out.push('');
-    out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}`);
+    out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}${s.kev ? `; ${s.kev} on CISA's KEV list` : ''}`);
+    const epssDates = [...new Set(r.findings.flatMap((f) => (f.epss ? [f.epss.date] : [])))].sort();
+    if (s.kev || epssDates.length) out.push(`KEV: yes = known exploited (CISA), R = used in ransomware campaigns; EPSS: probability of exploitation in 30 days (percentile)${epssDates.length ? `, scores of ${epssDates.join(', ')}` : ''}`);
+  }
+  const suppressed = r.suppressed ?? [];
+  if (suppressed.length > 0) {
+    out.push('');
+    if (!opts.showSuppressed) {
+      out.push(`${suppressed.length} finding${suppressed.length === 1 ? '' : 's'} suppressed by VEX statements (not_affected or fixed), not counted above: --show-suppressed lists them`);
+    } else {
+      out.push(`Suppressed by VEX (${suppressed.length}) — not counted above:`);
+      const rows = [['STATUS', 'JUSTIFICATION', 'PACKAGE', 'INSTALLED', 'ADVISORY', 'STATEMENT']];
+      for (const f of suppressed) {
+        rows.push([f.vex?.status ?? '-', f.vex?.justification ?? '-', truncate(f.package, 50), truncate(f.installedVersion, 24), advisoryLabel(f), truncate(f.vex?.source ?? '', 70)]);
+      }
+      out.push(table(rows, null));
+    }
   }
   if (r.notChecked.length > 0) {
     out.push('');
@@ -92,8 +121,65 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
 export function parseSeverity(v: string): Severity {
   const up = v.trim().toUpperCase();
   if (up === 'MODERATE') return 'MEDIUM';
-  if (!(SEVERITIES as readonly string[]).includes(up)) throw new OukError('USAGE', `--fail-on ${v}: give one of ${SEVERITIES.join(', ')}`);
+  if (!(SEVERITIES as readonly string[]).includes(up)) throw new OukError('USAGE', `--fail-on ${v}: give one of ${SEVERITIES.join(', ')}, or kev`);
   return up as Severity;
+}
+
+/** What `--fail-on` and `--fail-on-epss` ask for: a severity, KEV membership, an EPSS score. */
+export interface FailPolicy {
+  severity: Severity | null;
+  kev: boolean;
+  /** fail on a finding whose EPSS score is at least this (0..1) */
+  epss: number | null;
+}
+
+/**
+ * `--fail-on` values (repeatable, or comma-separated): severities (the most
+ * lenient one given wins) and `kev`; `--fail-on-epss` a score in 0..1.
+ */
+export function parseFailPolicy(failOn: readonly string[], failOnEpss: string | undefined): FailPolicy {
+  let severity: Severity | null = null;
+  let kev = false;
+  for (const v of failOn.flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean)) {
+    if (v.toLowerCase() === 'kev') {
+      kev = true;
+      continue;
+    }
+    const s = parseSeverity(v);
+    if (!severity || SEVERITIES.indexOf(s) > SEVERITIES.indexOf(severity)) severity = s;
+  }
+  let epss: number | null = null;
+  if (failOnEpss !== undefined) {
+    epss = Number(failOnEpss);
+    if (failOnEpss.trim() === '' || !Number.isFinite(epss) || epss < 0 || epss > 1) {
+      throw new OukError('USAGE', `--fail-on-epss ${failOnEpss}: give an EPSS score between 0 and 1 (e.g. 0.5)`);
+    }
+  }
+  return { severity, kev, epss };
+}
+
+/** The findings that break the policy, and why, for the exit message. */
+export function policyFailures(findings: Finding[], p: FailPolicy): { findings: Finding[]; why: string[] } {
+  const why: string[] = [];
+  const bad = new Set<Finding>();
+  const n = (k: number): string => `${k} finding${k === 1 ? '' : 's'}`;
+  if (p.severity) {
+    const hit = atOrAbove(findings, p.severity);
+    if (hit.length) why.push(`${n(hit.length)} at or above ${p.severity} (--fail-on ${p.severity})`);
+    hit.forEach((f) => bad.add(f));
+  }
+  if (p.kev) {
+    const hit = findings.filter((f) => f.kev);
+    if (hit.length) why.push(`${n(hit.length)} on CISA's KEV list (--fail-on kev)`);
+    hit.forEach((f) => bad.add(f));
+  }
+  if (p.epss !== null) {
+    const limit = p.epss;
+    const hit = findings.filter((f) => f.epss && f.epss.score >= limit);
+    if (hit.length) why.push(`${n(hit.length)} with an EPSS score of ${limit} or more (--fail-on-epss ${limit})`);
+    hit.forEach((f) => bad.add(f));
+  }
+  return { findings: [...bad], why };
 }
 
 /**

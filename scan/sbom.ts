@@ -31,6 +31,8 @@ export interface Sbom {
   format: 'CycloneDX' | 'SPDX';
   specVersion: string;
   components: SbomComponent[];
+  /** CycloneDX `metadata.component`: the product the BOM describes (not scanned; VEX statements about it apply to its findings) */
+  subject?: { purl: string | null; cpe: string | null };
 }
 
 /** Largest SBOM file `stella scan` reads (the API's body limit is STELLA_SCAN_MAX_BYTES). */
@@ -126,7 +128,9 @@ function readCycloneDx(doc: Obj): Sbom {
     );
     enter(c.components, `${at}.components`);
   }
-  return { format: 'CycloneDX', specVersion, components };
+  const meta = isObj(doc.metadata) && isObj(doc.metadata.component) ? doc.metadata.component : null;
+  const subject = meta ? { purl: typeof meta.purl === 'string' ? meta.purl : null, cpe: typeof meta.cpe === 'string' ? meta.cpe : null } : null;
+  return { format: 'CycloneDX', specVersion, components, ...(subject && (subject.purl || subject.cpe) ? { subject } : {}) };
 }
 
 function readSpdx(doc: Obj): Sbom {

@@ -19,12 +19,14 @@ import type { Pool } from 'pg';
 import { withActiveSnapshot } from '../infra/db.ts';
 import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
+import { enrich, queryEnrichment } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
 import { type AffectedRow, type CpeMatchRow, queryAffected, queryCpes } from './match.ts';
 import { evaluate, type OsvRange } from './ranges.ts';
 import type { Sbom, SbomComponent } from './sbom.ts';
 import { SEVERITIES, type Finding, type NotChecked, type ScanResult, type Severity } from './findings.ts';
 import { parse } from './versions/index.ts';
+import { applyVex, kitVexStatements, type VexStatement } from './vex.ts';
 
 export { SEVERITIES, type Finding, type NotChecked, type ScanResult, type ScanSummary, type Severity } from './findings.ts';
 
@@ -208,16 +210,34 @@ function dedupe<T>(items: T[], key: (t: T) => string): T[] {
   });
 }
 
-export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
+export interface ScanOptions {
+  /** statements of `--vex` files, applied before the kit's own */
+  vex?: VexStatement[];
+}
+
+export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): Promise<ScanResult> {
   const { purls, cpes, notChecked } = await classify(sbom);
   const pairs = dedupe(purls.flatMap((t) => lookupKeys(t.id)), (p) => `${p.ecosystem}\u0000${p.package}`);
   const cpeKeys = dedupe(cpes.map((t) => ({ part: t.cpe.part, vendor: t.cpe.vendor, product: t.cpe.product })), (k) => `${k.part}\u0000${k.vendor}\u0000${k.product}`);
 
-  const { active, affected, cpeRows } = await withActiveSnapshot(pool, async (client, active) => ({
-    active,
-    affected: await queryAffected(client, active.schema, pairs),
-    cpeRows: await queryCpes(client, active.schema, cpeKeys),
-  }));
+  const { active, affected, cpeRows, enrichment, kitVex } = await withActiveSnapshot(pool, async (client, active) => {
+    const affected = await queryAffected(client, active.schema, pairs);
+    const cpeRows = await queryCpes(client, active.schema, cpeKeys);
+    // every id a finding can carry: the candidate rows' advisory ids and aliases
+    const ids = new Set<string>();
+    const advisoryIds = new Set<string>();
+    for (const r of [...affected, ...cpeRows]) {
+      advisoryIds.add(r.advisory_id);
+      for (const id of [r.advisory_id, ...(r.aliases ?? [])]) ids.add(id);
+    }
+    return {
+      active,
+      affected,
+      cpeRows,
+      enrichment: await queryEnrichment(client, active.schema, ids),
+      kitVex: await kitVexStatements(client, active.schema, [...advisoryIds]),
+    };
+  });
 
   const matched: Finding[] = [];
   const undecided: NotChecked[] = [];
@@ -228,7 +248,10 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
   }
   await yieldToLoop();
   matchCpes(cpes, cpeRows, active.version, matched);
-  const findings = sortFindings(oneFindingPerVulnerability(matched));
+  const components = new Map(sbom.components.map((c) => [c.ref, c]));
+  const vexed = applyVex(oneFindingPerVulnerability(matched).map((f) => enrich(f, enrichment)), [...(opts.vex ?? []), ...kitVex], components, sbom.subject);
+  const findings = sortFindings(vexed.findings);
+  const suppressed = sortFindings(vexed.suppressed);
 
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const f of findings) bySeverity[f.severity]++;
@@ -237,6 +260,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
     dbActivatedAt: new Date(active.activatedAt).toISOString(),
     sbom: { format: sbom.format, specVersion: sbom.specVersion },
     findings,
+    suppressed,
     notChecked: [...notChecked, ...undecided],
     summary: {
       components: sbom.components.length,
@@ -246,6 +270,8 @@ export async function scanSbom(pool: Pool, sbom: Sbom): Promise<ScanResult> {
       findings: findings.length,
       vulnerableComponents: new Set(findings.map((f) => f.component)).size,
       bySeverity,
+      kev: findings.filter((f) => f.kev).length,
+      suppressed: suppressed.length,
     },
   };
 }

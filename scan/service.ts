@@ -13,7 +13,7 @@ import { OukError } from '../lib/errors.ts';
 import { Quota, type QuotaClient, type QuotaOptions, type QuotaUsage } from '../lib/quota.ts';
 import { loadPublicTokenKey, type PublicTokenKey, verifyToken, type VerifiedToken } from '../lib/tokens.ts';
 import type { Sbom } from './sbom.ts';
-import { scanSbom, type ScanResult } from './scan.ts';
+import { scanSbom, type ScanOptions, type ScanResult } from './scan.ts';
 
 export interface ScanServiceDeps {
   pool: Pool;
@@ -73,9 +73,9 @@ export async function resolveClient(config: Config, token: string | undefined, a
 const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Scans, counts the scan, waits out any quota delay, and reports all of it. */
-export async function countedScan(deps: ScanServiceDeps, sbom: Sbom, who: { client: QuotaClient; token: VerifiedToken | null }): Promise<CountedScan> {
+export async function countedScan(deps: ScanServiceDeps, sbom: Sbom, who: { client: QuotaClient; token: VerifiedToken | null }, opts: ScanOptions = {}): Promise<CountedScan> {
   const started = performance.now();
-  const result = await scanSbom(deps.pool, sbom);
+  const result = await scanSbom(deps.pool, sbom, opts);
   const scanMs = performance.now() - started;
   const quota = new Quota(deps.redis, quotaOptions(deps.config, deps.quota));
   const usage = await quota.count(who.client);

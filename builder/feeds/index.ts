@@ -1,6 +1,7 @@
 /**
  * Reads a feeds directory: `nvd/**.json` (NVD API 2.0 pages or single records,
- * streamed), `osv/**.json` and `ghsa/**.json` (OSV-schema records, one a file).
+ * streamed), `osv/**.json` and `ghsa/**.json` (OSV-schema records, one a file),
+ * `csaf/**.json` (CSAF 2.0 documents, feeds/csaf.ts).
  * Every good record is normalised and handed to `sink` (awaited: the sink's
  * backpressure holds the reader); every malformed one is reported with its file
  * and reason and counted as skipped. A feed whose files are all unreadable fails
@@ -11,14 +12,17 @@ import path from 'node:path';
 import type { FeedSummary } from '../../bundle/manifest.ts';
 import { OukError } from '../../lib/errors.ts';
 import { FEEDS, type FeedName, type SourceRecord } from '../model.ts';
-import { isoTime, MalformedRecord, maxTime } from './fields.ts';
+import { isoTime, type JsonObject, MalformedRecord, maxTime } from './fields.ts';
 import { normaliseNvd } from './nvd.ts';
 import { readNvdFile } from './nvd-stream.ts';
 import { normaliseOsv } from './osv.ts';
+import { csafNonDocument, validateCsaf } from '../../bundle/csaf.ts';
+import { normaliseCsaf } from './csaf.ts';
 import { walkJson } from './walk.ts';
 
 export interface FeedWarning {
-  feed: FeedName;
+  /** An advisory feed, or an enrichment feed (builder/enrichment.ts). */
+  feed: FeedName | 'kev' | 'epss';
   file: string;
   /** Where in the file, for multi-record files (`vulnerabilities[12]`). */
   where?: string;
@@ -74,6 +78,7 @@ export async function readFeeds(feedsDir: string, opts: ReadFeedsOptions): Promi
       opts.onWarning({ feed, file, reason, ...(where ? { where } : {}) });
     };
     if (feed === 'nvd') await readNvdFeed(dir, t, accept, skip);
+    else if (feed === 'csaf') await readCsafFeed(dir, t, accept, skip);
     else await readOsvFeed(dir, feed, t, accept, skip);
     if (t.files > 0 && t.records === 0) {
       throw new OukError(
@@ -132,7 +137,34 @@ async function readNvdFeed(dir: string, t: Tally, accept: Accept, skip: Skip): P
   }
 }
 
-async function readOsvFeed(dir: string, feed: Exclude<FeedName, 'nvd'>, t: Tally, accept: Accept, skip: Skip): Promise<void> {
+/**
+ * CSAF documents, one a file, each checked against the CSAF 2.0 schema first
+ * (a document that fails it is skipped with the reason). The other files of a
+ * provider's directory (provider metadata, aggregator lists, the schemas
+ * themselves) are passed over without a warning.
+ */
+async function readCsafFeed(dir: string, t: Tally, accept: Accept, skip: Skip): Promise<void> {
+  for await (const file of walkJson(dir)) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      t.files++;
+      skip(file, e instanceof SyntaxError ? `not valid JSON: ${e.message}` : `unreadable: ${(e as Error).message}`);
+      continue;
+    }
+    if (csafNonDocument(doc)) continue;
+    t.files++;
+    const invalid = validateCsaf(doc);
+    if (invalid) {
+      skip(file, invalid);
+      continue;
+    }
+    for (const rec of normaliseCsaf(doc as JsonObject)) await accept(rec);
+  }
+}
+
+async function readOsvFeed(dir: string, feed: Exclude<FeedName, 'nvd' | 'csaf'>, t: Tally, accept: Accept, skip: Skip): Promise<void> {
   let batch: string[] = [];
   const flush = async (): Promise<void> => {
     const texts = await Promise.all(batch.map((f) => readFile(f, 'utf8').then((s) => ({ s }), (e: Error) => ({ e }))));

@@ -1,12 +1,12 @@
 /**
- * Every `*.json` file under a directory, depth first, in byte order of the names
- * at each level, so a feed is always read in the same order. One directory
- * listing is held at a time.
+ * Every `*.json` file (or any file `accept` takes) under a directory, depth
+ * first, in byte order of the names at each level, so a feed is always read
+ * in the same order. One directory listing is held at a time.
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-export async function* walkJson(dir: string): AsyncGenerator<string> {
+export async function* walkFiles(dir: string, accept: (name: string) => boolean): AsyncGenerator<string> {
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
   for (const e of entries) {
@@ -18,7 +18,11 @@ export async function* walkJson(dir: string): AsyncGenerator<string> {
       isDir = false; // never follow a link into another tree
       isFile = s?.isFile() ?? false;
     }
-    if (isDir) yield* walkJson(full);
-    else if (isFile && e.name.endsWith('.json')) yield full;
+    if (isDir) yield* walkFiles(full, accept);
+    else if (isFile && accept(e.name)) yield full;
   }
+}
+
+export function walkJson(dir: string): AsyncGenerator<string> {
+  return walkFiles(dir, (name) => name.endsWith('.json'));
 }

@@ -1,6 +1,8 @@
 /**
- * `stella scan SBOM [--json] [--fail-on SEVERITY]`: findings for a CycloneDX
- * or SPDX JSON SBOM against the active DB, counted against the daily quota
+ * `stella scan SBOM [--json] [--fail-on SEVERITY|kev]... [--fail-on-epss N]
+ * [--vex FILE]... [--show-suppressed]`: findings for a CycloneDX or SPDX JSON
+ * SBOM against the active DB (with KEV and EPSS when the kit carries them;
+ * VEX statements of --vex files and of the kit suppress findings), counted against the daily quota
  * (STELLA_JWT: a token's allowance; without one, this user@host's anonymous
  * one). Table by default (colour on a TTY), JSON with --json; the quota
  * banner goes to stderr (and into the JSON). --fail-on exits
@@ -13,13 +15,21 @@ import { resolveEnv } from '../../infra/env.ts';
 import { createPool } from '../../infra/db.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
-import { atOrAbove, parseSeverity, renderTable, useColour } from '../../scan/report.ts';
+import { parseFailPolicy, policyFailures, renderTable, useColour } from '../../scan/report.ts';
 import { readSbomFile } from '../../scan/sbom.ts';
 import { type CountedScan, countedScan, resolveClient } from '../../scan/service.ts';
+import { readVexFile, type VexStatement } from '../../scan/vex.ts';
 
 export interface ScanCliOptions {
   json?: boolean;
-  failOn?: string;
+  /** severities and/or `kev` (repeatable, or comma-separated) */
+  failOn?: string | string[];
+  /** an EPSS score in 0..1 */
+  failOnEpss?: string;
+  /** OpenVEX, CycloneDX VEX or CSAF VEX documents */
+  vex?: string[];
+  /** list the findings VEX statements suppress */
+  showSuppressed?: boolean;
 }
 
 /** The anonymous client id of a CLI user (hashed before it reaches Redis). */
@@ -46,21 +56,21 @@ async function connectQuotaRedis(url: string): Promise<Redis> {
 }
 
 export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Config = loadConfig(resolveEnv())): Promise<{ result: CountedScan; output: string; exitError: OukError | null }> {
-  const threshold = opts.failOn ? parseSeverity(opts.failOn) : null;
+  const policy = parseFailPolicy(opts.failOn === undefined ? [] : typeof opts.failOn === 'string' ? [opts.failOn] : opts.failOn, opts.failOnEpss);
   const sbom = await readSbomFile(sbomPath);
+  const vex: VexStatement[] = [];
+  for (const f of opts.vex ?? []) vex.push(...(await readVexFile(f)));
   const who = await resolveClient(config, config.jwt, cliClientId());
   const pool = createPool(config.databaseUrl, 2);
   let redis: Redis | null = null;
   try {
     redis = await connectQuotaRedis(config.redisUrl);
-    const result = await countedScan({ pool, redis, config }, sbom, who);
-    const output = opts.json ? JSON.stringify(result, null, 2) + '\n' : renderTable(result, { colour: useColour(process.stdout) });
+    const result = await countedScan({ pool, redis, config }, sbom, who, { vex });
+    const output = opts.json ? JSON.stringify(result, null, 2) + '\n' : renderTable(result, { colour: useColour(process.stdout), showSuppressed: opts.showSuppressed });
     let exitError: OukError | null = null;
-    if (threshold) {
-      const bad = atOrAbove(result.findings, threshold);
-      if (bad.length > 0) {
-        exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.length} finding${bad.length === 1 ? '' : 's'} at or above ${threshold} (--fail-on ${threshold}): fix or upgrade the listed packages`);
-      }
+    const bad = policyFailures(result.findings, policy);
+    if (bad.findings.length > 0) {
+      exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.why.join('; ')}: fix or upgrade the listed packages`);
     }
     return { result, output, exitError };
   } finally {
@@ -69,13 +79,20 @@ export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Co
   }
 }
 
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
 export function registerScan(program: Command): void {
   program
     .command('scan')
     .description('scan a CycloneDX (1.4-1.6) or SPDX 2.3 JSON SBOM against the active vulnerability DB (offline; counted against the daily quota)')
     .argument('<sbom>', 'path of the SBOM (JSON)')
     .option('--json', 'print the result as JSON', false)
-    .option('--fail-on <severity>', 'exit 62 when a finding is at or above CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN (= any finding)')
+    .option('--fail-on <severity|kev>', 'exit 62 when a finding is at or above CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN (= any finding), or with `kev` when one is on CISA\'s KEV list (repeatable)', collect, [])
+    .option('--fail-on-epss <score>', 'exit 62 when a finding has an EPSS score at or above this (0..1, e.g. 0.5)')
+    .option('--vex <file>', 'an OpenVEX, CycloneDX VEX or CSAF VEX document: findings it marks not_affected or fixed leave the count and --fail-on (repeatable)', collect, [])
+    .option('--show-suppressed', 'list the findings VEX statements suppress (the kit\'s and --vex)', false)
     .action(async (sbomPath: string, opts: ScanCliOptions) => {
       const { result, output, exitError } = await runScan(sbomPath, opts);
       process.stdout.write(output);
