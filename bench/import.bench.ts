@@ -1,28 +1,32 @@
 /**
- * Import benchmark (`npm run bench`; not a test, no assertion on time).
+ * The full-size kit benchmark (`npm run bench [-- --json]`; not a test, no
+ * assertion on time). Everything at real density, from the corpus
+ * bench/corpus.ts derives from the real records in ../shared/feeds:
  *
- * 1. Generates a full-size signed bundle: BENCH_ADVISORIES advisories (default
- *    300 000) shaped like the builder's rows (test/fixtures/synthetic-bundle.ts), cached
- *    in bench/out/.
- * 2. Starts the real services as separate processes, as in production: s3rver
- *    (infra/dev/s3rver-main.ts) posting its events to the API (api/main.ts), and one
- *    worker (queue/worker-main.ts), on a fresh database and key prefix.
- * 3. Times object put → active DB (the tarball's PUT starts the clock; its
- *    event reaches the webhook; verify → unpack → load → activate run on the
- *    worker), with each stage's own time from the import record.
- * 4. In the same run, the floor: one gunzip pass of the same tarball piped
- *    into psql COPY of the same rows (GNU tar --to-command, one psql per DB
- *    member, into bare tables).
- * 5. Optionally (BENCH_DELTAS=0.1,1,10, the default; empty to skip) applies
- *    deltas changing that percentage of advisories, each timed put → active,
- *    each rolled back afterwards (timed too) so all apply to the same base.
+ *  1. the corpus (BENCH_SCALE, default 1: ~870,000 feed records) and the full
+ *     kit `stella ouk build` makes of it — build time and builder peak RSS —
+ *     both cached in bench/out/;
+ *  2. the real services as separate processes, as in production: s3rver
+ *     (infra/dev/s3rver-main.ts) posting its events to the API (api/main.ts),
+ *     one worker (queue/worker-main.ts), a fresh database and key prefix;
+ *  3. object put → active DB of the kit, each stage's own time, the worker's
+ *     and the API's peak RSS;
+ *  4. in the same run, the naive floor: gunzip of a plain .tar.gz of the same
+ *     rows as TSV, piped into psql COPY of bare tables, no indexes;
+ *  5. deltas of BENCH_DELTAS % of the corpus's records (default 0.1,1: the
+ *     corpus with that share of records edited, built with --base), each put
+ *     → active, then rolled back so each applies to the same base;
+ *  6. scans of a 1,000-component SBOM (components taken from the DB so that
+ *     they hit) against the full-size DB: p50 and p95 over BENCH_SCANS runs.
  *
- * Prints the figures and rewrites the import section of docs/performance.md.
+ * Prints the figures, rewrites the import section of docs/performance.md and,
+ * with --json, writes bench/out/import.json.
  *
- *   BENCH_ADVISORIES=300000 BENCH_DELTAS=0.1,1,10 npm run bench
+ *   BENCH_SCALE=1 BENCH_DELTAS=0.1,1 npm run bench -- --json
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,28 +34,35 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { parseManifest, type Manifest } from '../bundle/manifest.ts';
+import { contentPath } from '../bundle/member-codec.ts';
 import { TABLES } from '../bundle/tables.ts';
-import { createPool, ident } from '../infra/db.ts';
-import { createStore } from '../infra/store.ts';
+import { rollback } from '../functions/rollback.ts';
+import { createPool, ident, withActiveSnapshot } from '../infra/db.ts';
+import { createTableSql } from '../infra/db-schema.ts';
+import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { createStore, uploadStream } from '../infra/store.ts';
 import { parseStoreEndpoint } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
-import { generateKeyPair } from '../signing/index.ts';
-import { createTableSql } from '../infra/db-schema.ts';
-import { uploadStream } from '../infra/store.ts';
-import { formatBytes } from '../cli/import/preflight.ts';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
-import { rollback } from '../functions/rollback.ts';
 import { importIdFor } from '../queue/identity.ts';
-import { writeSyntheticBundle, type SyntheticBundle } from '../test/fixtures/synthetic-bundle.ts';
+import { parseSbom } from '../scan/sbom.ts';
+import { scanSbom } from '../scan/scan.ts';
+import { generateKeyPair } from '../signing/index.ts';
+import { formatBytes } from '../cli/import/preflight.ts';
+import { writeCorpus } from './corpus.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(repoRoot, 'bench', 'out');
-const N = Number(process.env.BENCH_ADVISORIES || 300_000);
-const DELTAS = (process.env.BENCH_DELTAS ?? '0.1,1,10').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+const SCALE = Number(process.env.BENCH_SCALE || 1);
+const DELTAS = (process.env.BENCH_DELTAS ?? '0.1,1').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+const SCANS = Number(process.env.BENCH_SCANS || 40);
+const JSON_OUT = process.argv.includes('--json');
 const adminUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const stella = path.join(repoRoot, 'bin', 'stella.js');
 const log = (m: string): void => void process.stderr.write(`[bench] ${m}\n`);
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -64,21 +75,115 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function cached(name: string, make: (file: string) => Promise<SyntheticBundle>): Promise<{ path: string; bundle: SyntheticBundle }> {
-  const file = path.join(outDir, name);
-  const meta = `${file}.json`;
-  if (fs.existsSync(file) && fs.existsSync(`${file}.sig`) && fs.existsSync(meta)) {
-    return { path: file, bundle: JSON.parse(fs.readFileSync(meta, 'utf8')) as SyntheticBundle };
-  }
-  const t = performance.now();
-  const bundle = await make(file);
-  fs.writeFileSync(meta, JSON.stringify(bundle));
-  log(`generated ${name} (${formatBytes(bundle.size)}) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  return { path: file, bundle };
+/** Peak RSS (VmHWM) of a live process, in MiB. */
+function peakRssMiB(pid: number | undefined): number | null {
+  if (!pid) return null;
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : null;
 }
 
-function sec(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
+interface BuiltKit {
+  file: string;
+  manifest: Manifest;
+  bytes: number;
+  buildSeconds: number;
+  builderPeakRssMiB: number;
+}
+
+/** `stella ouk build` under GNU time (for its peak RSS), cached beside the kit. */
+async function buildKit(feeds: string, out: string, version: string, key: string, base?: string): Promise<BuiltKit> {
+  const meta = `${out}.bench.json`;
+  if (fs.existsSync(out) && fs.existsSync(meta)) return JSON.parse(fs.readFileSync(meta, 'utf8')) as BuiltKit;
+  await fsp.mkdir(path.dirname(out), { recursive: true });
+  const t = performance.now();
+  const args = [stella, 'ouk', 'build', '--feeds', feeds, '--key', key, '--out', out, '--version', version, '--expires-days', '3650', ...(base ? ['--base', base] : [])];
+  const { stderr } = await run('/usr/bin/time', ['-f', 'PEAK_RSS_KB %M', process.execPath, ...args], { maxBuffer: 64 << 20, cwd: repoRoot });
+  const buildSeconds = (performance.now() - t) / 1000;
+  const peak = Number(/PEAK_RSS_KB (\d+)/.exec(stderr)?.[1] ?? 0);
+  const { stdout } = await run('tar', ['-xzOf', out, 'manifest.json'], { maxBuffer: 64 << 20 });
+  const kit: BuiltKit = { file: out, manifest: parseManifest(stdout), bytes: fs.statSync(out).size, buildSeconds, builderPeakRssMiB: Math.round(peak / 1024) };
+  fs.writeFileSync(meta, JSON.stringify(kit));
+  log(`built ${path.basename(out)}: ${formatBytes(kit.bytes)} in ${buildSeconds.toFixed(0)} s, builder peak RSS ${kit.builderPeakRssMiB} MiB`);
+  return kit;
+}
+
+/** The naive floor's input: a plain .tar.gz of the kit's DB rows as TSV (gzip -6), cached. */
+async function plainTarball(kit: BuiltKit): Promise<{ file: string; members: string[] }> {
+  const file = kit.file.replace(/\.tar\.gz$/, '.plain.tar.gz');
+  const members = TABLES.map((t) => t.member);
+  if (!fs.existsSync(file)) {
+    const dir = await fsp.mkdtemp(path.join(outDir, 'plain-'));
+    try {
+      await run('tar', ['-xzf', kit.file, '-C', dir, ...kit.manifest.members.filter((m) => m.role === 'db' && TABLES.some((t) => t.member === contentPath(m))).map((m) => m.path)]);
+      for (const m of kit.manifest.members) if (m.compression === 'zstd' && fs.existsSync(path.join(dir, m.path))) await run('zstd', ['-d', '-q', '--rm', path.join(dir, m.path)]);
+      await run('tar', ['-czf', file, '-C', dir, ...members]);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  }
+  return { file, members };
+}
+
+/**
+ * A copy of the corpus with `percent` % of its OSV/GHSA records edited (a
+ * hard-linked tree: edited files are replaced, not written through), for a
+ * delta of about that share of advisories.
+ */
+async function editedCorpus(corpus: string, percent: number): Promise<{ dir: string; edited: number }> {
+  const dir = `${corpus}-edit-${percent}`;
+  const done = path.join(dir, '.edited.json');
+  if (fs.existsSync(done)) return JSON.parse(fs.readFileSync(done, 'utf8')) as { dir: string; edited: number };
+  await fsp.rm(dir, { recursive: true, force: true });
+  await run('cp', ['-al', corpus, dir]);
+  const files: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) await walk(f);
+      else if (e.name.endsWith('.json') && !e.name.startsWith('.')) files.push(f);
+    }
+  };
+  for (const feed of ['osv', 'ghsa']) await walk(path.join(dir, feed));
+  files.sort();
+  const want = Math.max(1, Math.round((files.length * percent) / 100));
+  const step = files.length / want;
+  for (let k = 0; k < want; k++) {
+    const f = files[Math.floor(k * step)]!;
+    const rec = JSON.parse(await fsp.readFile(f, 'utf8')) as { modified?: string; summary?: string };
+    rec.modified = '2026-11-21T00:00:00Z';
+    rec.summary = `${rec.summary ?? ''} (revised)`;
+    await fsp.writeFile(`${f}.tmp`, JSON.stringify(rec));
+    await fsp.rename(`${f}.tmp`, f); // a new inode: the corpus's own file is untouched
+  }
+  const result = { dir, edited: want };
+  fs.writeFileSync(done, JSON.stringify(result));
+  return result;
+}
+
+/** A 1,000-component CycloneDX SBOM that hits the DB: packages of real affected rows at versions their ranges name. */
+async function sbomFromDb(pool: pg.Pool, n = 1000): Promise<unknown> {
+  const rows = await withActiveSnapshot(pool, async (client, active) =>
+    (
+      await client.query<{ purl: string; ranges: string }>(
+        `SELECT purl, ranges FROM ${ident(active.schema)}.affected WHERE purl LIKE 'pkg:npm/%' OR purl LIKE 'pkg:pypi/%' OR purl LIKE 'pkg:maven/%' OR purl LIKE 'pkg:golang/%' ORDER BY md5(advisory_id || purl) LIMIT $1`,
+        [n * 3],
+      )
+    ).rows,
+  );
+  const seen = new Set<string>();
+  const components: unknown[] = [];
+  for (const r of rows) {
+    if (components.length >= n || seen.has(r.purl)) continue;
+    const events = (JSON.parse(r.ranges) as { events: Record<string, string>[] }[]).flatMap((x) => x.events);
+    const version = events.map((e) => e.fixed ?? e.introduced ?? e.last_affected).find((v) => v && v !== '0') ?? '1.0.0';
+    seen.add(r.purl);
+    components.push({ type: 'library', 'bom-ref': `c${components.length}`, name: r.purl.split('/').pop(), version, purl: `${r.purl}@${version}` });
+  }
+  return { bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
 }
 
 function stageMs(rec: ImportRecord, s: 'verify' | 'unpack' | 'load' | 'activate'): number {
@@ -87,23 +192,28 @@ function stageMs(rec: ImportRecord, s: 'verify' | 'unpack' | 'load' | 'activate'
 }
 
 async function main(): Promise<void> {
-  fs.mkdirSync(outDir, { recursive: true });
+  await fsp.mkdir(outDir, { recursive: true });
   const keyDir = path.join(outDir, 'keys');
-  fs.mkdirSync(keyDir, { recursive: true });
+  await fsp.mkdir(keyDir, { recursive: true });
   const privateKey = path.join(keyDir, 'cosign.key');
   const publicKey = path.join(keyDir, 'cosign.pub');
   if (!fs.existsSync(privateKey)) {
     const kp = await generateKeyPair();
     fs.writeFileSync(privateKey, kp.privateKeyPem, { mode: 0o600 });
     fs.writeFileSync(publicKey, kp.publicKeyPem);
-    for (const f of fs.readdirSync(outDir)) if (f.endsWith('.tar.gz') || f.endsWith('.sig') || f.endsWith('.json')) fs.rmSync(path.join(outDir, f));
   }
 
-  const full = await cached(`bench-full-${N}.tar.gz`, (f) => writeSyntheticBundle(f, { version: '2026-11-20', advisories: N, seed: 1 }, privateKey));
-  const rawBytes = full.bundle.manifest.members.filter((m) => m.role === 'db').reduce((n, m) => n + m.size, 0);
-  log(`bundle: ${N} advisories, ${formatBytes(full.bundle.size)} compressed, ${formatBytes(rawBytes)} of DB rows, counts ${JSON.stringify(full.bundle.counts)}`);
+  // ---- corpus and kit ----------------------------------------------------------
+  const corpusDir = path.join(outDir, `corpus-${SCALE}`);
+  const corpus = await writeCorpus(corpusDir, SCALE, { log });
+  const kitDir = path.join(outDir, `kit-${SCALE}`);
+  const full = await buildKit(corpusDir, path.join(kitDir, 'stella-ouk-2026-11-20.tar.gz'), '2026-11-20', privateKey);
+  const rows = Object.fromEntries(full.manifest.members.filter((m) => m.role === 'db').map((m) => [contentPath(m).replace(/^db\/|\.tsv$/g, ''), m.rows ?? 0]));
+  const dbBytes = full.manifest.members.filter((m) => m.role === 'db').reduce((n, m) => n + (m.content?.size ?? m.size), 0);
+  log(`kit: ${full.manifest.db.advisories} advisories, ${formatBytes(full.bytes)} (${formatBytes(dbBytes)} of DB rows), rows ${JSON.stringify(rows)}`);
+  const plain = await plainTarball(full);
 
-  // ---- services -------------------------------------------------------------
+  // ---- services ------------------------------------------------------------------
   const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   const dbName = `ouk_bench_${tag}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -132,18 +242,18 @@ async function main(): Promise<void> {
     STELLA_API_HOST: '127.0.0.1',
     STELLA_STATE_DIR: stateDir,
     OUK_RECONCILE_SECONDS: '3600',
+    STELLA_AIRGAP: 'true',
     LOG_LEVEL: 'warn',
   };
-  const children: ChildProcess[] = [];
+  const children: Record<string, ChildProcess> = {};
   const start = (name: string, entry: string): void => {
     const out = fs.openSync(path.join(stateDir, `${name}.log`), 'a');
-    const c = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: repoRoot, env, stdio: ['ignore', out, out] });
+    children[name] = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: repoRoot, env, stdio: ['ignore', out, out] });
     fs.closeSync(out);
-    children.push(c);
   };
   const pool = createPool(databaseUrl, 4);
   const cleanup = async (): Promise<void> => {
-    for (const c of children) c.kill('SIGTERM');
+    for (const c of Object.values(children)) c.kill('SIGTERM');
     await sleep(500);
     await pool.end().catch(() => undefined);
     if (!process.env.BENCH_KEEP) {
@@ -164,26 +274,24 @@ async function main(): Promise<void> {
       const ok = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.ok, () => false);
       const s3ok = await store.bucketExists(bucket).catch(() => false);
       if (ok && s3ok) break;
-      if (i > 120) throw new Error(`services did not come up; logs in ${stateDir}`);
+      if (i > 240) throw new Error(`services did not come up; logs in ${stateDir}`);
       await sleep(250);
     }
     await sleep(1500); // the worker process settles
 
-    // ---- the floor: gunzip | psql COPY ----------------------------------------
+    // ---- the floor: gunzip | psql COPY, bare tables -------------------------------
     const floorSchema = 'ouk_floor';
     await pool.query(`CREATE SCHEMA ${floorSchema}`);
     for (const t of TABLES) await pool.query(createTableSql(floorSchema, t));
-    const members = TABLES.map((t) => t.member);
     const toCommand = `psql -q -v ON_ERROR_STOP=1 "${databaseUrl}" -c "\\copy ${floorSchema}.$(basename "$TAR_FILENAME" .tsv) from stdin"`;
-    const floorCmd = `tar -xzf ${full.path} --to-command='${toCommand}' ${members.join(' ')}`;
+    const floorCmd = `tar -xzf ${plain.file} --to-command='${toCommand}' ${plain.members.join(' ')}`;
     let t = performance.now();
     await run('bash', ['-c', floorCmd], { maxBuffer: 1 << 20 });
     const floorMs = performance.now() - t;
-    const floorRows = await pool.query<{ n: string }>(`SELECT (SELECT count(*) FROM ${floorSchema}.advisories) AS n`);
-    log(`floor: ${sec(floorMs)} (${floorRows.rows[0].n} advisories copied)`);
+    log(`floor: ${sec(floorMs)}`);
     await pool.query(`DROP SCHEMA ${floorSchema} CASCADE`);
 
-    // ---- the pipeline: put → active --------------------------------------------
+    // ---- the pipeline: put → active -------------------------------------------------
     const put = async (file: string, key: string): Promise<{ id: string; putMs: number; t0: number }> => {
       await uploadStream(store, bucket, `${key}.sig`, fs.createReadStream(`${file}.sig`), fs.statSync(`${file}.sig`).size);
       const t0 = performance.now();
@@ -198,91 +306,110 @@ async function main(): Promise<void> {
         await sleep(50);
       }
     };
-    const p = await put(full.path, path.basename(full.path));
+    const p = await put(full.file, path.basename(full.file));
     const done = await waitActive(p.id, p.t0);
     const stages = Object.fromEntries((['verify', 'unpack', 'load', 'activate'] as const).map((s) => [s, stageMs(done.rec, s)]));
-    log(`pipeline: put ${sec(p.putMs)}, put → active ${sec(done.ms)} (${Object.entries(stages).map(([s, ms]) => `${s} ${sec(ms)}`).join(', ')})`);
     const ratio = done.ms / floorMs;
-    const workerPid = children[2]?.pid;
-    const peak = workerPid ? /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${workerPid}/status`, 'utf8'))?.[1] : undefined;
-    const peakRss = peak ? formatBytes(Number(peak) * 1024) : 'unknown';
-    log(`worker peak RSS: ${peakRss}`);
-    log(`ratio put → active / floor: ${ratio.toFixed(2)}`);
+    log(`pipeline: put ${sec(p.putMs)}, put → active ${sec(done.ms)} (${Object.entries(stages).map(([s, ms]) => `${s} ${sec(ms)}`).join(', ')}), ratio ${ratio.toFixed(2)}`);
 
-    // ---- deltas -----------------------------------------------------------------
-    const deltaRows: string[] = [];
+    // ---- scans of a 1,000-component SBOM ----------------------------------------------
+    const sbom = parseSbom(await sbomFromDb(pool));
+    const times: number[] = [];
+    let findings = 0;
+    for (let i = 0; i < SCANS; i++) {
+      const s0 = performance.now();
+      const r = await scanSbom(pool, sbom);
+      times.push(performance.now() - s0);
+      findings = r.findings.length;
+    }
+    times.sort((a, b) => a - b);
+    const scan = { components: sbom.components.length, findings, runs: SCANS, p50Ms: Math.round(percentile(times, 0.5)), p95Ms: Math.round(percentile(times, 0.95)) };
+    log(`scan: ${scan.components} components, ${findings} findings, p50 ${scan.p50Ms} ms, p95 ${scan.p95Ms} ms over ${SCANS} runs`);
+
+    // ---- deltas ---------------------------------------------------------------------------
     const logger = createLogger('bench', { level: 'warn' });
+    const deltas: Array<{ percent: number; advisories: number; bytes: number; putToActiveSeconds: number; loadSeconds: number; activateSeconds: number; rollbackSeconds: number }> = [];
     for (const pct of DELTAS) {
-      const n = Math.max(1, Math.round((N * pct) / 100));
-      // Spread the touched advisories over the DB: 70 % changed, 20 % added, 10 % removed.
-      const changedN = Math.round(n * 0.7);
-      const removedN = Math.round(n * 0.1);
-      const addedN = Math.max(0, n - changedN - removedN);
-      const step = Math.max(1, Math.floor(N / Math.max(1, changedN + removedN)));
-      const picks = Array.from({ length: changedN + removedN }, (_, k) => (k * step + 7) % N);
-      const changed = picks.slice(0, changedN);
-      const removed = picks.slice(changedN);
-      const name = `bench-delta-${N}-${pct}.tar.gz`;
-      const d = await cached(name, (f) =>
-        writeSyntheticBundle(
-          f,
-          { version: '2026-11-21', advisories: 0, seed: 9, delta: { base: { version: '2026-11-20', advisories: N, seed: 1, dbDigest: full.bundle.manifest.db.digest }, changed, added: addedN, removed } },
-          privateKey,
-        ),
-      );
-      const dp = await put(d.path, name);
+      const edited = await editedCorpus(corpusDir, pct);
+      const d = await buildKit(edited.dir, path.join(kitDir, `delta-${pct}`, 'stella-ouk-2026-11-21.tar.gz'), '2026-11-21', privateKey, full.file);
+      const changes = d.manifest.db.changes;
+      const touched = changes ? changes.added + changes.changed + changes.removed : 0;
+      const dp = await put(d.file, `delta-${pct}-${path.basename(d.file)}`);
       const dd = await waitActive(dp.id, dp.t0);
       const rt = performance.now();
       await rollback(pool, logger);
       const rollbackMs = performance.now() - rt;
-      log(`delta ${pct} % (${n} advisories, ${formatBytes(d.bundle.size)}): put → active ${sec(dd.ms)} (activate ${sec(stageMs(dd.rec, 'activate'))}), rollback ${sec(rollbackMs)}`);
-      deltaRows.push(
-        `| ${pct} % delta | ${n} | ${formatBytes(d.bundle.size)} | ${sec(dd.ms)} | ${sec(stageMs(dd.rec, 'load'))} | ${sec(stageMs(dd.rec, 'activate'))} | ${sec(rollbackMs)} |`,
-      );
-      // The rolled-back delta's object stays in the bucket; the next delta is a new object, a new import.
+      deltas.push({ percent: pct, advisories: touched, bytes: d.bytes, putToActiveSeconds: dd.ms / 1000, loadSeconds: stageMs(dd.rec, 'load') / 1000, activateSeconds: stageMs(dd.rec, 'activate') / 1000, rollbackSeconds: rollbackMs / 1000 });
+      log(`delta ${pct} % (${touched} advisories, ${formatBytes(d.bytes)}): put → active ${sec(dd.ms)}, rollback ${sec(rollbackMs)}`);
     }
 
-    // ---- report -------------------------------------------------------------------
+    const workerPeak = peakRssMiB(children.worker?.pid);
+    const apiPeak = peakRssMiB(children.api?.pid);
+
+    // ---- report ---------------------------------------------------------------------------
+    const figures = {
+      scale: SCALE,
+      corpusRecords: corpus.records,
+      advisories: full.manifest.db.advisories,
+      affectedRows: rows.affected ?? 0,
+      rows,
+      bundleBytes: full.bytes,
+      dbBytes,
+      buildSeconds: Math.round(full.buildSeconds),
+      builderPeakRssMiB: full.builderPeakRssMiB,
+      putToActiveSeconds: +(done.ms / 1000).toFixed(2),
+      stagesSeconds: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, +(v / 1000).toFixed(2)])),
+      floorSeconds: +(floorMs / 1000).toFixed(2),
+      ratio: +ratio.toFixed(2),
+      workerPeakRssMiB: workerPeak,
+      apiPeakRssMiB: apiPeak,
+      deltas: deltas.map((d) => ({ ...d, putToActiveSeconds: +d.putToActiveSeconds.toFixed(2), loadSeconds: +d.loadSeconds.toFixed(2), activateSeconds: +d.activateSeconds.toFixed(2), rollbackSeconds: +d.rollbackSeconds.toFixed(2) })),
+      scan,
+    };
+    if (JSON_OUT) fs.writeFileSync(path.join(outDir, 'import.json'), `${JSON.stringify(figures, null, 2)}\n`);
+
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-    const pgVersion = (await pool.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v;
+    const pgVersion = (await pool.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
     const section = [
       '<!-- import-bench:begin (written by `npm run bench`; edit outside these markers) -->',
-      '## Import: object put → active DB',
+      '## The full-size kit: build, size, put → active, deltas, scans',
       '',
-      `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${cpu}, ${formatBytes(os.totalmem())} RAM, PostgreSQL ${pgVersion}, Node ${process.version}; store: s3rver (local disk); one worker process.`,
+      `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${cpu}, ${formatBytes(os.totalmem())} RAM, PostgreSQL ${pgVersion}, Node ${process.version}; store: s3rver (local disk); one worker process; air-gapped.`,
       '',
-      `Bundle: ${N} advisories (synthetic rows shaped like the builder's, test/fixtures/synthetic-bundle.ts), ${formatBytes(full.bundle.size)} compressed, ${formatBytes(rawBytes)} of DB rows: ${Object.entries(full.bundle.counts).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+      `Corpus (bench/corpus.ts, scale ${SCALE}): ${corpus.records} feed records in the real formats, derived from ../shared/feeds. Kit: ${figures.advisories} merged advisories, ${figures.affectedRows} affected rows (${Object.entries(rows).map(([k, v]) => `${k} ${v}`).join(', ')}).`,
       '',
-      '| measure | time |',
+      '| measure | figure |',
       '|---|---|',
+      `| kit size (DB members + SBOM, no images) | **${formatBytes(full.bytes)}** (${formatBytes(dbBytes)} of DB rows) |`,
+      `| build (\`stella ouk build\`), builder peak RSS | ${full.buildSeconds.toFixed(0)} s, ${full.builderPeakRssMiB} MiB |`,
       `| **put → active** (PUT starts → activation committed) | **${sec(done.ms)}** |`,
       `| of which the tarball PUT | ${sec(p.putMs)} |`,
-      `| verify (one GET: sha256 + ECDSA over the tarball, manifest) | ${sec(stages.verify)} |`,
-      `| unpack (GET, gunzip, tar, per-member sha256, PUT of each member) | ${sec(stages.unpack)} |`,
-      `| load (GET of each member → COPY, primary key, indexes, ANALYZE, one transaction) | ${sec(stages.load)} |`,
-      `| activate (switch + cleanup) | ${sec(stages.activate)} |`,
-      `| **floor**: gunzip of the same tarball piped into psql COPY of the same rows | **${sec(floorMs)}** |`,
+      `| verify (one GET: sha256 + ECDSA over the tarball, manifest) | ${sec(stages.verify!)} |`,
+      `| unpack (GET, gunzip, tar, per-member sha256, members staged still compressed) | ${sec(stages.unpack!)} |`,
+      `| load (every table at once: GET → zstd -d → COPY, keys, indexes, ANALYZE) | ${sec(stages.load!)} |`,
+      `| activate (switch + cleanup) | ${sec(stages.activate!)} |`,
+      `| **floor**: gunzip of a plain .tar.gz of the same rows piped into psql COPY, bare tables | **${sec(floorMs)}** |`,
       `| **ratio** put → active / floor | **${ratio.toFixed(2)}** |`,
-      `| worker process peak RSS over the import (memory stays flat in the bundle's size) | ${peakRss} |`,
+      `| worker / API peak RSS over the run | ${workerPeak ?? '?'} MiB / ${apiPeak ?? '?'} MiB |`,
+      `| scan of a ${scan.components}-component SBOM (${scan.findings} findings), ${SCANS} runs | p50 ${scan.p50Ms} ms, p95 ${scan.p95Ms} ms |`,
       '',
       'The floor, exactly as run (bare tables created first, no keys or indexes):',
       '',
       '```sh',
-      floorCmd.replace(databaseUrl, '$DATABASE_URL').replace(full.path, 'bench/out/' + path.basename(full.path)),
+      floorCmd.replace(databaseUrl, '$DATABASE_URL').replace(plain.file, `bench/out/kit-${SCALE}/${path.basename(plain.file)}`),
       '```',
       '',
-      ...(deltaRows.length
+      ...(deltas.length
         ? [
-            `Deltas on that DB next to the full import of it (each delta put → active, then rolled back, so each applies to the same ${N}-advisory base):`,
+            'Deltas (the corpus with that share of its OSV/GHSA records edited, built with `--base`; each put → active, then rolled back, so each applies to the same base):',
             '',
-            '| bundle | advisories touched | size | put → active | load | activate (apply) | rollback |',
+            '| delta | advisories touched | size | put → active | load | activate (apply) | rollback |',
             '|---|---|---|---|---|---|---|',
-            `| full import (for comparison) | ${N} | ${formatBytes(full.bundle.size)} | ${sec(done.ms)} | ${sec(stages.load)} | ${sec(stages.activate)} (switch) | — |`,
-            ...deltaRows,
+            ...deltas.map((d) => `| ${d.percent} % | ${d.advisories} | ${formatBytes(d.bytes)} | ${d.putToActiveSeconds.toFixed(2)} s | ${d.loadSeconds.toFixed(2)} s | ${d.activateSeconds.toFixed(2)} s | ${d.rollbackSeconds.toFixed(2)} s |`),
             '',
           ]
         : []),
-      `Reproduce: \`BENCH_ADVISORIES=${N} BENCH_DELTAS=${DELTAS.join(',')} npm run bench\` (needs Redis and PostgreSQL on loopback, GNU tar and psql).`,
+      `Reproduce: \`BENCH_SCALE=${SCALE} BENCH_DELTAS=${DELTAS.join(',')} npm run bench -- --json\` (writes bench/out/import.json; needs Redis and PostgreSQL on loopback, GNU tar, GNU time, psql and zstd).`,
       '<!-- import-bench:end -->',
     ].join('\n');
     process.stdout.write(section + '\n');

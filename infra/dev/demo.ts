@@ -11,7 +11,7 @@
  *   5. stella ouk status         the active DB
  *   6. stella scan               a real SBOM against it
  *
- * Idempotent: run it again and the same bytes are the same import (already active).
+ * Idempotent: run it again and it builds the same bytes, the same import (already active).
  * Everything lands under .stella/ (see infra/env.ts); `npm run dev:down` stops the stack.
  */
 import { spawnSync } from 'node:child_process';
@@ -74,9 +74,9 @@ step('start the local stack', 'npm', ['run', '--silent', 'dev:up']);
 // The dev key dev:up generated; the workers trust it unless OUK_TRUSTED_KEYS says otherwise.
 const key = paths.privateKey;
 const pub = paths.publicKey;
-if (!fs.existsSync(bundle)) {
-  step('build a signed sample bundle', process.execPath, [stella, 'ouk', 'build', '--feeds', feeds, '--key', key, '--out', bundle, '--version', version]);
-}
+// Built every time: the same feeds give the same bytes (the same import), and a kit left by an
+// older version of this checkout (another bundle format) is never imported by mistake.
+step('build a signed sample bundle', process.execPath, [stella, 'ouk', 'build', '--feeds', feeds, '--key', key, '--out', bundle, '--version', version]);
 step('verify it offline', process.execPath, [stella, 'ouk', 'verify', bundle, '--key', pub]);
 step('import it', process.execPath, [stella, 'ouk', 'import', bundle]);
 step('status', process.execPath, [stella, 'ouk', 'status']);
