@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import { postgresAnswers, redisAnswers } from '../../infra/dev/services.ts';
 import { freePort, tmpDir } from './services.ts';
 
 export interface PrivateRedis {
@@ -37,7 +37,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = tmpDir('private-redis');
   let child: ChildProcess | null = null;
-  const answers = async (): Promise<boolean> => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
+  const answers = (): Promise<boolean> => redisAnswers(`redis://127.0.0.1:${port}`);
   const start = async (): Promise<void> => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     await until(`redis-server on ${port}`, answers);
@@ -99,19 +99,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const init = asPostgres(pgBin('initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
   if (init.status !== 0) throw new Error(`initdb failed: ${init.output}`);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const answers = async (): Promise<boolean> => {
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await c.end().catch(() => undefined);
-    }
-  };
+  const answers = (): Promise<boolean> => postgresAnswers(url);
   const start = async (): Promise<void> => {
     const r = asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start']);
     if (r.status !== 0) throw new Error(`pg_ctl start failed: ${r.output}`);
