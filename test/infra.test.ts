@@ -17,6 +17,7 @@ import { toMinioWebhookEvent, type S3rverEvent } from '../infra/dev/s3rver.ts';
 import { devEnv, devPaths, isLoopbackUrl } from '../infra/env.ts';
 import { storeUnavailable } from '../infra/store.ts';
 import { ensureDevSecrets } from '../infra/dev/secrets.ts';
+import { waitFor } from './pipeline-fixtures.ts';
 import { createTestDatabase, freePort, repoRoot, sharedDir, startTestS3, testConfig, testRedisPrefix, tmpDir, type TestS3 } from './helpers/services.ts';
 
 interface Received {
@@ -317,7 +318,10 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)));
       for (const pid of Object.values(first)) assert.ok(alive(pid));
       // the children got the dev defaults
       assert.equal(await (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).text(), 'token');
-      assert.match(fs.readFileSync(path.join(paths.logsDir, 'worker.log'), 'utf8'), new RegExp(`trusted ${paths.publicKey}`));
+      // the worker writes its line once tsx has started it: wait for it (a loaded machine takes seconds)
+      const workerLog = path.join(paths.logsDir, 'worker.log');
+      const trusted = new RegExp(`trusted ${paths.publicKey}`);
+      await waitFor('the worker to log its trusted keys', async () => trusted.test(fs.readFileSync(workerLog, 'utf8')), 30_000);
       // s3rver is the store, with the bucket
       const s3 = await fetch(`http://127.0.0.1:${s3Port}/`);
       assert.match(await s3.text(), /<Name>ouk<\/Name>/);
