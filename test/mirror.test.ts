@@ -25,7 +25,8 @@ import { readActivePointer } from '../infra/active-db.ts';
 import { recentImports } from '../infra/import-records.ts';
 import { allowedEndpoints, installAirgapGuard, uninstallAirgapGuard } from '../lib/airgap.ts';
 import { loadConfig, parseSchedule } from '../lib/config.ts';
-import { EXIT_CODES, findOukError, isOukError } from '../lib/errors.ts';
+import { EXIT_CODES, findOukError, isOukError, OukError } from '../lib/errors.ts';
+import { countMirrorPull, registry } from '../lib/metrics.ts';
 import { editRecord as edit, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { freePort, repoRoot, runStella, testRedisPrefix, tmpDir, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 import { FAST_RETRIES, fixtureEnv, pipelineFixture, waitFor, type PipelineFixture } from './pipeline-fixtures.ts';
@@ -37,6 +38,8 @@ let redis: TestRedisPrefix;
 let server: http.Server;
 let mirrorBase: string;
 let worker: ChildProcess | undefined;
+let api: ChildProcess | undefined;
+let apiPort = 0;
 const root = tmpDir('mirror-root');
 const work = tmpDir('mirror-work');
 /** request paths the mirror served, in order */
@@ -158,13 +161,24 @@ before(async () => {
   fs.writeFileSync(path.join(bad, 'index.json'), JSON.stringify(good));
 });
 
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+function startService(name: string, entry: string, extra: NodeJS.ProcessEnv): ChildProcess {
+  const log = fs.openSync(path.join(fx.dir, `${name}.log`), 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: repoRoot, env: env('good', { LOG_LEVEL: 'info', ...extra }), stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  return child;
+}
+
 after(async () => {
-  if (worker && worker.exitCode === null) {
-    const gone = new Promise((r) => worker!.once('exit', r));
-    worker.kill('SIGTERM');
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
-    if (worker.exitCode === null) worker.kill('SIGKILL');
-  }
+  await stop(worker);
+  await stop(api);
   uninstallAirgapGuard();
   await new Promise((r) => server?.close(r));
   await redis?.cleanup();
@@ -226,6 +240,19 @@ describe('the plan', () => {
     assert.throws(() => parseSchedule('hourly'), /neither an interval/);
     assert.deepEqual(loadConfig({ OUK_MIRROR_URL: 'http://mirror.intranet:8000/stella' }).mirror?.schedule, { every: 3_600_000 });
     assert.equal(loadConfig({ OUK_MIRROR_URL: 'http://mirror.intranet:8000/stella' }).mirror?.url, 'http://mirror.intranet:8000/stella/');
+  });
+
+  test('mirror rounds are counted: ok, pending, failed by code, kits pulled, last success', async () => {
+    countMirrorPull({ done: true, applied: [{}, {}] }, undefined, new Date(1_800_000_000_000));
+    countMirrorPull({ done: false, applied: [] });
+    countMirrorPull(null, new Error(`MIRROR_DIGEST_MISMATCH: ${new OukError('MIRROR_DIGEST_MISMATCH', 'x').message}`));
+    const text = await registry.metrics();
+    assert.match(text, /^ouk_mirror_pulls_total\{result="ok"\} 1$/m);
+    assert.match(text, /^ouk_mirror_pulls_total\{result="pending"\} 1$/m);
+    assert.match(text, /^ouk_mirror_pulls_total\{result="failed"\} 1$/m);
+    assert.match(text, /^ouk_mirror_failures_total\{reason="MIRROR_DIGEST_MISMATCH"\} 1$/m);
+    assert.match(text, /^ouk_mirror_kits_pulled_total 2$/m);
+    assert.match(text, /^ouk_mirror_last_success_timestamp_seconds \d+/m);
   });
 
   test('a rolled-back version is not pulled again; in-flight and refused imports are waited for or retried', () => {
@@ -308,9 +335,11 @@ describe('refused before the bucket', () => {
 
 describe('the scheduler brings an empty site to the newest DB', () => {
   test('a worker with OUK_MIRROR_URL pulls full + two deltas in order, no command typed', async () => {
-    const log = fs.openSync(path.join(fx.dir, 'worker.log'), 'a');
-    worker = spawn(process.execPath, ['--import', 'tsx', 'queue/worker-main.ts'], { cwd: repoRoot, env: env('good', { OUK_MIRROR_SCHEDULE: '2s', LOG_LEVEL: 'info' }), stdio: ['ignore', log, log] });
-    fs.closeSync(log);
+    // The API (for /metrics, fed from the maintenance queue's events) and a worker, air-gapped, as compose runs them.
+    apiPort = await freePort();
+    api = startService('api', 'api/main.ts', { STELLA_API_PORT: String(apiPort), STELLA_API_HOST: '127.0.0.1', OUK_WEBHOOK_TOKEN: 'mirror-test', STELLA_QUOTA_PREFIX: `${redis.prefix}:quota` });
+    await waitFor('the API to answer', async () => fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.ok, () => false), 60_000, 200);
+    worker = startService('worker', 'queue/worker-main.ts', { OUK_MIRROR_SCHEDULE: '2s' });
     await waitFor(
       'the newest delta to be active',
       async () => {
@@ -338,6 +367,17 @@ describe('the scheduler brings an empty site to the newest DB', () => {
     await waitFor('another scheduled round', async () => served.slice(before2).includes('/good/index.json'), 20_000, 200);
     assert.equal((await recentImports(fx.pool)).length, 3);
     assert.match(workerLog(), /"msg":"mirror pull done"/);
+    const metrics = await waitFor(
+      'the mirror rounds in /metrics',
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+        return /^ouk_mirror_kits_pulled_total 3$/m.test(text) && /^ouk_mirror_pulls_total\{result="ok"\} [1-9]/m.test(text) ? text : null;
+      },
+      20_000,
+      250,
+    );
+    assert.match(metrics, /^ouk_mirror_last_success_timestamp_seconds \d/m);
+    assert.doesNotMatch(metrics, /^ouk_mirror_pulls_total\{result="failed"\}/m, 'no round failed');
   });
 
   test('a chain with its middle delta missing: the newest full kit instead (dry run, then the pull)', async () => {
