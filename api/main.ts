@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     insecureWebhook: config.insecureWebhook,
   });
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
-  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), pool, logger });
+  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), maintenance: queues.maintenance, pool, logger });
 
   await app.listen({ port: config.apiPort, host: config.apiHost });
 

@@ -54,7 +54,7 @@ export interface ImportRecord {
   flowAddedAt: Date | null;
   activatedAt: Date | null;
   counts: Record<string, number> | null;
-  /** who created the record: 'webhook', 'cli' or 'reconciler' (null for records from before 003) */
+  /** who created the record: 'webhook', 'cli', 'reconciler' or 'mirror' (null for records from before 003) */
   startedBy: string | null;
   createdAt: Date;
   updatedAt: Date;

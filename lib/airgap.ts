@@ -17,7 +17,8 @@
  * resolver answers it from the literal or /etc/hosts), so it passes; only a
  * connection to such an address is checked against the allow list.
  *
- * Allowed: each configured service's host:port; when that host is loopback
+ * Allowed: each configured service's host:port (Redis, PostgreSQL, the
+ * store, and the intranet mirror OUK_MIRROR_URL when the operator names one); when that host is loopback
  * ("localhost", 127.0.0.0/8, ::1) every loopback spelling of it; the
  * addresses an allowed name resolves to; loopback:STELLA_API_PORT (the
  * process's own API); unix sockets (no network); extra host:port pairs in
@@ -64,13 +65,18 @@ function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoin
 }
 
 /** The endpoints air-gap mode allows, from the configuration. */
-export function allowedEndpoints(config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow'>>, extra: string[] = config.airgapAllow ?? []): Endpoint[] {
+export function allowedEndpoints(
+  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror'>>,
+  extra: string[] = config.airgapAllow ?? [],
+): Endpoint[] {
   const out: Endpoint[] = [
     ...urlEndpoint(config.redisUrl, 'Redis', 6379),
     ...urlEndpoint(config.databaseUrl, 'PostgreSQL', 5432),
     ...urlEndpoint(config.s3Endpoint, 'object store', config.s3Endpoint.startsWith('https:') ? 443 : 80),
     { host: '127.0.0.1', port: config.apiPort, service: 'this API' },
   ];
+  // The operator named the intranet mirror: its host:port, and nothing else, joins the list.
+  if (config.mirror) out.push(...urlEndpoint(config.mirror.url, 'intranet mirror (OUK_MIRROR_URL)', config.mirror.url.startsWith('https:') ? 443 : 80));
   for (const item of extra) {
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(item);
     if (m) out.push({ host: normaliseHost(m[1]!), port: Number(m[2]), service: 'STELLA_AIRGAP_ALLOW' });

@@ -69,6 +69,72 @@ export interface Config {
   sourceDateEpoch: string | undefined;
   /** NO_COLOR (https://no-color.org) or TERM=dumb: plain terminal output. */
   noColour: boolean;
+  /** The intranet mirror the `mirror` job pulls kits from (OUK_MIRROR_URL), undefined when unset. */
+  mirror: MirrorConfig | undefined;
+}
+
+/**
+ * The intranet mirror (OUK_MIRROR_URL): an http(s) directory holding kits,
+ * their `.sig`/`.sigstore.json` and `index.json` (bundle/mirror-index.ts).
+ *
+ *   OUK_MIRROR_URL               the directory (a trailing `/` is added); its host:port is
+ *                                the one extra host air-gap mode allows
+ *   OUK_MIRROR_SCHEDULE          how often the cluster pulls: an interval (`90s`, `15m`,
+ *                                `1h`, `1d`) or a 5/6-field cron pattern (default `1h`)
+ *   OUK_MIRROR_TIMEOUT_SECONDS   longest one download may take (3600)
+ *   OUK_MIRROR_WAIT_SECONDS      longest a round waits for one pulled kit to become
+ *                                active before the next step of a chain (3600)
+ */
+export interface MirrorConfig {
+  url: string;
+  schedule: MirrorSchedule;
+  downloadTimeoutSeconds: number;
+  waitSeconds: number;
+}
+
+/** A BullMQ job-scheduler repeat option: a fixed interval or a cron pattern. */
+export type MirrorSchedule = { every: number } | { pattern: string };
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `15m`, `1h`, `90s`, `1d` → every N ms; five or six cron fields → pattern. */
+export function parseSchedule(raw: string, name = 'OUK_MIRROR_SCHEDULE'): MirrorSchedule {
+  const text = raw.trim();
+  const m = /^(\d+)\s*([smhd])$/i.exec(text);
+  if (m) {
+    const ms = Number(m[1]) * UNIT_MS[m[2]!.toLowerCase()]!;
+    if (ms < 1000) throw new Error(`${name}=${raw}: the interval must be at least 1s`);
+    return { every: ms };
+  }
+  const fields = text.split(/\s+/);
+  if ((fields.length === 5 || fields.length === 6) && fields.every((f) => /^[0-9*/,\-?LW#A-Za-z]+$/.test(f))) return { pattern: text };
+  throw new Error(`${name}=${raw} is neither an interval (90s, 15m, 1h, 1d) nor a cron pattern (e.g. "0 * * * *")`);
+}
+
+function mirrorConfig(env: Env): MirrorConfig | undefined {
+  const raw = (env.OUK_MIRROR_URL ?? '').trim();
+  if (!raw) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`OUK_MIRROR_URL=${raw} is not a URL: give the mirror directory, e.g. http://mirror.intranet:8000/stella/`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`OUK_MIRROR_URL=${raw}: only http:// and https:// mirrors are supported`);
+  if (u.search || u.hash) throw new Error(`OUK_MIRROR_URL=${raw}: give the directory without a query or fragment`);
+  if (!u.pathname.endsWith('/')) u.pathname += '/';
+  return {
+    url: u.toString(),
+    schedule: parseSchedule(env.OUK_MIRROR_SCHEDULE || '1h'),
+    downloadTimeoutSeconds: positive(env, 'OUK_MIRROR_TIMEOUT_SECONDS', 3600),
+    waitSeconds: positive(env, 'OUK_MIRROR_WAIT_SECONDS', 3600),
+  };
+}
+
+function positive(env: Env, name: string, dflt: number): number {
+  const n = int(env, name, dflt);
+  if (n <= 0) throw new Error(`${name}=${env[name]} must be more than 0`);
+  return n;
 }
 
 type Env = Record<string, string | undefined>;
@@ -140,6 +206,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyPassword: env.STELLA_KEY_PASSWORD || undefined,
     sourceDateEpoch: env.SOURCE_DATE_EPOCH || undefined,
     noColour: Boolean(env.NO_COLOR) || env.TERM === 'dumb',
+    mirror: mirrorConfig(env),
   };
 }
 

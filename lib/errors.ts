@@ -49,6 +49,12 @@ export const EXIT_CODES = {
   QUOTA_UNAVAILABLE: 63,
   SBOM_TOO_LARGE: 64,
   SCAN_BUSY: 65,
+  // 70–79: the intranet mirror (OUK_MIRROR_URL)
+  MIRROR_UNREACHABLE: 70,
+  MIRROR_INDEX_INVALID: 71,
+  MIRROR_DIGEST_MISMATCH: 72,
+  MIRROR_TOO_LARGE: 73,
+  MIRROR_NOT_CONFIGURED: 74,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

@@ -18,6 +18,11 @@
  *   ouk_active_db_stale                              1 when older than OUK_WARN_AGE_HOURS
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
  *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
+ *   ouk_mirror_pulls_total{result}                   scheduled mirror rounds: ok (up to date), pending (a kit still
+ *                                                    importing), failed
+ *   ouk_mirror_failures_total{reason}                failed mirror rounds by error code
+ *   ouk_mirror_kits_pulled_total                     kits the mirror rounds put into the bucket and saw active
+ *   ouk_mirror_last_success_timestamp_seconds        end of the last round that did not fail (absent before one)
  *   process_* / nodejs_*                             prom-client default process metrics
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -76,6 +81,50 @@ export const scans = new Counter({
   labelNames: ['mode', 'over_quota'] as const,
   registers: [registry],
 });
+
+export const mirrorPulls = new Counter({
+  name: 'ouk_mirror_pulls_total',
+  help: 'Scheduled intranet-mirror rounds by result: ok (nothing left to pull), pending (a kit still importing, the next round continues), failed',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const mirrorFailures = new Counter({
+  name: 'ouk_mirror_failures_total',
+  help: 'Failed intranet-mirror rounds by reason (error code: MIRROR_UNREACHABLE, MIRROR_DIGEST_MISMATCH, SIGNATURE_MISMATCH, ...)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const mirrorKitsPulled = new Counter({
+  name: 'ouk_mirror_kits_pulled_total',
+  help: 'Kits the intranet-mirror rounds verified, put into the bucket and saw become active',
+  registers: [registry],
+});
+
+export const mirrorLastSuccess = new Gauge({
+  name: 'ouk_mirror_last_success_timestamp_seconds',
+  help: 'When the last intranet-mirror round that did not fail ended (unix time)',
+  registers: [registry],
+});
+
+/** What a finished mirror round reports (functions/mirror.ts MirrorPullResult, the fields counted). */
+export interface MirrorRoundSummary {
+  done: boolean;
+  applied: unknown[];
+}
+
+/** One mirror round ended: with its result, or with the error that failed it. */
+export function countMirrorPull(result: MirrorRoundSummary | null, err?: unknown, at = new Date()): void {
+  if (!result) {
+    mirrorPulls.inc({ result: 'failed' });
+    mirrorFailures.inc({ reason: failureReason(err) });
+    return;
+  }
+  mirrorPulls.inc({ result: result.done ? 'ok' : 'pending' });
+  if (result.applied.length) mirrorKitsPulled.inc(result.applied.length);
+  mirrorLastSuccess.set(at.getTime() / 1000);
+}
 
 /** What the active-DB gauges report: read at scrape time. */
 export interface ActiveDb {

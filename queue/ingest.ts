@@ -76,8 +76,8 @@ export async function recordImport(
   return { record: existing, created: false, flagsRaised: raised };
 }
 
-/** Which path reported the object: the bucket notification, `stella ouk import`, or a bucket listing. */
-export type IngestSource = 'webhook' | 'cli' | 'reconciler';
+/** Which path reported the object: the bucket notification, `stella ouk import`, a bucket listing, or the mirror pull. */
+export type IngestSource = 'webhook' | 'cli' | 'reconciler' | 'mirror';
 
 export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: IngestFlags = {}, source: IngestSource = 'cli'): Promise<IngestResult> {
   const etag = normaliseEtag(obj.etag);

@@ -17,6 +17,7 @@
  * delayed   → ouk_import_stage_retries_total{stage,reason} when a failed attempt waits
  *             for its backoff;
  * stalled   → ouk_import_stage_stalls_total{stage} (a worker died or hung mid-job).
+ * With the maintenance queue given, its `mirror` jobs' ends feed the ouk_mirror_* meters.
  * The reason is the error code: read from the failure message when it starts with one,
  * else from the import record (ouk_meta.imports.stages.<stage>.code, then error_code).
  *
@@ -28,7 +29,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
-import { countActivated, countFailure, countStall, failureReason, observeStage } from '../lib/metrics.ts';
+import { countActivated, countFailure, countMirrorPull, countStall, failureReason, observeStage, type MirrorRoundSummary } from '../lib/metrics.ts';
 
 /** The import id of a stage job: `data.importId`, else the job id without its `-<stage>` suffix. */
 export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string {
@@ -88,6 +89,8 @@ export interface WatchOptions {
   queues: Queue[];
   /** Import records, to name the reason of a failure whose message carries no code. */
   pool?: Pool;
+  /** The maintenance queue: its `mirror` jobs feed the ouk_mirror_* meters. */
+  maintenance?: Queue;
   logger?: Logger;
 }
 
@@ -177,6 +180,8 @@ export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetric
     watchers.push(events);
   }
 
+  if (opts.maintenance) watchers.push(await watchMirrorJobs(opts.maintenance, opts, track));
+
   return {
     ready: async () => {
       await Promise.all(watchers.map((w) => w.waitUntilReady()));
@@ -186,4 +191,33 @@ export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetric
       await Promise.allSettled([...pending]);
     },
   };
+}
+
+function isRoundSummary(v: unknown): v is MirrorRoundSummary {
+  return typeof v === 'object' && v !== null && typeof (v as { done?: unknown }).done === 'boolean' && Array.isArray((v as { applied?: unknown }).applied);
+}
+
+/** The ends of the maintenance queue's `mirror` jobs → ouk_mirror_*. */
+async function watchMirrorJobs(queue: Queue, opts: WatchOptions, track: (p: Promise<void>) => void): Promise<QueueEvents> {
+  const events = new QueueEvents(queue.name, { connection: opts.connection, prefix: opts.prefix, lastEventId: await eventStreamTail(queue) });
+  events.on('error', (err) => opts.logger?.warn({ err, queue: queue.name }, 'metrics: queue events connection error'));
+  events.on('completed', ({ jobId }) =>
+    track(
+      (async () => {
+        const job = await queue.getJob(jobId);
+        if (job?.name !== 'mirror' || !isRoundSummary(job.returnvalue)) return;
+        countMirrorPull(job.returnvalue, undefined, new Date(job.finishedOn ?? Date.now()));
+      })().catch((err) => opts.logger?.warn({ err, jobId }, 'metrics: could not read a mirror job')),
+    ),
+  );
+  events.on('failed', ({ jobId, failedReason }) =>
+    track(
+      (async () => {
+        const job = await queue.getJob(jobId);
+        if (job?.name !== 'mirror') return;
+        countMirrorPull(null, new Error(failedReason ?? ''));
+      })().catch((err) => opts.logger?.warn({ err, jobId }, 'metrics: could not count a mirror failure')),
+    ),
+  );
+  return events;
 }

@@ -3,7 +3,7 @@
  *
  * Configuration from the environment (and `.env`, and the dev defaults under
  * `.stella/`, see infra/env.ts); runs the migrations, one worker per stage
- * queue, and the maintenance worker (reconcile, gc). SIGTERM / SIGINT stop taking jobs, let running
+ * queue, and the maintenance worker (reconcile, gc, and the mirror pull when OUK_MIRROR_URL is set). SIGTERM / SIGINT stop taking jobs, let running
  * ones finish (up to OUK_SHUTDOWN_SECONDS, default 60; a job cut short is run
  * again by another worker — every stage is idempotent), and exit.
  *
@@ -14,7 +14,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
-import { requireTrustedKeys } from '../signing/index.ts';
+import { loadTrustedKeys, requireTrustedKeys } from '../signing/index.ts';
 import { loadConfig, pipelineSettings } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
@@ -39,9 +39,26 @@ async function main(): Promise<void> {
   const workers = startWorkers(config, { pool, store, settings, logger });
   const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
   // Reconcile and gc: job schedulers, one job per interval for the whole cluster.
-  const maintenance = await startMaintenance({ pool, queues, settings, logger, store, bucket: config.bucket });
+  // With OUK_MIRROR_URL: the mirror job too, pulling kits verified against the same trusted keys.
+  const maintenance = await startMaintenance({
+    pool,
+    queues,
+    settings,
+    logger,
+    store,
+    bucket: config.bucket,
+    mirror: config.mirror,
+    trustedKeys: () => loadTrustedKeys(config.trustedKeys),
+  });
   logger.info(
-    { redis: safeUrl(config.redisUrl), database: safeUrl(config.databaseUrl), store: config.s3Endpoint, bucket: config.bucket, reconcileSeconds: settings.reconcileSeconds },
+    {
+      redis: safeUrl(config.redisUrl),
+      database: safeUrl(config.databaseUrl),
+      store: config.s3Endpoint,
+      bucket: config.bucket,
+      reconcileSeconds: settings.reconcileSeconds,
+      mirror: config.mirror ? { url: safeUrl(config.mirror.url), schedule: config.mirror.schedule } : null,
+    },
     'worker ready',
   );
 

@@ -1,6 +1,6 @@
 /**
  * `stella ouk build --feeds DIR --key KEY --out FILE.tar.gz [--version TAG]
- *  [--image PATH ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]]`
+ *  [--image PATH ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
  *
  * Builds a full bundle from NVD, OSV and GHSA feeds and signs it (FILE.sig and
  * FILE.sigstore.json beside it). With --base (the previous FULL bundle), builds
@@ -9,6 +9,10 @@
  * of the same version, the base of the next delta. Malformed records are reported on stderr and
  * skipped; the summary goes to stdout. The key's password comes from
  * STELLA_KEY_PASSWORD; SOURCE_DATE_EPOCH overrides the `created` time.
+ *
+ * With --index, or whenever the --out directory already holds an index.json,
+ * the kits written into that directory are added to its index.json (an
+ * intranet mirror's table of contents, bundle/mirror-index.ts).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -17,6 +21,7 @@ import { DEFAULT_ZSTD_LEVEL } from '../../bundle/member-codec.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
+import { indexPathFor, updateMirrorIndex, wantsIndex } from '../../builder/mirror-index-file.ts';
 
 interface BuildCliOptions {
   feeds: string;
@@ -28,6 +33,7 @@ interface BuildCliOptions {
   compressionLevel: number;
   base?: string;
   fullOut?: string;
+  index: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -90,6 +96,7 @@ export function registerOukBuild(ouk: Command): void {
     .option('--compression-level <n>', 'zstd level of the DB members, 1-19 (19: smallest, slowest)', positiveInt, DEFAULT_ZSTD_LEVEL)
     .option('--base <prev>', 'previous FULL bundle: build a delta against it (only what changed since)')
     .option('--full-out <file>', 'with --base: also write the full bundle of the same version here (the base of the next delta)')
+    .option('--index', "add the kit(s) to index.json in the --out directory (an intranet mirror's index; always done when one exists there)", false)
     .action(async (opts: BuildCliOptions) => {
       const t0 = process.hrtime.bigint();
       const config = loadConfig(resolveEnv());
@@ -108,5 +115,9 @@ export function registerOukBuild(ouk: Command): void {
       });
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       process.stdout.write(formatSummary(result, seconds));
+      if (await wantsIndex(opts.out, opts.index)) {
+        const written = await updateMirrorIndex(indexPathFor(opts.out), result.full ? [result, result.full] : [result]);
+        process.stdout.write(`  index ${written.path}: ${written.files.join(', ')}\n`);
+      }
     });
 }

@@ -1,0 +1,77 @@
+/**
+ * `stella ouk mirror pull [--dry-run] [--json]`: one round of the
+ * intranet-mirror pull by hand (functions/mirror.ts; the maintenance queue's
+ * `mirror` job runs the same on OUK_MIRROR_SCHEDULE). Prints the plan — the
+ * route (delta chain, newest full kit, …) and each step — then, without
+ * --dry-run, pulls, verifies and puts each kit into the bucket and waits until
+ * it is active before the next (the workers import it). With --dry-run it only
+ * reads the mirror's index.json and PostgreSQL: nothing is downloaded or put.
+ * Exits non-zero with the error's code when a kit is refused or fails.
+ */
+import type { Command } from 'commander';
+import { mirrorPull, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror.ts';
+import { loadTrustedKeys } from '../../signing/index.ts';
+import { OukError } from '../../lib/errors.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { ingestObject } from '../../queue/ingest.ts';
+import { retryImport } from '../../queue/retry.ts';
+import { openCliPipeline } from '../import/pipeline.ts';
+
+const ROUTE: Record<MirrorPlan['route'], string> = {
+  'up-to-date': 'up to date: the mirror has nothing newer',
+  'delta-chain': 'the chain of deltas from the active DB',
+  full: 'the newest full kit, then the deltas on top of it',
+  'partial-chain': 'the part of the delta chain that applies',
+  'nothing-applies': 'nothing applies',
+};
+
+export function describePlan(plan: MirrorPlan, mirror: string): string {
+  const lines = [`mirror ${mirror}: active ${plan.active ?? 'none'}, newest offered ${plan.newest ?? '-'}: ${ROUTE[plan.route]}`];
+  for (const [i, s] of plan.steps.entries()) lines.push(`  ${i + 1}. ${s.action.padEnd(7)} ${s.entry.file}  ${s.why}`);
+  for (const n of plan.notes) lines.push(`  note: ${n}`);
+  return lines.join('\n') + '\n';
+}
+
+export function describeResult(r: MirrorPullResult): string {
+  const lines: string[] = [];
+  for (const a of r.applied) lines.push(`activated ${a.version} (${a.kind}, ${a.file}, import ${a.importId})`);
+  if (r.pending) lines.push(`pending: ${r.pending}`);
+  lines.push(r.done ? `active ${r.activeAfter ?? 'none'}: up to date with the mirror` : `active ${r.activeAfter ?? 'none'}`);
+  return lines.join('\n') + '\n';
+}
+
+export function registerOukMirror(ouk: Command): void {
+  const mirror = ouk.command('mirror').description('the intranet mirror (OUK_MIRROR_URL): kits pulled on OUK_MIRROR_SCHEDULE by the workers');
+  mirror
+    .command('pull')
+    .description('one round by hand: plan from index.json, download, verify against OUK_TRUSTED_KEYS, put into the bucket, wait for each kit to be active')
+    .option('--dry-run', 'print the plan, download and change nothing', false)
+    .option('--json', 'machine-readable result on stdout', false)
+    .action(async (opts: { dryRun: boolean; json: boolean }) => {
+      const p = await openCliPipeline();
+      try {
+        const cfg = p.config.mirror;
+        if (!cfg) throw new OukError('MIRROR_NOT_CONFIGURED', 'OUK_MIRROR_URL is not set: set it to the intranet directory holding the kits and their index.json (e.g. http://mirror.intranet:8000/stella/)');
+        const r = await mirrorPull(
+          {
+            pool: p.pool,
+            store: p.store,
+            bucket: p.config.bucket,
+            mirror: cfg,
+            trustedKeys: () => loadTrustedKeys(p.config.trustedKeys),
+            ingest: (obj) => ingestObject(p.deps, obj, {}, 'mirror'),
+            retry: async (id) => {
+              await retryImport(p.deps, id);
+            },
+            logger: createLogger('cli', { level: p.config.logLevel ?? 'warn' }),
+            now: () => new Date(),
+          },
+          { dryRun: opts.dryRun },
+        );
+        if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        else process.stdout.write(describePlan(r.plan, r.mirror) + (opts.dryRun ? 'dry run: nothing downloaded, nothing put into the bucket\n' : describeResult(r)));
+      } finally {
+        await p.close();
+      }
+    });
+}

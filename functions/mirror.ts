@@ -1,0 +1,243 @@
+/**
+ * One round of the intranet-mirror pull (OUK_MIRROR_URL): the `mirror` job of
+ * the maintenance queue runs it on OUK_MIRROR_SCHEDULE, `stella ouk mirror
+ * pull` by hand. All I/O comes in through `MirrorDeps`.
+ *
+ *  1. GET index.json (bounded, schema-checked: bundle/mirror-index.ts);
+ *  2. wait (bounded) until no import is under way, so the plan sees a settled
+ *     site; read the active DB and the imports PostgreSQL knows;
+ *  3. plan (functions/mirror-plan.ts): the delta chain from the active DB if it
+ *     reaches the newest kit, else the newest full kit and the deltas on it;
+ *  4. for each step, in order:
+ *       download the kit, its .sig and .sigstore.json into a temporary
+ *       directory (deadline, size ceiling = the index's size);
+ *       check sha256 and size against the index (MIRROR_DIGEST_MISMATCH);
+ *       verify it as `stella ouk verify` does (signature by a key of
+ *       OUK_TRUSTED_KEYS, structure, every member) and that the signed
+ *       manifest says what the index says (MIRROR_INDEX_INVALID);
+ *     only then put it into the bucket (`mirror/<file>`: .sig, .sigstore.json,
+ *     then the tarball), start its import (`ingest`, as the webhook would), and
+ *     wait until it is active before the next step: the pipeline refuses a
+ *     delta whose base is not active yet, so a chain goes in one kit at a time.
+ *
+ * A step still importing after OUK_MIRROR_WAIT_SECONDS ends the round (`done`
+ * false); the next round waits for it and continues. A failed import stops the
+ * round with its error; nothing after it is pulled.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { entryMismatch, MAX_MIRROR_INDEX_BYTES, MIRROR_INDEX_FILE, parseMirrorIndex, type MirrorIndexEntry } from '../bundle/mirror-index.ts';
+import type { MirrorConfig } from '../lib/config.ts';
+import { isOukError, OukError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import { readActivePointer } from '../infra/active-db.ts';
+import type { Pool } from '../infra/db.ts';
+import { getImport } from '../infra/import-records.ts';
+import { uploadStream, type ObjectStore } from '../infra/store.ts';
+import { verifyBundleFile, type TrustedKey } from '../signing/index.ts';
+import { downloadSmall, downloadToFile, type FetchFn } from './mirror-fetch.ts';
+import { mirrorKeyFor, planMirror, type KnownImport, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
+
+export { mirrorKeyFor, planMirror, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
+
+const MAX_SIG_BYTES = 64 * 1024;
+const MAX_SIGSTORE_BYTES = 1024 * 1024;
+const SMALL_TIMEOUT_MS = 60_000;
+const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
+
+export interface MirrorDeps {
+  pool: Pool;
+  store: ObjectStore;
+  bucket: string;
+  mirror: Pick<MirrorConfig, 'url' | 'downloadTimeoutSeconds' | 'waitSeconds'>;
+  trustedKeys(): Promise<TrustedKey[]>;
+  /** Starts the import of an object put into the bucket (queue/ingest.ts ingestObject). */
+  ingest(obj: { bucket: string; key: string; etag: string; size: number }): Promise<{ importId: string }>;
+  /** Retries an import from its failed stage (queue/retry.ts retryImport). */
+  retry(importId: string): Promise<void>;
+  logger: Logger;
+  now(): Date;
+  fetch?: FetchFn;
+  /** Parent of the download directory (default os.tmpdir()). */
+  tmpDir?: string;
+  /** How often an import record is polled (default 500 ms). */
+  pollMs?: number;
+}
+
+export interface PulledKit {
+  file: string;
+  version: string;
+  kind: 'full' | 'delta';
+  action: MirrorStep['action'];
+  importId: string;
+  sha256: string;
+}
+
+export interface MirrorPullResult {
+  mirror: string;
+  dryRun: boolean;
+  plan: MirrorPlan;
+  /** Steps carried out, in order, each now active. */
+  applied: PulledKit[];
+  /** Every step of the plan is active (false: one is still importing; the next round continues). */
+  done: boolean;
+  /** The active version when the round ended. */
+  activeAfter: string | null;
+  /** Why the round stopped early, when it did. */
+  pending?: string;
+}
+
+function urlOf(deps: MirrorDeps, file: string): string {
+  return new URL(encodeURIComponent(file), deps.mirror.url).toString();
+}
+
+export async function fetchMirrorIndex(deps: Pick<MirrorDeps, 'mirror' | 'fetch'>): Promise<ReturnType<typeof parseMirrorIndex>> {
+  const url = new URL(MIRROR_INDEX_FILE, deps.mirror.url).toString();
+  let raw: Buffer | null;
+  try {
+    raw = await downloadSmall(deps.fetch ?? fetch, url, { maxBytes: MAX_MIRROR_INDEX_BYTES, timeoutMs: SMALL_TIMEOUT_MS });
+  } catch (e) {
+    if (isOukError(e) && e.code === 'MIRROR_TOO_LARGE') throw new OukError('MIRROR_INDEX_INVALID', `the mirror's ${MIRROR_INDEX_FILE} is larger than ${MAX_MIRROR_INDEX_BYTES} bytes: refused`, { cause: e });
+    throw e;
+  }
+  if (!raw) {
+    throw new OukError('MIRROR_INDEX_INVALID', `${url} does not exist: the mirror directory needs an ${MIRROR_INDEX_FILE} (\`stella ouk build --index\` writes it beside the kits)`);
+  }
+  return parseMirrorIndex(raw);
+}
+
+async function knownImports(pool: Pool, index: ReturnType<typeof parseMirrorIndex>): Promise<KnownImport[]> {
+  const r = await pool.query<{ id: string; object_key: string; digest: string | null; version: string | null; state: string; error_code: string | null }>(
+    `SELECT id, object_key, digest, version, state, error_code FROM ouk_meta.imports
+      WHERE digest = ANY($1::text[]) OR object_key = ANY($2::text[]) OR state IN ('active', 'superseded', 'rolled-back')
+      ORDER BY created_at DESC`,
+    [index.kits.map((k) => k.sha256), index.kits.map((k) => mirrorKeyFor(k.file))],
+  );
+  return r.rows.map((x) => ({ id: x.id, objectKey: x.object_key, digest: x.digest, version: x.version, state: x.state, errorCode: x.error_code }));
+}
+
+async function unfinishedImports(pool: Pool): Promise<string[]> {
+  const r = await pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE state = ANY($1::text[])', [UNFINISHED]);
+  return r.rows.map((x) => x.id);
+}
+
+/** Plans a round without changing anything (what `--dry-run` prints). */
+export async function planMirrorPull(deps: MirrorDeps): Promise<MirrorPlan> {
+  const index = await fetchMirrorIndex(deps);
+  const pointer = await readActivePointer(deps.pool);
+  const active = pointer.activeVersion ? { version: pointer.activeVersion, digest: pointer.activeDigest } : null;
+  return planMirror({ index, active, imports: await knownImports(deps.pool, index), now: deps.now() });
+}
+
+/** Downloads and verifies one kit into `dir`; nothing reaches the bucket here. */
+async function fetchVerified(deps: MirrorDeps, entry: MirrorIndexEntry, dir: string): Promise<{ file: string; sig: string; sigstore: string | null }> {
+  const fetchFn = deps.fetch ?? fetch;
+  const file = path.join(dir, entry.file);
+  const sig = `${file}.sig`;
+  const sigstore = `${file}.sigstore.json`;
+  const sigBytes = await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sig`), sig, { maxBytes: MAX_SIG_BYTES, timeoutMs: SMALL_TIMEOUT_MS });
+  if (!sigBytes) {
+    throw new OukError('SIGNATURE_MISSING', `the mirror has no ${entry.file}.sig: a kit is pulled only with its signature — publish the .sig beside it`);
+  }
+  const hasSigstore = (await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sigstore.json`), sigstore, { maxBytes: MAX_SIGSTORE_BYTES, timeoutMs: SMALL_TIMEOUT_MS })) !== null;
+  const got = await downloadToFile(fetchFn, urlOf(deps, entry.file), file, { maxBytes: entry.size, timeoutMs: deps.mirror.downloadTimeoutSeconds * 1000 });
+  if (!got) throw new OukError('MIRROR_INDEX_INVALID', `the mirror's index lists ${entry.file} but the mirror has no such file (HTTP 404)`);
+  if (got.size !== entry.size || got.sha256 !== entry.sha256) {
+    throw new OukError(
+      'MIRROR_DIGEST_MISMATCH',
+      `${entry.file} from the mirror is not the kit its index describes (sha256 ${got.sha256.slice(0, 16)}…, ${got.size} bytes; index: ${entry.sha256.slice(0, 16)}…, ${entry.size} bytes): altered or half-copied on the mirror — nothing was put into the bucket`,
+    );
+  }
+  // As `stella ouk verify` does: the signature by a key this host trusts, the structure, every member.
+  const verified = await verifyBundleFile(file, { keys: await deps.trustedKeys(), signaturePath: sig, sigstorePath: hasSigstore ? sigstore : undefined });
+  const differs = entryMismatch(entry, verified.manifest);
+  if (differs) throw new OukError('MIRROR_INDEX_INVALID', `the mirror's index entry for ${entry.file} disagrees with the kit's signed manifest (${differs}): refused`);
+  return { file, sig, sigstore: hasSigstore ? sigstore : null };
+}
+
+async function put(deps: MirrorDeps, local: string, key: string): Promise<{ etag: string; size: number }> {
+  const size = (await stat(local)).size;
+  return uploadStream(deps.store, deps.bucket, key, createReadStream(local, { highWaterMark: 1 << 20 }), size);
+}
+
+/** Downloads, verifies and puts one kit (signature files first); returns the started import. */
+async function pullStep(deps: MirrorDeps, entry: MirrorIndexEntry): Promise<string> {
+  const dir = await mkdtemp(path.join(deps.tmpDir ?? os.tmpdir(), 'stella-mirror-'));
+  try {
+    const got = await fetchVerified(deps, entry, dir);
+    const key = mirrorKeyFor(entry.file);
+    await put(deps, got.sig, `${key}.sig`);
+    if (got.sigstore) await put(deps, got.sigstore, `${key}.sigstore.json`);
+    const up = await put(deps, got.file, key);
+    const { importId } = await deps.ingest({ bucket: deps.bucket, key, etag: up.etag, size: up.size });
+    deps.logger.info({ importId, file: entry.file, version: entry.version, kind: entry.kind }, 'mirror: kit verified and put into the bucket; import started');
+    return importId;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+type Settled = { state: 'active' } | { state: 'pending'; why: string };
+
+/** Polls the import record until it is active (ok), failed (throws) or the wait runs out. */
+async function waitActive(deps: MirrorDeps, importId: string, what: string): Promise<Settled> {
+  const end = Date.now() + deps.mirror.waitSeconds * 1000;
+  for (;;) {
+    const rec = await getImport(deps.pool, importId);
+    if (rec?.state === 'active' || rec?.state === 'superseded') return { state: 'active' };
+    if (rec?.state === 'failed' || rec?.state === 'rolled-back') {
+      throw new OukError('IMPORT_FAILED', `the import of ${what} from the mirror (${importId}) ${rec.state === 'failed' ? `failed: ${rec.errorCode}: ${rec.error}` : 'was rolled back'} — fix the cause and run \`stella ouk retry ${importId}\`; the mirror pull continues after it`);
+    }
+    if (Date.now() > end) return { state: 'pending', why: `${what} (import ${importId}) is still ${rec?.state ?? 'unknown'} after ${deps.mirror.waitSeconds} s: the next round continues from it` };
+    await sleep(deps.pollMs ?? 500);
+  }
+}
+
+/** Waits (bounded) for imports under way, so the plan starts from a settled site. */
+async function settle(deps: MirrorDeps): Promise<string | null> {
+  const end = Date.now() + deps.mirror.waitSeconds * 1000;
+  for (;;) {
+    const busy = await unfinishedImports(deps.pool);
+    if (!busy.length) return null;
+    if (Date.now() > end) return `imports ${busy.join(', ')} are still under way after ${deps.mirror.waitSeconds} s: the next round plans once they are done`;
+    await sleep(deps.pollMs ?? 500);
+  }
+}
+
+export async function mirrorPull(deps: MirrorDeps, opts: { dryRun?: boolean } = {}): Promise<MirrorPullResult> {
+  const dryRun = Boolean(opts.dryRun);
+  const base = { mirror: deps.mirror.url, dryRun };
+  if (dryRun) {
+    const plan = await planMirrorPull(deps);
+    return { ...base, plan, applied: [], done: plan.steps.length === 0, activeAfter: plan.active };
+  }
+  await fetchMirrorIndex(deps); // an unreachable mirror or a bad index fails before anything waits
+  const busy = await settle(deps);
+  if (busy) {
+    const plan = await planMirrorPull(deps);
+    return { ...base, plan, applied: [], done: false, activeAfter: plan.active, pending: busy };
+  }
+  const plan = await planMirrorPull(deps);
+  const applied: PulledKit[] = [];
+  for (const step of plan.steps) {
+    const e = step.entry;
+    const what = `${e.kind} ${e.version} (${e.file})`;
+    let importId: string;
+    if (step.action === 'blocked') throw new OukError('IMPORT_FAILED', `mirror pull stopped at ${step.why}`);
+    if (step.action === 'pull') importId = await pullStep(deps, e);
+    else {
+      importId = step.importId!;
+      if (step.action === 'retry') await deps.retry(importId);
+    }
+    const settled = await waitActive(deps, importId, what);
+    if (settled.state === 'pending') {
+      return { ...base, plan, applied, done: false, activeAfter: (await readActivePointer(deps.pool)).activeVersion, pending: settled.why };
+    }
+    applied.push({ file: e.file, version: e.version, kind: e.kind, action: step.action, importId, sha256: e.sha256 });
+    deps.logger.info({ importId, version: e.version }, 'mirror: kit active');
+  }
+  return { ...base, plan, applied, done: true, activeAfter: (await readActivePointer(deps.pool)).activeVersion };
+}
