@@ -229,10 +229,10 @@ export async function writeCorpus(out: string, scale = 1, opts: { force?: boolea
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const program = new Command('bench:corpus')
-    .option('--out <dir>', 'where to write the feeds', path.join(repoRoot, 'bench', 'out', 'corpus'))
+    .option('--out <dir>', 'where to write the feeds (default: bench/out/corpus-<scale>, where `npm run bench` looks)')
     .option('--scale <x>', 'fraction of the real world size (1 = full size)', (v) => Number(v), 1)
     .option('--force', 'write it again even when complete', false)
     .parse(process.argv);
-  const o = program.opts<{ out: string; scale: number; force: boolean }>();
-  await writeCorpus(path.resolve(o.out), o.scale, { force: o.force });
+  const o = program.opts<{ out?: string; scale: number; force: boolean }>();
+  await writeCorpus(path.resolve(o.out ?? path.join(repoRoot, 'bench', 'out', `corpus-${o.scale}`)), o.scale, { force: o.force });
 }
