@@ -19,7 +19,8 @@
  *
  * Allowed: each configured service's host:port; when that host is loopback
  * ("localhost", 127.0.0.0/8, ::1) every loopback spelling of it; the
- * addresses an allowed name resolves to; loopback:STELLA_API_PORT (the
+ * addresses an allowed name resolves to; the site's OCI registry
+ * (OUK_REGISTRY_URL's host:port) when one is configured; loopback:STELLA_API_PORT (the
  * process's own API); unix sockets (no network); extra host:port pairs in
  * STELLA_AIRGAP_ALLOW (comma-separated) for a site's own services.
  *
@@ -64,12 +65,14 @@ function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoin
 }
 
 /** The endpoints air-gap mode allows, from the configuration. */
-export function allowedEndpoints(config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow'>>, extra: string[] = config.airgapAllow ?? []): Endpoint[] {
+export function allowedEndpoints(config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'registryUrl'>>, extra: string[] = config.airgapAllow ?? []): Endpoint[] {
   const out: Endpoint[] = [
     ...urlEndpoint(config.redisUrl, 'Redis', 6379),
     ...urlEndpoint(config.databaseUrl, 'PostgreSQL', 5432),
     ...urlEndpoint(config.s3Endpoint, 'object store', config.s3Endpoint.startsWith('https:') ? 443 : 80),
     { host: '127.0.0.1', port: config.apiPort, service: 'this API' },
+    // The site's own registry, because the operator configured it (OUK_REGISTRY_URL): exactly that host:port.
+    ...(config.registryUrl ? urlEndpoint(config.registryUrl, 'OCI registry', config.registryUrl.startsWith('https:') ? 443 : 80) : []),
   ];
   for (const item of extra) {
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(item);
