@@ -150,3 +150,36 @@ function notPushed(img: KitImage, repository: string): ImagePushResult {
 function mismatch(registry: string, ref: string, want: string, got: string): OukError {
   return new OukError('REGISTRY_REJECTED', `the registry ${registry} reports ${ref} as ${got}, the kit's digest is ${want}: it rewrote the manifest — use a registry that stores manifests as pushed`);
 }
+
+/** One image of the active kit chain, as `stella ouk images` lists it. */
+export interface SiteImage extends KitImage {
+  /** The import (and kit version) that carried this image last. */
+  importId: string;
+  version: string;
+  /** That import's images stage: done | failed | running | retrying | (none yet). */
+  pushState: string | null;
+  pushError: string | null;
+}
+
+/**
+ * The images the active DB's kit chain carries: the active import's, then —
+ * for a delta — those of the import it was applied on (its base), and so on
+ * back to a full kit; the newest kit naming an image wins. An image a delta
+ * does not carry stays as the earlier kit pushed it.
+ */
+export async function activeKitImages(pool: StageContext['pool']): Promise<{ version: string | null; images: SiteImage[] }> {
+  const state = await pool.query<{ active_import: string | null; active_version: string | null }>('SELECT active_import, active_version FROM ouk_meta.state WHERE singleton');
+  const seen = new Map<string, SiteImage>();
+  let cur = state.rows[0]?.active_import ?? null;
+  for (let hops = 0; cur && hops < 10_000; hops++) {
+    const rec = await requireImport(pool, cur);
+    for (const img of rec.manifest?.images ?? []) {
+      if (!seen.has(img.name)) {
+        seen.set(img.name, { ...img, importId: rec.id, version: rec.version ?? '', pushState: rec.stages.images?.state ?? null, pushError: rec.stages.images?.error ?? null });
+      }
+    }
+    if (rec.kind !== 'delta') break;
+    cur = (rec.stages.activate?.result as { previousImport?: string | null } | undefined)?.previousImport ?? null;
+  }
+  return { version: state.rows[0]?.active_version ?? null, images: [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+}
