@@ -2,7 +2,7 @@
  * The parts of a bundle, full or delta, put in order: the SBOM made from the
  * members' digests, the manifest listing every member (DB tables in TABLES
  * order, then a delta's db/removed.tsv, then the extra tables present, then
- * sbom.spdx.json, then images sorted by name), and a byte source per member
+ * sbom.spdx.json, then each image's layout files, images sorted by name), and a byte source per member
  * for bundle/writer.ts.
  */
 import { createHash } from 'node:crypto';
@@ -51,6 +51,7 @@ export interface AssembledBundle {
 }
 
 export function assembleBundle(p: BundleParts): AssembledBundle {
+  const imageMembers = p.images.flatMap((i) => i.members);
   const dbFiles: { member: WrittenMember; role: 'db' | 'removed' }[] = [
     ...p.tables.map((m) => ({ member: m, role: 'db' as const })),
     ...(p.removed ? [{ member: p.removed, role: 'removed' as const }] : []),
@@ -58,16 +59,19 @@ export function assembleBundle(p: BundleParts): AssembledBundle {
   ];
   const sbomFiles: SbomFile[] = [
     ...dbFiles.map(({ member: m, role }) => ({ path: m.path, sha256: m.sha256, sha1: m.sha1, role })),
-    ...p.images.map((i) => ({ path: i.path, sha256: i.sha256, sha1: i.sha1, role: 'image' as const })),
+    ...imageMembers.map((i) => ({ path: i.path, sha256: i.sha256, sha1: i.sha1, role: 'image' as const })),
   ];
-  const sbom = Buffer.from(buildSbom({ bundleVersion: p.version, created: p.created.toISOString(), generator: generatorName(), files: sbomFiles }), 'utf8');
+  const sbom = Buffer.from(
+    buildSbom({ bundleVersion: p.version, created: p.created.toISOString(), generator: generatorName(), files: sbomFiles, images: p.images.map((i) => i.image) }),
+    'utf8',
+  );
 
   const members: ManifestMember[] = [
     ...dbFiles.map(
       ({ member: m, role }): ManifestMember => ({ path: m.path, size: m.size, sha256: m.sha256, role, rows: m.rows, ...(m.compression ? { compression: m.compression, content: m.content } : {}) }),
     ),
     { path: SBOM_MEMBER, size: sbom.length, sha256: createHash('sha256').update(sbom).digest('hex'), role: 'sbom' },
-    ...p.images.map((i): ManifestMember => ({ path: i.path, size: i.size, sha256: i.sha256, role: 'image' })),
+    ...imageMembers.map((i): ManifestMember => ({ path: i.path, size: i.size, sha256: i.sha256, role: 'image' })),
   ];
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
@@ -80,11 +84,12 @@ export function assembleBundle(p: BundleParts): AssembledBundle {
     feeds: p.feeds,
     db: p.db,
     members,
+    ...(p.images.length ? { images: p.images.map((i) => i.image) } : {}),
   };
   const sources: MemberSource[] = [
     ...dbFiles.map(({ member: m }) => fileSource(m.path, m.file, m.size)),
     { path: SBOM_MEMBER, size: sbom.length, open: () => Readable.from([sbom]) },
-    ...p.images.map((i) => fileSource(i.path, i.file, i.size)),
+    ...imageMembers.map((i) => i.source),
   ];
   const rows = Object.fromEntries(p.tables.map((m) => [m.table, m.rows])) as Record<TableName, number>;
   return { manifest, sources, rows };

@@ -5,7 +5,7 @@
  *   feeds ──► buildDb (normalise, spool, GNU sort, merge, rows) ──► full db/*.tsv
  *   full: db/*.tsv as they are
  *   delta: delta.ts merge-joins them with the base ──► changed rows + db/removed.tsv
- *   --image files ──► hashed (a delta keeps only those not in the base as they are)
+ *   --image layouts ──► blobs hashed (a delta keeps only images whose index differs from the base's)
  *   assemble.ts: members' digests ──► sbom.spdx.json ──► manifest.json
  *   output.ts: writeBundle ──► OUT.partial ──► sign ──► rename
  *
@@ -136,8 +136,8 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
         tables: await compressAll(delta.members, opts.compressionLevel),
         removed: await compressMember(delta.removed, opts.compressionLevel),
         extras: await Promise.all((await deltaExtras(base, db, work)).map(async (x) => ({ ...x, member: await compressMember(x.member, opts.compressionLevel) }))),
-        // Only new or changed images: one the base holds at the same path with the same bytes stays out.
-        images: images.filter((i) => base.images.get(i.path) !== i.sha256),
+        // Only new or changed images: one the base carries under the same name with the same index (and tag) stays out.
+        images: images.filter((i) => base.images.get(i.image.name) !== `${i.image.indexDigest} ${i.image.tag}`),
       });
       staged.push(await stageBundle(out, deltaBundle, opts.keyPath, opts.password));
       if (fullOut !== undefined) staged.push(await stageBundle(fullOut, await full(), opts.keyPath, opts.password));

@@ -6,7 +6,7 @@
  *
  *   - an index file of `advisory_id<TAB>content_hash` lines, in the order of
  *     db/advisories.tsv (strictly increasing advisory_id, bytewise);
- *   - the manifest (version, db.digest) and its images' sha256 by path.
+ *   - the manifest (version, db.digest) and its images' index digests by name.
  *
  * It is refused, before the long part of the build, when it is a delta (a delta
  * does not hold the whole DB, so unchanged advisories could not be told from
@@ -40,7 +40,7 @@ export interface DeltaBase {
   /** `advisory_id<TAB>content_hash` lines, sorted by advisory_id. */
   indexFile: string;
   advisories: number;
-  /** images/<name> -> sha256 of the base's image members. */
+  /** image name -> `<index digest> <tag>` of the base's images (manifest images[]). */
   images: Map<string, string>;
   /** The base's extra-table members (bundle/extra-tables.ts), copied beside the index file. */
   extras: Map<ExtraTableName, string>;
@@ -137,7 +137,7 @@ export async function readBase(file: string, opts: ReadBaseOptions): Promise<Del
   if (advisories !== manifest.db.advisories) {
     throw new OukError('MANIFEST_INVALID', `--base ${file}: ${ADVISORIES.member} holds ${advisories} advisories, its manifest says ${manifest.db.advisories}: rebuild the base`);
   }
-  const images = new Map(manifest.members.filter((m) => m.role === 'image').map((m) => [m.path, m.sha256]));
+  const images = new Map((manifest.images ?? []).map((i) => [i.name, `${i.indexDigest} ${i.tag}`]));
   return { file, manifest, indexFile: opts.indexFile, advisories, images, extras };
 }
 

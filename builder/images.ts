@@ -1,36 +1,191 @@
 /**
- * `--image PATH`: OCI image archives carried as `images/<basename>`. Each is
- * streamed twice (once to hash it for the manifest and SBOM, once into the
- * tarball), never read whole.
+ * `--image NAME[:TAG]=DIR`: an OCI image layout directory (oci-layout,
+ * index.json, blobs/sha256/…, as `skopeo copy --all … oci:DIR` or umoci
+ * write it) carried as images/NAME/ (bundle/oci.ts).
+ *
+ * The image is its multi-platform index: either the one index index.json
+ * points at, or — when index.json lists platform manifests directly (umoci's
+ * layout, one tag per platform) — an index made here from those entries,
+ * canonical JSON with the platforms sorted. Only the blobs the index reaches
+ * are carried (each platform's manifest, config and layers), each checked
+ * against its digest and size while it is hashed; layers are streamed (twice:
+ * to hash them, then into the tarball), never read whole. The tag is TAG,
+ * else the index entry's ref.name annotation, else `latest`.
  */
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { unsafeNameReason } from '../bundle/reader.ts';
-import { IMAGES_DIR } from '../bundle/tables.ts';
-import { OukError } from '../lib/errors.ts';
-import { digestFile, type FileDigest } from './member-file.ts';
+import { Readable } from 'node:stream';
+import { canonicalJson } from '../bundle/manifest.ts';
+import {
+  blobMember,
+  digestHex,
+  IMAGE_NAME,
+  IMAGE_TAG,
+  imageDir,
+  INDEX_TYPES,
+  type KitImage,
+  MANIFEST_TYPES,
+  MAX_OCI_JSON,
+  OCI_INDEX,
+  type OciDescriptor,
+  parseImageManifest,
+  parseIndex,
+  REF_NAME,
+} from '../bundle/oci.ts';
+import type { MemberSource } from '../bundle/writer.ts';
+import { isOukError, OukError } from '../lib/errors.ts';
+import { digestFile, fileSource, type FileDigest } from './member-file.ts';
 
-export interface ImageInput extends FileDigest {
-  /** Path inside the bundle: images/<basename>. */
+export interface ImageMember extends FileDigest {
+  /** Path inside the bundle: images/<name>/… */
   path: string;
-  file: string;
+  source: MemberSource;
 }
 
-export async function prepareImages(files: readonly string[]): Promise<ImageInput[]> {
-  const seen = new Map<string, string>();
-  const out: ImageInput[] = [];
-  for (const f of files) {
-    const file = path.resolve(f);
-    const s = await stat(file).catch(() => null);
-    if (!s?.isFile()) throw new OukError('INPUT_NOT_FOUND', `--image ${f}: no such file (or not a regular file): pass the path of an OCI image archive`);
-    const base = path.basename(file);
-    const member = `${IMAGES_DIR}${base}`;
-    const unsafe = unsafeNameReason(member);
-    if (unsafe) throw new OukError('USAGE', `--image ${f}: its name makes ${unsafe} in the bundle: rename the file`);
-    const other = seen.get(base);
-    if (other) throw new OukError('USAGE', `--image ${f} and --image ${other} have the same name ${base}: images are stored as images/<name>, rename one of them`);
-    seen.set(base, f);
-    out.push({ path: member, file, ...(await digestFile(file)) });
+export interface ImageInput {
+  image: KitImage;
+  /** oci-layout, index.json, then the blobs sorted by digest. */
+  members: ImageMember[];
+}
+
+function bufferMember(p: string, buf: Buffer): ImageMember {
+  return {
+    path: p,
+    size: buf.length,
+    sha256: createHash('sha256').update(buf).digest('hex'),
+    sha1: createHash('sha1').update(buf).digest('hex'),
+    source: { path: p, size: buf.length, open: () => Readable.from([buf]) },
+  };
+}
+
+/** `NAME[:TAG]=DIR`. */
+export function parseImageSpec(spec: string): { name: string; tag?: string; dir: string } {
+  const m = /^([^=:]+)(?::([^=]+))?=(.+)$/.exec(spec);
+  if (!m) throw new OukError('USAGE', `--image ${spec}: give NAME=DIR (or NAME:TAG=DIR), DIR an OCI image layout, e.g. --image scanner=./scanner-oci`);
+  const [, name, tag, dir] = m;
+  if (!IMAGE_NAME.test(name!)) throw new OukError('USAGE', `--image ${spec}: ${name} is not a repository name (lowercase letters, digits, and . _ - between them)`);
+  if (tag !== undefined && !IMAGE_TAG.test(tag)) throw new OukError('USAGE', `--image ${spec}: ${tag} is not an OCI tag`);
+  return { name: name!, ...(tag !== undefined ? { tag } : {}), dir: dir! };
+}
+
+class LayoutReader {
+  constructor(readonly spec: string, readonly dir: string) {}
+
+  fail(why: string): never {
+    throw new OukError('INPUT_NOT_FOUND', `--image ${this.spec}: ${why}`);
   }
-  return out.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+
+  blobFile(d: OciDescriptor): string {
+    return path.join(this.dir, 'blobs', 'sha256', digestHex(d.digest));
+  }
+
+  async json(d: OciDescriptor): Promise<Buffer> {
+    if (d.size > MAX_OCI_JSON) this.fail(`${d.digest} is ${d.size} bytes, too large for an index or manifest`);
+    const buf = await readFile(this.blobFile(d)).catch(() => this.fail(`blob ${d.digest} is missing from ${this.dir}/blobs/sha256`));
+    const got = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+    if (got !== d.digest || buf.length !== d.size) this.fail(`blob ${d.digest} has digest ${got} and ${buf.length} bytes (expected ${d.size}): the layout is damaged`);
+    return buf;
+  }
+
+  async blob(d: OciDescriptor, member: string): Promise<ImageMember> {
+    const file = this.blobFile(d);
+    const s = await stat(file).catch(() => null);
+    if (!s?.isFile()) this.fail(`blob ${d.digest} is missing from ${this.dir}/blobs/sha256`);
+    const dg = await digestFile(file);
+    if (`sha256:${dg.sha256}` !== d.digest || dg.size !== d.size) this.fail(`blob ${d.digest} has sha256:${dg.sha256} and ${dg.size} bytes (expected ${d.size}): the layout is damaged`);
+    return { path: member, ...dg, source: fileSource(member, file, dg.size) };
+  }
+}
+
+async function prepareImage(spec: string): Promise<ImageInput> {
+  const { name, tag: tagArg, dir: rawDir } = parseImageSpec(spec);
+  const dir = path.resolve(rawDir);
+  const r: LayoutReader = new LayoutReader(spec, dir);
+  const layout = await readFile(path.join(dir, 'oci-layout'), 'utf8').catch(() => r.fail(`${dir} is not an OCI image layout (no oci-layout file): write one with \`skopeo copy --all docker://… oci:${rawDir}\``));
+  if (!/"imageLayoutVersion"\s*:\s*"1\./.test(layout)) r.fail(`${dir}/oci-layout is not imageLayoutVersion 1.x`);
+  let top;
+  try {
+    top = parseIndex(await readFile(path.join(dir, 'index.json')).catch(() => r.fail(`${dir} has no index.json`)), `${dir}/index.json`);
+  } catch (e) {
+    if (isOukError(e) && e.code === 'MANIFEST_INVALID') r.fail(e.message);
+    throw e;
+  }
+
+  const extra: ImageMember[] = [];
+  let indexDesc: OciDescriptor;
+  const nested = top.manifests.filter((d) => INDEX_TYPES.includes(d.mediaType));
+  if (nested.length === 1) {
+    indexDesc = nested[0]!;
+  } else if (nested.length > 1) {
+    return r.fail(`index.json points at ${nested.length} image indexes: one image per --image (name them apart)`);
+  } else {
+    // umoci's layout: index.json lists one manifest per platform; make the multi-platform index.
+    const entries = top.manifests.filter((d) => MANIFEST_TYPES.includes(d.mediaType));
+    if (!entries.length) r.fail('index.json lists no image index or manifest');
+    if (entries.some((d) => !d.platform)) r.fail('index.json lists manifests without a platform: give each its platform, or pass a layout with a multi-platform index');
+    const byKey = new Map(entries.map((d) => [d.digest, d]));
+    const manifests = [...byKey.values()]
+      .map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform: d.platform }))
+      .sort((a, b) => `${a.platform!.os}/${a.platform!.architecture}/${a.platform!.variant ?? ''}`.localeCompare(`${b.platform!.os}/${b.platform!.architecture}/${b.platform!.variant ?? ''}`));
+    const buf = Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }), 'utf8');
+    indexDesc = { mediaType: OCI_INDEX, digest: `sha256:${createHash('sha256').update(buf).digest('hex')}`, size: buf.length, annotations: entries[0]!.annotations };
+    extra.push(bufferMember(blobMember(name, indexDesc.digest), buf));
+  }
+
+  const refTag = indexDesc.annotations?.[REF_NAME];
+  const tag = tagArg ?? (refTag && IMAGE_TAG.test(refTag) ? refTag : 'latest');
+  const blobs = new Map<string, ImageMember>(extra.map((m) => [m.path, m]));
+  const add = async (d: OciDescriptor): Promise<void> => {
+    const p = blobMember(name, d.digest);
+    if (!blobs.has(p)) blobs.set(p, await r.blob(d, p));
+  };
+  let index;
+  if (extra.length) index = parseIndex(await collect(extra[0]!.source.open()), `${name} index ${indexDesc.digest}`);
+  else {
+    await add(indexDesc);
+    index = parseIndex(await r.json(indexDesc), `${name} index ${indexDesc.digest}`);
+  }
+  if (!index.manifests.length) r.fail(`the index ${indexDesc.digest} lists no platform`);
+  const platforms: KitImage['platforms'] = [];
+  for (const d of index.manifests) {
+    if (!MANIFEST_TYPES.includes(d.mediaType)) r.fail(`the index ${indexDesc.digest} lists ${d.mediaType} ${d.digest}: nested indexes are not carried`);
+    if (!d.platform) r.fail(`the index ${indexDesc.digest} lists ${d.digest} without a platform`);
+    platforms.push({ ...d.platform, digest: d.digest });
+    await add(d);
+    const man = parseImageManifest(await r.json(d), `${name} manifest ${d.digest}`);
+    await add(man.config);
+    for (const l of man.layers) await add(l);
+  }
+
+  const ociLayout = bufferMember(`${imageDir(name)}oci-layout`, Buffer.from(canonicalJson({ imageLayoutVersion: '1.0.0' }), 'utf8'));
+  const indexJson = bufferMember(
+    `${imageDir(name)}index.json`,
+    Buffer.from(canonicalJson({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: indexDesc.mediaType, digest: indexDesc.digest, size: indexDesc.size, annotations: { [REF_NAME]: tag } }] }), 'utf8'),
+  );
+  const sortedBlobs = [...blobs.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return {
+    image: { name, tag, indexDigest: indexDesc.digest, mediaType: indexDesc.mediaType, platforms },
+    members: [ociLayout, indexJson, ...sortedBlobs],
+  };
+}
+
+async function collect(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Every `--image`, sorted by name; two images of one name are refused. */
+export async function prepareImages(specs: readonly string[]): Promise<ImageInput[]> {
+  const out: ImageInput[] = [];
+  const seen = new Map<string, string>();
+  for (const spec of specs) {
+    const { name } = parseImageSpec(spec);
+    const other = seen.get(name);
+    if (other) throw new OukError('USAGE', `--image ${spec} and --image ${other} have the same name ${name}: name one of them apart`);
+    seen.set(name, spec);
+    out.push(await prepareImage(spec));
+  }
+  return out.sort((a, b) => (a.image.name < b.image.name ? -1 : a.image.name > b.image.name ? 1 : 0));
 }

@@ -7,6 +7,7 @@
  */
 import { Ajv } from 'ajv';
 import { OukError } from '../lib/errors.ts';
+import { blobMember, IMAGE_NAME, IMAGE_TAG, imageDir, imageOfMember, type KitImage } from './oci.ts';
 import { parseVersion } from './version.ts';
 
 export const FORMAT_VERSION = 2;
@@ -62,9 +63,16 @@ export interface Manifest {
   feeds: FeedSummary[];
   db: DbSummary;
   members: ManifestMember[];
+  /**
+   * OCI images carried as layouts under images/<name>/ (bundle/oci.ts): each
+   * one's multi-platform index digest, tag and platforms. Absent when the kit
+   * carries none; a delta lists only the images whose index changed.
+   */
+  images?: KitImage[];
 }
 
 const SHA256_HEX = '^[0-9a-f]{64}$';
+const OCI_DIGEST = '^sha256:[0-9a-f]{64}$';
 
 const schema = {
   type: 'object',
@@ -141,6 +149,36 @@ const schema = {
         },
       },
     },
+    images: {
+      type: 'array',
+      nullable: true,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'tag', 'indexDigest', 'mediaType', 'platforms'],
+        properties: {
+          name: { type: 'string', pattern: IMAGE_NAME.source },
+          tag: { type: 'string', pattern: IMAGE_TAG.source },
+          indexDigest: { type: 'string', pattern: OCI_DIGEST },
+          mediaType: { type: 'string', minLength: 1 },
+          platforms: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['os', 'architecture', 'digest'],
+              properties: {
+                os: { type: 'string', minLength: 1 },
+                architecture: { type: 'string', minLength: 1 },
+                variant: { type: 'string', nullable: true },
+                digest: { type: 'string', pattern: OCI_DIGEST },
+              },
+            },
+          },
+        },
+      },
+    },
   },
 };
 
@@ -174,7 +212,31 @@ export function parseManifest(json: string | Buffer): Manifest {
     if (seen.has(member.path)) throw new OukError('MANIFEST_INVALID', `manifest.json lists ${member.path} twice`);
     seen.add(member.path);
   }
+  checkImages(m, seen);
   return m;
+}
+
+/**
+ * Every image the manifest names is carried whole (its layout files and its
+ * index blob are members), no image is named twice, and every member under
+ * images/<name>/ belongs to a named image. The platform manifests, configs
+ * and layers are checked against the index when the images stage reads it.
+ */
+function checkImages(m: Manifest, paths: Set<string>): void {
+  const names = new Set<string>();
+  for (const img of m.images ?? []) {
+    if (names.has(img.name)) throw new OukError('MANIFEST_INVALID', `manifest.json names image ${img.name} twice`);
+    names.add(img.name);
+    for (const p of [`${imageDir(img.name)}oci-layout`, `${imageDir(img.name)}index.json`, blobMember(img.name, img.indexDigest), ...img.platforms.map((x) => blobMember(img.name, x.digest))]) {
+      if (!paths.has(p)) throw new OukError('MANIFEST_INVALID', `manifest.json names image ${img.name} but does not list its member ${p}`);
+    }
+  }
+  for (const member of m.members) {
+    const owner = imageOfMember(member.path);
+    if (owner !== null && member.role === 'image' && m.images !== undefined && !names.has(owner)) {
+      throw new OukError('MANIFEST_INVALID', `${member.path} is under images/${owner}/ but manifest.json names no image ${owner}`);
+    }
+  }
 }
 
 /** Canonical serialisation: sorted keys, two-space indent, trailing newline. */

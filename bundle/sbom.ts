@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './manifest.ts';
+import { platformLabel, type KitImage } from './oci.ts';
 
 export interface SbomFile {
   /** Path inside the bundle. */
@@ -26,12 +27,14 @@ export interface SbomInput {
   /** "stella-ouk 0.1.0" */
   generator: string;
   files: SbomFile[];
+  /** OCI images the kit carries: one SPDX package each, named by its index digest and platforms. */
+  images?: KitImage[];
 }
 
 const FILE_COMMENTS: Record<SbomFile['role'], string> = {
   db: 'vulnerability DB table, PostgreSQL COPY text format',
   removed: 'advisory ids this delta removes, one a line (PostgreSQL COPY text format)',
-  image: 'OCI image archive',
+  image: 'OCI image layout file (oci-layout, index.json or a blob)',
 };
 
 /** Namespace host: `.invalid` is reserved, so the URI can never point at somebody's server. */
@@ -79,6 +82,27 @@ export function buildSbom(input: SbomInput): string {
     copyrightText: 'NOASSERTION',
     comment: FILE_COMMENTS[f.role],
   }));
+  // One package per image: its digest is the index digest (what the site's registry must serve), its platforms listed.
+  const imagePackages = (input.images ?? []).map((img, i) => ({
+    SPDXID: spdxId('Image', i + 1, img.name),
+    name: img.name,
+    versionInfo: img.tag,
+    primaryPackagePurpose: 'CONTAINER',
+    downloadLocation: 'NOASSERTION',
+    filesAnalyzed: false,
+    checksums: [{ algorithm: 'SHA256', checksumValue: img.indexDigest.replace(/^sha256:/, '') }],
+    externalRefs: [
+      {
+        referenceCategory: 'PACKAGE-MANAGER',
+        referenceType: 'purl',
+        referenceLocator: `pkg:oci/${encodeURIComponent(img.name)}@${encodeURIComponent(img.indexDigest)}?tag=${encodeURIComponent(img.tag)}`,
+      },
+    ],
+    licenseConcluded: KIT_LICENSE,
+    licenseDeclared: KIT_LICENSE,
+    copyrightText: 'NOASSERTION',
+    comment: `OCI image index ${img.indexDigest} (${img.mediaType}), carried as images/${img.name}/; platforms: ${img.platforms.map((p) => `${platformLabel(p)} ${p.digest}`).join(', ')}`,
+  }));
   const doc = {
     spdxVersion: 'SPDX-2.3',
     dataLicense: 'CC0-1.0',
@@ -106,11 +130,13 @@ export function buildSbom(input: SbomInput): string {
         attributionTexts: DATA_NOTICES,
         comment: 'Stella OUK offline update bundle: vulnerability DB snapshot and optional OCI images',
       },
+      ...imagePackages,
     ],
     files,
     relationships: [
       { spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: pkgId },
       ...files.map((f) => ({ spdxElementId: pkgId, relationshipType: 'CONTAINS', relatedSpdxElement: f.SPDXID })),
+      ...imagePackages.map((p) => ({ spdxElementId: pkgId, relationshipType: 'CONTAINS', relatedSpdxElement: p.SPDXID })),
     ],
   };
   return canonicalJson(doc, 2) + '\n';

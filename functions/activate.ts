@@ -16,7 +16,8 @@
  * before the COMMIT keeps reading the old DB to its end, one that starts after
  * sees the new one, and none sees a mix.
  *
- * After the COMMIT, older DB schemas and the staged members are cleaned up.
+ * After the COMMIT, older DB schemas and the staged members are cleaned up
+ * (but for a kit's image members: the images stage, next, pushes them first).
  * Idempotent: an import that is (or was) already activated is not activated again.
  */
 import { TABLES } from '../bundle/tables.ts';
@@ -26,7 +27,7 @@ import { cleanupOldDbs } from './common/cleanup.ts';
 import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
 import { dropSchema, qualified, schemaExists } from '../infra/db-schema.ts';
 import { REMOVED_TABLE, type LoadResult } from './load.ts';
-import { removeObjectsUnder } from '../infra/store.ts';
+import { removeObjects, removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
 import { requireImport, stageDone, stageIsDone, stageLost, type ImportRecord } from '../infra/import-records.ts';
 import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
@@ -107,7 +108,13 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
   // Housekeeping after the switch: never fails the activation.
   await cleanupOldDbs(ctx.pool, ctx.logger).catch((err: unknown) => ctx.logger.warn({ err }, 'cleanup of old DBs failed; will retry later'));
   if (rec0.digest) {
-    await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(rec0.digest, p.importId)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
+    // The image members stay for the images stage, which removes the rest once it has pushed them.
+    const prefix = stagedPrefix(rec0.digest, p.importId);
+    const { manifest } = requireVerified(rec0);
+    const cleanup = manifest.images?.length
+      ? removeObjects(ctx.store, p.bucket, manifest.members.filter((m) => m.role !== 'image').map((m) => prefix + m.path))
+      : removeObjectsUnder(ctx.store, p.bucket, prefix);
+    await cleanup.catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
   }
   return result;
 }

@@ -10,6 +10,7 @@ import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
+import type { RegistryClient } from '../infra/registry.ts';
 import type { TrustedKey } from '../signing/index.ts';
 
 export { STAGES, type StageName } from '../lib/stages.ts';
@@ -48,6 +49,8 @@ export interface StageContext {
   logger: Logger;
   progress(p: StageProgress): void;
   attempt: AttemptInfo;
+  /** The site's OCI registry (OUK_REGISTRY_URL) and repository prefix; absent or null: images are not pushed. */
+  registry?: { client: RegistryClient; prefix: string } | null;
   /** Current time (tests move it to check expiry). */
   now(): Date;
 }

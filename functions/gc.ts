@@ -6,7 +6,8 @@
  *
  * Kept, always: the live schemas (the active DB, its undo data, the previous
  * DB kept for rollback — infra/active-db.ts liveSchemas) and everything of an
- * import still in flight (queued … activating). Removed:
+ * import still in flight (queued … activating), and the staged members of the
+ * active import while its images stage has not pushed them. Removed:
  *
  *   staged members   of a finished import (its load is done) at once; of a
  *                    failed import, or with no import record at all, once
@@ -27,8 +28,8 @@ import { dropSchemasQuietly } from './common/cleanup.ts';
 export interface GcFacts {
   /** schemas that are never touched */
   live: Set<string>;
-  /** every import record: state and when it last changed */
-  imports: Map<string, { state: string; updatedAt: Date }>;
+  /** every import record: state, when it last changed, and whether its images are still to be pushed */
+  imports: Map<string, { state: string; updatedAt: Date; imagesPending?: boolean }>;
   /** `ouk_(db|delta|undo)_<id>` schemas present */
   schemas: string[];
   /** staged member prefixes present (`staged/<digest>/<import id>/`), with their newest object's time */
@@ -72,6 +73,8 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
     const item = { name: s.prefix, bytes: s.bytes };
     if (!rec) {
       if (old(s.lastModified)) plan.staged.push({ ...item, why: 'no import record' });
+    } else if (rec.state === 'active' && rec.imagesPending) {
+      // the images stage (after activation) still needs the staged image blobs
     } else if (FINISHED.has(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
     else if (rec.state === 'failed' && old(rec.updatedAt)) plan.staged.push({ ...item, why: `import failed more than ${graceHours} h ago` });
   }
@@ -97,7 +100,13 @@ export interface GcResult extends GcPlan {
 async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const live = await liveSchemas(deps.pool);
   const imports = new Map(
-    (await deps.pool.query<{ id: string; state: string; updated_at: Date }>('SELECT id, state, updated_at FROM ouk_meta.imports')).rows.map((r) => [r.id, { state: r.state, updatedAt: r.updated_at }]),
+    (
+      await deps.pool.query<{ id: string; state: string; updated_at: Date; images_pending: boolean }>(
+        `SELECT id, state, updated_at,
+                COALESCE(jsonb_array_length(manifest -> 'images'), 0) > 0 AND COALESCE(stages -> 'images' ->> 'state', '') <> 'done' AS images_pending
+           FROM ouk_meta.imports`,
+      )
+    ).rows.map((r) => [r.id, { state: r.state, updatedAt: r.updated_at, imagesPending: r.images_pending }]),
   );
   const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();

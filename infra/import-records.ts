@@ -144,6 +144,8 @@ export const RUNNING_STATE: Record<StageName, ImportState> = {
   unpack: 'unpacking',
   load: 'loading',
   activate: 'activating',
+  // images runs after activation: the import is (and stays) active.
+  images: 'active',
 };
 
 /**

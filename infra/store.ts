@@ -174,6 +174,16 @@ export async function objectExists(store: Minio.Client, bucket: string, key: str
   return (await statOrNull(store, bucket, key)) !== null;
 }
 
+/** Removes these objects (missing ones are no error), one DELETE each. */
+export async function removeObjects(store: Minio.Client, bucket: string, keys: readonly string[]): Promise<number> {
+  try {
+    for (const k of keys) await store.removeObject(bucket, k);
+  } catch (e) {
+    throw storeUnavailable(e);
+  }
+  return keys.length;
+}
+
 /**
  * Removes every object under a prefix, one DELETE each. (A multi-object delete
  * makes s3rver answer 500 when it empties nested directories concurrently; a

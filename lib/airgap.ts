@@ -20,7 +20,8 @@
  * Allowed: each configured service's host:port (Redis, PostgreSQL, the
  * store, and the intranet mirror OUK_MIRROR_URL when the operator names one); when that host is loopback
  * ("localhost", 127.0.0.0/8, ::1) every loopback spelling of it; the
- * addresses an allowed name resolves to; loopback:STELLA_API_PORT (the
+ * addresses an allowed name resolves to; the site's OCI registry
+ * (OUK_REGISTRY_URL's host:port) when one is configured; loopback:STELLA_API_PORT (the
  * process's own API); unix sockets (no network); extra host:port pairs in
  * STELLA_AIRGAP_ALLOW (comma-separated) for a site's own services.
  *
@@ -66,7 +67,7 @@ function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoin
 
 /** The endpoints air-gap mode allows, from the configuration. */
 export function allowedEndpoints(
-  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror'>>,
+  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror' | 'registryUrl'>>,
   extra: string[] = config.airgapAllow ?? [],
 ): Endpoint[] {
   const out: Endpoint[] = [
@@ -74,6 +75,8 @@ export function allowedEndpoints(
     ...urlEndpoint(config.databaseUrl, 'PostgreSQL', 5432),
     ...urlEndpoint(config.s3Endpoint, 'object store', config.s3Endpoint.startsWith('https:') ? 443 : 80),
     { host: '127.0.0.1', port: config.apiPort, service: 'this API' },
+    // The site's own registry, because the operator configured it (OUK_REGISTRY_URL): exactly that host:port.
+    ...(config.registryUrl ? urlEndpoint(config.registryUrl, 'OCI registry', config.registryUrl.startsWith('https:') ? 443 : 80) : []),
   ];
   // The operator named the intranet mirror: its host:port, and nothing else, joins the list.
   if (config.mirror) out.push(...urlEndpoint(config.mirror.url, 'intranet mirror (OUK_MIRROR_URL)', config.mirror.url.startsWith('https:') ? 443 : 80));

@@ -57,6 +57,10 @@ export interface Config {
   insecureWebhook: boolean;
   /** OUK_SHUTDOWN_SECONDS: grace period for running jobs when a worker is stopped. */
   shutdownSeconds: number;
+  /** OUK_REGISTRY_URL: the site's OCI registry the kit's images are pushed to; undefined: images are not pushed. */
+  registryUrl: string | undefined;
+  /** OUK_REGISTRY_PREFIX: repository prefix of the pushed images (default `stella/`: stella/scanner, stella/zastava). */
+  registryPrefix: string;
   /** STELLA_AIRGAP_ALLOW: further host:port pairs air-gap mode allows (a site's own services). */
   airgapAllow: string[];
   /** LOG_LEVEL (pino), undefined when unset. */
@@ -165,6 +169,14 @@ export function parseStoreEndpoint(endpoint: string, accessKey: string, secretKe
   };
 }
 
+/** `stella` → `stella/`; empty stays empty (images at the registry's top level). */
+function registryPrefix(raw: string): string {
+  const p = raw.trim().replace(/^\/+/, '');
+  if (p === '') return '';
+  if (!/^[a-z0-9]+(?:[._\/-][a-z0-9]+)*\/?$/.test(p)) throw new Error(`OUK_REGISTRY_PREFIX=${raw} is not a repository path prefix (lowercase letters, digits, . _ - /)`);
+  return p.endsWith('/') ? p : `${p}/`;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const s3Endpoint = env.S3_ENDPOINT || 'http://127.0.0.1:9000';
   const stateDir = path.resolve(env.STELLA_STATE_DIR || '.stella');
@@ -200,6 +212,8 @@ export function loadConfig(env: Env = process.env): Config {
     apiHost: env.STELLA_API_HOST || '0.0.0.0',
     insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),
     shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
+    registryUrl: env.OUK_REGISTRY_URL || undefined,
+    registryPrefix: registryPrefix(env.OUK_REGISTRY_PREFIX ?? 'stella/'),
     airgapAllow: (env.STELLA_AIRGAP_ALLOW || '').split(',').map((x) => x.trim()).filter(Boolean),
     logLevel: env.LOG_LEVEL || undefined,
     debug: Boolean(env.STELLA_DEBUG),
@@ -217,7 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
  *
  *   OUK_VERIFY_ATTEMPTS / OUK_VERIFY_BACKOFF_MS  verify: 5 attempts, 2 s doubling (store or database
  *                                                trouble; a missing .sig is not retried, it resumes when it arrives)
- *   OUK_STAGE_ATTEMPTS / OUK_STAGE_BACKOFF_MS    unpack, load, activate: 5 attempts, 2 s doubling
+ *   OUK_STAGE_ATTEMPTS / OUK_STAGE_BACKOFF_MS    unpack, load, activate, images: 5 attempts, 2 s doubling
  *   OUK_LOCK_MS / OUK_STALLED_MS                 job lock (15 s) and stalled-job check (every 5 s): a job
  *                                                whose worker died runs again elsewhere within ~20 s
  *   OUK_WORKER_CONCURRENCY                       jobs per stage per worker process (default 1;
@@ -255,8 +269,8 @@ export function pipelineSettings(env: Env = process.env): PipelineSettings {
   const attempts = atLeast(env, 'OUK_STAGE_ATTEMPTS', 5, 1);
   const backoff = atLeast(env, 'OUK_STAGE_BACKOFF_MS', 2000);
   return {
-    attempts: { verify: verifyAttempts, unpack: attempts, load: attempts, activate: attempts },
-    backoffMs: { verify: verifyBackoff, unpack: backoff, load: backoff, activate: backoff },
+    attempts: { verify: verifyAttempts, unpack: attempts, load: attempts, activate: attempts, images: attempts },
+    backoffMs: { verify: verifyBackoff, unpack: backoff, load: backoff, activate: backoff, images: backoff },
     lockMs: atLeast(env, 'OUK_LOCK_MS', 15_000, 1000),
     stalledMs: atLeast(env, 'OUK_STALLED_MS', 5_000, 500),
     concurrency: atLeast(env, 'OUK_WORKER_CONCURRENCY', 1, 1),

@@ -1,5 +1,5 @@
 /**
- * The BullMQ flow of one import: activate ← load ← unpack ← verify (a flow
+ * The BullMQ flow of one import: images ← activate ← load ← unpack ← verify (a flow
  * runs the deepest child first), job ids `<import id>-<stage>`, each stage's
  * attempts and backoff from the pipeline settings. Ingest, retry and the
  * reconciler all add flows through here.

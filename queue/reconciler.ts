@@ -21,7 +21,7 @@ import { fromRow, getImport, stageFailed, type ImportRecord } from '../infra/imp
 import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
-import { firstStageNotDone, jobsOf, resumeImport } from './resume.ts';
+import { jobsOf, resumeFrom, resumeImport } from './resume.ts';
 import { retryImport } from './retry.ts';
 
 export interface ReconcilerDeps extends IngestDeps {
@@ -76,7 +76,7 @@ async function ingestUnknownBundles(deps: ReconcilerDeps, out: ReconcileResult):
 
 /** Steps 2 and 3 for one unfinished import. */
 async function repairUnfinished(deps: ReconcilerDeps, rec: ImportRecord, out: ReconcileResult): Promise<void> {
-  const from = firstStageNotDone(rec);
+  const from = resumeFrom(rec);
   if (!from) return;
   const jobs = await jobsOf(deps, rec.id);
   const job = jobs[from];
@@ -111,7 +111,14 @@ async function retryWhenSignatureArrived(deps: ReconcilerDeps, out: ReconcileRes
 export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResult> {
   const out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [] };
   await ingestUnknownBundles(deps, out);
-  const unfinished = await deps.pool.query<Parameters<typeof fromRow>[0]>(`SELECT * FROM ouk_meta.imports WHERE state = ANY($1::text[]) ORDER BY created_at`, [UNFINISHED]);
+  // ...and the active import whose images stage is owed and not failed (a failed push waits for `stella ouk retry`).
+  const unfinished = await deps.pool.query<Parameters<typeof fromRow>[0]>(
+    `SELECT * FROM ouk_meta.imports
+      WHERE state = ANY($1::text[])
+         OR (state = 'active' AND COALESCE(stages -> 'images' ->> 'state', '') NOT IN ('done', 'failed'))
+      ORDER BY created_at`,
+    [UNFINISHED],
+  );
   for (const row of unfinished.rows) {
     const rec = (await getImport(deps.pool, row.id)) ?? fromRow(row);
     await repairUnfinished(deps, rec, out);

@@ -40,6 +40,18 @@ export async function jobsOf(deps: Pick<FlowDeps, 'queues'>, importId: string): 
   return out;
 }
 
+/**
+ * The stage an import resumes from, or null when it needs nothing: its first
+ * stage not done — for a finished import, only the images stage of the
+ * active one (the DB is live; its push to the registry is still owed).
+ */
+export function resumeFrom(rec: ImportRecord): StageName | null {
+  const from = firstStageNotDone(rec);
+  if (!from) return null;
+  if ((FINISHED_STATES as readonly string[]).includes(rec.state)) return rec.state === 'active' && from === 'images' ? from : null;
+  return from;
+}
+
 /** The first stage the record does not say is done, or null when all are. */
 export function firstStageNotDone(rec: ImportRecord): StageName | null {
   return STAGES.find((s) => !stageIsDone(rec, s)) ?? null;
@@ -59,8 +71,8 @@ export type ResumeOutcome =
  * completed, unknown) are removed first so the new flow's ids are free.
  */
 export async function resumeImport(deps: FlowDeps, rec: ImportRecord): Promise<ResumeOutcome> {
-  const from = firstStageNotDone(rec);
-  if (!from || (FINISHED_STATES as readonly string[]).includes(rec.state)) return { resumed: false, reason: 'finished' };
+  const from = resumeFrom(rec);
+  if (!from) return { resumed: false, reason: 'finished' };
   const client = await connect(deps.pool);
   try {
     const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`ouk-resume:${rec.id}`]);

@@ -12,7 +12,7 @@ import { OukError } from '../lib/errors.ts';
 import { STAGES, type StageName } from '../functions/context.ts';
 import { patchStage, requireImport } from '../infra/import-records.ts';
 import type { FlowDeps } from './flow.ts';
-import { FINISHED_STATES, firstStageNotDone, isLive, jobsOf, resumeImport } from './resume.ts';
+import { isLive, jobsOf, resumeFrom, resumeImport } from './resume.ts';
 
 export interface RetryResult {
   importId: string;
@@ -23,8 +23,8 @@ export interface RetryResult {
 
 export async function retryImport(deps: FlowDeps, importId: string): Promise<RetryResult> {
   const rec = await requireImport(deps.pool, importId);
-  const from = firstStageNotDone(rec);
-  if (!from || (FINISHED_STATES as readonly string[]).includes(rec.state)) {
+  const from = resumeFrom(rec);
+  if (!from) {
     throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state}: every stage is done, nothing to retry`);
   }
   const jobs = await jobsOf(deps, importId);

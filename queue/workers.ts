@@ -26,11 +26,13 @@ import { load } from '../functions/load.ts';
 import { beginStage, stageFailed } from '../infra/import-records.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
+import { images } from '../functions/images.ts';
+import { createRegistryClient } from '../infra/registry.ts';
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 
 type StageFn = (p: StagePayload, ctx: StageContext) => Promise<unknown>;
-export const STAGE_FUNCTIONS: Record<StageName, StageFn> = { verify, unpack, load, activate };
+export const STAGE_FUNCTIONS: Record<StageName, StageFn> = { verify, unpack, load, activate, images };
 
 export interface WorkerDeps {
   pool?: Pool;
@@ -102,7 +104,8 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
   const ownConnection = !deps.connection;
   const connection = deps.connection ?? createRedis(config.redisUrl);
   const trustedKeys = deps.trustedKeys ?? (() => loadTrustedKeys(config.trustedKeys));
-  const base = { store, pool, config, trustedKeys, logger, now: deps.now ?? (() => new Date()) };
+  const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl), prefix: config.registryPrefix } : null;
+  const base = { store, pool, config, trustedKeys, logger, registry, now: deps.now ?? (() => new Date()) };
 
   const workers: Worker[] = [];
   const detach: Array<() => void> = [];

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -32,6 +32,7 @@ import { decodeRow } from '../bundle/tsv.ts';
 import { OukError } from '../lib/errors.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { unpackKit } from './helpers/kit.ts';
+import { writeOciImage } from './fixtures/oci-images.ts';
 import { contentPath } from '../bundle/member-codec.ts';
 
 const run = promisify(execFile);
@@ -97,8 +98,8 @@ before(async () => {
   const plain = await generateKeyPair();
   plainKeyPath = path.join(tmp, 'plain.key');
   await writeFile(plainKeyPath, plain.privateKeyPem, { mode: 0o600 });
-  imagePath = path.join(tmp, 'scanner-amd64.oci.tar');
-  await writeFile(imagePath, randomBytes(300_000));
+  // a two-platform OCI layout, 300 kB layers (test/fixtures/oci-images.ts)
+  imagePath = `scanner=${(await writeOciImage(path.join(tmp, 'oci-scanner'), { name: 'scanner', padBytes: 150_000 })).dir}`;
 });
 
 /** The full build of ../shared/feeds, unpacked, and the rows of the named advisories. */
@@ -170,8 +171,10 @@ describe('full build from ../shared/feeds', () => {
     // the DB members are stored zstd-compressed: the manifest names both the stored bytes and the content
     assert.deepEqual(
       m.members.map((x) => x.path),
-      [...TABLES.map((t) => `${t.member}.zst`), 'sbom.spdx.json', 'images/scanner-amd64.oci.tar'],
+      [...TABLES.map((t) => `${t.member}.zst`), 'sbom.spdx.json', ...m.members.filter((x) => x.role === 'image').map((x) => x.path)],
     );
+    assert.deepEqual(m.members.filter((x) => x.role === 'image').slice(0, 2).map((x) => x.path), ['images/scanner/oci-layout', 'images/scanner/index.json']);
+    assert.equal(m.members.filter((x) => x.role === 'image').length, 2 + 7, 'layout files, the index, 2 manifests, 2 configs, 2 layers');
     for (const member of m.members) {
       const file = path.join(unpacked, member.path);
       assert.equal(await sha256File(file), member.sha256, `${member.path} sha256`);
@@ -182,7 +185,9 @@ describe('full build from ../shared/feeds', () => {
         assert.deepEqual(member.content, { size: (await readFile(content)).length, sha256: await sha256File(content) }, `${member.path} content`);
       }
     }
-    assert.equal(await sha256File(path.join(unpacked, 'images/scanner-amd64.oci.tar')), await sha256File(imagePath));
+    // an OCI layout as it was: every blob's name is its sha256
+    for (const x of m.members.filter((y) => y.path.startsWith('images/scanner/blobs/sha256/'))) assert.equal(await sha256File(path.join(unpacked, x.path)), path.basename(x.path));
+    assert.deepEqual(m.images?.map((i) => [i.name, i.platforms.length]), [['scanner', 2]]);
     const digest = createHash('sha256');
     for (const t of TABLES) digest.update(`${t.member} ${m.members.find((x) => contentPath(x) === t.member)!.content!.sha256}\n`);
     assert.equal(m.db.digest, digest.digest('hex'));
@@ -394,7 +399,15 @@ describe('full build from ../shared/feeds', () => {
     for (const [i, f] of sbom.files.entries()) {
       assert.equal(f.checksums.find((c) => c.algorithm === 'SHA256')?.checksumValue, expected[i]!.sha256);
     }
-    assert.equal(sbom.relationships.filter((r) => r.relationshipType === 'CONTAINS').length, expected.length);
+    // the files, and one package per image named by its index digest
+    const images = built.manifest.images ?? [];
+    assert.equal(sbom.relationships.filter((r) => r.relationshipType === 'CONTAINS').length, expected.length + images.length);
+    const pkgs = sbom.packages as unknown as Array<{ name: string; checksums?: Array<{ checksumValue: string }>; comment?: string }>;
+    for (const img of images) {
+      const pkg = pkgs.find((x) => x.name === img.name);
+      assert.equal(pkg?.checksums?.[0]?.checksumValue, img.indexDigest.slice('sha256:'.length));
+      for (const p of img.platforms) assert.ok(pkg?.comment?.includes(`${p.os}/${p.architecture} ${p.digest}`));
+    }
     assert.ok(sbom.documentNamespace.endsWith(createHash('sha256').update(expected.map((m) => `${m.path} ${m.sha256}\n`).join('')).digest('hex')));
   });
 

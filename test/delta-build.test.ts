@@ -24,7 +24,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -43,6 +43,7 @@ import { OukError } from '../lib/errors.ts';
 import { generateKeyPair, loadTrustedKeys, verifyBundleFile } from '../signing/index.ts';
 import { byteCompare, current, edited, FEEDS, jsonOf, type Json, listJson, materialise, type Snapshot } from './helpers/feed-snapshots.ts';
 import { unpackKit } from './helpers/kit.ts';
+import { writeOciImage } from './fixtures/oci-images.ts';
 import { contentPath } from '../bundle/member-codec.ts';
 
 const run = promisify(execFile);
@@ -252,14 +253,11 @@ async function buildChain(): Promise<void> {
   dirs.push(path.join(tmp, 'feeds-s0'), path.join(tmp, 'feeds-s1'));
   for (let i = 0; i < 2; i++) await materialise(snapshots[i]!, dirs[i]!);
 
-  const imgA = path.join(tmp, 'img-0', 'scanner-amd64.oci.tar');
-  const imgB = path.join(tmp, 'img-0', 'scanner-arm64.oci.tar');
-  const imgB1 = path.join(tmp, 'img-1', 'scanner-arm64.oci.tar');
-  const imgC = path.join(tmp, 'img-1', 'zastava-amd64.oci.tar');
-  for (const f of [imgA, imgB, imgB1, imgC]) {
-    await mkdir(path.dirname(f), { recursive: true });
-    await writeFile(f, randomBytes(50_000));
-  }
+  // two-platform OCI layouts (test/fixtures/oci-images.ts): agent rebuilt (seed 2) for d1, zastava new in d1
+  const imgA = `scanner=${(await writeOciImage(path.join(tmp, 'img-0', 'scanner'), { name: 'scanner' })).dir}`;
+  const imgB = `agent=${(await writeOciImage(path.join(tmp, 'img-0', 'agent'), { name: 'agent' })).dir}`;
+  const imgB1 = `agent=${(await writeOciImage(path.join(tmp, 'img-1', 'agent'), { name: 'agent', seed: 2 })).dir}`;
+  const imgC = `zastava=${(await writeOciImage(path.join(tmp, 'img-1', 'zastava'), { name: 'zastava' })).dir}`;
 
   const build = (i: number, feeds: string, name: string, extra: { base?: BuildResult; fullOut?: string; images?: string[] } = {}) =>
     buildBundle({
@@ -408,11 +406,13 @@ describe('delta bundles built from real feed snapshots', () => {
       assert.equal(m.members.find((x) => contentPath(x) === t.member)!.rows, got.length);
     }
     assert.ok(splitLines(await member(d1, 'db/affected.tsv')).some((l) => idOf(l) === fixedAdv), 'the changed fixed version comes with its affected rows');
-    // member order: tables, removed list, SBOM, images
-    assert.deepEqual(
-      m.members.map((x) => `${x.role} ${x.path}`),
-      [...TABLES.map((t) => `db ${t.member}.zst`), `removed ${REMOVED_MEMBER}.zst`, 'sbom sbom.spdx.json', 'image images/scanner-arm64.oci.tar', 'image images/zastava-amd64.oci.tar'],
-    );
+    // member order: tables, removed list, SBOM, images (each one's layout files, images by name)
+    const head = [...TABLES.map((t) => `db ${t.member}.zst`), `removed ${REMOVED_MEMBER}.zst`, 'sbom sbom.spdx.json'];
+    assert.deepEqual(m.members.slice(0, head.length).map((x) => `${x.role} ${x.path}`), head);
+    const rest = m.members.slice(head.length);
+    assert.ok(rest.every((x) => x.role === 'image'));
+    assert.deepEqual([...new Set(rest.map((x) => x.path.split('/')[1]))], ['agent', 'zastava']);
+    assert.deepEqual(rest.slice(0, 2).map((x) => x.path), ['images/agent/oci-layout', 'images/agent/index.json']);
   });
 
   test('d2 and d3: re-added, changed twice, NVD CPE change and removal, un-withdrawn', async () => {
@@ -434,11 +434,14 @@ describe('delta bundles built from real feed snapshots', () => {
   });
 
   test('only new or changed images are carried; the --full-out bundle carries them all', () => {
-    const images = (m: Manifest) => m.members.filter((x) => x.role === 'image').map((x) => x.path);
-    assert.deepEqual(images(full0.manifest), ['images/scanner-amd64.oci.tar', 'images/scanner-arm64.oci.tar']);
-    // scanner-amd64 has the same bytes as in full0: left out; scanner-arm64 changed; zastava-amd64 is new
-    assert.deepEqual(images(d1.manifest), ['images/scanner-arm64.oci.tar', 'images/zastava-amd64.oci.tar']);
-    assert.deepEqual(images(d1.full!.manifest), ['images/scanner-amd64.oci.tar', 'images/scanner-arm64.oci.tar', 'images/zastava-amd64.oci.tar']);
+    const images = (m: Manifest) => (m.images ?? []).map((x) => x.name);
+    const imageDirs = (m: Manifest) => [...new Set(m.members.filter((x) => x.role === 'image').map((x) => x.path.split('/')[1]))];
+    assert.deepEqual(images(full0.manifest), ['agent', 'scanner']);
+    // scanner has the same index as in full0: left out; agent was rebuilt (another index); zastava is new
+    assert.deepEqual(images(d1.manifest), ['agent', 'zastava']);
+    assert.deepEqual(imageDirs(d1.manifest), ['agent', 'zastava']);
+    assert.notEqual(d1.manifest.images![0]!.indexDigest, full0.manifest.images![0]!.indexDigest);
+    assert.deepEqual(images(d1.full!.manifest), ['agent', 'scanner', 'zastava']);
     assert.equal(d1.full!.manifest.kind, 'full');
     assert.equal(d1.full!.manifest.bundleVersion, d1.manifest.bundleVersion);
   });

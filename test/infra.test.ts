@@ -386,7 +386,9 @@ describe('compose-stella.yml', () => {
     // docker-compose depends on python3-yaml: use it to read the normalised file.
     const json = execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: r.stdout, encoding: 'utf8' });
     const services = (JSON.parse(json) as { services: Record<string, ComposeService> }).services;
-    assert.deepEqual(Object.keys(services).sort(), ['api', 'minio', 'minio-setup', 'postgres', 'redis', 'stella-ops', 'worker']);
+    assert.deepEqual(Object.keys(services).sort(), ['api', 'minio', 'minio-setup', 'postgres', 'redis', 'registry', 'stella-ops', 'worker']);
+    assert.match(services.registry!.image ?? '', /^registry:2/);
+    assert.equal(services.worker!.environment?.OUK_REGISTRY_URL, 'http://registry:5000');
 
     const minio = services.minio.environment ?? {};
     assert.equal(minio.MINIO_NOTIFY_WEBHOOK_ENABLE_OUK, 'on');

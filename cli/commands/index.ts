@@ -26,6 +26,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'ouk', name: 'jobs', load: async () => (await import('./ouk-jobs.ts')).registerOukJobs },
   { group: 'ouk', name: 'retry', load: async () => (await import('./ouk-retry.ts')).registerOukRetry },
   { group: 'ouk', name: 'rollback', load: async () => (await import('./ouk-rollback.ts')).registerOukRollback },
+  { group: 'ouk', name: 'images', load: async () => (await import('./ouk-images.ts')).registerOukImages },
   { group: 'ouk', name: 'gc', load: async () => (await import('./ouk-gc.ts')).registerOukGc },
   { group: 'ouk', name: 'mirror', load: async () => (await import('./ouk-mirror.ts')).registerOukMirror },
   { group: '', name: 'scan', load: async () => (await import('./scan.ts')).registerScan },

@@ -1,6 +1,6 @@
 /**
  * `stella ouk build --feeds DIR --key KEY --out FILE.tar.gz [--version TAG]
- *  [--image PATH ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
+ *  [--image NAME[:TAG]=DIR ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
  *
  * Builds a full bundle from NVD, OSV and GHSA feeds and signs it (FILE.sig and
  * FILE.sigstore.json beside it). With --base (the previous FULL bundle), builds
@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { DEFAULT_ZSTD_LEVEL } from '../../bundle/member-codec.ts';
+import { platformLabel } from '../../bundle/oci.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
@@ -67,16 +68,17 @@ export function formatSummary(r: BuildResult, seconds: number): string {
   for (const f of m.feeds) {
     lines.push(`  feed ${f.name.padEnd(5)} ${String(f.records).padStart(8)} records, ${f.skipped} skipped, snapshot ${f.snapshot ?? 'unknown'}`);
   }
-  const images = m.members.filter((x) => x.role === 'image');
+  const images = m.images ?? [];
+  const imageList = images.map((i) => `${i.name}:${i.tag} ${i.indexDigest} (${i.platforms.map(platformLabel).join(', ')})`).join('; ');
   if (m.kind === 'delta' && m.base && m.db.changes) {
     const c = m.db.changes;
     if (c.added + c.changed + c.removed === 0) lines.push(`  delta is empty: the feeds have not changed since ${m.base.version}`);
     else lines.push(`  delta against ${m.base.version} (db ${short(m.base.dbDigest)}): ${c.added} added, ${c.changed} changed, ${c.removed} removed advisories`);
     lines.push(`  rows in the delta: ${rowCounts(r.rows)}; yields ${m.db.advisories} advisories, db ${short(m.db.digest)}`);
-    lines.push(`  images new or changed since the base: ${images.length ? images.map((i) => i.path).join(', ') : 'none'}`);
+    lines.push(`  images new or changed since the base: ${images.length ? imageList : 'none'}`);
   } else {
     lines.push(`  advisories ${m.db.advisories} (rows: ${rowCounts(r.rows)}), db ${short(m.db.digest)}`);
-    if (images.length) lines.push(`  images ${images.map((i) => i.path).join(', ')}`);
+    if (images.length) lines.push(`  images ${imageList}`);
   }
   lines.push(...fileLines('', r));
   if (r.full) lines.push(...fileLines(`full bundle of ${r.full.manifest.bundleVersion} (the next delta's base): `, r.full));
@@ -91,7 +93,7 @@ export function registerOukBuild(ouk: Command): void {
     .requiredOption('--key <key>', 'signing key (PKCS#8 PEM; STELLA_KEY_PASSWORD decrypts it)')
     .requiredOption('--out <file>', 'bundle to write, e.g. stella-ouk-2026-11-28.tar.gz')
     .option('--version <tag>', 'bundle version, YYYY-MM-DD[.N] (default: today, UTC)')
-    .option('--image <path>', 'OCI image archive to carry as images/<name> (repeatable)', collect, [])
+    .option('--image <name=dir>', 'OCI image layout (multi-platform index) to carry as images/<name>/, NAME[:TAG]=DIR (repeatable)', collect, [])
     .option('--expires-days <n>', 'days the bundle stays valid', positiveInt, DEFAULT_EXPIRES_DAYS)
     .option('--compression-level <n>', 'zstd level of the DB members, 1-19 (19: smallest, slowest)', positiveInt, DEFAULT_ZSTD_LEVEL)
     .option('--base <prev>', 'previous FULL bundle: build a delta against it (only what changed since)')

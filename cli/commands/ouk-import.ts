@@ -19,7 +19,8 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { storeUnavailable } from '../../infra/store.ts';
 import { getImport, type ImportRecord } from '../../infra/import-records.ts';
-import { OukError } from '../../lib/errors.ts';
+import { EXIT_CODES, OukError, type ErrorCode } from '../../lib/errors.ts';
+import type { ImagesResult } from '../../functions/images.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
@@ -101,6 +102,14 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
       process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
     } else {
       process.stdout.write(`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}\n`);
+      const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;
+      if (pushed?.skipped) process.stdout.write(`images: ${pushed.skipped}\n`);
+      else if (pushed) for (const i of pushed.images) process.stdout.write(`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)\n`);
+    }
+    const imagesStage = rec.stages.images;
+    if (imagesStage?.state === 'failed') {
+      const code = (imagesStage.code && imagesStage.code in EXIT_CODES ? imagesStage.code : 'IMPORT_FAILED') as ErrorCode;
+      throw new OukError(code, `${rec.version} is the active DB, but pushing its images failed: ${imagesStage.error ?? 'no reason recorded'} — fix it, then \`stella ouk retry ${rec.id}\``);
     }
     return 0;
   } finally {

@@ -3,7 +3,8 @@
  * draws a bar per stage (a line per change when stderr is not a terminal),
  * retries once a refusal that the operator's flags lift, hints when no worker
  * serves a queue, and ends with the record once activate is done or a stage
- * failed for good.
+ * failed for good, or once activate and images are done (or images failed:
+ * the DB is live, the push is owed).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
@@ -96,7 +97,8 @@ export async function followImport(p: CliPipeline, importId: string, opts: { tty
         stages[s] = { state, progress: job?.progress ?? null };
         bars.update(s, state === 'waiting-children' ? 'waiting' : state, job?.progress);
       }
-      if (rec.stages.activate?.state === 'done') return { record: rec, stages };
+      // Activated, and the images step (after activation) has pushed or failed: the import's end.
+      if (rec.stages.activate?.state === 'done' && ['done', 'failed'].includes(rec.stages.images?.state ?? '')) return { record: rec, stages };
       // A stage waiting a while with nobody to run it: say so once (the CLI keeps waiting).
       const pending = STAGES.find((s) => stages[s].state === 'waiting');
       if (pending && !hinted && Date.now() - started > 10_000) {

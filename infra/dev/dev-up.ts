@@ -5,7 +5,8 @@
  *   2. dev secrets when missing: .stella/keys/cosign.{key,pub} and .stella/dev.env,
  *      the stack's explicit configuration (that key trusted, a webhook token,
  *      STELLA_AIRGAP=true: the stack runs air-gapped, as in production);
- *   3. s3rver (infra/dev/s3rver-main.ts), the API (api/main.ts) and the workers
+ *   3. s3rver (infra/dev/s3rver-main.ts), the OCI registry (Debian's docker-registry,
+ *      infra/dev/registry-main.ts, when installed; OUK_REGISTRY_URL), the API (api/main.ts) and the workers
  *      (queue/worker-main.ts), each a detached `node --import tsx <file>` with its
  *      output in .stella/logs/<name>.log and its pid in .stella/run/<name>.pid.
  *
@@ -23,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../lib/config.ts';
 import { devEnv, devPaths, isLoopbackUrl, loadDotEnv } from '../env.ts';
 import { ensureDevSecrets } from './secrets.ts';
+import { registryAnswers, registryInstalled } from './registry.ts';
 import {
   ensurePostgres,
   ensureRedis,
@@ -80,6 +82,20 @@ async function main(): Promise<number> {
       timeoutMs: 20_000,
       ready: () => httpAnswers(cfg.s3Endpoint, false),
       skip: isLoopbackUrl(cfg.s3Endpoint) ? undefined : 'remote store (S3_ENDPOINT)',
+    },
+    {
+      name: 'registry',
+      entry: 'infra/dev/registry-main.ts',
+      address: cfg.registryUrl ?? '-',
+      timeoutMs: 20_000,
+      ready: () => registryAnswers(cfg.registryUrl!),
+      skip: !registryInstalled()
+        ? 'docker-registry not installed (apt-get install docker-registry)'
+        : !cfg.registryUrl
+          ? 'OUK_REGISTRY_URL unset'
+          : isLoopbackUrl(cfg.registryUrl)
+            ? undefined
+            : 'remote registry (OUK_REGISTRY_URL)',
     },
     { name: 'api', entry: env.STELLA_DEV_API_ENTRY || 'api/main.ts', address: apiBase, timeoutMs: 60_000, ready: () => httpAnswers(`${apiBase}/healthz`) },
   ];

@@ -4,6 +4,7 @@
 #   docker-compose  validates compose-stella.yml (no engine needed)
 #   faketime        the time-travel run (npm run test:faketime)
 #   zstd            the kit's DB members are zstd-compressed (builder and load)
+#   docker-registry the reference OCI registry the kit images are pushed to (images stage)
 # Each is checked by the file it provides; missing ones are installed with
 # apt-get when running as root (as CI does) or with passwordless sudo.
 # Otherwise it names the packages and exits 1, so `npm test` fails with the
@@ -18,10 +19,11 @@ declare -A PROVIDES=(
   [docker-compose]=/usr/bin/docker-compose
   [faketime]=/usr/bin/faketime
   [zstd]=/usr/bin/zstd
+  [docker-registry]=/usr/bin/docker-registry
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry)
 
 missing=()
 for pkg in "${wanted[@]}"; do

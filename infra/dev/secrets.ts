@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { registryInstalled } from './registry.ts';
 import { generateKeyPair } from '../../signing/index.ts';
 import type { DevPaths } from '../env.ts';
 
@@ -37,6 +38,10 @@ export async function ensureDevSecrets(paths: DevPaths): Promise<string[]> {
     fs.writeFileSync(paths.devEnvFile, lines.join('\n'), { mode: 0o600 });
     fs.chmodSync(paths.devEnvFile, 0o600);
     made.push(paths.devEnvFile);
+  }
+  // The local OCI registry (dev:up starts it when docker-registry is installed): the images step pushes there.
+  if (registryInstalled() && !/^OUK_REGISTRY_URL=/m.test(fs.readFileSync(paths.devEnvFile, 'utf8'))) {
+    fs.appendFileSync(paths.devEnvFile, 'OUK_REGISTRY_URL=http://127.0.0.1:5000\n');
   }
   return made;
 }
