@@ -103,7 +103,9 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
     } else {
       process.stdout.write(`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}\n`);
       const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;
-      if (pushed?.skipped) process.stdout.write(`images: ${pushed.skipped}\n`);
+      if (pushed?.skipped) {
+        if (pushed.images.length) process.stdout.write(`images: ${pushed.skipped}\n`); // a kit without images says nothing about them
+      }
       else if (pushed) for (const i of pushed.images) process.stdout.write(`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)\n`);
     }
     const imagesStage = rec.stages.images;
