@@ -49,6 +49,8 @@ export const EXIT_CODES = {
   QUOTA_UNAVAILABLE: 63,
   SBOM_TOO_LARGE: 64,
   SCAN_BUSY: 65,
+  SBOM_NOT_FOUND: 66,
+  SBOM_EXISTS: 67,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

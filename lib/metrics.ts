@@ -18,6 +18,9 @@
  *   ouk_active_db_stale                              1 when older than OUK_WARN_AGE_HOURS
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
  *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
+ *   ouk_rescans_total{outcome}                       re-scans of stored SBOMs (scanned|carried|already|superseded|gone)
+ *   ouk_rescan_new_findings_total{severity}          findings a re-scan found new (CRITICAL and HIGH)
+ *   ouk_rescan_duration_seconds                      duration of a re-scan job that scanned
  *   process_* / nodejs_*                             prom-client default process metrics
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -74,6 +77,30 @@ export const scans = new Counter({
   name: 'ouk_scans_total',
   help: 'Scans by mode (anonymous or token) and whether the client was over its daily quota',
   labelNames: ['mode', 'over_quota'] as const,
+  registers: [registry],
+});
+
+export const rescans = new Counter({
+  name: 'ouk_rescans_total',
+  help: 'Re-scans of stored SBOMs after an activation, by outcome (scanned, carried forward untouched by a delta, already done, superseded, gone)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+/** The severities whose new findings are counted: what an alert is about. */
+export const RESCAN_COUNTED_SEVERITIES = ['CRITICAL', 'HIGH'] as const;
+
+export const rescanNewFindings = new Counter({
+  name: 'ouk_rescan_new_findings_total',
+  help: 'Findings a re-scan of a stored SBOM found that its previous result did not have, CRITICAL and HIGH',
+  labelNames: ['severity'] as const,
+  registers: [registry],
+});
+
+export const rescanDuration = new Histogram({
+  name: 'ouk_rescan_duration_seconds',
+  help: 'Duration of a re-scan job of a stored SBOM that scanned (not carried forward), in seconds',
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers: [registry],
 });
 
@@ -185,6 +212,13 @@ export function countActivated(): void {
 
 export function countScan(mode: ScanMode, overQuota = false): void {
   scans.inc({ mode, over_quota: overQuota ? 'true' : 'false' });
+}
+
+/** One finished re-scan job: its outcome, its new findings per severity, its duration when it scanned. */
+export function countRescan(r: { outcome: string; newBySeverity: Record<string, number>; seconds: number }): void {
+  rescans.inc({ outcome: r.outcome });
+  for (const sev of RESCAN_COUNTED_SEVERITIES) rescanNewFindings.inc({ severity: sev }, r.newBySeverity[sev] ?? 0);
+  if (r.outcome === 'scanned' && Number.isFinite(r.seconds) && r.seconds >= 0) rescanDuration.observe(r.seconds);
 }
 
 /** Where the scrape-time meters read from; returns a function that undoes it (when still current). */
