@@ -4,11 +4,16 @@
  *   addSbom      validates and stores an SBOM under a name, and scans it once
  *                against the active DB (no quota: stored SBOMs are the site's own)
  *   planRescans  what the newest activation needs: one job per stored SBOM
- *                without a result for it; after a delta, an SBOM none of whose
- *                packages the delta touched is carried forward, not scanned
- *   rescanSbom   one job: scan the stored SBOM at the newest activation (or
- *                carry its previous findings forward), diff against its
- *                previous result, write result and diff in ONE transaction.
+ *                without a result for it; after a delta, each job carries the
+ *                SBOM's lookup keys the delta touched (packages of the
+ *                advisories, KEV, EPSS and VEX rows it changed)
+ *   rescanSbom   one job: scan the stored SBOM at the newest activation, diff
+ *                against its previous result, write result and diff in ONE
+ *                transaction. After a delta only the components with a
+ *                touched key are scanned and merged into the previous
+ *                findings (none touched: the result is carried forward), so
+ *                the cost grows with the SBOMs and the rows the delta
+ *                touched, not with the DB or the SBOM's size.
  *                Idempotent: a result for (SBOM, activation) already there
  *                means nothing is done; a job for an activation that is no
  *                longer the newest does nothing either (the newer one's job
@@ -70,8 +75,12 @@ export interface InspectedSbom {
 export interface SbomScanner<F extends RescanFinding = RescanFinding> {
   /** Reads a document as `stella scan` does; SBOM_INVALID / SBOM_TOO_LARGE when it is not one. */
   inspect(document: unknown): InspectedSbom;
-  /** Scans a document against the active DB, in one snapshot; no quota. */
-  scan(document: unknown): Promise<ScanOutcome<F>>;
+  /**
+   * Scans a document against the active DB, in one snapshot; no quota. With
+   * `only`, just the components with one of those lookup keys, named in
+   * `scannedComponents` (null: all of them).
+   */
+  scan(document: unknown, only?: ReadonlySet<string>): Promise<ScanOutcome<F> & { scannedComponents: string[] | null }>;
 }
 
 export interface RescanDeps<F extends RescanFinding = RescanFinding> {
@@ -81,11 +90,17 @@ export interface RescanDeps<F extends RescanFinding = RescanFinding> {
   now(): Date;
 }
 
-/** The re-scan job's payload: which SBOM against which activation; `carryFrom`: the activation whose result may be carried forward. */
+/**
+ * The re-scan job's payload: which SBOM against which activation. After a
+ * delta, `incremental`: the activation just before it and the SBOM's lookup
+ * keys the delta touched — only those components are scanned again, merged
+ * into the result of `from` (none: carried forward). Without a result for
+ * `from`, the whole SBOM is scanned.
+ */
 export interface RescanPayload {
   sbom: string;
   activationSeq: number;
-  carryFrom?: number;
+  incremental?: { from: number; keys: string[] };
 }
 
 export interface FindingChange<F extends RescanFinding = RescanFinding> {
@@ -104,8 +119,10 @@ export interface RescanResult {
   sbom: string;
   activationSeq: number;
   dbVersion: string;
-  /** scanned, carried forward (untouched by a delta), already there, or superseded by a newer activation */
-  outcome: 'scanned' | 'carried' | 'already' | 'superseded' | 'gone';
+  /** scanned whole, partly (the components a delta touched), carried forward (none touched), already there, superseded by a newer activation, or the SBOM was removed */
+  outcome: 'scanned' | 'partial' | 'carried' | 'already' | 'superseded' | 'gone';
+  /** components scanned */
+  scannedComponents: number | null;
   findings: number;
   added: number;
   removed: number;
@@ -128,6 +145,12 @@ export function checkSbomName(name: string): string {
 export function sbomNotFound(name: string): OukError {
   return new OukError('SBOM_NOT_FOUND', `no stored SBOM is named ${name}: \`stella sbom list\` shows them`);
 }
+
+const SEVERITY_ORDER = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'];
+const rank = (f: RescanFinding): number => {
+  const i = SEVERITY_ORDER.indexOf(f.severity);
+  return i < 0 ? SEVERITY_ORDER.length : i;
+};
 
 const keyOf = (f: RescanFinding): string => `${f.component}\u0000${f.advisoryId}`;
 const facts = (f: RescanFinding): FindingChange['before'] => ({ severity: f.severity, kev: Boolean(f.kev), epss: f.epss?.score ?? null });
@@ -173,6 +196,13 @@ function countsOf(o: ScanOutcome): SbomCounts {
   return { findings: o.summary.findings, bySeverity: o.summary.bySeverity, kev: o.summary.kev };
 }
 
+/** Counts of a merged findings list, in the scan summary's terms. */
+function countFindings(findings: RescanFinding[]): SbomCounts {
+  const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((sev) => [sev, 0])) as Record<string, number>;
+  for (const f of findings) bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1;
+  return { findings: findings.length, bySeverity, kev: findings.filter((f) => f.kev).length };
+}
+
 function bySeverity(findings: RescanFinding[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const f of findings) out[f.severity] = (out[f.severity] ?? 0) + 1;
@@ -187,11 +217,12 @@ function bySeverity(findings: RescanFinding[]): Record<string, number> {
 async function scanAtActivation<F extends RescanFinding>(
   deps: RescanDeps<F>,
   document: unknown,
-): Promise<{ activation: ActivationRef; outcome: ScanOutcome<F>; seconds: number } | 'moved' | null> {
+  only?: ReadonlySet<string>,
+): Promise<{ activation: ActivationRef; outcome: ScanOutcome<F> & { scannedComponents: string[] | null }; seconds: number } | 'moved' | null> {
   const before = await latestActivation(deps.pool);
   if (!before) return null;
   const t0 = performance.now();
-  const outcome = await deps.scanner.scan(document);
+  const outcome = await deps.scanner.scan(document, only);
   const seconds = (performance.now() - t0) / 1000;
   const after = await latestActivation(deps.pool);
   if (after?.seq !== before.seq) return 'moved';
@@ -275,17 +306,16 @@ export async function planRescans(pool: Pool): Promise<RescanPlan> {
   if (!activation) return { activation: null, jobs: [], carried: 0 };
   const names = await sbomsWithoutResult(pool, activation.seq);
   if (names.length === 0) return { activation, jobs: [], carried: 0 };
-  let carry: { from: number; untouched: Set<string> } | null = null;
+  let delta: { from: number; touched: Map<string, string[]> } | null = null;
   if (activation.action === 'activate' && activation.kind === 'delta' && activation.importId) {
     const prev = await activationBefore(pool, activation.seq);
     const keys = prev ? await touchedKeys(pool, undoSchemaFor(activation.importId), activation.schema) : null;
-    if (prev && keys) {
-      const touched = await sbomsTouching(pool, names, keys);
-      carry = { from: prev.seq, untouched: new Set(names.filter((n) => !touched.has(n))) };
-    }
+    if (prev && keys) delta = { from: prev.seq, touched: await sbomsTouching(pool, names, keys) };
   }
-  const jobs = names.map((sbom): RescanPayload => (carry?.untouched.has(sbom) ? { sbom, activationSeq: activation.seq, carryFrom: carry.from } : { sbom, activationSeq: activation.seq }));
-  return { activation, jobs, carried: carry?.untouched.size ?? 0 };
+  const jobs = names.map((sbom): RescanPayload =>
+    delta ? { sbom, activationSeq: activation.seq, incremental: { from: delta.from, keys: delta.touched.get(sbom) ?? [] } } : { sbom, activationSeq: activation.seq },
+  );
+  return { activation, jobs, carried: delta ? names.filter((n) => !delta.touched.has(n)).length : 0 };
 }
 
 /** One re-scan job (see the module comment). */
@@ -296,6 +326,7 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
     activationSeq: p.activationSeq,
     dbVersion: '',
     outcome,
+    scannedComponents: null,
     findings: 0,
     added: 0,
     removed: 0,
@@ -310,15 +341,19 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
   const current = await latestActivation(deps.pool);
   if (!current || current.seq !== p.activationSeq) return done('superseded');
 
-  // The new result: carried forward from the activation before (the delta touched none of its packages), or scanned.
+  // The new result: from the activation before (only the components a delta touched scanned again), or a whole scan.
   let next: SbomResultRow<F>;
-  const carried = p.carryFrom !== undefined ? await resultFor<F>(deps.pool, p.sbom, p.carryFrom) : null;
-  if (carried) {
+  let outcome: 'scanned' | 'partial' | 'carried';
+  let scannedComponents: number | null = null;
+  const base = p.incremental ? await resultFor<F>(deps.pool, p.sbom, p.incremental.from) : null;
+  if (base && p.incremental && p.incremental.keys.length === 0) {
+    outcome = 'carried';
+    scannedComponents = 0;
     next = {
-      ...carried,
+      ...base,
       activationSeq: current.seq,
       dbVersion: current.version,
-      findings: carried.findings.map((f) => ({ ...f, dbVersion: current.version })),
+      findings: base.findings.map((f) => ({ ...f, dbVersion: current.version })),
       scanned: false,
       seconds: 0,
       computedAt: deps.now(),
@@ -326,18 +361,30 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
   } else {
     const document = await getSbomDocument(deps.pool, p.sbom);
     if (document === undefined) return done('gone');
-    const s = await scanAtActivation(deps, document);
+    const only = base && p.incremental ? new Set(p.incremental.keys) : undefined;
+    const s = await scanAtActivation(deps, document, only);
     if (!s || s === 'moved' || s.activation.seq !== p.activationSeq) return done('superseded');
-    next = {
-      sbom: p.sbom,
-      activationSeq: s.activation.seq,
-      dbVersion: s.outcome.dbVersion,
-      findings: s.outcome.findings,
-      counts: countsOf(s.outcome),
-      scanned: true,
-      seconds: s.seconds,
-      computedAt: deps.now(),
-    };
+    if (base && s.outcome.scannedComponents) {
+      // The components scanned again replace their findings; every other one keeps its own.
+      const rescanned = new Set(s.outcome.scannedComponents);
+      const kept = base.findings.filter((f) => !rescanned.has(f.component)).map((f) => ({ ...f, dbVersion: s.outcome.dbVersion }));
+      const findings = [...kept, ...s.outcome.findings].sort((a, b) => rank(a) - rank(b));
+      outcome = 'partial';
+      scannedComponents = rescanned.size;
+      next = { sbom: p.sbom, activationSeq: s.activation.seq, dbVersion: s.outcome.dbVersion, findings, counts: countFindings(findings), scanned: true, seconds: s.seconds, computedAt: deps.now() };
+    } else {
+      outcome = 'scanned';
+      next = {
+        sbom: p.sbom,
+        activationSeq: s.activation.seq,
+        dbVersion: s.outcome.dbVersion,
+        findings: s.outcome.findings,
+        counts: countsOf(s.outcome),
+        scanned: true,
+        seconds: s.seconds,
+        computedAt: deps.now(),
+      };
+    }
   }
 
   // One transaction, the SBOM row locked: the result, then the diff against the one before it.
@@ -368,7 +415,8 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
       });
     }
     await client.query('COMMIT');
-    const result = done(carried ? 'carried' : 'scanned', {
+    const result = done(outcome, {
+      scannedComponents,
       dbVersion: next.dbVersion,
       findings: next.counts.findings,
       added: diff.added.length,

@@ -360,9 +360,13 @@ export async function touchedKeys(q: Queryable, undoSchema: string, activeSchema
   return (await q.query<{ k: string }>(sql)).rows.map((r) => r.k);
 }
 
-/** The stored SBOMs any of whose lookup keys is in `keys`. */
-export async function sbomsTouching(q: Queryable, names: string[], keys: string[]): Promise<Set<string>> {
-  if (names.length === 0 || keys.length === 0) return new Set();
-  const r = await q.query<{ name: string }>('SELECT name FROM ouk_meta.sboms WHERE name = ANY($1::text[]) AND package_keys && $2::text[]', [names, keys]);
-  return new Set(r.rows.map((x) => x.name));
+/** Of the stored SBOMs `names`, those with a lookup key in `keys`, each with those keys. */
+export async function sbomsTouching(q: Queryable, names: string[], keys: string[]): Promise<Map<string, string[]>> {
+  if (names.length === 0 || keys.length === 0) return new Map();
+  const r = await q.query<{ name: string; keys: string[] }>(
+    `SELECT name, ARRAY(SELECT unnest(package_keys) INTERSECT SELECT unnest($2::text[])) AS keys
+       FROM ouk_meta.sboms WHERE name = ANY($1::text[]) AND package_keys && $2::text[]`,
+    [names, keys],
+  );
+  return new Map(r.rows.map((x) => [x.name, x.keys]));
 }

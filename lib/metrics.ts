@@ -18,7 +18,7 @@
  *   ouk_active_db_stale                              1 when older than OUK_WARN_AGE_HOURS
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
  *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
- *   ouk_rescans_total{outcome}                       re-scans of stored SBOMs (scanned|carried|already|superseded|gone)
+ *   ouk_rescans_total{outcome}                       re-scans of stored SBOMs (scanned|partial|carried|already|superseded|gone)
  *   ouk_rescan_new_findings_total{severity}          findings a re-scan found new (CRITICAL and HIGH)
  *   ouk_rescan_duration_seconds                      duration of a re-scan job that scanned
  *   process_* / nodejs_*                             prom-client default process metrics
@@ -82,7 +82,7 @@ export const scans = new Counter({
 
 export const rescans = new Counter({
   name: 'ouk_rescans_total',
-  help: 'Re-scans of stored SBOMs after an activation, by outcome (scanned, carried forward untouched by a delta, already done, superseded, gone)',
+  help: 'Re-scans of stored SBOMs after an activation, by outcome (scanned whole, partial: the components a delta touched, carried forward untouched, already done, superseded, gone)',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
@@ -218,7 +218,7 @@ export function countScan(mode: ScanMode, overQuota = false): void {
 export function countRescan(r: { outcome: string; newBySeverity: Record<string, number>; seconds: number }): void {
   rescans.inc({ outcome: r.outcome });
   for (const sev of RESCAN_COUNTED_SEVERITIES) rescanNewFindings.inc({ severity: sev }, r.newBySeverity[sev] ?? 0);
-  if (r.outcome === 'scanned' && Number.isFinite(r.seconds) && r.seconds >= 0) rescanDuration.observe(r.seconds);
+  if ((r.outcome === 'scanned' || r.outcome === 'partial') && Number.isFinite(r.seconds) && r.seconds >= 0) rescanDuration.observe(r.seconds);
 }
 
 /** Where the scrape-time meters read from; returns a function that undoes it (when still current). */

@@ -180,6 +180,12 @@ describe('stored SBOMs, re-scanned after every activation', () => {
     assert.ok(d.changed.length >= 1);
     assert.deepEqual([...new Set(d.changed.map((c) => `${c.finding.package} ${c.before.severity}→${c.after.severity}`))], ['semver HIGH→CRITICAL']);
 
+    // the partial re-scan (touched components only, merged) holds exactly what a whole scan finds
+    const stored = await fx.pool.query<{ findings: Finding[] }>('SELECT findings FROM ouk_meta.sbom_results WHERE sbom = $1 AND db_version = $2', ['juice-shop', V[1]]);
+    const whole = await storedSbomScanner(fx.pool).scan(JSON.parse(fs.readFileSync(JUICE, 'utf8')) as unknown);
+    const ids = (fs: Finding[]): string[] => fs.map((f) => `${f.component} ${f.advisoryId} ${f.severity} ${f.dbVersion}`).sort();
+    assert.deepEqual(ids(stored.rows[0]!.findings), ids(whole.findings));
+
     // the untouched SBOM was carried forward, not scanned; its diff is empty
     const carried = await fx.pool.query<{ scanned: boolean }>('SELECT scanned FROM ouk_meta.sbom_results WHERE sbom = $1 AND db_version = $2', ['other', V[1]]);
     assert.equal(carried.rows[0]?.scanned, false);
@@ -200,7 +206,10 @@ describe('stored SBOMs, re-scanned after every activation', () => {
     assert.equal(again.outcome, 'already');
     const job = await queues.rescan.getJob(rescanJobId({ sbom: 'juice-shop', activationSeq: act.seq }));
     assert.ok(job, 'the job is visible in the rescan queue');
-    assert.equal((job.returnvalue as { outcome: string }).outcome, 'scanned');
+    // after the delta only the components with a package it touched were scanned again
+    const rv = job.returnvalue as { outcome: string; scannedComponents: number };
+    assert.equal(rv.outcome, 'partial');
+    assert.ok(rv.scannedComponents >= 3 && rv.scannedComponents < 840, `scanned ${rv.scannedComponents} of 840 components`);
     const re = await enqueueRescans({ pool: fx.pool, queue: queues.rescan, settings });
     assert.equal(re.jobs, 0);
     // the same job id added again is the same job
