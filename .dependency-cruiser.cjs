@@ -4,7 +4,8 @@
  *
  *   cli, infra/dev, bench, test            entry points and tooling: may use anything below
  *   api                                     the HTTP service
- *   queue                                   BullMQ wiring
+ *   queue                                   BullMQ wiring (queue/worker-main.ts, the worker process's
+ *                                           entry point, also wires the scanner into the re-scan worker)
  *   functions                               the pipeline stages
  *   builder | scan                          DB building and DB use (trivy-db | trivy): never each other
  *   infra (not infra/dev)                   storage clients, SQL, the environment
@@ -33,7 +34,14 @@ module.exports = {
     { name: 'builder-does-not-use-the-scanner', severity: 'error', from: { path: '^builder/' }, to: { path: ANY_ABOVE('scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'scanner-does-not-use-the-builder', severity: 'error', from: { path: '^scan/' }, to: { path: ANY_ABOVE('builder', 'functions', 'queue', 'api', 'cli') } },
     { name: 'stages-know-no-wiring', severity: 'error', from: { path: '^functions/' }, to: { path: ANY_ABOVE('builder', 'scan', 'queue', 'api', 'cli') } },
-    { name: 'queue-knows-no-service', severity: 'error', from: { path: '^queue/' }, to: { path: ANY_ABOVE('builder', 'scan', 'api', 'cli') } },
+    { name: 'queue-knows-no-service', severity: 'error', from: { path: '^queue/', pathNot: '^queue/worker-main\\.ts$' }, to: { path: ANY_ABOVE('builder', 'scan', 'api', 'cli') } },
+    {
+      name: 'worker-entry-point-wires-only-the-scanner',
+      severity: 'error',
+      comment: 'the worker process may hand the scanner to the re-scan worker, nothing more',
+      from: { path: '^queue/worker-main\\.ts$' },
+      to: { path: ANY_ABOVE('builder', 'api', 'cli') },
+    },
     { name: 'api-knows-no-cli', severity: 'error', from: { path: '^api/' }, to: { path: ANY_ABOVE('builder', 'cli') } },
   ],
   options: {

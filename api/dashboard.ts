@@ -1,6 +1,6 @@
 /**
  * The job dashboard: bull-board at /admin/queues with the verify, unpack, load
- * and activate queues, retries enabled, behind operator authentication (see
+ * and activate queues (then the re-scans of stored SBOMs and maintenance), retries enabled, behind operator authentication (see
  * api/auth.ts). With no operator credential configured it is never served
  * open: it answers 404 and says so in the log.
  *
@@ -28,6 +28,8 @@ const DESCRIPTIONS: Record<string, string> = {
   unpack: 'stream the tar, check every member against the manifest, stage members in the store',
   load: 'COPY staged members into a PostgreSQL staging schema',
   activate: 'atomic switch of the active DB, previous DB kept for rollback',
+  rescan: 'stored SBOMs re-scanned after each activation (full, delta, rollback), diffed against their previous findings',
+  maintenance: 'periodic jobs of the cluster: reconcile, gc',
 };
 
 export interface DashboardOptions {

@@ -22,6 +22,7 @@ import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { dashboardPlugin } from './dashboard.ts';
 import { metricsPlugin } from './metrics.ts';
 import { scanRoutes } from './scan-routes.ts';
+import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
 
 const env = resolveEnv();
@@ -40,11 +41,13 @@ interface PluginContext {
 
 /** Route plugins beyond the webhook and health: add one line per plugin. */
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
-  async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.maintenance], config, logger }),
-  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: Object.values(queues.queues), warnAgeHours: config.warnAgeHours, logger }),
+  async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.maintenance], config, logger }),
+  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], warnAgeHours: config.warnAgeHours, logger }),
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
   async ({ app, config, pool }) => app.register(scanRoutes, { pool, redis: new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }), config }),
+  // Stored SBOMs: added and scanned once here, re-scanned by the workers after every activation.
+  async ({ app, config, pool, logger }) => app.register(sbomRoutes, { pool, config, logger }),
 ];
 
 async function main(): Promise<void> {
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
     insecureWebhook: config.insecureWebhook,
   });
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
-  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: Object.values(queues.queues), maintenance: queues.maintenance, pool, logger });
+  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], maintenance: queues.maintenance, pool, logger });
 
   await app.listen({ port: config.apiPort, host: config.apiHost });
 

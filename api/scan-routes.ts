@@ -61,7 +61,8 @@ export function bounded<T extends { findings: unknown[]; notChecked: unknown[] }
   };
 }
 
-function bearer(req: FastifyRequest): string | undefined {
+/** The bearer token of a request (undefined without one); TOKEN_INVALID for another Authorization scheme. */
+export function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);

@@ -17,7 +17,12 @@
  *     corpus with that share of records edited, built with --base), each put
  *     → active, then rolled back so each applies to the same base;
  *  6. scans of a 1,000-component SBOM (components taken from the DB so that
- *     they hit) against the full-size DB: p50 and p95 over BENCH_SCANS runs.
+ *     they hit) against the full-size DB: p50 and p95 over BENCH_SCANS runs;
+ *  7. re-scan after a nightly delta: BENCH_RESCAN_SBOMS (100) stored SBOMs of
+ *     1,000 components each (`stella sbom add`'s function), then the first
+ *     delta of BENCH_DELTAS put → active; measured from the activation's
+ *     commit to the last stored SBOM's result for it (the worker's rescan
+ *     queue, OUK_RESCAN_CONCURRENCY), then rolled back.
  *
  * Prints the figures, rewrites the import section of docs/performance.md and,
  * with --json, writes bench/out/import.json.
@@ -47,6 +52,9 @@ import { createLogger } from '../lib/logger.ts';
 import { importIdFor } from '../queue/identity.ts';
 import { parseSbom } from '../scan/sbom.ts';
 import { scanSbom } from '../scan/scan.ts';
+import { storedSbomScanner } from '../scan/stored.ts';
+import { addSbom } from '../functions/rescan.ts';
+import { latestActivation } from '../infra/sboms.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { formatBytes } from '../cli/import/preflight.ts';
 import { writeCorpus } from './corpus.ts';
@@ -57,6 +65,7 @@ const outDir = path.join(repoRoot, 'bench', 'out');
 const SCALE = Number(process.env.BENCH_SCALE || 1);
 const DELTAS = (process.env.BENCH_DELTAS ?? '0.1,1').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
 const SCANS = Number(process.env.BENCH_SCANS || 40);
+const RESCAN_SBOMS = Number(process.env.BENCH_RESCAN_SBOMS || 100);
 const JSON_OUT = process.argv.includes('--json');
 const adminUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -161,12 +170,12 @@ async function editedCorpus(corpus: string, percent: number): Promise<{ dir: str
 }
 
 /** A 1,000-component CycloneDX SBOM that hits the DB: packages of real affected rows at versions their ranges name. */
-async function sbomFromDb(pool: pg.Pool, n = 1000): Promise<unknown> {
+async function sbomFromDb(pool: pg.Pool, n = 1000, seed = ''): Promise<unknown> {
   const rows = await withActiveSnapshot(pool, async (client, active) =>
     (
       await client.query<{ purl: string; ranges: string }>(
-        `SELECT purl, ranges FROM ${ident(active.schema)}.affected WHERE purl LIKE 'pkg:npm/%' OR purl LIKE 'pkg:pypi/%' OR purl LIKE 'pkg:maven/%' OR purl LIKE 'pkg:golang/%' ORDER BY md5(advisory_id || purl) LIMIT $1`,
-        [n * 3],
+        `SELECT purl, ranges FROM ${ident(active.schema)}.affected WHERE purl LIKE 'pkg:npm/%' OR purl LIKE 'pkg:pypi/%' OR purl LIKE 'pkg:maven/%' OR purl LIKE 'pkg:golang/%' ORDER BY md5(advisory_id || purl || $2) LIMIT $1`,
+        [n * 3, seed],
       )
     ).rows,
   );
@@ -343,6 +352,39 @@ async function main(): Promise<void> {
       log(`delta ${pct} % (${touched} advisories, ${formatBytes(d.bytes)}): put → active ${sec(dd.ms)}, rollback ${sec(rollbackMs)}`);
     }
 
+    // ---- re-scan of stored SBOMs after a nightly delta --------------------------------------
+    let rescan: { sboms: number; components: number; seconds: number; delta: number; outcomes: Record<string, number> } | null = null;
+    if (DELTAS.length && RESCAN_SBOMS > 0) {
+      const pct = DELTAS[0]!;
+      const deps = { pool, scanner: storedSbomScanner(pool), logger: createLogger('bench', { level: 'warn' }), now: () => new Date() };
+      let components = 0;
+      for (let i = 0; i < RESCAN_SBOMS; i++) {
+        const doc = await sbomFromDb(pool, 1000, `sbom-${i}`);
+        const r = await addSbom(deps, { name: `bench-${i}`, document: doc, bytes: JSON.stringify(doc).length, maxBytes: 64 << 20 });
+        components += r.components;
+      }
+      log(`stored ${RESCAN_SBOMS} SBOMs (${components} components), each scanned once`);
+      const edited = await editedCorpus(corpusDir, pct);
+      const d = await buildKit(edited.dir, path.join(kitDir, `delta-${pct}`, 'stella-ouk-2026-11-21.tar.gz'), '2026-11-21', privateKey, full.file);
+      const dp = await put(d.file, `rescan-delta-${pct}-${path.basename(d.file)}`);
+      const dd = await waitActive(dp.id, dp.t0);
+      const committed = Date.parse(dd.rec.stages.activate!.finishedAt!);
+      const act = (await latestActivation(pool))!;
+      for (;;) {
+        const n = (await pool.query<{ n: number; last: Date | null }>('SELECT count(*)::int AS n, max(computed_at) AS last FROM ouk_meta.sbom_results WHERE activation_seq = $1', [act.seq])).rows[0]!;
+        if (n.n >= RESCAN_SBOMS) {
+          const outcomes = Object.fromEntries(
+            (await pool.query<{ scanned: boolean; n: number }>('SELECT scanned, count(*)::int AS n FROM ouk_meta.sbom_results WHERE activation_seq = $1 GROUP BY scanned', [act.seq])).rows.map((r) => [r.scanned ? 'scanned' : 'carried', r.n]),
+          );
+          rescan = { sboms: RESCAN_SBOMS, components, seconds: +((n.last!.getTime() - committed) / 1000).toFixed(2), delta: pct, outcomes };
+          break;
+        }
+        await sleep(50);
+      }
+      log(`re-scan of ${RESCAN_SBOMS} stored SBOMs after the ${pct} % delta: ${rescan.seconds} s (${JSON.stringify(rescan.outcomes)})`);
+      await rollback(pool, logger);
+    }
+
     const workerPeak = peakRssMiB(children.worker?.pid);
     const apiPeak = peakRssMiB(children.api?.pid);
 
@@ -365,6 +407,7 @@ async function main(): Promise<void> {
       apiPeakRssMiB: apiPeak,
       deltas: deltas.map((d) => ({ ...d, putToActiveSeconds: +d.putToActiveSeconds.toFixed(2), loadSeconds: +d.loadSeconds.toFixed(2), activateSeconds: +d.activateSeconds.toFixed(2), rollbackSeconds: +d.rollbackSeconds.toFixed(2) })),
       scan,
+      rescan,
     };
     if (JSON_OUT) fs.writeFileSync(path.join(outDir, 'import.json'), `${JSON.stringify(figures, null, 2)}\n`);
 
@@ -392,6 +435,9 @@ async function main(): Promise<void> {
       `| **ratio** put → active / floor | **${ratio.toFixed(2)}** |`,
       `| worker / API peak RSS over the run | ${workerPeak ?? '?'} MiB / ${apiPeak ?? '?'} MiB |`,
       `| scan of a ${scan.components}-component SBOM (${scan.findings} findings), ${SCANS} runs | p50 ${scan.p50Ms} ms, p95 ${scan.p95Ms} ms |`,
+      ...(rescan
+        ? [`| re-scan of ${rescan.sboms} stored SBOMs (${rescan.components} components) after the ${rescan.delta} % delta, activation commit → last result (${Object.entries(rescan.outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}) | ${rescan.seconds.toFixed(2)} s |`]
+        : []),
       '',
       'The floor, exactly as run (bare tables created first, no keys or indexes):',
       '',

@@ -241,6 +241,9 @@ export function loadConfig(env: Env = process.env): Config {
  *   OUK_GC_SECONDS / OUK_GC_GRACE_HOURS          garbage collection interval (3600) and how long failed or
  *                                                orphaned leftovers are kept (24)
  *   OUK_KEEP_COMPLETED_DAYS                      how long finished jobs stay in Redis (7)
+ *   OUK_RESCAN_CONCURRENCY                       re-scan jobs of stored SBOMs per worker process (1): their own
+ *                                                queue, so interactive scans (the API) never wait behind them
+ *   OUK_RESCAN_ATTEMPTS / OUK_RESCAN_BACKOFF_MS  re-scan attempts and first backoff (5, 2 s doubling)
  */
 export interface PipelineSettings {
   attempts: Record<StageName, number>;
@@ -253,6 +256,9 @@ export interface PipelineSettings {
   gcGraceHours: number;
   keepCompletedSeconds: number;
   keepFailedSeconds: number;
+  rescanConcurrency: number;
+  rescanAttempts: number;
+  rescanBackoffMs: number;
 }
 
 function atLeast(env: Env, name: string, dflt: number, min = 0): number {
@@ -279,5 +285,8 @@ export function pipelineSettings(env: Env = process.env): PipelineSettings {
     gcGraceHours: atLeast(env, 'OUK_GC_GRACE_HOURS', 24, 0),
     keepCompletedSeconds: atLeast(env, 'OUK_KEEP_COMPLETED_DAYS', 7) * 86400,
     keepFailedSeconds: 30 * 86400,
+    rescanConcurrency: atLeast(env, 'OUK_RESCAN_CONCURRENCY', 1, 1),
+    rescanAttempts: atLeast(env, 'OUK_RESCAN_ATTEMPTS', 5, 1),
+    rescanBackoffMs: atLeast(env, 'OUK_RESCAN_BACKOFF_MS', 2000),
   };
 }

@@ -23,6 +23,9 @@
  *   ouk_mirror_failures_total{reason}                failed mirror rounds by error code
  *   ouk_mirror_kits_pulled_total                     kits the mirror rounds put into the bucket and saw active
  *   ouk_mirror_last_success_timestamp_seconds        end of the last round that did not fail (absent before one)
+ *   ouk_rescans_total{outcome}                       re-scans of stored SBOMs (scanned|partial|carried|already|superseded|gone)
+ *   ouk_rescan_new_findings_total{severity}          findings a re-scan found new (CRITICAL and HIGH)
+ *   ouk_rescan_duration_seconds                      duration of a re-scan job that scanned
  *   process_* / nodejs_*                             prom-client default process metrics
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -125,6 +128,30 @@ export function countMirrorPull(result: MirrorRoundSummary | null, err?: unknown
   if (result.applied.length) mirrorKitsPulled.inc(result.applied.length);
   mirrorLastSuccess.set(at.getTime() / 1000);
 }
+
+export const rescans = new Counter({
+  name: 'ouk_rescans_total',
+  help: 'Re-scans of stored SBOMs after an activation, by outcome (scanned whole, partial: the components a delta touched, carried forward untouched, already done, superseded, gone)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+/** The severities whose new findings are counted: what an alert is about. */
+export const RESCAN_COUNTED_SEVERITIES = ['CRITICAL', 'HIGH'] as const;
+
+export const rescanNewFindings = new Counter({
+  name: 'ouk_rescan_new_findings_total',
+  help: 'Findings a re-scan of a stored SBOM found that its previous result did not have, CRITICAL and HIGH',
+  labelNames: ['severity'] as const,
+  registers: [registry],
+});
+
+export const rescanDuration = new Histogram({
+  name: 'ouk_rescan_duration_seconds',
+  help: 'Duration of a re-scan job of a stored SBOM that scanned (not carried forward), in seconds',
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
 
 /** What the active-DB gauges report: read at scrape time. */
 export interface ActiveDb {
@@ -234,6 +261,13 @@ export function countActivated(): void {
 
 export function countScan(mode: ScanMode, overQuota = false): void {
   scans.inc({ mode, over_quota: overQuota ? 'true' : 'false' });
+}
+
+/** One finished re-scan job: its outcome, its new findings per severity, its duration when it scanned. */
+export function countRescan(r: { outcome: string; newBySeverity: Record<string, number>; seconds: number }): void {
+  rescans.inc({ outcome: r.outcome });
+  for (const sev of RESCAN_COUNTED_SEVERITIES) rescanNewFindings.inc({ severity: sev }, r.newBySeverity[sev] ?? 0);
+  if ((r.outcome === 'scanned' || r.outcome === 'partial') && Number.isFinite(r.seconds) && r.seconds >= 0) rescanDuration.observe(r.seconds);
 }
 
 /** Where the scrape-time meters read from; returns a function that undoes it (when still current). */

@@ -18,6 +18,9 @@
  *             for its backoff;
  * stalled   → ouk_import_stage_stalls_total{stage} (a worker died or hung mid-job).
  * With the maintenance queue given, its `mirror` jobs' ends feed the ouk_mirror_* meters.
+ * The `rescan` queue (stored SBOMs, queue/rescan.ts), when given, feeds its own meters:
+ * completed → ouk_rescans_total{outcome}, ouk_rescan_new_findings_total{severity}
+ *             (CRITICAL, HIGH), ouk_rescan_duration_seconds, from the job's return value.
  * The reason is the error code: read from the failure message when it starts with one,
  * else from the import record (ouk_meta.imports.stages.<stage>.code, then error_code).
  *
@@ -29,7 +32,8 @@ import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
-import { countActivated, countFailure, countMirrorPull, countStall, failureReason, observeStage, type MirrorRoundSummary } from '../lib/metrics.ts';
+import { countActivated, countFailure, countMirrorPull, countRescan, countStall, failureReason, observeStage, type MirrorRoundSummary } from '../lib/metrics.ts';
+import { RESCAN_QUEUE } from './queues.ts';
 
 /** The import id of a stage job: `data.importId`, else the job id without its `-<stage>` suffix. */
 export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string {
@@ -121,6 +125,23 @@ async function eventStreamTail(queue: Queue): Promise<string> {
   return last[0]?.[0] ?? '0-0';
 }
 
+/** A re-scan job's return value (functions/rescan.ts RescanResult), as the event carries it (JSON text or parsed). */
+function rescanReturn(v: unknown): { outcome: string; newBySeverity: Record<string, number>; seconds: number } | null {
+  let x: unknown = v;
+  if (typeof v === 'string') {
+    try {
+      x = JSON.parse(v);
+    } catch {
+      return null;
+    }
+  }
+  if (!x || typeof x !== 'object') return null;
+  const r = x as { outcome?: unknown; newBySeverity?: unknown; seconds?: unknown };
+  if (typeof r.outcome !== 'string') return null;
+  const counts = r.newBySeverity && typeof r.newBySeverity === 'object' ? (r.newBySeverity as Record<string, number>) : {};
+  return { outcome: r.outcome, newBySeverity: counts, seconds: typeof r.seconds === 'number' ? r.seconds : NaN };
+}
+
 export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetricsWatcher> {
   const watchers: QueueEvents[] = [];
   const pending = new Set<Promise<void>>();
@@ -146,6 +167,14 @@ export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetric
     // Read from the stream's current end (not from the first blocking read): nothing finishing after this call is missed.
     const events = new QueueEvents(stage, { connection: opts.connection, prefix: opts.prefix, lastEventId: await eventStreamTail(queue) });
     events.on('error', (err) => opts.logger?.warn({ err, stage }, 'metrics: queue events connection error'));
+    if (stage === RESCAN_QUEUE) {
+      events.on('completed', ({ returnvalue }) => {
+        const r = rescanReturn(returnvalue);
+        if (r) countRescan(r);
+      });
+      watchers.push(events);
+      continue;
+    }
     events.on('completed', ({ jobId }) =>
       track(
         (async () => {

@@ -13,7 +13,10 @@
  *     older snapshot, failed over) gets its flow again from the first stage
  *     its record does not say is done;
  *  4. an import refused for a missing `.sig` is retried once the `.sig` is in
- *     the bucket.
+ *     the bucket;
+ *  5. every stored SBOM without a result for the newest activation gets its
+ *     re-scan job (queue/rescan.ts; idempotent job ids): a rollback made while
+ *     Redis was down, or jobs Redis lost, are caught up.
  */
 import { storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import { normaliseEtag, objectExists } from '../infra/store.ts';
@@ -23,6 +26,7 @@ import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
 import { jobsOf, resumeFrom, resumeImport } from './resume.ts';
 import { retryImport } from './retry.ts';
+import { enqueueRescans } from './rescan.ts';
 
 export interface ReconcilerDeps extends IngestDeps {
   store: ObjectStore;
@@ -39,6 +43,8 @@ export interface ReconcileResult {
   resumed: string[];
   /** imports retried because their missing .sig arrived */
   retried: string[];
+  /** re-scan jobs of stored SBOMs (re-)enqueued for the newest activation */
+  rescans: number;
 }
 
 interface Listed {
@@ -109,7 +115,7 @@ async function retryWhenSignatureArrived(deps: ReconcilerDeps, out: ReconcileRes
 }
 
 export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResult> {
-  const out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [] };
+  const out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [], rescans: 0 };
   await ingestUnknownBundles(deps, out);
   // ...and the active import whose images stage is owed and not failed (a failed push waits for `stella ouk retry`).
   const unfinished = await deps.pool.query<Parameters<typeof fromRow>[0]>(
@@ -124,5 +130,6 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResu
     await repairUnfinished(deps, rec, out);
   }
   await retryWhenSignatureArrived(deps, out);
+  out.rescans = (await enqueueRescans({ pool: deps.pool, queue: deps.queues.rescan, settings: deps.settings, logger: deps.logger })).jobs;
   return out;
 }

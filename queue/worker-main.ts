@@ -3,7 +3,10 @@
  *
  * Configuration from the environment (and `.env`, and the dev defaults under
  * `.stella/`, see infra/env.ts); runs the migrations, one worker per stage
- * queue, and the maintenance worker (reconcile, gc, and the mirror pull when OUK_MIRROR_URL is set). SIGTERM / SIGINT stop taking jobs, let running
+ * queue, the re-scan worker of stored SBOMs (with the scanner of
+ * scan/stored.ts: this entry point wires it, as api/main.ts wires the scan
+ * API), and the maintenance worker (reconcile, gc, and the mirror pull when
+ * OUK_MIRROR_URL is set). SIGTERM / SIGINT stop taking jobs, let running
  * ones finish (up to OUK_SHUTDOWN_SECONDS, default 60; a job cut short is run
  * again by another worker — every stage is idempotent), and exit.
  *
@@ -22,6 +25,7 @@ import { createRedis } from './connection.ts';
 import { openPipelineQueues } from './queues.ts';
 import { startMaintenance } from './maintenance.ts';
 import { startWorkers } from './workers.ts';
+import { storedSbomScanner } from '../scan/stored.ts';
 
 const env = resolveEnv();
 const config = loadConfig(env);
@@ -36,7 +40,7 @@ async function main(): Promise<void> {
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);
-  const workers = startWorkers(config, { pool, store, settings, logger });
+  const workers = startWorkers(config, { pool, store, settings, logger, scanner: storedSbomScanner(pool) });
   const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
   // Reconcile and gc: job schedulers, one job per interval for the whole cluster.
   // With OUK_MIRROR_URL: the mirror job too, pulling kits verified against the same trusted keys.

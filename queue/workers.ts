@@ -10,12 +10,15 @@
  * which is what `stella ouk status` and the CLI's import follow.
  *
  * activate runs one job at a time per worker, and the state row lock
- * serialises activations across workers.
+ * serialises activations across workers. Once an activation committed, the
+ * activate worker enqueues the re-scans of the stored SBOMs (queue/rescan.ts);
+ * failing to (Redis gone that instant) never fails the activation: the
+ * reconciler enqueues them on its next pass. With a `scanner`, the process
+ * also runs the re-scan worker (its own queue and concurrency).
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
-import { isOukError, OukError } from '../lib/errors.ts';
 import { createLogger, withImport, type Logger } from '../lib/logger.ts';
 import { createPool, type Pool } from '../infra/db.ts';
 import { createStore, type ObjectStore } from '../infra/store.ts';
@@ -30,6 +33,12 @@ import { images } from '../functions/images.ts';
 import { createRegistryClient } from '../infra/registry.ts';
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
+import { asOukError } from './errors.ts';
+import { RESCAN_QUEUE } from './queues.ts';
+import { enqueueRescans, startRescanWorker } from './rescan.ts';
+import type { SbomScanner } from '../functions/rescan.ts';
+
+export { asOukError };
 
 type StageFn = (p: StagePayload, ctx: StageContext) => Promise<unknown>;
 export const STAGE_FUNCTIONS: Record<StageName, StageFn> = { verify, unpack, load, activate, images };
@@ -44,6 +53,8 @@ export interface WorkerDeps {
   /** Only these stages (default all): lets tests or deployments split stages across processes. */
   stages?: StageName[];
   now?: () => Date;
+  /** Runs the re-scan worker of stored SBOMs with this scanner (the worker process passes scan/stored.ts's). */
+  scanner?: SbomScanner;
 }
 
 export interface RunningWorkers {
@@ -54,14 +65,13 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-/** The error as an OukError: unknown errors are infrastructure trouble, retried. */
-export function asOukError(e: unknown): OukError {
-  if (isOukError(e)) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new OukError('INTERNAL', msg, { cause: e, retryable: true });
-}
+type ProcessorBase = Omit<StageContext, 'progress' | 'attempt' | 'logger'> & {
+  logger: Logger;
+  /** Called after an activate job's activation is committed (or found done): enqueues the re-scans. */
+  afterActivate?: (logger: Logger) => Promise<void>;
+};
 
-export function stageProcessor(stage: StageName, base: Omit<StageContext, 'progress' | 'attempt' | 'logger'> & { logger: Logger }) {
+export function stageProcessor(stage: StageName, base: ProcessorBase) {
   const fn = STAGE_FUNCTIONS[stage];
   return async (job: Job<StagePayload>): Promise<unknown> => {
     const p = job.data;
@@ -71,6 +81,7 @@ export function stageProcessor(stage: StageName, base: Omit<StageContext, 'progr
     if (start.replay) {
       // The record says this stage is done: whoever replays it, nothing is redone.
       logger.info('stage already done: the replay changes nothing');
+      if (stage === 'activate') await base.afterActivate?.(logger);
       return start.result;
     }
     const ctx: StageContext = {
@@ -82,7 +93,9 @@ export function stageProcessor(stage: StageName, base: Omit<StageContext, 'progr
       },
     };
     try {
-      return await fn(p, ctx);
+      const result = await fn(p, ctx);
+      if (stage === 'activate') await base.afterActivate?.(logger);
+      return result;
     } catch (e) {
       const err = asOukError(e);
       const final = !err.retryable || attempt.number >= attempt.max;
@@ -105,7 +118,14 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
   const connection = deps.connection ?? createRedis(config.redisUrl);
   const trustedKeys = deps.trustedKeys ?? (() => loadTrustedKeys(config.trustedKeys));
   const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl), prefix: config.registryPrefix } : null;
-  const base = { store, pool, config, trustedKeys, logger, registry, now: deps.now ?? (() => new Date()) };
+  const rescanQueue = new Queue(RESCAN_QUEUE, { connection, prefix: config.queuePrefix });
+  rescanQueue.on('error', () => undefined);
+  const afterActivate = async (log: Logger): Promise<void> => {
+    await enqueueRescans({ pool, queue: rescanQueue, settings, logger: log }).catch((err: unknown) =>
+      log.warn({ err }, 'could not enqueue the re-scans of stored SBOMs; the reconciler enqueues them on its next pass'),
+    );
+  };
+  const base = { store, pool, config, trustedKeys, logger, registry, now: deps.now ?? (() => new Date()), afterActivate };
 
   const workers: Worker[] = [];
   const detach: Array<() => void> = [];
@@ -127,7 +147,11 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
     detach.push(attachWorkerLogging(worker, logger));
     workers.push(worker);
   }
-  logger.info({ stages: deps.stages ?? STAGES, prefix: config.queuePrefix, concurrency: settings.concurrency }, 'pipeline workers started');
+  if (deps.scanner) {
+    const rescanWorker = startRescanWorker({ connection, prefix: config.queuePrefix, pool, scanner: deps.scanner, settings, logger, now: deps.now });
+    workers.push(rescanWorker);
+  }
+  logger.info({ stages: deps.stages ?? STAGES, prefix: config.queuePrefix, concurrency: settings.concurrency, rescan: deps.scanner ? settings.rescanConcurrency : 0 }, 'pipeline workers started');
 
   let closing: Promise<void> | null = null;
   return {
@@ -137,6 +161,7 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
     close() {
       closing ??= (async () => {
         await Promise.all(workers.map((w) => w.close()));
+        await rescanQueue.close().catch(() => undefined);
         for (const d of detach) d();
         if (ownConnection) connection.disconnect();
         if (ownPool) await pool.end();

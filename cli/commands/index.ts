@@ -5,14 +5,15 @@
  * fraction of the time.
  *
  * Each entry names the words that select it (`ouk verify`) and the module that
- * registers it on `stella` (group: '') or `stella ouk` (group: 'ouk').
+ * registers it on `stella` (group: ''), `stella ouk` (group: 'ouk') or
+ * `stella sbom` (group: 'sbom').
  */
 import type { Command } from 'commander';
 
 type Register = (parent: Command) => void;
 
 interface CommandEntry {
-  group: '' | 'ouk';
+  group: '' | 'ouk' | 'sbom';
   name: string;
   load(): Promise<Register>;
 }
@@ -31,6 +32,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'ouk', name: 'mirror', load: async () => (await import('./ouk-mirror.ts')).registerOukMirror },
   { group: '', name: 'scan', load: async () => (await import('./scan.ts')).registerScan },
   { group: '', name: 'token', load: async () => (await import('./token.ts')).registerToken },
+  { group: 'sbom', name: 'add', load: async () => (await import('./sbom.ts')).registerSbomAdd },
+  { group: 'sbom', name: 'list', load: async () => (await import('./sbom.ts')).registerSbomList },
+  { group: 'sbom', name: 'rm', load: async () => (await import('./sbom.ts')).registerSbomRm },
+  { group: 'sbom', name: 'diff', load: async () => (await import('./sbom.ts')).registerSbomDiff },
+  { group: 'sbom', name: 'status', load: async () => (await import('./sbom.ts')).registerSbomStatus },
 ];
 
 /** The entries `argv` selects: the one its command words name, or all of them (help, an unknown command). */
@@ -40,8 +46,9 @@ export function selectCommands(argv: string[]): readonly CommandEntry[] {
   return hit.length === 1 ? hit : COMMANDS;
 }
 
-/** Registers the commands `argv` needs on `program` (`stella ouk` as a group). */
+/** Registers the commands `argv` needs on `program` (`stella ouk` and `stella sbom` as groups). */
 export async function registerCommands(program: Command, argv: string[] = []): Promise<void> {
   const ouk = program.command('ouk').description('build, verify and import Offline Update Kit bundles');
-  for (const entry of selectCommands(argv)) (await entry.load())(entry.group === 'ouk' ? ouk : program);
+  const sbom = program.command('sbom').description('stored SBOMs, re-scanned after every activation, with the diff of their findings');
+  for (const entry of selectCommands(argv)) (await entry.load())(entry.group === 'ouk' ? ouk : entry.group === 'sbom' ? sbom : program);
 }

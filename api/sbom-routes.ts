@@ -1,0 +1,109 @@
+/**
+ * Stored SBOMs over HTTP (the CLI's `stella sbom …` reads and writes the same
+ * PostgreSQL tables):
+ *
+ *   POST   /api/v1/sboms?name=NAME[&replace=true]   body: the CycloneDX/SPDX JSON SBOM
+ *          (or {"name", "sbom", "replace"}); stores it and scans it once:
+ *          201 (stored), 200 (replaced)
+ *   GET    /api/v1/sboms                            every SBOM with counts, DB version, newest changes
+ *   GET    /api/v1/sboms/:name/diff                 its newest diff (functions/sbom-report.ts)
+ *   DELETE /api/v1/sboms/:name                      204
+ *
+ * Authentication as the scan API's: `Authorization: Bearer <JWT>` optional
+ * and verified offline (a bad token is 401, never anonymous); who added an
+ * SBOM is recorded. Neither the first scan nor the re-scans count against the
+ * quota. Errors `{error: {code, message}}`: 400 SBOM_INVALID / USAGE (a bad
+ * name), 401 TOKEN_INVALID, 404 SBOM_NOT_FOUND, 409 SBOM_EXISTS, 413
+ * SBOM_TOO_LARGE (over STELLA_SCAN_MAX_BYTES or scan/sbom.ts MAX_COMPONENTS),
+ * 415 not JSON, 503 DATABASE_UNAVAILABLE / SCAN_BUSY; never a 500 for anything
+ * a client sends.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Pool } from 'pg';
+import type { Config } from '../lib/config.ts';
+import { type ErrorCode, isOukError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import { addSbom, checkSbomName, sbomNotFound } from '../functions/rescan.ts';
+import { readDiff, readStatus } from '../functions/sbom-report.ts';
+import { deleteSbom } from '../infra/sboms.ts';
+import { resolveClient } from '../scan/service.ts';
+import { storedSbomScanner } from '../scan/stored.ts';
+import { bearer } from './scan-routes.ts';
+
+export interface SbomRoutesOptions {
+  pool: Pool;
+  config: Config;
+  logger: Logger;
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  SBOM_INVALID: 400,
+  USAGE: 400,
+  TOKEN_INVALID: 401,
+  SBOM_NOT_FOUND: 404,
+  SBOM_EXISTS: 409,
+  SBOM_TOO_LARGE: 413,
+  DATABASE_UNAVAILABLE: 503,
+  SCAN_BUSY: 503,
+};
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  if (status === 401) reply.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+  return reply.code(status).send({ error: { code, message } });
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The SBOM and its name: `?name=` with the SBOM as the body, or a {"name", "sbom"} wrapper. */
+function readAddRequest(req: FastifyRequest): { name: string; document: unknown; replace: boolean } {
+  const q = (req.query ?? {}) as Record<string, string | undefined>;
+  const body = req.body;
+  const wrapped = isObj(body) && 'sbom' in body && body.bomFormat === undefined && body.spdxVersion === undefined;
+  const name = wrapped && typeof body.name === 'string' ? body.name : (q.name ?? '');
+  const replace = (wrapped && body.replace === true) || /^(1|true|yes)$/i.test(q.replace ?? '');
+  return { name, document: wrapped ? body.sbom : body, replace };
+}
+
+export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions): Promise<void> {
+  const scanner = storedSbomScanner(opts.pool);
+  const deps = { pool: opts.pool, scanner, logger: opts.logger, now: () => new Date() };
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (isOukError(err)) return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_TOO_LARGE', `the SBOM is larger than ${opts.config.scanMaxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it`);
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'SBOM_INVALID', 'send the SBOM as JSON (Content-Type: application/json)');
+    if (err.statusCode === 400) return sendError(reply, 400, 'SBOM_INVALID', `the body is not valid JSON (${err.message}): send a CycloneDX or SPDX JSON SBOM`);
+    app.log.error({ err }, 'stored-SBOM request failed');
+    return sendError(reply, 500, 'INTERNAL', 'the request failed unexpectedly; see the API log');
+  });
+
+  app.post('/api/v1/sboms', { bodyLimit: opts.config.scanMaxBytes }, async (req, reply) => {
+    const who = await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    const { name, document, replace } = readAddRequest(req);
+    if (!name) checkSbomName(name);
+    const length = Number(req.headers['content-length']);
+    const bytes = Number.isFinite(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(document ?? null));
+    const addedBy = who.token ? `token:${who.token.claims.sub}` : `anonymous:${req.ip}`;
+    const r = await addSbom(deps, { name, document, bytes, maxBytes: opts.config.scanMaxBytes, replace, addedBy });
+    return reply.code(r.state === 'inserted' ? 201 : 200).send(r);
+  });
+
+  app.get('/api/v1/sboms', async (req, reply) => {
+    await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    return reply.send(await readStatus(opts.pool));
+  });
+
+  app.get<{ Params: { name: string } }>('/api/v1/sboms/:name/diff', async (req, reply) => {
+    await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    return reply.send(await readDiff(opts.pool, req.params.name));
+  });
+
+  app.delete<{ Params: { name: string } }>('/api/v1/sboms/:name', async (req, reply) => {
+    await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    const name = checkSbomName(req.params.name);
+    if (!(await deleteSbom(opts.pool, name))) throw sbomNotFound(name);
+    opts.logger.info({ sbom: name }, 'stored SBOM removed');
+    return reply.code(204).send();
+  });
+}
