@@ -9,11 +9,12 @@
  *   GET    /api/v1/sboms/:name/diff                 its newest diff (functions/sbom-report.ts)
  *   DELETE /api/v1/sboms/:name                      204
  *
- * Authentication as the scan API's: `Authorization: Bearer <JWT>` optional
- * and verified offline (a bad token is 401, never anonymous); who added an
- * SBOM is recorded. Neither the first scan nor the re-scans count against the
+ * Authentication: `Authorization: Bearer <JWT>`, verified offline as the scan
+ * API's, and required (stored SBOMs are the site's inventory): no token is
+ * 401 TOKEN_REQUIRED, a bad one 401 TOKEN_INVALID; who added an SBOM is
+ * recorded. Neither the first scan nor the re-scans count against the
  * quota. Errors `{error: {code, message}}`: 400 SBOM_INVALID / USAGE (a bad
- * name), 401 TOKEN_INVALID, 404 SBOM_NOT_FOUND, 409 SBOM_EXISTS, 413
+ * name), 401 TOKEN_REQUIRED / TOKEN_INVALID, 404 SBOM_NOT_FOUND, 409 SBOM_EXISTS, 413
  * SBOM_TOO_LARGE (over STELLA_SCAN_MAX_BYTES or scan/sbom.ts MAX_COMPONENTS),
  * 415 not JSON, 503 DATABASE_UNAVAILABLE / SCAN_BUSY; never a 500 for anything
  * a client sends.
@@ -21,8 +22,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import type { Config } from '../lib/config.ts';
-import { type ErrorCode, isOukError } from '../lib/errors.ts';
+import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { VerifiedToken } from '../lib/tokens.ts';
 import { addSbom, checkSbomName, sbomNotFound } from '../functions/rescan.ts';
 import { readDiff, readStatus } from '../functions/sbom-report.ts';
 import { deleteSbom } from '../infra/sboms.ts';
@@ -40,6 +42,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   SBOM_INVALID: 400,
   USAGE: 400,
   TOKEN_INVALID: 401,
+  TOKEN_REQUIRED: 401,
   SBOM_NOT_FOUND: 404,
   SBOM_EXISTS: 409,
   SBOM_TOO_LARGE: 413,
@@ -65,6 +68,19 @@ function readAddRequest(req: FastifyRequest): { name: string; document: unknown;
   return { name, document: wrapped ? body.sbom : body, replace };
 }
 
+/**
+ * The caller, who must hold a valid token: stored SBOMs are the site's
+ * inventory (what it runs, and what is vulnerable in it), so unlike a one-off
+ * scan nothing here is anonymous.
+ */
+async function requireToken(config: Config, req: FastifyRequest): Promise<VerifiedToken> {
+  const who = await resolveClient(config, bearer(req), `ip:${req.ip}`);
+  if (!who.token) {
+    throw new OukError('TOKEN_REQUIRED', "the stored-SBOM API needs a bearer token (stored SBOMs are the site's inventory): send Authorization: Bearer <token>, issued with `stella token issue` and verified against STELLA_JWT_PUBLIC_KEY");
+  }
+  return who.token;
+}
+
 export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions): Promise<void> {
   const scanner = storedSbomScanner(opts.pool);
   const deps = { pool: opts.pool, scanner, logger: opts.logger, now: () => new Date() };
@@ -79,28 +95,28 @@ export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions):
   });
 
   app.post('/api/v1/sboms', { bodyLimit: opts.config.scanMaxBytes }, async (req, reply) => {
-    const who = await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    const token = await requireToken(opts.config, req);
     const { name, document, replace } = readAddRequest(req);
     if (!name) checkSbomName(name);
     const length = Number(req.headers['content-length']);
     const bytes = Number.isFinite(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(document ?? null));
-    const addedBy = who.token ? `token:${who.token.claims.sub}` : `anonymous:${req.ip}`;
+    const addedBy = `token:${token.claims.sub}`;
     const r = await addSbom(deps, { name, document, bytes, maxBytes: opts.config.scanMaxBytes, replace, addedBy });
     return reply.code(r.state === 'inserted' ? 201 : 200).send(r);
   });
 
   app.get('/api/v1/sboms', async (req, reply) => {
-    await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    await requireToken(opts.config, req);
     return reply.send(await readStatus(opts.pool));
   });
 
   app.get<{ Params: { name: string } }>('/api/v1/sboms/:name/diff', async (req, reply) => {
-    await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    await requireToken(opts.config, req);
     return reply.send(await readDiff(opts.pool, req.params.name));
   });
 
   app.delete<{ Params: { name: string } }>('/api/v1/sboms/:name', async (req, reply) => {
-    await resolveClient(opts.config, bearer(req), `ip:${req.ip}`);
+    await requireToken(opts.config, req);
     const name = checkSbomName(req.params.name);
     if (!(await deleteSbom(opts.pool, name))) throw sbomNotFound(name);
     opts.logger.info({ sbom: name }, 'stored SBOM removed');

@@ -11,6 +11,7 @@
  * or exit code; nothing counts against the quota.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,6 +26,7 @@ import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { latestActivation } from '../infra/sboms.ts';
 import { loadConfig } from '../lib/config.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
+import { issueToken } from '../lib/tokens.ts';
 import { registry } from '../lib/metrics.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject } from '../queue/ingest.ts';
@@ -259,10 +261,23 @@ describe('stored SBOMs, re-scanned after every activation', () => {
   });
 
   test('the HTTP API: add, list, diff, remove; 4xx for bad input, never 500', async () => {
+    const jwt = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwtPriv = path.join(work, 'jwt.key');
+    const jwtPub = path.join(work, 'jwt.pub');
+    fs.writeFileSync(jwtPriv, jwt.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    fs.writeFileSync(jwtPub, jwt.publicKey.export({ type: 'spki', format: 'pem' }));
+    const { token } = await issueToken({ privateKey: jwtPriv, sub: 'inventory', ttl: '600s' });
     const app: FastifyInstance = Fastify();
-    await app.register(sbomRoutes, { pool: fx.pool, config: loadConfig({ STELLA_SCAN_MAX_BYTES: String(2 * 1024 * 1024) }), logger: fx.logger });
+    await app.register(sbomRoutes, { pool: fx.pool, config: loadConfig({ STELLA_SCAN_MAX_BYTES: String(2 * 1024 * 1024), STELLA_JWT_PUBLIC_KEY: jwtPub }), logger: fx.logger });
     const juice = fs.readFileSync(JUICE, 'utf8');
-    const headers = { 'content-type': 'application/json' };
+    const auth = { authorization: `Bearer ${token}` };
+    const headers = { 'content-type': 'application/json', ...auth };
+    // the site's inventory is never anonymous: no token, no access (reads included)
+    for (const [method, url] of [['POST', '/api/v1/sboms?name=anon'], ['GET', '/api/v1/sboms'], ['GET', '/api/v1/sboms/juice-shop/diff'], ['DELETE', '/api/v1/sboms/juice-shop']] as const) {
+      const r = await app.inject({ method, url, ...(method === 'POST' ? { payload: juice, headers: { 'content-type': 'application/json' } } : {}) });
+      assert.equal(r.statusCode, 401, `${method} ${url}: ${r.body}`);
+      assert.equal(r.json().error.code, 'TOKEN_REQUIRED');
+    }
     let res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=juice-api', payload: juice, headers });
     assert.equal(res.statusCode, 201, res.body);
     const added = res.json() as { scan: { dbVersion: string; counts: { findings: number } } };
@@ -270,7 +285,7 @@ describe('stored SBOMs, re-scanned after every activation', () => {
     res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=juice-api', payload: juice, headers });
     assert.equal(res.statusCode, 409);
     assert.equal(res.json().error.code, 'SBOM_EXISTS');
-    res = await app.inject({ method: 'POST', url: '/api/v1/sboms', payload: { name: 'juice-api', replace: true, sbom: JSON.parse(juice) as unknown } });
+    res = await app.inject({ method: 'POST', url: '/api/v1/sboms', payload: { name: 'juice-api', replace: true, sbom: JSON.parse(juice) as unknown }, headers });
     assert.equal(res.statusCode, 200, res.body);
     for (const [payload, status, code] of [
       [{ bomFormat: 'CycloneDX', specVersion: '1.0' }, 400, 'SBOM_INVALID'],
@@ -288,22 +303,22 @@ describe('stored SBOMs, re-scanned after every activation', () => {
     res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=x', payload: juice, headers: { ...headers, authorization: 'Basic abc' } });
     assert.equal(res.statusCode, 401);
     const small = Fastify();
-    await small.register(sbomRoutes, { pool: fx.pool, config: loadConfig({ STELLA_SCAN_MAX_BYTES: '1000' }), logger: fx.logger });
+    await small.register(sbomRoutes, { pool: fx.pool, config: loadConfig({ STELLA_SCAN_MAX_BYTES: '1000', STELLA_JWT_PUBLIC_KEY: jwtPub }), logger: fx.logger });
     res = await small.inject({ method: 'POST', url: '/api/v1/sboms?name=x', payload: juice, headers });
     assert.equal(res.statusCode, 413);
     assert.equal(res.json().error.code, 'SBOM_TOO_LARGE');
     await small.close();
 
-    res = await app.inject({ method: 'GET', url: '/api/v1/sboms' });
+    res = await app.inject({ method: 'GET', url: '/api/v1/sboms', headers: auth });
     assert.deepEqual((res.json() as { sboms: { name: string }[] }).sboms.map((s) => s.name), ['juice-api', 'juice-shop', 'other']);
-    res = await app.inject({ method: 'GET', url: '/api/v1/sboms/juice-shop/diff' });
+    res = await app.inject({ method: 'GET', url: '/api/v1/sboms/juice-shop/diff', headers: auth });
     assert.equal(res.statusCode, 200);
     assert.deepEqual([res.json().from, res.json().to], [V[1], V[0]]);
-    res = await app.inject({ method: 'GET', url: '/api/v1/sboms/nobody/diff' });
+    res = await app.inject({ method: 'GET', url: '/api/v1/sboms/nobody/diff', headers: auth });
     assert.equal(res.statusCode, 404);
-    res = await app.inject({ method: 'DELETE', url: '/api/v1/sboms/juice-api' });
+    res = await app.inject({ method: 'DELETE', url: '/api/v1/sboms/juice-api', headers: auth });
     assert.equal(res.statusCode, 204);
-    res = await app.inject({ method: 'DELETE', url: '/api/v1/sboms/juice-api' });
+    res = await app.inject({ method: 'DELETE', url: '/api/v1/sboms/juice-api', headers: auth });
     assert.equal(res.statusCode, 404);
     await app.close();
   });
