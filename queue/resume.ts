@@ -61,6 +61,22 @@ export function isLive(j: StageJob | null): boolean {
   return j !== null && LIVE.has(j.state);
 }
 
+/**
+ * Whether any of `stages` has a job that will still run. A parent stage
+ * waiting on a child that failed (or whose job is gone) waits forever — e.g.
+ * the images step after an activate that failed — so it does not count.
+ */
+export function anyLive(jobs: Record<StageName, StageJob | null>, stages: readonly StageName[]): boolean {
+  const stuck = new Set<StageName>();
+  STAGES.forEach((s, i) => {
+    if (i === 0 || jobs[s]?.state !== 'waiting-children') return;
+    const below = STAGES[i - 1]!;
+    const child = jobs[below];
+    if (!child || child.state === 'failed' || stuck.has(below)) stuck.add(s);
+  });
+  return stages.some((s) => isLive(jobs[s]) && !stuck.has(s));
+}
+
 export type ResumeOutcome =
   | { resumed: true; from: StageName }
   | { resumed: false; reason: 'finished' | 'live' | 'busy' };
@@ -80,7 +96,7 @@ export async function resumeImport(deps: FlowDeps, rec: ImportRecord): Promise<R
     try {
       const jobs = await jobsOf(deps, rec.id);
       const remaining = STAGES.slice(STAGES.indexOf(from));
-      if (remaining.some((s) => isLive(jobs[s]))) return { resumed: false, reason: 'live' };
+      if (anyLive(jobs, remaining)) return { resumed: false, reason: 'live' };
       // The root first: removing a parent removes its children with it.
       for (const s of [...remaining].reverse()) await jobs[s]?.job.remove({ removeChildren: true }).catch(() => undefined);
       await addImportFlow(deps, rec, from);

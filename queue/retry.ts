@@ -12,7 +12,7 @@ import { OukError } from '../lib/errors.ts';
 import { STAGES, type StageName } from '../functions/context.ts';
 import { patchStage, requireImport } from '../infra/import-records.ts';
 import type { FlowDeps } from './flow.ts';
-import { isLive, jobsOf, resumeFrom, resumeImport } from './resume.ts';
+import { anyLive, jobsOf, resumeFrom, resumeImport } from './resume.ts';
 
 export interface RetryResult {
   importId: string;
@@ -32,7 +32,7 @@ export async function retryImport(deps: FlowDeps, importId: string): Promise<Ret
   const next = remaining[1];
   const failed = jobs[from]?.state === 'failed' ? jobs[from] : null;
   const chainWaits = !next || jobs[next]?.state === 'waiting-children';
-  const liveElsewhere = remaining.some((s) => isLive(jobs[s]));
+  const liveElsewhere = anyLive(jobs, remaining);
   if (!failed && liveElsewhere && rec.state !== 'failed') {
     throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state} and its ${from} stage is ${jobs[from]?.state ?? 'queued'}: it is still running, nothing to retry`);
   }

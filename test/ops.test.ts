@@ -246,7 +246,7 @@ test('`stella ouk jobs` lists each stage with state, attempts, duration and erro
             ('bad1', 'b', 'stella-ouk-2026-11-28.tar.gz', 'e2', NULL, 'failed', '{}', $3)`,
     [JSON.stringify({ verify: { state: 'completed', attempts: 1, startedAt: '2026-11-29T10:00:00Z', finishedAt: '2026-11-29T10:00:02.5Z' } }), hoursAgo(1), new Date()],
   );
-  for (const stage of ['unpack', 'load', 'activate'] as const) {
+  for (const stage of STAGES.slice(1)) {
     await runJob(stage, `good1-${stage}`, 1, async (job) => {
       await job.updateProgress({ rows: 10, total: 10 });
       return { ok: true };

@@ -78,7 +78,9 @@ async function rec(id: string): Promise<ImportRecord> {
 async function until(id: string, states: string[], what = states.join('|')): Promise<ImportRecord> {
   return waitFor(`import ${id} to be ${what}`, async () => {
     const r = await getImport(fx.pool, id);
-    return r && states.includes(r.state) ? r : null;
+    // an active import has settled once its images step (after activate) is done or failed too
+    const settled = r && (r.state !== 'active' || ['done', 'failed'].includes(r.stages.images?.state ?? ''));
+    return r && states.includes(r.state) && settled ? r : null;
   });
 }
 
