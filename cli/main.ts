@@ -4,6 +4,7 @@
  * cli/commands/index.ts); errors become one line
  * (`error[CODE]: what happened and what to do`) and the code's exit status.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { resolveEnv } from '../infra/env.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
@@ -11,10 +12,17 @@ import { loadConfig } from '../lib/config.ts';
 import { describeError, exitCodeOf } from '../lib/errors.ts';
 import { registerCommands } from './commands/index.ts';
 
+/** This package's version (package.json), for `stella --version`. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
 /** The program with the commands `argv` needs (all of them when `argv` names none). */
 export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('stella')
     .description('Stella OUK: offline vulnerability-DB kits for air-gapped scanners')
+    .version(packageVersion(), '-V, --version', 'print the version of stella')
     .showHelpAfterError()
     .exitOverride();
   await registerCommands(program, argv);

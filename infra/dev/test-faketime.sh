@@ -26,13 +26,14 @@ ALL=(
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
+  test/mirror.test.ts
 )
 
 run_at() { # date, files...
   local when=$1
   shift
   echo "== $# test files at $when (faketime)"
-  faketime "$when" node --import tsx --test --test-concurrency=1 --test-timeout=300000 "$@"
+  faketime "$when" node --import tsx --test --test-concurrency=2 --test-timeout=300000 "$@"
 }
 
 if [ -n "${STELLA_FAKETIME_DATES:-}" ]; then
