@@ -36,6 +36,7 @@
  * Maven treats only ASCII digits as digits here (its Character.isDigit
  * accepts other scripts' digits too, which never occur in real versions).
  */
+import { memoize } from './memo.ts';
 import { compareDigits, type VersionScheme } from './types.ts';
 
 type Item = { kind: 'number'; digits: string } | { kind: 'qualifier'; value: string } | { kind: 'list'; items: Item[] };
@@ -78,7 +79,10 @@ function normalize(list: Item[]): void {
   }
 }
 
-export function parseMaven(version: string): Item[] {
+/** ComparableVersion's parse of `version` (remembered: the items are only read, never changed). */
+export const parseMaven = memoize(parseMavenOnce);
+
+function parseMavenOnce(version: string): Item[] {
   const v = version.toLowerCase();
   const root: Item[] = [];
   let list = root;

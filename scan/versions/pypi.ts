@@ -6,15 +6,16 @@
  * legacy version is not checkable.
  */
 import * as pep440 from '@renovatebot/pep440';
+import { memoize } from './memo.ts';
 import { compareStrings, type VersionScheme } from './types.ts';
 
-function isPep440(v: string): boolean {
+const isPep440 = memoize((v: string): boolean => {
   try {
     return pep440.valid(v) !== null;
   } catch {
     return false;
   }
-}
+});
 
 const LEGACY_REPLACE: Record<string, string> = { pre: 'c', preview: 'c', '-': 'final-', rc: 'c', dev: '@' };
 
@@ -50,13 +51,19 @@ function compareLegacy(a: string, b: string): number {
   return x.length - y.length;
 }
 
+/** pep440.compare of "a\0b" (it parses both on every call: remembered per pair). */
+const comparePep440 = memoize((pair: string): number => {
+  const i = pair.indexOf('\u0000');
+  return pep440.compare(pair.slice(0, i), pair.slice(i + 1));
+});
+
 export const pypi: VersionScheme = {
   name: 'PEP 440',
   invalidReason: (v) => (isPep440(v) ? null : 'not a PEP 440 version'),
   compare(a, b) {
     const x = isPep440(a);
     const y = isPep440(b);
-    if (x && y) return pep440.compare(a, b);
+    if (x && y) return comparePep440(`${a}\u0000${b}`);
     if (x !== y) return x ? 1 : -1; // legacy versions sort before every PEP 440 version
     return compareLegacy(a, b);
   },
