@@ -22,6 +22,7 @@ function packageVersion(): string {
 export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('stella')
     .description('Stella OUK: offline vulnerability-DB kits for air-gapped scanners')
+    .enablePositionalOptions() // stella's own options go before the command: `ouk build --version TAG` is the kit's
     .version(packageVersion(), '-V, --version', 'print the version of stella')
     .showHelpAfterError()
     .exitOverride();

@@ -12,15 +12,23 @@
  * second with `stella ouk import` (air-gapped too); scans through the API
  * find what the new DB knows and are counted in /metrics; a URL import is
  * refused with AIRGAP_VIOLATION; without trusted keys the services refuse to
- * start.
+ * start. Last, the whole kit (issue 13): real advisories with ../shared/feeds-extra
+ * (CSAF 2.0, CISA KEV, FIRST EPSS) and two two-platform OCI images, imported
+ * air-gapped: the site's registry (Debian's docker-registry, reached by name
+ * like compose's `registry`) serves both images by the manifest's digests, a
+ * scan of a real SBOM carries KEV and EPSS, and a real Red Hat CSAF VEX
+ * statement carried in the kit suppresses its finding.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_CODES } from '../lib/errors.ts';
 import { readActivePointer } from '../infra/active-db.ts';
+import { parseManifest } from '../bundle/manifest.ts';
+import { writeOciImage } from './fixtures/oci-images.ts';
+import { startTestRegistry, type TestRegistry } from './helpers/registry.ts';
 import { selectFeeds } from './helpers/scan-db.ts';
 import { childBaseEnv, freePort, repoRoot, runStella, sharedDir, testRedisPrefix, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 import { FAST_RETRIES, pipelineFixture, putFile, waitFor, type PipelineFixture } from './pipeline-fixtures.ts';
@@ -33,6 +41,7 @@ let apiPort: number;
 let api: ChildProcess;
 let worker: ChildProcess;
 let env: NodeJS.ProcessEnv;
+let registry: TestRegistry;
 
 /** A loopback URL spelled with the host name `localhost`, as compose spells `redis`, `postgres`, `minio`. */
 function byName(url: string): string {
@@ -73,10 +82,11 @@ function stella(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliRun> 
   return runStella(args, { cwd: fx.dir, env: { ...env, ...extra } });
 }
 
-async function build(version: string, files: string[]): Promise<string> {
+async function build(version: string, files: string[], more: { feeds?: (dir: string) => void; args?: string[] } = {}): Promise<string> {
   const feeds = await selectFeeds({ files }, `e2e-${version}`);
+  more.feeds?.(feeds);
   const out = path.join(fx.dir, `stella-ouk-${version}.tar.gz`);
-  const r = await stella(['ouk', 'build', '--feeds', feeds, '--key', fx.privateKey, '--out', out, '--version', version, '--expires-days', '3650']);
+  const r = await stella(['ouk', 'build', '--feeds', feeds, '--key', fx.privateKey, '--out', out, '--version', version, '--expires-days', '3650', ...(more.args ?? [])]);
   assert.equal(r.code, 0, r.stderr);
   return out;
 }
@@ -95,6 +105,7 @@ before(async () => {
   apiPort = await freePort();
   fx = await pipelineFixture('e2e-airgap', { webhook: { url: `http://127.0.0.1:${apiPort}/hooks/minio`, token: TOKEN, attempts: 5, backoffMs: 200 } });
   redis = testRedisPrefix('e2e-airgap');
+  registry = await startTestRegistry('e2e-airgap');
   env = childBaseEnv({
     ...FAST_RETRIES,
     STELLA_AIRGAP: 'true',
@@ -104,6 +115,7 @@ before(async () => {
     S3_ENDPOINT: byName(fx.s3.endpoint),
     OUK_BUCKET: fx.s3.bucket,
     OUK_TRUSTED_KEYS: fx.publicKey,
+    OUK_REGISTRY_URL: byName(registry.url),
     OUK_WEBHOOK_TOKEN: TOKEN,
     STELLA_API_PORT: String(apiPort),
     STELLA_QUOTA_PREFIX: `${redis.prefix}:quota`,
@@ -127,6 +139,7 @@ after(async () => {
   await stop(worker);
   await stop(api);
   await redis?.cleanup();
+  await registry?.close();
   await fx?.close();
 });
 
@@ -190,5 +203,67 @@ describe('air-gapped end to end, as compose runs it', () => {
       assert.equal(code, 1, out);
       assert.match(out, /error\[KEY_NOT_TRUSTED\]: OUK_TRUSTED_KEYS is not set/);
     }
+  });
+  test('the whole kit: advisories with CSAF, KEV and EPSS, and two two-platform images, imported air-gapped', async () => {
+    const extra = path.join(sharedDir, 'feeds-extra');
+    const scanner = await writeOciImage(path.join(fx.dir, 'images', 'scanner'), { name: 'scanner' });
+    const zastava = await writeOciImage(path.join(fx.dir, 'images', 'zastava'), { name: 'zastava' });
+    // Tomcat's Ghostcat (CVE-2020-1938, in CISA's KEV) and HTTP/2 Rapid Reset for Keycloak 10's
+    // real SBOM; GO-2023-2102 for the product Red Hat's real VEX document (RHSA-2023:5835) covers
+    const kit = await build('2026-11-29', ['ghsa/GHSA-c9hw-wf7x-jp9j.json', 'ghsa/GHSA-qppj-fm5r-hxr3.json', 'osv/Go/GO-2023-2102.json'], {
+      feeds: (dir) => {
+        fs.symlinkSync(path.join(extra, 'csaf'), path.join(dir, 'csaf'));
+        fs.symlinkSync(path.join(extra, 'kev'), path.join(dir, 'kev'));
+        fs.mkdirSync(path.join(dir, 'epss'));
+        fs.symlinkSync(path.join(extra, 'epss', 'epss_scores-2026-01-30.feeds-subset.csv'), path.join(dir, 'epss', 'epss.csv'));
+      },
+      args: ['--image', `scanner=${scanner.dir}`, '--image', `zastava=${zastava.dir}`],
+    });
+    const r = await stella(['ouk', 'import', kit]);
+    assert.equal(r.code, 0, `${r.stderr}\n${logs()}`);
+    assert.match(r.stdout, /^activated 2026-11-29\n/);
+    assert.match(r.stdout, /^image stella\/scanner:\S+ sha256:[0-9a-f]{64} pushed/m);
+
+    // the registry serves each image, and each platform, by the digests the signed manifest names
+    const manifest = parseManifest(execFileSync('tar', ['-xzOf', kit, 'manifest.json'], { encoding: 'utf8' }));
+    assert.deepEqual(manifest.images!.map((i) => [i.name, i.platforms.length]), [['scanner', 2], ['zastava', 2]]);
+    assert.equal(manifest.images![0]!.indexDigest, scanner.indexDigest);
+    for (const img of manifest.images!) {
+      const idx = await registry.manifest(`stella/${img.name}`, img.tag);
+      assert.equal(idx.digest, img.indexDigest, `${img.name}:${img.tag}`);
+      for (const p of img.platforms) assert.equal((await registry.manifest(`stella/${img.name}`, p.digest)).digest, p.digest);
+    }
+    const listed = await stella(['ouk', 'images', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+
+    // a real SBOM scanned through the API: KEV and EPSS on the finding that has them
+    const keycloak = fs.readFileSync(path.join(sharedDir, 'sboms', 'keycloak-10.0.2-bom.json'), 'utf8');
+    type Finding = { advisoryId: string; aliases: string[]; kev?: { cve: string; dateAdded: string } | null; epss?: { score: number; percentile: number } | null };
+    const scan = (await (await fetch(api8080('/api/v1/scan'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: keycloak })).json()) as { dbVersion: string; findings: Finding[] };
+    assert.equal(scan.dbVersion, '2026-11-29');
+    const ghostcat = scan.findings.find((f) => [f.advisoryId, ...f.aliases].includes('CVE-2020-1938'));
+    assert.ok(ghostcat, `Ghostcat is found: ${scan.findings.map((f) => f.advisoryId).join(', ')}`);
+    assert.equal(ghostcat.kev?.cve, 'CVE-2020-1938');
+    assert.equal(ghostcat.kev?.dateAdded, '2022-03-03');
+    assert.deepEqual([ghostcat.epss?.score, ghostcat.epss?.percentile], [0.94469, 0.99996]);
+
+    // Red Hat's VEX statement in the kit: rhc-worker-script 0.5-1.el7_9 is fixed for CVE-2023-39325
+    const rhc = (subject: boolean) => ({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.5',
+      version: 1,
+      metadata: subject ? { component: { type: 'application', name: 'rhc-worker-script', version: '0.5-1.el7_9', purl: 'pkg:rpm/redhat/rhc-worker-script@0.5-1.el7_9?arch=x86_64' } } : {},
+      components: [{ type: 'library', 'bom-ref': 'x-net', name: 'golang.org/x/net', version: 'v0.7.0', purl: 'pkg:golang/golang.org/x/net@v0.7.0' }],
+    });
+    type Vexed = { findings: Finding[]; suppressed: (Finding & { vex: { status: string; source: string } })[] };
+    const post = async (b: unknown) => (await (await fetch(api8080('/api/v1/scan'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) })).json()) as Vexed;
+    const open = (await post(rhc(false))).findings.map((f) => f.advisoryId);
+    assert.ok(open.includes('CVE-2023-39325'), `golang.org/x/net v0.7.0 is affected by GO-2023-2102: ${open.join(', ')}`);
+    const vexed = await post(rhc(true));
+    // RHSA-2023:5835 says rhc-worker-script 0.5-1.el7_9 is fixed for its CVEs (CVE-2023-39325 among them):
+    // those findings leave the count and stay visible as suppressed, with the statement's source
+    assert.ok(vexed.suppressed.some((f) => f.advisoryId === 'CVE-2023-39325'));
+    for (const f of vexed.suppressed) assert.deepEqual([f.vex.status, f.vex.source], ['fixed', 'kit: Red Hat Product Security RHSA-2023:5835'], f.advisoryId);
+    assert.deepEqual([...vexed.findings, ...vexed.suppressed].map((f) => f.advisoryId).sort(), [...open].sort(), 'nothing lost: suppressed or still counted');
   });
 });

@@ -41,7 +41,7 @@ export const COMMANDS: readonly CommandEntry[] = [
 
 /** The entries `argv` selects: the one its command words name, or all of them (help, an unknown command). */
 export function selectCommands(argv: string[]): readonly CommandEntry[] {
-  if (argv.slice(2).some((a) => a === '--version' || a === '-V')) return []; // the version needs no command
+  if (argv[2] === '--version' || argv[2] === '-V') return []; // `stella --version` needs no command (`ouk build --version TAG` is the kit's)
   const words = argv.slice(2).filter((a) => !a.startsWith('-'));
   const hit = COMMANDS.filter((c) => (c.group === '' ? words[0] === c.name : words[0] === c.group && words[1] === c.name));
   return hit.length === 1 ? hit : COMMANDS;
