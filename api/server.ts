@@ -42,7 +42,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     );
   }
   if (!deps.config.webhookToken) deps.logger.warn('STELLA_INSECURE_WEBHOOK=true: POST /hooks/minio accepts events without a token');
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+  // return503OnClosing off: while the API stops (SIGTERM, a restart, an upgrade) a request still
+  // gets the API's own envelope — 503 API_STOPPING with Retry-After — rather than fastify's bare 503.
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: 1024 * 1024, return503OnClosing: false }) as unknown as FastifyInstance;
+  let stopping = false;
+  app.addHook('preClose', async () => {
+    stopping = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!stopping) return;
+    reply.header('Retry-After', '2').header('Connection', 'close');
+    await reply.code(503).send({ error: { code: 'API_STOPPING', message: 'the API is stopping (a restart or an upgrade): send the request again in a moment' } });
+  });
   await app.register(ingestRoutes, {
     pool: deps.pool,
     queues: deps.queues,
