@@ -62,7 +62,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
       for (const t of TABLES) {
         const target = qualified(active, t.name);
         await client.query(`DELETE FROM ${target} x USING ${touched} d WHERE x.advisory_id = d.advisory_id`);
-        await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(undo, t.name)}`);
+        await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(undo, t.name)} ORDER BY advisory_id`);
       }
       await rollbackExtras(client, active, undo);
     } else if (!(await schemaExists(client, prev.schema_name))) {
