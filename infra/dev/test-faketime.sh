@@ -26,7 +26,6 @@ ALL=(
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
-  test/mirror.test.ts
 )
 
 run_at() { # date, files...
