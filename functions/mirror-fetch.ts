@@ -59,16 +59,22 @@ function tooLarge(url: string, max: number, what: string): OukError {
   return new OukError('MIRROR_TOO_LARGE', `${url} is larger than ${max} bytes (${what}): the file on the mirror is not the one its index.json describes — refused`);
 }
 
-/** GETs `url` into `file`; null on 404. */
-export async function downloadToFile(fetchFn: FetchFn, url: string, file: string, limits: FetchLimits): Promise<Downloaded | null> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
-  const res = await open(fetchFn, url, signal, limits.timeoutMs);
+/** The response to a GET of `url` within the time limit, refused when it announces more than the size limit; null on 404. */
+async function openBounded(fetchFn: FetchFn, url: string, limits: FetchLimits): Promise<Response | null> {
+  const res = await open(fetchFn, url, AbortSignal.timeout(limits.timeoutMs), limits.timeoutMs);
   if (!res) return null;
   const announced = Number(res.headers.get('content-length'));
   if (Number.isFinite(announced) && announced > limits.maxBytes) {
     await res.body?.cancel().catch(() => undefined);
     throw tooLarge(url, limits.maxBytes, `the server announces ${announced}`);
   }
+  return res;
+}
+
+/** GETs `url` into `file`; null on 404. */
+export async function downloadToFile(fetchFn: FetchFn, url: string, file: string, limits: FetchLimits): Promise<Downloaded | null> {
+  const res = await openBounded(fetchFn, url, limits);
+  if (!res) return null;
   if (!res.body) return { sha256: createHash('sha256').digest('hex'), size: 0 };
   const hash = createHash('sha256');
   let size = 0;
@@ -91,14 +97,8 @@ export async function downloadToFile(fetchFn: FetchFn, url: string, file: string
 
 /** GETs a small file whole (index.json, a .sig); null on 404. */
 export async function downloadSmall(fetchFn: FetchFn, url: string, limits: FetchLimits): Promise<Buffer | null> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
-  const res = await open(fetchFn, url, signal, limits.timeoutMs);
+  const res = await openBounded(fetchFn, url, limits);
   if (!res) return null;
-  const announced = Number(res.headers.get('content-length'));
-  if (Number.isFinite(announced) && announced > limits.maxBytes) {
-    await res.body?.cancel().catch(() => undefined);
-    throw tooLarge(url, limits.maxBytes, `the server announces ${announced}`);
-  }
   const chunks: Buffer[] = [];
   let size = 0;
   try {

@@ -26,7 +26,7 @@
  */
 import { OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { connect, type Pool } from '../infra/db.ts';
+import { withTransaction, type Pool } from '../infra/db.ts';
 import {
   activationBefore,
   getSbom,
@@ -387,18 +387,11 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
     }
   }
 
-  // One transaction, the SBOM row locked: the result, then the diff against the one before it.
-  const client = await connect(deps.pool);
-  try {
-    await client.query('BEGIN');
-    if (!(await getSbom(client, p.sbom, true))) {
-      await client.query('ROLLBACK');
-      return done('gone');
-    }
-    if (!(await insertResult(client, next))) {
-      await client.query('ROLLBACK');
-      return done('already', { dbVersion: next.dbVersion, findings: next.counts.findings });
-    }
+  // One transaction, the SBOM row locked: the result, then the diff against the one before it
+  // (a gone SBOM or a result already there writes nothing).
+  const written = await withTransaction(deps.pool, async (client) => {
+    if (!(await getSbom(client, p.sbom, true))) return 'gone' as const;
+    if (!(await insertResult(client, next))) return 'already' as const;
     const prev = await resultFor<F>(client, p.sbom, next.activationSeq, true);
     const diff: FindingsDiff<F> = prev ? diffFindings(prev.findings, next.findings) : { added: [], removed: [], changed: [] };
     if (prev) {
@@ -414,22 +407,20 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
         computedAt: next.computedAt,
       });
     }
-    await client.query('COMMIT');
-    const result = done(outcome, {
-      scannedComponents,
-      dbVersion: next.dbVersion,
-      findings: next.counts.findings,
-      added: diff.added.length,
-      removed: diff.removed.length,
-      changed: diff.changed.length,
-      newBySeverity: bySeverity(diff.added),
-    });
-    deps.logger.info({ sbom: p.sbom, activation: p.activationSeq, dbVersion: next.dbVersion, outcome: result.outcome, added: result.added, removed: result.removed, changed: result.changed }, 'SBOM re-scanned');
-    return result;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+    return diff;
+  });
+  if (written === 'gone') return done('gone');
+  if (written === 'already') return done('already', { dbVersion: next.dbVersion, findings: next.counts.findings });
+  const diff = written;
+  const result = done(outcome, {
+    scannedComponents,
+    dbVersion: next.dbVersion,
+    findings: next.counts.findings,
+    added: diff.added.length,
+    removed: diff.removed.length,
+    changed: diff.changed.length,
+    newBySeverity: bySeverity(diff.added),
+  });
+  deps.logger.info({ sbom: p.sbom, activation: p.activationSeq, dbVersion: next.dbVersion, outcome: result.outcome, added: result.added, removed: result.removed, changed: result.changed }, 'SBOM re-scanned');
+  return result;
 }

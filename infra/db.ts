@@ -97,13 +97,12 @@ export function ident(name: string): string {
  * Runs `fn` inside one REPEATABLE READ, READ ONLY transaction on the active DB.
  * Throws NOTHING_ACTIVE when no DB has been activated yet.
  */
-export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient, active: ActiveDb) => Promise<T>): Promise<T> {
+/** Runs `fn` in one transaction on its own connection: COMMIT when it returns, ROLLBACK when it throws. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await connect(pool);
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const active = await readActive(client);
-    if (!active) throw new OukError('NOTHING_ACTIVE', 'no vulnerability DB is active yet: import a full bundle first (stella ouk import FILE)');
-    const result = await fn(client, active);
+    await client.query(begin);
+    const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (e) {
@@ -112,6 +111,18 @@ export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolC
   } finally {
     client.release();
   }
+}
+
+export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient, active: ActiveDb) => Promise<T>): Promise<T> {
+  return withTransaction(
+    pool,
+    async (client) => {
+      const active = await readActive(client);
+      if (!active) throw new OukError('NOTHING_ACTIVE', 'no vulnerability DB is active yet: import a full bundle first (stella ouk import FILE)');
+      return fn(client, active);
+    },
+    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+  );
 }
 
 export async function readActive(q: Pick<pg.PoolClient, 'query'>): Promise<ActiveDb | null> {

@@ -175,18 +175,26 @@ export function parseSbom(doc: unknown): Sbom {
   throw invalid('the document is neither CycloneDX (no "bomFormat") nor SPDX (no "spdxVersion")');
 }
 
-/** Parses SBOM text (JSON). */
-export function parseSbomText(text: string, source = 'the SBOM'): Sbom {
-  let doc: unknown;
+/** SBOM text as a JSON document; SBOM_INVALID when it is not JSON. */
+export function parseSbomJson(text: string, source = 'the SBOM'): unknown {
   try {
-    doc = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (e) {
     throw new OukError('SBOM_INVALID', `${source} is not valid JSON (${(e as Error).message}): only JSON SBOMs are read (CycloneDX 1.4-1.6, SPDX 2.3)`, { cause: e });
   }
-  return parseSbom(doc);
 }
 
-export async function readSbomFile(file: string): Promise<Sbom> {
+/** Parses SBOM text (JSON). */
+export function parseSbomText(text: string, source = 'the SBOM'): Sbom {
+  return parseSbom(parseSbomJson(text, source));
+}
+
+/**
+ * The text of the SBOM file `file`: INPUT_NOT_FOUND when it is not a readable
+ * file, `tooLarge(size)` when it is larger than `maxBytes` (checked before a
+ * byte is read).
+ */
+export async function readSbomFileText(file: string, maxBytes: number, tooLarge: (size: number) => OukError): Promise<{ text: string; bytes: number }> {
   let st;
   try {
     st = await fs.stat(file);
@@ -194,6 +202,11 @@ export async function readSbomFile(file: string): Promise<Sbom> {
     throw new OukError('INPUT_NOT_FOUND', `SBOM ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check the path`, { cause: e });
   }
   if (!st.isFile()) throw new OukError('INPUT_NOT_FOUND', `SBOM ${file} is not a file`);
-  if (st.size > MAX_SBOM_BYTES) throw new OukError('SBOM_INVALID', `SBOM ${file} is ${st.size} bytes, above the ${MAX_SBOM_BYTES}-byte limit`);
-  return parseSbomText(await fs.readFile(file, 'utf8'), `SBOM ${file}`);
+  if (st.size > maxBytes) throw tooLarge(st.size);
+  return { text: await fs.readFile(file, 'utf8'), bytes: st.size };
+}
+
+export async function readSbomFile(file: string): Promise<Sbom> {
+  const { text } = await readSbomFileText(file, MAX_SBOM_BYTES, (size) => new OukError('SBOM_INVALID', `SBOM ${file} is ${size} bytes, above the ${MAX_SBOM_BYTES}-byte limit`));
+  return parseSbomText(text, `SBOM ${file}`);
 }

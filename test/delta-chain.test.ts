@@ -17,7 +17,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TABLES } from '../bundle/tables.ts';
-import { buildBundle, type BuildResult } from '../builder/build.ts';
+import { type BuildResult } from '../builder/build.ts';
 import { ident, type Pool } from '../infra/db.ts';
 import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { rollback } from '../functions/rollback.ts';
@@ -27,7 +27,7 @@ import { ingestObject, type IngestFlags } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { pipelineFixture, putBundle, type PipelineFixture, fixtureConfig, fastSettings } from './pipeline-fixtures.ts';
-import { editRecord as edit, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
+import { editRecord as edit, FEEDS, buildSnapshot, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 
 const V = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'] as const;
@@ -43,19 +43,8 @@ const bundles: { full0?: BuildResult; d1?: BuildResult; d2?: BuildResult; d3?: B
 let afterFull0: Awaited<ReturnType<typeof activeDump>> | undefined;
 const ghsa = fs.readdirSync(path.join(FEEDS, 'ghsa')).filter((f) => f.endsWith('.json')).sort();
 
-async function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
-  const feeds = path.join(work, `feeds-${name}`);
-  await materialise(s, feeds);
-  return buildBundle({
-    feedsDir: feeds,
-    keyPath: fx.privateKey,
-    out: path.join(work, `${name}.tar.gz`),
-    version,
-    expiresDays: 3650,
-    base: base?.full?.out ?? base?.out,
-    fullOut: base ? path.join(work, `${name}-full.tar.gz`) : undefined,
-    onWarning: () => undefined,
-  });
+function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
+  return buildSnapshot(s, { work, name, version, keyPath: fx.privateKey, out: path.join(work, `${name}.tar.gz`), base, fullOut: base ? path.join(work, `${name}-full.tar.gz`) : undefined });
 }
 
 async function importBundle(b: { out: string }, key: string, flags: IngestFlags = {}): Promise<ImportRecord> {

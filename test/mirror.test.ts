@@ -17,7 +17,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildBundle, type BuildResult, type WrittenBundle } from '../builder/build.ts';
+import { type BuildResult, type WrittenBundle } from '../builder/build.ts';
 import { updateMirrorIndex } from '../builder/mirror-index-file.ts';
 import { MAX_MIRROR_INDEX_BYTES, parseMirrorIndex, type MirrorIndex } from '../bundle/mirror-index.ts';
 import { planMirror } from '../functions/mirror-plan.ts';
@@ -27,7 +27,7 @@ import { allowedEndpoints, installAirgapGuard, uninstallAirgapGuard } from '../l
 import { loadConfig, parseSchedule } from '../lib/config.ts';
 import { EXIT_CODES, findOukError, isOukError, OukError } from '../lib/errors.ts';
 import { countMirrorPull, registry } from '../lib/metrics.ts';
-import { editRecord as edit, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
+import { editRecord as edit, FEEDS, buildSnapshot, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { freePort, repoRoot, runStella, testRedisPrefix, tmpDir, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 import { FAST_RETRIES, fixtureEnv, pipelineFixture, waitFor, type PipelineFixture } from './pipeline-fixtures.ts';
 
@@ -47,20 +47,10 @@ const served: string[] = [];
 const kits: { full0?: BuildResult; d1?: BuildResult; d2?: BuildResult; d3?: BuildResult; d4?: BuildResult } = {};
 const ghsa = fs.readdirSync(path.join(FEEDS, 'ghsa')).filter((f) => f.endsWith('.json')).sort();
 
-async function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
-  const feeds = path.join(work, `feeds-${name}`);
-  await materialise(s, feeds);
-  return buildBundle({
-    feedsDir: feeds,
-    keyPath: fx.privateKey,
-    out: path.join(work, 'kits', `stella-ouk-${version}.tar.gz`),
-    version,
-    expiresDays: 3650,
-    base: base?.full?.out ?? base?.out,
-    fullOut: base ? path.join(work, 'kits', `stella-ouk-${version}-full.tar.gz`) : undefined,
-    onWarning: () => undefined,
-    tmpDir: work,
-  });
+function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
+  const out = path.join(work, 'kits', `stella-ouk-${version}.tar.gz`);
+  const fullOut = base ? path.join(work, 'kits', `stella-ouk-${version}-full.tar.gz`) : undefined;
+  return buildSnapshot(s, { work, name, version, keyPath: fx.privateKey, out, base, fullOut, tmpDir: work });
 }
 
 /** A mirror directory `name` holding copies of `bundles` (with .sig and .sigstore.json) and their index.json. */

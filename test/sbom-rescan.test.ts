@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { sbomRoutes } from '../api/sbom-routes.ts';
-import { buildBundle, type BuildResult } from '../builder/build.ts';
+import { type BuildResult } from '../builder/build.ts';
 import { rescanSbom } from '../functions/rescan.ts';
 import { readDiff, readStatus } from '../functions/sbom-report.ts';
 import { getImport, type ImportRecord } from '../infra/import-records.ts';
@@ -36,7 +36,7 @@ import { enqueueRescans, rescanJobId } from '../queue/rescan.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import type { Finding } from '../scan/findings.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
-import { editRecord, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
+import { editRecord, buildSnapshot, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { runStella, sharedDir, testRedisPrefix, tmpDir, type TestRedisPrefix } from './helpers/services.ts';
 import { fastSettings, fixtureEnv, pipelineFixture, putBundle, waitFor, type PipelineFixture } from './pipeline-fixtures.ts';
 
@@ -65,10 +65,8 @@ function stella(args: string[], extra: NodeJS.ProcessEnv = {}): ReturnType<typeo
   return runStella(args, { cwd: work, env: env(extra) });
 }
 
-async function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
-  const feeds = path.join(work, `feeds-${name}`);
-  await materialise(s, feeds);
-  return buildBundle({ feedsDir: feeds, keyPath: fx.privateKey, out: path.join(work, `${name}.tar.gz`), version, expiresDays: 3650, base: base?.out, onWarning: () => undefined });
+function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
+  return buildSnapshot(s, { work, name, version, keyPath: fx.privateKey, out: path.join(work, `${name}.tar.gz`), base });
 }
 
 async function importBundle(b: { out: string }, key: string): Promise<ImportRecord> {

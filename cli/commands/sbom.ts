@@ -13,7 +13,6 @@
  * missing, 60 SBOM_INVALID, 64 SBOM_TOO_LARGE, 2 USAGE (a bad name), 66
  * SBOM_NOT_FOUND, 67 SBOM_EXISTS.
  */
-import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
@@ -25,6 +24,7 @@ import { addSbom, checkSbomName, sbomNotFound, type AddSbomResult, type FindingC
 import { readDiff, readStatus, type SbomDiffReport, type SbomStatusReport } from '../../functions/sbom-report.ts';
 import { storedSbomScanner } from '../../scan/stored.ts';
 import type { Finding } from '../../scan/findings.ts';
+import { parseSbomJson, readSbomFileText } from '../../scan/sbom.ts';
 import { cliClientId } from './scan.ts';
 
 async function withPool<T>(fn: (pool: Pool, config: Config) => Promise<T>): Promise<T> {
@@ -40,20 +40,9 @@ async function withPool<T>(fn: (pool: Pool, config: Config) => Promise<T>): Prom
 
 /** The SBOM file as a JSON document, bounded like the scan API (STELLA_SCAN_MAX_BYTES). */
 export async function readSbomDocument(file: string, maxBytes: number): Promise<{ document: unknown; bytes: number }> {
-  let st;
-  try {
-    st = await fs.stat(file);
-  } catch (e) {
-    throw new OukError('INPUT_NOT_FOUND', `SBOM ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check the path`, { cause: e });
-  }
-  if (!st.isFile()) throw new OukError('INPUT_NOT_FOUND', `SBOM ${file} is not a file`);
-  if (st.size > maxBytes) throw new OukError('SBOM_TOO_LARGE', `SBOM ${file} is ${st.size} bytes, above the ${maxBytes}-byte limit (STELLA_SCAN_MAX_BYTES): split it`);
-  const text = await fs.readFile(file, 'utf8');
-  try {
-    return { document: JSON.parse(text) as unknown, bytes: st.size };
-  } catch (e) {
-    throw new OukError('SBOM_INVALID', `SBOM ${file} is not valid JSON (${(e as Error).message}): give a CycloneDX 1.4-1.6 or SPDX 2.3 JSON SBOM`, { cause: e });
-  }
+  const tooLarge = (size: number) => new OukError('SBOM_TOO_LARGE', `SBOM ${file} is ${size} bytes, above the ${maxBytes}-byte limit (STELLA_SCAN_MAX_BYTES): split it`);
+  const { text, bytes } = await readSbomFileText(file, maxBytes, tooLarge);
+  return { document: parseSbomJson(text, `SBOM ${file}`), bytes };
 }
 
 function severityLine(bySeverity: Record<string, number>): string {

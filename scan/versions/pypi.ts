@@ -51,19 +51,13 @@ function compareLegacy(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** pep440.compare of "a\0b" (it parses both on every call: remembered per pair). */
-const comparePep440 = memoize((pair: string): number => {
-  const i = pair.indexOf('\u0000');
-  return pep440.compare(pair.slice(0, i), pair.slice(i + 1));
-});
-
 export const pypi: VersionScheme = {
   name: 'PEP 440',
   invalidReason: (v) => (isPep440(v) ? null : 'not a PEP 440 version'),
   compare(a, b) {
     const x = isPep440(a);
     const y = isPep440(b);
-    if (x && y) return comparePep440(`${a}\u0000${b}`);
+    if (x && y) return pep440.compare(a, b);
     if (x !== y) return x ? 1 : -1; // legacy versions sort before every PEP 440 version
     return compareLegacy(a, b);
   },

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { buildBundle, type BuildResult } from '../../builder/build.ts';
 import { sharedDir } from './services.ts';
 
 export const FEEDS = path.join(sharedDir, 'feeds');
@@ -60,4 +61,27 @@ export async function materialise(s: Snapshot, dir: string): Promise<void> {
 export async function listJson(rel: string): Promise<string[]> {
   const names = (await readdir(path.join(FEEDS, rel), { recursive: true })).map(String).filter((f) => f.endsWith('.json'));
   return names.map((n) => path.join(rel, n)).sort(byteCompare);
+}
+
+/**
+ * Writes snapshot `s` as `work/feeds-<name>` and builds a kit of it, valid ten
+ * years; a delta when `base` is given (on its `--full-out` kit when it has one).
+ */
+export async function buildSnapshot(
+  s: Snapshot,
+  o: { work: string; name: string; version: string; keyPath: string; out: string; base?: BuildResult; fullOut?: string; tmpDir?: string },
+): Promise<BuildResult> {
+  const feeds = path.join(o.work, `feeds-${o.name}`);
+  await materialise(s, feeds);
+  return buildBundle({
+    feedsDir: feeds,
+    keyPath: o.keyPath,
+    out: o.out,
+    version: o.version,
+    expiresDays: 3650,
+    base: o.base?.full?.out ?? o.base?.out,
+    fullOut: o.fullOut,
+    onWarning: () => undefined,
+    ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}),
+  });
 }
