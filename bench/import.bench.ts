@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     STELLA_STATE_DIR: stateDir,
     OUK_RECONCILE_SECONDS: '3600',
     STELLA_AIRGAP: 'true',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
   };
   const children: Record<string, ChildProcess> = {};
   const start = (name: string, entry: string): void => {

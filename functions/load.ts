@@ -141,14 +141,19 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
           },
         });
         stored.on('error', (e) => meter.destroy(e));
+        const t0 = performance.now();
         const copy = client.query(copyFrom(sql));
         await pipeline(decodeMember(member, stored.pipe(meter)), copy);
+        const t1 = performance.now();
         if (member.rows !== undefined && member.rows !== copy.rowCount) {
           throw new OukError('MANIFEST_INVALID', `${member.path} holds ${copy.rowCount} rows, the manifest says ${member.rows}: the bundle is inconsistent — rebuild it`);
         }
         if (table && manifest.kind === 'full') for (const q of indexSql(schema, table)) await client.query(q);
+        const t2 = performance.now();
         await client.query(`ANALYZE ${qualified(schema, name)}`);
         await client.query('COMMIT');
+        const ms = (a: number, b: number): number => Math.round(b - a);
+        ctx.logger.info({ table: name, rows: copy.rowCount, copyMs: ms(t0, t1), indexMs: ms(t1, t2), analyzeCommitMs: ms(t2, performance.now()) }, 'table loaded');
         return [name, copy.rowCount];
       } catch (e) {
         await client.query('ROLLBACK').catch(() => undefined);

@@ -21,7 +21,7 @@ import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
 import { enrich, queryEnrichment } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
-import { type AffectedRow, type CpeMatchRow, queryAffected, queryCpes } from './match.ts';
+import { type AffectedRow, type CpeMatchRow, type Headline, queryAffected, queryCpes, queryHeadlines } from './match.ts';
 import { evaluate, type OsvRange } from './ranges.ts';
 import type { Sbom, SbomComponent } from './sbom.ts';
 import { SEVERITIES, type Finding, type NotChecked, type ScanResult, type Severity } from './findings.ts';
@@ -120,33 +120,41 @@ function indexAffected(rows: AffectedRow[]): Map<string, AffectedRow[]> {
   return byKey;
 }
 
-function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, dbVersion: string, findings: Finding[], notChecked: NotChecked[]): void {
+/** A finding before its advisory's headline is read (queryHeadlines). */
+type Match = Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore' | 'cvssVector'>;
+/** An advisory whose range could not be decided for a component. */
+type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
+
+/** The ranges and versions of an affected row, parsed once per scan however many components it is checked for. */
+type ParsedRow = { ranges: OsvRange[]; versions: string[] } | null;
+
+function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, parsed: Map<AffectedRow, ParsedRow>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
   for (const { c, id } of targets) {
-    const verdicts = new Map<string, { row: AffectedRow; range?: string; fixed?: string | null; undecided?: string }>();
+    const verdicts = new Map<string, { range?: string; fixed?: string | null; undecided?: string }>();
     for (const key of lookupKeys(id)) {
       for (const row of byKey.get(`${key.ecosystem}\u0000${key.package}`) ?? []) {
         const prev = verdicts.get(row.advisory_id);
         if (prev?.range !== undefined) continue; // already affected through another entry
-        const ranges = parseJsonArray<OsvRange>(row.ranges);
-        const versions = parseJsonArray<string>(row.versions);
-        if (!ranges || !versions) {
-          verdicts.set(row.advisory_id, { row, undecided: 'the DB row for this advisory is unreadable (ranges/versions not JSON arrays)' });
+        let p = parsed.get(row);
+        if (p === undefined) {
+          const ranges = parseJsonArray<OsvRange>(row.ranges);
+          const versions = parseJsonArray<string>(row.versions);
+          p = ranges && versions ? { ranges, versions } : null;
+          parsed.set(row, p);
+        }
+        if (!p) {
+          verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges/versions not JSON arrays)' });
           continue;
         }
-        const v = evaluate(row.ecosystem, id.version, ranges, versions);
-        if (v.status === 'affected') verdicts.set(row.advisory_id, { row, range: v.range, fixed: v.fixed });
-        else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { row, undecided: v.reason });
+        const v = evaluate(row.ecosystem, id.version, p.ranges, p.versions);
+        if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
+        else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
       }
     }
     for (const [advisoryId, v] of verdicts) {
       if (v.range !== undefined) {
-        findings.push({
+        matches.push({
           advisoryId,
-          aliases: v.row.aliases ?? [],
-          summary: v.row.summary,
-          severity: severityOf(v.row.severity),
-          cvssScore: v.row.cvss_score,
-          cvssVector: v.row.cvss_vector,
           package: id.name,
           ecosystem: id.ecosystem,
           purl: c.purl,
@@ -158,13 +166,13 @@ function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, db
           dbVersion,
         });
       } else if (v.undecided) {
-        notChecked.push(skipped(c, v.undecided, advisoryId));
+        undecided.push({ c, advisoryId, reason: v.undecided });
       }
     }
   }
 }
 
-function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string, findings: Finding[]): void {
+function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string, matches: Match[]): void {
   const byKey = new Map<string, CpeMatchRow[]>();
   for (const r of rows) {
     const k = `${r.part}\u0000${r.vendor.toLowerCase()}\u0000${r.product.toLowerCase()}`;
@@ -179,13 +187,8 @@ function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string,
       const m = matchCpeRow(row, version, cpe.update);
       if (!m.affected) continue;
       seen.add(row.advisory_id);
-      findings.push({
+      matches.push({
         advisoryId: row.advisory_id,
-        aliases: row.aliases ?? [],
-        summary: row.summary,
-        severity: severityOf(row.severity),
-        cvssScore: row.cvss_score,
-        cvssVector: row.cvss_vector,
         package: `${row.vendor}:${row.product}`,
         ecosystem: 'CPE',
         purl: c.purl,
@@ -198,6 +201,17 @@ function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string,
       });
     }
   }
+}
+
+/** The findings of `matches` whose advisory has a headline (a withdrawn one has none). */
+function withHeadlines(matches: Match[], headlines: Map<string, Headline>): Finding[] {
+  const out: Finding[] = [];
+  for (const m of matches) {
+    const h = headlines.get(m.advisoryId);
+    if (!h) continue;
+    out.push({ ...m, aliases: h.aliases, summary: h.summary, severity: severityOf(h.severity), cvssScore: h.cvss_score, cvssVector: h.cvss_vector });
+  }
+  return out;
 }
 
 function dedupe<T>(items: T[], key: (t: T) => string): T[] {
@@ -220,34 +234,33 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
   const pairs = dedupe(purls.flatMap((t) => lookupKeys(t.id)), (p) => `${p.ecosystem}\u0000${p.package}`);
   const cpeKeys = dedupe(cpes.map((t) => ({ part: t.cpe.part, vendor: t.cpe.vendor, product: t.cpe.product })), (k) => `${k.part}\u0000${k.vendor}\u0000${k.product}`);
 
-  const { active, affected, cpeRows, enrichment, kitVex } = await withActiveSnapshot(pool, async (client, active) => {
+  const { active, matched, undecided, enrichment, kitVex } = await withActiveSnapshot(pool, async (client, active) => {
     const affected = await queryAffected(client, active.schema, pairs);
     const cpeRows = await queryCpes(client, active.schema, cpeKeys);
-    // every id a finding can carry: the candidate rows' advisory ids and aliases
-    const ids = new Set<string>();
-    const advisoryIds = new Set<string>();
-    for (const r of [...affected, ...cpeRows]) {
-      advisoryIds.add(r.advisory_id);
-      for (const id of [r.advisory_id, ...(r.aliases ?? [])]) ids.add(id);
+    const matches: Match[] = [];
+    const undecidedRows: Undecided[] = [];
+    const byKey = indexAffected(affected);
+    const parsed = new Map<AffectedRow, ParsedRow>();
+    for (let i = 0; i < purls.length; i += SLICE) {
+      await yieldToLoop();
+      matchPurls(purls.slice(i, i + SLICE), byKey, parsed, active.version, matches, undecidedRows);
     }
+    await yieldToLoop();
+    matchCpes(cpes, cpeRows, active.version, matches);
+    // headlines, KEV/EPSS and the kit's VEX for what matched only
+    const headlines = await queryHeadlines(client, active.schema, [...matches, ...undecidedRows].map((m) => m.advisoryId));
+    const matched = withHeadlines(matches, headlines);
+    const ids = new Set<string>();
+    for (const f of matched) for (const id of [f.advisoryId, ...f.aliases]) ids.add(id);
     return {
       active,
-      affected,
-      cpeRows,
+      matched,
+      undecided: undecidedRows.filter((u) => headlines.has(u.advisoryId)).map((u) => skipped(u.c, u.reason, u.advisoryId)),
       enrichment: await queryEnrichment(client, active.schema, ids),
-      kitVex: await kitVexStatements(client, active.schema, [...advisoryIds]),
+      kitVex: await kitVexStatements(client, active.schema, [...new Set(matched.map((f) => f.advisoryId))]),
     };
   });
 
-  const matched: Finding[] = [];
-  const undecided: NotChecked[] = [];
-  const byKey = indexAffected(affected);
-  for (let i = 0; i < purls.length; i += SLICE) {
-    await yieldToLoop();
-    matchPurls(purls.slice(i, i + SLICE), byKey, active.version, matched, undecided);
-  }
-  await yieldToLoop();
-  matchCpes(cpes, cpeRows, active.version, matched);
   const components = new Map(sbom.components.map((c) => [c.ref, c]));
   const vexed = applyVex(oneFindingPerVulnerability(matched).map((f) => enrich(f, enrichment)), [...(opts.vex ?? []), ...kitVex], components, sbom.subject);
   const findings = sortFindings(vexed.findings);
