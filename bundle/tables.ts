@@ -69,7 +69,7 @@ export const TABLES: readonly TableDef[] = [
       c('versions', 'text', false), // JSON array of explicitly affected versions
       c('ecosystem_specific'), // JSON or null
     ],
-    indexes: [['ecosystem', 'package'], ['package'], ['advisory_id']],
+    indexes: [['ecosystem', 'package'], ['advisory_id']], // scans look up (ecosystem, package); deltas and re-scans advisory_id
   },
   {
     name: 'cpes',

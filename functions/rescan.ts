@@ -35,6 +35,7 @@ import {
   insertSbom,
   latestActivation,
   resultFor,
+  resultSeqBefore,
   sbomsTouching,
   sbomsWithoutResult,
   touchedKeys,
@@ -392,7 +393,9 @@ export async function rescanSbom<F extends RescanFinding>(deps: RescanDeps<F>, p
   const written = await withTransaction(deps.pool, async (client) => {
     if (!(await getSbom(client, p.sbom, true))) return 'gone' as const;
     if (!(await insertResult(client, next))) return 'already' as const;
-    const prev = await resultFor<F>(client, p.sbom, next.activationSeq, true);
+    // The result before is usually `base`, read already: read it again only when it is another one.
+    const prevSeq = await resultSeqBefore(client, p.sbom, next.activationSeq);
+    const prev = prevSeq === null ? null : base?.activationSeq === prevSeq ? base : await resultFor<F>(client, p.sbom, next.activationSeq, true);
     const diff: FindingsDiff<F> = prev ? diffFindings(prev.findings, next.findings) : { added: [], removed: [], changed: [] };
     if (prev) {
       await upsertDiff(client, {

@@ -201,6 +201,12 @@ export async function resultFor<F>(q: Queryable, name: string, seq: number, befo
   return r.rows[0] ? resultFromRow<F>(r.rows[0]) : null;
 }
 
+/** The activation of the newest result of `name` before `seq` (what resultFor(…, true) would read), without reading its findings. */
+export async function resultSeqBefore(q: Queryable, name: string, seq: number): Promise<number | null> {
+  const r = await q.query<{ seq: string }>('SELECT activation_seq AS seq FROM ouk_meta.sbom_results WHERE sbom = $1 AND activation_seq < $2 ORDER BY activation_seq DESC LIMIT 1', [name, seq]);
+  return r.rows[0] ? Number(r.rows[0].seq) : null;
+}
+
 export async function latestResult<F>(q: Queryable, name: string): Promise<SbomResultRow<F> | null> {
   const r = await q.query<ResultDbRow>('SELECT * FROM ouk_meta.sbom_results WHERE sbom = $1 ORDER BY activation_seq DESC LIMIT 1', [name]);
   return r.rows[0] ? resultFromRow<F>(r.rows[0]) : null;

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { compare, parse, schemeFor, supportedEcosystems } from '../scan/versions/index.ts';
+import { compare, mayBeEqual, parse, schemeFor, supportedEcosystems } from '../scan/versions/index.ts';
 import { sharedDir } from './helpers/services.ts';
 
 const VECTORS = path.join(sharedDir, 'conformance/osv-semantic');
@@ -132,6 +132,31 @@ describe('osv-scalibr conformance vectors', () => {
       });
     }
   }
+});
+
+describe('the listed-version prefilter (mayBeEqual)', () => {
+  it('never separates two versions any vector file calls equal', () => {
+    const files = [
+      ...fs.readdirSync(VECTORS).filter((f) => f.endsWith('.txt')).map((f) => path.join(VECTORS, f)),
+      ...fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.txt')).map((f) => path.join(FIXTURES, f)),
+    ];
+    let equal = 0;
+    for (const file of files) {
+      for (const v of readVectors(file).filter((x) => x.op === '=')) {
+        equal++;
+        assert.ok(mayBeEqual(v.a, v.b) && mayBeEqual(v.b, v.a), `${path.basename(file)}:${v.line}: ${v.text}`);
+      }
+    }
+    assert.ok(equal > 150, `only ${equal} equal pairs found`);
+  });
+  it('separates versions whose leading numbers differ, and never one with an epoch or no leading number', () => {
+    assert.equal(mayBeEqual('1.2.3', '2.0'), false);
+    assert.equal(mayBeEqual('v10.0', '1.0'), false);
+    assert.equal(mayBeEqual('01.0', '1.0'), true);
+    assert.equal(mayBeEqual('1:1.0', '2.0'), true);
+    assert.equal(mayBeEqual('1!1.0', '2.0'), true);
+    assert.equal(mayBeEqual('alpha-1', '1'), true);
+  });
 });
 
 describe('ecosystem vectors (test/fixtures/version-vectors)', () => {

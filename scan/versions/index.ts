@@ -81,3 +81,39 @@ export function compare(ecosystem: string, a: string, b: string): number {
   if (!scheme) throw new Error(`no version ordering is known for ecosystem "${ecosystem}"`);
   return Math.sign(scheme.compare(a, b));
 }
+
+/**
+ * The leading number of a version (after spaces, "v" or "="), without its
+ * leading zeros; null when it has none, or may carry an epoch (`:` or `!`,
+ * which some orderings put before it). A character loop: this runs for every
+ * entry of an advisory's `versions` list.
+ */
+export function majorOf(v: string): string | null {
+  if (v.includes(':') || v.includes('!')) return null;
+  let i = 0;
+  const n = v.length;
+  while (i < n) {
+    const c = v.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 118 || c === 86 || c === 61) i++; // ' ', tab, v, V, =
+    else break;
+  }
+  while (i < n - 1 && v.charCodeAt(i) === 48 && isDigit(v.charCodeAt(i + 1))) i++; // leading zeros
+  let j = i;
+  while (j < n && isDigit(v.charCodeAt(j))) j++;
+  return j > i ? v.slice(i, j) : null;
+}
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
+/**
+ * False only when `a` and `b` cannot be equal in any ordering here: both
+ * start with a number (after "v" or "="), carry no epoch, and the numbers
+ * differ. Every scheme compares that leading number first, so a cheap test
+ * spares a full parse of most entries of a long `versions` list.
+ */
+export function mayBeEqual(a: string, b: string): boolean {
+  const x = majorOf(a);
+  if (x === null) return true;
+  const y = majorOf(b);
+  return y === null || x === y;
+}

@@ -51,14 +51,64 @@ function compareLegacy(a: string, b: string): number {
   return x.length - y.length;
 }
 
+/**
+ * PEP 440's sort key (packaging's `_cmpkey`), as @renovatebot/pep440's
+ * `compare` computes it on every call (lib/operator.js calculateKey, not
+ * exported): here computed once a version and remembered, since a scan
+ * compares the same versions many times (each range's events, the installed
+ * version against each). Null for a string PEP 440 rejects.
+ */
+type KeyPart = number | string | KeyPart[];
+
+const pep440Key = memoize((v: string): KeyPart[] | null => {
+  const p = pep440.parse(v) as {
+    epoch: number;
+    release: number[];
+    pre: [string, number] | null;
+    post: [string, number] | null;
+    dev: [string, number] | null;
+    local: (string | number)[] | null;
+  } | null;
+  if (!p) return null;
+  const release = [...p.release];
+  while (release.length && release[release.length - 1] === 0) release.pop(); // 1.0 == 1.0.0
+  // 1.0.dev0 sorts before 1.0a0; no pre-release sorts after any; no post before any; no dev after any
+  const pre: KeyPart = !p.pre && !p.post && p.dev ? -Infinity : (p.pre ?? Infinity);
+  const post: KeyPart = p.post ?? -Infinity;
+  const dev: KeyPart = p.dev ?? Infinity;
+  // local segments: alphanumeric before numeric, numeric by value, shorter before longer
+  const local: KeyPart = p.local ? p.local.map((i): KeyPart => (Number.isNaN(Number(i)) ? [-Infinity, String(i)] : [Number(i), ''])) : -Infinity;
+  return [p.epoch, release, pre, post, dev, local];
+});
+
+/** Python's ordering of the key tuples (lists compare item by item, then by length; ±Infinity bound everything). */
+function pyCompare(a: KeyPart, b: KeyPart): number {
+  if (a === b) return 0;
+  if (Array.isArray(a) !== Array.isArray(b)) {
+    a = Array.isArray(a) ? a : [a];
+    b = Array.isArray(b) ? b : [b];
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const d = pyCompare(a[i]!, b[i]!);
+      if (d !== 0) return d;
+    }
+    return a.length - b.length;
+  }
+  if (a === -Infinity || b === Infinity) return -1;
+  if (a === Infinity || b === -Infinity) return 1;
+  return a < b ? -1 : 1;
+}
+
 export const pypi: VersionScheme = {
   name: 'PEP 440',
   invalidReason: (v) => (isPep440(v) ? null : 'not a PEP 440 version'),
   compare(a, b) {
-    const x = isPep440(a);
-    const y = isPep440(b);
-    if (x && y) return pep440.compare(a, b);
-    if (x !== y) return x ? 1 : -1; // legacy versions sort before every PEP 440 version
+    const x = isPep440(a) ? pep440Key(a) : null;
+    const y = isPep440(b) ? pep440Key(b) : null;
+    if (x && y) return Math.sign(pyCompare(x, y));
+    if (Boolean(x) !== Boolean(y)) return x ? 1 : -1; // legacy versions sort before every PEP 440 version
     return compareLegacy(a, b);
   },
 };
