@@ -143,9 +143,10 @@ function listed(scheme: VersionScheme | null, v: string, versions: readonly stri
 
 /**
  * Whether `version` of a package in `ecosystem` is affected by one OSV
- * `affected` entry (its ranges and explicit versions).
+ * `affected` entry (its ranges and explicit versions). `versions` may be a
+ * function giving them (null: unreadable), called only when no range decides.
  */
-export function evaluate(ecosystem: string, version: string, ranges: readonly OsvRange[], versions: readonly string[]): Verdict {
+export function evaluate(ecosystem: string, version: string, ranges: readonly OsvRange[], versions: readonly string[] | (() => readonly string[] | null)): Verdict {
   const undetermined: string[] = [];
   let decided = false;
   for (const r of ranges) {
@@ -170,13 +171,16 @@ export function evaluate(ecosystem: string, version: string, ranges: readonly Os
     decided = true;
     if (res.affected) return { status: 'affected', range: res.range, fixed: res.fixed };
   }
+  // The explicit versions only now: a version a range covers never needs them (a caller may pass them unparsed).
+  const list = typeof versions === 'function' ? versions() : versions;
+  if (list === null) return { status: 'undetermined', reason: 'the explicit versions list of this entry is unreadable' };
   const ecoScheme = parse(ecosystem, version).ok ? schemeFor(ecosystem) : null;
-  if (listed(ecoScheme, version, versions)) {
+  if (listed(ecoScheme, version, list)) {
     return { status: 'affected', range: 'listed version', fixed: firstFixedAbove(ecoScheme, version, [...ranges]) };
   }
   if (undetermined.length > 0) return { status: 'undetermined', reason: undetermined.join('; ') };
   // an explicit versions list decides "not listed" when only GIT ranges are given
-  if (!decided && versions.length === 0) {
+  if (!decided && list.length === 0) {
     return { status: 'undetermined', reason: 'only GIT (commit) ranges, which an SBOM version cannot be checked against' };
   }
   return { status: 'unaffected' };

@@ -120,13 +120,36 @@ function indexAffected(rows: AffectedRow[]): Map<string, AffectedRow[]> {
   return byKey;
 }
 
-/** A finding before its advisory's headline is read (queryHeadlines). */
-type Match = Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore' | 'cvssVector'>;
+/** A finding whose headline fields (aliases, summary, severity, CVSS) are filled once its advisory's headline is read (queryHeadlines). */
+type Match = Finding;
+
+/** A match in the Finding's own shape (one object layout for all: the headline is filled in place). */
+function match(m: Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore' | 'cvssVector'>): Match {
+  return {
+    advisoryId: m.advisoryId,
+    aliases: [],
+    summary: null,
+    severity: 'UNKNOWN',
+    cvssScore: null,
+    cvssVector: null,
+    package: m.package,
+    ecosystem: m.ecosystem,
+    purl: m.purl,
+    installedVersion: m.installedVersion,
+    affectedRange: m.affectedRange,
+    fixedVersion: m.fixedVersion,
+    matchedBy: m.matchedBy,
+    component: m.component,
+    dbVersion: m.dbVersion,
+    kev: null,
+    epss: null,
+  };
+}
 /** An advisory whose range could not be decided for a component. */
 type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 
-/** The ranges and versions of an affected row, parsed once per scan however many components it is checked for. */
-type ParsedRow = { ranges: OsvRange[]; versions: string[] } | null;
+/** An affected row's ranges (null: unreadable) and, once a check needed them, its explicit versions: parsed once per scan. */
+type ParsedRow = { ranges: OsvRange[] | null; versions?: string[] | null };
 
 function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, parsed: Map<AffectedRow, ParsedRow>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
   for (const { c, id } of targets) {
@@ -136,24 +159,22 @@ function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, pa
         const prev = verdicts.get(row.advisory_id);
         if (prev?.range !== undefined) continue; // already affected through another entry
         let p = parsed.get(row);
-        if (p === undefined) {
-          const ranges = parseJsonArray<OsvRange>(row.ranges);
-          const versions = parseJsonArray<string>(row.versions);
-          p = ranges && versions ? { ranges, versions } : null;
-          parsed.set(row, p);
-        }
-        if (!p) {
-          verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges/versions not JSON arrays)' });
+        if (p === undefined) parsed.set(row, (p = { ranges: parseJsonArray<OsvRange>(row.ranges) }));
+        if (!p.ranges) {
+          verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
           continue;
         }
-        const v = evaluate(row.ecosystem, id.version, p.ranges, p.versions);
+        const entry = p;
+        // a long list most rows never need: parsed only when no range decides
+        const versions = (): string[] | null => (entry.versions === undefined ? (entry.versions = parseJsonArray<string>(row.versions)) : entry.versions);
+        const v = evaluate(row.ecosystem, id.version, p.ranges, versions);
         if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
         else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
       }
     }
     for (const [advisoryId, v] of verdicts) {
       if (v.range !== undefined) {
-        matches.push({
+        matches.push(match({
           advisoryId,
           package: id.name,
           ecosystem: id.ecosystem,
@@ -164,7 +185,7 @@ function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, pa
           matchedBy: 'purl',
           component: c.ref,
           dbVersion,
-        });
+        }));
       } else if (v.undecided) {
         undecided.push({ c, advisoryId, reason: v.undecided });
       }
@@ -187,7 +208,7 @@ function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string,
       const m = matchCpeRow(row, version, cpe.update);
       if (!m.affected) continue;
       seen.add(row.advisory_id);
-      matches.push({
+      matches.push(match({
         advisoryId: row.advisory_id,
         package: `${row.vendor}:${row.product}`,
         ecosystem: 'CPE',
@@ -198,7 +219,7 @@ function matchCpes(targets: CpeTarget[], rows: CpeMatchRow[], dbVersion: string,
         matchedBy: 'cpe',
         component: c.ref,
         dbVersion,
-      });
+      }));
     }
   }
 }
@@ -209,7 +230,12 @@ function withHeadlines(matches: Match[], headlines: Map<string, Headline>): Find
   for (const m of matches) {
     const h = headlines.get(m.advisoryId);
     if (!h) continue;
-    out.push({ ...m, aliases: h.aliases, summary: h.summary, severity: severityOf(h.severity), cvssScore: h.cvss_score, cvssVector: h.cvss_vector });
+    m.aliases = h.aliases;
+    m.summary = h.summary;
+    m.severity = severityOf(h.severity);
+    m.cvssScore = h.cvss_score;
+    m.cvssVector = h.cvss_vector;
+    out.push(m);
   }
   return out;
 }
@@ -237,6 +263,13 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
   const { active, matched, undecided, enrichment, kitVex } = await withActiveSnapshot(pool, async (client, active) => {
     const affected = await queryAffected(client, active.schema, pairs);
     const cpeRows = await queryCpes(client, active.schema, cpeKeys);
+    // The candidates' headlines and the kit's VEX for them are read by PostgreSQL while the ranges
+    // are checked here (sent now, awaited after): the two halves of the work overlap.
+    const candidates = [...new Set([...affected.map((r) => r.advisory_id), ...cpeRows.map((r) => r.advisory_id)])];
+    const headlinesP = queryHeadlines(client, active.schema, candidates);
+    const kitVexP = kitVexStatements(client, active.schema, candidates);
+    headlinesP.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
+    kitVexP.catch(() => undefined);
     const matches: Match[] = [];
     const undecidedRows: Undecided[] = [];
     const byKey = indexAffected(affected);
@@ -247,8 +280,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
     }
     await yieldToLoop();
     matchCpes(cpes, cpeRows, active.version, matches);
-    // headlines, KEV/EPSS and the kit's VEX for what matched only
-    const headlines = await queryHeadlines(client, active.schema, [...matches, ...undecidedRows].map((m) => m.advisoryId));
+    const headlines = await headlinesP;
     const matched = withHeadlines(matches, headlines);
     const ids = new Set<string>();
     for (const f of matched) for (const id of [f.advisoryId, ...f.aliases]) ids.add(id);
@@ -257,7 +289,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
       matched,
       undecided: undecidedRows.filter((u) => headlines.has(u.advisoryId)).map((u) => skipped(u.c, u.reason, u.advisoryId)),
       enrichment: await queryEnrichment(client, active.schema, ids),
-      kitVex: await kitVexStatements(client, active.schema, [...new Set(matched.map((f) => f.advisoryId))]),
+      kitVex: await kitVexP,
     };
   });
 
