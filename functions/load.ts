@@ -135,6 +135,9 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       try {
         await client.query('BEGIN');
         await client.query("SET LOCAL maintenance_work_mem = '128MB'");
+        // The tables load side by side already: parallel index workers would only add processes
+        // (and the CPU of merging their sorts) to cores the other tables' COPYs keep busy.
+        await client.query('SET LOCAL max_parallel_maintenance_workers = 0');
         // Large values (a document, a long versions list) are compressed as they are stored: lz4 does it
         // several times faster than the default pglz, at about the same size.
         if (lz4) await client.query("SET LOCAL default_toast_compression = 'lz4'");
