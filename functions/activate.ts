@@ -148,7 +148,10 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: Active
   const sources = [...TABLES.map((t) => `SELECT advisory_id FROM ${qualified(staged, t.name)}`), `SELECT advisory_id FROM ${qualified(staged, REMOVED_TABLE)}`];
   // Sorted: the lookups below then walk the advisory_id indexes and the heap (loaded in
   // advisory_id order) in order, not at random — about 4 times faster on a cold full-size DB.
-  await client.query(`CREATE TABLE ${touched} AS SELECT advisory_id FROM (${sources.join(' UNION ')}) u ORDER BY advisory_id`);
+  // Its column is the active DB's own (collation included), so the joins below walk the active indexes
+  // whether this DB was loaded with COLLATE "C" or before it (infra/db-schema.ts createTableSql).
+  await client.query(`CREATE TABLE ${touched} AS SELECT advisory_id FROM ${qualified(active, 'advisories')} WITH NO DATA`);
+  await client.query(`INSERT INTO ${touched} SELECT advisory_id FROM (${sources.join(' UNION ')}) u ORDER BY advisory_id`);
   await client.query(`ALTER TABLE ${touched} ADD PRIMARY KEY (advisory_id)`);
   await client.query(`ANALYZE ${touched}`);
 

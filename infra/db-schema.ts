@@ -16,8 +16,17 @@ export function qualified(schema: string, table: string): string {
 /** A table's shape: one of bundle/tables.ts or bundle/extra-tables.ts. */
 type TableShape = Pick<TableDef, 'columns' | 'indexes' | 'primaryKey'> & { name: string };
 
+/**
+ * Text columns compare bytewise (COLLATE "C"): every lookup is an equality, ids
+ * and names are compared as the builder sorts them, and building an index over
+ * millions of rows costs less without the server's locale (and much less
+ * under en_US.UTF-8, the official images' default). A DB schema loaded before
+ * keeps the database's default collation; the two mix without conflict (the
+ * default yields to "C"), and statements joining two schemas make the one
+ * they create take the target's collation (see functions/activate.ts).
+ */
 export function createTableSql(schema: string, t: TableShape): string {
-  const cols = t.columns.map((c) => `${ident(c.name)} ${c.type}${c.nullable ? '' : ' NOT NULL'}`);
+  const cols = t.columns.map((c) => `${ident(c.name)} ${c.type}${c.type === 'text' ? ' COLLATE "C"' : ''}${c.nullable ? '' : ' NOT NULL'}`);
   return `CREATE TABLE ${qualified(schema, t.name)} (${cols.join(', ')})`;
 }
 

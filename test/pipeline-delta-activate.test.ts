@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { TABLES } from '../bundle/tables.ts';
 import { activate } from '../functions/activate.ts';
+import { rollback } from '../functions/rollback.ts';
 import { load } from '../functions/load.ts';
 import { recordImport } from '../queue/ingest.ts';
 import { readActivePointer } from '../infra/active-db.ts';
@@ -98,4 +99,42 @@ test('a delta activation killed half-way changes nothing; a retry applies it who
   assert.equal(now.version, '2026-11-21');
   assert.deepEqual(now.counts, d.counts);
   assert.equal((await readActivePointer(fx.pool)).activeDigest, d.manifest.db.digest);
+});
+
+test('a delta applies to, and rolls back from, a DB loaded before its text columns were COLLATE "C"', async () => {
+  const ctx = stageContext(fx);
+  const full = await makeBundle(fx, 'full-22.tar.gz', { version: '2026-11-22', advisories: 120, seed: 4 });
+  const pf = await putBundle(fx, full.path, 'stella-ouk-2026-11-22.tar.gz');
+  await recordImport(fx.pool, { bucket: pf.bucket, key: pf.key, etag: pf.etag, size: pf.size });
+  for (const stage of [verify, unpack, load, activate]) await stage(pf, ctx);
+  const st0 = await readActivePointer(fx.pool);
+  const schema = st0.activeSchema!;
+  // As an earlier release loaded it: every text column in the database's default collation.
+  const cols = await fx.pool.query<{ table_name: string; column_name: string }>(
+    `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1 AND data_type = 'text'`,
+    [schema],
+  );
+  for (const c of cols.rows) {
+    await fx.pool.query(`ALTER TABLE ${ident(schema)}.${ident(c.table_name)} ALTER COLUMN ${ident(c.column_name)} TYPE text COLLATE "default"`);
+  }
+  const legacy = await fx.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = $1 AND collation_name = 'C'`, [schema]);
+  assert.equal(legacy.rows[0]!.n, 0);
+  const before = await rowsOf(schema);
+
+  const d = await makeBundle(fx, 'delta-23.tar.gz', {
+    version: '2026-11-23',
+    advisories: 0,
+    seed: 11,
+    delta: { base: { version: '2026-11-22', advisories: 120, seed: 4 }, changed: [2, 7, 30], added: 3, removed: [5] },
+  });
+  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-23.tar.gz');
+  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
+  for (const stage of [verify, unpack, load, activate]) await stage(pd, ctx);
+  const now = await activeCounts(fx.pool);
+  assert.equal(now.version, '2026-11-23');
+  assert.deepEqual(now.counts, d.counts);
+
+  await rollback(fx.pool, fx.logger);
+  assert.equal((await readActivePointer(fx.pool)).activeVersion, '2026-11-22');
+  assert.deepEqual(await rowsOf(schema), before, 'the rollback restores the legacy DB row for row');
 });

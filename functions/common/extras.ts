@@ -82,7 +82,9 @@ export async function applyExtrasDelta(client: Client, active: string, staged: s
     }
     const touched = qualified(undo, touchedName(t));
     const key = ident(t.key);
-    await client.query(`CREATE TABLE ${touched} AS SELECT ${key} FROM ${qualified(staged, t.name)} UNION SELECT ${key} FROM ${qualified(staged, removedTableName(t))}`);
+    // the active table's own column (collation included): the joins below use its indexes
+    await client.query(`CREATE TABLE ${touched} AS SELECT ${key} FROM ${target} WITH NO DATA`);
+    await client.query(`INSERT INTO ${touched} SELECT ${key} FROM ${qualified(staged, t.name)} UNION SELECT ${key} FROM ${qualified(staged, removedTableName(t))}`);
     await client.query(`ALTER TABLE ${touched} ADD PRIMARY KEY (${key})`);
     await client.query(`ANALYZE ${touched}`);
     await client.query(`CREATE TABLE ${qualified(undo, t.name)} (LIKE ${target})`);
