@@ -50,17 +50,23 @@ const CONTENT_HASH_INDEX = TABLES.find((t) => t.name === 'advisories')!.columns.
 /** Rows are written in batches of this many lines. */
 const BATCH = 512;
 
+/**
+ * Rows written in batches. A batch holds copies of its lines' bytes, not the
+ * lines: a line read by readLines is a slice of a 1 MiB chunk and would keep
+ * the whole chunk alive, so a batch of rows picked sparsely from a large
+ * member (a delta's few rows among millions) would hold hundreds of chunks.
+ */
 class BatchedMember {
-  private batch: string[] = [];
+  private batch: Buffer[] = [];
   constructor(readonly file: MemberFile) {}
   async add(line: string): Promise<void> {
-    this.batch.push(`${line}\n`);
+    this.batch.push(Buffer.from(`${line}\n`, 'utf8'));
     if (this.batch.length >= BATCH) await this.flush();
   }
   async flush(): Promise<void> {
     const b = this.batch;
     this.batch = [];
-    await this.file.writeRows(b);
+    await this.file.writeChunk(Buffer.concat(b), b.length);
   }
   async close(): Promise<WrittenMember> {
     await this.flush();

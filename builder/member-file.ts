@@ -58,6 +58,16 @@ export class MemberFile {
     if (!this.out.write(buf)) await once(this.out, 'drain');
   }
 
+  /** Appends `buf`, which holds `rows` whole lines. */
+  async writeChunk(buf: Buffer, rows: number): Promise<void> {
+    if (buf.length === 0) return;
+    this.h256.update(buf);
+    this.h1.update(buf);
+    this.size += buf.length;
+    this.rows += rows;
+    if (!this.out.write(buf)) await once(this.out, 'drain');
+  }
+
   async close(): Promise<WrittenMember> {
     this.out.end();
     await once(this.out, 'finish');
