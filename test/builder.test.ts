@@ -75,6 +75,7 @@ const NAMED = [
   'CVE-2020-26892', // nats-io/jwt: GO-2022-0380 names GHSA-2c64-vj8g-vwrq, which names nothing back
   'CVE-2022-23529', // jsonwebtoken: GHSA-27h2-hvpr-p74q twice, the osv/npm/ copy without aliases
   'CVE-2015-5739', // GO-2021-0159 names three CVEs, each with its NVD record
+  'GHSA-7fhm-mqm4-2wp7', // "Withdrawn: ESLint dependencies …": withdrawn in its title only, no `withdrawn` time
 ];
 
 async function* lines(file: string): AsyncGenerator<string> {
@@ -371,6 +372,10 @@ describe('full build from ../shared/feeds', () => {
 
     const mixed = adv('CVE-2026-26995');
     assert.equal(mixed.cells[7], null, 'GO-2026-4512 still stands');
+
+    // GitHub withdrew it in words only ("Withdrawn: …", no `withdrawn` time): withdrawn at its modified time.
+    const titled = adv('GHSA-7fhm-mqm4-2wp7');
+    assert.equal(titled.cells[7], '2020-04-03T21:54:52.000Z');
     assert.ok(mixed.doc.sources.find((s) => s.feed === 'nvd')!.withdrawn, 'the NVD source is marked');
   });
 

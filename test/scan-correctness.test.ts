@@ -5,7 +5,8 @@
  * - every SBOM: at most one finding per (component, vulnerability), and for
  *   components matched by purl exactly the vulnerabilities an independent
  *   OSV-schema reference (helpers/osv-reference.ts) finds in the raw records;
- * - each case the issue names: static-eval 2.1.0 and jsonwebtoken 0.1.0/0.4.0
+ * - each case the issue names: static-eval 2.1.0 (its CVE and GHSA one advisory,
+ *   which GitHub withdrew in its title only: no finding) and jsonwebtoken 0.1.0/0.4.0
  *   (one GHSA stored twice), nats-io/jwt v0.3.0 (aliases named on one side),
  *   woodstox-core 5.0.3, netty-common 4.1.118.Final (a stale copy must not
  *   win), tomcat-coyote 9.0.0.M1 and liferay release.dxp.bom 7.2.10-SNAPSHOT
@@ -22,6 +23,8 @@ import { oneFindingPerVulnerability } from '../scan/dedupe.ts';
 import { parseSbom, readSbomFile } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
 import { OsvReference } from './helpers/osv-reference.ts';
+import { readActivePointer } from '../infra/active-db.ts';
+import { ident } from '../infra/db.ts';
 import { createLoadedScanDb, feedsDir, type ScanDb } from './helpers/scan-db.ts';
 import { sharedDir } from './helpers/services.ts';
 
@@ -111,9 +114,16 @@ describe('every real SBOM', () => {
 });
 
 describe('the cases of issue 11', () => {
-  it('static-eval 2.1.0 (juice-shop): CVE-2021-23334 once, GHSA-8v27-2fg9-7h62 as its alias', () => {
+  it('static-eval 2.1.0 (juice-shop): CVE-2021-23334 / GHSA-8v27-2fg9-7h62, one advisory, which GitHub withdrew ("deemed not a vulnerability"): no finding', async () => {
     const f = findingsOf('juice-shop-v11.1.2-bom.json', 'pkg:npm/static-eval@2.1.0');
-    assert.deepEqual(f.map((x) => [x.advisoryId, x.aliases]), [['CVE-2021-23334', ['GHSA-8v27-2fg9-7h62']]]);
+    assert.deepEqual(f, []);
+    const schema = ident((await readActivePointer(sdb.pool)).activeSchema!);
+    const r = await sdb.pool.query<{ advisory_id: string; withdrawn: Date | null }>(
+      `SELECT a.advisory_id, a.withdrawn FROM ${schema}.advisories a WHERE a.advisory_id IN ('CVE-2021-23334', 'GHSA-8v27-2fg9-7h62')
+        OR a.advisory_id IN (SELECT advisory_id FROM ${schema}.aliases WHERE alias IN ('CVE-2021-23334', 'GHSA-8v27-2fg9-7h62'))`,
+    );
+    assert.deepEqual(r.rows.map((x) => x.advisory_id), ['CVE-2021-23334'], 'one advisory for both ids');
+    assert.ok(r.rows[0]!.withdrawn, 'marked withdrawn');
   });
 
   it('jsonwebtoken 0.1.0 and 0.4.0 (juice-shop): CVE-2022-23529 once each, GHSA-27h2-hvpr-p74q as its alias', () => {

@@ -21,6 +21,14 @@ import {
 } from './fields.ts';
 
 const RANGE_TYPES: readonly RangeType[] = ['SEMVER', 'ECOSYSTEM', 'GIT'];
+
+/**
+ * GitHub withdrew some advisories only in words: the record has no `withdrawn`
+ * time, but its title says "Withdrawn: …", "Withdrawn Advisory: …" or just
+ * "Withdrawn" (GHSA-7fhm-mqm4-2wp7, GHSA-22c5-cpvr-cfvq, …). Such a record is
+ * taken as withdrawn at its `modified` time, so a scan never reports it.
+ */
+const WITHDRAWN_TITLE = /^Withdrawn(?: Advisory)?(?::|$)/i;
 const EVENT_KEYS = ['introduced', 'fixed', 'last_affected', 'limit'] as const;
 const CVSS_TYPES: readonly CvssType[] = ['CVSS_V2', 'CVSS_V3', 'CVSS_V4'];
 
@@ -53,18 +61,21 @@ export function normaliseOsv(raw: unknown, feed: Exclude<FeedName, 'nvd'>): Sour
   const label = dbSpecific ? normaliseSeverityLabel(dbSpecific.severity) : null;
   if (label) databaseSeverity.push({ source: feed, id, severity: label });
 
+  const summary = text(optString(raw, 'summary', ''));
+  const modified = isoTime(optString(raw, 'modified', ''));
+  const published = isoTime(optString(raw, 'published', ''));
   return {
     source: {
       feed,
       id,
-      modified: isoTime(optString(raw, 'modified', '')),
-      published: isoTime(optString(raw, 'published', '')),
-      withdrawn: isoTime(optString(raw, 'withdrawn', '')),
+      modified,
+      published,
+      withdrawn: isoTime(optString(raw, 'withdrawn', '')) ?? (summary !== null && WITHDRAWN_TITLE.test(summary) ? (modified ?? published) : null),
     },
     aliases,
     upstream,
     related,
-    summary: text(optString(raw, 'summary', '')),
+    summary,
     details: text(optString(raw, 'details', '')),
     severity,
     databaseSeverity,

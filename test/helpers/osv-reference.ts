@@ -8,7 +8,9 @@
  *   (either side naming the other), found here by a breadth-first walk;
  * - of several copies of one id, the one with the newest `modified` is the
  *   record (as issue 11 asks); every copy names ids;
- * - withdrawn records name ids but affect nothing;
+ * - withdrawn records name ids but affect nothing: those with a `withdrawn`
+ *   time, and those GitHub withdrew in words only, their title starting
+ *   "Withdrawn" (the rule the builder follows too);
  * - a record affects a component when one of its `affected` entries names
  *   the component's ecosystem and package and the version is in its ranges or
  *   versions (scan/ranges.ts evaluate, the OSV evaluation rules; the version
@@ -34,6 +36,7 @@ interface RawRecord {
   id: string;
   modified?: string;
   withdrawn?: string;
+  summary?: string;
   aliases?: string[];
   upstream?: string[];
   affected?: RawAffected[];
@@ -95,7 +98,7 @@ export class OsvReference {
     }
     for (const list of copies.values()) {
       const newest = [...list].sort((a, b) => Date.parse(b.modified ?? '0') - Date.parse(a.modified ?? '0'))[0]!;
-      if (newest.withdrawn) continue;
+      if (newest.withdrawn || /^Withdrawn(?: Advisory)?(?::|$)/i.test(newest.summary ?? '')) continue;
       for (const entry of newest.affected ?? []) {
         const eco = entry.package?.ecosystem;
         const name = entry.package?.name;
