@@ -93,13 +93,14 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
   const expires = new Date(created.getTime() + expiresDays * 86_400_000);
   // Fail on a bad key or image before the long part.
   await loadPrivateKey(opts.keyPath, opts.password);
-  const images = await prepareImages(opts.images ?? []);
   const onWarning = opts.onWarning ?? ((w: FeedWarning) => process.stderr.write(`${formatWarning(w)}\n`));
 
   const outputs = fullOut === undefined ? [out] : [out, fullOut];
   for (const o of outputs) await mkdir(path.dirname(o), { recursive: true });
   const work = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'stella-ouk-build-'));
   try {
+    // An OCI archive is unpacked into the work directory, which the image's members are read from.
+    const images = await prepareImages(opts.images ?? [], path.join(work, 'images'));
     const base =
       opts.base === undefined
         ? undefined

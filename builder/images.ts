@@ -1,7 +1,11 @@
 /**
- * `--image NAME[:TAG]=DIR`: an OCI image layout directory (oci-layout,
- * index.json, blobs/sha256/…, as `skopeo copy --all … oci:DIR` or umoci
- * write it) carried as images/NAME/ (bundle/oci.ts).
+ * `--image NAME[:TAG]=PATH`: an OCI image layout (oci-layout, index.json,
+ * blobs/sha256/…, as `skopeo copy --all … oci:DIR` or umoci write it) carried
+ * as images/NAME/ (bundle/oci.ts). PATH is the layout's directory, or an OCI
+ * archive: the layout as one tar file (`skopeo copy --all …
+ * oci-archive:FILE.tar`, gzip-compressed or not), unpacked first into the
+ * build's work directory — plain files and directories only, every name a
+ * relative path inside it (bundle/reader.ts unsafeNameReason).
  *
  * The image is its multi-platform index: either the one index index.json
  * points at, or — when index.json lists platform manifests directly (umoci's
@@ -13,9 +17,14 @@
  * else the index entry's ref.name annotation, else `latest`.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { normaliseName, unsafeNameReason } from '../bundle/reader.ts';
 import { canonicalJson } from '../bundle/manifest.ts';
 import {
   blobMember,
@@ -59,10 +68,10 @@ function bufferMember(p: string, buf: Buffer): ImageMember {
   };
 }
 
-/** `NAME[:TAG]=DIR`. */
+/** `NAME[:TAG]=PATH` (`dir`: the layout directory or OCI archive PATH names). */
 export function parseImageSpec(spec: string): { name: string; tag?: string; dir: string } {
   const m = /^([^=:]+)(?::([^=]+))?=(.+)$/.exec(spec);
-  if (!m) throw new OukError('USAGE', `--image ${spec}: give NAME=DIR (or NAME:TAG=DIR), DIR an OCI image layout, e.g. --image scanner=./scanner-oci`);
+  if (!m) throw new OukError('USAGE', `--image ${spec}: give NAME=PATH (or NAME:TAG=PATH), PATH an OCI image layout directory or OCI archive, e.g. --image scanner=./scanner-oci or --image scanner=./scanner.tar`);
   const [, name, tag, dir] = m;
   if (!IMAGE_NAME.test(name!)) throw new OukError('USAGE', `--image ${spec}: ${name} is not a repository name (lowercase letters, digits, and . _ - between them)`);
   if (tag !== undefined && !IMAGE_TAG.test(tag)) throw new OukError('USAGE', `--image ${spec}: ${tag} is not an OCI tag`);
@@ -98,8 +107,73 @@ class LayoutReader {
   }
 }
 
-async function prepareImage(spec: string): Promise<ImageInput> {
-  const { name, tag: tagArg, dir: rawDir } = parseImageSpec(spec);
+/** Entries an OCI archive may hold: more is not an image layout. */
+const MAX_ARCHIVE_ENTRIES = 100_000;
+
+/**
+ * Unpacks the OCI archive `file` into `into` (created): regular files and
+ * directories only, each name a plain relative path. Anything else — a link,
+ * a device, an absolute or `..` name — refuses the archive.
+ */
+async function unpackArchive(spec: string, file: string, into: string): Promise<void> {
+  const fail = (why: string): never => {
+    throw new OukError('INPUT_NOT_FOUND', `--image ${spec}: ${file} is not a usable OCI archive: ${why}`);
+  };
+  await mkdir(into, { recursive: true });
+  const head = Buffer.alloc(2);
+  const fh = await open(file, 'r');
+  try {
+    await fh.read(head, 0, 2, 0);
+  } finally {
+    await fh.close();
+  }
+  const gzipped = head[0] === 0x1f && head[1] === 0x8b;
+  const extract = tar.extract();
+  let entries = 0;
+  const done = (async () => {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const name = normaliseName(h.name);
+      if (++entries > MAX_ARCHIVE_ENTRIES) fail(`more than ${MAX_ARCHIVE_ENTRIES} entries`);
+      if (name === '' || name === '.') {
+        entry.resume();
+        continue;
+      }
+      const unsafe = unsafeNameReason(name);
+      if (unsafe) fail(`entry ${JSON.stringify(h.name)} has ${unsafe}`);
+      const target = path.join(into, name);
+      if (h.type === 'directory') {
+        await mkdir(target, { recursive: true });
+        entry.resume();
+      } else if (h.type === 'file' || h.type === 'contiguous-file') {
+        await mkdir(path.dirname(target), { recursive: true });
+        await pipeline(entry, createWriteStream(target, { flags: 'wx' })).catch((e: NodeJS.ErrnoException) =>
+          fail(e.code === 'EEXIST' ? `entry ${JSON.stringify(h.name)} appears twice` : `entry ${JSON.stringify(h.name)}: ${e.message}`),
+        );
+      } else {
+        fail(`entry ${JSON.stringify(h.name)} is a ${h.type}: an image layout holds only files and directories`);
+      }
+    }
+  })();
+  const source = createReadStream(file);
+  const feed = gzipped ? pipeline(source, createGunzip(), extract) : pipeline(source, extract);
+  try {
+    await Promise.all([feed, done]);
+  } catch (e) {
+    extract.destroy();
+    if (isOukError(e)) throw e;
+    fail((e as Error).message);
+  }
+}
+
+async function prepareImage(spec: string, workDir: string): Promise<ImageInput> {
+  const { name, tag: tagArg, dir: given } = parseImageSpec(spec);
+  let rawDir = given;
+  const st = await stat(path.resolve(given)).catch(() => null);
+  if (st?.isFile()) {
+    rawDir = path.join(workDir, name);
+    await unpackArchive(spec, path.resolve(given), rawDir);
+  }
   const dir = path.resolve(rawDir);
   const r: LayoutReader = new LayoutReader(spec, dir);
   const layout = await readFile(path.join(dir, 'oci-layout'), 'utf8').catch(() => r.fail(`${dir} is not an OCI image layout (no oci-layout file): write one with \`skopeo copy --all docker://… oci:${rawDir}\``));
@@ -176,8 +250,8 @@ async function collect(s: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Every `--image`, sorted by name; two images of one name are refused. */
-export async function prepareImages(specs: readonly string[]): Promise<ImageInput[]> {
+/** Every `--image`, sorted by name; two images of one name are refused. OCI archives are unpacked under `workDir`, which must outlive the bundle's writing. */
+export async function prepareImages(specs: readonly string[], workDir: string): Promise<ImageInput[]> {
   const out: ImageInput[] = [];
   const seen = new Map<string, string>();
   for (const spec of specs) {
@@ -185,7 +259,7 @@ export async function prepareImages(specs: readonly string[]): Promise<ImageInpu
     const other = seen.get(name);
     if (other) throw new OukError('USAGE', `--image ${spec} and --image ${other} have the same name ${name}: name one of them apart`);
     seen.set(name, spec);
-    out.push(await prepareImage(spec));
+    out.push(await prepareImage(spec, workDir));
   }
   return out.sort((a, b) => (a.image.name < b.image.name ? -1 : a.image.name > b.image.name ? 1 : 0));
 }

@@ -1,6 +1,6 @@
 /**
  * `stella ouk build --feeds DIR --key KEY --out FILE.tar.gz [--version TAG]
- *  [--image NAME[:TAG]=DIR ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
+ *  [--image NAME[:TAG]=PATH ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
  *
  * Builds a full bundle from NVD, OSV and GHSA feeds and signs it (FILE.sig and
  * FILE.sigstore.json beside it). With --base (the previous FULL bundle), builds
@@ -93,7 +93,7 @@ export function registerOukBuild(ouk: Command): void {
     .requiredOption('--key <key>', 'signing key (PKCS#8 PEM; STELLA_KEY_PASSWORD decrypts it)')
     .requiredOption('--out <file>', 'bundle to write, e.g. stella-ouk-2026-11-28.tar.gz')
     .option('--version <tag>', 'bundle version, YYYY-MM-DD[.N] (default: today, UTC)')
-    .option('--image <name=dir>', 'OCI image layout (multi-platform index) to carry as images/<name>/, NAME[:TAG]=DIR (repeatable)', collect, [])
+    .option('--image <name=path>', 'OCI image layout (multi-platform index) to carry as images/<name>/, NAME[:TAG]=PATH, PATH its directory or an OCI archive .tar (repeatable)', collect, [])
     .option('--expires-days <n>', 'days the bundle stays valid', positiveInt, DEFAULT_EXPIRES_DAYS)
     .option('--compression-level <n>', 'zstd level of the DB members, 1-19 (19: smallest, slowest)', positiveInt, DEFAULT_ZSTD_LEVEL)
     .option('--base <prev>', 'previous FULL bundle: build a delta against it (only what changed since)')
