@@ -15,10 +15,9 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
 import { prepareImages, type ImageInput } from '../builder/images.ts';
 import { isOukError } from '../lib/errors.ts';
-import { writeOciImage, type OciFixture } from './fixtures/oci-images.ts';
+import { tarBuffer, writeOciImage, type OciFixture } from './fixtures/oci-images.ts';
 
 const run = promisify(execFile);
 let tmp: string;
@@ -37,22 +36,14 @@ after(async () => {
 
 const summary = (i: ImageInput) => ({ image: i.image, members: i.members.map((m) => [m.path, m.size, m.sha256]) });
 
-async function tarOf(entries: { name: string; type?: 'file' | 'symlink' | 'directory'; body?: string; linkname?: string }[]): Promise<Buffer> {
-  const pack = tarPack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('end', resolve);
-    pack.on('error', reject);
+function tarOf(entries: { name: string; type?: 'file' | 'symlink' | 'directory'; body?: string; linkname?: string }[]): Promise<Buffer> {
+  return tarBuffer((pack) => {
+    for (const e of entries) {
+      if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? 'x' });
+      else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
+      else pack.entry({ name: e.name, size: Buffer.byteLength(e.body ?? '') }, e.body ?? '');
+    }
   });
-  for (const e of entries) {
-    if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? 'x' });
-    else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
-    else pack.entry({ name: e.name, size: Buffer.byteLength(e.body ?? '') }, e.body ?? '');
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 test('an OCI archive, plain or gzipped, is carried exactly as its layout directory', async () => {
