@@ -14,6 +14,18 @@
  * that must not be buffered. Errors are typed: the registry unreachable or
  * answering 5xx is REGISTRY_UNAVAILABLE (retryable), a 4xx refusal is
  * REGISTRY_REJECTED (not retryable: the same push would be refused again).
+ *
+ * Authentication, as docker and skopeo do it, answering the registry's 401
+ * challenge (WWW-Authenticate):
+ *   Basic   the credentials on every request (htpasswd registries, Nexus, …);
+ *   Bearer  a token from the challenge's realm (GET realm?service=…&scope=…,
+ *           with the credentials as Basic when there are any; anonymous
+ *           otherwise), kept per scope until it expires (Harbor, GitLab,
+ *           Quay, registry:2 with token auth, …).
+ * A request with a body that cannot be sent twice (a blob's stream) is sent
+ * with the authorization the earlier requests for its repository obtained.
+ * In air-gap mode a token realm on another host:port must be listed in
+ * STELLA_AIRGAP_ALLOW.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -39,11 +51,30 @@ interface Answer {
 }
 
 const TIMEOUT_MS = 60_000;
+/** A token response is JSON of a few KB at most. */
+const MAX_TOKEN_RESPONSE = 64 * 1024;
 
-export function createRegistryClient(baseUrl: string): RegistryClient {
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+/** The parameters of a WWW-Authenticate challenge: scheme and `key="value"` pairs. */
+export function parseChallenge(header: string | undefined): { scheme: string; params: Record<string, string> } | null {
+  const m = /^\s*(\w+)\s*(.*)$/s.exec(header ?? '');
+  if (!m) return null;
+  const params: Record<string, string> = {};
+  for (const p of m[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params[p[1]!.toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
+  return { scheme: m[1]!.toLowerCase(), params };
+}
+
+export function createRegistryClient(baseUrl: string, credentials?: RegistryCredentials): RegistryClient {
   const base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
   const lib = base.protocol === 'https:' ? https : http;
   const where = `the registry ${base.origin}`;
+  const basic = credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : null;
+  /** The authorization each repository's requests carry, once a challenge asked for one. */
+  const authFor = new Map<string, { header: string; expires: number }>();
 
   const unavailable = (e: unknown, what: string): OukError =>
     new OukError('REGISTRY_UNAVAILABLE', `${where} could not be reached (${what}: ${e instanceof Error ? e.message : String(e)}): start it or check OUK_REGISTRY_URL, then \`stella ouk retry\` the import`, {
@@ -72,6 +103,81 @@ export function createRegistryClient(baseUrl: string): RegistryClient {
     });
   }
 
+  const authError = (why: string): OukError =>
+    new OukError('REGISTRY_REJECTED', `${where} ${why}: set OUK_REGISTRY_USERNAME and OUK_REGISTRY_PASSWORD_FILE to an account that may push, then \`stella ouk retry\` the import`);
+
+  /** A bearer token from `realm` for `scope` (the credentials, if any, as Basic). */
+  async function fetchToken(params: Record<string, string>, scope: string): Promise<{ header: string; expires: number }> {
+    if (!params.realm) throw authError('asked for a bearer token without naming where to get one (no realm)');
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    url.searchParams.set('scope', scope);
+    const client = url.protocol === 'https:' ? https : http;
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const req = client.request(url, { method: 'GET', headers: basic ? { authorization: basic } : {}, timeout: TIMEOUT_MS }, (res) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          n += c.length;
+          if (n <= MAX_TOKEN_RESPONSE) chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: n > MAX_TOKEN_RESPONSE ? '' : Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (e) => reject(unavailable(e, `GET the token at ${url.origin}${url.pathname}`)));
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)));
+      req.on('error', (e) => reject(e instanceof OukError ? e : unavailable(e, `GET the token at ${url.origin}${url.pathname}`)));
+      req.end();
+    });
+    if (answer.status === 401 || answer.status === 403) throw authError(`refused the credentials for ${scope} at its token service ${url.origin}${url.pathname} (${answer.status})`);
+    if (answer.status !== 200) throw refused(answer, `a token for ${scope} at ${url.origin}${url.pathname}`);
+    let token: unknown;
+    let expiresIn: unknown;
+    try {
+      const j = JSON.parse(answer.body) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+      token = j.token ?? j.access_token;
+      expiresIn = j.expires_in;
+    } catch {
+      token = undefined;
+    }
+    if (typeof token !== 'string' || token === '' || /[\s]/.test(token)) throw new OukError('REGISTRY_REJECTED', `${where}'s token service ${url.origin}${url.pathname} answered without a usable token`);
+    const seconds = typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn : 60;
+    // renewed a little early, so a token never runs out in the middle of a request
+    return { header: `Bearer ${token}`, expires: Date.now() + Math.max(seconds - 10, 5) * 1000 };
+  }
+
+  /**
+   * A request to `repo`'s API with the authorization it needs: on a 401
+   * challenge, the credentials (Basic) or a token (Bearer) are obtained and a
+   * replayable request is sent once more.
+   */
+  async function call(repo: string, method: string, target: string, headers: Record<string, string | number>, body?: Buffer | Readable): Promise<Answer> {
+    const held = authFor.get(repo);
+    const auth = held && held.expires > Date.now() ? held.header : undefined;
+    const a = await request(method, target, auth ? { ...headers, authorization: auth } : headers, body);
+    if (a.status !== 401) return a;
+    if (body !== undefined && !Buffer.isBuffer(body)) {
+      authFor.delete(repo);
+      throw new OukError('REGISTRY_UNAVAILABLE', `${where} asked again for authorization during the upload to ${repo} (401): \`stella ouk retry\` the import`, { retryable: true });
+    }
+    const challenge = parseChallenge(typeof a.headers['www-authenticate'] === 'string' ? a.headers['www-authenticate'] : undefined);
+    let next: { header: string; expires: number };
+    if (challenge?.scheme === 'basic') {
+      if (!basic) throw authError(`requires a login for ${repo} (401, Basic)`);
+      if (auth === basic) throw authError(`refused the credentials of ${credentials!.username} for ${repo} (401)`);
+      next = { header: basic, expires: Number.POSITIVE_INFINITY };
+    } else if (challenge?.scheme === 'bearer') {
+      const scope = challenge.params.scope ?? `repository:${repo}:pull,push`;
+      if (auth?.startsWith('Bearer ') && challenge.params.error !== 'invalid_token') throw authError(`refused ${credentials ? `the account ${credentials.username}` : 'an anonymous token'} for ${scope} (401)`);
+      next = await fetchToken(challenge.params, scope.includes('push') ? scope : `repository:${repo}:pull,push`);
+    } else {
+      throw authError(`requires authorization for ${repo} that this client does not speak (WWW-Authenticate: ${String(a.headers['www-authenticate'] ?? 'none')})`);
+    }
+    authFor.set(repo, next);
+    const again = await request(method, target, { ...headers, authorization: next.header }, body);
+    if (again.status === 401) throw authError(`refused ${credentials ? `the account ${credentials.username}` : 'anonymous access'} for ${repo} (401)`);
+    return again;
+  }
+
   function refused(a: Answer, what: string): OukError {
     if (a.status >= 500 || a.status === 429) {
       return new OukError('REGISTRY_UNAVAILABLE', `${where} answered ${a.status} to ${what}: ${a.body.slice(0, 300)}`, { retryable: true });
@@ -84,18 +190,18 @@ export function createRegistryClient(baseUrl: string): RegistryClient {
   return {
     url: base.origin,
     async hasBlob(repo, digest) {
-      const a = await request('HEAD', path(repo, `blobs/${digest}`), {});
+      const a = await call(repo, 'HEAD', path(repo, `blobs/${digest}`), {});
       if (a.status === 200) return true;
       if (a.status === 404) return false;
       throw refused(a, `HEAD blob ${digest} of ${repo}`);
     },
     async pushBlob(repo, digest, size, open) {
-      const start = await request('POST', path(repo, 'blobs/uploads/'), { 'content-length': 0 });
+      const start = await call(repo, 'POST', path(repo, 'blobs/uploads/'), { 'content-length': 0 });
       if (start.status !== 202 || typeof start.headers.location !== 'string') throw refused(start, `starting an upload of ${digest} to ${repo}`);
       const loc = new URL(start.headers.location, base);
       loc.searchParams.set('digest', digest);
       const body = await open();
-      const done = await request('PUT', loc.toString(), { 'content-type': 'application/octet-stream', 'content-length': size }, body);
+      const done = await call(repo, 'PUT', loc.toString(), { 'content-type': 'application/octet-stream', 'content-length': size }, body);
       if (done.status !== 201) throw refused(done, `the upload of ${digest} (${size} bytes) to ${repo}`);
       const got = done.headers['docker-content-digest'];
       if (typeof got === 'string' && got !== digest) {
@@ -103,14 +209,14 @@ export function createRegistryClient(baseUrl: string): RegistryClient {
       }
     },
     async manifestDigest(repo, ref, mediaTypes) {
-      const a = await request('HEAD', path(repo, `manifests/${ref}`), { accept: mediaTypes.join(', ') });
+      const a = await call(repo, 'HEAD', path(repo, `manifests/${ref}`), { accept: mediaTypes.join(', ') });
       if (a.status === 404) return null;
       if (a.status !== 200) throw refused(a, `HEAD manifest ${ref} of ${repo}`);
       const d = a.headers['docker-content-digest'];
       return typeof d === 'string' ? d : null;
     },
     async putManifest(repo, ref, mediaType, body) {
-      const a = await request('PUT', path(repo, `manifests/${ref}`), { 'content-type': mediaType, 'content-length': body.length }, body);
+      const a = await call(repo, 'PUT', path(repo, `manifests/${ref}`), { 'content-type': mediaType, 'content-length': body.length }, body);
       if (a.status !== 201) throw refused(a, `PUT manifest ${ref} of ${repo}`);
       const d = a.headers['docker-content-digest'];
       if (typeof d !== 'string') throw new OukError('REGISTRY_REJECTED', `${where} stored manifest ${ref} of ${repo} without reporting its digest (Docker-Content-Digest): it is not an OCI distribution registry`);

@@ -117,7 +117,7 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
   const ownConnection = !deps.connection;
   const connection = deps.connection ?? createRedis(config.redisUrl);
   const trustedKeys = deps.trustedKeys ?? (() => loadTrustedKeys(config.trustedKeys));
-  const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl), prefix: config.registryPrefix } : null;
+  const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl, config.registryCredentials), prefix: config.registryPrefix } : null;
   const rescanQueue = new Queue(RESCAN_QUEUE, { connection, prefix: config.queuePrefix });
   rescanQueue.on('error', () => undefined);
   const afterActivate = async (log: Logger): Promise<void> => {

@@ -35,7 +35,7 @@ export function registerOukImages(ouk: Command): void {
       try {
         await migrate(pool);
         const { version, images } = await activeKitImages(pool);
-        const client = config.registryUrl ? createRegistryClient(config.registryUrl) : null;
+        const client = config.registryUrl ? createRegistryClient(config.registryUrl, config.registryCredentials) : null;
         const lines: ImageLine[] = [];
         for (const img of images) {
           const repository = `${config.registryPrefix}${img.name}`;

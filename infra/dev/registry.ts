@@ -7,7 +7,7 @@
  *   await reg.stop(); await reg.start();                    (same port, same storage)
  *
  * Its configuration is written beside its storage (filesystem driver, deletes
- * enabled, no auth, log level `error`); `serve` runs in the foreground as a
+ * enabled, no auth unless `auth` gives the section, log level `error`); `serve` runs in the foreground as a
  * child of this process, or detached (dev:up) with its output in a log file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,6 +23,8 @@ export interface RegistryOptions {
   port: number;
   /** detached, output to this file (dev:up); default: a child of this process, output discarded */
   logFile?: string;
+  /** the config's `auth:` section, as YAML lines (the tests' htpasswd and token registries); default none */
+  auth?: string[];
 }
 
 export interface LocalRegistry {
@@ -38,7 +40,7 @@ export function registryInstalled(): boolean {
 }
 
 /** Writes the registry's config.yml under `directory`; returns its path. */
-export function writeRegistryConfig(directory: string, port: number): string {
+export function writeRegistryConfig(directory: string, port: number, auth: string[] = []): string {
   const storage = path.join(directory, 'storage');
   fs.mkdirSync(storage, { recursive: true });
   const file = path.join(directory, 'config.yml');
@@ -57,17 +59,18 @@ export function writeRegistryConfig(directory: string, port: number): string {
       '    enabled: true',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(auth.length ? ['auth:', ...auth.map((l) => `  ${l}`)] : []),
       '',
     ].join('\n'),
   );
   return file;
 }
 
-/** Whether GET /v2/ answers 200 (the distribution API's base). */
+/** Whether GET /v2/ answers (200, or 401 from a registry that requires a login): the distribution API's base. */
 export async function registryAnswers(url: string): Promise<boolean> {
   try {
     const r = await fetch(new URL('/v2/', url), { signal: AbortSignal.timeout(1000) });
-    return r.status === 200;
+    return r.status === 200 || r.status === 401;
   } catch {
     return false;
   }
@@ -75,7 +78,7 @@ export async function registryAnswers(url: string): Promise<boolean> {
 
 export async function startRegistry(opts: RegistryOptions): Promise<LocalRegistry> {
   const url = `http://127.0.0.1:${opts.port}`;
-  const config = writeRegistryConfig(opts.directory, opts.port);
+  const config = writeRegistryConfig(opts.directory, opts.port, opts.auth);
   let child: ChildProcess | null = null;
   const reg: LocalRegistry = {
     url,

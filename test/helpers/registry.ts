@@ -13,8 +13,8 @@ export interface TestRegistry extends LocalRegistry {
   manifest(repo: string, ref: string): Promise<{ status: number; digest: string | null; mediaType: string | null; body: string }>;
 }
 
-export async function startTestRegistry(tag: string): Promise<TestRegistry> {
-  const reg = await startRegistry({ directory: tmpDir(`registry-${tag}`), port: await freePort() });
+export async function startTestRegistry(tag: string, auth?: string[]): Promise<TestRegistry> {
+  const reg = await startRegistry({ directory: tmpDir(`registry-${tag}`), port: await freePort(), ...(auth ? { auth } : {}) });
   return {
     ...reg,
     close: () => reg.stop(),
