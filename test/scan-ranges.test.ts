@@ -86,6 +86,18 @@ describe('real OSV records', () => {
     // another PEP 440 spelling of a listed version is the same version
     assert.deepEqual(evaluate('PyPI', '0.9.0', git, ['0.9']), { status: 'affected', range: 'listed version', fixed: null });
   });
+
+  it('versions given as a function are read only when no range decides; null (unreadable) is undetermined', () => {
+    const ranges: OsvRange[] = [{ type: 'ECOSYSTEM', events: [{ introduced: '1.0' }, { fixed: '2.0' }] }];
+    let calls = 0;
+    const list = (): string[] => (calls++, ['3.0', '03.0.0']);
+    assert.equal(evaluate('PyPI', '1.5', ranges, list).status, 'affected');
+    assert.equal(calls, 0, 'a range decided: the list is not read');
+    assert.deepEqual(evaluate('PyPI', '3.0.0', ranges, list), { status: 'affected', range: 'listed version', fixed: null });
+    assert.equal(evaluate('PyPI', '4.0', ranges, list).status, 'unaffected');
+    assert.equal(calls, 2);
+    assert.equal(evaluate('PyPI', '4.0', ranges, () => null).status, 'undetermined');
+  });
 });
 
 describe('OSV schema examples', () => {
