@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { blobMember, digestHex, INDEX_TYPES, type KitImage, MANIFEST_TYPES, MAX_OCI_JSON, type OciDescriptor, parseImageManifest, parseIndex } from '../bundle/oci.ts';
 import { OukError } from '../lib/errors.ts';
-import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { type ImportRecord, patchStage, requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { getStream, readSmallObject, removeObjectsUnder } from '../infra/store.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
@@ -64,10 +64,23 @@ export async function images(p: StagePayload, ctx: StageContext): Promise<Images
   if (!list.length) return finish({ skipped: 'the kit carries no images', images: [] });
   if (!ctx.registry) return finish({ skipped: 'no registry configured (OUK_REGISTRY_URL): images not pushed', images: list.map((i) => notPushed(i, '')) });
 
+  return finish({ registry: ctx.registry.client.url, images: await pushKitImages(p, rec, ctx.registry, ctx) });
+}
+
+/**
+ * Pushes the images of one import's kit (all, or those named in `only`; its
+ * members staged again from the verified tarball when they are gone), blob by
+ * blob, then the manifests and the index by tag; what the registry holds is
+ * skipped.
+ */
+async function pushKitImages(p: StagePayload, rec: ImportRecord, registry: NonNullable<StageContext['registry']>, ctx: StageContext, only?: ReadonlySet<string>): Promise<ImagePushResult[]> {
+  const { digest, manifest } = requireVerified(rec);
+  const prefix = stagedPrefix(digest, p.importId);
+  const list = (manifest.images ?? []).filter((i) => !only || only.has(i.name));
   // The members vanished (removed by hand, an older gc): stage them again from the verified tarball.
   if (!(await membersStaged(ctx, p, digest))) await stageMembers(p, ctx, rec);
 
-  const { client, prefix: repoPrefix } = ctx.registry;
+  const { client, prefix: repoPrefix } = registry;
   const totalBytes = manifest.members.filter((m) => m.role === 'image').reduce((n, m) => n + m.size, 0);
   const progress = throttledProgress(ctx.progress);
   let done = 0;
@@ -132,7 +145,7 @@ export async function images(p: StagePayload, ctx: StageContext): Promise<Images
     out.push(r);
   }
   progress.flush();
-  return finish({ registry: client.url, images: out });
+  return out;
 }
 
 function notPushed(img: KitImage, repository: string): ImagePushResult {
@@ -182,4 +195,51 @@ export async function activeKitImages(pool: StageContext['pool']): Promise<{ ver
     cur = (rec.stages.activate?.result as { previousImport?: string | null } | undefined)?.previousImport ?? null;
   }
   return { version: state.rows[0]?.active_version ?? null, images: [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+}
+
+export interface ImagesPushed {
+  importId: string;
+  version: string;
+  result: ImagesResult;
+}
+
+/**
+ * `stella ouk images --push`: the images of the active kit chain that the
+ * configured registry does not hold (by index digest, and the tag pointing
+ * at it) are pushed now, each by the import that carries it: a kit imported
+ * while no registry was configured (its images step done as `skipped`), a
+ * registry replaced or wiped since, a push that failed. The push is the
+ * images step's own (members staged again from the verified tarball, what
+ * the registry holds skipped), for the images the chain takes from that kit
+ * only; its result becomes that import's images result. Nothing missing:
+ * nothing done.
+ */
+export async function pushActiveImages(ctx: StageContext): Promise<ImagesPushed[]> {
+  const registry = ctx.registry;
+  if (!registry) throw new OukError('USAGE', 'no registry is configured: set OUK_REGISTRY_URL (and OUK_REGISTRY_USERNAME / OUK_REGISTRY_PASSWORD_FILE if it requires a login), then push');
+  const { images: chain } = await activeKitImages(ctx.pool);
+  // import → the names of the images it carries for the chain that the registry lacks
+  const owed = new Map<string, Set<string>>();
+  for (const img of chain) {
+    const repository = `${registry.prefix}${img.name}`;
+    const byDigest = await registry.client.manifestDigest(repository, img.indexDigest, INDEX_TYPES);
+    const byTag = byDigest === img.indexDigest ? await registry.client.manifestDigest(repository, img.tag, INDEX_TYPES) : null;
+    if (byTag !== img.indexDigest) owed.set(img.importId, (owed.get(img.importId) ?? new Set()).add(img.name));
+  }
+  const out: ImagesPushed[] = [];
+  for (const [importId, names] of owed) {
+    const rec = await requireImport(ctx.pool, importId);
+    const p: StagePayload = { importId, bucket: rec.bucket, key: rec.objectKey, etag: rec.etag };
+    try {
+      const result: ImagesResult = { registry: registry.client.url, images: await pushKitImages(p, rec, registry, ctx, names) };
+      await stageDone(ctx.pool, importId, 'images', result);
+      await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(requireVerified(rec).digest, importId)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
+      out.push({ importId, version: rec.version ?? '', result });
+    } catch (e) {
+      const err = e instanceof OukError ? e : new OukError('INTERNAL', (e as Error).message, { cause: e });
+      await patchStage(ctx.pool, importId, 'images', { state: 'failed', finishedAt: new Date().toISOString(), code: err.code, error: err.message });
+      throw err;
+    }
+  }
+  return out;
 }

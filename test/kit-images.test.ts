@@ -171,6 +171,35 @@ describe('import through the stages, registry up', () => {
       ['stella/zastava', '1.0', kit.manifest.images![1]!.indexDigest, VERSION, true],
     ]);
   });
+
+  test('a registry configured later (or replaced, or wiped): `stella ouk images --push` pushes the chain, each image from the kit that carries it', async () => {
+    const late = await startTestRegistry('kit-images-late');
+    try {
+      const redis = testRedisPrefix('kit-images-push');
+      const env = fixtureEnv(fx, redis, { OUK_REGISTRY_URL: late.url, STELLA_AIRGAP: 'true' });
+      const before = await runStella(['ouk', 'images'], { cwd: fx.dir, env });
+      assert.equal(before.code, 59, 'the new registry holds nothing');
+      assert.match(before.stderr, /stella ouk images --push/);
+
+      const push = await runStella(['ouk', 'images', '--push', '--json'], { cwd: fx.dir, env });
+      assert.equal(push.code, 0, push.stderr);
+      const out = JSON.parse(push.stdout) as { pushed: Array<{ version: string; result: ImagesResult }>; images: Array<{ repository: string; held: boolean }> };
+      assert.deepEqual(out.pushed.map((x) => [x.version, x.result.images.map((i) => i.repository)]).sort(), [
+        [VERSION, ['stella/zastava']],
+        [`${VERSION}.1`, ['stella/scanner']],
+      ]);
+      assert.ok(out.images.every((i) => i.held));
+      assert.equal((await late.manifest('stella/zastava', '1.0')).digest, kit.manifest.images![1]!.indexDigest);
+      assert.equal((await late.manifest('stella/scanner', '1.1')).status, 200);
+      assert.equal((await late.manifest('stella/scanner', '1.0')).status, 404, "the full kit's scanner, which the delta replaced, is not pushed");
+
+      const again = await runStella(['ouk', 'images', '--push'], { cwd: fx.dir, env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /nothing to push/);
+    } finally {
+      await late.close();
+    }
+  });
 });
 
 describe('tampered image blob', () => {

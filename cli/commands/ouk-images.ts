@@ -5,14 +5,18 @@
  * (OUK_REGISTRY_URL) holds each one: the index by digest, and the tag
  * pointing at it. Exit 0 when every image is held (or no registry is
  * configured), REGISTRY_UNAVAILABLE / 58 when the registry does not answer,
- * REGISTRY_REJECTED / 59 when it lacks an image.
+ * REGISTRY_REJECTED / 59 when it lacks an image. With --push it first
+ * pushes what the registry lacks (functions/images.ts pushActiveImages).
  */
 import type { Command } from 'commander';
-import { activeKitImages, type SiteImage } from '../../functions/images.ts';
+import { activeKitImages, type ImagesPushed, pushActiveImages, type SiteImage } from '../../functions/images.ts';
 import { INDEX_TYPES, platformLabel } from '../../bundle/oci.ts';
 import { createPool, migrate } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { createRegistryClient } from '../../infra/registry.ts';
+import { createStore } from '../../infra/store.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { loadTrustedKeys } from '../../signing/index.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 
@@ -28,14 +32,35 @@ export function registerOukImages(ouk: Command): void {
   ouk
     .command('images')
     .description("the OCI images the active kit carries and whether the site's registry (OUK_REGISTRY_URL) holds them")
+    .option('--push', 'first push what the registry lacks, each image by the kit that carries it (a kit imported before a registry was configured, a registry replaced or wiped)', false)
     .option('--json', 'machine-readable output on stdout', false)
-    .action(async (opts: { json: boolean }) => {
+    .action(async (opts: { json: boolean; push: boolean }) => {
       const config = loadConfig(resolveEnv());
       const pool = createPool(config.databaseUrl, 2);
       try {
         await migrate(pool);
-        const { version, images } = await activeKitImages(pool);
         const client = config.registryUrl ? createRegistryClient(config.registryUrl, config.registryCredentials) : null;
+        let pushed: ImagesPushed[] = [];
+        if (opts.push) {
+          pushed = await pushActiveImages({
+            store: createStore(config.store),
+            pool,
+            config,
+            trustedKeys: () => loadTrustedKeys(config.trustedKeys),
+            logger: createLogger('cli', { level: config.logLevel ?? 'warn' }),
+            progress: () => undefined,
+            attempt: { number: 1, max: 1 },
+            registry: client ? { client, prefix: config.registryPrefix } : null,
+            now: () => new Date(),
+          });
+          if (!opts.json) {
+            for (const x of pushed) {
+              process.stdout.write(`pushed the images of ${x.version} (${x.importId}): ${x.result.images.map((i) => `${i.repository}:${i.tag} (${i.blobs.pushed} blobs, ${i.manifests.pushed} manifests)`).join(', ')}\n`);
+            }
+            if (!pushed.length) process.stdout.write('nothing to push: the registry holds every image of the active kit\n');
+          }
+        }
+        const { version, images } = await activeKitImages(pool);
         const lines: ImageLine[] = [];
         for (const img of images) {
           const repository = `${config.registryPrefix}${img.name}`;
@@ -44,7 +69,7 @@ export function registerOukImages(ouk: Command): void {
           lines.push({ ...img, repository, held: client ? byDigest === img.indexDigest && tagDigest === img.indexDigest : null, tagDigest });
         }
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ activeVersion: version, registry: client?.url ?? null, images: lines }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ activeVersion: version, registry: client?.url ?? null, ...(opts.push ? { pushed } : {}), images: lines }, null, 2)}\n`);
         } else if (!lines.length) {
           process.stdout.write(version ? `the active kit ${version} carries no images\n` : 'no active DB: import a kit first\n');
         } else {
@@ -56,7 +81,7 @@ export function registerOukImages(ouk: Command): void {
         }
         const missing = lines.filter((l) => l.held === false);
         if (missing.length) {
-          throw new OukError('REGISTRY_REJECTED', `the registry ${client!.url} does not hold ${missing.map((m) => `${m.repository}@${m.indexDigest}`).join(', ')}: \`stella ouk retry\` the import that carries it`);
+          throw new OukError('REGISTRY_REJECTED', `the registry ${client!.url} does not hold ${missing.map((m) => `${m.repository}@${m.indexDigest}`).join(', ')}: \`stella ouk images --push\` pushes it`);
         }
       } finally {
         await pool.end();
