@@ -9,13 +9,16 @@
  *   mirror      on OUK_MIRROR_SCHEDULE (default 1h), only when OUK_MIRROR_URL is
  *               set: one round of the intranet-mirror pull (functions/mirror.ts)
  *
- * Every worker process runs a Worker on this queue (concurrency 1) and
+ * Every worker process runs a Worker on this queue (concurrency 2) and
  * upserts the schedulers (idempotent; a worker without OUK_MIRROR_URL removes
  * the mirror scheduler, so every worker must be configured alike). The jobs
  * are visible and retryable in the dashboard like the stages. A mirror round
  * waits for each kit it puts into the bucket to become active, so it may run
- * for minutes; meanwhile the other maintenance jobs of this worker wait (any
- * other worker process takes them).
+ * for minutes: the second slot keeps reconcile and gc running meanwhile, even
+ * on a site with one worker process (the reconciler is what repairs a flow
+ * Redis lost, which that kit's activation may be waiting for). Two passes of
+ * the reconciler at once are safe: every repair is idempotent and takes its
+ * import's advisory lock, as with several worker processes.
  */
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { MirrorConfig, PipelineSettings } from '../lib/config.ts';
@@ -108,7 +111,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RunningMa
       deps.logger.warn({ name: job.name }, 'unknown maintenance job');
       return null;
     },
-    { connection: deps.queues.connection, prefix: deps.queues.prefix, concurrency: 1 },
+    { connection: deps.queues.connection, prefix: deps.queues.prefix, concurrency: 2 },
   );
   worker.on('error', (err) => deps.logger.error({ err }, 'maintenance worker error'));
   worker.on('failed', (job, err) => deps.logger.warn({ err, job: job?.name }, 'maintenance pass failed; the next one tries again'));

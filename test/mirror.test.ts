@@ -17,6 +17,9 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type Job, Queue } from 'bullmq';
+import { MAINTENANCE_QUEUE } from '../queue/queues.ts';
+import { createRedis } from '../queue/connection.ts';
 import { type BuildResult, type WrittenBundle } from '../builder/build.ts';
 import { updateMirrorIndex } from '../builder/mirror-index-file.ts';
 import { MAX_MIRROR_INDEX_BYTES, parseMirrorIndex, type MirrorIndex } from '../bundle/mirror-index.ts';
@@ -329,7 +332,7 @@ describe('the scheduler brings an empty site to the newest DB', () => {
     apiPort = await freePort();
     api = startService('api', 'api/main.ts', { STELLA_API_PORT: String(apiPort), STELLA_API_HOST: '127.0.0.1', OUK_WEBHOOK_TOKEN: 'mirror-test', STELLA_QUOTA_PREFIX: `${redis.prefix}:quota` });
     await waitFor('the API to answer', async () => fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.ok, () => false), 60_000, 200);
-    worker = startService('worker', 'queue/worker-main.ts', { OUK_MIRROR_SCHEDULE: '2s' });
+    worker = startService('worker', 'queue/worker-main.ts', { OUK_MIRROR_SCHEDULE: '2s', OUK_RECONCILE_SECONDS: '1' });
     await waitFor(
       'the newest delta to be active',
       async () => {
@@ -343,6 +346,23 @@ describe('the scheduler brings an empty site to the newest DB', () => {
     });
     const pointer = await readActivePointer(fx.pool);
     assert.equal(pointer.activeDigest, kits.d2!.manifest.db.digest);
+    // The round waited for each kit to become active; the one worker's reconciler ran meanwhile (its second maintenance slot).
+    const connection = createRedis(redis.redisUrl);
+    const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: redis.prefix });
+    try {
+      const pulled = (j: Job): boolean => j.name === 'mirror' && ((j.returnvalue as { applied?: unknown[] } | null)?.applied?.length ?? 0) > 0;
+      const jobs = await waitFor('the round that pulled the kits to complete', async () => {
+        const all = await maintenance.getJobs(['completed'], 0, 300);
+        return all.some(pulled) ? all : null;
+      }, 30_000, 200);
+      const round = jobs.find(pulled)!;
+      assert.ok(round.processedOn && round.finishedOn);
+      const during = jobs.filter((j) => j.name === 'reconcile' && j.processedOn! > round.processedOn! && j.finishedOn! < round.finishedOn!);
+      assert.ok(during.length > 0, `reconcile passes ran while the ${round.finishedOn - round.processedOn} ms round waited`);
+    } finally {
+      await maintenance.close();
+      connection.disconnect();
+    }
     const imports = (await recentImports(fx.pool)).reverse();
     assert.deepEqual(imports.map((i) => [i.version, i.kind, i.startedBy, i.objectKey]), [
       [V[0], 'full', 'mirror', 'mirror/stella-ouk-2026-11-20.tar.gz'],
