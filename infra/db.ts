@@ -93,10 +93,6 @@ export function ident(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
-/**
- * Runs `fn` inside one REPEATABLE READ, READ ONLY transaction on the active DB.
- * Throws NOTHING_ACTIVE when no DB has been activated yet.
- */
 /** Runs `fn` in one transaction on its own connection: COMMIT when it returns, ROLLBACK when it throws. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await connect(pool);
@@ -113,6 +109,10 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   }
 }
 
+/**
+ * Runs `fn` inside one REPEATABLE READ, READ ONLY transaction on the active DB.
+ * Throws NOTHING_ACTIVE when no DB has been activated yet.
+ */
 export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient, active: ActiveDb) => Promise<T>): Promise<T> {
   return withTransaction(
     pool,

@@ -51,8 +51,6 @@ interface Answer {
 }
 
 const TIMEOUT_MS = 60_000;
-/** A token response is JSON of a few KB at most. */
-const MAX_TOKEN_RESPONSE = 64 * 1024;
 
 export interface RegistryCredentials {
   username: string;
@@ -70,7 +68,6 @@ export function parseChallenge(header: string | undefined): { scheme: string; pa
 
 export function createRegistryClient(baseUrl: string, credentials?: RegistryCredentials): RegistryClient {
   const base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
-  const lib = base.protocol === 'https:' ? https : http;
   const where = `the registry ${base.origin}`;
   const basic = credentials ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` : null;
   /** The authorization each repository's requests carry, once a challenge asked for one. */
@@ -82,10 +79,12 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
       retryable: true,
     });
 
+  /** One request (`target` relative to the registry, or absolute: an upload location, a token realm); the body of the answer kept up to 64 KiB. */
   function request(method: string, target: string, headers: Record<string, string | number>, body?: Buffer | Readable): Promise<Answer> {
     const url = new URL(target, base);
+    const client = url.protocol === 'https:' ? https : http;
     return new Promise<Answer>((resolve, reject) => {
-      const req = lib.request(url, { method, headers, timeout: TIMEOUT_MS }, (res) => {
+      const req = client.request(url, { method, headers, timeout: TIMEOUT_MS }, (res) => {
         const chunks: Buffer[] = [];
         let n = 0;
         res.on('data', (c: Buffer) => {
@@ -112,22 +111,7 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', scope);
-    const client = url.protocol === 'https:' ? https : http;
-    const answer = await new Promise<Answer>((resolve, reject) => {
-      const req = client.request(url, { method: 'GET', headers: basic ? { authorization: basic } : {}, timeout: TIMEOUT_MS }, (res) => {
-        const chunks: Buffer[] = [];
-        let n = 0;
-        res.on('data', (c: Buffer) => {
-          n += c.length;
-          if (n <= MAX_TOKEN_RESPONSE) chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: n > MAX_TOKEN_RESPONSE ? '' : Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (e) => reject(unavailable(e, `GET the token at ${url.origin}${url.pathname}`)));
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)));
-      req.on('error', (e) => reject(e instanceof OukError ? e : unavailable(e, `GET the token at ${url.origin}${url.pathname}`)));
-      req.end();
-    });
+    const answer = await request('GET', url.toString(), basic ? { authorization: basic } : {});
     if (answer.status === 401 || answer.status === 403) throw authError(`refused the credentials for ${scope} at its token service ${url.origin}${url.pathname} (${answer.status})`);
     if (answer.status !== 200) throw refused(answer, `a token for ${scope} at ${url.origin}${url.pathname}`);
     let token: unknown;

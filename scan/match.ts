@@ -4,9 +4,10 @@
  * parameter pair and is joined with `unnest`, so a 1,000-component SBOM is
  * one round trip on the (ecosystem, package) index; likewise (part, vendor,
  * product) for CPEs. The candidate rows carry only what the version check
- * needs; the headlines (summary, severity, aliases) are read afterwards for
- * the advisories that matched (queryHeadlines), and withdrawn advisories have
- * none, so their matches never come back.
+ * needs; the candidates' headlines (summary, severity, aliases) are a query
+ * of their own (queryHeadlines), which the scan sends before it checks the
+ * versions, and withdrawn advisories have none, so their matches never come
+ * back.
  */
 import type { PoolClient } from 'pg';
 import { ident } from '../infra/db.ts';
@@ -67,10 +68,10 @@ export async function queryCpes(client: PoolClient, schema: string, keys: { part
 }
 
 /**
- * The headlines of the advisories a scan matched, by id. A withdrawn
- * advisory has none: its matches are dropped. Asked only for what matched
- * (not for every candidate row), so a large SBOM reads the advisories and
- * aliases tables for its findings alone.
+ * The headlines of the advisories `advisoryIds` (a scan's candidates), by id.
+ * A withdrawn advisory has none: its matches are dropped. A query apart from
+ * the candidate rows, so PostgreSQL answers it while the scan checks versions,
+ * and each advisory's headline and aliases are read once, not once a row.
  */
 export async function queryHeadlines(client: PoolClient, schema: string, advisoryIds: Iterable<string>): Promise<Map<string, Headline>> {
   const ids = [...new Set(advisoryIds)];

@@ -11,7 +11,7 @@
  * an SBOM version and are skipped. Anything that cannot be decided is
  * reported as undetermined with the reason, never as unaffected.
  */
-import { majorOf, parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
+import { majorOf, mayHaveMajor, parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
 
 export type OsvEvent = { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
 
@@ -126,12 +126,9 @@ function firstFixedAbove(scheme: VersionScheme | null, v: string, ranges: OsvRan
 function listed(scheme: VersionScheme | null, v: string, versions: readonly string[]): boolean {
   if (versions.includes(v)) return true;
   if (!scheme) return false;
-  const major = majorOf(v); // mayBeEqual(v, w), with v's part done once
+  const major = majorOf(v);
   for (const w of versions) {
-    if (major !== null) {
-      const m = majorOf(w);
-      if (m !== null && m !== major) continue;
-    }
+    if (!mayHaveMajor(major, w)) continue;
     try {
       if (scheme.invalidReason(w) === null && scheme.compare(v, w) === 0) return true;
     } catch {

@@ -112,8 +112,12 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
  * spares a full parse of most entries of a long `versions` list.
  */
 export function mayBeEqual(a: string, b: string): boolean {
-  const x = majorOf(a);
-  if (x === null) return true;
+  return mayHaveMajor(majorOf(a), b);
+}
+
+/** mayBeEqual(a, b) with `majorOf(a)` given: a caller comparing one version with many computes it once. */
+export function mayHaveMajor(major: string | null, b: string): boolean {
+  if (major === null) return true;
   const y = majorOf(b);
-  return y === null || x === y;
+  return y === null || y === major;
 }
