@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { blobMember, digestHex, INDEX_TYPES, type KitImage, MANIFEST_TYPES, MAX_OCI_JSON, type OciDescriptor, parseImageManifest, parseIndex } from '../bundle/oci.ts';
 import { OukError } from '../lib/errors.ts';
-import { type ImportRecord, patchStage, requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { type ImportRecord, requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { getStream, readSmallObject, removeObjectsUnder } from '../infra/store.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
@@ -230,16 +230,12 @@ export async function pushActiveImages(ctx: StageContext): Promise<ImagesPushed[
   for (const [importId, names] of owed) {
     const rec = await requireImport(ctx.pool, importId);
     const p: StagePayload = { importId, bucket: rec.bucket, key: rec.objectKey, etag: rec.etag };
-    try {
-      const result: ImagesResult = { registry: registry.client.url, images: await pushKitImages(p, rec, registry, ctx, names) };
-      await stageDone(ctx.pool, importId, 'images', result);
-      await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(requireVerified(rec).digest, importId)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
-      out.push({ importId, version: rec.version ?? '', result });
-    } catch (e) {
-      const err = e instanceof OukError ? e : new OukError('INTERNAL', (e as Error).message, { cause: e });
-      await patchStage(ctx.pool, importId, 'images', { state: 'failed', finishedAt: new Date().toISOString(), code: err.code, error: err.message });
-      throw err;
-    }
+    // A failure is the command's (its exit code says which): the import's record keeps what its
+    // images step did, and the next --push starts over, skipping what the registry holds by then.
+    const result: ImagesResult = { registry: registry.client.url, images: await pushKitImages(p, rec, registry, ctx, names) };
+    await stageDone(ctx.pool, importId, 'images', result);
+    await removeObjectsUnder(ctx.store, p.bucket, stagedPrefix(requireVerified(rec).digest, importId)).catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
+    out.push({ importId, version: rec.version ?? '', result });
   }
   return out;
 }

@@ -27,6 +27,7 @@
  * In air-gap mode a token realm on another host:port must be listed in
  * STELLA_AIRGAP_ALLOW.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -55,6 +56,34 @@ const TIMEOUT_MS = 60_000;
 export interface RegistryCredentials {
   username: string;
   password: string;
+}
+
+/** A password file holds one line; anything this large is not one. */
+const MAX_PASSWORD_FILE = 64 * 1024;
+
+/**
+ * The registry account of the configuration (Config.registryAccount), its
+ * password read from OUK_REGISTRY_PASSWORD_FILE when it is given as a file
+ * (one trailing newline dropped). Read here, where a registry client is made
+ * (the workers at start, `stella ouk images`), not by every process that loads
+ * the configuration. USAGE when the file cannot be read or is not a password.
+ */
+export function registryCredentials(account: { username: string; password?: string; passwordFile?: string } | undefined): RegistryCredentials | undefined {
+  if (!account) return undefined;
+  if (account.passwordFile === undefined) return { username: account.username, password: account.password ?? '' };
+  const file = account.passwordFile;
+  let text: string;
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile() || st.size > MAX_PASSWORD_FILE) throw new OukError('USAGE', `OUK_REGISTRY_PASSWORD_FILE=${file} is not a password file (${st.isFile() ? `${st.size} bytes` : 'not a file'}): point it at the file holding the registry password`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof OukError) throw e;
+    throw new OukError('USAGE', `OUK_REGISTRY_PASSWORD_FILE=${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): point it at the file holding the registry password`, { cause: e });
+  }
+  const password = text.replace(/\r?\n$/, '');
+  if (password === '' || /[\r\n]/.test(password)) throw new OukError('USAGE', `OUK_REGISTRY_PASSWORD_FILE=${file} does not hold one password on one line`);
+  return { username: account.username, password };
 }
 
 /** The parameters of a WWW-Authenticate challenge: scheme and `key="value"` pairs. */
@@ -108,7 +137,12 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
   /** A bearer token from `realm` for `scope` (the credentials, if any, as Basic). */
   async function fetchToken(params: Record<string, string>, scope: string): Promise<{ header: string; expires: number }> {
     if (!params.realm) throw authError('asked for a bearer token without naming where to get one (no realm)');
-    const url = new URL(params.realm);
+    let url: URL;
+    try {
+      url = new URL(params.realm);
+    } catch {
+      throw authError(`named a token realm that is not a URL (${params.realm.slice(0, 200)})`);
+    }
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', scope);
     const answer = await request('GET', url.toString(), basic ? { authorization: basic } : {});

@@ -3,7 +3,6 @@
  * local stack's: Redis, PostgreSQL and s3rver on loopback, bucket `ouk`, API 8080,
  * state under `.stella/` in the working directory.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { StageName } from './stages.ts';
 
@@ -62,8 +61,12 @@ export interface Config {
   registryUrl: string | undefined;
   /** OUK_REGISTRY_PREFIX: repository prefix of the pushed images (default `stella/`: stella/scanner, stella/zastava). */
   registryPrefix: string;
-  /** OUK_REGISTRY_USERNAME with OUK_REGISTRY_PASSWORD_FILE (or OUK_REGISTRY_PASSWORD): the registry account; undefined: anonymous. */
-  registryCredentials: { username: string; password: string } | undefined;
+  /**
+   * OUK_REGISTRY_USERNAME with OUK_REGISTRY_PASSWORD_FILE (or OUK_REGISTRY_PASSWORD): the
+   * registry account; undefined: anonymous. The file is read only where a registry client is
+   * made (infra/registry.ts registryCredentials), not by every process that loads the config.
+   */
+  registryAccount: { username: string; password?: string; passwordFile?: string } | undefined;
   /** STELLA_AIRGAP_ALLOW: further host:port pairs air-gap mode allows (a site's own services). */
   airgapAllow: string[];
   /** LOG_LEVEL (pino), undefined when unset. */
@@ -180,22 +183,15 @@ function registryPrefix(raw: string): string {
   return p.endsWith('/') ? p : `${p}/`;
 }
 
-/** The registry account: a username with its password, read from a file (a secret) or the environment. */
-function registryCredentials(env: Env): { username: string; password: string } | undefined {
+/** The registry account: a username with its password, or the file holding it (a secret). */
+function registryAccount(env: Env): Config['registryAccount'] {
   const username = env.OUK_REGISTRY_USERNAME || undefined;
-  const file = env.OUK_REGISTRY_PASSWORD_FILE || undefined;
-  let password = env.OUK_REGISTRY_PASSWORD || undefined;
-  if (file) {
-    try {
-      password = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      throw new Error(`OUK_REGISTRY_PASSWORD_FILE=${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): point it at the file holding the registry password`);
-    }
-  }
-  if (!username && !password) return undefined;
+  const passwordFile = env.OUK_REGISTRY_PASSWORD_FILE || undefined;
+  const password = env.OUK_REGISTRY_PASSWORD || undefined;
+  if (!username && !password && !passwordFile) return undefined;
   if (!username) throw new Error('a registry password is set but OUK_REGISTRY_USERNAME is not: set both, or neither for anonymous access');
-  if (!password) throw new Error(`OUK_REGISTRY_USERNAME=${username} is set without a password: set OUK_REGISTRY_PASSWORD_FILE (or OUK_REGISTRY_PASSWORD)`);
-  return { username, password };
+  if (!password && !passwordFile) throw new Error(`OUK_REGISTRY_USERNAME=${username} is set without a password: set OUK_REGISTRY_PASSWORD_FILE (or OUK_REGISTRY_PASSWORD)`);
+  return { username, ...(passwordFile ? { passwordFile } : { password: password! }) };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -235,7 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
     registryUrl: env.OUK_REGISTRY_URL || undefined,
     registryPrefix: registryPrefix(env.OUK_REGISTRY_PREFIX ?? 'stella/'),
-    registryCredentials: registryCredentials(env),
+    registryAccount: registryAccount(env),
     airgapAllow: (env.STELLA_AIRGAP_ALLOW || '').split(',').map((x) => x.trim()).filter(Boolean),
     logLevel: env.LOG_LEVEL || undefined,
     debug: Boolean(env.STELLA_DEBUG),

@@ -30,7 +30,7 @@ import { beginStage, stageFailed } from '../infra/import-records.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { images } from '../functions/images.ts';
-import { createRegistryClient } from '../infra/registry.ts';
+import { createRegistryClient, registryCredentials } from '../infra/registry.ts';
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
@@ -117,7 +117,7 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
   const ownConnection = !deps.connection;
   const connection = deps.connection ?? createRedis(config.redisUrl);
   const trustedKeys = deps.trustedKeys ?? (() => loadTrustedKeys(config.trustedKeys));
-  const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl, config.registryCredentials), prefix: config.registryPrefix } : null;
+  const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl, registryCredentials(config.registryAccount)), prefix: config.registryPrefix } : null;
   const rescanQueue = new Queue(RESCAN_QUEUE, { connection, prefix: config.queuePrefix });
   rescanQueue.on('error', () => undefined);
   const afterActivate = async (log: Logger): Promise<void> => {

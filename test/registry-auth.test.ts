@@ -23,7 +23,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { importPKCS8, SignJWT } from 'jose';
-import { createRegistryClient, parseChallenge, type RegistryClient } from '../infra/registry.ts';
+import { createRegistryClient, parseChallenge, registryCredentials, type RegistryClient } from '../infra/registry.ts';
 import { loadConfig } from '../lib/config.ts';
 import { isOukError } from '../lib/errors.ts';
 import { writeOciImage, type OciFixture } from './fixtures/oci-images.ts';
@@ -156,10 +156,16 @@ describe('htpasswd (Basic), as a plain registry:2 or Nexus', () => {
 test('the account comes from OUK_REGISTRY_USERNAME and a password file (or OUK_REGISTRY_PASSWORD); half an account stops the start', async () => {
   const file = path.join(dir, 'registry-password');
   await writeFile(file, `${PASSWORD}\n`);
-  assert.deepEqual(loadConfig({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD_FILE: file }).registryCredentials, { username: USER, password: PASSWORD });
-  assert.deepEqual(loadConfig({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD: 'p' }).registryCredentials, { username: USER, password: 'p' });
-  assert.equal(loadConfig({}).registryCredentials, undefined);
+  const credentials = (env: NodeJS.ProcessEnv) => registryCredentials(loadConfig(env).registryAccount);
+  assert.deepEqual(credentials({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD_FILE: file }), { username: USER, password: PASSWORD });
+  assert.deepEqual(credentials({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD: 'p' }), { username: USER, password: 'p' });
+  assert.equal(credentials({}), undefined);
   assert.throws(() => loadConfig({ OUK_REGISTRY_USERNAME: USER }), /without a password: set OUK_REGISTRY_PASSWORD_FILE/);
   assert.throws(() => loadConfig({ OUK_REGISTRY_PASSWORD: 'p' }), /OUK_REGISTRY_USERNAME is not/);
-  assert.throws(() => loadConfig({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD_FILE: path.join(dir, 'missing') }), /OUK_REGISTRY_PASSWORD_FILE=.* cannot be read \(ENOENT\)/);
+  assert.throws(() => credentials({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD_FILE: path.join(dir, 'missing') }), /OUK_REGISTRY_PASSWORD_FILE=.* cannot be read \(ENOENT\)/);
+  // only a process that makes a registry client reads the file: the configuration alone does not
+  assert.doesNotThrow(() => loadConfig({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD_FILE: path.join(dir, 'missing') }));
+  const big = path.join(dir, 'not-a-password');
+  await writeFile(big, Buffer.alloc(70 * 1024, 0x61));
+  assert.throws(() => credentials({ OUK_REGISTRY_USERNAME: USER, OUK_REGISTRY_PASSWORD_FILE: big }), /is not a password file \(71680 bytes\)/);
 });

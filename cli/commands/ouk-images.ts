@@ -13,7 +13,7 @@ import { activeKitImages, type ImagesPushed, pushActiveImages, type SiteImage } 
 import { INDEX_TYPES, platformLabel } from '../../bundle/oci.ts';
 import { createPool, migrate } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
-import { createRegistryClient } from '../../infra/registry.ts';
+import { createRegistryClient, registryCredentials } from '../../infra/registry.ts';
 import { createStore } from '../../infra/store.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { loadTrustedKeys } from '../../signing/index.ts';
@@ -39,7 +39,7 @@ export function registerOukImages(ouk: Command): void {
       const pool = createPool(config.databaseUrl, 2);
       try {
         await migrate(pool);
-        const client = config.registryUrl ? createRegistryClient(config.registryUrl, config.registryCredentials) : null;
+        const client = config.registryUrl ? createRegistryClient(config.registryUrl, registryCredentials(config.registryAccount)) : null;
         let pushed: ImagesPushed[] = [];
         if (opts.push) {
           pushed = await pushActiveImages({
