@@ -109,6 +109,9 @@ class LayoutReader {
 
 /** Entries an OCI archive may hold: more is not an image layout. */
 const MAX_ARCHIVE_ENTRIES = 100_000;
+/** What an archive may unpack to, as a multiple of its own size (with 1 GiB of room): an image's layers are compressed already, so more is a bomb. */
+const MAX_UNPACK_RATIO = 64;
+const UNPACK_ROOM = 1024 ** 3;
 
 /**
  * Unpacks the OCI archive `file` into `into` (created): regular files and
@@ -128,8 +131,10 @@ async function unpackArchive(spec: string, file: string, into: string): Promise<
     await fh.close();
   }
   const gzipped = head[0] === 0x1f && head[1] === 0x8b;
+  const maxBytes = (await stat(file)).size * MAX_UNPACK_RATIO + UNPACK_ROOM;
   const extract = tar.extract();
   let entries = 0;
+  let bytes = 0;
   const done = (async () => {
     for await (const entry of extract) {
       const h = entry.header;
@@ -146,6 +151,8 @@ async function unpackArchive(spec: string, file: string, into: string): Promise<
         await mkdir(target, { recursive: true });
         entry.resume();
       } else if (h.type === 'file' || h.type === 'contiguous-file') {
+        bytes += h.size ?? 0;
+        if (bytes > maxBytes) fail(`it unpacks to more than ${maxBytes} bytes, ${MAX_UNPACK_RATIO} times its own size: not an image layout`);
         await mkdir(path.dirname(target), { recursive: true });
         await pipeline(entry, createWriteStream(target, { flags: 'wx' })).catch((e: NodeJS.ErrnoException) =>
           fail(e.code === 'EEXIST' ? `entry ${JSON.stringify(h.name)} appears twice` : `entry ${JSON.stringify(h.name)}: ${e.message}`),
@@ -176,7 +183,9 @@ async function prepareImage(spec: string, workDir: string): Promise<ImageInput> 
   }
   const dir = path.resolve(rawDir);
   const r: LayoutReader = new LayoutReader(spec, dir);
-  const layout = await readFile(path.join(dir, 'oci-layout'), 'utf8').catch(() => r.fail(`${dir} is not an OCI image layout (no oci-layout file): write one with \`skopeo copy --all docker://… oci:${rawDir}\``));
+  const layout = await readFile(path.join(dir, 'oci-layout'), 'utf8').catch(() =>
+    r.fail(`${given} is not an OCI image layout (no oci-layout file): write one with \`skopeo copy --all docker://… ${rawDir === given ? 'oci' : 'oci-archive'}:${given}\``),
+  );
   if (!/"imageLayoutVersion"\s*:\s*"1\./.test(layout)) r.fail(`${dir}/oci-layout is not imageLayoutVersion 1.x`);
   let top;
   try {

@@ -46,6 +46,17 @@ function tarOf(entries: { name: string; type?: 'file' | 'symlink' | 'directory';
   });
 }
 
+/** `archive` (one entry) with that entry's header claiming `size` bytes: a bomb's header, without the bytes. */
+async function claimedSize(archive: Buffer, size: number): Promise<Buffer> {
+  const header = Buffer.from(archive.subarray(0, 512));
+  header.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 12, 'ascii');
+  header.fill(0x20, 148, 156); // the checksum is computed with its own field as spaces
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+  return Buffer.concat([header, archive.subarray(512)]);
+}
+
 test('an OCI archive, plain or gzipped, is carried exactly as its layout directory', async () => {
   const plain = path.join(tmp, 'scanner.tar');
   await run('tar', ['-cf', plain, '-C', layout.dir, '.']);
@@ -68,6 +79,7 @@ test('a hostile or broken archive is refused with INPUT_NOT_FOUND, and nothing l
     ['symlink', await tarOf([{ name: 'blobs', type: 'directory' }, { name: 'blobs/sha256', type: 'symlink', linkname: '/etc' }]), /is a symlink/],
     ['twice', await tarOf([{ name: 'index.json', body: '{}' }, { name: 'index.json', body: '{}' }]), /appears twice/],
     ['not-a-layout', await tarOf([{ name: 'readme.txt', body: 'hello' }]), /no oci-layout file/],
+    ['bomb', await claimedSize(await tarOf([{ name: 'blobs/sha256/big', body: 'x' }]), 8 * 1024 ** 3), /unpacks to more than/],
     ['garbage', gzipSync(Buffer.from('this is not a tar archive, only text that goes on '.repeat(40))), /not a usable OCI archive/],
   ];
   for (const [name, bytes, why] of cases) {
