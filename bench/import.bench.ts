@@ -47,7 +47,7 @@ import { parseManifest, type Manifest } from '../bundle/manifest.ts';
 import { contentPath } from '../bundle/member-codec.ts';
 import { TABLES } from '../bundle/tables.ts';
 import { rollback } from '../functions/rollback.ts';
-import { createPool, ident, withActiveSnapshot } from '../infra/db.ts';
+import { createPool, ident } from '../infra/db.ts';
 import { createTableSql } from '../infra/db-schema.ts';
 import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { createStore, uploadStream } from '../infra/store.ts';
@@ -62,6 +62,7 @@ import { latestActivation } from '../infra/sboms.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { formatBytes } from '../cli/import/preflight.ts';
 import { writeCorpus } from './corpus.ts';
+import { sbomFromDb } from './sbom-from-db.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -174,28 +175,6 @@ async function editedCorpus(corpus: string, percent: number): Promise<{ dir: str
   const result = { dir, edited: want };
   fs.writeFileSync(done, JSON.stringify(result));
   return result;
-}
-
-/** A 1,000-component CycloneDX SBOM that hits the DB: packages of real affected rows at versions their ranges name. */
-async function sbomFromDb(pool: pg.Pool, n = 1000, seed = ''): Promise<unknown> {
-  const rows = await withActiveSnapshot(pool, async (client, active) =>
-    (
-      await client.query<{ purl: string; ranges: string }>(
-        `SELECT purl, ranges FROM ${ident(active.schema)}.affected WHERE purl LIKE 'pkg:npm/%' OR purl LIKE 'pkg:pypi/%' OR purl LIKE 'pkg:maven/%' OR purl LIKE 'pkg:golang/%' ORDER BY md5(advisory_id || purl || $2) LIMIT $1`,
-        [n * 3, seed],
-      )
-    ).rows,
-  );
-  const seen = new Set<string>();
-  const components: unknown[] = [];
-  for (const r of rows) {
-    if (components.length >= n || seen.has(r.purl)) continue;
-    const events = (JSON.parse(r.ranges) as { events: Record<string, string>[] }[]).flatMap((x) => x.events);
-    const version = events.map((e) => e.fixed ?? e.introduced ?? e.last_affected).find((v) => v && v !== '0') ?? '1.0.0';
-    seen.add(r.purl);
-    components.push({ type: 'library', 'bom-ref': `c${components.length}`, name: r.purl.split('/').pop(), version, purl: `${r.purl}@${version}` });
-  }
-  return { bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components };
 }
 
 function percentile(sorted: number[], p: number): number {
