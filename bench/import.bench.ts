@@ -110,7 +110,8 @@ interface BuiltKit {
 /** `stella ouk build` under GNU time (for its peak RSS), cached beside the kit. */
 async function buildKit(feeds: string, out: string, version: string, key: string, base?: string): Promise<BuiltKit> {
   const meta = `${out}.bench.json`;
-  if (fs.existsSync(out) && fs.existsSync(meta)) return JSON.parse(fs.readFileSync(meta, 'utf8')) as BuiltKit;
+  // the kit where it is now (the cache may have been written from another checkout)
+  if (fs.existsSync(out) && fs.existsSync(meta)) return { ...(JSON.parse(fs.readFileSync(meta, 'utf8')) as BuiltKit), file: out };
   await fsp.mkdir(path.dirname(out), { recursive: true });
   const t = performance.now();
   const args = [stella, 'ouk', 'build', '--feeds', feeds, '--key', key, '--out', out, '--version', version, '--expires-days', '3650', ...(base ? ['--base', base] : [])];
