@@ -16,7 +16,7 @@
 import type { Job } from 'bullmq';
 import { STAGES, type StageName } from '../functions/context.ts';
 import { connect } from '../infra/db.ts';
-import { stageIsDone, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, stageIsDone, type ImportRecord } from '../infra/import-records.ts';
 import { addImportFlow, type FlowDeps } from './flow.ts';
 import { jobIdFor } from './identity.ts';
 
@@ -95,12 +95,19 @@ export async function resumeImport(deps: FlowDeps, rec: ImportRecord): Promise<R
     if (!locked.rows[0]?.ok) return { resumed: false, reason: 'busy' };
     try {
       const jobs = await jobsOf(deps, rec.id);
-      const remaining = STAGES.slice(STAGES.indexOf(from));
+      // The record again, read after the jobs: a stage writes its done before
+      // its job completes, so a job seen completed is done here. The record
+      // the caller read earlier may predate that, and would call a stage that
+      // has just finished stranded and run it again.
+      const now = await getImport(deps.pool, rec.id);
+      const current = now ? resumeFrom(now) : null;
+      if (!current) return { resumed: false, reason: 'finished' };
+      const remaining = STAGES.slice(STAGES.indexOf(current));
       if (anyLive(jobs, remaining)) return { resumed: false, reason: 'live' };
       // The root first: removing a parent removes its children with it.
       for (const s of [...remaining].reverse()) await jobs[s]?.job.remove({ removeChildren: true }).catch(() => undefined);
-      await addImportFlow(deps, rec, from);
-      return { resumed: true, from };
+      await addImportFlow(deps, now!, current);
+      return { resumed: true, from: current };
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`ouk-resume:${rec.id}`]).catch(() => undefined);
     }

@@ -18,6 +18,7 @@ import { jobIdFor } from '../queue/identity.ts';
 import { ingestObject } from '../queue/ingest.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { reconcileOnce } from '../queue/reconciler.ts';
+import { resumeFrom, resumeImport } from '../queue/resume.ts';
 import { retryImport } from '../queue/retry.ts';
 import { pipelineSettings } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
@@ -126,6 +127,21 @@ describe('pipeline flow', () => {
     assert.equal(rows.rows[0].n, 1, 'one import record');
     const verifyJobs = await queues.queues.verify.getJobs(['completed', 'waiting', 'active', 'delayed', 'failed']);
     assert.equal(verifyJobs.filter((j) => j.data.importId === firstId).length, 1, 'one verify job');
+  });
+
+  test('a caller holding a record read before a stage finished does not run that stage again', async () => {
+    // The race CI once hit: ingest read the record while the images step was
+    // still running, and looked at the jobs after it had completed.
+    const done = await waitFor('the images step of the first import to be done', async () => {
+      const r = await getImport(fx.pool, firstId);
+      return r?.stages.images?.state === 'done' ? r : null;
+    });
+    assert.equal((await queues.queues.images.getJob(jobIdFor(firstId, 'images')))?.id !== undefined, true);
+    const stale: ImportRecord = { ...done, stages: { ...done.stages, images: { ...done.stages.images!, state: 'running' } } };
+    assert.equal(resumeFrom(stale), 'images', 'the stale record owes the images step');
+    const out = await resumeImport({ pool: fx.pool, queues, settings }, stale);
+    assert.deepEqual(out, { resumed: false, reason: 'finished' });
+    assert.equal(await queues.queues.images.getJobState(jobIdFor(firstId, 'images')), 'completed', 'the completed job is left as it was');
   });
 
   test('the webhook wants the bearer token; non-bundles are ignored', async () => {
