@@ -90,6 +90,11 @@ async function quiet(): Promise<Seen> {
   return withActiveSnapshot(fx.pool, (client, active) => see(client, active.schema, active.version, 0));
 }
 
+/** Waits until `cond` holds, checking every 20 ms, for at most 60 s (the assertions after it then say what is missing). */
+async function until(cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 60_000; !cond() && Date.now() < end; ) await sleep(20);
+}
+
 /**
  * Runs `change` (an import or a rollback, which calls `beforeSwitch` just
  * before it activates) while readers run; checks every read against the quiet
@@ -129,7 +134,8 @@ async function switchUnderReaders(
     return { before, after, pointer: again.rows[0].active_version };
   });
 
-  await sleep(100);
+  // However busy the machine, readers are under way (one read done) before the change starts…
+  await until(() => reads.length > 0);
   let activateStart = 0;
   await change(async () => {
     await longIsIn;
@@ -138,7 +144,8 @@ async function switchUnderReaders(
   const activatedAt = performance.now();
   assert.equal((await readActivePointer(fx.pool)).activeVersion, to.version);
   releaseLong();
-  await sleep(200);
+  // …and go on until enough reads are in, some of them started after the switch.
+  await until(() => reads.length > 20 && reads.some((r) => r.start > activatedAt));
   stop = true;
   await Promise.all(loops);
   const longRead = await long;
