@@ -38,6 +38,8 @@ export interface BundleParts {
   tables: (WrittenMember & { table: TableName })[];
   /** Delta only: db/removed.tsv. */
   removed?: WrittenMember;
+  /** Delta only: db/cleared.tsv. */
+  cleared?: WrittenMember;
   /** Extra tables' members (bundle/extra-tables.ts), and a delta's removed-key lists, in EXTRA_TABLES order. */
   extras?: { member: WrittenMember; role: 'db' | 'removed' }[];
   images: ImageInput[];
@@ -55,6 +57,7 @@ export function assembleBundle(p: BundleParts): AssembledBundle {
   const dbFiles: { member: WrittenMember; role: 'db' | 'removed' }[] = [
     ...p.tables.map((m) => ({ member: m, role: 'db' as const })),
     ...(p.removed ? [{ member: p.removed, role: 'removed' as const }] : []),
+    ...(p.cleared ? [{ member: p.cleared, role: 'removed' as const }] : []),
     ...(p.extras ?? []),
   ];
   const sbomFiles: SbomFile[] = [

@@ -1,10 +1,10 @@
 /**
  * `stella ouk build`: feeds in, one deterministic signed bundle out.
  *
- *   --base PREV ──► delta-base.ts (checked, reduced to (id, content_hash))
+ *   --base PREV ──► delta-base.ts (checked, reduced to (id, content_hash) and its other tables' rows)
  *   feeds ──► buildDb (normalise, spool, GNU sort, merge, rows) ──► full db/*.tsv
  *   full: db/*.tsv as they are
- *   delta: delta.ts merge-joins them with the base ──► changed rows + db/removed.tsv
+ *   delta: delta.ts merge-joins them with the base ──► changed rows + db/removed.tsv + db/cleared.tsv
  *   --image layouts ──► blobs hashed (a delta keeps only images whose index differs from the base's)
  *   assemble.ts: members' digests ──► sbom.spdx.json ──► manifest.json
  *   output.ts: writeBundle ──► OUT.partial ──► sign ──► rename
@@ -136,6 +136,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
         db: { digest: db.digest, advisories: db.advisories, changes: delta.changes },
         tables: await compressAll(delta.members, opts.compressionLevel),
         removed: await compressMember(delta.removed, opts.compressionLevel),
+        cleared: await compressMember(delta.cleared, opts.compressionLevel),
         extras: await Promise.all((await deltaExtras(base, db, work)).map(async (x) => ({ ...x, member: await compressMember(x.member, opts.compressionLevel) }))),
         // Only new or changed images: one the base carries under the same name with the same index (and tag) stays out.
         images: images.filter((i) => base.images.get(i.image.name) !== `${i.image.indexDigest} ${i.image.tag}`),

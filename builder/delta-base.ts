@@ -6,6 +6,9 @@
  *
  *   - an index file of `advisory_id<TAB>content_hash` lines, in the order of
  *     db/advisories.tsv (strictly increasing advisory_id, bytewise);
+ *   - its other table members (aliases, affected, cpes), copied beside the
+ *     index file, so the delta carries per table only the advisories whose
+ *     rows in it changed;
  *   - the manifest (version, db.digest) and its images' index digests by name.
  *
  * It is refused, before the long part of the build, when it is a delta (a delta
@@ -28,7 +31,7 @@ import { extraTableByMember, type ExtraTableName } from '../bundle/extra-tables.
 import type { Manifest, ManifestMember } from '../bundle/manifest.ts';
 import { contentPath, contentSha256, decodeMember } from '../bundle/member-codec.ts';
 import { readBundle } from '../bundle/reader.ts';
-import { TABLES } from '../bundle/tables.ts';
+import { TABLES, tableByMember, type TableName } from '../bundle/tables.ts';
 import { compareVersions, parseVersion } from '../bundle/version.ts';
 import { isOukError, OukError } from '../lib/errors.ts';
 import { dbDigest, digestMembers } from './db.ts';
@@ -44,6 +47,8 @@ export interface DeltaBase {
   images: Map<string, string>;
   /** The base's extra-table members (bundle/extra-tables.ts), copied beside the index file. */
   extras: Map<ExtraTableName, string>;
+  /** The base's table members but advisories (bundle/tables.ts), copied beside the index file. */
+  tables: Map<TableName, string>;
 }
 
 export interface ReadBaseOptions {
@@ -105,12 +110,20 @@ export async function readBase(file: string, opts: ReadBaseOptions): Promise<Del
 
   let advisories = 0;
   const extras = new Map<ExtraTableName, string>();
+  const tables = new Map<TableName, string>();
   const onMember = async (member: ManifestMember, stream: Readable): Promise<void> => {
     const extra = member.role === 'db' ? extraTableByMember(contentPath(member)) : undefined;
     if (extra) {
       const copy = path.join(path.dirname(opts.indexFile), `base-${extra.name}.tsv`);
       await pipeline(decodeMember(member, stream), createWriteStream(copy, { flags: 'wx' }));
       extras.set(extra.name, copy);
+      return;
+    }
+    const table = member.role === 'db' ? tableByMember(contentPath(member)) : undefined;
+    if (table && table !== ADVISORIES) {
+      const copy = path.join(path.dirname(opts.indexFile), `base-${table.name}.tsv`);
+      await pipeline(decodeMember(member, stream), createWriteStream(copy, { flags: 'wx' }));
+      tables.set(table.name, copy);
       return;
     }
     if (contentPath(member) !== ADVISORIES.member) {
@@ -138,7 +151,7 @@ export async function readBase(file: string, opts: ReadBaseOptions): Promise<Del
     throw new OukError('MANIFEST_INVALID', `--base ${file}: ${ADVISORIES.member} holds ${advisories} advisories, its manifest says ${manifest.db.advisories}: rebuild the base`);
   }
   const images = new Map((manifest.images ?? []).map((i) => [i.name, `${i.indexDigest} ${i.tag}`]));
-  return { file, manifest, indexFile: opts.indexFile, advisories, images, extras };
+  return { file, manifest, indexFile: opts.indexFile, advisories, images, extras, tables };
 }
 
 async function writeIndex(file: string, stream: Readable, indexFile: string): Promise<number> {

@@ -6,25 +6,31 @@
  *                                  ├─ merge-join on advisory_id ──► db/advisories.tsv (added + changed rows)
  *   new db/advisories.tsv ─────────┘                             ├─► touched ids (added + changed), sorted
  *                                                                └─► db/removed.tsv (ids only in the base)
- *   new db/<table>.tsv ── filter by the sorted touched ids ──────────► db/<table>.tsv (all their rows)
+ *   touched ids ─────────┐
+ *   base db/<table>.tsv ─┼─ merge-join, an advisory's rows ──► db/<table>.tsv (the rows of the touched ids whose rows differ)
+ *   new db/<table>.tsv ──┘   in both compared               └► db/cleared.tsv (touched ids whose rows in <table> all go)
  *
  * An id only in the new DB is added; in both with a different content_hash,
  * changed (a newly withdrawn advisory is a changed one: it stays, marked); only
  * in the base, removed. Every input is sorted by advisory_id, so each step is
- * one streaming pass and memory stays flat: no set of ids is held, the touched
- * ids go through a sorted file. The rows of an advisory are a function of its
- * document, so equal content_hash means equal rows in every table (the base
- * reader insists on the same stella-ouk version for that reason).
+ * one streaming pass and memory stays flat: no set of ids is held (one
+ * advisory's rows at a time), the touched ids go through a sorted file. The
+ * rows of an advisory are a function of its document, so equal content_hash
+ * means equal rows in every table (the base reader insists on the same
+ * stella-ouk version for that reason); a changed advisory's rows in a table
+ * other than advisories often stay the same (a summary or a score revised),
+ * and then the delta leaves them out.
  *
- * Applying the delta to the base DB = in every table, delete the rows of every
- * advisory in (the delta's advisories ∪ db/removed.tsv), then insert the
- * delta's rows. The result is the new full DB, whose digest the delta's
- * manifest carries as db.digest.
+ * Applying the delta to the base DB = in each table, delete the rows of every
+ * advisory in (the ids of the delta's rows in that table ∪ db/removed.tsv ∪
+ * its db/cleared.tsv lines for that table), then insert the delta's rows. The
+ * result is the new full DB, whose digest the delta's manifest carries as
+ * db.digest.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
-import { REMOVED_MEMBER, type TableName, TABLES } from '../bundle/tables.ts';
+import { CLEARED_MEMBER, REMOVED_MEMBER, type TableName, TABLES } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import type { DbBuild } from './db.ts';
 import type { DeltaBase } from './delta-base.ts';
@@ -42,6 +48,8 @@ export interface DeltaDb {
   members: (WrittenMember & { table: TableName })[];
   /** db/removed.tsv: one advisory_id a line, sorted. */
   removed: WrittenMember;
+  /** db/cleared.tsv: `<table><TAB><advisory_id>` lines, in TABLES order, then by advisory_id. */
+  cleared: WrittenMember;
   changes: DeltaChanges;
 }
 
@@ -91,6 +99,7 @@ export async function deltaDb(base: DeltaBase, db: DbBuild, workDir: string): Pr
   const outFile = (name: string): string => path.join(workDir, `delta-${name}.tsv`);
   const files = TABLES.map((t) => ({ table: t.name, file: new MemberFile(t.member, outFile(t.name)) }));
   const removedFile = new MemberFile(REMOVED_MEMBER, outFile('removed'));
+  const clearedFile = new MemberFile(CLEARED_MEMBER, outFile('cleared'));
   try {
     const newAdvisories = db.members.find((m) => m.table === 'advisories')!;
     const changes = await joinAdvisories(base.indexFile, newAdvisories.file, {
@@ -99,16 +108,20 @@ export async function deltaDb(base: DeltaBase, db: DbBuild, workDir: string): Pr
       touchedFile,
     });
     const members: (WrittenMember & { table: TableName })[] = [{ ...(await files[0]!.file.close()), table: 'advisories' }];
+    const cleared = new BatchedMember(clearedFile);
     for (const { table, file } of files.slice(1)) {
       const source = db.members.find((m) => m.table === table)!;
+      const baseRows = base.tables.get(table);
+      if (!baseRows) throw new OukError('INTERNAL', `the base's ${source.path} was not read: this is a bug in the builder`);
       const out = new BatchedMember(file);
-      await filterByIds(source.file, touchedFile, out, source.path);
+      await changedRows({ touchedFile, base: baseRows, fresh: source.file, member: source.path }, out, (id) => cleared.add(`${table}\t${id}`));
       members.push({ ...(await out.close()), table });
     }
-    return { members, removed: await removedFile.close(), changes };
+    return { members, removed: await removedFile.close(), cleared: await cleared.close(), changes };
   } catch (e) {
     for (const { file } of files) file.destroy();
     removedFile.destroy();
+    clearedFile.destroy();
     throw e;
   }
 }
@@ -181,21 +194,74 @@ async function joinAdvisories(baseIndex: string, newAdvisories: string, out: Joi
   }
 }
 
-/** Copies the rows of `source` whose advisory_id is in the sorted `idsFile`: one pass over both. */
-async function filterByIds(source: string, idsFile: string, out: BatchedMember, member: string): Promise<void> {
-  const ids = fileLines(idsFile);
-  const order = new SortedCheck(`the new ${member}`, false);
+/**
+ * One advisory's rows at a time from a member sorted by advisory_id: `rowsOf(id)`
+ * skips the rows of smaller ids and returns those of `id` (ids asked in
+ * increasing order).
+ */
+class RowGroups {
+  private readonly lines: AsyncGenerator<string>;
+  private readonly order: SortedCheck;
+  private head: string | null | undefined = undefined;
+  constructor(file: string, what: string) {
+    this.lines = fileLines(file);
+    this.order = new SortedCheck(what, false);
+  }
+  private async peek(): Promise<string | null> {
+    if (this.head === undefined) {
+      const r = await this.lines.next();
+      this.head = r.done ? null : r.value;
+      if (this.head !== null) this.order.next(firstCell(this.head));
+    }
+    return this.head;
+  }
+  async rowsOf(id: string): Promise<string[]> {
+    const rows: string[] = [];
+    for (let line = await this.peek(); line !== null; line = await this.peek()) {
+      const c = cellCompare(firstCell(line), id);
+      if (c > 0) break;
+      if (c === 0) rows.push(line);
+      this.head = undefined;
+    }
+    return rows;
+  }
+  async close(): Promise<void> {
+    await this.lines.return(undefined);
+  }
+}
+
+interface TableInputs {
+  /** The added and changed ids, one a line, sorted. */
+  touchedFile: string;
+  /** The base's member and the new DB's, both sorted by advisory_id (then the other columns). */
+  base: string;
+  fresh: string;
+  /** The member's path, for messages. */
+  member: string;
+}
+
+/**
+ * The rows of one table a delta carries: of each added or changed advisory,
+ * its new rows when they differ from its base rows (an added one has none
+ * there), and `onCleared(id)` when they differ because none is left. One pass
+ * over the three sorted inputs. Rows are compared as written: both DBs sort an
+ * advisory's rows the same way (bundle/tables.ts).
+ */
+async function changedRows(inp: TableInputs, out: BatchedMember, onCleared: (id: string) => Promise<void>): Promise<void> {
+  const ids = fileLines(inp.touchedFile);
+  const base = new RowGroups(inp.base, `the base's ${inp.member}`);
+  const fresh = new RowGroups(inp.fresh, `the new ${inp.member}`);
   try {
-    let cur = await ids.next();
-    if (cur.done) return;
-    for await (const line of fileLines(source)) {
-      const id = firstCell(line);
-      order.next(id);
-      while (!cur.done && cellCompare(cur.value, id) < 0) cur = await ids.next();
-      if (cur.done) break;
-      if (cur.value === id) await out.add(line);
+    for await (const id of ids) {
+      const before = await base.rowsOf(id);
+      const after = await fresh.rowsOf(id);
+      if (before.length === after.length && before.every((line, k) => line === after[k])) continue;
+      if (after.length === 0) await onCleared(id);
+      for (const line of after) await out.add(line);
     }
   } finally {
     await ids.return(undefined);
+    await base.close();
+    await fresh.close();
   }
 }

@@ -10,7 +10,20 @@ import { OukError } from '../lib/errors.ts';
 import { blobMember, IMAGE_NAME, IMAGE_TAG, imageDir, imageOfMember, type KitImage } from './oci.ts';
 import { parseVersion } from './version.ts';
 
-export const FORMAT_VERSION = 2;
+/** The format this version writes. */
+export const FORMAT_VERSION = 3;
+/**
+ * The formats it reads. Format 3 changed only what a delta carries: per table,
+ * the rows of the advisories whose rows in that table changed (with
+ * db/cleared.tsv); a format-2 delta carries every row of each advisory it
+ * touches, and is applied that way. Full bundles of both are alike.
+ */
+export const READ_FORMAT_VERSIONS = [2, 3] as const;
+
+/** Whether a delta of this manifest carries, per table, only the advisories whose rows in it changed (format 3 and later). */
+export function deltaIsPerTable(m: Pick<Manifest, 'formatVersion'>): boolean {
+  return m.formatVersion >= 3;
+}
 
 export type BundleKind = 'full' | 'delta';
 export type MemberRole = 'db' | 'removed' | 'sbom' | 'image';
@@ -79,7 +92,7 @@ const schema = {
   additionalProperties: false,
   required: ['formatVersion', 'bundleVersion', 'kind', 'created', 'expires', 'generator', 'feeds', 'db', 'members'],
   properties: {
-    formatVersion: { type: 'integer', const: FORMAT_VERSION },
+    formatVersion: { type: 'integer', enum: [...READ_FORMAT_VERSIONS] },
     bundleVersion: { type: 'string' },
     kind: { type: 'string', enum: ['full', 'delta'] },
     base: {
@@ -197,7 +210,7 @@ export function parseManifest(json: string | Buffer): Manifest {
   }
   if (!validate(data)) {
     const why = (validate.errors ?? []).map((er) => `${er.instancePath || '/'} ${er.message}`).join('; ');
-    throw new OukError('MANIFEST_INVALID', `manifest.json does not match format ${FORMAT_VERSION}: ${why}`);
+    throw new OukError('MANIFEST_INVALID', `manifest.json does not match format ${READ_FORMAT_VERSIONS.join(' or ')}: ${why}`);
   }
   const m = data as Manifest;
   parseVersion(m.bundleVersion);

@@ -100,6 +100,12 @@ export function tableByMember(member: string): TableDef | undefined {
 
 /** Member listing advisory ids a delta removes (one id a line, sorted). Delta bundles only. */
 export const REMOVED_MEMBER = 'db/removed.tsv';
+/**
+ * Member listing, per table, the advisories a delta keeps whose rows in that
+ * table all go: `<table><TAB><advisory_id>` lines, in TABLES order, then by
+ * advisory_id. Delta bundles of format 3 and later only (docs/bundle-format.md).
+ */
+export const CLEARED_MEMBER = 'db/cleared.tsv';
 export const MANIFEST_MEMBER = 'manifest.json';
 export const SBOM_MEMBER = 'sbom.spdx.json';
 export const IMAGES_DIR = 'images/';

@@ -6,9 +6,10 @@
  * now, then:
  *
  *  - full bundle: ouk_meta.state points at the new schema;
- *  - delta bundle: its staged rows replace, in the active schema, every row of
- *    each advisory it adds, changes or removes; the rows it replaces are saved
- *    in `ouk_undo_<import id>` so a rollback costs what the delta cost.
+ *  - delta bundle: in each table of the active schema, its staged rows replace
+ *    every row of each advisory it adds or removes, or whose rows in that table
+ *    it changes; the rows it replaces are saved in `ouk_undo_<import id>` so a
+ *    rollback costs what the delta cost.
  *
  * An activations row records it, the import becomes 'active' and the one before
  * it 'superseded' (kept as the previous DB for rollback). Readers run in
@@ -20,13 +21,14 @@
  * (but for a kit's image members: the images stage, next, pushes them first).
  * Idempotent: an import that is (or was) already activated is not activated again.
  */
+import { deltaIsPerTable } from '../bundle/manifest.ts';
 import { TABLES } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
-import { stagedPrefix, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
+import { stagedPrefix, touchedTableName, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
 import { dropSchema, qualified, schemaExists } from '../infra/db-schema.ts';
-import { REMOVED_TABLE, type LoadResult } from './load.ts';
+import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './load.ts';
 import { removeObjects, removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
 import { requireImport, stageDone, stageIsDone, stageLost, type ImportRecord } from '../infra/import-records.ts';
@@ -76,7 +78,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
       throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): \`stella ouk retry ${p.importId}\` loads it again`, { retryable: false });
     }
 
-    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded) : await switchFull(client, rec, pointer, loaded);
+    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : await switchFull(client, rec, pointer, loaded);
     await client.query(
       `UPDATE ouk_meta.state
           SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $6, previous_import = $5
@@ -134,26 +136,26 @@ async function switchFull(_client: PoolClient, rec: ImportRecord, pointer: Activ
 }
 
 /**
- * Applies a delta to the active schema: every row of each touched advisory
- * (added, changed or removed) is replaced by the delta's rows for it. Costs
- * index lookups per touched advisory, not a pass over the DB.
+ * Applies a delta to the active schema: in each table, every row of each
+ * advisory the delta touches there is replaced by the delta's rows for it.
+ * Costs index lookups per touched advisory and table, not a pass over the DB.
+ *
+ * The advisories a delta touches in a table: those it removes, and, of those
+ * it adds or changes, the ones with rows in its member of that table or, for
+ * a delta of format 3 and later, a db/cleared.tsv line for it. A format-2
+ * delta carries every row of each advisory it adds or changes, so it touches
+ * all of them in every table. `undo.touched` holds every advisory touched in
+ * any table (what re-scans and a rollback's SBOM diffs read);
+ * `undo.touched_<table>` those of one table, where fewer (what rollback reads).
  */
-async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): Promise<ActivateResult> {
+async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult, perTable: boolean): Promise<ActivateResult> {
   const active = pointer.activeSchema!;
   const staged = loaded.schema;
   const undo = undoSchemaFor(rec.id);
-  const touched = qualified(undo, 'touched');
   await dropSchema(client, undo);
   await client.query(`CREATE SCHEMA ${ident(undo)}`);
-  const sources = [...TABLES.map((t) => `SELECT advisory_id FROM ${qualified(staged, t.name)}`), `SELECT advisory_id FROM ${qualified(staged, REMOVED_TABLE)}`];
-  // Sorted: the lookups below then walk the advisory_id indexes and the heap (loaded in
-  // advisory_id order) in order, not at random — about 4 times faster on a cold full-size DB.
-  // Its column is the active DB's own (collation included), so the joins below walk the active indexes
-  // whether this DB was loaded with COLLATE "C" or before it (infra/db-schema.ts createTableSql).
-  await client.query(`CREATE TABLE ${touched} AS SELECT advisory_id FROM ${qualified(active, 'advisories')} WITH NO DATA`);
-  await client.query(`INSERT INTO ${touched} SELECT advisory_id FROM (${sources.join(' UNION ')}) u ORDER BY advisory_id`);
-  await client.query(`ALTER TABLE ${touched} ADD PRIMARY KEY (advisory_id)`);
-  await client.query(`ANALYZE ${touched}`);
+  const removed = `SELECT advisory_id FROM ${qualified(staged, REMOVED_TABLE)}`;
+  const all = await touchedTable(client, active, qualified(undo, 'touched'), [...TABLES.map((t) => `SELECT advisory_id FROM ${qualified(staged, t.name)}`), removed]);
 
   const before = await client.query<{ counts: Record<string, number> }>(
     'SELECT counts FROM ouk_meta.activations WHERE schema_name = $1 ORDER BY seq DESC LIMIT 1',
@@ -162,6 +164,14 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: Active
   const counts: Record<string, number> = { ...(before.rows[0]?.counts ?? {}) };
   for (const t of TABLES) {
     const target = qualified(active, t.name);
+    const touched =
+      perTable && t.name !== 'advisories'
+        ? await touchedTable(client, active, qualified(undo, touchedTableName(t.name)), [
+            `SELECT advisory_id FROM ${qualified(staged, t.name)}`,
+            removed,
+            `SELECT advisory_id FROM ${qualified(staged, CLEARED_TABLE)} WHERE table_name = ${client.escapeLiteral(t.name)}`,
+          ])
+        : all;
     // One pass: the rows the delta replaces are deleted and saved for its rollback.
     await client.query(`CREATE TABLE ${qualified(undo, t.name)} (LIKE ${target})`);
     const del = await client.query(
@@ -173,4 +183,20 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: Active
   }
   await applyExtrasDelta(client, active, staged, undo, counts);
   return { version: rec.version!, kind: 'delta', schema: active, previousImport: pointer.activeImport, counts };
+}
+
+/**
+ * A table of the distinct advisory ids of `sources`, sorted, with a primary
+ * key, at `name`. Sorted: the lookups then walk the advisory_id indexes and
+ * the heap (loaded in advisory_id order) in order, not at random — about 4
+ * times faster on a cold full-size DB. Its column is the active DB's own
+ * (collation included), so the joins walk the active indexes whether this DB
+ * was loaded with COLLATE "C" or before it (infra/db-schema.ts createTableSql).
+ */
+async function touchedTable(client: PoolClient, active: string, name: string, sources: string[]): Promise<string> {
+  await client.query(`CREATE TABLE ${name} AS SELECT advisory_id FROM ${qualified(active, 'advisories')} WITH NO DATA`);
+  await client.query(`INSERT INTO ${name} SELECT advisory_id FROM (${sources.join(' UNION ')}) u ORDER BY advisory_id`);
+  await client.query(`ALTER TABLE ${name} ADD PRIMARY KEY (advisory_id)`);
+  await client.query(`ANALYZE ${name}`);
+  return name;
 }

@@ -71,6 +71,15 @@ export function undoSchemaFor(importId: string): string {
   return schemaFor(importId).replace(/^ouk_db_/, 'ouk_undo_');
 }
 
+/**
+ * The table of an undo schema listing the advisories a delta touched in one
+ * table (a format-3 delta, for each table but advisories); where it is absent,
+ * the delta touched all of `touched` in that table.
+ */
+export function touchedTableName(table: string): string {
+  return `touched_${table}`;
+}
+
 /** Object-store prefix under which unpack stages a bundle's members. */
 export function stagedPrefix(digest: string, importId: string): string {
   if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);

@@ -23,9 +23,9 @@
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pgCopyStreams from 'pg-copy-streams';
-import type { ManifestMember } from '../bundle/manifest.ts';
+import { deltaIsPerTable, type Manifest, type ManifestMember } from '../bundle/manifest.ts';
 import { contentPath, decodeMember } from '../bundle/member-codec.ts';
-import { REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
+import { CLEARED_MEMBER, REMOVED_MEMBER, TABLES, type TableDef } from '../bundle/tables.ts';
 import { OukError } from '../lib/errors.ts';
 import { connect, ident, type Pool, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
@@ -46,6 +46,8 @@ export interface LoadResult {
 
 /** The table a delta's removed-id list is loaded into (one column, advisory_id). */
 export const REMOVED_TABLE = 'removed';
+/** The table a delta's db/cleared.tsv is loaded into (table_name, advisory_id). */
+export const CLEARED_TABLE = 'cleared';
 
 /** Tables loaded at once (each on its own connection). */
 export const LOAD_PARALLEL = 4;
@@ -99,7 +101,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     await stageMembers(p, ctx, rec0);
   }
 
-  const members = dbMembers(manifest.members, manifest.kind);
+  const members = dbMembers(manifest);
   const extraBytes = manifest.members.filter((m) => (m.role === 'db' || m.role === 'removed') && !members.some((x) => x.member.path === m.path)).reduce((n, m) => n + m.size, 0);
   const totalBytes = members.reduce((n, m) => n + m.member.size, 0) + extraBytes;
   const progress = throttledProgress(ctx.progress);
@@ -119,7 +121,10 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       await dropSchema(setup, schema);
       await setup.query(`CREATE SCHEMA ${ident(schema)}`);
       for (const t of TABLES) await setup.query(createTableSql(schema, t));
-      if (manifest.kind === 'delta') await setup.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
+      if (manifest.kind === 'delta') {
+        await setup.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
+        await setup.query(`CREATE TABLE ${qualified(schema, CLEARED_TABLE)} (table_name text NOT NULL, advisory_id text NOT NULL)`);
+      }
       extras = await createExtraTables(setup, schema, manifest);
       await setup.query('COMMIT');
     } catch (e) {
@@ -176,10 +181,10 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       }
     };
     const tasks: CopyTask[] = [
-      ...members.map(({ member, table }) => ({
+      ...members.map(({ member, table, list }) => ({
         member,
-        name: table ? table.name : REMOVED_TABLE,
-        sql: table ? copySql(schema, table) : `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`,
+        name: table ? table.name : list,
+        sql: table ? copySql(schema, table) : list === REMOVED_TABLE ? `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN` : `COPY ${qualified(schema, CLEARED_TABLE)} (table_name, advisory_id) FROM STDIN`,
         table,
       })),
       ...extras.map((x) => ({ member: x.member, name: x.table, sql: x.sql, table: null })),
@@ -220,22 +225,32 @@ interface CopyTask {
   table: TableDef | null;
 }
 
-interface LoadMember {
-  member: ManifestMember;
-  /** null for a delta's removed-id list */
-  table: TableDef | null;
-}
+type LoadMember =
+  | { member: ManifestMember; table: TableDef; list?: undefined }
+  /** a delta's removed-id list, or its cleared list */
+  | { member: ManifestMember; table: null; list: typeof REMOVED_TABLE | typeof CLEARED_TABLE };
 
-/** The members load COPYs, in TABLES order; a full bundle must carry every table. */
-export function dbMembers(members: ManifestMember[], kind: 'full' | 'delta'): LoadMember[] {
+/**
+ * The members load COPYs, in TABLES order; a full bundle must carry every
+ * table, a delta of format 3 or later its db/cleared.tsv (without it, rows it
+ * means to delete would stay).
+ */
+export function dbMembers(manifest: Pick<Manifest, 'members' | 'kind' | 'formatVersion'>): LoadMember[] {
+  const { members, kind } = manifest;
   const out: LoadMember[] = [];
   for (const t of TABLES) {
     const m = members.find((x) => contentPath(x) === t.member && x.role === 'db');
     if (m) out.push({ member: m, table: t });
     else if (kind === 'full') throw new OukError('MEMBER_MISSING', `the manifest of this full bundle does not list ${t.member}: the bundle is incomplete — rebuild it`);
   }
-  const removed = members.find((x) => contentPath(x) === REMOVED_MEMBER);
-  if (removed && kind === 'delta') out.push({ member: removed, table: null });
+  if (kind !== 'delta') return out;
+  const removed = members.find((x) => contentPath(x) === REMOVED_MEMBER && x.role === 'removed');
+  if (removed) out.push({ member: removed, table: null, list: REMOVED_TABLE });
+  const cleared = members.find((x) => contentPath(x) === CLEARED_MEMBER && x.role === 'removed');
+  if (cleared) out.push({ member: cleared, table: null, list: CLEARED_TABLE });
+  else if (deltaIsPerTable(manifest)) {
+    throw new OukError('MEMBER_MISSING', `the manifest of this format-${manifest.formatVersion} delta does not list ${CLEARED_MEMBER}: the bundle is incomplete — rebuild it`);
+  }
   return out;
 }
 

@@ -5,7 +5,8 @@
  *  - after a full import: the state points back at the previous import's schema
  *    (kept by cleanup for exactly this);
  *  - after a delta: the rows it replaced come back from `ouk_undo_<id>` and the
- *    rows it added go, in the active schema — time proportional to the delta.
+ *    rows it added go, in the active schema, table by table for the advisories
+ *    it touched there — time proportional to the delta.
  *
  * The rolled-back import is marked 'rolled-back'; there is one level of
  * rollback (afterwards no previous DB is kept).
@@ -15,7 +16,7 @@ import { OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { connect, type Pool, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
-import { undoSchemaFor } from './context.ts';
+import { touchedTableName, undoSchemaFor } from './context.ts';
 import { qualified, schemaExists } from '../infra/db-schema.ts';
 import { requireImport } from '../infra/import-records.ts';
 import { readActivePointer } from '../infra/active-db.ts';
@@ -58,9 +59,12 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
       const undo = undoSchemaFor(current.id);
       if (!(await schemaExists(client, undo))) throw new OukError('NO_PREVIOUS_DB', `the undo data of delta ${current.version} (${undo}) is gone; import the full kit you want instead`);
       const active = pointer.activeSchema!;
-      const touched = qualified(undo, 'touched');
       for (const t of TABLES) {
         const target = qualified(active, t.name);
+        // The advisories the delta touched in this table (format 3), or in every table.
+        const own = qualified(undo, touchedTableName(t.name));
+        const mine = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [own])).rows[0]?.t != null;
+        const touched = mine ? own : qualified(undo, 'touched');
         await client.query(`DELETE FROM ${target} x USING ${touched} d WHERE x.advisory_id = d.advisory_id`);
         await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(undo, t.name)} ORDER BY advisory_id`);
       }

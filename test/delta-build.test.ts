@@ -13,8 +13,9 @@
  *   d3                          = build(s3, --base full2)
  *   full3                       = build(s3)            (independent full build)
  *
- * and a small applier here (the pipeline's semantics, in memory: delete every
- * row of the ids in the delta's tables ∪ db/removed.tsv, insert the delta's
+ * and a small applier here (the pipeline's semantics, in memory: in each table,
+ * delete every row of the ids in the delta's member of that table ∪
+ * db/removed.tsv ∪ its db/cleared.tsv lines for that table, insert the delta's
  * rows, sort) takes full0 through d1, d2, d3: after each step the DB equals the
  * full bundle of that version byte for byte, and after d3 it equals full3, whose
  * db.digest is d3's. Also: the classification of each edit (added, changed,
@@ -37,7 +38,7 @@ import addFormats from 'ajv-formats';
 import { buildBundle, type BuildResult, generatorName } from '../builder/build.ts';
 import { checkBaseManifest } from '../builder/delta-base.ts';
 import { type Manifest, parseManifest } from '../bundle/manifest.ts';
-import { REMOVED_MEMBER, type TableName, TABLES } from '../bundle/tables.ts';
+import { CLEARED_MEMBER, REMOVED_MEMBER, type TableName, TABLES } from '../bundle/tables.ts';
 import { decodeRow } from '../bundle/tsv.ts';
 import { OukError } from '../lib/errors.ts';
 import { generateKeyPair, loadTrustedKeys, verifyBundleFile } from '../signing/index.ts';
@@ -75,6 +76,7 @@ const pick = {
   ghsaSeverity: '', // another GHSA (another CVE): its severity is changed in s1
   nvdChanged: '', // an NVD-only CVE with CPE data in page-003: a CPE bound changes in s2
   nvdRemoved: '', // another NVD-only CVE: dropped from the page in s2
+  nvdCleared: '', // a third NVD-only CVE, with CPE data: its configurations are dropped in s3 (it stays, without cpes rows)
 };
 
 // ---------------------------------------------------------------- helpers
@@ -125,17 +127,14 @@ async function readDb(bundle: BuildResult): Promise<Db> {
 /** The test's delta applier: the documented semantics, in memory. */
 async function applyDelta(db: Db, delta: BuildResult): Promise<Db> {
   assert.equal(delta.manifest.kind, 'delta');
-  const rows = new Map<TableName, string[]>();
-  const touched = new Set<string>(splitLines(await member(delta, REMOVED_MEMBER)));
-  for (const t of TABLES) {
-    const r = splitLines(await member(delta, t.member));
-    rows.set(t.name, r);
-    for (const line of r) touched.add(idOf(line));
-  }
+  const removed = splitLines(await member(delta, REMOVED_MEMBER));
+  const cleared = splitLines(await member(delta, CLEARED_MEMBER)).map((l) => l.split('\t') as [string, string]);
   const out: Db = new Map();
   for (const t of TABLES) {
+    const rows = splitLines(await member(delta, t.member));
+    const touched = new Set([...removed, ...rows.map(idOf), ...cleared.filter(([table]) => table === t.name).map(([, id]) => id)]);
     const kept = db.get(t.name)!.filter((line) => !touched.has(idOf(line)));
-    out.set(t.name, [...kept, ...rows.get(t.name)!].sort(rowCompare));
+    out.set(t.name, [...kept, ...rows].sort(rowCompare));
   }
   return out;
 }
@@ -285,7 +284,8 @@ async function buildChain(): Promise<void> {
   const nvdOnly = base.get('advisories')!.map((l) => decodeRow(l)).filter((c) => c[8] === 'nvd').map((c) => c[0]!);
   pick.nvdChanged = nvdOnly.find((id) => withCpes.has(id))!;
   pick.nvdRemoved = nvdOnly.find((id) => id !== pick.nvdChanged)!;
-  assert.ok(pick.nvdChanged && pick.nvdRemoved, 'two NVD-only CVEs in page-003');
+  pick.nvdCleared = nvdOnly.find((id) => withCpes.has(id) && id !== pick.nvdChanged && id !== pick.nvdRemoved)!;
+  assert.ok(pick.nvdChanged && pick.nvdRemoved && pick.nvdCleared, 'three NVD-only CVEs in page-003');
 
   // s2: add m2, re-add m4 (removed in s1); change the fixed version again; NVD: a CPE bound changes, a CVE is dropped
   const s2: Snapshot = new Map(s1);
@@ -311,6 +311,12 @@ async function buildChain(): Promise<void> {
   delete w3.withdrawn;
   edited(s3, m3, { ...w3, modified: '2026-11-23T01:00:00Z' });
   s3.delete(pick.ghsaSeverity);
+  // NVD drops the configurations of one CVE: it stays, with no cpes rows
+  const page3 = await current(s3, 'nvd/page-003.json');
+  const bare = (page3.vulnerabilities as NvdItem[]).find((v) => v.cve.id === pick.nvdCleared)!;
+  bare.cve.lastModified = '2026-11-23T04:00:00.000';
+  delete bare.cve.configurations;
+  edited(s3, 'nvd/page-003.json', page3);
 
   snapshots.push(s2, s3);
   dirs.push(path.join(tmp, 'feeds-s2'), path.join(tmp, 'feeds-s3'));
@@ -402,17 +408,22 @@ describe('delta bundles built from real feed snapshots', () => {
     const row = decodeRow(splitLines(await member(d1, 'db/advisories.tsv')).find((l) => idOf(l) === m3)!);
     assert.equal(row[7], '2026-11-21T01:00:00.000Z', 'withdrawn column');
     assert.match(row[10]!, /^\{"cwes"/, 'the doc carries the details; withdrawn lives in its column only');
-    // every row of a touched advisory, in every table, comes from full1; none of another advisory
+    // in each table, the full1 rows of each touched advisory whose rows there differ from full0's; none of another advisory
     const touched = new Set(ids(await member(d1, 'db/advisories.tsv')));
-    const full1 = await readDb(d1.full!);
+    const [db0, full1] = [await readDb(full0), await readDb(d1.full!)];
+    const rowsOf = (db: Db, t: TableName, id: string): string => db.get(t)!.filter((l) => idOf(l) === id).join('\n');
     for (const t of TABLES) {
+      const differs = new Set([...touched].filter((id) => rowsOf(db0, t.name, id) !== rowsOf(full1, t.name, id)));
       const got = splitLines(await member(d1, t.member));
-      assert.deepEqual(got, full1.get(t.name)!.filter((l) => touched.has(idOf(l))), `${t.member} of d1`);
+      assert.deepEqual(got, full1.get(t.name)!.filter((l) => differs.has(idOf(l))), `${t.member} of d1`);
       assert.equal(m.members.find((x) => contentPath(x) === t.member)!.rows, got.length);
     }
     assert.ok(splitLines(await member(d1, 'db/affected.tsv')).some((l) => idOf(l) === fixedAdv), 'the changed fixed version comes with its affected rows');
-    // member order: tables, removed list, SBOM, images (each one's layout files, images by name)
-    const head = [...TABLES.map((t) => `db ${t.member}.zst`), `removed ${REMOVED_MEMBER}.zst`, 'sbom sbom.spdx.json'];
+    assert.ok(!splitLines(await member(d1, 'db/affected.tsv')).some((l) => idOf(l) === m3), 'a withdrawal leaves the affected rows out');
+    assert.ok(rowsOf(full1, 'affected', m3!) !== '', 'which the withdrawn advisory keeps');
+    assert.equal(await member(d1, CLEARED_MEMBER), '', 'no advisory of d1 loses all its rows in a table');
+    // member order: tables, removed list, cleared list, SBOM, images (each one's layout files, images by name)
+    const head = [...TABLES.map((t) => `db ${t.member}.zst`), `removed ${REMOVED_MEMBER}.zst`, `removed ${CLEARED_MEMBER}.zst`, 'sbom sbom.spdx.json'];
     assert.deepEqual(m.members.slice(0, head.length).map((x) => `${x.role} ${x.path}`), head);
     const rest = m.members.slice(head.length);
     assert.ok(rest.every((x) => x.role === 'image'));
@@ -431,8 +442,10 @@ describe('delta bundles built from real feed snapshots', () => {
     assert.ok(cpes.length > 0 && cpes.every((c) => c[0] === pick.nvdChanged));
     assert.ok(cpes.some((c) => c[9] === '99.0.0'), 'the new versionEndExcluding');
 
-    assert.deepEqual(d3.manifest.db.changes, { added: 1, changed: 2, removed: 0 });
-    assert.deepEqual(ids(await member(d3, 'db/advisories.tsv')), [m5!, m3!, sevAdv].sort(byteCompare));
+    assert.deepEqual(d3.manifest.db.changes, { added: 1, changed: 3, removed: 0 });
+    assert.deepEqual(ids(await member(d3, 'db/advisories.tsv')), [m5!, m3!, sevAdv, pick.nvdCleared].sort(byteCompare));
+    assert.equal(await member(d3, CLEARED_MEMBER), `cpes\t${pick.nvdCleared}\n`, 'the CVE whose configurations NVD dropped loses its cpes rows');
+    assert.ok(!splitLines(await member(d3, 'db/cpes.tsv')).some((l) => idOf(l) === pick.nvdCleared));
     const row = decodeRow(splitLines(await member(d3, 'db/advisories.tsv')).find((l) => idOf(l) === m3)!);
     assert.equal(row[7], null, 'no longer withdrawn');
     assert.equal(await member(d3, REMOVED_MEMBER), '');
@@ -531,7 +544,7 @@ describe('small deltas (60 GHSA records, a few MAL records)', () => {
     assert.deepEqual(m.base, { version: '2026-11-20', dbDigest: base.db.digest });
     assert.equal(m.db.digest, base.db.digest);
     assert.equal(m.db.advisories, base.db.advisories);
-    for (const p of [...TABLES.map((t) => t.member), REMOVED_MEMBER]) {
+    for (const p of [...TABLES.map((t) => t.member), REMOVED_MEMBER, CLEARED_MEMBER]) {
       assert.equal((await readFile(path.join(dir, p))).length, 0, `${p} is empty`);
       assert.equal(m.members.find((x) => contentPath(x) === p)!.rows, 0);
     }

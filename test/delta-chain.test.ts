@@ -21,6 +21,7 @@ import { type BuildResult } from '../builder/build.ts';
 import { ident, type Pool } from '../infra/db.ts';
 import { getImport, type ImportRecord } from '../infra/import-records.ts';
 import { rollback } from '../functions/rollback.ts';
+import { undoSchemaFor } from '../functions/context.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject, type IngestFlags } from '../queue/ingest.ts';
@@ -41,6 +42,8 @@ const work = tmpDir('delta-chain');
 const bundles: { full0?: BuildResult; d1?: BuildResult; d2?: BuildResult; d3?: BuildResult; full3?: BuildResult } = {};
 /** The active DB right after full0's import, for the downgrade check at the end. */
 let afterFull0: Awaited<ReturnType<typeof activeDump>> | undefined;
+/** The CVE whose CPE configurations s3 drops. */
+let clearedCve = '';
 const ghsa = fs.readdirSync(path.join(FEEDS, 'ghsa')).filter((f) => f.endsWith('.json')).sort();
 
 function build(name: string, s: Snapshot, version: string, base?: BuildResult): Promise<BuildResult> {
@@ -112,8 +115,16 @@ before(async () => {
   for (const f of ghsa.slice(20, 30)) s2.delete(`ghsa/${f}`);
   for (const f of ghsa.slice(30, 40)) await edit(s2, `ghsa/${f}`, (r) => { r.details = `${String(r.details ?? '')}\n\nUpdated 2026-11-22.`; });
 
-  // s3: 10 added, 2 un-withdrawn, 5 changed again, 3 of s1's additions removed.
+  // s3: 10 added, 2 un-withdrawn, 5 changed again, 3 of s1's additions removed, and
+  // NVD drops one CVE's configurations (it stays, with no cpes rows: db/cleared.tsv).
   const s3: Snapshot = new Map(s2);
+  await edit(s3, 'nvd/page-003.json', (page) => {
+    type Item = { cve: { id: string; lastModified: string; configurations?: unknown[] } };
+    const item = (page.vulnerabilities as Item[]).find((v) => (v.cve.configurations ?? []).length > 0)!;
+    clearedCve = item.cve.id;
+    item.cve.lastModified = '2026-11-23T04:00:00.000';
+    delete item.cve.configurations;
+  });
   for (const f of ghsa.slice(530, 540)) s3.set(`ghsa/${f}`, shared(`ghsa/${f}`));
   for (const f of ghsa.slice(10, 12)) await edit(s3, `ghsa/${f}`, (r) => { delete r.withdrawn; });
   for (const f of ghsa.slice(0, 5)) await edit(s3, `ghsa/${f}`, (r) => { r.summary = `${String(r.summary ?? '')} (second revision)`; });
@@ -143,6 +154,7 @@ describe('a chain of deltas through the pipeline', () => {
     assert.ok(bundles.d2!.manifest.db.changes!.removed >= 1, 'd2 removes advisories');
     assert.ok(bundles.d1!.rows.advisories < bundles.full0!.rows.advisories / 4, 'a delta is much smaller than the DB');
     assert.ok(bundles.full3, 'the full bundle of the newest feeds was written');
+    assert.ok(clearedCve, 'a CVE of page-003 with configurations');
   });
 
   test('full0 then a delta for another base: refused at verify, the active DB untouched', async () => {
@@ -172,6 +184,15 @@ describe('a chain of deltas through the pipeline', () => {
     const r3 = await importBundle(bundles.d3!, 'kits/stella-ouk-d3.tar.gz');
     assert.equal(r3.state, 'active', `d3: ${r3.errorCode} ${r3.error}`);
     assert.equal((await activeDump()).version, V[3]);
+    // Per table, d3 touched only the advisories whose rows there changed: the summary edits
+    // left their affected rows alone, and the CVE without configurations lost its cpes rows.
+    const undo = undoSchemaFor(r3.id);
+    const count = async (sql: string): Promise<number> => Number((await fx.pool.query<{ n: string }>(sql)).rows[0]!.n);
+    const all = await count(`SELECT count(*) AS n FROM ${ident(undo)}.touched`);
+    const affected = await count(`SELECT count(*) AS n FROM ${ident(undo)}.touched_affected`);
+    assert.ok(affected < all, `d3 touched ${affected} advisories in affected, ${all} in all`);
+    assert.equal(await count(`SELECT count(*) AS n FROM ${ident(undo)}.touched_cpes WHERE advisory_id = '${clearedCve}'`), 1);
+    assert.equal(await count(`SELECT count(*) AS n FROM ${ident((await readActivePointer(fx.pool)).activeSchema!)}.cpes WHERE advisory_id = '${clearedCve}'`), 0, 'its cpes rows are gone');
 
     const rb = await rollback(fx.pool, fx.logger);
     assert.equal(rb.to.version, V[2]);

@@ -19,6 +19,7 @@ import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { ident } from '../infra/db.ts';
+import { undoSchemaFor } from '../functions/context.ts';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
 
 let fx: PipelineFixture;
@@ -137,4 +138,57 @@ test('a delta applies to, and rolls back from, a DB loaded before its text colum
   await rollback(fx.pool, fx.logger);
   assert.equal((await readActivePointer(fx.pool)).activeVersion, '2026-11-22');
   assert.deepEqual(await rowsOf(schema), before, 'the rollback restores the legacy DB row for row');
+});
+
+test('a format-2 delta (every row of each advisory it touches, no db/cleared.tsv) applies and rolls back as before', async () => {
+  const ctx = stageContext(fx);
+  const full = await makeBundle(fx, 'full-24.tar.gz', { version: '2026-11-24', advisories: 150, seed: 5 });
+  const pf = await putBundle(fx, full.path, 'stella-ouk-2026-11-24.tar.gz');
+  await recordImport(fx.pool, { bucket: pf.bucket, key: pf.key, etag: pf.etag, size: pf.size });
+  for (const stage of [verify, unpack, load, activate]) await stage(pf, ctx);
+  const schema = (await readActivePointer(fx.pool)).activeSchema!;
+  const before = await rowsOf(schema);
+
+  const d = await makeBundle(fx, 'delta-25.tar.gz', {
+    version: '2026-11-25',
+    advisories: 0,
+    seed: 12,
+    formatVersion: 2,
+    delta: { base: { version: '2026-11-24', advisories: 150, seed: 5 }, changed: [1, 9, 40, 77], added: 4, removed: [6, 100] },
+  });
+  assert.equal(d.manifest.formatVersion, 2);
+  assert.ok(!d.manifest.members.some((m) => m.path.startsWith('db/cleared.tsv')));
+  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-25.tar.gz');
+  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
+  for (const stage of [verify, unpack, load, activate]) await stage(pd, ctx);
+  const now = await activeCounts(fx.pool);
+  assert.equal(now.version, '2026-11-25');
+  assert.deepEqual(now.counts, d.counts);
+  const undo = undoSchemaFor(pd.importId);
+  const own = await fx.pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${ident(undo)}.touched_affected`]);
+  assert.equal(own.rows[0]!.t, null, 'a format-2 delta touches the same advisories in every table');
+
+  await rollback(fx.pool, fx.logger);
+  assert.equal((await readActivePointer(fx.pool)).activeVersion, '2026-11-24');
+  assert.deepEqual(await rowsOf(schema), before, 'the rollback restores the DB row for row');
+});
+
+test('a format-3 delta without db/cleared.tsv is refused at load: the active DB stays as it was', async () => {
+  const ctx = stageContext(fx);
+  const st0 = await readActivePointer(fx.pool);
+  const before = await rowsOf(st0.activeSchema!);
+  const d = await makeBundle(fx, 'delta-26.tar.gz', {
+    version: '2026-11-26',
+    advisories: 0,
+    seed: 13,
+    withoutCleared: true,
+    delta: { base: { version: st0.activeVersion!, advisories: 150, seed: 5 }, changed: [2], added: 1, removed: [] },
+  });
+  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-26.tar.gz');
+  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
+  await verify(pd, ctx);
+  await unpack(pd, ctx);
+  await assert.rejects(load(pd, ctx), (e: Error & { code?: string }) => e.code === 'MEMBER_MISSING' && /db\/cleared\.tsv/.test(e.message));
+  assert.equal((await readActivePointer(fx.pool)).activeImport, st0.activeImport);
+  assert.deepEqual(await rowsOf(st0.activeSchema!), before);
 });
