@@ -23,6 +23,13 @@
  * A step still importing after OUK_MIRROR_WAIT_SECONDS ends the round (`done`
  * false); the next round waits for it and continues. A failed import stops the
  * round with its error; nothing after it is pulled.
+ *
+ * One round at a time in the whole cluster: a round holds a PostgreSQL
+ * advisory lock from its plan to its end. A scheduled round that finds
+ * another under way (a second maintenance slot, another worker, or `stella ouk
+ * mirror pull`) ends at once, pending; `stella ouk mirror pull` waits for it
+ * (`lockWaitMs`). Two rounds would otherwise download and put the same kits
+ * and count them twice.
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
@@ -34,7 +41,7 @@ import type { MirrorConfig } from '../lib/config.ts';
 import { isOukError, OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { readActivePointer } from '../infra/active-db.ts';
-import type { Pool } from '../infra/db.ts';
+import { connect, type Pool } from '../infra/db.ts';
 import { getImport } from '../infra/import-records.ts';
 import { uploadStream, type ObjectStore } from '../infra/store.ts';
 import { verifyBundleFile, type TrustedKey } from '../signing/index.ts';
@@ -207,7 +214,16 @@ async function settle(deps: MirrorDeps): Promise<string | null> {
   }
 }
 
-export async function mirrorPull(deps: MirrorDeps, opts: { dryRun?: boolean } = {}): Promise<MirrorPullResult> {
+/** The advisory lock a round holds (one round at a time in the cluster). */
+const ROUND_LOCK = 'ouk-mirror-round';
+
+export interface MirrorPullOptions {
+  dryRun?: boolean;
+  /** How long to wait for a round under way elsewhere before ending as pending (default 0: at once). */
+  lockWaitMs?: number;
+}
+
+export async function mirrorPull(deps: MirrorDeps, opts: MirrorPullOptions = {}): Promise<MirrorPullResult> {
   const dryRun = Boolean(opts.dryRun);
   const base = { mirror: deps.mirror.url, dryRun };
   if (dryRun) {
@@ -215,6 +231,30 @@ export async function mirrorPull(deps: MirrorDeps, opts: { dryRun?: boolean } = 
     return { ...base, plan, applied: [], done: plan.steps.length === 0, activeAfter: plan.active };
   }
   await fetchMirrorIndex(deps); // an unreachable mirror or a bad index fails before anything waits
+  const lock = await connect(deps.pool);
+  try {
+    const end = Date.now() + (opts.lockWaitMs ?? 0);
+    for (;;) {
+      const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [ROUND_LOCK]);
+      if (got.rows[0]?.ok) break;
+      if (Date.now() >= end) {
+        const plan = await planMirrorPull(deps);
+        return { ...base, plan, applied: [], done: false, activeAfter: plan.active, pending: 'another mirror round is under way (another worker, or `stella ouk mirror pull`): it goes on from where the site is' };
+      }
+      await sleep(deps.pollMs ?? 500);
+    }
+    try {
+      return await lockedRound(deps, base);
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [ROUND_LOCK]).catch(() => undefined);
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** A round, under the round lock: settle, plan, pull each step and wait for it. */
+async function lockedRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }): Promise<MirrorPullResult> {
   const busy = await settle(deps);
   if (busy) {
     const plan = await planMirrorPull(deps);

@@ -306,6 +306,21 @@ describe('refused before the bucket', () => {
     assert.equal((await recentImports(fx.pool)).length, 0, 'no import was started');
   });
 
+  test('one round at a time: a pull while another round holds the cluster\'s round lock waits, then ends pending, and puts nothing', async () => {
+    const holder = await fx.pool.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock(hashtext('ouk-mirror-round'))");
+      const r = await stella(['ouk', 'mirror', 'pull'], 'good', { OUK_MIRROR_WAIT_SECONDS: '1' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^pending: another mirror round is under way/m);
+      assert.deepEqual(await bucketKeys(), []);
+      assert.equal((await recentImports(fx.pool)).length, 0, 'no import was started');
+    } finally {
+      await holder.query("SELECT pg_advisory_unlock(hashtext('ouk-mirror-round'))");
+      holder.release();
+    }
+  });
+
   test('air-gap mode allows the named mirror and still refuses any other host', async () => {
     const cfg = loadConfig({ OUK_MIRROR_URL: `${mirrorBase}/good/`, DATABASE_URL: fx.db.url, REDIS_URL: redis.redisUrl, S3_ENDPOINT: fx.s3.endpoint });
     const other = await freePort();

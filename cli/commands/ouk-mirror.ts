@@ -66,7 +66,8 @@ export function registerOukMirror(ouk: Command): void {
             logger: createLogger('cli', { level: p.config.logLevel ?? 'warn' }),
             now: () => new Date(),
           },
-          { dryRun: opts.dryRun },
+          // A scheduled round under way ends first: by hand, the operator waits for it rather than get `pending`.
+          { dryRun: opts.dryRun, lockWaitMs: cfg.waitSeconds * 1000 },
         );
         if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else process.stdout.write(describePlan(r.plan, r.mirror) + (opts.dryRun ? 'dry run: nothing downloaded, nothing put into the bucket\n' : describeResult(r)));
