@@ -19,7 +19,7 @@ import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { ident } from '../infra/db.ts';
-import { undoSchemaFor } from '../functions/context.ts';
+import { undoSchemaFor, type StageContext, type StagePayload } from '../functions/context.ts';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, stageContext, type PipelineFixture } from './pipeline-fixtures.ts';
 
 let fx: PipelineFixture;
@@ -31,6 +31,15 @@ before(async () => {
 after(async () => {
   await fx?.close();
 });
+
+/** Puts `file` into the bucket under `key`, records its import and runs `stages` on it, in order. */
+async function importThrough(file: string, key: string, stages: Array<(p: StagePayload, ctx: StageContext) => Promise<unknown>>): Promise<StagePayload & { size: number }> {
+  const p = await putBundle(fx, file, key);
+  await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size });
+  const ctx = stageContext(fx);
+  for (const stage of stages) await stage(p, ctx);
+  return p;
+}
 
 async function rowsOf(schema: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
@@ -103,11 +112,8 @@ test('a delta activation killed half-way changes nothing; a retry applies it who
 });
 
 test('a delta applies to, and rolls back from, a DB loaded before its text columns were COLLATE "C"', async () => {
-  const ctx = stageContext(fx);
   const full = await makeBundle(fx, 'full-22.tar.gz', { version: '2026-11-22', advisories: 120, seed: 4 });
-  const pf = await putBundle(fx, full.path, 'stella-ouk-2026-11-22.tar.gz');
-  await recordImport(fx.pool, { bucket: pf.bucket, key: pf.key, etag: pf.etag, size: pf.size });
-  for (const stage of [verify, unpack, load, activate]) await stage(pf, ctx);
+  await importThrough(full.path, 'stella-ouk-2026-11-22.tar.gz', [verify, unpack, load, activate]);
   const st0 = await readActivePointer(fx.pool);
   const schema = st0.activeSchema!;
   // As an earlier release loaded it: every text column in the database's default collation.
@@ -128,9 +134,7 @@ test('a delta applies to, and rolls back from, a DB loaded before its text colum
     seed: 11,
     delta: { base: { version: '2026-11-22', advisories: 120, seed: 4 }, changed: [2, 7, 30], added: 3, removed: [5] },
   });
-  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-23.tar.gz');
-  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
-  for (const stage of [verify, unpack, load, activate]) await stage(pd, ctx);
+  await importThrough(d.path, 'stella-ouk-2026-11-23.tar.gz', [verify, unpack, load, activate]);
   const now = await activeCounts(fx.pool);
   assert.equal(now.version, '2026-11-23');
   assert.deepEqual(now.counts, d.counts);
@@ -141,11 +145,8 @@ test('a delta applies to, and rolls back from, a DB loaded before its text colum
 });
 
 test('a format-2 delta (every row of each advisory it touches, no db/cleared.tsv) applies and rolls back as before', async () => {
-  const ctx = stageContext(fx);
   const full = await makeBundle(fx, 'full-24.tar.gz', { version: '2026-11-24', advisories: 150, seed: 5 });
-  const pf = await putBundle(fx, full.path, 'stella-ouk-2026-11-24.tar.gz');
-  await recordImport(fx.pool, { bucket: pf.bucket, key: pf.key, etag: pf.etag, size: pf.size });
-  for (const stage of [verify, unpack, load, activate]) await stage(pf, ctx);
+  await importThrough(full.path, 'stella-ouk-2026-11-24.tar.gz', [verify, unpack, load, activate]);
   const schema = (await readActivePointer(fx.pool)).activeSchema!;
   const before = await rowsOf(schema);
 
@@ -158,9 +159,7 @@ test('a format-2 delta (every row of each advisory it touches, no db/cleared.tsv
   });
   assert.equal(d.manifest.formatVersion, 2);
   assert.ok(!d.manifest.members.some((m) => m.path.startsWith('db/cleared.tsv')));
-  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-25.tar.gz');
-  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
-  for (const stage of [verify, unpack, load, activate]) await stage(pd, ctx);
+  const pd = await importThrough(d.path, 'stella-ouk-2026-11-25.tar.gz', [verify, unpack, load, activate]);
   const now = await activeCounts(fx.pool);
   assert.equal(now.version, '2026-11-25');
   assert.deepEqual(now.counts, d.counts);
@@ -184,10 +183,7 @@ test('a format-3 delta without db/cleared.tsv is refused at load: the active DB 
     withoutCleared: true,
     delta: { base: { version: st0.activeVersion!, advisories: 150, seed: 5 }, changed: [2], added: 1, removed: [] },
   });
-  const pd = await putBundle(fx, d.path, 'stella-ouk-2026-11-26.tar.gz');
-  await recordImport(fx.pool, { bucket: pd.bucket, key: pd.key, etag: pd.etag, size: pd.size });
-  await verify(pd, ctx);
-  await unpack(pd, ctx);
+  const pd = await importThrough(d.path, 'stella-ouk-2026-11-26.tar.gz', [verify, unpack]);
   await assert.rejects(load(pd, ctx), (e: Error & { code?: string }) => e.code === 'MEMBER_MISSING' && /db\/cleared\.tsv/.test(e.message));
   assert.equal((await readActivePointer(fx.pool)).activeImport, st0.activeImport);
   assert.deepEqual(await rowsOf(st0.activeSchema!), before);
