@@ -72,9 +72,10 @@ export function undoSchemaFor(importId: string): string {
 }
 
 /**
- * The table of an undo schema listing the advisories a delta touched in one
- * table (a format-3 delta, for each table but advisories); where it is absent,
- * the delta touched all of `touched` in that table.
+ * The table of an undo schema listing the keys a delta touched in one table:
+ * an extra table's (functions/common/extras.ts), and, for a format-3 delta,
+ * the advisories of each core table but advisories; where a core table has
+ * none, the delta touched all of `touched` in it.
  */
 export function touchedTableName(table: string): string {
   return `touched_${table}`;

@@ -49,6 +49,10 @@ export const REMOVED_TABLE = 'removed';
 /** The table a delta's db/cleared.tsv is loaded into (table_name, advisory_id). */
 export const CLEARED_TABLE = 'cleared';
 
+/** A delta's id lists: the table each is staged in, and its columns (all text). */
+const DELTA_LISTS = { [REMOVED_TABLE]: ['advisory_id'], [CLEARED_TABLE]: ['table_name', 'advisory_id'] } as const;
+type DeltaList = keyof typeof DELTA_LISTS;
+
 /** Tables loaded at once (each on its own connection). */
 export const LOAD_PARALLEL = 4;
 
@@ -122,8 +126,9 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       await setup.query(`CREATE SCHEMA ${ident(schema)}`);
       for (const t of TABLES) await setup.query(createTableSql(schema, t));
       if (manifest.kind === 'delta') {
-        await setup.query(`CREATE TABLE ${qualified(schema, REMOVED_TABLE)} (advisory_id text NOT NULL)`);
-        await setup.query(`CREATE TABLE ${qualified(schema, CLEARED_TABLE)} (table_name text NOT NULL, advisory_id text NOT NULL)`);
+        for (const [list, cols] of Object.entries(DELTA_LISTS)) {
+          await setup.query(`CREATE TABLE ${qualified(schema, list)} (${cols.map((c) => `${c} text NOT NULL`).join(', ')})`);
+        }
       }
       extras = await createExtraTables(setup, schema, manifest);
       await setup.query('COMMIT');
@@ -184,7 +189,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       ...members.map(({ member, table, list }) => ({
         member,
         name: table ? table.name : list,
-        sql: table ? copySql(schema, table) : list === REMOVED_TABLE ? `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN` : `COPY ${qualified(schema, CLEARED_TABLE)} (table_name, advisory_id) FROM STDIN`,
+        sql: table ? copySql(schema, table) : `COPY ${qualified(schema, list)} (${DELTA_LISTS[list].join(', ')}) FROM STDIN`,
         table,
       })),
       ...extras.map((x) => ({ member: x.member, name: x.table, sql: x.sql, table: null })),
@@ -228,7 +233,7 @@ interface CopyTask {
 type LoadMember =
   | { member: ManifestMember; table: TableDef; list?: undefined }
   /** a delta's removed-id list, or its cleared list */
-  | { member: ManifestMember; table: null; list: typeof REMOVED_TABLE | typeof CLEARED_TABLE };
+  | { member: ManifestMember; table: null; list: DeltaList };
 
 /**
  * The members load COPYs, in TABLES order; a full bundle must carry every

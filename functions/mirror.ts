@@ -237,10 +237,7 @@ export async function mirrorPull(deps: MirrorDeps, opts: MirrorPullOptions = {})
     for (;;) {
       const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [ROUND_LOCK]);
       if (got.rows[0]?.ok) break;
-      if (Date.now() >= end) {
-        const plan = await planMirrorPull(deps);
-        return { ...base, plan, applied: [], done: false, activeAfter: plan.active, pending: 'another mirror round is under way (another worker, or `stella ouk mirror pull`): it goes on from where the site is' };
-      }
+      if (Date.now() >= end) return pendingRound(deps, base, 'another mirror round is under way (another worker, or `stella ouk mirror pull`): it goes on from where the site is');
       await sleep(deps.pollMs ?? 500);
     }
     try {
@@ -253,13 +250,16 @@ export async function mirrorPull(deps: MirrorDeps, opts: MirrorPullOptions = {})
   }
 }
 
+/** A round that pulls nothing now, and why: the plan as it stands. */
+async function pendingRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }, why: string): Promise<MirrorPullResult> {
+  const plan = await planMirrorPull(deps);
+  return { ...base, plan, applied: [], done: false, activeAfter: plan.active, pending: why };
+}
+
 /** A round, under the round lock: settle, plan, pull each step and wait for it. */
 async function lockedRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }): Promise<MirrorPullResult> {
   const busy = await settle(deps);
-  if (busy) {
-    const plan = await planMirrorPull(deps);
-    return { ...base, plan, applied: [], done: false, activeAfter: plan.active, pending: busy };
-  }
+  if (busy) return pendingRound(deps, base, busy);
   const plan = await planMirrorPull(deps);
   const applied: PulledKit[] = [];
   for (const step of plan.steps) {

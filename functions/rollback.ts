@@ -17,7 +17,7 @@ import type { Logger } from '../lib/logger.ts';
 import { connect, type Pool, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
 import { touchedTableName, undoSchemaFor } from './context.ts';
-import { qualified, schemaExists } from '../infra/db-schema.ts';
+import { qualified, schemaExists, tableExists } from '../infra/db-schema.ts';
 import { requireImport } from '../infra/import-records.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { rollbackExtras } from './common/extras.ts';
@@ -62,9 +62,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
       for (const t of TABLES) {
         const target = qualified(active, t.name);
         // The advisories the delta touched in this table (format 3), or in every table.
-        const own = qualified(undo, touchedTableName(t.name));
-        const mine = (await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [own])).rows[0]?.t != null;
-        const touched = mine ? own : qualified(undo, 'touched');
+        const touched = qualified(undo, (await tableExists(client, undo, touchedTableName(t.name))) ? touchedTableName(t.name) : 'touched');
         await client.query(`DELETE FROM ${target} x USING ${touched} d WHERE x.advisory_id = d.advisory_id`);
         await client.query(`INSERT INTO ${target} SELECT * FROM ${qualified(undo, t.name)} ORDER BY advisory_id`);
       }

@@ -59,6 +59,12 @@ export async function dropSchema(client: Pick<pg.PoolClient, 'query'>, schema: s
   await client.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
 }
 
+/** Whether `schema`.`table` exists. */
+export async function tableExists(client: Pick<pg.PoolClient, 'query'>, schema: string, table: string): Promise<boolean> {
+  const r = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [qualified(schema, table)]);
+  return r.rows[0]?.t != null;
+}
+
 export async function schemaExists(q: { query: (sql: string, values?: unknown[]) => Promise<{ rowCount: number | null }> }, schema: string): Promise<boolean> {
   const r = await q.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
   return (r.rowCount ?? 0) > 0;

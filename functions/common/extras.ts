@@ -19,7 +19,8 @@ import { EXTRA_TABLES, removedTableName, type ExtraTableDef } from '../../bundle
 import type { Manifest, ManifestMember } from '../../bundle/manifest.ts';
 import { contentPath } from '../../bundle/member-codec.ts';
 import { ident } from '../../infra/db.ts';
-import { copySql, createTableSql, indexSql, qualified, schemaExists } from '../../infra/db-schema.ts';
+import { copySql, createTableSql, indexSql, qualified, schemaExists, tableExists } from '../../infra/db-schema.ts';
+import { touchedTableName } from '../context.ts';
 
 type Client = Pick<pg.PoolClient, 'query'>;
 
@@ -61,12 +62,7 @@ export async function indexExtraTables(client: Client, schema: string): Promise<
   }
 }
 
-async function tableExists(client: Client, schema: string, table: string): Promise<boolean> {
-  const r = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [qualified(schema, table)]);
-  return r.rows[0]?.t !== null && r.rows[0]?.t !== undefined;
-}
-
-const touchedName = (t: ExtraTableDef): string => `touched_${t.name}`;
+const touchedName = (t: ExtraTableDef): string => touchedTableName(t.name);
 
 /**
  * Applies a delta's extra tables to the active schema, saving what it
