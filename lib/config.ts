@@ -4,6 +4,7 @@
  * state under `.stella/` in the working directory.
  */
 import path from 'node:path';
+import { OukError } from './errors.ts';
 import type { StageName } from './stages.ts';
 
 export interface StoreConfig {
@@ -306,5 +307,151 @@ export function pipelineSettings(env: Env = process.env): PipelineSettings {
     rescanConcurrency: atLeast(env, 'OUK_RESCAN_CONCURRENCY', 1, 1),
     rescanAttempts: atLeast(env, 'OUK_RESCAN_ATTEMPTS', 5, 1),
     rescanBackoffMs: atLeast(env, 'OUK_RESCAN_BACKOFF_MS', 2000),
+  };
+}
+
+/**
+ * The free-token e-mail desk (`stella token desk`, publisher/token-desk/), read
+ * only when the desk starts: a missing or malformed value stops it with
+ * TOKEN_DESK_NOT_CONFIGURED and the variable's name, and no other command
+ * reads these.
+ *
+ *   TOKEN_DESK_ADDRESS                 REQUIRED: the desk's own address (token@example.org); the only
+ *                                      recipient it accepts, the From of its replies
+ *   TOKEN_DESK_HOST / TOKEN_DESK_PORT  where it listens for SMTP (0.0.0.0, 2525)
+ *   TOKEN_DESK_NAME                    the host name in its greeting (default: the address's domain)
+ *   TOKEN_DESK_KEY                     REQUIRED: the token signing key (PKCS#8 PEM path; STELLA_KEY_PASSWORD
+ *                                      when encrypted); the site verifies with its public half
+ *   TOKEN_DESK_TIER / TOKEN_DESK_TTL   the tokens' tier (scans a day, default QUOTA_TOKEN) and lifetime (30d)
+ *   TOKEN_DESK_PERIOD                  the window the limits count over (30d)
+ *   TOKEN_DESK_PER_ADDRESS             tokens per address per period (1)
+ *   TOKEN_DESK_PER_DOMAIN              tokens per sender domain per period (20)
+ *   TOKEN_DESK_DOMAIN_LIMITS           per-domain exceptions, `gmail.com=2000,example.org=5`
+ *   TOKEN_DESK_MAX_BYTES               largest message taken (131072; SIZE, 552 above)
+ *   TOKEN_DESK_MAX_CLIENTS             connections at once (50), TOKEN_DESK_MAX_PER_IP from one address (5)
+ *   TOKEN_DESK_IDLE_SECONDS            a silent connection is closed after (60)
+ *   TOKEN_DESK_SESSION_SECONDS         a connection lasts at most (300)
+ *   TOKEN_DESK_MAILS_PER_CONNECTION    messages one connection may send (5)
+ *   TOKEN_DESK_TLS_KEY / _TLS_CERT     PEM paths: STARTTLS offered to senders (not offered without them)
+ *   TOKEN_DESK_RELAY_HOST              REQUIRED: the relay (smarthost) the replies go out through
+ *   TOKEN_DESK_RELAY_PORT              587
+ *   TOKEN_DESK_RELAY_TLS               starttls (required, the default), tls (implicit, port 465), none
+ *   TOKEN_DESK_RELAY_USER / _RELAY_PASSWORD_FILE  the relay account, the password read from a file
+ *   TOKEN_DESK_RELAY_TIMEOUT_SECONDS   longest a relay connection or command may take (30)
+ *   TOKEN_DESK_RETURN_PATH             envelope sender of the replies (default empty: the null
+ *                                      sender <>, as RFC 3834 asks of automatic responses)
+ */
+export interface TokenDeskSettings {
+  /** the desk's own address, lower case */
+  address: string;
+  listenHost: string;
+  listenPort: number;
+  /** the host name in the greeting and EHLO answer */
+  name: string;
+  keyPath: string;
+  tier: number;
+  ttlSeconds: number;
+  periodSeconds: number;
+  perAddress: number;
+  perDomain: number;
+  /** lower-case domain -> its own limit per period, overriding perDomain */
+  domainLimits: Record<string, number>;
+  maxBytes: number;
+  maxClients: number;
+  maxPerIp: number;
+  idleSeconds: number;
+  sessionSeconds: number;
+  mailsPerConnection: number;
+  tls: { keyPath: string; certPath: string } | undefined;
+  relay: TokenDeskRelay;
+  /** '' = the null sender <> */
+  returnPath: string;
+}
+
+export interface TokenDeskRelay {
+  host: string;
+  port: number;
+  security: 'starttls' | 'tls' | 'none';
+  /** the account, its password in a file (read where the relay is opened) */
+  user: string | undefined;
+  passwordFile: string | undefined;
+  timeoutSeconds: number;
+}
+
+/** A token lifetime longer than this is refused at start: the site refuses such tokens (STELLA_JWT_MAX_DAYS, 366 by default). */
+const DESK_MAX_TTL_DAYS = 366;
+const DURATION_UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** `30d`, `12h`, `90m`, `3600s`, `2w`, or plain seconds, as whole seconds. */
+export function parseDurationSeconds(raw: string, name: string): number {
+  const m = /^(\d{1,9})\s*([smhdw]?)$/i.exec(raw.trim());
+  const n = m ? Number(m[1]) * DURATION_UNIT_S[(m[2] || 's').toLowerCase()]! : NaN;
+  if (!(n >= 1)) throw new OukError('TOKEN_DESK_NOT_CONFIGURED', `${name}=${raw} is not a duration: give one like 30d, 12h, 90m or 3600s`);
+  return n;
+}
+
+export function tokenDeskSettings(env: Env = process.env): TokenDeskSettings {
+  const bad = (msg: string): OukError => new OukError('TOKEN_DESK_NOT_CONFIGURED', msg);
+  const required = (name: string, what: string): string => {
+    const v = (env[name] ?? '').trim();
+    if (!v) throw bad(`${name} is not set: ${what}`);
+    return v;
+  };
+  const whole = (name: string, dflt: number, min: number, max: number): number => {
+    const raw = (env[name] ?? '').trim();
+    if (raw === '') return dflt;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) throw bad(`${name}=${raw} is not a whole number between ${min} and ${max}`);
+    return n;
+  };
+  const address = required('TOKEN_DESK_ADDRESS', 'set it to the address people write to for a token (e.g. token@example.org)').toLowerCase();
+  const at = address.lastIndexOf('@');
+  if (at < 1 || at === address.length - 1 || /\s|[<>]/.test(address)) throw bad(`TOKEN_DESK_ADDRESS=${address} is not an address like token@example.org`);
+  const ttlSeconds = parseDurationSeconds(env.TOKEN_DESK_TTL || '30d', 'TOKEN_DESK_TTL');
+  if (ttlSeconds > DESK_MAX_TTL_DAYS * 86400) throw bad(`TOKEN_DESK_TTL=${env.TOKEN_DESK_TTL}: longer than ${DESK_MAX_TTL_DAYS} days, which sites refuse (STELLA_JWT_MAX_DAYS)`);
+  const domainLimits: Record<string, number> = {};
+  for (const item of (env.TOKEN_DESK_DOMAIN_LIMITS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([a-z0-9.-]+)=(\d{1,9})$/i.exec(item);
+    if (!m) throw bad(`TOKEN_DESK_DOMAIN_LIMITS: "${item}" is not domain=N (e.g. gmail.com=2000)`);
+    domainLimits[m[1]!.toLowerCase()] = Number(m[2]);
+  }
+  const tlsKey = env.TOKEN_DESK_TLS_KEY || undefined;
+  const tlsCert = env.TOKEN_DESK_TLS_CERT || undefined;
+  if (Boolean(tlsKey) !== Boolean(tlsCert)) throw bad('set both TOKEN_DESK_TLS_KEY and TOKEN_DESK_TLS_CERT (STARTTLS for senders), or neither');
+  const security = (env.TOKEN_DESK_RELAY_TLS || 'starttls').toLowerCase();
+  if (security !== 'starttls' && security !== 'tls' && security !== 'none') throw bad(`TOKEN_DESK_RELAY_TLS=${env.TOKEN_DESK_RELAY_TLS}: give starttls, tls or none`);
+  const user = env.TOKEN_DESK_RELAY_USER || undefined;
+  const passwordFile = env.TOKEN_DESK_RELAY_PASSWORD_FILE || undefined;
+  if (Boolean(user) !== Boolean(passwordFile)) throw bad('set both TOKEN_DESK_RELAY_USER and TOKEN_DESK_RELAY_PASSWORD_FILE (the relay account), or neither');
+  const returnPath = (env.TOKEN_DESK_RETURN_PATH ?? '').trim();
+  if (returnPath && !/^[^\s@<>]+@[^\s@<>]+$/.test(returnPath)) throw bad(`TOKEN_DESK_RETURN_PATH=${returnPath} is not an address (leave it empty for the null sender <>)`);
+  return {
+    address,
+    listenHost: env.TOKEN_DESK_HOST || '0.0.0.0',
+    listenPort: whole('TOKEN_DESK_PORT', 2525, 0, 65535),
+    name: env.TOKEN_DESK_NAME || address.slice(at + 1),
+    keyPath: required('TOKEN_DESK_KEY', 'set it to the token signing key (PKCS#8 PEM; the sites verify with its public half, STELLA_JWT_PUBLIC_KEY)'),
+    tier: whole('TOKEN_DESK_TIER', whole('QUOTA_TOKEN', 333, 1, 1_000_000), 1, 1_000_000),
+    ttlSeconds,
+    periodSeconds: parseDurationSeconds(env.TOKEN_DESK_PERIOD || '30d', 'TOKEN_DESK_PERIOD'),
+    perAddress: whole('TOKEN_DESK_PER_ADDRESS', 1, 1, 1_000_000),
+    perDomain: whole('TOKEN_DESK_PER_DOMAIN', 20, 1, 1_000_000),
+    domainLimits,
+    maxBytes: whole('TOKEN_DESK_MAX_BYTES', 128 * 1024, 1024, 64 * 1024 * 1024),
+    maxClients: whole('TOKEN_DESK_MAX_CLIENTS', 50, 1, 100_000),
+    maxPerIp: whole('TOKEN_DESK_MAX_PER_IP', 5, 1, 100_000),
+    idleSeconds: whole('TOKEN_DESK_IDLE_SECONDS', 60, 1, 3600),
+    sessionSeconds: whole('TOKEN_DESK_SESSION_SECONDS', 300, 1, 86400),
+    mailsPerConnection: whole('TOKEN_DESK_MAILS_PER_CONNECTION', 5, 1, 1000),
+    tls: tlsKey && tlsCert ? { keyPath: tlsKey, certPath: tlsCert } : undefined,
+    relay: {
+      host: required('TOKEN_DESK_RELAY_HOST', 'set it to the mail relay (smarthost) the replies go out through'),
+      port: whole('TOKEN_DESK_RELAY_PORT', security === 'tls' ? 465 : 587, 1, 65535),
+      security,
+      user,
+      passwordFile,
+      timeoutSeconds: whole('TOKEN_DESK_RELAY_TIMEOUT_SECONDS', 30, 1, 600),
+    },
+    returnPath,
   };
 }

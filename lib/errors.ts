@@ -60,6 +60,10 @@ export const EXIT_CODES = {
   MIRROR_DIGEST_MISMATCH: 72,
   MIRROR_TOO_LARGE: 73,
   MIRROR_NOT_CONFIGURED: 74,
+  // 90–99: the free-token e-mail desk (stella token desk)
+  TOKEN_DESK_NOT_CONFIGURED: 90,
+  TOKEN_DESK_LISTEN_FAILED: 91,
+  TOKEN_DESK_RELAY_FAILED: 92,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
