@@ -33,6 +33,20 @@ module.exports = {
     { name: 'infra-is-below-the-pipeline', severity: 'error', from: { path: '^infra/(?!dev/)' }, to: { path: ANY_ABOVE('signing', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'builder-does-not-use-the-scanner', severity: 'error', from: { path: '^builder/' }, to: { path: ANY_ABOVE('scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'scanner-does-not-use-the-builder', severity: 'error', from: { path: '^scan/' }, to: { path: ANY_ABOVE('builder', 'functions', 'queue', 'api', 'cli') } },
+    {
+      name: 'token-desk-stands-on-lib-and-infra',
+      severity: 'error',
+      comment: 'the free-token e-mail desk (publisher side) uses lib and infra only: nothing of the pipeline, the scanner, the builder, the rest of the publisher or tooling',
+      from: { path: '^publisher/token-desk/' },
+      to: { path: '^(builder|scan|functions|queue|api|cli|bench|test|infra/dev|publisher/(?!token-desk/))' },
+    },
+    {
+      name: 'nothing-below-uses-the-token-desk',
+      severity: 'error',
+      comment: 'the site (lib, bundle, signing, infra, builder, scan, functions, queue, api) never imports the desk; only the CLI starts it',
+      from: { path: '^(lib|bundle|signing|infra|builder|scan|functions|queue|api)/' },
+      to: { path: '^publisher/token-desk/' },
+    },
     { name: 'stages-know-no-wiring', severity: 'error', from: { path: '^functions/' }, to: { path: ANY_ABOVE('builder', 'scan', 'queue', 'api', 'cli') } },
     { name: 'queue-knows-no-service', severity: 'error', from: { path: '^queue/', pathNot: '^queue/worker-main\\.ts$' }, to: { path: ANY_ABOVE('builder', 'scan', 'api', 'cli') } },
     {

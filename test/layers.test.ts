@@ -12,7 +12,7 @@ import { repoRoot, tmpDir } from './helpers/services.ts';
 
 const CONFIG = path.join(repoRoot, '.dependency-cruiser.cjs');
 const DEPCRUISE = path.join(repoRoot, 'node_modules', '.bin', 'depcruise');
-const TREE = ['lib', 'bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'bench', 'test', 'bin'];
+const TREE = ['lib', 'bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'publisher', 'bench', 'test', 'bin'];
 
 interface Violation {
   from: string;
@@ -50,12 +50,17 @@ describe('import graph', () => {
     write('test/fixtures/x.ts', 'export const fixture = 1;\n');
     write('api/a.ts', "import { b } from './b.ts';\nexport const a = () => b;\n");
     write('api/b.ts', "import { a } from './a.ts';\nexport const b = () => a;\n");
-    const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
+    write('queue/mail.ts', "import { d } from '../publisher/token-desk/desk.ts';\nexport const m = d;\n");
+    write('publisher/token-desk/desk.ts', "import { s } from '../../scan/score.ts';\nexport const d = s;\n");
+    write('scan/score.ts', 'export const s = 1;\n');
+    const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api', 'publisher']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
     for (const want of [
       'lib-is-the-bottom: lib/config.ts → queue/flow.ts',
       'scanner-does-not-use-the-builder: scan/match.ts → builder/merge.ts',
       'production-uses-no-tooling: functions/load.ts → test/fixtures/x.ts',
       'no-circular: api/a.ts → api/b.ts',
+      'nothing-below-uses-the-token-desk: queue/mail.ts → publisher/token-desk/desk.ts',
+      'token-desk-stands-on-lib-and-infra: publisher/token-desk/desk.ts → scan/score.ts',
     ]) {
       assert.ok(found.has(want), `expected "${want}" among:\n${[...found].join('\n')}`);
     }
