@@ -4,12 +4,17 @@
  * STELLA_KEY_PASSWORD) and prints it on stdout.
  * `stella token inspect [TOKEN]`: prints its header and claims, and verifies
  * it when STELLA_JWT_PUBLIC_KEY is set (TOKEN defaults to STELLA_JWT).
+ * `stella token desk [--check]`: the free-token e-mail desk (publisher side,
+ * publisher/token-desk/): listens for SMTP and answers a mail to
+ * TOKEN_DESK_ADDRESS with a signed token, until SIGTERM/SIGINT; `--check`
+ * runs its start-up checks (key, database, relay) and exits.
  * See lib/tokens.ts for algorithms and claims.
  */
 import type { Command } from 'commander';
 import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig, tokenDeskSettings } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
+import { createLogger } from '../../lib/logger.ts';
 import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../../lib/tokens.ts';
 
 export interface IssueCliOptions {
@@ -66,6 +71,37 @@ export async function runInspect(token: string | undefined, env: NodeJS.ProcessE
   return { output: lines.join('\n') + '\n', error };
 }
 
+/**
+ * Runs the desk until `untilStopped()` resolves (the CLI: SIGTERM or
+ * SIGINT); with `check`, only its start-up checks. `say` gets the operator's lines.
+ */
+export async function runDesk(opts: { check?: boolean }, say: (line: string) => void, untilStopped: () => Promise<unknown>, env: NodeJS.ProcessEnv = resolveEnv()): Promise<void> {
+  const config = loadConfig(env);
+  const { describePeriod, prepareTokenDesk, refuseAirgap, startTokenDesk } = await import('../../publisher/token-desk/index.ts');
+  // refused before any desk setting is read: nothing of the desk runs on an air-gapped host
+  refuseAirgap(config.airgap);
+  const deps = { airgap: config.airgap, keyPassword: config.keyPassword, issuer: config.jwtIssuer, logger: createLogger('token-desk', { level: config.logLevel ?? 'info' }) };
+  const settings = tokenDeskSettings(env);
+  const { createPool, migrate } = await import('../../infra/db.ts');
+  const pool = createPool(config.databaseUrl, 4);
+  try {
+    await migrate(pool);
+    if (opts.check) {
+      const prepared = await prepareTokenDesk(settings, deps);
+      prepared.relay.close();
+      say(`token desk: configuration, key, database and relay ${settings.relay.host}:${settings.relay.port} OK; would listen on ${settings.listenHost}:${settings.listenPort} for ${settings.address}`);
+      return;
+    }
+    const desk = await startTokenDesk(settings, { ...deps, pool });
+    say(`token desk listening on ${desk.host}:${desk.port} for ${settings.address}: tier ${settings.tier}, tokens valid ${describePeriod(settings.ttlSeconds)}, ${settings.perAddress} per address and ${settings.perDomain} per domain every ${describePeriod(settings.periodSeconds)}; replies through ${settings.relay.host}:${settings.relay.port}`);
+    const signal = await untilStopped();
+    say(`token desk stopping (${String(signal)})`);
+    await desk.close();
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+}
+
 export function registerToken(program: Command): void {
   const token = program.command('token').description('issue and inspect scan tokens (JWT, verified offline)');
   token
@@ -90,5 +126,17 @@ export function registerToken(program: Command): void {
       const { output, error } = await runInspect(t);
       process.stdout.write(output);
       if (error) throw error;
+    });
+  token
+    .command('desk')
+    .description('the free-token e-mail desk: answers a mail to TOKEN_DESK_ADDRESS with a signed scan token, through the relay (connected side only; runs until SIGTERM/SIGINT)')
+    .option('--check', 'check the configuration, the signing key, the database and the relay, then exit without listening', false)
+    .action(async (opts: { check: boolean }) => {
+      const untilStopped = (): Promise<string> =>
+        new Promise<string>((resolve) => {
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+          process.once('SIGINT', () => resolve('SIGINT'));
+        });
+      await runDesk(opts, (line) => process.stderr.write(`${line}\n`), untilStopped);
     });
 }

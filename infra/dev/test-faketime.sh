@@ -26,6 +26,7 @@ ALL=(
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
+  test/token-desk.test.ts
 )
 
 run_at() { # date, files...
