@@ -7,7 +7,7 @@
  * real PostgreSQL database of this file's own.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { migrate } from '../infra/db.ts';
 import { listDeskTokens, withDomainLock } from '../infra/token-desk-record.ts';
-import { tokenDeskSettings, type TokenDeskSettings } from '../lib/config.ts';
+import { tokenDeskSettings } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { loadPublicTokenKey, verifyToken } from '../lib/tokens.ts';
 import { startTokenDesk, type TokenDesk } from '../publisher/token-desk/index.ts';
@@ -96,7 +96,6 @@ describe('the token desk, in-process (injected clock)', () => {
   let pool: pg.Pool;
   let sink: SmtpSink;
   let desk: TokenDesk;
-  let settings: TokenDeskSettings;
   let now = new Date('2031-05-04T10:00:00.000Z');
   const clock = (): Date => now;
   const logger = createLogger('token-desk-test', { level: 'silent' });
@@ -109,7 +108,6 @@ describe('the token desk, in-process (injected clock)', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 4 });
     await migrate(pool);
     sink = await startSmtpSink({ auth: { user: 'desk', pass: 'relay-secret' } });
-    settings = tokenDeskSettings(deskEnv(sink));
     desk = await start();
   });
 
@@ -321,9 +319,28 @@ describe('the token desk, in-process (injected clock)', () => {
     }
   });
 
-  it('uses the configured settings', () => {
-    assert.equal(settings.tier, 500);
-    assert.equal(settings.relay.port, sink.port);
+  it('offers STARTTLS to senders with TOKEN_DESK_TLS_KEY/_CERT, and answers over it', async () => {
+    const key = path.join(dir, 'smtp.key');
+    const cert = path.join(dir, 'smtp.crt');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=desk.example.org'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const tlsDesk = await start({ TOKEN_DESK_TLS_KEY: key, TOKEN_DESK_TLS_CERT: cert });
+    try {
+      const { replies } = await dialog(tlsDesk.port, ['EHLO c.example']);
+      assert.match(replies[1]!, /STARTTLS/);
+      assert.doesNotMatch((await dialog(desk.port, ['EHLO c.example'])).replies[1]!, /STARTTLS/, 'offered without a certificate');
+      const client = nodemailer.createTransport({ host: '127.0.0.1', port: tlsDesk.port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, logger: false });
+      const before = sink.messages.length;
+      try {
+        const info = await client.sendMail({ envelope: { from: 'tls@secure.example', to: [DESK] }, from: 'tls@secure.example', to: DESK, subject: '', text: '' });
+        assert.match(info.response, /^250 OK: a token was sent/);
+      } finally {
+        client.close();
+      }
+      await sink.waitFor(before + 1);
+    } finally {
+      await tlsDesk.close();
+    }
   });
 });
 
@@ -402,6 +419,9 @@ describe('stella token desk (the CLI as a process)', () => {
     const badRelay = await runStella(['token', 'desk', '--check'], { cwd: dir, env: { ...base, TOKEN_DESK_RELAY_PASSWORD_FILE: wrongPassword } });
     assert.equal(badRelay.code, 92, badRelay.stderr);
     assert.match(badRelay.stderr, /error\[TOKEN_DESK_RELAY_FAILED\].*TOKEN_DESK_RELAY_USER/);
+    // starttls (the default) is required: a relay that does not offer it is not used in clear text
+    const noTls = await runStella(['token', 'desk', '--check'], { cwd: dir, env: { ...base, TOKEN_DESK_RELAY_TLS: 'starttls' } });
+    assert.equal(noTls.code, 92, noTls.stderr);
     const badKey = await runStella(['token', 'desk', '--check'], { cwd: dir, env: { ...base, TOKEN_DESK_KEY: pubFile } });
     assert.equal(badKey.code, 13, badKey.stderr);
   });
