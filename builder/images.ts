@@ -5,7 +5,8 @@
  * archive: the layout as one tar file (`skopeo copy --all …
  * oci-archive:FILE.tar`, gzip-compressed or not), unpacked first into the
  * build's work directory — plain files and directories only, every name a
- * relative path inside it (bundle/reader.ts unsafeNameReason).
+ * relative path inside it (bundle/reader.ts unsafeNameReason), bounded in
+ * entries, in what they declare and in what the gunzip inflates to.
  *
  * The image is its multi-platform index: either the one index index.json
  * points at, or — when index.json lists platform manifests directly (umoci's
@@ -44,6 +45,7 @@ import {
 } from '../bundle/oci.ts';
 import type { MemberSource } from '../bundle/writer.ts';
 import { isOukError, OukError } from '../lib/errors.ts';
+import { ByteBudget } from './feeds/bounded.ts';
 import { digestFile, fileSource, type FileDigest } from './member-file.ts';
 
 export interface ImageMember extends FileDigest {
@@ -163,7 +165,11 @@ async function unpackArchive(spec: string, file: string, into: string): Promise<
     }
   })();
   const source = createReadStream(file);
-  const feed = gzipped ? pipeline(source, createGunzip(), extract) : pipeline(source, extract);
+  // the gunzip itself is bounded too: what the entries may hold plus their headers and padding
+  // (so gigabytes of zero blocks or appended data are not inflated to the last byte)
+  const inflated = maxBytes + (MAX_ARCHIVE_ENTRIES * 3 + 2) * 512 + (1 << 20);
+  const budget = new ByteBudget(inflated, (l) => new OukError('INPUT_NOT_FOUND', `--image ${spec}: ${file} is not a usable OCI archive: it inflates to more than ${l} bytes of tar, more than its entries can hold`));
+  const feed = gzipped ? pipeline(source, createGunzip(), budget, extract) : pipeline(source, extract);
   try {
     await Promise.all([feed, done]);
   } catch (e) {

@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OukError } from '../lib/errors.ts';
 import type { ManifestMember } from './manifest.ts';
@@ -38,11 +38,25 @@ function toolMissing(e: NodeJS.ErrnoException): OukError {
 /**
  * The member's content as a stream: `stored` itself for a plain member, else
  * `stored` through a `zstd -d` child. A corrupt stream fails the returned
- * stream with ARCHIVE_CORRUPT.
+ * stream with ARCHIVE_CORRUPT, and so does one that decompresses to more than
+ * the manifest's `content.size` (the child is stopped there: a small member
+ * cannot inflate to gigabytes).
  */
-export function decodeMember(member: Pick<ManifestMember, 'path' | 'compression'>, stored: Readable): Readable {
+export function decodeMember(member: Pick<ManifestMember, 'path' | 'compression' | 'content'>, stored: Readable): Readable {
   if (member.compression !== 'zstd') return stored;
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const limit = member.content?.size;
+  let inflated = 0;
+  const out = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc, cb) {
+      inflated += chunk.length;
+      if (limit !== undefined && inflated > limit) {
+        cb(new OukError('ARCHIVE_CORRUPT', `${member.path} decompresses to more than the ${limit} bytes its manifest says: the kit is damaged or hostile — re-download it`));
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
   const child = spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -4,7 +4,9 @@
  * as the layout directory it holds — same index digest, platforms and member
  * bytes — plain or gzipped; an archive with a link, a `..` name or an
  * absolute name is refused with INPUT_NOT_FOUND (exit 41) and nothing is
- * written outside the work directory.
+ * written outside the work directory; a gzipped archive that inflates past
+ * what its entries may hold (zero blocks after the tar's end) is refused at
+ * that bound.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -94,4 +96,16 @@ test('a hostile or broken archive is refused with INPUT_NOT_FOUND, and nothing l
   }
   assert.equal(existsSync(path.join(tmp, 'work-dotdot', 'escaped')), false);
   assert.equal(existsSync('/tmp/escaped-abs'), false);
+});
+
+test('a gzipped archive that inflates past what its entries may hold is refused at that bound (zero blocks after the end)', async () => {
+  // a 1.6 MB archive: an oci-layout file, then 1.5 GiB of zero blocks (tar's end marker, again and again)
+  const zeros = gzipSync(Buffer.alloc(16 * 1024 * 1024), { level: 9 });
+  const tar = await tarOf([{ name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' }]);
+  const file = path.join(tmp, 'zero-bomb.tar.gz');
+  await writeFile(file, Buffer.concat([gzipSync(tar), ...Array.from({ length: 96 }, () => zeros)]));
+  await assert.rejects(
+    prepareImages([`evil=${file}`], path.join(tmp, 'work-zero-bomb')),
+    (e: unknown) => isOukError(e) && e.code === 'INPUT_NOT_FOUND' && /inflates to more than \d+ bytes of tar, more than its entries can hold/.test(e.message),
+  );
 });

@@ -12,13 +12,17 @@
  * several days are present, a CVE keeps its newest score. Scores are numbers
  * in 0..1 (FIRST writes some in scientific notation, `2e-05`), stored as the
  * shortest decimal that reads back as the same number.
+ *
+ * Bounded (feeds/bounded.ts): a `.csv.gz` that inflates past its limit (100
+ * times its size plus 16 MiB, at most 1 GiB) fails the build with
+ * FEED_UNREADABLE naming the file; a line longer than MAX_LINE_CHARS ends
+ * the file's reading (reported, the rows before it kept).
  */
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { EXTRA_TABLES } from '../../bundle/extra-tables.ts';
+import { isOukError } from '../../lib/errors.ts';
+import { boundedLines, openFeedFile } from './bounded.ts';
+import { MalformedRecord } from './fields.ts';
 import type { EnrichmentSink, EnrichmentTally } from './kev.ts';
 import { walkFiles } from './walk.ts';
 
@@ -47,13 +51,8 @@ function score(v: string | undefined): number | null {
   return Number.isFinite(n) && n >= 0 && n <= 1 ? n : null;
 }
 
-function open(file: string): Readable {
-  const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
-  if (!file.endsWith('.gz')) return raw;
-  const gunzip = createGunzip();
-  raw.on('error', (e) => gunzip.destroy(e));
-  return raw.pipe(gunzip);
-}
+/** Longest line read: a row is under 60 characters, a header or comment line a few hundred. */
+export const MAX_LINE_CHARS = 64 * 1024;
 
 export async function readEpssFeed(dir: string, sink: EnrichmentSink): Promise<EnrichmentTally> {
   const t: EnrichmentTally = { files: 0, records: 0, snapshot: null };
@@ -62,11 +61,12 @@ export async function readEpssFeed(dir: string, sink: EnrichmentSink): Promise<E
     let model: string | null = null;
     let date: string | null = /epss_scores-(\d{4}-\d{2}-\d{2})/.exec(path.basename(file))?.[1] ?? null;
     let header: string[] | null = null;
+    let column = { cve: -1, epss: -1, percentile: -1 };
     let n = 0;
     let lineNo = 0;
     let bad = 0;
     try {
-      for await (const raw of createInterface({ input: open(file), crlfDelay: Infinity })) {
+      for await (const raw of boundedLines(await openFeedFile(file), MAX_LINE_CHARS)) {
         lineNo++;
         const line = raw.trim();
         if (line === '') continue;
@@ -79,13 +79,14 @@ export async function readEpssFeed(dir: string, sink: EnrichmentSink): Promise<E
         const cells = line.split(',');
         if (!header) {
           header = cells.map((h) => h.trim().toLowerCase());
-          if (!header.includes('cve') || !header.includes('epss')) throw new Error(`line ${lineNo}: the header "${line.slice(0, 80)}" has no cve and epss columns`);
+          column = { cve: header.indexOf('cve'), epss: header.indexOf('epss'), percentile: header.indexOf('percentile') };
+          if (column.cve === -1 || column.epss === -1) throw new Error(`line ${lineNo}: the header "${line.slice(0, 80)}" has no cve and epss columns`);
           if (!date) throw new Error('no score date: neither a "#…score_date:" line nor an epss_scores-YYYY-MM-DD file name');
           continue;
         }
-        const cve = cells[header.indexOf('cve')]?.trim() ?? '';
-        const s = score(cells[header.indexOf('epss')]);
-        const p = header.includes('percentile') ? score(cells[header.indexOf('percentile')]) : null;
+        const cve = cells[column.cve]?.trim() ?? '';
+        const s = score(cells[column.epss]);
+        const p = column.percentile === -1 ? null : score(cells[column.percentile]);
         if (!CVE.test(cve) || s === null || p === null) {
           // a bad row is reported (the first few) and left out; the rest of the file stands
           if (++bad <= 3) sink.skip(file, `"${line.slice(0, 80)}" is not "CVE-…,score,percentile" with scores in 0..1`, `line ${lineNo}`);
@@ -95,7 +96,10 @@ export async function readEpssFeed(dir: string, sink: EnrichmentSink): Promise<E
         n++;
       }
     } catch (e) {
-      sink.skip(file, `unreadable: ${(e as Error).message}${n ? `; the ${n} row(s) before the fault were kept` : ''}`);
+      // over a decompression bound: the build stops, naming the file (the sink's own errors pass too)
+      if (isOukError(e)) throw e;
+      const where = e instanceof MalformedRecord ? `line ${lineNo + 1}: ` : '';
+      sink.skip(file, `unreadable: ${where}${(e as Error).message}${n ? `; the ${n} row(s) before the fault were kept` : ''}`);
     }
     t.records += n;
     if (n > 0 && date && (!t.snapshot || `${date}T00:00:00.000Z` > t.snapshot)) t.snapshot = `${date}T00:00:00.000Z`;

@@ -6,19 +6,38 @@
  * backpressure holds the reader); every malformed one is reported with its file
  * and reason and counted as skipped. A feed whose files are all unreadable fails
  * the build; a missing feed directory is simply not listed.
+ *
+ * Sizes are not trusted: a file over its feed's limit (MAX_RECORD_FILE_BYTES
+ * for an OSV record, MAX_CSAF_BYTES for a CSAF document) is skipped before it
+ * is read, and one nested too deep for a walk (a CSAF document deeper than
+ * MAX_CSAF_DEPTH, an OSV `ecosystem_specific` deeper than osv.ts's MAX_KEPT_DEPTH) is
+ * skipped before anything walks it, with the reason.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeedSummary } from '../../bundle/manifest.ts';
 import { OukError } from '../../lib/errors.ts';
 import { FEEDS, type FeedName, type SourceRecord } from '../model.ts';
+import { readBoundedText } from './bounded.ts';
 import { isoTime, type JsonObject, MalformedRecord, maxTime } from './fields.ts';
 import { normaliseNvd } from './nvd.ts';
 import { readNvdFile } from './nvd-stream.ts';
 import { normaliseOsv } from './osv.ts';
-import { csafNonDocument, validateCsaf } from '../../bundle/csaf.ts';
+import { csafNonDocument, CsafTooLarge, validateCsaf } from '../../bundle/csaf.ts';
 import { normaliseCsaf } from './csaf.ts';
 import { walkJson } from './walk.ts';
+
+/** Largest OSV/GHSA record file read (real ones: under a megabyte). */
+export const MAX_RECORD_FILE_BYTES = 16 * 1024 * 1024;
+/** Largest CSAF document read (Red Hat's largest VEX files: a few MB). */
+export const MAX_CSAF_BYTES = 64 * 1024 * 1024;
+
+/** A file's reading failure as a skip reason. */
+function readFailure(e: unknown): string {
+  if (e instanceof SyntaxError) return `not valid JSON: ${e.message}`;
+  if (e instanceof MalformedRecord) return e.message;
+  return `unreadable: ${(e as Error).message}`;
+}
 
 export interface FeedWarning {
   /** An advisory feed, or an enrichment feed (builder/enrichment.ts). */
@@ -147,40 +166,48 @@ async function readCsafFeed(dir: string, t: Tally, accept: Accept, skip: Skip): 
   for await (const file of walkJson(dir)) {
     let doc: unknown;
     try {
-      doc = JSON.parse(await readFile(file, 'utf8'));
+      doc = JSON.parse(await readBoundedText(file, MAX_CSAF_BYTES, 'a CSAF document'));
     } catch (e) {
       t.files++;
-      skip(file, e instanceof SyntaxError ? `not valid JSON: ${e.message}` : `unreadable: ${(e as Error).message}`);
+      skip(file, readFailure(e));
       continue;
     }
     if (csafNonDocument(doc)) continue;
     t.files++;
+    // the depth check comes first in validateCsaf: nothing below recurses over a deep document
     const invalid = validateCsaf(doc);
     if (invalid) {
       skip(file, invalid);
       continue;
     }
-    for (const rec of normaliseCsaf(doc as JsonObject)) await accept(rec);
+    let records: SourceRecord[];
+    try {
+      records = normaliseCsaf(doc as JsonObject);
+    } catch (e) {
+      if (!(e instanceof CsafTooLarge)) throw e;
+      skip(file, e.message);
+      continue;
+    }
+    for (const rec of records) await accept(rec);
   }
 }
 
 async function readOsvFeed(dir: string, feed: Exclude<FeedName, 'nvd' | 'csaf'>, t: Tally, accept: Accept, skip: Skip): Promise<void> {
   let batch: string[] = [];
   const flush = async (): Promise<void> => {
-    const texts = await Promise.all(batch.map((f) => readFile(f, 'utf8').then((s) => ({ s }), (e: Error) => ({ e }))));
+    const texts = await Promise.all(batch.map((f) => readBoundedText(f, MAX_RECORD_FILE_BYTES, 'an OSV record').then((s) => ({ s }), (e: Error) => ({ e }))));
     for (let i = 0; i < batch.length; i++) {
       const file = batch[i]!;
       const r = texts[i]!;
       if ('e' in r) {
-        skip(file, `unreadable: ${r.e.message}`);
+        skip(file, readFailure(r.e));
         continue;
       }
       let rec: SourceRecord;
       try {
         rec = normaliseOsv(JSON.parse(r.s), feed);
       } catch (e) {
-        if (e instanceof MalformedRecord) skip(file, e.message);
-        else if (e instanceof SyntaxError) skip(file, `not valid JSON: ${e.message}`);
+        if (e instanceof MalformedRecord || e instanceof SyntaxError) skip(file, readFailure(e));
         else throw e;
         continue;
       }

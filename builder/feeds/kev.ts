@@ -6,15 +6,19 @@
  * table, one per CVE. The catalog's `dateReleased` is each row's precedence:
  * when two catalogs name a CVE, the newer one's entry is kept. The catalog's
  * JSON schema (a file with `$schema`) and anything that is not a catalog are
- * reported and skipped.
+ * reported and skipped, and so is a file over MAX_KEV_BYTES (CISA's catalog
+ * is about 1.5 MB) before it is read.
  */
-import { readFile } from 'node:fs/promises';
 import { EXTRA_TABLES } from '../../bundle/extra-tables.ts';
 import type { Cell } from '../../bundle/tsv.ts';
-import { isObject, isoTime, type JsonObject } from './fields.ts';
+import { readBoundedText } from './bounded.ts';
+import { isObject, isoTime, MalformedRecord, type JsonObject } from './fields.ts';
 import { walkJson } from './walk.ts';
 
 export const KEV_TABLE = EXTRA_TABLES.find((t) => t.name === 'kev')!;
+
+/** Largest KEV catalog file read. */
+export const MAX_KEV_BYTES = 64 * 1024 * 1024;
 
 const CVE = /^CVE-\d{4}-\d{4,}$/;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -42,9 +46,9 @@ export async function readKevFeed(dir: string, sink: EnrichmentSink): Promise<En
     t.files++;
     let doc: unknown;
     try {
-      doc = JSON.parse(await readFile(file, 'utf8'));
+      doc = JSON.parse(await readBoundedText(file, MAX_KEV_BYTES, 'a KEV catalog'));
     } catch (e) {
-      sink.skip(file, `not valid JSON: ${(e as Error).message}`);
+      sink.skip(file, e instanceof SyntaxError ? `not valid JSON: ${e.message}` : e instanceof MalformedRecord ? e.message : `unreadable: ${(e as Error).message}`);
       continue;
     }
     if (!isObject(doc) || !Array.isArray(doc.vulnerabilities)) {

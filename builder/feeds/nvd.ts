@@ -71,12 +71,13 @@ export function normaliseNvd(raw: unknown): SourceRecord {
     }
   }
 
-  const cwes: string[] = [];
+  const cweSet = new Set<string>();
   optArray(raw, 'weaknesses', p).forEach((w, i) => {
     if (!isObject(w)) throw new MalformedRecord(`cve.weaknesses[${i}] is ${describe(w)}, not an object`);
     const values = optArray(w, 'description', `cve.weaknesses[${i}].`).map((d) => (isObject(d) ? d.value : null));
-    for (const c of cweIds(values as Json[])) if (!cwes.includes(c)) cwes.push(c);
+    for (const c of cweIds(values as Json[])) cweSet.add(c);
   });
+  const cwes = [...cweSet];
 
   const references: Reference[] = optArray(raw, 'references', p).map((r, i) => {
     const rp = `cve.references[${i}].`;

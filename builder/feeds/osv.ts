@@ -1,8 +1,11 @@
 /**
  * OSV-schema records (osv/**.json and ghsa/**.json: GitHub's advisory database
  * is published in the OSV schema) into the normalised model. One record a file;
- * files are small, so each is parsed whole.
+ * files are small, so each is parsed whole. Only named fields are read, except
+ * `ecosystem_specific`, kept as it is: nested deeper than MAX_KEPT_DEPTH, it
+ * makes the record malformed.
  */
+import { jsonDepthProblem } from '../../lib/json-bounds.ts';
 import { computeBaseScore } from '../cvss.ts';
 import type { Affected, CvssType, DatabaseSeverity, FeedName, Range, RangeEvent, RangeType, Reference, Severity, SourceRecord } from '../model.ts';
 import { normaliseSeverityLabel } from '../cvss.ts';
@@ -21,6 +24,9 @@ import {
 } from './fields.ts';
 
 const RANGE_TYPES: readonly RangeType[] = ['SEMVER', 'ECOSYSTEM', 'GIT'];
+
+/** Deepest `ecosystem_specific` kept (the advisory's doc is serialised by recursive code). */
+export const MAX_KEPT_DEPTH = 32;
 
 /**
  * GitHub withdrew some advisories only in words: the record has no `withdrawn`
@@ -127,7 +133,12 @@ function readAffected(a: Json, path: string, feed: FeedName, severity: Severity[
   }
   const entry: Affected = { ecosystem, name, ranges, versions };
   if (purl) entry.purl = purl;
-  if (a.ecosystem_specific !== undefined && a.ecosystem_specific !== null) entry.ecosystem_specific = a.ecosystem_specific;
+  if (a.ecosystem_specific !== undefined && a.ecosystem_specific !== null) {
+    // kept as it is, and serialised by recursive code later: its depth is checked here, without recursion
+    const deep = jsonDepthProblem(a.ecosystem_specific, MAX_KEPT_DEPTH);
+    if (deep) throw new MalformedRecord(`${path}ecosystem_specific: ${deep}`);
+    entry.ecosystem_specific = a.ecosystem_specific;
+  }
   return entry;
 }
 
@@ -157,15 +168,16 @@ export function purlWithoutVersion(purl: string): string {
   return purl.replace(/@[^?#]*/, '');
 }
 
+/** The CWE ids of a list, upper-cased, each once, in order (a set: linear in the list, however long). */
 export function cweIds(v: Json | undefined): string[] {
   if (!Array.isArray(v)) return [];
-  const out: string[] = [];
+  const out = new Set<string>();
   for (const c of v) {
     if (typeof c !== 'string') continue;
     const up = c.trim().toUpperCase();
-    if (/^CWE-\d+$/.test(up) && !out.includes(up)) out.push(up);
+    if (/^CWE-\d+$/.test(up)) out.add(up);
   }
-  return out;
+  return [...out];
 }
 
 function text(s: string | null): string | null {

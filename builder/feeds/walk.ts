@@ -1,16 +1,29 @@
 /**
  * Every `*.json` file (or any file `accept` takes) under a directory, depth
  * first, in byte order of the names at each level, so a feed is always read
- * in the same order. One directory listing is held at a time.
+ * in the same order. Walked with an explicit stack (one sorted listing per
+ * directory level open at a time), so no depth of directories can overflow
+ * it; links are never followed into another tree.
  */
+import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 
-export async function* walkFiles(dir: string, accept: (name: string) => boolean): AsyncGenerator<string> {
+async function listing(dir: string): Promise<Dirent[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-  for (const e of entries) {
-    const full = path.join(dir, e.name);
+  return entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+export async function* walkFiles(dir: string, accept: (name: string) => boolean): AsyncGenerator<string> {
+  const stack: Array<{ dir: string; entries: Dirent[]; next: number }> = [{ dir, entries: await listing(dir), next: 0 }];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next >= frame.entries.length) {
+      stack.pop();
+      continue;
+    }
+    const e = frame.entries[frame.next++]!;
+    const full = path.join(frame.dir, e.name);
     let isDir = e.isDirectory();
     let isFile = e.isFile();
     if (e.isSymbolicLink()) {
@@ -18,7 +31,7 @@ export async function* walkFiles(dir: string, accept: (name: string) => boolean)
       isDir = false; // never follow a link into another tree
       isFile = s?.isFile() ?? false;
     }
-    if (isDir) yield* walkFiles(full, accept);
+    if (isDir) stack.push({ dir: full, entries: await listing(full), next: 0 });
     else if (isFile && accept(e.name)) yield full;
   }
 }

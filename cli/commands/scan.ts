@@ -18,7 +18,7 @@ import { OukError } from '../../lib/errors.ts';
 import { parseFailPolicy, policyFailures, renderTable, useColour } from '../../scan/report.ts';
 import { readSbomFile } from '../../scan/sbom.ts';
 import { type CountedScan, countedScan, resolveClient } from '../../scan/service.ts';
-import { readVexFile, type VexStatement } from '../../scan/vex.ts';
+import { MAX_VEX_STATEMENTS, readVexFile, type VexStatement } from '../../scan/vex.ts';
 
 export interface ScanCliOptions {
   json?: boolean;
@@ -55,11 +55,29 @@ async function connectQuotaRedis(url: string): Promise<Redis> {
   return redis;
 }
 
-export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Config = loadConfig(resolveEnv())): Promise<{ result: CountedScan; output: string; exitError: OukError | null }> {
+/**
+ * The statements of every --vex file, in order, each file bounded and
+ * checked (scan/vex.ts: VEX_INVALID names the file), all of them together at
+ * most MAX_VEX_STATEMENTS; a file that suppresses nothing is a warning.
+ */
+export async function readVexFiles(files: string[], warnings: string[]): Promise<VexStatement[]> {
+  const vex: VexStatement[] = [];
+  for (const f of files) {
+    const got = await readVexFile(f, { maxStatements: MAX_VEX_STATEMENTS - vex.length, onWarning: (m) => warnings.push(m) });
+    for (const s of got) vex.push(s);
+  }
+  return vex;
+}
+
+export async function runScan(
+  sbomPath: string,
+  opts: ScanCliOptions,
+  config: Config = loadConfig(resolveEnv()),
+): Promise<{ result: CountedScan; output: string; exitError: OukError | null; warnings: string[] }> {
   const policy = parseFailPolicy(opts.failOn === undefined ? [] : typeof opts.failOn === 'string' ? [opts.failOn] : opts.failOn, opts.failOnEpss);
   const sbom = await readSbomFile(sbomPath);
-  const vex: VexStatement[] = [];
-  for (const f of opts.vex ?? []) vex.push(...(await readVexFile(f)));
+  const warnings: string[] = [];
+  const vex = await readVexFiles(opts.vex ?? [], warnings);
   const who = await resolveClient(config, config.jwt, cliClientId());
   const pool = createPool(config.databaseUrl, 2);
   let redis: Redis | null = null;
@@ -72,7 +90,7 @@ export async function runScan(sbomPath: string, opts: ScanCliOptions, config: Co
     if (bad.findings.length > 0) {
       exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.why.join('; ')}: fix or upgrade the listed packages`);
     }
-    return { result, output, exitError };
+    return { result, output, exitError, warnings };
   } finally {
     redis?.disconnect();
     await pool.end().catch(() => undefined);
@@ -94,7 +112,8 @@ export function registerScan(program: Command): void {
     .option('--vex <file>', 'an OpenVEX, CycloneDX VEX or CSAF VEX document: findings it marks not_affected or fixed leave the count and --fail-on (repeatable)', collect, [])
     .option('--show-suppressed', 'list the findings VEX statements suppress (the kit\'s and --vex)', false)
     .action(async (sbomPath: string, opts: ScanCliOptions) => {
-      const { result, output, exitError } = await runScan(sbomPath, opts);
+      const { result, output, exitError, warnings } = await runScan(sbomPath, opts);
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(output);
       if (result.quota.banner) process.stderr.write(`${result.quota.banner}\n`);
       if (exitError) throw exitError;
