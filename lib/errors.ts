@@ -29,6 +29,7 @@ export const EXIT_CODES = {
   NOTHING_ACTIVE: 33,
   NO_PREVIOUS_DB: 34,
   NOTHING_TO_RETRY: 35,
+  BUNDLE_FROM_FUTURE: 36,
   // 40–49: feeds and build input
   FEED_UNREADABLE: 40,
   INPUT_NOT_FOUND: 41,
