@@ -136,3 +136,18 @@ export function describeError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return `error[INTERNAL]: ${msg}`;
 }
+
+/**
+ * Not a failure: what a stage needs is on its way (a delta's base still being
+ * imported). The queue runs the stage again after `waitMs` without counting an
+ * attempt; `code` is what the stage fails with if it stops waiting.
+ */
+export class OukWait extends OukError {
+  readonly waitMs: number;
+
+  constructor(code: ErrorCode, message: string, waitMs: number) {
+    super(code, message, { retryable: true });
+    this.name = 'OukWait';
+    this.waitMs = waitMs;
+  }
+}

@@ -27,6 +27,7 @@ ALL=(
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
+  test/delta-before-base.test.ts
 )
 
 run_at() { # date, files...
