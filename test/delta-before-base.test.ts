@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Queue } from 'bullmq';
 import pg from 'pg';
 import { verify } from '../functions/verify.ts';
 import { getImport } from '../infra/import-records.ts';
@@ -131,6 +132,19 @@ describe('through the API and a worker, nobody running retry', () => {
       }, 60_000);
       assert.equal(waiting.state, 'verifying');
       assert.match(waiting.stages.verify?.error ?? '', new RegExp(`delta 2026-12-12\\.1 \\(built on 2026-12-12\\) waits for its base: import ${baseId} of stella-ouk-2026-12-12\\.tar\\.gz is activating — it continues by itself once 2026-12-12 is active`));
+      // It looks again every few seconds, and a look is no attempt: three looks, none counted (verify has 2 attempts here).
+      const verifyQueue = new Queue('verify', { connection: { url: redis.redisUrl }, prefix: redis.prefix });
+      try {
+        const job = await waitFor('the delta to look for its base three times', async () => {
+          const j = await verifyQueue.getJob(`${deltaId}-verify`);
+          return j && j.attemptsStarted >= 3 ? j : null;
+        }, 60_000, 250);
+        assert.equal(job.attemptsMade, 0, 'no attempt counted');
+        assert.ok(['delayed', 'active'].includes(await job.getState()), 'waiting, or looking again');
+      } finally {
+        await verifyQueue.close();
+      }
+      assert.notEqual((await getImport(fx.pool, deltaId))?.state, 'failed');
       await holder.query('COMMIT');
       await waitFor('the delta to apply', async () => {
         const r = await getImport(fx.pool, deltaId);
