@@ -219,8 +219,8 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       // A failed load leaves nothing: its half-filled schema (no done record names it, nothing reads
       // it) goes at once, not after gc's grace period — on a full disk it is what fills it. A retry
       // builds it again from the staged members.
-      const dropped = await dropSchemasQuietly(ctx.pool, [schema], ctx.logger).catch(() => null);
-      ctx.logger.warn({ schema, dropped: Boolean(dropped?.dropped.length) }, 'load failed; its schema dropped');
+      const dropped = (await dropSchemasQuietly(ctx.pool, [schema], ctx.logger).catch(() => null))?.dropped.length;
+      ctx.logger.warn({ schema }, dropped ? 'load failed; its schema dropped' : 'load failed; its schema could not be dropped now (gc drops it)');
       throw e;
     }
 
