@@ -71,7 +71,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     const { manifest } = requireVerified(rec);
     // One clock for the policy and for the times written: the stage's (injected) clock, not PostgreSQL's.
     const now = ctx.now();
-    checkPolicy(manifest, pointer, { allowDowngrade: rec.allowDowngrade, force: rec.force }, now);
+    checkPolicy(manifest, pointer, { allowDowngrade: rec.allowDowngrade, force: rec.force }, now, ctx.config.maxClockSkewSeconds);
     const loaded = rec.stages.load!.result as LoadResult;
     if (!(await schemaExists(client, loaded.schema))) {
       loadLost = true;

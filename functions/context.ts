@@ -43,7 +43,7 @@ export interface AttemptInfo {
 export interface StageContext {
   store: ObjectStore;
   pool: Pool;
-  config: Pick<Config, 'bucket' | 'trustedKeys'>;
+  config: Pick<Config, 'bucket' | 'trustedKeys'> & Partial<Pick<Config, 'maxClockSkewSeconds'>>;
   /** The host's trusted keys (OUK_TRUSTED_KEYS), loaded when a verify runs, never from a bundle. */
   trustedKeys(): Promise<TrustedKey[]>;
   logger: Logger;

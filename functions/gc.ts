@@ -13,8 +13,11 @@
  *                    failed import, or with no import record at all, once
  *                    older than the grace period (a retry may still use them);
  *   schemas          of a superseded or rolled-back import, a delta's staged
- *                    rows once it is finished, at once; of a failed import or
- *                    with no record, once older than the grace period.
+ *                    rows once it is finished, at once; of a failed import
+ *                    whose load is not done (a half-filled schema no retry
+ *                    can use: a full disk keeps it full) at once; of a failed
+ *                    import that was loaded, or with no record, once older
+ *                    than the grace period.
  *
  * `planGc` decides from the facts alone (pure, tested on its own); `collectGarbage`
  * reads the facts, and unless `dryRun`, carries the plan out.
@@ -28,8 +31,8 @@ import { dropSchemasQuietly } from './common/cleanup.ts';
 export interface GcFacts {
   /** schemas that are never touched */
   live: Set<string>;
-  /** every import record: state, when it last changed, and whether its images are still to be pushed */
-  imports: Map<string, { state: string; updatedAt: Date; imagesPending?: boolean }>;
+  /** every import record: state, when it last changed, whether its load is done, and whether its images are still to be pushed */
+  imports: Map<string, { state: string; updatedAt: Date; loadDone?: boolean; imagesPending?: boolean }>;
   /** `ouk_(db|delta|undo)_<id>` schemas present */
   schemas: string[];
   /** staged member prefixes present (`staged/<digest>/<import id>/`), with their newest object's time */
@@ -65,7 +68,8 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
       // an import in flight needs its schemas; the active import's schema is live (kept above), its delta rows are applied
       if (rec.state === 'active' && kind === 'delta') plan.schemas.push({ name, why: 'delta rows already applied' });
     } else if (rec.state === 'failed') {
-      if (old(rec.updatedAt)) plan.schemas.push({ name, why: `import failed more than ${graceHours} h ago` });
+      if (kind !== 'undo' && rec.loadDone === false) plan.schemas.push({ name, why: 'import failed before its load was done: the schema is incomplete' });
+      else if (old(rec.updatedAt)) plan.schemas.push({ name, why: `import failed more than ${graceHours} h ago` });
     } else plan.schemas.push({ name, why: `import ${rec.state}` });
   }
   for (const s of facts.staged) {
@@ -101,12 +105,13 @@ async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const live = await liveSchemas(deps.pool);
   const imports = new Map(
     (
-      await deps.pool.query<{ id: string; state: string; updated_at: Date; images_pending: boolean }>(
+      await deps.pool.query<{ id: string; state: string; updated_at: Date; load_done: boolean; images_pending: boolean }>(
         `SELECT id, state, updated_at,
+                COALESCE(stages -> 'load' ->> 'state', '') = 'done' AS load_done,
                 COALESCE(jsonb_array_length(manifest -> 'images'), 0) > 0 AND COALESCE(stages -> 'images' ->> 'state', '') <> 'done' AS images_pending
            FROM ouk_meta.imports`,
       )
-    ).rows.map((r) => [r.id, { state: r.state, updatedAt: r.updated_at, imagesPending: r.images_pending }]),
+    ).rows.map((r) => [r.id, { state: r.state, updatedAt: r.updated_at, loadDone: r.load_done, imagesPending: r.images_pending }]),
   );
   const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();

@@ -211,8 +211,9 @@ export interface ImagesPushed {
  * registry replaced or wiped since, a push that failed. The push is the
  * images step's own (members staged again from the verified tarball, what
  * the registry holds skipped), for the images the chain takes from that kit
- * only; its result becomes that import's images result. Nothing missing:
- * nothing done.
+ * only; its result becomes that import's images result, so an images step
+ * that had failed is done (the CLI then clears its failed job). Nothing
+ * missing and no images step failed: nothing done.
  */
 export async function pushActiveImages(ctx: StageContext): Promise<ImagesPushed[]> {
   const registry = ctx.registry;
@@ -224,7 +225,8 @@ export async function pushActiveImages(ctx: StageContext): Promise<ImagesPushed[
     const repository = `${registry.prefix}${img.name}`;
     const byDigest = await registry.client.manifestDigest(repository, img.indexDigest, INDEX_TYPES);
     const byTag = byDigest === img.indexDigest ? await registry.client.manifestDigest(repository, img.tag, INDEX_TYPES) : null;
-    if (byTag !== img.indexDigest) owed.set(img.importId, (owed.get(img.importId) ?? new Set()).add(img.name));
+    // Lacking, or held while the import's images step is recorded failed: pushed (what is held is skipped) and recorded done.
+    if (byTag !== img.indexDigest || img.pushState === 'failed') owed.set(img.importId, (owed.get(img.importId) ?? new Set()).add(img.name));
   }
   const out: ImagesPushed[] = [];
   for (const [importId, names] of owed) {

@@ -11,8 +11,10 @@
  *   the import record's load stage marked done.
  *
  * The load is not one transaction: nothing reads this schema before activate
- * points ouk_meta.state at it, and a crash leaves a schema without a `done`
- * record, which a rerun drops and builds again (dropSchema refuses a live
+ * points ouk_meta.state at it. A load that fails drops its schema at once (on
+ * a full disk, it is what fills it) and closes its object-store reads; a crash
+ * leaves a schema without a `done` record, which a rerun drops and builds
+ * again, and gc removes once its import has failed (dropSchema refuses a live
  * schema, whoever asks). A session advisory lock keeps two runs of the same
  * import's load apart; a rerun after the record says done does nothing.
  *
@@ -20,7 +22,7 @@
  * activate reads them whole and applies them to the active DB, see
  * functions/activate.ts).
  */
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pgCopyStreams from 'pg-copy-streams';
 import { deltaIsPerTable, type Manifest, type ManifestMember } from '../bundle/manifest.ts';
@@ -34,6 +36,7 @@ import { getStream } from '../infra/store.ts';
 import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { createExtraTables, indexExtraTables, type ExtraCopy } from './common/extras.ts';
+import { dropSchemasQuietly } from './common/cleanup.ts';
 
 const { from: copyFrom } = pgCopyStreams;
 
@@ -142,6 +145,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
     // Every table at once: COPY, then (a full DB) its keys and indexes, then ANALYZE — one connection and transaction each.
     const loadTable = async ({ member, name, sql, table }: CopyTask): Promise<[string, number]> => {
       const client: PoolClient = await connect(ctx.pool);
+      let stored: Readable | null = null;
       try {
         await client.query('BEGIN');
         await client.query("SET LOCAL maintenance_work_mem = '128MB'");
@@ -151,7 +155,8 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
         // Large values (a document, a long versions list) are compressed as they are stored: lz4 does it
         // several times faster than the default pglz, at about the same size.
         if (lz4) await client.query("SET LOCAL default_toast_compression = 'lz4'");
-        const stored = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
+        stored = await getStream(ctx.store, p.bucket, stagedPrefix(digest, p.importId) + member.path);
+        const body = stored;
         const meter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
             done += chunk.length;
@@ -159,14 +164,14 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
             cb(null, chunk);
           },
         });
-        stored.on('error', (e) => meter.destroy(e));
+        body.on('error', (e) => meter.destroy(e));
         // Emptied in this transaction, so COPY may write its rows frozen: no hint bits
         // to set and no vacuum pass to make them all-visible later. Nothing reads this
         // schema before activate, so the usual MVCC caveat of FREEZE cannot apply.
         await client.query(`TRUNCATE ${qualified(schema, name)}`);
         const t0 = performance.now();
         const copy = client.query(copyFrom(`${sql} WITH (FREEZE)`));
-        await pipeline(decodeMember(member, stored.pipe(meter)), copy);
+        await pipeline(decodeMember(member, body.pipe(meter)), copy);
         const t1 = performance.now();
         if (member.rows !== undefined && member.rows !== copy.rowCount) {
           throw new OukError('MANIFEST_INVALID', `${member.path} holds ${copy.rowCount} rows, the manifest says ${member.rows}: the bundle is inconsistent — rebuild it`);
@@ -179,6 +184,9 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
         ctx.logger.info({ table: name, rows: copy.rowCount, copyMs: ms(t0, t1), indexMs: ms(t1, t2), analyzeCommitMs: ms(t2, performance.now()) }, 'table loaded');
         return [name, copy.rowCount];
       } catch (e) {
+        // The GET is not part of the pipeline (piped into the meter): a COPY that failed leaves it
+        // paused with unread data, its connection to the store held open. Close it.
+        stored?.destroy();
         await client.query('ROLLBACK').catch(() => undefined);
         throw e;
       } finally {
@@ -194,16 +202,26 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
       })),
       ...extras.map((x) => ({ member: x.member, name: x.table, sql: x.sql, table: null })),
     ];
-    const loaded = await inParallel(tasks.map((t) => () => loadTable(t)), LOAD_PARALLEL);
-    progress.flush();
-    // The extra tables' indexes (small tables: one connection).
-    if (manifest.kind === 'full') {
-      const client = await connect(ctx.pool);
-      try {
-        await indexExtraTables(client, schema);
-      } finally {
-        client.release();
+    let loaded: [string, number][];
+    try {
+      loaded = await inParallel(tasks.map((t) => () => loadTable(t)), LOAD_PARALLEL);
+      progress.flush();
+      // The extra tables' indexes (small tables: one connection).
+      if (manifest.kind === 'full') {
+        const client = await connect(ctx.pool);
+        try {
+          await indexExtraTables(client, schema);
+        } finally {
+          client.release();
+        }
       }
+    } catch (e) {
+      // A failed load leaves nothing: its half-filled schema (no done record names it, nothing reads
+      // it) goes at once, not after gc's grace period — on a full disk it is what fills it. A retry
+      // builds it again from the staged members.
+      const dropped = (await dropSchemasQuietly(ctx.pool, [schema], ctx.logger).catch(() => null))?.dropped.length;
+      ctx.logger.warn({ schema }, dropped ? 'load failed; its schema dropped' : 'load failed; its schema could not be dropped now (gc drops it)');
+      throw e;
     }
 
     const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));

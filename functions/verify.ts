@@ -9,21 +9,27 @@
  *  2. One GET of the tarball feeds the signature check (every trusted key from
  *     OUK_TRUSTED_KEYS, never a key from the bundle) and, on the side, gunzips
  *     just enough to take manifest.json, the first member.
- *  3. Only once the signature holds is the manifest parsed and checked against
- *     the host's policy (functions/common/policy.ts).
- *  4. The tarball's sha256, the manifest and its sha256 go on the import record:
- *     unpack checks that it reads the very same bytes.
+ *  3. Only once the signature holds is the manifest parsed, and what it says
+ *     (version, kind, base, digest) goes on the import record — so a refused
+ *     kit is named by its version too — then checked against the host's
+ *     policy (functions/common/policy.ts). A delta whose base is not active
+ *     yet but on its way (being imported, or in the bucket beside it) waits
+ *     for it (OukWait: the queue runs verify again a few seconds later,
+ *     counting no attempt); one whose base is nowhere is DELTA_BASE_MISMATCH,
+ *     and the reconciler resumes it if its base becomes active later.
+ *  4. Verify is recorded done with the tarball's sha256, the manifest and its
+ *     sha256: unpack checks that it reads the very same bytes.
  *
  * Idempotent: a verify already recorded done returns its recorded result.
  */
 import { createHash } from 'node:crypto';
 import { parseManifest, type Manifest } from '../bundle/manifest.ts';
-import { OukError } from '../lib/errors.ts';
+import { isOukError, OukError, OukWait } from '../lib/errors.ts';
 import { createBlobVerifier, parseSignature } from '../signing/index.ts';
 import { throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { createManifestPeek } from '../bundle/manifest-peek.ts';
 import { getStream, normaliseEtag, readSmallObject, statOrNull } from '../infra/store.ts';
-import { checkPolicy } from './common/policy.ts';
+import { checkPolicy, pendingBase } from './common/policy.ts';
 import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 
@@ -39,6 +45,8 @@ export interface VerifyResult {
 }
 
 const MAX_SIG_BYTES = 8 * 1024;
+/** How often a delta waiting for its base looks again. */
+export const BASE_WAIT_MS = 5000;
 
 export async function verify(p: StagePayload, ctx: StageContext): Promise<VerifyResult> {
   const rec = await requireImport(ctx.pool, p.importId);
@@ -94,7 +102,35 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
   const raw = await peek.result;
   const manifest = parseManifest(raw);
   const manifestSha256 = createHash('sha256').update(raw).digest('hex');
-  checkPolicy(manifest, await readActivePointer(ctx.pool), { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now());
+  // What the signed manifest says, on the record before the policy: a refused kit is named by its version too.
+  const facts = {
+    digest: verified.sha256,
+    size: verified.size,
+    version: manifest.bundleVersion,
+    kind: manifest.kind,
+    base_version: manifest.base?.version ?? null,
+    manifest: JSON.stringify(manifest),
+    manifest_sha256: manifestSha256,
+  };
+  await ctx.pool.query(
+    `UPDATE ouk_meta.imports SET digest = $2, size = $3, version = $4, kind = $5, base_version = $6, manifest = $7, manifest_sha256 = $8, updated_at = now() WHERE id = $1`,
+    [p.importId, facts.digest, facts.size, facts.version, facts.kind, facts.base_version, facts.manifest, facts.manifest_sha256],
+  );
+  try {
+    checkPolicy(manifest, await readActivePointer(ctx.pool), { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now(), ctx.config.maxClockSkewSeconds);
+  } catch (e) {
+    if (isOukError(e) && e.code === 'DELTA_BASE_MISMATCH' && manifest.base) {
+      const pending = await pendingBase(ctx, p, manifest.base);
+      if (pending) {
+        throw new OukWait(
+          'DELTA_BASE_MISMATCH',
+          `delta ${manifest.bundleVersion} (built on ${manifest.base.version}) waits for its base: ${pending} — it continues by itself once ${manifest.base.version} is active`,
+          BASE_WAIT_MS,
+        );
+      }
+    }
+    throw e;
+  }
 
   const result: VerifyResult = {
     digest: verified.sha256,
@@ -105,15 +141,7 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
     keyHint: verified.key.hint,
     keyPath: verified.key.path,
   };
-  await stageDone(ctx.pool, p.importId, 'verify', result, {
-    digest: result.digest,
-    size: result.size,
-    version: manifest.bundleVersion,
-    kind: manifest.kind,
-    base_version: manifest.base?.version ?? null,
-    manifest: JSON.stringify(manifest),
-    manifest_sha256: manifestSha256,
-  });
+  await stageDone(ctx.pool, p.importId, 'verify', result, facts);
   ctx.logger.info({ version: manifest.bundleVersion, kind: manifest.kind, digest: result.digest, key: verified.key.path }, 'bundle signature verified');
   return result;
 }

@@ -23,7 +23,8 @@ export type ImportState =
   | 'rolled-back';
 
 export interface StageRecord {
-  state?: 'running' | 'done' | 'failed' | 'retrying';
+  /** waiting: not a failure, the stage runs again once what it needs arrives (a delta's base) */
+  state?: 'running' | 'done' | 'failed' | 'retrying' | 'waiting';
   attempts?: number;
   startedAt?: string;
   finishedAt?: string | null;

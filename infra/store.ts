@@ -38,8 +38,25 @@ export function createStore(cfg: StoreConfig): Minio.Client {
 /** S3/MinIO answers that mean the store is out of space. */
 const FULL = /XMinioStorageFull|StorageFull|no space left|ENOSPC|minimum free drive threshold/i;
 
+/**
+ * A store's answer as one line: an S3 error body (XML over several lines) as
+ * its `Code: Message`, anything else with its whitespace runs collapsed, at
+ * most 300 characters — an operator's error is one line.
+ */
+export function storeMessage(text: string): string {
+  const tag = (name: string): string | null => {
+    const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(text);
+    return m ? m[1]!.trim() : null;
+  };
+  const code = /<Error>/.test(text) ? tag('Code') : null;
+  const message = code ? tag('Message') : null;
+  const before = code ? text.slice(0, text.search(/<\?xml|<Error>/)).trim() : '';
+  const line = (code ? `${before ? `${before} ` : ''}${code}${message ? `: ${message}` : ''}` : text).replace(/\s+/g, ' ').trim();
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
 export function storeUnavailable(e: unknown): OukError {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = storeMessage(e instanceof Error ? e.message : String(e));
   const code = (e as { code?: unknown } | null)?.code;
   if (FULL.test(`${typeof code === 'string' ? code : ''} ${msg}`)) {
     return new OukError('INSUFFICIENT_SPACE', `the object store is out of space (${msg}): free space on the store (MinIO's drives), or run \`stella ouk gc\`, then retry`, { cause: e, retryable: true });

@@ -51,6 +51,8 @@ export interface Config {
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
   warnAgeHours: number;
+  /** OUK_MAX_CLOCK_SKEW_SECONDS: how far a kit's `created` may be ahead of this host's clock (600); further, it is BUNDLE_FROM_FUTURE */
+  maxClockSkewSeconds: number;
   stateDir: string;
   /** STELLA_API_HOST: the address the API listens on (all interfaces by default). */
   apiHost: string;
@@ -226,6 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
     dashboardUser: env.DASHBOARD_USER || undefined,
     dashboardPassword: env.DASHBOARD_PASSWORD || undefined,
     warnAgeHours: int(env, 'OUK_WARN_AGE_HOURS', 48),
+    maxClockSkewSeconds: atLeast(env, 'OUK_MAX_CLOCK_SKEW_SECONDS', 600, 0),
     stateDir,
     apiHost: env.STELLA_API_HOST || '0.0.0.0',
     insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),

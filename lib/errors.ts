@@ -29,6 +29,7 @@ export const EXIT_CODES = {
   NOTHING_ACTIVE: 33,
   NO_PREVIOUS_DB: 34,
   NOTHING_TO_RETRY: 35,
+  BUNDLE_FROM_FUTURE: 36,
   // 40–49: feeds and build input
   FEED_UNREADABLE: 40,
   INPUT_NOT_FOUND: 41,
@@ -103,14 +104,55 @@ export function findOukError(e: unknown, code: ErrorCode): OukError | null {
   return null;
 }
 
-/** The exit code for any thrown value: the typed code, or 1 for anything unexpected. */
+/**
+ * A disk that is full, wherever it surfaces: PostgreSQL's disk_full (SQLSTATE
+ * 53100: a table, index or temporary file could not grow) or the OS's ENOSPC,
+ * anywhere in `e`'s cause chain, as INSUFFICIENT_SPACE; null for anything
+ * else. (The rest of class 53 — out of memory, too many connections, a
+ * configured limit — is not about space.) Not retryable: the space does not
+ * come back by itself.
+ */
+export function insufficientSpace(e: unknown): OukError | null {
+  for (let cur: unknown = e, depth = 0; cur !== null && typeof cur === 'object' && depth < 8; depth++) {
+    if (isOukError(cur)) return cur.code === 'INSUFFICIENT_SPACE' ? cur : null;
+    const { code, message } = cur as { code?: unknown; message?: unknown };
+    const msg = typeof message === 'string' ? message.replace(/\s+/g, ' ').trim() : '';
+    if (code === '53100') {
+      return new OukError('INSUFFICIENT_SPACE', `PostgreSQL is out of disk space (${msg}): free space on its data directory or tablespace (\`stella ouk gc\` removes the DBs no import needs), then retry`, { cause: e });
+    }
+    if (code === 'ENOSPC' || /no space left on device/i.test(msg)) {
+      return new OukError('INSUFFICIENT_SPACE', `a disk is full (${msg}): free space there, then retry`, { cause: e });
+    }
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
+/** The exit code for any thrown value: the typed code (a full disk is INSUFFICIENT_SPACE), or 1 for anything unexpected. */
 export function exitCodeOf(e: unknown): number {
-  return isOukError(e) ? e.exitCode : EXIT_CODES.INTERNAL;
+  return isOukError(e) ? e.exitCode : (insufficientSpace(e)?.exitCode ?? EXIT_CODES.INTERNAL);
 }
 
 /** One line for an operator: `error[CODE]: message`. */
 export function describeError(e: unknown): string {
   if (isOukError(e)) return `error[${e.code}]: ${e.message}`;
+  const space = insufficientSpace(e);
+  if (space) return `error[${space.code}]: ${space.message}`;
   const msg = e instanceof Error ? e.message : String(e);
   return `error[INTERNAL]: ${msg}`;
+}
+
+/**
+ * Not a failure: what a stage needs is on its way (a delta's base still being
+ * imported). The queue runs the stage again after `waitMs` without counting an
+ * attempt; `code` is what the stage fails with if it stops waiting.
+ */
+export class OukWait extends OukError {
+  readonly waitMs: number;
+
+  constructor(code: ErrorCode, message: string, waitMs: number) {
+    super(code, message, { retryable: true });
+    this.name = 'OukWait';
+    this.waitMs = waitMs;
+  }
 }

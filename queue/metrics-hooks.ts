@@ -15,7 +15,7 @@
  * failed    → ouk_import_stage_failures_total{stage,reason} (BullMQ emits it once the
  *             attempts are used up, or for an unrecoverable error);
  * delayed   → ouk_import_stage_retries_total{stage,reason} when a failed attempt waits
- *             for its backoff;
+ *             for its backoff (not a stage recorded `waiting`: a delta for its base);
  * stalled   → ouk_import_stage_stalls_total{stage} (a worker died or hung mid-job).
  * With the maintenance queue given, its `mirror` jobs' ends feed the ouk_mirror_* meters.
  * The `rescan` queue (stored SBOMs, queue/rescan.ts), when given, feeds its own meters:
@@ -112,6 +112,12 @@ async function reasonFromRecord(pool: Pool, importId: string, stage: string): Pr
   return r.rows[0]?.code ?? null;
 }
 
+/** Whether the import record says this stage waits (functions/verify.ts: a delta for its base), which is no retry. */
+async function stageWaits(pool: Pool, importId: string, stage: string): Promise<boolean> {
+  const r = await pool.query<{ state: string | null }>(`SELECT stages -> $2 ->> 'state' AS state FROM ouk_meta.imports WHERE id = $1`, [importId, stage]);
+  return r.rows[0]?.state === 'waiting';
+}
+
 /**
  * The id of the newest entry of a queue's event stream ('0-0' when empty).
  * Reading from there misses nothing that happens after this call, and — unlike
@@ -200,8 +206,9 @@ export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetric
       track(
         (async () => {
           const job = await queue.getJob(jobId);
-          // a failed attempt waiting for its backoff (not a job added with a delay)
+          // a failed attempt waiting for its backoff (not a job added with a delay, nor a stage that waits: a delta for its base)
           if (!job || !job.failedReason || job.attemptsMade < 1) return;
+          if (opts.pool && (await stageWaits(opts.pool, importIdFromJobId(jobId, stage), stage))) return;
           countFailure(stage, await reasonOf(job.failedReason, importIdFromJobId(jobId, stage), stage), false);
         })().catch((err) => opts.logger?.warn({ err, jobId, stage }, 'metrics: could not count a retry')),
       ),

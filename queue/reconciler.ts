@@ -13,7 +13,8 @@
  *     older snapshot, failed over) gets its flow again from the first stage
  *     its record does not say is done;
  *  4. an import refused for a missing `.sig` is retried once the `.sig` is in
- *     the bucket;
+ *     the bucket; a delta refused because its base was not active
+ *     (DELTA_BASE_MISMATCH) is retried once that base is the active DB;
  *  5. every stored SBOM without a result for the newest activation gets its
  *     re-scan job (queue/rescan.ts; idempotent job ids): a rollback made while
  *     Redis was down, or jobs Redis lost, are caught up.
@@ -41,7 +42,7 @@ export interface ReconcileResult {
   failuresRecorded: string[];
   /** stranded imports whose flow was re-created */
   resumed: string[];
-  /** imports retried because their missing .sig arrived */
+  /** imports retried because what they lacked arrived: their missing .sig, a delta's base (now active) */
   retried: string[];
   /** re-scan jobs of stored SBOMs (re-)enqueued for the newest activation */
   rescans: number;
@@ -114,6 +115,29 @@ async function retryWhenSignatureArrived(deps: ReconcilerDeps, out: ReconcileRes
   }
 }
 
+/** Deltas refused for a base that was not active (dropped before it, say) whose base is the active DB now. */
+async function retryDeltasWhoseBaseIsActive(deps: ReconcilerDeps, out: ReconcileResult): Promise<void> {
+  const r = await deps.pool.query<{ id: string; version: string; base: string }>(
+    `SELECT i.id, i.version, i.base_version AS base
+       FROM ouk_meta.imports i, ouk_meta.state s
+      WHERE i.state = 'failed' AND i.error_code = 'DELTA_BASE_MISMATCH' AND i.kind = 'delta' AND i.bucket = $1
+        AND s.active_version = i.manifest -> 'base' ->> 'version' AND s.active_digest = i.manifest -> 'base' ->> 'dbDigest'
+      ORDER BY i.version, i.created_at`,
+    [deps.bucket],
+  );
+  for (const row of r.rows) {
+    try {
+      await retryImport(deps, row.id);
+    } catch (err) {
+      // retried by someone else meanwhile (an operator, the mirror round): the next pass looks again
+      deps.logger?.warn({ err, importId: row.id }, 'reconciler: could not retry a delta whose base is active');
+      continue;
+    }
+    out.retried.push(row.id);
+    deps.logger?.info({ importId: row.id, version: row.version, base: row.base }, 'reconciler: the base of a refused delta is active now; delta retried');
+  }
+}
+
 export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResult> {
   const out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [], rescans: 0 };
   await ingestUnknownBundles(deps, out);
@@ -130,6 +154,7 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResu
     await repairUnfinished(deps, rec, out);
   }
   await retryWhenSignatureArrived(deps, out);
+  await retryDeltasWhoseBaseIsActive(deps, out);
   out.rescans = (await enqueueRescans({ pool: deps.pool, queue: deps.queues.rescan, settings: deps.settings, logger: deps.logger })).jobs;
   return out;
 }

@@ -7,10 +7,15 @@
  * (the jobs expired, Redis was wiped or restored, the import was stranded
  * mid-stage) the flow is re-created from that stage (queue/resume.ts). Stages
  * already done never run again.
+ *
+ * A stage repaired outside its job (the images step by `stella ouk images
+ * --push`) is done in the record while BullMQ still keeps its job as failed:
+ * `clearRepairedFailures` removes that job, so the failure it showed is over
+ * everywhere (`stella ouk jobs --failed`, ouk_queue_jobs, the dashboard).
  */
 import { OukError } from '../lib/errors.ts';
 import { STAGES, type StageName } from '../functions/context.ts';
-import { patchStage, requireImport } from '../infra/import-records.ts';
+import { patchStage, requireImport, stageIsDone } from '../infra/import-records.ts';
 import type { FlowDeps } from './flow.ts';
 import { anyLive, jobsOf, resumeFrom, resumeImport } from './resume.ts';
 
@@ -75,4 +80,23 @@ export async function reactivateImport(deps: FlowDeps, importId: string): Promis
   if (!out.resumed && out.reason !== 'live') throw new OukError('NOTHING_TO_RETRY', `import ${importId} could not be re-activated (${out.reason}): try again in a moment`, { retryable: true });
   deps.logger?.info({ importId, from }, 're-activating a superseded import at the operator\'s request');
   return { importId, stage: from, mode: 'new-flow' };
+}
+
+/**
+ * Removes the failed jobs of this import's stages that its record says are
+ * done (repaired outside the queue: `stella ouk images --push`); returns the
+ * stages cleared. The jobs' completed children stay, for the dashboard.
+ */
+export async function clearRepairedFailures(deps: Pick<FlowDeps, 'pool' | 'queues' | 'logger'>, importId: string): Promise<StageName[]> {
+  const rec = await requireImport(deps.pool, importId);
+  const jobs = await jobsOf(deps, importId);
+  const cleared: StageName[] = [];
+  for (const stage of STAGES) {
+    const j = jobs[stage];
+    if (!stageIsDone(rec, stage) || j?.state !== 'failed') continue;
+    await j.job.remove({ removeChildren: false });
+    cleared.push(stage);
+  }
+  if (cleared.length) deps.logger?.info({ importId, stages: cleared }, 'failed jobs of stages since repaired removed');
+  return cleared;
 }

@@ -3,9 +3,11 @@
  * functions/ with its I/O (store, pool, trusted keys, logger, progress).
  *
  * Failure policy: an OukError that is not retryable (a bad signature, a
- * hostile archive, a refused downgrade) fails the job for good with
- * UnrecoverableError; anything else (store or database down, a missing .sig
- * not yet uploaded, a crash) is retried with the stage's backoff. A final
+ * hostile archive, a refused downgrade, a full disk) fails the job for good
+ * with UnrecoverableError; anything else (store or database down, a crash) is
+ * retried with the stage's backoff. An OukWait is no failure (a delta whose
+ * base is still being imported): the job goes back to delayed for its
+ * `waitMs`, the stage recorded `waiting`, and no attempt is counted. A final
  * failure is written to the import record (state 'failed', error_code, error),
  * which is what `stella ouk status` and the CLI's import follow.
  *
@@ -16,7 +18,7 @@
  * reconciler enqueues them on its next pass. With a `scanner`, the process
  * also runs the re-scan worker (its own queue and concurrency).
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
 import { createLogger, withImport, type Logger } from '../lib/logger.ts';
@@ -26,7 +28,7 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { beginStage, stageFailed } from '../infra/import-records.ts';
+import { beginStage, patchStage, stageFailed } from '../infra/import-records.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { images } from '../functions/images.ts';
@@ -34,6 +36,7 @@ import { createRegistryClient, registryCredentials } from '../infra/registry.ts'
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
+import { OukWait } from '../lib/errors.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { enqueueRescans, startRescanWorker } from './rescan.ts';
 import type { SbomScanner } from '../functions/rescan.ts';
@@ -73,7 +76,7 @@ type ProcessorBase = Omit<StageContext, 'progress' | 'attempt' | 'logger'> & {
 
 export function stageProcessor(stage: StageName, base: ProcessorBase) {
   const fn = STAGE_FUNCTIONS[stage];
-  return async (job: Job<StagePayload>): Promise<unknown> => {
+  return async (job: Job<StagePayload>, token?: string): Promise<unknown> => {
     const p = job.data;
     const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
     const logger = withImport(base.logger, p.importId, { stage, jobId: job.id, attempt: attempt.number });
@@ -97,6 +100,13 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
       if (stage === 'activate') await base.afterActivate?.(logger);
       return result;
     } catch (e) {
+      if (e instanceof OukWait && token) {
+        // Not a failure (a delta's base still on its way): run again later, counting no attempt.
+        await patchStage(base.pool, p.importId, stage, { state: 'waiting', code: null, error: e.message });
+        logger.info({ waitMs: e.waitMs, why: e.message }, 'stage waits');
+        await job.moveToDelayed(Date.now() + e.waitMs, token);
+        throw new DelayedError();
+      }
       const err = asOukError(e);
       const final = !err.retryable || attempt.number >= attempt.max;
       await stageFailed(base.pool, p.importId, stage, err.code, err.message, final).catch((dbErr: unknown) => logger.error({ err: dbErr }, 'could not record the stage failure'));

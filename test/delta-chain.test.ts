@@ -166,7 +166,7 @@ describe('a chain of deltas through the pipeline', () => {
     const wrong = await importBundle(bundles.d2!, 'kits/stella-ouk-d2-early.tar.gz');
     assert.equal(wrong.state, 'failed');
     assert.equal(wrong.errorCode, 'DELTA_BASE_MISMATCH');
-    assert.match(wrong.error ?? '', new RegExp(`delta for ${V[1]} cannot apply to active ${V[0]}: import the full kit or the missing deltas`));
+    assert.match(wrong.error ?? '', new RegExp(`delta ${V[2]} \\(built on ${V[1]}\\) cannot apply to active ${V[0]}: import the full kit ${V[1]} or the missing deltas`));
     const after0 = await activeDump();
     assert.equal(after0.version, V[0]);
     assertSameRows(after0.rows, before0.rows, 'after the refused delta');

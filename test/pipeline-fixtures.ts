@@ -117,6 +117,13 @@ export function fixtureConfig(fx: PipelineFixture, redis: TestRedisPrefix, overr
  */
 export const TEST_BUNDLE_EXPIRES = '2126-01-01T00:00:00Z';
 
+/**
+ * And created before any clock a test runs at (the faketime runs start at
+ * 2026-01-01), whatever their version: a kit created after the site's clock is
+ * refused (BUNDLE_FROM_FUTURE). Tests of that pass a `created` of their own.
+ */
+export const TEST_BUNDLE_CREATED = '2025-12-01T00:00:00Z';
+
 /** `created` and `expires` of a kit that expired a day before `now`. */
 export function expiredTimes(now = new Date()): { created: string; expires: string } {
   const day = 86_400_000;
@@ -126,7 +133,7 @@ export function expiredTimes(now = new Date()): { created: string; expires: stri
 
 /** A signed synthetic bundle in the fixture's directory. */
 export async function makeBundle(fx: PipelineFixture, name: string, opts: SyntheticOptions, sign = true): Promise<SyntheticBundle> {
-  return writeSyntheticBundle(path.join(fx.dir, name), { expires: TEST_BUNDLE_EXPIRES, ...opts }, sign ? fx.privateKey : undefined);
+  return writeSyntheticBundle(path.join(fx.dir, name), { expires: TEST_BUNDLE_EXPIRES, created: TEST_BUNDLE_CREATED, ...opts }, sign ? fx.privateKey : undefined);
 }
 
 /** Uploads a file to the bucket (streamed, known size); returns its ETag. */

@@ -288,8 +288,12 @@ describe('integrity', () => {
           [id(2), { state: 'failed', updatedAt: new Date('2026-05-31T12:00:00Z') }],
           [id(3), { state: 'loading', updatedAt: new Date('2026-01-01T00:00:00Z') }],
           [id(4), { state: 'superseded', updatedAt: now }],
+          // failed during its load (a full disk, say) an hour ago: its half-filled schema goes at once
+          [id(5), { state: 'failed', updatedAt: new Date('2026-05-31T23:00:00Z'), loadDone: false }],
+          // failed after its load (at activation): kept for the grace period, a retry uses it
+          [id(6), { state: 'failed', updatedAt: new Date('2026-05-31T23:00:00Z'), loadDone: true }],
         ]),
-        schemas: [`ouk_db_${id(1)}`, `ouk_db_${id(2)}`, `ouk_db_${id(3)}`, `ouk_db_${id(4)}`, `ouk_delta_${id(1)}`, `ouk_db_${id(9)}`],
+        schemas: [`ouk_db_${id(1)}`, `ouk_db_${id(2)}`, `ouk_db_${id(3)}`, `ouk_db_${id(4)}`, `ouk_delta_${id(1)}`, `ouk_db_${id(9)}`, `ouk_db_${id(5)}`, `ouk_db_${id(6)}`],
         staged: [],
       },
       now,
@@ -297,7 +301,12 @@ describe('integrity', () => {
     );
     assert.deepEqual(
       plan.schemas.map((s) => `${s.name}: ${s.why}`),
-      [`ouk_db_${id(4)}: import superseded`, `ouk_delta_${id(1)}: delta rows already applied`, `ouk_db_${id(9)}: no import record`],
+      [
+        `ouk_db_${id(4)}: import superseded`,
+        `ouk_delta_${id(1)}: delta rows already applied`,
+        `ouk_db_${id(9)}: no import record`,
+        `ouk_db_${id(5)}: import failed before its load was done: the schema is incomplete`,
+      ],
     );
   });
 

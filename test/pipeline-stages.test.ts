@@ -276,7 +276,7 @@ describe('stages', () => {
     });
     const pw = await putBundle(fx, wrong.path, 'stella-ouk-delta-wrong.tar.gz');
     await register(pw);
-    await rejectsWith(() => verify(pw, stageContext(fx)), 'DELTA_BASE_MISMATCH', /delta for 2026-11-26 cannot apply to active 2026-11-20: import the full kit or the missing deltas/);
+    await rejectsWith(() => verify(pw, stageContext(fx)), 'DELTA_BASE_MISMATCH', /delta 2026-11-28 \(built on 2026-11-26\) cannot apply to active 2026-11-20: import the full kit 2026-11-26 or the missing deltas \(this delta then resumes by itself once 2026-11-26 is active\)/);
 
     const d = await makeBundle(fx, 'delta.tar.gz', {
       version: '2026-11-27',

@@ -6,19 +6,25 @@
  * pointing at it. Exit 0 when every image is held (or no registry is
  * configured), REGISTRY_UNAVAILABLE / 58 when the registry does not answer,
  * REGISTRY_REJECTED / 59 when it lacks an image. With --push it first
- * pushes what the registry lacks (functions/images.ts pushActiveImages).
+ * pushes what the registry lacks (functions/images.ts pushActiveImages); an
+ * import whose images step it so repairs is recorded done and its failed job
+ * removed from the queue, so `stella ouk jobs --failed` and
+ * ouk_queue_jobs{queue="images",state="failed"} no longer show it.
  */
 import type { Command } from 'commander';
 import { activeKitImages, type ImagesPushed, pushActiveImages, type SiteImage } from '../../functions/images.ts';
 import { INDEX_TYPES, platformLabel } from '../../bundle/oci.ts';
-import { createPool, migrate } from '../../infra/db.ts';
+import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { createRegistryClient, registryCredentials } from '../../infra/registry.ts';
 import { createStore } from '../../infra/store.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { loadTrustedKeys } from '../../signing/index.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { OukError } from '../../lib/errors.ts';
+import { loadConfig, type Config } from '../../lib/config.ts';
+import { describeError, OukError } from '../../lib/errors.ts';
+import { connectRedis } from '../../queue/connection.ts';
+import { openPipelineQueues } from '../../queue/queues.ts';
+import { clearRepairedFailures } from '../../queue/retry.ts';
 
 interface ImageLine extends SiteImage {
   repository: string;
@@ -59,6 +65,7 @@ export function registerOukImages(ouk: Command): void {
             }
             if (!pushed.length) process.stdout.write('nothing to push: the registry holds every image of the active kit\n');
           }
+          if (pushed.length) await clearRepairedJobs(config, pool, pushed.map((x) => x.importId));
         }
         const { version, images } = await activeKitImages(pool);
         const lines: ImageLine[] = [];
@@ -87,4 +94,22 @@ export function registerOukImages(ouk: Command): void {
         await pool.end();
       }
     });
+}
+
+/** The failed images jobs of the imports a push just repaired are removed (Redis down: said, and left). */
+async function clearRepairedJobs(config: Config, pool: Pool, importIds: string[]): Promise<void> {
+  let redis: Awaited<ReturnType<typeof connectRedis>>;
+  try {
+    redis = await connectRedis(config.redisUrl);
+  } catch (e) {
+    process.stderr.write(`warning: the images are pushed and recorded, but their failed jobs stay listed until Redis answers (${describeError(e)})\n`);
+    return;
+  }
+  const queues = openPipelineQueues(redis, config.queuePrefix);
+  try {
+    for (const id of importIds) await clearRepairedFailures({ pool, queues }, id);
+  } finally {
+    await queues.close();
+    redis.disconnect();
+  }
 }

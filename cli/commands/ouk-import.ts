@@ -19,12 +19,12 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { storeUnavailable } from '../../infra/store.ts';
 import { getImport, type ImportRecord } from '../../infra/import-records.ts';
-import { EXIT_CODES, OukError, type ErrorCode } from '../../lib/errors.ts';
+import { OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
-import { followImport, importFailure, stageSummary } from '../import/follow.ts';
+import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
 import { readManifestOf, sourceOf } from '../import/source.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
@@ -108,11 +108,7 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
       }
       else if (pushed) for (const i of pushed.images) process.stdout.write(`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)\n`);
     }
-    const imagesStage = rec.stages.images;
-    if (imagesStage?.state === 'failed') {
-      const code = (imagesStage.code && imagesStage.code in EXIT_CODES ? imagesStage.code : 'IMPORT_FAILED') as ErrorCode;
-      throw new OukError(code, `${rec.version} is the active DB, but pushing its images failed: ${imagesStage.error ?? 'no reason recorded'} — fix it, then \`stella ouk retry ${rec.id}\``);
-    }
+    if (rec.stages.images?.state === 'failed') throw imagesFailure(rec);
     return 0;
   } finally {
     await p.close();

@@ -1,13 +1,15 @@
 /**
  * `stella ouk retry ID [--no-wait] [--json]`: re-run a failed import from the
  * stage that failed (a unique prefix of the id is enough), then follow it like
- * `stella ouk import` does.
+ * `stella ouk import` does. It exits 0 only when everything it retried is
+ * done: an images step that fails again exits with the images' code
+ * (REGISTRY_UNAVAILABLE, REGISTRY_REJECTED), the DB active all the same.
  */
 import type { Command } from 'commander';
 import { OukError } from '../../lib/errors.ts';
 import { findImports } from '../../infra/import-records.ts';
 import { retryImport } from '../../queue/retry.ts';
-import { followImport, importFailure, stageSummary } from '../import/follow.ts';
+import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
 
 export function registerOukRetry(ouk: Command): void {
@@ -33,11 +35,15 @@ export function registerOukRetry(ouk: Command): void {
         }
         const done = await followImport(p, rec.id, { tty: Boolean(process.stderr.isTTY) && !opts.json, timeoutSeconds: opts.timeout });
         if (done.record.stages.activate?.state !== 'done') throw importFailure(done.record);
-        process.stdout.write(
-          opts.json
-            ? `${JSON.stringify({ importId: rec.id, version: done.record.version, state: done.record.state, stages: stageSummary(done.record) }, null, 2)}\n`
-            : `activated ${done.record.version}\n`,
-        );
+        const images = done.record.stages.images;
+        // The DB is active either way; say "activated" only when this retry activated it.
+        const activatedNow = r.stage !== 'images';
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ importId: rec.id, version: done.record.version, state: done.record.state, stages: stageSummary(done.record) }, null, 2)}\n`);
+        } else if (activatedNow) process.stdout.write(`activated ${done.record.version}\n`);
+        else if (images?.state === 'done') process.stdout.write(`images of ${done.record.version} pushed\n`);
+        // The images step failed again: the command failed, with the images' code.
+        if (images?.state === 'failed') throw imagesFailure(done.record);
       } finally {
         await p.close();
       }

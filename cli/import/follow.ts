@@ -31,6 +31,13 @@ export function importFailure(rec: ImportRecord): OukError {
   return new OukError(code, `${stage} failed for import ${rec.id} (${rec.objectKey}): ${rec.error ?? 'no reason recorded'}`);
 }
 
+/** An import whose DB is active but whose images step failed: the images' code (REGISTRY_UNAVAILABLE, …) and what to do. */
+export function imagesFailure(rec: ImportRecord): OukError {
+  const images = rec.stages.images;
+  const code = (images?.code && images.code in EXIT_CODES ? images.code : 'IMPORT_FAILED') as ErrorCode;
+  return new OukError(code, `${rec.version} is the active DB, but pushing its images failed: ${images?.error ?? 'no reason recorded'} — fix it, then \`stella ouk retry ${rec.id}\` (or \`stella ouk images --push\`)`);
+}
+
 interface Bars {
   update(stage: StageName, state: string, progress: unknown): void;
   stop(): void;

@@ -18,6 +18,7 @@ QUICK=(
   test/ops.test.ts
   test/metrics.test.ts
   test/pipeline-stages.test.ts
+  test/kit-from-future.test.ts
 )
 # Every file whose outcome depends on the clock, at a leap day seconds before midnight.
 ALL=(
@@ -27,6 +28,7 @@ ALL=(
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
   test/token-desk.test.ts
+  test/delta-before-base.test.ts
 )
 
 run_at() { # date, files...
