@@ -91,15 +91,29 @@ export interface Config {
  *                                the one extra host air-gap mode allows
  *   OUK_MIRROR_SCHEDULE          how often the cluster pulls: an interval (`90s`, `15m`,
  *                                `1h`, `1d`) or a 5/6-field cron pattern (default `1h`)
- *   OUK_MIRROR_TIMEOUT_SECONDS   longest one download may take (3600)
+ *   OUK_MIRROR_TIMEOUT_SECONDS   longest one kit download may take (3600)
+ *   OUK_MIRROR_INDEX_TIMEOUT_SECONDS  longest index.json, a .sig or a .sigstore.json may
+ *                                take (60)
+ *   OUK_MIRROR_MIN_BYTES_PER_SECOND / OUK_MIRROR_STALL_SECONDS  a download that receives
+ *                                fewer than MIN × STALL bytes in any STALL seconds is
+ *                                abandoned as stalled (16384 bytes/s over 30 s)
+ *   OUK_MIRROR_MAX_KIT_BYTES     largest kit a round downloads (8 GiB): an index entry
+ *                                announcing more is refused before a byte is fetched
  *   OUK_MIRROR_WAIT_SECONDS      longest a round waits for one pulled kit to become
  *                                active before the next step of a chain (3600)
+ *   OUK_MIRROR_ROUND_SECONDS     deadline of a scheduled round (14400): past it the
+ *                                round stops where it is and ends pending
  */
 export interface MirrorConfig {
   url: string;
   schedule: MirrorSchedule;
   downloadTimeoutSeconds: number;
+  indexTimeoutSeconds: number;
+  minBytesPerSecond: number;
+  stallSeconds: number;
+  maxKitBytes: number;
   waitSeconds: number;
+  roundSeconds: number;
 }
 
 /** A BullMQ job-scheduler repeat option: a fixed interval or a cron pattern. */
@@ -137,7 +151,12 @@ function mirrorConfig(env: Env): MirrorConfig | undefined {
     url: u.toString(),
     schedule: parseSchedule(env.OUK_MIRROR_SCHEDULE || '1h'),
     downloadTimeoutSeconds: positive(env, 'OUK_MIRROR_TIMEOUT_SECONDS', 3600),
+    indexTimeoutSeconds: positive(env, 'OUK_MIRROR_INDEX_TIMEOUT_SECONDS', 60),
+    minBytesPerSecond: positive(env, 'OUK_MIRROR_MIN_BYTES_PER_SECOND', 16 * 1024),
+    stallSeconds: positive(env, 'OUK_MIRROR_STALL_SECONDS', 30),
+    maxKitBytes: positive(env, 'OUK_MIRROR_MAX_KIT_BYTES', 8 * 1024 ** 3),
     waitSeconds: positive(env, 'OUK_MIRROR_WAIT_SECONDS', 3600),
+    roundSeconds: positive(env, 'OUK_MIRROR_ROUND_SECONDS', 4 * 3600),
   };
 }
 
