@@ -275,8 +275,10 @@ export function loadConfig(env: Env = process.env): Config {
  *                                                activate always runs one at a time)
  *   OUK_RECONCILE_SECONDS                        reconciler interval (15): lost notifications, stranded
  *                                                imports, failures a worker could not record
+ *   OUK_RECONCILE_DEADLINE_SECONDS               longest one reconciler pass may hold its slot (120)
  *   OUK_GC_SECONDS / OUK_GC_GRACE_HOURS          garbage collection interval (3600) and how long failed or
  *                                                orphaned leftovers are kept (24)
+ *   OUK_GC_DEADLINE_SECONDS                      longest one gc pass may hold its slot (1800)
  *   OUK_KEEP_COMPLETED_DAYS                      how long finished jobs stay in Redis (7)
  *   OUK_RESCAN_CONCURRENCY                       re-scan jobs of stored SBOMs per worker process (1): their own
  *                                                queue, so interactive scans (the API) never wait behind them
@@ -289,8 +291,10 @@ export interface PipelineSettings {
   stalledMs: number;
   concurrency: number;
   reconcileSeconds: number;
+  reconcileDeadlineSeconds: number;
   gcSeconds: number;
   gcGraceHours: number;
+  gcDeadlineSeconds: number;
   keepCompletedSeconds: number;
   keepFailedSeconds: number;
   rescanConcurrency: number;
@@ -318,8 +322,10 @@ export function pipelineSettings(env: Env = process.env): PipelineSettings {
     stalledMs: atLeast(env, 'OUK_STALLED_MS', 5_000, 500),
     concurrency: atLeast(env, 'OUK_WORKER_CONCURRENCY', 1, 1),
     reconcileSeconds: atLeast(env, 'OUK_RECONCILE_SECONDS', 15, 1),
+    reconcileDeadlineSeconds: atLeast(env, 'OUK_RECONCILE_DEADLINE_SECONDS', 120, 1),
     gcSeconds: atLeast(env, 'OUK_GC_SECONDS', 3600, 1),
     gcGraceHours: atLeast(env, 'OUK_GC_GRACE_HOURS', 24, 0),
+    gcDeadlineSeconds: atLeast(env, 'OUK_GC_DEADLINE_SECONDS', 1800, 1),
     keepCompletedSeconds: atLeast(env, 'OUK_KEEP_COMPLETED_DAYS', 7) * 86400,
     keepFailedSeconds: 30 * 86400,
     rescanConcurrency: atLeast(env, 'OUK_RESCAN_CONCURRENCY', 1, 1),
