@@ -1,7 +1,8 @@
 /**
  * The job dashboard: bull-board at /admin/queues with the verify, unpack, load
- * and activate queues (then the re-scans of stored SBOMs and maintenance), retries enabled, behind operator authentication (see
- * api/auth.ts). With no operator credential configured it is never served
+ * and activate queues (then the re-scans of stored SBOMs and the periodic
+ * jobs: reconcile, maintenance, mirror), retries enabled, behind operator
+ * authentication (see api/auth.ts). With no operator credential configured it is never served
  * open: it answers 404 and says so in the log.
  *
  * Register with `app.register(dashboardPlugin, { queues, config, logger })`.
@@ -29,7 +30,9 @@ const DESCRIPTIONS: Record<string, string> = {
   load: 'COPY staged members into a PostgreSQL staging schema',
   activate: 'atomic switch of the active DB, previous DB kept for rollback',
   rescan: 'stored SBOMs re-scanned after each activation (full, delta, rollback), diffed against their previous findings',
-  maintenance: 'periodic jobs of the cluster: reconcile, gc',
+  reconcile: 'the reconciler: lost notifications, stranded imports, unrecorded failures, missing .sig arrived, re-scan planning owed',
+  maintenance: 'garbage collection: staged members and DB schemas no import needs',
+  mirror: 'intranet-mirror rounds (OUK_MIRROR_URL): download, verify, put into the bucket, wait until active',
 };
 
 export interface DashboardOptions {

@@ -41,7 +41,7 @@ interface PluginContext {
 
 /** Route plugins beyond the webhook and health: add one line per plugin. */
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
-  async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.maintenance], config, logger }),
+  async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger }),
   async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], warnAgeHours: config.warnAgeHours, logger }),
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     insecureWebhook: config.insecureWebhook,
   });
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
-  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], maintenance: queues.maintenance, pool, logger });
+  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });
 
   await app.listen({ port: config.apiPort, host: config.apiHost });
 

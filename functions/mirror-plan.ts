@@ -15,6 +15,14 @@
  * into the bucket), `wait` (an import of it is already under way), `retry` (it
  * was refused as a delta for another base, which is now active) or `blocked`
  * (an import of it failed; the operator retries it).
+ *
+ * A plan that can pull nothing says why, in its route: `up-to-date` only when
+ * the mirror's newest kit is one this site has (or had); `ahead-of-mirror`
+ * when the active DB — or a newer version this site had and rolled back, which
+ * is the floor of what is pulled — is newer than anything the mirror offers (a
+ * kit from the future got activated; a kit imported by hand the mirror never
+ * got): nothing can be pulled until the mirror publishes a kit newer than that
+ * floor; `nothing-applies` when newer kits exist but none can be applied.
  */
 import type { MirrorIndex, MirrorIndexEntry } from '../bundle/mirror-index.ts';
 import { compareVersions } from '../bundle/version.ts';
@@ -53,12 +61,19 @@ export interface MirrorStep {
   why: string;
 }
 
-export type Route = 'up-to-date' | 'delta-chain' | 'full' | 'partial-chain' | 'nothing-applies';
+export type Route = 'up-to-date' | 'delta-chain' | 'full' | 'partial-chain' | 'nothing-applies' | 'ahead-of-mirror';
+
+/** Routes of a plan that can pull nothing although the site is not up to date with the mirror. */
+export const STUCK_ROUTES: ReadonlySet<Route> = new Set(['nothing-applies', 'ahead-of-mirror']);
 
 export interface MirrorPlan {
   active: string | null;
   /** The newest version the mirror offers that this site does not have yet. */
   newest: string | null;
+  /** The newest version the mirror's index lists at all (null: it lists none). */
+  offered: string | null;
+  /** Only kits newer than this are pulled: the newest version this site ever had active (null: none). */
+  floor: string | null;
   route: Route;
   steps: MirrorStep[];
   notes: string[];
@@ -117,7 +132,24 @@ export function planMirror(input: PlanInput): MirrorPlan {
     return !(known && HAD.has(known.state));
   });
   const newest = candidates.length ? [...candidates].sort(newestFirst)[0]!.version : null;
-  if (newest === null) return { active, newest, route: 'up-to-date', steps: [], notes };
+  const offered = input.index.kits.length ? [...input.index.kits].sort(newestFirst)[0]!.version : null;
+  const head = { active, newest, offered, floor };
+  if (newest === null) {
+    if (floor !== null && (offered === null || compareVersions(offered, floor) < 0)) {
+      const mirrorHas = offered === null ? 'the mirror offers no kit' : `the mirror's newest kit is ${offered}`;
+      notes.push(
+        floor === active
+          ? `the active DB ${active} is newer than anything the mirror offers (${mirrorHas}): nothing can be pulled until the mirror publishes a kit newer than ${active} — check the mirror, and whether ${active} is a real version (a kit dated in the future freezes updates: \`stella ouk rollback\`)`
+          : `this site had ${floor} (active now: ${active ?? 'none'}), newer than anything the mirror offers (${mirrorHas}): only kits newer than ${floor} are pulled, so nothing can be — import the kit you want by hand (\`stella ouk import FILE\`)`,
+      );
+      return { ...head, route: 'ahead-of-mirror', steps: [], notes };
+    }
+    if (floor === null) {
+      notes.push(offered === null ? 'the mirror offers no kit: publish a full kit' : 'every kit the mirror offers has expired: publish a newer full kit');
+      return { ...head, route: 'nothing-applies', steps: [], notes };
+    }
+    return { ...head, route: 'up-to-date', steps: [], notes };
+  }
 
   let route: Route;
   let chosen: MirrorIndexEntry[];
@@ -161,5 +193,5 @@ export function planMirror(input: PlanInput): MirrorPlan {
       why: `${describe(entry)}: import ${known.id} failed (${known.errorCode ?? known.state}): fix the cause and run \`stella ouk retry ${known.id}\``,
     };
   });
-  return { active, newest, route, steps, notes };
+  return { ...head, route, steps, notes };
 }

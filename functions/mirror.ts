@@ -24,14 +24,24 @@
  * false); the next round waits for it and continues. A failed import stops the
  * round with its error; nothing after it is pulled.
  *
+ * Bounds: every download has a deadline and a minimum rate
+ * (functions/mirror-fetch.ts; index.json and the signature files
+ * OUK_MIRROR_INDEX_TIMEOUT_SECONDS, a kit OUK_MIRROR_TIMEOUT_SECONDS); a kit
+ * whose index entry announces more than OUK_MIRROR_MAX_KIT_BYTES, or more than
+ * the temporary directory has free, is refused before a byte is fetched. A
+ * scheduled round runs under its deadline (`signal`, OUK_MIRROR_ROUND_SECONDS):
+ * when it fires, a download under way is cut, a wait ends, and the round ends
+ * pending (nothing half-put: a kit goes into the bucket only whole and
+ * verified); the next round continues from where the site is.
+ *
  * One round at a time in the whole cluster: a round holds a PostgreSQL
  * advisory lock from its plan to its end. A scheduled round that finds
- * another under way (a second maintenance slot, another worker, or `stella ouk
- * mirror pull`) ends at once, pending; `stella ouk mirror pull` waits for it
+ * another under way (another worker's, or `stella ouk mirror pull`) ends at
+ * once, pending; `stella ouk mirror pull` waits for it
  * (`lockWaitMs`). Two rounds would otherwise download and put the same kits
  * and count them twice.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,21 +55,22 @@ import { connect, type Pool } from '../infra/db.ts';
 import { getImport } from '../infra/import-records.ts';
 import { uploadStream, type ObjectStore } from '../infra/store.ts';
 import { verifyBundleFile, type TrustedKey } from '../signing/index.ts';
-import { downloadSmall, downloadToFile, type FetchFn } from './mirror-fetch.ts';
+import { downloadSmall, downloadToFile, type FetchFn, type FetchLimits } from './mirror-fetch.ts';
 import { mirrorKeyFor, planMirror, type KnownImport, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
 
-export { mirrorKeyFor, planMirror, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
+export { mirrorKeyFor, planMirror, STUCK_ROUTES, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
 
 const MAX_SIG_BYTES = 64 * 1024;
 const MAX_SIGSTORE_BYTES = 1024 * 1024;
-const SMALL_TIMEOUT_MS = 60_000;
+/** Room kept free in the temporary directory beyond a kit's own size. */
+const TMP_MARGIN_BYTES = 64 * 1024 * 1024;
 const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
 
 export interface MirrorDeps {
   pool: Pool;
   store: ObjectStore;
   bucket: string;
-  mirror: Pick<MirrorConfig, 'url' | 'downloadTimeoutSeconds' | 'waitSeconds'>;
+  mirror: Pick<MirrorConfig, 'url' | 'downloadTimeoutSeconds' | 'indexTimeoutSeconds' | 'minBytesPerSecond' | 'stallSeconds' | 'maxKitBytes' | 'waitSeconds'>;
   trustedKeys(): Promise<TrustedKey[]>;
   /** Starts the import of an object put into the bucket (queue/ingest.ts ingestObject). */
   ingest(obj: { bucket: string; key: string; etag: string; size: number }): Promise<{ importId: string }>;
@@ -72,6 +83,8 @@ export interface MirrorDeps {
   tmpDir?: string;
   /** How often an import record is polled (default 500 ms). */
   pollMs?: number;
+  /** Ends the round early (a scheduled round's deadline): downloads are cut, waits end, the round ends pending. */
+  signal?: AbortSignal;
 }
 
 export interface PulledKit {
@@ -95,17 +108,42 @@ export interface MirrorPullResult {
   activeAfter: string | null;
   /** Why the round stopped early, when it did. */
   pending?: string;
+  /**
+   * ok (everything pulled, or up to date), pending (the next round continues),
+   * or why it could pull nothing although the site is not up to date with the
+   * mirror: ahead-of-mirror, nothing-applies (the plan's route, its notes say why).
+   */
+  outcome: RoundOutcome;
+}
+
+export type RoundOutcome = 'ok' | 'pending' | 'ahead-of-mirror' | 'nothing-applies';
+
+function outcomeOf(r: Omit<MirrorPullResult, 'outcome'>): RoundOutcome {
+  if (r.plan.route === 'ahead-of-mirror' || r.plan.route === 'nothing-applies') return r.plan.route;
+  return r.done ? 'ok' : 'pending';
 }
 
 function urlOf(deps: MirrorDeps, file: string): string {
   return new URL(encodeURIComponent(file), deps.mirror.url).toString();
 }
 
-export async function fetchMirrorIndex(deps: Pick<MirrorDeps, 'mirror' | 'fetch'>): Promise<ReturnType<typeof parseMirrorIndex>> {
+/** The bounds of one download: index.json and signature files (`small`) or a kit. */
+function limitsFor(deps: Pick<MirrorDeps, 'mirror' | 'signal'>, maxBytes: number, what: 'small' | 'kit'): FetchLimits {
+  const m = deps.mirror;
+  return {
+    maxBytes,
+    timeoutMs: (what === 'kit' ? m.downloadTimeoutSeconds : m.indexTimeoutSeconds) * 1000,
+    timeoutSetting: what === 'kit' ? 'OUK_MIRROR_TIMEOUT_SECONDS' : 'OUK_MIRROR_INDEX_TIMEOUT_SECONDS',
+    minRate: { bytesPerSecond: m.minBytesPerSecond, windowMs: m.stallSeconds * 1000 },
+    signal: deps.signal,
+  };
+}
+
+export async function fetchMirrorIndex(deps: Pick<MirrorDeps, 'mirror' | 'fetch' | 'signal'>): Promise<ReturnType<typeof parseMirrorIndex>> {
   const url = new URL(MIRROR_INDEX_FILE, deps.mirror.url).toString();
   let raw: Buffer | null;
   try {
-    raw = await downloadSmall(deps.fetch ?? fetch, url, { maxBytes: MAX_MIRROR_INDEX_BYTES, timeoutMs: SMALL_TIMEOUT_MS });
+    raw = await downloadSmall(deps.fetch ?? fetch, url, limitsFor(deps, MAX_MIRROR_INDEX_BYTES, 'small'));
   } catch (e) {
     if (isOukError(e) && e.code === 'MIRROR_TOO_LARGE') throw new OukError('MIRROR_INDEX_INVALID', `the mirror's ${MIRROR_INDEX_FILE} is larger than ${MAX_MIRROR_INDEX_BYTES} bytes: refused`, { cause: e });
     throw e;
@@ -139,18 +177,41 @@ export async function planMirrorPull(deps: MirrorDeps): Promise<MirrorPlan> {
   return planMirror({ index, active, imports: await knownImports(deps.pool, index), now: deps.now() });
 }
 
+/**
+ * Refuses a kit the round must not download: announced larger than
+ * OUK_MIRROR_MAX_KIT_BYTES (the index is hostile input), or larger than what
+ * the temporary directory has free. Nothing is fetched before this passes.
+ */
+async function checkRoom(deps: MirrorDeps, entry: MirrorIndexEntry, dir: string): Promise<void> {
+  if (entry.size > deps.mirror.maxKitBytes) {
+    throw new OukError(
+      'MIRROR_TOO_LARGE',
+      `the mirror's index announces ${entry.file} as ${entry.size} bytes, above OUK_MIRROR_MAX_KIT_BYTES (${deps.mirror.maxKitBytes}): refused before downloading — raise the limit if the kit is really that large`,
+    );
+  }
+  const free = await statfs(dir).then((s) => Number(s.bavail) * Number(s.bsize), () => null);
+  if (free !== null && free < entry.size + TMP_MARGIN_BYTES) {
+    throw new OukError(
+      'INSUFFICIENT_SPACE',
+      `${entry.file} (${entry.size} bytes) does not fit in ${path.dirname(dir)} (${free} bytes free): free space there or point TMPDIR at a larger disk`,
+      { retryable: true },
+    );
+  }
+}
+
 /** Downloads and verifies one kit into `dir`; nothing reaches the bucket here. */
 async function fetchVerified(deps: MirrorDeps, entry: MirrorIndexEntry, dir: string): Promise<{ file: string; sig: string; sigstore: string | null }> {
   const fetchFn = deps.fetch ?? fetch;
   const file = path.join(dir, entry.file);
   const sig = `${file}.sig`;
   const sigstore = `${file}.sigstore.json`;
-  const sigBytes = await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sig`), sig, { maxBytes: MAX_SIG_BYTES, timeoutMs: SMALL_TIMEOUT_MS });
+  await checkRoom(deps, entry, dir);
+  const sigBytes = await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sig`), sig, limitsFor(deps, MAX_SIG_BYTES, 'small'));
   if (!sigBytes) {
     throw new OukError('SIGNATURE_MISSING', `the mirror has no ${entry.file}.sig: a kit is pulled only with its signature — publish the .sig beside it`);
   }
-  const hasSigstore = (await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sigstore.json`), sigstore, { maxBytes: MAX_SIGSTORE_BYTES, timeoutMs: SMALL_TIMEOUT_MS })) !== null;
-  const got = await downloadToFile(fetchFn, urlOf(deps, entry.file), file, { maxBytes: entry.size, timeoutMs: deps.mirror.downloadTimeoutSeconds * 1000 });
+  const hasSigstore = (await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sigstore.json`), sigstore, limitsFor(deps, MAX_SIGSTORE_BYTES, 'small'))) !== null;
+  const got = await downloadToFile(fetchFn, urlOf(deps, entry.file), file, limitsFor(deps, entry.size, 'kit'));
   if (!got) throw new OukError('MIRROR_INDEX_INVALID', `the mirror's index lists ${entry.file} but the mirror has no such file (HTTP 404)`);
   if (got.size !== entry.size || got.sha256 !== entry.sha256) {
     throw new OukError(
@@ -189,7 +250,19 @@ async function pullStep(deps: MirrorDeps, entry: MirrorIndexEntry): Promise<stri
 
 type Settled = { state: 'active' } | { state: 'pending'; why: string };
 
-/** Polls the import record until it is active (ok), failed (throws) or the wait runs out. */
+/** Why the round's signal fired (its reason's message), or null while it has not. */
+function stoppedWhy(deps: Pick<MirrorDeps, 'signal'>): string | null {
+  const s = deps.signal;
+  if (!s?.aborted) return null;
+  return s.reason instanceof Error ? s.reason.message : 'the round was stopped';
+}
+
+/** Waits `ms`, or less when the round's signal fires (the caller checks `stoppedWhy`). */
+async function pause(deps: Pick<MirrorDeps, 'signal' | 'pollMs'>, ms = deps.pollMs ?? 500): Promise<void> {
+  await sleep(ms, undefined, deps.signal ? { signal: deps.signal } : undefined).catch(() => undefined);
+}
+
+/** Polls the import record until it is active (ok), failed (throws), the wait runs out or the round is stopped. */
 async function waitActive(deps: MirrorDeps, importId: string, what: string): Promise<Settled> {
   const end = Date.now() + deps.mirror.waitSeconds * 1000;
   for (;;) {
@@ -198,8 +271,10 @@ async function waitActive(deps: MirrorDeps, importId: string, what: string): Pro
     if (rec?.state === 'failed' || rec?.state === 'rolled-back') {
       throw new OukError('IMPORT_FAILED', `the import of ${what} from the mirror (${importId}) ${rec.state === 'failed' ? `failed: ${rec.errorCode}: ${rec.error}` : 'was rolled back'} — fix the cause and run \`stella ouk retry ${importId}\`; the mirror pull continues after it`);
     }
+    const stopped = stoppedWhy(deps);
+    if (stopped) return { state: 'pending', why: `${stopped} while ${what} (import ${importId}) was ${rec?.state ?? 'unknown'}: the next round continues from it` };
     if (Date.now() > end) return { state: 'pending', why: `${what} (import ${importId}) is still ${rec?.state ?? 'unknown'} after ${deps.mirror.waitSeconds} s: the next round continues from it` };
-    await sleep(deps.pollMs ?? 500);
+    await pause(deps);
   }
 }
 
@@ -209,8 +284,10 @@ async function settle(deps: MirrorDeps): Promise<string | null> {
   for (;;) {
     const busy = await unfinishedImports(deps.pool);
     if (!busy.length) return null;
+    const stopped = stoppedWhy(deps);
+    if (stopped) return `${stopped} while imports ${busy.join(', ')} were under way: the next round plans once they are done`;
     if (Date.now() > end) return `imports ${busy.join(', ')} are still under way after ${deps.mirror.waitSeconds} s: the next round plans once they are done`;
-    await sleep(deps.pollMs ?? 500);
+    await pause(deps);
   }
 }
 
@@ -224,6 +301,13 @@ export interface MirrorPullOptions {
 }
 
 export async function mirrorPull(deps: MirrorDeps, opts: MirrorPullOptions = {}): Promise<MirrorPullResult> {
+  const r = await round(deps, opts);
+  return { ...r, outcome: outcomeOf(r) };
+}
+
+type RoundResult = Omit<MirrorPullResult, 'outcome'>;
+
+async function round(deps: MirrorDeps, opts: MirrorPullOptions): Promise<RoundResult> {
   const dryRun = Boolean(opts.dryRun);
   const base = { mirror: deps.mirror.url, dryRun };
   if (dryRun) {
@@ -237,8 +321,11 @@ export async function mirrorPull(deps: MirrorDeps, opts: MirrorPullOptions = {})
     for (;;) {
       const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [ROUND_LOCK]);
       if (got.rows[0]?.ok) break;
-      if (Date.now() >= end) return pendingRound(deps, base, 'another mirror round is under way (another worker, or `stella ouk mirror pull`): it goes on from where the site is');
-      await sleep(deps.pollMs ?? 500);
+      const stopped = stoppedWhy(deps);
+      if (stopped || Date.now() >= end) {
+        return pendingRound(deps, base, `${stopped ? `${stopped}: ` : ''}another mirror round is under way (another worker, or \`stella ouk mirror pull\`): it goes on from where the site is`);
+      }
+      await pause(deps);
     }
     try {
       return await lockedRound(deps, base);
@@ -250,32 +337,42 @@ export async function mirrorPull(deps: MirrorDeps, opts: MirrorPullOptions = {})
   }
 }
 
-/** A round that pulls nothing now, and why: the plan as it stands. */
-async function pendingRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }, why: string): Promise<MirrorPullResult> {
-  const plan = await planMirrorPull(deps);
+/**
+ * A round that pulls nothing now, and why: the plan as it stands. The plan is
+ * read without the round's signal (it may have fired already), within the
+ * index download's own bounds.
+ */
+async function pendingRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }, why: string): Promise<RoundResult> {
+  const plan = await planMirrorPull({ ...deps, signal: undefined });
   return { ...base, plan, applied: [], done: false, activeAfter: plan.active, pending: why };
 }
 
 /** A round, under the round lock: settle, plan, pull each step and wait for it. */
-async function lockedRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }): Promise<MirrorPullResult> {
+async function lockedRound(deps: MirrorDeps, base: { mirror: string; dryRun: boolean }): Promise<RoundResult> {
   const busy = await settle(deps);
   if (busy) return pendingRound(deps, base, busy);
   const plan = await planMirrorPull(deps);
   const applied: PulledKit[] = [];
+  const pending = async (why: string): Promise<RoundResult> => ({ ...base, plan, applied, done: false, activeAfter: (await readActivePointer(deps.pool)).activeVersion, pending: why });
   for (const step of plan.steps) {
     const e = step.entry;
     const what = `${e.kind} ${e.version} (${e.file})`;
     let importId: string;
     if (step.action === 'blocked') throw new OukError('IMPORT_FAILED', `mirror pull stopped at ${step.why}`);
-    if (step.action === 'pull') importId = await pullStep(deps, e);
-    else {
-      importId = step.importId!;
-      if (step.action === 'retry') await deps.retry(importId);
+    try {
+      if (step.action === 'pull') importId = await pullStep(deps, e);
+      else {
+        importId = step.importId!;
+        if (step.action === 'retry') await deps.retry(importId);
+      }
+    } catch (err) {
+      // Cut by the round's deadline (a download under way): nothing of this kit was put; the next round pulls it.
+      const stopped = stoppedWhy(deps);
+      if (stopped) return pending(`${stopped} while pulling ${what}: the kit did not go into the bucket; the next round pulls it`);
+      throw err;
     }
     const settled = await waitActive(deps, importId, what);
-    if (settled.state === 'pending') {
-      return { ...base, plan, applied, done: false, activeAfter: (await readActivePointer(deps.pool)).activeVersion, pending: settled.why };
-    }
+    if (settled.state === 'pending') return pending(settled.why);
     applied.push({ file: e.file, version: e.version, kind: e.kind, action: step.action, importId, sha256: e.sha256 });
     deps.logger.info({ importId, version: e.version }, 'mirror: kit active');
   }

@@ -216,3 +216,22 @@ export async function removeObjectsUnder(store: Minio.Client, bucket: string, pr
   }
   return keys.length;
 }
+
+/** An object as a listing names it. */
+export interface ListedObject {
+  name?: string;
+  etag?: string;
+  size?: number;
+  lastModified?: Date;
+}
+
+/**
+ * Every object under `prefix` (recursively), page after page. The v1 listing
+ * (each page continues after the previous page's last key) rather than v2:
+ * s3rver's v2 continuation tokens are DES-encrypted, which OpenSSL 3 refuses,
+ * so past 1,000 objects its v2 listing answers 500; MinIO and S3 list both
+ * alike.
+ */
+export function listAllObjects(store: Minio.Client, bucket: string, prefix = ''): AsyncIterable<ListedObject> {
+  return store.listObjects(bucket, prefix, true) as AsyncIterable<ListedObject>;
+}

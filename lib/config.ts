@@ -94,15 +94,29 @@ export interface Config {
  *                                the one extra host air-gap mode allows
  *   OUK_MIRROR_SCHEDULE          how often the cluster pulls: an interval (`90s`, `15m`,
  *                                `1h`, `1d`) or a 5/6-field cron pattern (default `1h`)
- *   OUK_MIRROR_TIMEOUT_SECONDS   longest one download may take (3600)
+ *   OUK_MIRROR_TIMEOUT_SECONDS   longest one kit download may take (3600)
+ *   OUK_MIRROR_INDEX_TIMEOUT_SECONDS  longest index.json, a .sig or a .sigstore.json may
+ *                                take (60)
+ *   OUK_MIRROR_MIN_BYTES_PER_SECOND / OUK_MIRROR_STALL_SECONDS  a download that receives
+ *                                fewer than MIN × STALL bytes in any STALL seconds is
+ *                                abandoned as stalled (16384 bytes/s over 30 s)
+ *   OUK_MIRROR_MAX_KIT_BYTES     largest kit a round downloads (8 GiB): an index entry
+ *                                announcing more is refused before a byte is fetched
  *   OUK_MIRROR_WAIT_SECONDS      longest a round waits for one pulled kit to become
  *                                active before the next step of a chain (3600)
+ *   OUK_MIRROR_ROUND_SECONDS     deadline of a scheduled round (14400): past it the
+ *                                round stops where it is and ends pending
  */
 export interface MirrorConfig {
   url: string;
   schedule: MirrorSchedule;
   downloadTimeoutSeconds: number;
+  indexTimeoutSeconds: number;
+  minBytesPerSecond: number;
+  stallSeconds: number;
+  maxKitBytes: number;
   waitSeconds: number;
+  roundSeconds: number;
 }
 
 /** A BullMQ job-scheduler repeat option: a fixed interval or a cron pattern. */
@@ -140,7 +154,12 @@ function mirrorConfig(env: Env): MirrorConfig | undefined {
     url: u.toString(),
     schedule: parseSchedule(env.OUK_MIRROR_SCHEDULE || '1h'),
     downloadTimeoutSeconds: positive(env, 'OUK_MIRROR_TIMEOUT_SECONDS', 3600),
+    indexTimeoutSeconds: positive(env, 'OUK_MIRROR_INDEX_TIMEOUT_SECONDS', 60),
+    minBytesPerSecond: positive(env, 'OUK_MIRROR_MIN_BYTES_PER_SECOND', 16 * 1024),
+    stallSeconds: positive(env, 'OUK_MIRROR_STALL_SECONDS', 30),
+    maxKitBytes: positive(env, 'OUK_MIRROR_MAX_KIT_BYTES', 8 * 1024 ** 3),
     waitSeconds: positive(env, 'OUK_MIRROR_WAIT_SECONDS', 3600),
+    roundSeconds: positive(env, 'OUK_MIRROR_ROUND_SECONDS', 4 * 3600),
   };
 }
 
@@ -260,8 +279,10 @@ export function loadConfig(env: Env = process.env): Config {
  *                                                activate always runs one at a time)
  *   OUK_RECONCILE_SECONDS                        reconciler interval (15): lost notifications, stranded
  *                                                imports, failures a worker could not record
+ *   OUK_RECONCILE_DEADLINE_SECONDS               longest one reconciler pass may hold its slot (120)
  *   OUK_GC_SECONDS / OUK_GC_GRACE_HOURS          garbage collection interval (3600) and how long failed or
  *                                                orphaned leftovers are kept (24)
+ *   OUK_GC_DEADLINE_SECONDS                      longest one gc pass may hold its slot (1800)
  *   OUK_KEEP_COMPLETED_DAYS                      how long finished jobs stay in Redis (7)
  *   OUK_RESCAN_CONCURRENCY                       re-scan jobs of stored SBOMs per worker process (1): their own
  *                                                queue, so interactive scans (the API) never wait behind them
@@ -274,8 +295,10 @@ export interface PipelineSettings {
   stalledMs: number;
   concurrency: number;
   reconcileSeconds: number;
+  reconcileDeadlineSeconds: number;
   gcSeconds: number;
   gcGraceHours: number;
+  gcDeadlineSeconds: number;
   keepCompletedSeconds: number;
   keepFailedSeconds: number;
   rescanConcurrency: number;
@@ -303,8 +326,10 @@ export function pipelineSettings(env: Env = process.env): PipelineSettings {
     stalledMs: atLeast(env, 'OUK_STALLED_MS', 5_000, 500),
     concurrency: atLeast(env, 'OUK_WORKER_CONCURRENCY', 1, 1),
     reconcileSeconds: atLeast(env, 'OUK_RECONCILE_SECONDS', 15, 1),
+    reconcileDeadlineSeconds: atLeast(env, 'OUK_RECONCILE_DEADLINE_SECONDS', 120, 1),
     gcSeconds: atLeast(env, 'OUK_GC_SECONDS', 3600, 1),
     gcGraceHours: atLeast(env, 'OUK_GC_GRACE_HOURS', 24, 0),
+    gcDeadlineSeconds: atLeast(env, 'OUK_GC_DEADLINE_SECONDS', 1800, 1),
     keepCompletedSeconds: atLeast(env, 'OUK_KEEP_COMPLETED_DAYS', 7) * 86400,
     keepFailedSeconds: 30 * 86400,
     rescanConcurrency: atLeast(env, 'OUK_RESCAN_CONCURRENCY', 1, 1),

@@ -19,10 +19,13 @@
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
  *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
  *   ouk_mirror_pulls_total{result}                   scheduled mirror rounds: ok (up to date), pending (a kit still
- *                                                    importing), failed
+ *                                                    importing), failed, ahead-of-mirror / nothing-applies (it can pull
+ *                                                    nothing although the site is not up to date with it)
  *   ouk_mirror_failures_total{reason}                failed mirror rounds by error code
  *   ouk_mirror_kits_pulled_total                     kits the mirror rounds put into the bucket and saw active
- *   ouk_mirror_last_success_timestamp_seconds        end of the last round that did not fail (absent before one)
+ *   ouk_mirror_last_success_timestamp_seconds        end of the last round that was ok or pending (0 before one)
+ *   ouk_reconcile_step_errors_total{step}            a step of a reconciler pass that failed (the pass went on)
+ *   ouk_maintenance_failures_total{job}              reconcile / gc passes that failed, a pass cut at its deadline included
  *   ouk_rescans_total{outcome}                       re-scans of stored SBOMs (scanned|partial|carried|already|superseded|gone)
  *   ouk_rescan_new_findings_total{severity}          findings a re-scan found new (CRITICAL and HIGH)
  *   ouk_rescan_duration_seconds                      duration of a re-scan job that scanned
@@ -87,7 +90,7 @@ export const scans = new Counter({
 
 export const mirrorPulls = new Counter({
   name: 'ouk_mirror_pulls_total',
-  help: 'Scheduled intranet-mirror rounds by result: ok (nothing left to pull), pending (a kit still importing, the next round continues), failed',
+  help: 'Scheduled intranet-mirror rounds by result: ok (nothing left to pull), pending (a kit still importing, the next round continues), failed, ahead-of-mirror (the site has a newer version than anything the mirror offers) or nothing-applies (newer kits, none applicable): the last two pull nothing',
   labelNames: ['result'] as const,
   registers: [registry],
 });
@@ -107,7 +110,7 @@ export const mirrorKitsPulled = new Counter({
 
 export const mirrorLastSuccess = new Gauge({
   name: 'ouk_mirror_last_success_timestamp_seconds',
-  help: 'When the last intranet-mirror round that did not fail ended (unix time)',
+  help: 'When the last intranet-mirror round that pulled what the mirror has, or found the site up to date with it, ended (unix time; 0 before one)',
   registers: [registry],
 });
 
@@ -115,18 +118,49 @@ export const mirrorLastSuccess = new Gauge({
 export interface MirrorRoundSummary {
   done: boolean;
   applied: unknown[];
+  /** ok, pending, or why a round pulled nothing (ahead-of-mirror, nothing-applies); absent: from `done`. */
+  outcome?: string;
 }
 
-/** One mirror round ended: with its result, or with the error that failed it. */
+/**
+ * One mirror round ended: with its result, or with the error that failed it. A
+ * round that could pull nothing (ahead-of-mirror, nothing-applies) is counted
+ * under its own result and is not a success: the last-success gauge stays, so
+ * `time() - ouk_mirror_last_success_timestamp_seconds` alerts.
+ */
 export function countMirrorPull(result: MirrorRoundSummary | null, err?: unknown, at = new Date()): void {
   if (!result) {
     mirrorPulls.inc({ result: 'failed' });
     mirrorFailures.inc({ reason: failureReason(err) });
     return;
   }
-  mirrorPulls.inc({ result: result.done ? 'ok' : 'pending' });
+  const outcome = result.outcome ?? (result.done ? 'ok' : 'pending');
+  mirrorPulls.inc({ result: outcome });
   if (result.applied.length) mirrorKitsPulled.inc(result.applied.length);
-  mirrorLastSuccess.set(at.getTime() / 1000);
+  if (outcome === 'ok' || outcome === 'pending') mirrorLastSuccess.set(at.getTime() / 1000);
+}
+
+export const reconcileStepErrors = new Counter({
+  name: 'ouk_reconcile_step_errors_total',
+  help: 'Steps of a reconciler pass that failed (listing the bucket, ingesting, repairing imports, ...); the pass went on with the others',
+  labelNames: ['step'] as const,
+  registers: [registry],
+});
+
+export const maintenanceFailures = new Counter({
+  name: 'ouk_maintenance_failures_total',
+  help: 'Reconcile and gc passes that failed, passes cut at their deadline (OUK_RECONCILE_DEADLINE_SECONDS, OUK_GC_DEADLINE_SECONDS) included',
+  labelNames: ['job'] as const,
+  registers: [registry],
+});
+
+/** One reconciler pass ended: its step errors (queue/reconciler.ts ReconcileResult.errors). */
+export function countReconcile(errors: Array<{ step: string }>): void {
+  for (const e of errors) reconcileStepErrors.inc({ step: e.step });
+}
+
+export function countMaintenanceFailure(job: string): void {
+  maintenanceFailures.inc({ job });
 }
 
 export const rescans = new Counter({

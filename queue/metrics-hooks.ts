@@ -17,7 +17,9 @@
  * delayed   → ouk_import_stage_retries_total{stage,reason} when a failed attempt waits
  *             for its backoff (not a stage recorded `waiting`: a delta for its base);
  * stalled   → ouk_import_stage_stalls_total{stage} (a worker died or hung mid-job).
- * With the maintenance queue given, its `mirror` jobs' ends feed the ouk_mirror_* meters.
+ * With the periodic queues given (queue/maintenance.ts): the `mirror` jobs' ends feed the
+ * ouk_mirror_* meters, a reconciler pass's step errors ouk_reconcile_step_errors_total{step},
+ * and a reconcile or gc job that failed (its deadline included) ouk_maintenance_failures_total{job}.
  * The `rescan` queue (stored SBOMs, queue/rescan.ts), when given, feeds its own meters:
  * completed → ouk_rescans_total{outcome}, ouk_rescan_new_findings_total{severity}
  *             (CRITICAL, HIGH), ouk_rescan_duration_seconds, from the job's return value.
@@ -32,8 +34,19 @@ import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
-import { countActivated, countFailure, countMirrorPull, countRescan, countStall, failureReason, observeStage, type MirrorRoundSummary } from '../lib/metrics.ts';
-import { RESCAN_QUEUE } from './queues.ts';
+import {
+  countActivated,
+  countFailure,
+  countMaintenanceFailure,
+  countMirrorPull,
+  countReconcile,
+  countRescan,
+  countStall,
+  failureReason,
+  observeStage,
+  type MirrorRoundSummary,
+} from '../lib/metrics.ts';
+import { RESCAN_QUEUE, type PipelineQueues } from './queues.ts';
 
 /** The import id of a stage job: `data.importId`, else the job id without its `-<stage>` suffix. */
 export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string {
@@ -93,8 +106,8 @@ export interface WatchOptions {
   queues: Queue[];
   /** Import records, to name the reason of a failure whose message carries no code. */
   pool?: Pool;
-  /** The maintenance queue: its `mirror` jobs feed the ouk_mirror_* meters. */
-  maintenance?: Queue;
+  /** The periodic jobs' queues: mirror rounds feed ouk_mirror_*, reconcile and gc the maintenance meters. */
+  periodic?: Pick<PipelineQueues, 'reconcile' | 'maintenance' | 'mirror'>;
   logger?: Logger;
 }
 
@@ -216,7 +229,11 @@ export async function watchQueueMetrics(opts: WatchOptions): Promise<QueueMetric
     watchers.push(events);
   }
 
-  if (opts.maintenance) watchers.push(await watchMirrorJobs(opts.maintenance, opts, track));
+  if (opts.periodic) {
+    watchers.push(await watchMirrorJobs(opts.periodic.mirror, opts, track));
+    watchers.push(await watchPeriodicJobs(opts.periodic.reconcile, opts, track));
+    watchers.push(await watchPeriodicJobs(opts.periodic.maintenance, opts, track));
+  }
 
   return {
     ready: async () => {
@@ -233,7 +250,36 @@ function isRoundSummary(v: unknown): v is MirrorRoundSummary {
   return typeof v === 'object' && v !== null && typeof (v as { done?: unknown }).done === 'boolean' && Array.isArray((v as { applied?: unknown }).applied);
 }
 
-/** The ends of the maintenance queue's `mirror` jobs → ouk_mirror_*. */
+/** A reconciler pass's step errors (queue/reconciler.ts ReconcileResult.errors), as the job kept them. */
+function stepErrors(v: unknown): Array<{ step: string }> {
+  const errors = (v as { errors?: unknown } | null)?.errors;
+  return Array.isArray(errors) ? errors.filter((e): e is { step: string } => typeof (e as { step?: unknown } | null)?.step === 'string') : [];
+}
+
+/** The ends of the reconcile and gc jobs → ouk_reconcile_step_errors_total, ouk_maintenance_failures_total. */
+async function watchPeriodicJobs(queue: Queue, opts: WatchOptions, track: (p: Promise<void>) => void): Promise<QueueEvents> {
+  const events = new QueueEvents(queue.name, { connection: opts.connection, prefix: opts.prefix, lastEventId: await eventStreamTail(queue) });
+  events.on('error', (err) => opts.logger?.warn({ err, queue: queue.name }, 'metrics: queue events connection error'));
+  events.on('completed', ({ jobId }) =>
+    track(
+      (async () => {
+        const job = await queue.getJob(jobId);
+        if (job?.name === 'reconcile') countReconcile(stepErrors(job.returnvalue));
+      })().catch((err) => opts.logger?.warn({ err, jobId }, 'metrics: could not read a reconcile job')),
+    ),
+  );
+  events.on('failed', ({ jobId }) =>
+    track(
+      (async () => {
+        const job = await queue.getJob(jobId);
+        if (job?.name === 'reconcile' || job?.name === 'gc') countMaintenanceFailure(job.name);
+      })().catch((err) => opts.logger?.warn({ err, jobId }, 'metrics: could not count a maintenance failure')),
+    ),
+  );
+  return events;
+}
+
+/** The ends of the mirror queue's jobs → ouk_mirror_*. */
 async function watchMirrorJobs(queue: Queue, opts: WatchOptions, track: (p: Promise<void>) => void): Promise<QueueEvents> {
   const events = new QueueEvents(queue.name, { connection: opts.connection, prefix: opts.prefix, lastEventId: await eventStreamTail(queue) });
   events.on('error', (err) => opts.logger?.warn({ err, queue: queue.name }, 'metrics: queue events connection error'));

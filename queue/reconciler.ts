@@ -1,38 +1,83 @@
 /**
  * The reconciler: one pass makes the queue agree with the two records that
- * outlive it, the bucket and PostgreSQL. It runs as the `reconcile` job of
- * the maintenance queue (queue/maintenance.ts), once per cluster every
- * OUK_RECONCILE_SECONDS, whatever the number of workers.
+ * outlive it, the bucket and PostgreSQL. It runs as the `reconcile` job of its
+ * own queue (queue/maintenance.ts), once per cluster every
+ * OUK_RECONCILE_SECONDS, whatever the number of workers. A pass is a list of
+ * steps:
  *
- *  1. bundles in the bucket without an import record are ingested: a lost
- *     bucket notification only arrives later;
- *  2. every unfinished import (queued … activating) whose stage job failed for
- *     good while its failure could not be written (PostgreSQL was down) gets
- *     that failure recorded, so status tells the truth;
- *  3. every unfinished import with no live job (Redis wiped, restored from an
- *     older snapshot, failed over) gets its flow again from the first stage
- *     its record does not say is done;
- *  4. an import refused for a missing `.sig` is retried once the `.sig` is in
- *     the bucket; a delta refused because its base was not active
- *     (DELTA_BASE_MISMATCH) is retried once that base is the active DB;
- *  5. every stored SBOM without a result for the newest activation gets its
- *     re-scan job (queue/rescan.ts; idempotent job ids): a rollback made while
- *     Redis was down, or jobs Redis lost, are caught up.
+ *   list        one listing of the bucket: its bundles, and which objects have
+ *               a `.sig` beside them;
+ *   ingest      bundles without an import record are ingested: a lost bucket
+ *               notification only arrives later;
+ *   repair      every unfinished import (queued … activating, or active with
+ *               its images step owed) whose stage job failed for good while
+ *               its failure could not be written (PostgreSQL was down) gets
+ *               that failure recorded, so status tells the truth; one with no
+ *               live job (Redis wiped, restored from an older snapshot, failed
+ *               over) gets its flow again from the first stage its record does
+ *               not say is done;
+ *   signatures  an import refused for a missing `.sig` is retried once the
+ *               listing shows the `.sig` in the bucket;
+ *   deltas      a delta refused because its base was not active
+ *               (DELTA_BASE_MISMATCH: dropped before its base, say) is retried
+ *               once that base is the active DB;
+ *   rescans     the newest activation has its re-scan planning job
+ *               (queue/rescan.ts, one per activation): a rollback made while
+ *               Redis was down, or planning Redis lost, is caught up. The
+ *               planning itself runs in that job, never in the pass.
+ *
+ * A step that fails is logged and recorded in the result's `errors` (counted
+ * in ouk_reconcile_step_errors_total by the API) and the pass goes on with the
+ * others; so does one import that cannot be repaired. A step that needs the
+ * listing is skipped when the listing failed.
+ *
+ * Bounded: at most `limits` items of work per step and pass (bundles ingested,
+ * unfinished imports checked, signature retries); what is left is named in
+ * `more` and taken by the next pass — the unfinished imports from where the
+ * previous pass of this process stopped (`cursor`), so none waits behind
+ * others forever. The `.sig` check is the one listing, not a request per
+ * refused import: a thousand objects without signatures cost a pass nothing
+ * more than listing them. The pass stops between items when `signal` fires
+ * (its job's deadline).
  */
-import { storeUnavailable, type ObjectStore } from '../infra/store.ts';
-import { normaliseEtag, objectExists } from '../infra/store.ts';
+import { listAllObjects, normaliseEtag, storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import { fromRow, getImport, stageFailed, type ImportRecord } from '../infra/import-records.ts';
 import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
+import { asOukError } from './errors.ts';
 import { jobsOf, resumeFrom, resumeImport } from './resume.ts';
 import { retryImport } from './retry.ts';
-import { enqueueRescans } from './rescan.ts';
+import { ensureRescanPlan } from './rescan.ts';
 
 export interface ReconcilerDeps extends IngestDeps {
   store: ObjectStore;
   bucket: string;
 }
+
+/** Items of work one pass does at most, per step. */
+export interface ReconcileLimits {
+  ingest: number;
+  repair: number;
+  signatures: number;
+  deltas: number;
+}
+
+export const RECONCILE_LIMITS: ReconcileLimits = { ingest: 50, repair: 100, signatures: 50, deltas: 50 };
+
+/** Where this process's last pass stopped in the unfinished imports; the next pass goes on from there. */
+export interface ReconcileCursor {
+  repairAfter: { createdAt: Date; id: string } | null;
+}
+
+export interface ReconcileOptions {
+  limits?: Partial<ReconcileLimits>;
+  cursor?: ReconcileCursor;
+  /** The pass's deadline: it stops between items once this fires. */
+  signal?: AbortSignal;
+}
+
+export type ReconcileStep = 'list' | 'ingest' | 'repair' | 'signatures' | 'deltas' | 'rescans';
 
 export interface ReconcileResult {
   bundles: number;
@@ -44,44 +89,116 @@ export interface ReconcileResult {
   resumed: string[];
   /** imports retried because what they lacked arrived: their missing .sig, a delta's base (now active) */
   retried: string[];
-  /** re-scan jobs of stored SBOMs (re-)enqueued for the newest activation */
-  rescans: number;
+  /** the activation whose re-scan planning job this pass queued (or retried), else null */
+  rescanPlanned: number | null;
+  /** steps that stopped at their limit (or at the deadline): the next pass goes on */
+  more: ReconcileStep[];
+  /** what failed, step by step (the pass went on) */
+  errors: Array<{ step: ReconcileStep; error: string }>;
 }
 
-interface Listed {
-  name?: string;
-  etag?: string;
-  size?: number;
-}
+/** At most this many errors are kept in a result (the log has every one). */
+const MAX_ERRORS = 20;
 
 const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
 
-async function ingestUnknownBundles(deps: ReconcilerDeps, out: ReconcileResult): Promise<void> {
-  const found: Array<{ key: string; etag: string; size: number | null; id: string }> = [];
+/** What one listing of the bucket says. */
+interface Listing {
+  bundles: Array<{ key: string; etag: string; size: number | null; id: string }>;
+  /** keys of every `.sig` object */
+  signatures: Set<string>;
+}
+
+/** One pass in progress: its deps, options and result, and how a step or an item fails without ending it. */
+class Pass {
+  readonly out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [], rescanPlanned: null, more: [], errors: [] };
+  readonly limits: ReconcileLimits;
+
+  constructor(
+    readonly deps: ReconcilerDeps,
+    readonly opts: ReconcileOptions,
+  ) {
+    this.limits = { ...RECONCILE_LIMITS, ...opts.limits };
+  }
+
+  get stopped(): boolean {
+    return this.opts.signal?.aborted ?? false;
+  }
+
+  failed(step: ReconcileStep, e: unknown, fields: Record<string, unknown> = {}): void {
+    const err = asOukError(e);
+    if (this.out.errors.length < MAX_ERRORS) this.out.errors.push({ step, error: `${err.code}: ${err.message}` });
+    this.deps.logger?.warn({ err: e, step, ...fields }, 'reconciler: a step failed; the pass goes on with the others');
+  }
+
+  /** Runs one step; a failure is recorded and the pass goes on (null). */
+  async step<T>(name: ReconcileStep, fn: () => Promise<T>): Promise<T | null> {
+    if (this.stopped) {
+      this.out.more.push(name);
+      return null;
+    }
+    try {
+      return await fn();
+    } catch (e) {
+      this.failed(name, e);
+      return null;
+    }
+  }
+
+  /** Runs `fn` for each item, at most `limit`, each failure recorded; stops at the deadline. */
+  async each<T>(name: ReconcileStep, items: T[], limit: number, fn: (item: T) => Promise<void>, id: (item: T) => string): Promise<void> {
+    let done = 0;
+    for (const item of items) {
+      if (done >= limit || this.stopped) {
+        this.out.more.push(name);
+        this.deps.logger?.info({ step: name, left: items.length - done }, 'reconciler: more than one pass does; the next pass goes on');
+        return;
+      }
+      done++;
+      try {
+        await fn(item);
+      } catch (e) {
+        this.failed(name, e, { importId: id(item) });
+      }
+    }
+  }
+}
+
+async function listBucket(deps: ReconcilerDeps): Promise<Listing> {
+  const out: Listing = { bundles: [], signatures: new Set() };
   try {
-    for await (const o of deps.store.listObjectsV2(deps.bucket, '', true) as AsyncIterable<Listed>) {
-      if (!o.name || !o.etag || !isBundleKey(o.name)) continue;
+    for await (const o of listAllObjects(deps.store, deps.bucket)) {
+      if (!o.name) continue;
+      if (o.name.endsWith('.sig')) out.signatures.add(o.name);
+      if (!o.etag || !isBundleKey(o.name)) continue;
       const etag = normaliseEtag(o.etag);
-      found.push({ key: o.name, etag, size: o.size ?? null, id: importIdFor(deps.bucket, o.name, etag) });
+      out.bundles.push({ key: o.name, etag, size: o.size ?? null, id: importIdFor(deps.bucket, o.name, etag) });
     }
   } catch (e) {
     throw storeUnavailable(e);
   }
-  out.bundles = found.length;
+  return out;
+}
+
+async function ingestUnknownBundles(pass: Pass, listing: Listing): Promise<void> {
+  const { deps, out } = pass;
+  out.bundles = listing.bundles.length;
   const known = new Set(
-    (await deps.pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE id = ANY($1::text[]) AND flow_added_at IS NOT NULL', [found.map((f) => f.id)])).rows.map((r) => r.id),
+    (
+      await deps.pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE id = ANY($1::text[]) AND flow_added_at IS NOT NULL', [listing.bundles.map((f) => f.id)])
+    ).rows.map((r) => r.id),
   );
-  for (const f of found) {
-    if (known.has(f.id)) continue;
+  const unknown = listing.bundles.filter((f) => !known.has(f.id));
+  await pass.each('ingest', unknown, pass.limits.ingest, async (f) => {
     const r = await ingestObject(deps, { bucket: deps.bucket, key: f.key, etag: f.etag, size: f.size }, {}, 'reconciler');
     if (r.flowAdded) {
       out.ingested.push(r.importId);
       deps.logger?.info({ importId: r.importId, key: f.key }, 'reconciler: bundle without an import found in the bucket; import started');
     }
-  }
+  }, (f) => f.id);
 }
 
-/** Steps 2 and 3 for one unfinished import. */
+/** Repairs one unfinished import: records a failure its worker could not write, or re-creates its flow. */
 async function repairUnfinished(deps: ReconcilerDeps, rec: ImportRecord, out: ReconcileResult): Promise<void> {
   const from = resumeFrom(rec);
   if (!from) return;
@@ -102,21 +219,52 @@ async function repairUnfinished(deps: ReconcilerDeps, rec: ImportRecord, out: Re
   }
 }
 
-async function retryWhenSignatureArrived(deps: ReconcilerDeps, out: ReconcileResult): Promise<void> {
+/** The unfinished imports (and the active one whose images step is owed), a pass's worth, from the cursor on. */
+async function repairImports(pass: Pass): Promise<void> {
+  const { deps, out } = pass;
+  const cursor = pass.opts.cursor;
+  const after = cursor?.repairAfter ?? null;
+  const limit = pass.limits.repair;
+  // A failed images step waits for `stella ouk retry`; an owed one is repaired like an unfinished stage.
+  const r = await deps.pool.query<Parameters<typeof fromRow>[0]>(
+    `SELECT * FROM ouk_meta.imports
+      WHERE (state = ANY($1::text[])
+             OR (state = 'active' AND COALESCE(stages -> 'images' ->> 'state', '') NOT IN ('done', 'failed')))
+        AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::text))
+      ORDER BY created_at, id
+      LIMIT $4`,
+    [UNFINISHED, after?.createdAt ?? null, after?.id ?? '', limit + 1],
+  );
+  const rows = r.rows.slice(0, limit);
+  // A full page: the next pass goes on after its last row; else it starts over from the oldest.
+  if (cursor) {
+    const last = rows.at(-1);
+    cursor.repairAfter = r.rows.length > limit && last ? { createdAt: last.created_at as Date, id: last.id as string } : null;
+  }
+  if (r.rows.length > limit) out.more.push('repair');
+  await pass.each('repair', rows, limit, async (row) => {
+    const rec = (await getImport(deps.pool, row.id as string)) ?? fromRow(row);
+    await repairUnfinished(deps, rec, out);
+  }, (row) => row.id as string);
+}
+
+async function retryWhenSignatureArrived(pass: Pass, listing: Listing): Promise<void> {
+  const { deps, out } = pass;
   const r = await deps.pool.query<{ id: string; object_key: string }>(
-    `SELECT id, object_key FROM ouk_meta.imports WHERE state = 'failed' AND error_code = 'SIGNATURE_MISSING' AND bucket = $1`,
+    `SELECT id, object_key FROM ouk_meta.imports WHERE state = 'failed' AND error_code = 'SIGNATURE_MISSING' AND bucket = $1 ORDER BY created_at`,
     [deps.bucket],
   );
-  for (const row of r.rows) {
-    if (!(await objectExists(deps.store, deps.bucket, `${row.object_key}.sig`).catch(() => false))) continue;
+  const arrived = r.rows.filter((row) => listing.signatures.has(`${row.object_key}.sig`));
+  await pass.each('signatures', arrived, pass.limits.signatures, async (row) => {
     await retryImport(deps, row.id);
     out.retried.push(row.id);
     deps.logger?.info({ importId: row.id }, 'reconciler: the missing .sig arrived; import retried');
-  }
+  }, (row) => row.id);
 }
 
-/** Deltas refused for a base that was not active (dropped before it, say) whose base is the active DB now. */
-async function retryDeltasWhoseBaseIsActive(deps: ReconcilerDeps, out: ReconcileResult): Promise<void> {
+/** Deltas refused for a base that was not active (dropped before it, say) whose base is the active DB now, oldest version first. */
+async function retryDeltasWhoseBaseIsActive(pass: Pass): Promise<void> {
+  const { deps, out } = pass;
   const r = await deps.pool.query<{ id: string; version: string; base: string }>(
     `SELECT i.id, i.version, i.base_version AS base
        FROM ouk_meta.imports i, ouk_meta.state s
@@ -125,36 +273,23 @@ async function retryDeltasWhoseBaseIsActive(deps: ReconcilerDeps, out: Reconcile
       ORDER BY i.version, i.created_at`,
     [deps.bucket],
   );
-  for (const row of r.rows) {
-    try {
-      await retryImport(deps, row.id);
-    } catch (err) {
-      // retried by someone else meanwhile (an operator, the mirror round): the next pass looks again
-      deps.logger?.warn({ err, importId: row.id }, 'reconciler: could not retry a delta whose base is active');
-      continue;
-    }
+  await pass.each('deltas', r.rows, pass.limits.deltas, async (row) => {
+    // Retried by someone else meanwhile (an operator, the mirror round): recorded as this item's error, the next pass looks again.
+    await retryImport(deps, row.id);
     out.retried.push(row.id);
     deps.logger?.info({ importId: row.id, version: row.version, base: row.base }, 'reconciler: the base of a refused delta is active now; delta retried');
-  }
+  }, (row) => row.id);
 }
 
-export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResult> {
-  const out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [], rescans: 0 };
-  await ingestUnknownBundles(deps, out);
-  // ...and the active import whose images stage is owed and not failed (a failed push waits for `stella ouk retry`).
-  const unfinished = await deps.pool.query<Parameters<typeof fromRow>[0]>(
-    `SELECT * FROM ouk_meta.imports
-      WHERE state = ANY($1::text[])
-         OR (state = 'active' AND COALESCE(stages -> 'images' ->> 'state', '') NOT IN ('done', 'failed'))
-      ORDER BY created_at`,
-    [UNFINISHED],
-  );
-  for (const row of unfinished.rows) {
-    const rec = (await getImport(deps.pool, row.id)) ?? fromRow(row);
-    await repairUnfinished(deps, rec, out);
-  }
-  await retryWhenSignatureArrived(deps, out);
-  await retryDeltasWhoseBaseIsActive(deps, out);
-  out.rescans = (await enqueueRescans({ pool: deps.pool, queue: deps.queues.rescan, settings: deps.settings, logger: deps.logger })).jobs;
-  return out;
+export async function reconcileOnce(deps: ReconcilerDeps, opts: ReconcileOptions = {}): Promise<ReconcileResult> {
+  const pass = new Pass(deps, opts);
+  const listing = await pass.step('list', () => listBucket(deps));
+  if (listing) await pass.step('ingest', () => ingestUnknownBundles(pass, listing));
+  await pass.step('repair', () => repairImports(pass));
+  if (listing) await pass.step('signatures', () => retryWhenSignatureArrived(pass, listing));
+  await pass.step('deltas', () => retryDeltasWhoseBaseIsActive(pass));
+  await pass.step('rescans', async () => {
+    pass.out.rescanPlanned = await ensureRescanPlan({ pool: deps.pool, queue: deps.queues.rescan, settings: deps.settings, logger: deps.logger });
+  });
+  return pass.out;
 }

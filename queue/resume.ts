@@ -24,7 +24,7 @@ import { jobIdFor } from './identity.ts';
 export const FINISHED_STATES = ['active', 'superseded', 'rolled-back'] as const;
 
 /** BullMQ states in which a job will still run (or is running) without anyone's help. */
-const LIVE = new Set(['waiting', 'wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+export const LIVE_STATES: ReadonlySet<string> = new Set(['waiting', 'wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
 
 export interface StageJob {
   job: Job;
@@ -58,7 +58,7 @@ export function firstStageNotDone(rec: ImportRecord): StageName | null {
 }
 
 export function isLive(j: StageJob | null): boolean {
-  return j !== null && LIVE.has(j.state);
+  return j !== null && LIVE_STATES.has(j.state);
 }
 
 /**

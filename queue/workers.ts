@@ -13,10 +13,14 @@
  *
  * activate runs one job at a time per worker, and the state row lock
  * serialises activations across workers. Once an activation committed, the
- * activate worker enqueues the re-scans of the stored SBOMs (queue/rescan.ts);
- * failing to (Redis gone that instant) never fails the activation: the
- * reconciler enqueues them on its next pass. With a `scanner`, the process
- * also runs the re-scan worker (its own queue and concurrency).
+ * activate worker adds that activation's re-scan planning job (queue/rescan.ts:
+ * one job, nothing read but the activation's number) and the activate job
+ * ends: the planning, which may take minutes with many stored SBOMs and a
+ * large delta, runs in its own job, so the import is active and its images
+ * step starts right after the switch. Failing to add it (Redis gone that
+ * instant) never fails the activation: the reconciler adds it on its next
+ * pass. With a `scanner`, the process also runs the re-scan worker (its own
+ * queue and concurrency).
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -38,7 +42,7 @@ import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
 import { OukWait } from '../lib/errors.ts';
 import { RESCAN_QUEUE } from './queues.ts';
-import { enqueueRescans, startRescanWorker } from './rescan.ts';
+import { enqueueRescanPlan, startRescanWorker } from './rescan.ts';
 import type { SbomScanner } from '../functions/rescan.ts';
 
 export { asOukError };
@@ -70,7 +74,7 @@ export interface RunningWorkers {
 
 type ProcessorBase = Omit<StageContext, 'progress' | 'attempt' | 'logger'> & {
   logger: Logger;
-  /** Called after an activate job's activation is committed (or found done): enqueues the re-scans. */
+  /** Called after an activate job's activation is committed (or found done): adds the re-scan planning job. */
   afterActivate?: (logger: Logger) => Promise<void>;
 };
 
@@ -131,8 +135,8 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
   const rescanQueue = new Queue(RESCAN_QUEUE, { connection, prefix: config.queuePrefix });
   rescanQueue.on('error', () => undefined);
   const afterActivate = async (log: Logger): Promise<void> => {
-    await enqueueRescans({ pool, queue: rescanQueue, settings, logger: log }).catch((err: unknown) =>
-      log.warn({ err }, 'could not enqueue the re-scans of stored SBOMs; the reconciler enqueues them on its next pass'),
+    await enqueueRescanPlan({ pool, queue: rescanQueue, settings, logger: log }).catch((err: unknown) =>
+      log.warn({ err }, 'could not add the re-scan planning of stored SBOMs; the reconciler adds it on its next pass'),
     );
   };
   const base = { store, pool, config, trustedKeys, logger, registry, now: deps.now ?? (() => new Date()), afterActivate };
@@ -158,7 +162,7 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
     workers.push(worker);
   }
   if (deps.scanner) {
-    const rescanWorker = startRescanWorker({ connection, prefix: config.queuePrefix, pool, scanner: deps.scanner, settings, logger, now: deps.now });
+    const rescanWorker = startRescanWorker({ connection, prefix: config.queuePrefix, pool, scanner: deps.scanner, settings, logger, now: deps.now, queue: rescanQueue });
     workers.push(rescanWorker);
   }
   logger.info({ stages: deps.stages ?? STAGES, prefix: config.queuePrefix, concurrency: settings.concurrency, rescan: deps.scanner ? settings.rescanConcurrency : 0 }, 'pipeline workers started');

@@ -18,7 +18,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Job, Queue } from 'bullmq';
-import { MAINTENANCE_QUEUE } from '../queue/queues.ts';
+import { MIRROR_QUEUE, RECONCILE_QUEUE } from '../queue/queues.ts';
 import { createRedis } from '../queue/connection.ts';
 import { type BuildResult, type WrittenBundle } from '../builder/build.ts';
 import { updateMirrorIndex } from '../builder/mirror-index-file.ts';
@@ -361,21 +361,20 @@ describe('the scheduler brings an empty site to the newest DB', () => {
     });
     const pointer = await readActivePointer(fx.pool);
     assert.equal(pointer.activeDigest, kits.d2!.manifest.db.digest);
-    // The round waited for each kit to become active; the one worker's reconciler ran meanwhile (its second maintenance slot).
+    // The round waited for each kit to become active; the one worker's reconciler ran meanwhile (its own queue and worker).
     const connection = createRedis(redis.redisUrl);
-    const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: redis.prefix });
+    const mirrorQ = new Queue(MIRROR_QUEUE, { connection, prefix: redis.prefix });
+    const reconcileQ = new Queue(RECONCILE_QUEUE, { connection, prefix: redis.prefix });
     try {
       const pulled = (j: Job): boolean => j.name === 'mirror' && ((j.returnvalue as { applied?: unknown[] } | null)?.applied?.length ?? 0) > 0;
-      const jobs = await waitFor('the round that pulled the kits to complete', async () => {
-        const all = await maintenance.getJobs(['completed'], 0, 300);
-        return all.some(pulled) ? all : null;
-      }, 30_000, 200);
-      const round = jobs.find(pulled)!;
+      const round = await waitFor('the round that pulled the kits to complete', async () => (await mirrorQ.getJobs(['completed'], 0, 300)).find(pulled), 30_000, 200);
       assert.ok(round.processedOn && round.finishedOn);
-      const during = jobs.filter((j) => j.name === 'reconcile' && j.processedOn! > round.processedOn! && j.finishedOn! < round.finishedOn!);
+      const passes = await reconcileQ.getJobs(['completed'], 0, 300);
+      const during = passes.filter((j) => j.name === 'reconcile' && j.processedOn! > round.processedOn! && j.finishedOn! < round.finishedOn!);
       assert.ok(during.length > 0, `reconcile passes ran while the ${round.finishedOn - round.processedOn} ms round waited`);
     } finally {
-      await maintenance.close();
+      await mirrorQ.close();
+      await reconcileQ.close();
       connection.disconnect();
     }
     const imports = (await recentImports(fx.pool)).reverse();

@@ -2,7 +2,9 @@
  * `stella ouk jobs [--failed] [--json] [--limit N]`: recent imports (from
  * ouk_meta.imports) with each stage's state, attempts, duration and error,
  * read live from the BullMQ jobs `${importId}-<stage>` and, where a job is no
- * longer kept in Redis, from the import record's `stages`.
+ * longer kept in Redis, from the import record's `stages`. An unfinished
+ * import none of whose stages has a live job (Redis lost them) carries a hint:
+ * the reconciler resumes it, or `stella ouk retry`.
  */
 import type { Command } from 'commander';
 import { Queue } from 'bullmq';
@@ -12,6 +14,7 @@ import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 
 import { STAGES, type StageName } from '../../functions/context.ts';
+import { LIVE_STATES } from '../../queue/resume.ts';
 
 export interface StageView {
   stage: StageName;
@@ -37,6 +40,18 @@ export interface ImportView {
   createdAt: string;
   updatedAt: string;
   stages: StageView[];
+  /** What to do about it, when the record and the queue disagree (no live job for an unfinished import). */
+  hint?: string;
+}
+
+/** Import states in which a stage is queued or running: some stage job must be live. */
+const UNFINISHED = new Set(['queued', 'verifying', 'unpacking', 'loading', 'activating']);
+
+/** The hint for an unfinished import without any live stage job (only known when Redis answered). */
+export function noLiveJobHint(id: string, state: string, stages: StageView[]): string | undefined {
+  if (!UNFINISHED.has(state)) return undefined;
+  if (stages.some((s) => s.source === 'queue' && LIVE_STATES.has(s.state))) return undefined;
+  return `no live job: the reconciler resumes it, or run \`stella ouk retry ${id}\``;
 }
 
 interface ImportRow {
@@ -156,6 +171,7 @@ export async function collectImports(deps: JobsDeps, opts: JobsOptions = {}): Pr
       createdAt: new Date(r.created_at).toISOString(),
       updatedAt: new Date(r.updated_at).toISOString(),
       stages,
+      hint: deps.queues ? noLiveJobHint(r.id, r.state, stages) : undefined,
     });
   }
   return out;
@@ -204,6 +220,7 @@ export function renderImports(views: ImportView[], failedOnly = false): string {
       lines.push(cols.join(' ').trimEnd());
     }
     if (v.state === 'failed') lines.push(`  → retry: stella ouk retry ${v.id}   (or Retry on the failed job at /admin/queues)`);
+    if (v.hint) lines.push(`  → ${v.hint}`);
   }
   return `${lines.join('\n')}\n`;
 }

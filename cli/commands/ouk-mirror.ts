@@ -9,7 +9,7 @@
  * Exits non-zero with the error's code when a kit is refused or fails.
  */
 import type { Command } from 'commander';
-import { mirrorPull, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror.ts';
+import { mirrorPull, STUCK_ROUTES, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror.ts';
 import { loadTrustedKeys } from '../../signing/index.ts';
 import { OukError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -23,6 +23,7 @@ const ROUTE: Record<MirrorPlan['route'], string> = {
   full: 'the newest full kit, then the deltas on top of it',
   'partial-chain': 'the part of the delta chain that applies',
   'nothing-applies': 'nothing applies',
+  'ahead-of-mirror': 'the site is ahead of the mirror: nothing can be pulled',
 };
 
 export function describePlan(plan: MirrorPlan, mirror: string): string {
@@ -36,7 +37,9 @@ export function describeResult(r: MirrorPullResult): string {
   const lines: string[] = [];
   for (const a of r.applied) lines.push(`activated ${a.version} (${a.kind}, ${a.file}, import ${a.importId})`);
   if (r.pending) lines.push(`pending: ${r.pending}`);
-  lines.push(r.done ? `active ${r.activeAfter ?? 'none'}: up to date with the mirror` : `active ${r.activeAfter ?? 'none'}`);
+  const active = `active ${r.activeAfter ?? 'none'}`;
+  if (STUCK_ROUTES.has(r.plan.route)) lines.push(`${active}: nothing pulled — ${ROUTE[r.plan.route]} (the mirror's newest: ${r.plan.offered ?? 'none'})`);
+  else lines.push(r.done ? `${active}: up to date with the mirror` : active);
   return lines.join('\n') + '\n';
 }
 
@@ -71,6 +74,8 @@ export function registerOukMirror(ouk: Command): void {
         );
         if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else process.stdout.write(describePlan(r.plan, r.mirror) + (opts.dryRun ? 'dry run: nothing downloaded, nothing put into the bucket\n' : describeResult(r)));
+        // A round that can pull nothing while the site is not up to date with the mirror is not fine: say so where warnings go.
+        if (STUCK_ROUTES.has(r.plan.route)) process.stderr.write(`warning: ${r.plan.notes.at(-1) ?? ROUTE[r.plan.route]}\n`);
       } finally {
         await p.close();
       }
