@@ -3,6 +3,7 @@
  * do, and a process exit code per class. The table below is the contract that
  * docs/exit-codes.md documents; never renumber an existing code.
  */
+import { terminalText } from './terminal-text.ts';
 
 export const EXIT_CODES = {
   // 1: unexpected failure (a bug); 2: usage error (the CLI parser's own).
@@ -108,9 +109,14 @@ export function exitCodeOf(e: unknown): number {
   return isOukError(e) ? e.exitCode : EXIT_CODES.INTERNAL;
 }
 
-/** One line for an operator: `error[CODE]: message`. */
+/**
+ * One line for an operator: `error[CODE]: message`. Messages carry outside
+ * strings (object keys, names, a server's answer), so control characters are
+ * written out (lib/terminal-text.ts): a newline cannot break the line, an
+ * escape sequence cannot reach the terminal.
+ */
 export function describeError(e: unknown): string {
-  if (isOukError(e)) return `error[${e.code}]: ${e.message}`;
+  if (isOukError(e)) return `error[${e.code}]: ${terminalText(e.message)}`;
   const msg = e instanceof Error ? e.message : String(e);
-  return `error[INTERNAL]: ${msg}`;
+  return `error[INTERNAL]: ${terminalText(msg)}`;
 }

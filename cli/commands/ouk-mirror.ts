@@ -16,6 +16,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { retryImport } from '../../queue/retry.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 const ROUTE: Record<MirrorPlan['route'], string> = {
   'up-to-date': 'up to date: the mirror has nothing newer',
@@ -29,7 +30,7 @@ export function describePlan(plan: MirrorPlan, mirror: string): string {
   const lines = [`mirror ${mirror}: active ${plan.active ?? 'none'}, newest offered ${plan.newest ?? '-'}: ${ROUTE[plan.route]}`];
   for (const [i, s] of plan.steps.entries()) lines.push(`  ${i + 1}. ${s.action.padEnd(7)} ${s.entry.file}  ${s.why}`);
   for (const n of plan.notes) lines.push(`  note: ${n}`);
-  return lines.join('\n') + '\n';
+  return terminalLines(lines); // file names and versions from the mirror's index.json, escaped
 }
 
 export function describeResult(r: MirrorPullResult): string {
@@ -37,7 +38,7 @@ export function describeResult(r: MirrorPullResult): string {
   for (const a of r.applied) lines.push(`activated ${a.version} (${a.kind}, ${a.file}, import ${a.importId})`);
   if (r.pending) lines.push(`pending: ${r.pending}`);
   lines.push(r.done ? `active ${r.activeAfter ?? 'none'}: up to date with the mirror` : `active ${r.activeAfter ?? 'none'}`);
-  return lines.join('\n') + '\n';
+  return terminalLines(lines);
 }
 
 export function registerOukMirror(ouk: Command): void {

@@ -9,6 +9,7 @@ import { findImports } from '../../infra/import-records.ts';
 import { retryImport } from '../../queue/retry.ts';
 import { followImport, importFailure, stageSummary } from '../import/follow.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 export function registerOukRetry(ouk: Command): void {
   ouk
@@ -36,7 +37,7 @@ export function registerOukRetry(ouk: Command): void {
         process.stdout.write(
           opts.json
             ? `${JSON.stringify({ importId: rec.id, version: done.record.version, state: done.record.state, stages: stageSummary(done.record) }, null, 2)}\n`
-            : `activated ${done.record.version}\n`,
+            : terminalLines([`activated ${done.record.version}`]),
         );
       } finally {
         await p.close();

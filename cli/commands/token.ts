@@ -16,6 +16,7 @@ import { loadConfig, tokenDeskSettings } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../../lib/tokens.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 export interface IssueCliOptions {
   key: string;
@@ -68,7 +69,7 @@ export async function runInspect(token: string | undefined, env: NodeJS.ProcessE
       error = e;
     }
   }
-  return { output: lines.join('\n') + '\n', error };
+  return { output: terminalLines(lines), error }; // the token is outside input: its claims printed escaped
 }
 
 /**
