@@ -62,6 +62,8 @@ export const EXIT_CODES = {
   MIRROR_DIGEST_MISMATCH: 72,
   MIRROR_TOO_LARGE: 73,
   MIRROR_NOT_CONFIGURED: 74,
+  // 80–89: who may do what, and jobs handed in from outside
+  JOB_INVALID: 81,
   // 90–99: the free-token e-mail desk (stella token desk)
   TOKEN_DESK_NOT_CONFIGURED: 90,
   TOKEN_DESK_LISTEN_FAILED: 91,
