@@ -63,6 +63,7 @@ export const EXIT_CODES = {
   MIRROR_TOO_LARGE: 73,
   MIRROR_NOT_CONFIGURED: 74,
   // 80–89: who may do what, and jobs handed in from outside
+  ROLE_REQUIRED: 80,
   JOB_INVALID: 81,
   // 90–99: the free-token e-mail desk (stella token desk)
   TOKEN_DESK_NOT_CONFIGURED: 90,
