@@ -27,6 +27,7 @@ ALL=(
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
   test/token-desk.test.ts
+  test/api-bad-day.test.ts
 )
 
 run_at() { # date, files...
