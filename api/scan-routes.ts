@@ -121,12 +121,12 @@ export async function scanRoutes(app: FastifyInstance, opts: ScanRoutesOptions):
     const mine = running.get(client) ?? 0;
     if (mine >= config.scanPerClient) {
       reply.header('Retry-After', '1');
-      await sendError(reply, 429, 'SCAN_BUSY', `this client already runs ${mine} scan${mine === 1 ? '' : 's'} (STELLA_SCAN_PER_CLIENT=${config.scanPerClient}): wait for it to finish`);
+      sendError(reply, 429, 'SCAN_BUSY', `this client already runs ${mine} scan${mine === 1 ? '' : 's'} (STELLA_SCAN_PER_CLIENT=${config.scanPerClient}): wait for it to finish`);
       return;
     }
     if (total >= config.scanConcurrency) {
       reply.header('Retry-After', '2');
-      await sendError(reply, 503, 'SCAN_BUSY', `${total} scans are running (STELLA_SCAN_CONCURRENCY=${config.scanConcurrency}): try again in a moment`);
+      sendError(reply, 503, 'SCAN_BUSY', `${total} scans are running (STELLA_SCAN_CONCURRENCY=${config.scanConcurrency}): try again in a moment`);
       return;
     }
     holdBody(budget, req, reply, max);
