@@ -3,8 +3,8 @@
  * route): HTTP Basic against DASHBOARD_USER / DASHBOARD_PASSWORD (constant-time
  * comparison), or `Authorization: Bearer <JWT>` verified offline with jose
  * against STELLA_JWT_PUBLIC_KEY whose claims name an operator (`role:
- * "operator"`, or `roles`/`scope` containing `operator`). A scan token without
- * that claim does not open the dashboard.
+ * "operator"` or `"admin"`, or `roles`/`scope` containing one: lib/tokens.ts
+ * ROLES). A scan token or a viewer token does not open the dashboard.
  *
  * JWTs go through lib/tokens.ts, the scan tokens' verifier: the algorithm is
  * pinned to the key's type, `alg: none`, HMAC (key confusion), a wrong issuer,
@@ -15,11 +15,10 @@
  */
 import crypto from 'node:crypto';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import type { JWTPayload } from 'jose';
 import type { Logger } from '../lib/logger.ts';
-import { decodeToken, loadPublicTokenKey, verifyToken, type PublicTokenKey } from '../lib/tokens.ts';
+import { hasRole, loadPublicTokenKey, verifyToken, type PublicTokenKey, type Role } from '../lib/tokens.ts';
 
-export const OPERATOR_ROLE = 'operator';
+export const OPERATOR_ROLE: Role = 'operator';
 
 export interface OperatorAuthConfig {
   dashboardUser?: string;
@@ -66,14 +65,6 @@ export function parseBasic(header: string): { user: string; password: string } |
   return { user: decoded.slice(0, i), password: decoded.slice(i + 1) };
 }
 
-function isOperator(claims: JWTPayload): boolean {
-  const has = (v: unknown): boolean =>
-    v === OPERATOR_ROLE ||
-    (Array.isArray(v) && v.includes(OPERATOR_ROLE)) ||
-    (typeof v === 'string' && v.split(/\s+/).includes(OPERATOR_ROLE));
-  return has(claims.role) || has(claims.roles) || has(claims.scope);
-}
-
 /** An authenticator bound to a configuration (the key is loaded once). */
 export function createOperatorAuthenticator(cfg: OperatorAuthConfig): (authorization: string | undefined) => Promise<AuthResult> {
   let key: PublicTokenKey | undefined;
@@ -102,8 +93,7 @@ export function createOperatorAuthenticator(cfg: OperatorAuthConfig): (authoriza
       try {
         // the same offline verification as scan tokens (lib/tokens.ts): pinned algorithm, issuer, expiry, subject
         const verified = await verifyToken(bearer[1], key, { ...(cfg.jwtIssuer ? { issuer: cfg.jwtIssuer } : {}), ...(cfg.jwtMaxDays ? { maxDays: cfg.jwtMaxDays } : {}) });
-        // the signature is good, so the other claims can be read as they are
-        if (!isOperator(decodeToken(bearer[1]).claims)) return { ok: false, reason: 'token is valid but not an operator token (role "operator" missing)' };
+        if (!hasRole(verified, OPERATOR_ROLE)) return { ok: false, reason: 'token is valid but not an operator token (role "operator" or "admin" missing)' };
         return { ok: true, principal: { method: 'jwt', subject: verified.claims.sub } };
       } catch (e) {
         return { ok: false, reason: `token refused: ${e instanceof Error ? e.message : String(e)}` };

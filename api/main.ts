@@ -21,7 +21,8 @@ import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { dashboardPlugin } from './dashboard.ts';
 import { metricsPlugin } from './metrics.ts';
-import { scanRoutes } from './scan-routes.ts';
+import type { BodyBudget } from './body-budget.ts';
+import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
 
@@ -37,6 +38,8 @@ interface PluginContext {
   pool: Pool;
   queues: PipelineQueues;
   logger: Logger;
+  /** STELLA_API_BODY_BUDGET_BYTES: request bodies held at once (api/body-budget.ts) */
+  budget: BodyBudget;
 }
 
 /** Route plugins beyond the webhook and health: add one line per plugin. */
@@ -45,9 +48,10 @@ const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], warnAgeHours: config.warnAgeHours, logger }),
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
-  async ({ app, config, pool }) => app.register(scanRoutes, { pool, redis: new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }), config }),
+  // Both take SBOM bodies of up to STELLA_SCAN_MAX_BYTES, and share one budget of the bytes held at once.
+  async ({ app, config, pool, budget }) => app.register(scanRoutes, { pool, redis: new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }), config, budget }),
   // Stored SBOMs: added and scanned once here, re-scanned by the workers after every activation.
-  async ({ app, config, pool, logger }) => app.register(sbomRoutes, { pool, config, logger }),
+  async ({ app, config, pool, logger, budget }) => app.register(sbomRoutes, { pool, config, logger, budget }),
 ];
 
 async function main(): Promise<void> {
@@ -66,7 +70,8 @@ async function main(): Promise<void> {
     logger,
     insecureWebhook: config.insecureWebhook,
   });
-  for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger });
+  const budget = budgetFor(config);
+  for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger, budget });
   const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });
 
   await app.listen({ port: config.apiPort, host: config.apiHost });

@@ -4,38 +4,48 @@
  *
  *   POST   /api/v1/sboms?name=NAME[&replace=true]   body: the CycloneDX/SPDX JSON SBOM
  *          (or {"name", "sbom", "replace"}); stores it and scans it once:
- *          201 (stored), 200 (replaced)
- *   GET    /api/v1/sboms                            every SBOM with counts, DB version, newest changes
- *   GET    /api/v1/sboms/:name/diff                 its newest diff (functions/sbom-report.ts)
- *   DELETE /api/v1/sboms/:name                      204
+ *          201 (stored), 200 (replaced)                                     role operator
+ *   GET    /api/v1/sboms                            every SBOM with counts, DB version, newest changes   role viewer
+ *   GET    /api/v1/sboms/:name/diff                 its newest diff (functions/sbom-report.ts)           role viewer
+ *   DELETE /api/v1/sboms/:name                      204                                                  role operator
  *
  * Authentication: `Authorization: Bearer <JWT>`, verified offline as the scan
- * API's, and required (stored SBOMs are the site's inventory): no token is
- * 401 TOKEN_REQUIRED, a bad one 401 TOKEN_INVALID; who added an SBOM is
- * recorded. Neither the first scan nor the re-scans count against the
+ * API's, and required (stored SBOMs are the site's inventory: what it runs,
+ * and what is vulnerable in it). Reads need a token with the `viewer` role or
+ * above, writes (add, replace, remove) the `operator` role or above
+ * (lib/tokens.ts ROLES); a scan token has neither. All of it is decided in
+ * the onRequest hook, before a byte of the body is read: no token is 401
+ * TOKEN_REQUIRED, a bad one 401 TOKEN_INVALID, too small a role 403
+ * ROLE_REQUIRED, a body over STELLA_SCAN_MAX_BYTES 413, a body the API's
+ * budget cannot hold now 503 SCAN_BUSY (api/body-budget.ts). Who added an
+ * SBOM is recorded. Neither the first scan nor the re-scans count against the
  * quota. Errors `{error: {code, message}}`: 400 SBOM_INVALID / USAGE (a bad
- * name), 401 TOKEN_REQUIRED / TOKEN_INVALID, 404 SBOM_NOT_FOUND, 409 SBOM_EXISTS, 413
+ * name, echoed as a short escaped excerpt), 401 TOKEN_REQUIRED /
+ * TOKEN_INVALID, 403 ROLE_REQUIRED, 404 SBOM_NOT_FOUND, 409 SBOM_EXISTS, 413
  * SBOM_TOO_LARGE (over STELLA_SCAN_MAX_BYTES or scan/sbom.ts MAX_COMPONENTS),
- * 415 not JSON, 503 DATABASE_UNAVAILABLE / SCAN_BUSY; never a 500 for anything
- * a client sends.
+ * 415 not JSON, 503 DATABASE_UNAVAILABLE / SCAN_BUSY; never a 500 for
+ * anything a client sends.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import type { Config } from '../lib/config.ts';
 import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { VerifiedToken } from '../lib/tokens.ts';
+import { hasRole, type Role, type VerifiedToken } from '../lib/tokens.ts';
 import { addSbom, checkSbomName, sbomNotFound } from '../functions/rescan.ts';
 import { readDiff, readStatus } from '../functions/sbom-report.ts';
 import { deleteSbom } from '../infra/sboms.ts';
 import { resolveClient } from '../scan/service.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
-import { bearer } from './scan-routes.ts';
+import { type BodyBudget, enforceBodyLimit, holdBody, limitBody } from './body-budget.ts';
+import { bearer, budgetFor } from './scan-routes.ts';
 
 export interface SbomRoutesOptions {
   pool: Pool;
   config: Config;
   logger: Logger;
+  /** the API's body budget, shared with the scan API (default: one of STELLA_API_BODY_BUDGET_BYTES for these routes) */
+  budget?: BodyBudget;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -43,6 +53,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   USAGE: 400,
   TOKEN_INVALID: 401,
   TOKEN_REQUIRED: 401,
+  ROLE_REQUIRED: 403,
   SBOM_NOT_FOUND: 404,
   SBOM_EXISTS: 409,
   SBOM_TOO_LARGE: 413,
@@ -68,15 +79,29 @@ function readAddRequest(req: FastifyRequest): { name: string; document: unknown;
   return { name, document: wrapped ? body.sbom : body, replace };
 }
 
+/** What each method needs: reads the viewer role, writes the operator role (or a role above). */
+const NEEDS: Record<string, { role: Role; what: string }> = {
+  GET: { role: 'viewer', what: 'read the stored SBOMs' },
+  HEAD: { role: 'viewer', what: 'read the stored SBOMs' },
+  POST: { role: 'operator', what: 'add or replace a stored SBOM' },
+  DELETE: { role: 'operator', what: 'remove a stored SBOM' },
+};
+
 /**
- * The caller, who must hold a valid token: stored SBOMs are the site's
- * inventory (what it runs, and what is vulnerable in it), so unlike a one-off
- * scan nothing here is anonymous.
+ * The caller, who must hold a valid token with the role the method needs:
+ * stored SBOMs are the site's inventory (what it runs, and what is vulnerable
+ * in it), so unlike a one-off scan nothing here is anonymous, and a scan token
+ * neither reads nor changes it.
  */
-async function requireToken(config: Config, req: FastifyRequest): Promise<VerifiedToken> {
+async function authorize(config: Config, req: FastifyRequest): Promise<VerifiedToken> {
   const who = await resolveClient(config, bearer(req), `ip:${req.ip}`);
   if (!who.token) {
-    throw new OukError('TOKEN_REQUIRED', "the stored-SBOM API needs a bearer token (stored SBOMs are the site's inventory): send Authorization: Bearer <token>, issued with `stella token issue` and verified against STELLA_JWT_PUBLIC_KEY");
+    throw new OukError('TOKEN_REQUIRED', "the stored-SBOM API needs a bearer token (stored SBOMs are the site's inventory): send Authorization: Bearer <token>, issued with `stella token issue --role viewer` (reads) or `--role operator` (changes) and verified against STELLA_JWT_PUBLIC_KEY");
+  }
+  const need = NEEDS[req.method] ?? NEEDS.POST;
+  if (!hasRole(who.token, need.role)) {
+    const has = who.token.roles.length ? `the role ${who.token.roles.join(', ')}` : 'no role (a scan token)';
+    throw new OukError('ROLE_REQUIRED', `to ${need.what} a token needs the ${need.role} role or above; this token (sub ${JSON.stringify(who.token.claims.sub)}) has ${has}: ask the operator for one issued with \`stella token issue --role ${need.role}\``);
   }
   return who.token;
 }
@@ -84,42 +109,49 @@ async function requireToken(config: Config, req: FastifyRequest): Promise<Verifi
 export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions): Promise<void> {
   const scanner = storedSbomScanner(opts.pool);
   const deps = { pool: opts.pool, scanner, logger: opts.logger, now: () => new Date() };
+  const budget = opts.budget ?? budgetFor(opts.config);
+  const callers = new WeakMap<FastifyRequest, VerifiedToken>();
+  const maxBytes = opts.config.scanMaxBytes;
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
-    if (isOukError(err)) return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_TOO_LARGE', `the SBOM is larger than ${opts.config.scanMaxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it`);
+    if (isOukError(err)) {
+      if (err.code === 'SCAN_BUSY') reply.header('Retry-After', '2');
+      return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_TOO_LARGE', `the SBOM is larger than ${maxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'SBOM_INVALID', 'send the SBOM as JSON (Content-Type: application/json)');
     if (err.statusCode === 400) return sendError(reply, 400, 'SBOM_INVALID', `the body is not valid JSON (${err.message}): send a CycloneDX or SPDX JSON SBOM`);
     app.log.error({ err }, 'stored-SBOM request failed');
     return sendError(reply, 500, 'INTERNAL', 'the request failed unexpectedly; see the API log');
   });
 
-  app.post('/api/v1/sboms', { bodyLimit: opts.config.scanMaxBytes }, async (req, reply) => {
-    const token = await requireToken(opts.config, req);
+  // Token, role, size and budget before the body is read: an anonymous 32 MiB body is refused unread.
+  app.addHook('onRequest', async (req, reply) => {
+    callers.set(req, await authorize(opts.config, req));
+    limitBody(req, maxBytes, () => new OukError('SBOM_TOO_LARGE', `the SBOM is larger than ${maxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it`));
+    holdBody(budget, req, reply, maxBytes);
+  });
+  app.addHook('preParsing', enforceBodyLimit);
+
+  app.post('/api/v1/sboms', { bodyLimit: maxBytes }, async (req, reply) => {
+    const token = callers.get(req)!;
     const { name, document, replace } = readAddRequest(req);
-    if (!name) checkSbomName(name);
+    checkSbomName(name);
     const length = Number(req.headers['content-length']);
     const bytes = Number.isFinite(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(document ?? null));
     const addedBy = `token:${token.claims.sub}`;
-    const r = await addSbom(deps, { name, document, bytes, maxBytes: opts.config.scanMaxBytes, replace, addedBy });
+    const r = await addSbom(deps, { name, document, bytes, maxBytes, replace, addedBy });
     return reply.code(r.state === 'inserted' ? 201 : 200).send(r);
   });
 
-  app.get('/api/v1/sboms', async (req, reply) => {
-    await requireToken(opts.config, req);
-    return reply.send(await readStatus(opts.pool));
-  });
+  app.get('/api/v1/sboms', async (_req, reply) => reply.send(await readStatus(opts.pool)));
 
-  app.get<{ Params: { name: string } }>('/api/v1/sboms/:name/diff', async (req, reply) => {
-    await requireToken(opts.config, req);
-    return reply.send(await readDiff(opts.pool, req.params.name));
-  });
+  app.get<{ Params: { name: string } }>('/api/v1/sboms/:name/diff', async (req, reply) => reply.send(await readDiff(opts.pool, req.params.name)));
 
   app.delete<{ Params: { name: string } }>('/api/v1/sboms/:name', async (req, reply) => {
-    await requireToken(opts.config, req);
     const name = checkSbomName(req.params.name);
     if (!(await deleteSbom(opts.pool, name))) throw sbomNotFound(name);
-    opts.logger.info({ sbom: name }, 'stored SBOM removed');
+    opts.logger.info({ sbom: name, by: callers.get(req)?.claims.sub }, 'stored SBOM removed');
     return reply.code(204).send();
   });
 }

@@ -10,6 +10,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
 import { loadConfig } from '../lib/config.ts';
 import { describeError, exitCodeOf } from '../lib/errors.ts';
+import { terminalLines } from '../lib/terminal-text.ts';
 import { registerCommands } from './commands/index.ts';
 
 /** This package's version (package.json), for `stella --version`. */
@@ -44,7 +45,8 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     process.stderr.write(describeError(e) + '\n');
-    if (loadConfig(process.env).debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    // the stack's frames (its first line repeats the message describeError printed, escaped)
+    if (loadConfig(process.env).debug && e instanceof Error) process.stderr.write(terminalLines((e.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l))));
     return exitCodeOf(e);
   }
 }

@@ -25,6 +25,7 @@
  * the CLI with whatever scanner it is given.
  */
 import { OukError } from '../lib/errors.ts';
+import { excerpt } from '../lib/terminal-text.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withTransaction, type Pool } from '../infra/db.ts';
 import {
@@ -138,7 +139,8 @@ export const SBOM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function checkSbomName(name: string): string {
   if (!SBOM_NAME.test(name)) {
-    throw new OukError('USAGE', `SBOM name ${JSON.stringify(name)} is not usable: give 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    // the name is outside input: echoed as a short, escaped excerpt, never whole
+    throw new OukError('USAGE', `SBOM name "${excerpt(String(name), 40)}" is not usable: give 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
   }
   return name;
 }

@@ -47,6 +47,10 @@ export interface Config {
   scanConcurrency: number;
   /** STELLA_SCAN_PER_CLIENT: scans one client (token or address) runs at once (429 SCAN_BUSY above) */
   scanPerClient: number;
+  /** STELLA_SCAN_ANON_MAX_BYTES: largest SBOM a scan without a token may send (413 above, refused unread) */
+  scanAnonMaxBytes: number;
+  /** STELLA_API_BODY_BUDGET_BYTES: bytes of scan and stored-SBOM bodies the API holds at once (503 SCAN_BUSY above) */
+  apiBodyBudgetBytes: number;
   webhookToken: string | undefined;
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
@@ -243,6 +247,8 @@ export function loadConfig(env: Env = process.env): Config {
     scanMaxFindings: int(env, 'STELLA_SCAN_MAX_FINDINGS', 10_000),
     scanConcurrency: int(env, 'STELLA_SCAN_CONCURRENCY', 4),
     scanPerClient: int(env, 'STELLA_SCAN_PER_CLIENT', 2),
+    scanAnonMaxBytes: int(env, 'STELLA_SCAN_ANON_MAX_BYTES', 4 * 1024 * 1024),
+    apiBodyBudgetBytes: int(env, 'STELLA_API_BODY_BUDGET_BYTES', 64 * 1024 * 1024),
     webhookToken: env.OUK_WEBHOOK_TOKEN || undefined,
     dashboardUser: env.DASHBOARD_USER || undefined,
     dashboardPassword: env.DASHBOARD_PASSWORD || undefined,

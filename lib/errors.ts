@@ -3,6 +3,7 @@
  * do, and a process exit code per class. The table below is the contract that
  * docs/exit-codes.md documents; never renumber an existing code.
  */
+import { terminalText } from './terminal-text.ts';
 
 export const EXIT_CODES = {
   // 1: unexpected failure (a bug); 2: usage error (the CLI parser's own).
@@ -62,6 +63,9 @@ export const EXIT_CODES = {
   MIRROR_DIGEST_MISMATCH: 72,
   MIRROR_TOO_LARGE: 73,
   MIRROR_NOT_CONFIGURED: 74,
+  // 80–89: who may do what, and jobs handed in from outside
+  ROLE_REQUIRED: 80,
+  JOB_INVALID: 81,
   // 90–99: the free-token e-mail desk (stella token desk)
   TOKEN_DESK_NOT_CONFIGURED: 90,
   TOKEN_DESK_LISTEN_FAILED: 91,
@@ -133,13 +137,18 @@ export function exitCodeOf(e: unknown): number {
   return isOukError(e) ? e.exitCode : (insufficientSpace(e)?.exitCode ?? EXIT_CODES.INTERNAL);
 }
 
-/** One line for an operator: `error[CODE]: message`. */
+/**
+ * One line for an operator: `error[CODE]: message`. Messages carry outside
+ * strings (object keys, names, a server's answer), so control characters are
+ * written out (lib/terminal-text.ts): a newline cannot break the line, an
+ * escape sequence cannot reach the terminal.
+ */
 export function describeError(e: unknown): string {
-  if (isOukError(e)) return `error[${e.code}]: ${e.message}`;
+  if (isOukError(e)) return `error[${e.code}]: ${terminalText(e.message)}`;
   const space = insufficientSpace(e);
-  if (space) return `error[${space.code}]: ${space.message}`;
+  if (space) return `error[${space.code}]: ${terminalText(space.message)}`;
   const msg = e instanceof Error ? e.message : String(e);
-  return `error[INTERNAL]: ${msg}`;
+  return `error[INTERNAL]: ${terminalText(msg)}`;
 }
 
 /**

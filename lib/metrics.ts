@@ -29,6 +29,9 @@
  *   ouk_rescans_total{outcome}                       re-scans of stored SBOMs (scanned|partial|carried|already|superseded|gone)
  *   ouk_rescan_new_findings_total{severity}          findings a re-scan found new (CRITICAL and HIGH)
  *   ouk_rescan_duration_seconds                      duration of a re-scan job that scanned
+ *   ouk_api_request_body_bytes                       bytes of scan and stored-SBOM request bodies the API holds now
+ *                                                    (api/body-budget.ts; at most STELLA_API_BODY_BUDGET_BYTES)
+ *   ouk_api_body_budget_refused_total                requests answered 503 SCAN_BUSY, unread, because the budget was spent
  *   process_* / nodejs_*                             prom-client default process metrics
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -315,6 +318,18 @@ export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?:
     if (s.queues && queueSource === s.queues) queueSource = [];
   };
 }
+
+export const apiBodyBytes = new Gauge({
+  name: 'ouk_api_request_body_bytes',
+  help: 'Bytes of scan and stored-SBOM request bodies the API holds now, from arrival to answer (at most STELLA_API_BODY_BUDGET_BYTES)',
+  registers: [registry],
+});
+
+export const apiBodyRefused = new Counter({
+  name: 'ouk_api_body_budget_refused_total',
+  help: 'Requests answered 503 SCAN_BUSY before their body was read, because the bodies held already would pass STELLA_API_BODY_BUDGET_BYTES',
+  registers: [registry],
+});
 
 const KNOWN_CODES = new Set<string>(Object.keys(EXIT_CODES));
 

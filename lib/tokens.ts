@@ -14,12 +14,19 @@
  * Claims: `sub` (required: who the token is for), `exp` (required), `iat`,
  * `jti` (the token id; the quota counts per `jti`, or per `sub` without one),
  * `tier` (optional positive integer: that token's daily scan allowance; it
- * raises QUOTA_TOKEN for this token, never lowers it; see lib/quota.ts).
+ * raises QUOTA_TOKEN for this token, never lowers it; see lib/quota.ts),
+ * `role` (optional: `viewer`, `operator` or `admin`, see ROLES; `roles` as a
+ * list and `scope` as space-separated words are read too). Each claim's type
+ * is checked once the signature is: a `sub` that is not a non-empty string
+ * (an object, "", 300 characters, a control character), a `jti` that is not
+ * a short string, a `role` that is not a string, are TOKEN_INVALID — a
+ * signed token is still outside input.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import * as jose from 'jose';
 import { OukError } from './errors.ts';
+import { hasTerminalControl } from './terminal-text.ts';
 
 export type TokenAlg = 'ES256' | 'EdDSA' | 'RS256';
 
@@ -30,16 +37,36 @@ export interface TokenClaims {
   iat?: number;
   jti?: string;
   tier?: number;
-  /** `operator` lets the token open the job dashboard (api/auth.ts). */
+  /** `viewer`, `operator` or `admin` (ROLES): what the token may do beyond scanning. */
   role?: string;
 }
+
+/**
+ * The roles a token may carry, each allowed what the ones before it are:
+ * `viewer` reads the stored-SBOM inventory (list, diff, status), `operator`
+ * also changes it and opens the job dashboard, `admin` everything. A token
+ * with no role (a scan token) only scans.
+ */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
 
 export interface VerifiedToken {
   claims: TokenClaims;
   alg: TokenAlg;
   /** the quota identity: jti, else sub */
   id: string;
+  /** the roles of ROLES the token names (in `role`, `roles` or `scope`); other words grant nothing */
+  roles: Role[];
 }
+
+/** Whether the token holds `need` or a role above it. */
+export function hasRole(token: Pick<VerifiedToken, 'roles'> | null | undefined, need: Role): boolean {
+  const rank = ROLES.indexOf(need);
+  return Boolean(token?.roles.some((r) => ROLES.indexOf(r) >= rank));
+}
+
+/** Longest `sub` and `jti` accepted (they are recorded, logged and printed). */
+export const MAX_CLAIM_CHARS = 256;
 
 export const DEFAULT_ISSUER = 'stella-ouk';
 /** Largest accepted `tier` (scans a day). */
@@ -160,19 +187,62 @@ export async function verifyToken(token: string, pub: PublicTokenKey, opts: Veri
   }
   const tier = payload.tier;
   if (tier !== undefined && !(typeof tier === 'number' && Number.isInteger(tier) && tier >= 1 && tier <= MAX_TIER)) {
-    throw refuse(`the token's tier claim ${JSON.stringify(tier)} is not a whole number of scans a day between 1 and ${MAX_TIER}: ask the operator to reissue it`);
+    throw refuse(`the token's tier claim ${claimText(tier)} is not a whole number of scans a day between 1 and ${MAX_TIER}: ask the operator to reissue it`);
   }
-  if (payload.jti !== undefined && typeof payload.jti !== 'string') throw refuse('the token\'s jti claim is not a string');
+  const sub = identityClaim(payload, 'sub');
+  const jti = payload.jti === undefined ? undefined : identityClaim(payload, 'jti');
+  const roles = roleClaims(payload);
   const claims: TokenClaims = {
-    sub: payload.sub!,
+    sub: sub!,
     iss: payload.iss!,
     exp: payload.exp!,
     ...(payload.iat !== undefined ? { iat: payload.iat } : {}),
-    ...(payload.jti !== undefined ? { jti: payload.jti } : {}),
+    ...(jti !== undefined ? { jti } : {}),
     ...(tier !== undefined ? { tier: tier as number } : {}),
     ...(typeof payload.role === 'string' ? { role: payload.role } : {}),
   };
-  return { claims, alg: pub.alg, id: claims.jti ?? claims.sub };
+  return { claims, alg: pub.alg, id: claims.jti ?? claims.sub, roles };
+}
+
+/** A claim's value for a message: JSON, at most 40 characters of it. */
+function claimText(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
+/** `sub` or `jti`: a non-empty string of at most MAX_CLAIM_CHARS, without control characters. */
+function identityClaim(payload: jose.JWTPayload, name: 'sub' | 'jti'): string {
+  const v = payload[name];
+  const what = name === 'sub' ? 'subject (sub claim: who the token is for)' : 'token id (jti claim)';
+  if (typeof v !== 'string') {
+    const kind = v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+    throw refuse(`the token's ${what} is ${kind}, not a string: ask the operator to reissue it`);
+  }
+  if (!v.trim()) throw refuse(`the token's ${what} is empty: ask the operator to reissue it`);
+  if (v.length > MAX_CLAIM_CHARS) throw refuse(`the token's ${what} is ${v.length} characters long, over ${MAX_CLAIM_CHARS}: ask the operator to reissue it`);
+  if (hasTerminalControl(v)) throw refuse(`the token's ${what} holds a control character: ask the operator to reissue it`);
+  return v;
+}
+
+/** The roles of ROLES named by `role` (a string), `roles` (a list of strings) and `scope` (space-separated words). */
+function roleClaims(payload: jose.JWTPayload): Role[] {
+  const words: string[] = [];
+  const { role, roles, scope } = payload as { role?: unknown; roles?: unknown; scope?: unknown };
+  if (role !== undefined) {
+    if (typeof role !== 'string') throw refuse(`the token's role claim ${claimText(role)} is not a string (one of ${ROLES.join(', ')}): ask the operator to reissue it`);
+    words.push(role);
+  }
+  if (roles !== undefined) {
+    if (!Array.isArray(roles) || roles.length > 16 || !roles.every((r) => typeof r === 'string')) {
+      throw refuse(`the token's roles claim ${claimText(roles)} is not a list of at most 16 role names: ask the operator to reissue it`);
+    }
+    words.push(...(roles as string[]));
+  }
+  if (scope !== undefined) {
+    if (typeof scope !== 'string') throw refuse(`the token's scope claim ${claimText(scope)} is not a string of space-separated words: ask the operator to reissue it`);
+    words.push(...scope.split(/\s+/));
+  }
+  return ROLES.filter((r) => words.includes(r));
 }
 
 function mapJoseError(e: unknown, issuer: string, token: string): OukError {
@@ -247,6 +317,10 @@ export interface IssueOptions {
 /** Signs a token with the operator's private key. */
 export async function issueToken(opts: IssueOptions): Promise<{ token: string; claims: TokenClaims; alg: TokenAlg }> {
   if (!opts.sub.trim()) throw new OukError('USAGE', '--sub must name who the token is for');
+  if (opts.sub.length > MAX_CLAIM_CHARS || hasTerminalControl(opts.sub)) throw new OukError('USAGE', `--sub: give at most ${MAX_CLAIM_CHARS} characters, without control characters`);
+  if (opts.role !== undefined && opts.role !== '' && !(ROLES as readonly string[]).includes(opts.role)) {
+    throw new OukError('USAGE', `--role ${opts.role}: give one of ${ROLES.join(', ')} (viewer reads stored SBOMs, operator also changes them and opens the dashboard)`);
+  }
   if (opts.tier !== undefined && !(Number.isInteger(opts.tier) && opts.tier >= 1 && opts.tier <= MAX_TIER)) {
     throw new OukError('USAGE', `--tier ${opts.tier}: give a whole number of scans a day between 1 and ${MAX_TIER}`);
   }

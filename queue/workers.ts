@@ -41,6 +41,7 @@ import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
 import { OukWait } from '../lib/errors.ts';
+import { admitStageJob, isStagePayload } from './job-guard.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { enqueueRescanPlan, startRescanWorker } from './rescan.ts';
 import type { SbomScanner } from '../functions/rescan.ts';
@@ -81,7 +82,12 @@ type ProcessorBase = Omit<StageContext, 'progress' | 'attempt' | 'logger'> & {
 export function stageProcessor(stage: StageName, base: ProcessorBase) {
   const fn = STAGE_FUNCTIONS[stage];
   return async (job: Job<StagePayload>, token?: string): Promise<unknown> => {
-    const p = job.data;
+    // A job from outside the pipeline (the dashboard's Add job, `data: null`, a stage out of order)
+    // fails for good as JOB_INVALID here, before the import record is touched (queue/job-guard.ts).
+    const p = await admitStageJob(base.pool, job.data, stage).catch((e: unknown) => {
+      const err = asOukError(e);
+      throw err.retryable ? new Error(`${err.code}: ${err.message}`, { cause: e }) : new UnrecoverableError(`${err.code}: ${err.message}`);
+    });
     const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
     const logger = withImport(base.logger, p.importId, { stage, jobId: job.id, attempt: attempt.number });
     const start = await beginStage(base.pool, p.importId, stage, attempt.number, base.now());
@@ -155,7 +161,7 @@ export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWork
     worker.on('error', (err) => logger.error({ err, stage }, 'worker error'));
     // A job that failed without reaching the processor's catch (stalled too often): record it too.
     worker.on('failed', (job, err) => {
-      if (!job || !/stalled/i.test(err.message) || !isFinalFailure(job, err)) return;
+      if (!job || !/stalled/i.test(err.message) || !isFinalFailure(job, err) || !isStagePayload(job.data, stage)) return;
       stageFailed(pool, job.data.importId, stage, 'IMPORT_FAILED', `the ${stage} worker died repeatedly (${err.message}): run \`stella ouk retry ${job.data.importId}\``, true).catch(() => undefined);
     });
     detach.push(attachWorkerLogging(worker, logger));

@@ -2,9 +2,13 @@
  * Scan output for people: a header (DB version, SBOM, counts), the findings as
  * a table sorted by severity, what was not checked and why, and the quota
  * banner. Colour only when asked (stdout is a TTY and NO_COLOR is unset).
+ * Every value from the SBOM or the DB (names, versions, summaries, reasons)
+ * is printed through lib/terminal-text.ts, colour or not: a package name
+ * holding an escape sequence or a newline shows as `\x1b…`/`\n`.
  */
 import { loadConfig, type Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
+import { terminalText as t } from '../lib/terminal-text.ts';
 import { type Finding, type ScanResult, SEVERITIES, type Severity } from './scan.ts';
 
 const COLOURS: Record<Severity, string> = {
@@ -40,7 +44,9 @@ function advisoryLabel(f: Finding): string {
   return cve && cve !== f.advisoryId ? `${f.advisoryId} (${cve})` : f.advisoryId;
 }
 
-function table(rows: string[][], colourCol: ((row: number) => string | null) | null): string {
+/** Rows of outside values as aligned columns; every cell is escaped before it is measured. */
+function table(cells: string[][], colourCol: ((row: number) => string | null) | null): string {
+  const rows = cells.map((r) => r.map((c) => t(c)));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows
     .map((r, ri) =>
@@ -59,8 +65,8 @@ function table(rows: string[][], colourCol: ((row: number) => string | null) | n
 export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean; showSuppressed?: boolean }): string {
   const out: string[] = [];
   const s = r.summary;
-  out.push(`Vulnerability DB ${r.dbVersion} (activated ${r.dbActivatedAt})`);
-  out.push(`SBOM: ${r.sbom.format} ${r.sbom.specVersion}, ${s.components} components: ${s.checked} checked, ${s.notChecked} not checked`);
+  out.push(`Vulnerability DB ${t(r.dbVersion)} (activated ${r.dbActivatedAt})`);
+  out.push(`SBOM: ${r.sbom.format} ${t(r.sbom.specVersion)}, ${s.components} components: ${s.checked} checked, ${s.notChecked} not checked`);
   out.push('');
   if (r.findings.length === 0) {
     out.push('No known vulnerabilities in the checked components.');
@@ -85,7 +91,7 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
     out.push('');
     out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}${s.kev ? `; ${s.kev} on CISA's KEV list` : ''}`);
     const epssDates = [...new Set(r.findings.flatMap((f) => (f.epss ? [f.epss.date] : [])))].sort();
-    if (s.kev || epssDates.length) out.push(`KEV: yes = known exploited (CISA), R = used in ransomware campaigns; EPSS: probability of exploitation in 30 days (percentile)${epssDates.length ? `, scores of ${epssDates.join(', ')}` : ''}`);
+    if (s.kev || epssDates.length) out.push(`KEV: yes = known exploited (CISA), R = used in ransomware campaigns; EPSS: probability of exploitation in 30 days (percentile)${epssDates.length ? `, scores of ${t(epssDates.join(', '))}` : ''}`);
   }
   const suppressed = r.suppressed ?? [];
   if (suppressed.length > 0) {
@@ -106,7 +112,7 @@ export function renderTable(r: ScanResult & { quota?: { banner: string | null } 
     out.push(`Not checked (${r.notChecked.length}) — these are NOT known to be clean:`);
     for (const n of r.notChecked.slice(0, 50)) {
       const what = n.purl ?? n.cpe ?? `${n.name}${n.version ? `@${n.version}` : ''}`;
-      out.push(`  ${what}${n.advisoryId ? ` [${n.advisoryId}]` : ''}: ${n.reason}`);
+      out.push(`  ${t(what)}${n.advisoryId ? ` [${t(n.advisoryId)}]` : ''}: ${t(n.reason)}`);
     }
     if (r.notChecked.length > 50) out.push(`  … and ${r.notChecked.length - 50} more (see --json)`);
   }

@@ -264,7 +264,9 @@ describe('stored SBOMs, re-scanned after every activation', () => {
     const jwtPub = path.join(work, 'jwt.pub');
     fs.writeFileSync(jwtPriv, jwt.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     fs.writeFileSync(jwtPub, jwt.publicKey.export({ type: 'spki', format: 'pem' }));
-    const { token } = await issueToken({ privateKey: jwtPriv, sub: 'inventory', ttl: '600s' });
+    const { token } = await issueToken({ privateKey: jwtPriv, sub: 'inventory', role: 'operator', ttl: '600s' });
+    const scanToken = (await issueToken({ privateKey: jwtPriv, sub: 'ci-runner', ttl: '600s' })).token;
+    const viewerToken = (await issueToken({ privateKey: jwtPriv, sub: 'dashboard', role: 'viewer', ttl: '600s' })).token;
     const app: FastifyInstance = Fastify();
     await app.register(sbomRoutes, { pool: fx.pool, config: loadConfig({ STELLA_SCAN_MAX_BYTES: String(2 * 1024 * 1024), STELLA_JWT_PUBLIC_KEY: jwtPub }), logger: fx.logger });
     const juice = fs.readFileSync(JUICE, 'utf8');
@@ -275,6 +277,22 @@ describe('stored SBOMs, re-scanned after every activation', () => {
       const r = await app.inject({ method, url, ...(method === 'POST' ? { payload: juice, headers: { 'content-type': 'application/json' } } : {}) });
       assert.equal(r.statusCode, 401, `${method} ${url}: ${r.body}`);
       assert.equal(r.json().error.code, 'TOKEN_REQUIRED');
+    }
+    // a scan token neither reads nor changes the inventory; a viewer token reads it only (403 ROLE_REQUIRED)
+    for (const [tok, method, url] of [
+      [scanToken, 'POST', '/api/v1/sboms?name=scan'],
+      [scanToken, 'GET', '/api/v1/sboms'],
+      [scanToken, 'GET', '/api/v1/sboms/juice-shop/diff'],
+      [scanToken, 'DELETE', '/api/v1/sboms/juice-shop'],
+      [viewerToken, 'POST', '/api/v1/sboms?name=viewer'],
+      [viewerToken, 'DELETE', '/api/v1/sboms/juice-shop'],
+    ] as const) {
+      const r = await app.inject({ method, url, headers: { authorization: `Bearer ${tok}`, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { payload: juice } : {}) });
+      assert.equal(r.statusCode, 403, `${method} ${url}: ${r.body}`);
+      assert.equal(r.json().error.code, 'ROLE_REQUIRED');
+    }
+    for (const url of ['/api/v1/sboms', '/api/v1/sboms/juice-shop/diff']) {
+      assert.equal((await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${viewerToken}` } })).statusCode, 200, url);
     }
     let res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=juice-api', payload: juice, headers });
     assert.equal(res.statusCode, 201, res.body);
@@ -296,7 +314,7 @@ describe('stored SBOMs, re-scanned after every activation', () => {
     res = await app.inject({ method: 'POST', url: '/api/v1/sboms', payload: juice, headers });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error.code, 'USAGE');
-    res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=x', payload: '<bom/>', headers: { 'content-type': 'application/xml' } });
+    res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=x', payload: '<bom/>', headers: { ...auth, 'content-type': 'application/xml' } });
     assert.equal(res.statusCode, 415);
     res = await app.inject({ method: 'POST', url: '/api/v1/sboms?name=x', payload: juice, headers: { ...headers, authorization: 'Basic abc' } });
     assert.equal(res.statusCode, 401);

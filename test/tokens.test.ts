@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import * as jose from 'jose';
 import { isOukError } from '../lib/errors.ts';
-import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../lib/tokens.ts';
+import { decodeToken, hasRole, issueToken, loadPublicTokenKey, verifyToken } from '../lib/tokens.ts';
 import { tmpDir } from './helpers/services.ts';
 
 const dir = tmpDir('tokens');
@@ -137,6 +137,55 @@ describe('tokens', () => {
     const key = await jose.importPKCS8(fs.readFileSync(ec.priv, 'utf8'), 'ES256');
     const t = await new jose.SignJWT({ tier: -5 }).setProtectedHeader({ alg: 'ES256' }).setSubject('x').setIssuer('stella-ouk').setExpirationTime(nowSec() + 60).sign(key);
     assert.match(await refusal(t), /tier claim -5/);
+  });
+
+  it('refuses a signed token whose claims are of the wrong type (issue 20: a `sub` that is an object or empty)', async () => {
+    const key = await jose.importPKCS8(fs.readFileSync(ec.priv, 'utf8'), 'ES256');
+    const signed = (claims: Record<string, unknown>) =>
+      new jose.SignJWT({ iss: 'stella-ouk', exp: nowSec() + 60, ...claims }).setProtectedHeader({ alg: 'ES256' }).sign(key);
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ sub: { name: 'admin' } }, /subject \(sub claim: who the token is for\) is an object, not a string/],
+      [{ sub: '' }, /subject .* is empty/],
+      [{ sub: '   ' }, /subject .* is empty/],
+      [{ sub: ['a'] }, /subject .* is a list, not a string/],
+      [{ sub: 'x'.repeat(257) }, /257 characters long, over 256/],
+      [{ sub: 'ci\u001b]0;owned\u0007' }, /subject .* holds a control character/],
+      [{ sub: 'x', jti: 42 }, /token id \(jti claim\) is a number, not a string/],
+      [{ sub: 'x', jti: '' }, /token id \(jti claim\) is empty/],
+      [{ sub: 'x', role: ['operator'] }, /role claim \["operator"\] is not a string/],
+      [{ sub: 'x', role: { operator: true } }, /role claim .* is not a string/],
+      [{ sub: 'x', roles: 'operator' }, /roles claim "operator" is not a list/],
+      [{ sub: 'x', roles: [1] }, /roles claim \[1\] is not a list/],
+      [{ sub: 'x', scope: ['operator'] }, /scope claim .* is not a string/],
+      [{ sub: 'x', tier: '1000' }, /tier claim "1000" is not a whole number/],
+    ];
+    for (const [claims, message] of cases) assert.match(await refusal(await signed(claims)), message, JSON.stringify(claims));
+    // well-typed claims are taken as they are
+    const ok = await verifyToken(await signed({ sub: 'ci-runner', jti: 'j-1', role: 'viewer', roles: ['other'], scope: 'read operator' }), loadPublicTokenKey(ec.pub));
+    assert.deepEqual([ok.claims.sub, ok.id, ok.roles], ['ci-runner', 'j-1', ['viewer', 'operator']]);
+  });
+
+  it('roles rank viewer < operator < admin; a scan token has none; unknown role words grant nothing', async () => {
+    const pub = loadPublicTokenKey(ec.pub);
+    const roles = async (role?: string) => verifyToken((await issueToken({ privateKey: ec.priv, sub: 's', ttl: '60s', ...(role ? { role } : {}) })).token, pub);
+    const scan = await roles();
+    const viewer = await roles('viewer');
+    const operator = await roles('operator');
+    const admin = await roles('admin');
+    assert.deepEqual(
+      [scan, viewer, operator, admin].map((t) => [hasRole(t, 'viewer'), hasRole(t, 'operator'), hasRole(t, 'admin')]),
+      [
+        [false, false, false],
+        [true, false, false],
+        [true, true, false],
+        [true, true, true],
+      ],
+    );
+    const key = await jose.importPKCS8(fs.readFileSync(ec.priv, 'utf8'), 'ES256');
+    const odd = await new jose.SignJWT({ role: 'superuser' }).setProtectedHeader({ alg: 'ES256' }).setSubject('x').setIssuer('stella-ouk').setExpirationTime(nowSec() + 60).sign(key);
+    assert.deepEqual((await verifyToken(odd, pub)).roles, []);
+    // `stella token issue --role` takes only the known roles
+    await assert.rejects(issueToken({ privateKey: ec.priv, sub: 's', ttl: '60s', role: 'superuser' }), (e) => isOukError(e) && e.code === 'USAGE' && /viewer, operator, admin/.test(e.message));
   });
 
   it('refuses weak or unusable keys', () => {

@@ -23,6 +23,7 @@ import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
 import { indexPathFor, updateMirrorIndex, wantsIndex } from '../../builder/mirror-index-file.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 interface BuildCliOptions {
   feeds: string;
@@ -82,7 +83,7 @@ export function formatSummary(r: BuildResult, seconds: number): string {
   }
   lines.push(...fileLines('', r));
   if (r.full) lines.push(...fileLines(`full bundle of ${r.full.manifest.bundleVersion} (the next delta's base): `, r.full));
-  return lines.join('\n') + '\n';
+  return terminalLines(lines); // feed snapshots and image names come from upstream data
 }
 
 export function registerOukBuild(ouk: Command): void {

@@ -12,6 +12,7 @@ import { resolveEnv } from '../../infra/env.ts';
 import { createStore } from '../../infra/store.ts';
 import { loadConfig, pipelineSettings } from '../../lib/config.ts';
 import { createLogger } from '../../lib/logger.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 function mib(bytes: number | undefined): string {
   return bytes === undefined ? '' : ` (${(bytes / 1048576).toFixed(1)} MiB)`;
@@ -24,7 +25,7 @@ export function describeGc(r: GcResult): string {
   for (const s of r.schemas) lines.push(`${verb} schema ${s.name}: ${s.why}`);
   for (const b of r.busy) lines.push(`kept schema ${b}: a reader still uses it (the next pass drops it)`);
   if (!lines.length) lines.push('nothing to remove: every staged member and DB schema is still needed');
-  return lines.join('\n') + '\n';
+  return terminalLines(lines); // object keys and schema names from the bucket and the DB, escaped
 }
 
 function hours(v: string): number {

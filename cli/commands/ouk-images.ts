@@ -25,6 +25,7 @@ import { describeError, OukError } from '../../lib/errors.ts';
 import { connectRedis } from '../../queue/connection.ts';
 import { openPipelineQueues } from '../../queue/queues.ts';
 import { clearRepairedFailures } from '../../queue/retry.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 interface ImageLine extends SiteImage {
   repository: string;
@@ -61,7 +62,7 @@ export function registerOukImages(ouk: Command): void {
           });
           if (!opts.json) {
             for (const x of pushed) {
-              process.stdout.write(`pushed the images of ${x.version} (${x.importId}): ${x.result.images.map((i) => `${i.repository}:${i.tag} (${i.blobs.pushed} blobs, ${i.manifests.pushed} manifests)`).join(', ')}\n`);
+              process.stdout.write(terminalLines([`pushed the images of ${x.version} (${x.importId}): ${x.result.images.map((i) => `${i.repository}:${i.tag} (${i.blobs.pushed} blobs, ${i.manifests.pushed} manifests)`).join(', ')}`]));
             }
             if (!pushed.length) process.stdout.write('nothing to push: the registry holds every image of the active kit\n');
           }
@@ -78,12 +79,12 @@ export function registerOukImages(ouk: Command): void {
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ activeVersion: version, registry: client?.url ?? null, ...(opts.push ? { pushed } : {}), images: lines }, null, 2)}\n`);
         } else if (!lines.length) {
-          process.stdout.write(version ? `the active kit ${version} carries no images\n` : 'no active DB: import a kit first\n');
+          process.stdout.write(version ? terminalLines([`the active kit ${version} carries no images`]) : 'no active DB: import a kit first\n');
         } else {
-          process.stdout.write(`images of the active kit ${version}${client ? `, registry ${client.url}` : ' (no registry configured: OUK_REGISTRY_URL)'}\n`);
+          process.stdout.write(terminalLines([`images of the active kit ${version}${client ? `, registry ${client.url}` : ' (no registry configured: OUK_REGISTRY_URL)'}`]));
           for (const l of lines) {
             const held = l.held === null ? 'not checked' : l.held ? 'held' : l.tagDigest ? `NOT held (tag points at ${l.tagDigest})` : 'NOT held';
-            process.stdout.write(`  ${l.repository}:${l.tag}  ${l.indexDigest}  ${l.platforms.map(platformLabel).join(', ')}  from ${l.version}  push ${l.pushState ?? 'pending'}  ${held}\n`);
+            process.stdout.write(terminalLines([`  ${l.repository}:${l.tag}  ${l.indexDigest}  ${l.platforms.map(platformLabel).join(', ')}  from ${l.version}  push ${l.pushState ?? 'pending'}  ${held}`]));
           }
         }
         const missing = lines.filter((l) => l.held === false);

@@ -28,6 +28,7 @@ import { followImport, imagesFailure, importFailure, stageSummary } from '../imp
 import { openCliPipeline } from '../import/pipeline.ts';
 import { readManifestOf, sourceOf } from '../import/source.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 interface ImportOptions {
   allowDowngrade?: boolean;
@@ -41,7 +42,8 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
   const src = sourceOf(arg);
   if (!src.isUrl && !fs.existsSync(arg)) throw new OukError('INPUT_NOT_FOUND', `${arg} does not exist`);
   const tty = Boolean(process.stderr.isTTY) && !opts.json;
-  const say: Say = { info: (line) => process.stderr.write(`${line}\n`) };
+  // what the CLI says carries versions, keys and error codes from the kit and the record: each line escaped
+  const say: Say = { info: (line) => process.stderr.write(terminalLines([line])) };
   const p = await openCliPipeline();
   try {
     try {
@@ -101,12 +103,12 @@ export async function runImport(arg: string, opts: ImportOptions): Promise<numbe
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
     } else {
-      process.stdout.write(`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}\n`);
+      process.stdout.write(terminalLines([`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}`]));
       const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;
       if (pushed?.skipped) {
-        if (pushed.images.length) process.stdout.write(`images: ${pushed.skipped}\n`); // a kit without images says nothing about them
+        if (pushed.images.length) process.stdout.write(terminalLines([`images: ${pushed.skipped}`])); // a kit without images says nothing about them
       }
-      else if (pushed) for (const i of pushed.images) process.stdout.write(`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)\n`);
+      else if (pushed) for (const i of pushed.images) process.stdout.write(terminalLines([`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)`]));
     }
     if (rec.stages.images?.state === 'failed') throw imagesFailure(rec);
     return 0;

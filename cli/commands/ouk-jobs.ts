@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
+import { terminalText } from '../../lib/terminal-text.ts';
 
 import { STAGES, type StageName } from '../../functions/context.ts';
 import { LIVE_STATES } from '../../queue/resume.ts';
@@ -196,22 +197,28 @@ function progressText(p: unknown): string {
   return '';
 }
 
+/** An outside message on one line: whitespace runs as one space, control characters escaped, at most `max` characters. */
 function oneLine(s: string, max: number): string {
-  const t = s.replace(/\s+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+  const one = terminalText(s.replace(/[ \t\r\n]+/g, ' ').trim());
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
 
-/** The human table: one header line per import, one line per stage. */
+/**
+ * The human table: one header line per import, one line per stage. Keys,
+ * versions, states and errors come from outside (the bucket, the kit, a job's
+ * failed reason): printed through terminalText, so none can move the cursor,
+ * retitle the terminal or start a line of its own.
+ */
 export function renderImports(views: ImportView[], failedOnly = false): string {
   if (views.length === 0) return failedOnly ? 'no failed imports\n' : 'no imports yet: drop a bundle into the bucket or run `stella ouk import FILE`\n';
   const lines: string[] = [];
   for (const v of views) {
-    lines.push(`${v.id}  ${v.version ?? '(version unknown)'}  ${v.state.toUpperCase()}  ${v.objectKey}  created ${v.createdAt}`);
+    lines.push(`${v.id}  ${v.version === null ? '(version unknown)' : terminalText(v.version)}  ${terminalText(v.state.toUpperCase())}  ${terminalText(v.objectKey)}  created ${v.createdAt}`);
     for (const s of v.stages) {
       const attempts = s.maxAttempts ? `${s.attempts}/${s.maxAttempts}` : String(s.attempts);
       const cols = [
         `  ${s.stage.padEnd(9)}`,
-        s.state.padEnd(17),
+        terminalText(s.state).padEnd(17),
         `attempts ${attempts}`.padEnd(14),
         formatDuration(s.durationSeconds).padStart(8),
         progressText(s.progress).padStart(5),

@@ -16,6 +16,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { retryImport } from '../../queue/retry.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 const ROUTE: Record<MirrorPlan['route'], string> = {
   'up-to-date': 'up to date: the mirror has nothing newer',
@@ -30,7 +31,7 @@ export function describePlan(plan: MirrorPlan, mirror: string): string {
   const lines = [`mirror ${mirror}: active ${plan.active ?? 'none'}, newest offered ${plan.newest ?? '-'}: ${ROUTE[plan.route]}`];
   for (const [i, s] of plan.steps.entries()) lines.push(`  ${i + 1}. ${s.action.padEnd(7)} ${s.entry.file}  ${s.why}`);
   for (const n of plan.notes) lines.push(`  note: ${n}`);
-  return lines.join('\n') + '\n';
+  return terminalLines(lines); // file names and versions from the mirror's index.json, escaped
 }
 
 export function describeResult(r: MirrorPullResult): string {
@@ -40,7 +41,7 @@ export function describeResult(r: MirrorPullResult): string {
   const active = `active ${r.activeAfter ?? 'none'}`;
   if (STUCK_ROUTES.has(r.plan.route)) lines.push(`${active}: nothing pulled — ${ROUTE[r.plan.route]} (the mirror's newest: ${r.plan.offered ?? 'none'})`);
   else lines.push(r.done ? `${active}: up to date with the mirror` : active);
-  return lines.join('\n') + '\n';
+  return terminalLines(lines);
 }
 
 export function registerOukMirror(ouk: Command): void {

@@ -11,6 +11,7 @@ import { findImports } from '../../infra/import-records.ts';
 import { retryImport } from '../../queue/retry.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 export function registerOukRetry(ouk: Command): void {
   ouk
@@ -40,8 +41,8 @@ export function registerOukRetry(ouk: Command): void {
         const activatedNow = r.stage !== 'images';
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ importId: rec.id, version: done.record.version, state: done.record.state, stages: stageSummary(done.record) }, null, 2)}\n`);
-        } else if (activatedNow) process.stdout.write(`activated ${done.record.version}\n`);
-        else if (images?.state === 'done') process.stdout.write(`images of ${done.record.version} pushed\n`);
+        } else if (activatedNow) process.stdout.write(terminalLines([`activated ${done.record.version}`]));
+        else if (images?.state === 'done') process.stdout.write(terminalLines([`images of ${done.record.version} pushed`]));
         // The images step failed again: the command failed, with the images' code.
         if (images?.state === 'failed') throw imagesFailure(done.record);
       } finally {

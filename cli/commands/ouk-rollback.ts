@@ -17,6 +17,7 @@ import type { Pool } from '../../infra/db.ts';
 import { connectRedis } from '../../queue/connection.ts';
 import { openPipelineQueues } from '../../queue/queues.ts';
 import { enqueueRescans, type EnqueuedRescans } from '../../queue/rescan.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 /** Enqueues the re-scans a rollback needs; null (with a warning on stderr) when Redis does not answer. */
 async function enqueueAfterRollback(pool: Pool, redisUrl: string, prefix: string, logger: Logger): Promise<EnqueuedRescans | null> {
@@ -24,7 +25,7 @@ async function enqueueAfterRollback(pool: Pool, redisUrl: string, prefix: string
   try {
     queues = openPipelineQueues(await connectRedis(redisUrl), prefix);
   } catch (e) {
-    process.stderr.write(`warning: ${(e as Error).message}; the stored SBOMs are re-scanned once the reconciler runs again\n`);
+    process.stderr.write(terminalLines([`warning: ${(e as Error).message}; the stored SBOMs are re-scanned once the reconciler runs again`]));
     return null;
   }
   try {
@@ -51,7 +52,7 @@ export function registerOukRollback(ouk: Command): void {
         process.stdout.write(
           opts.json
             ? `${JSON.stringify({ ...r, rescans }, null, 2)}\n`
-            : `rolled back to ${r.to.version} (was ${r.from.version ?? r.from.importId})${rescans?.jobs ? `; ${rescans.jobs} stored SBOM${rescans.jobs === 1 ? '' : 's'} queued for re-scan` : ''}\n`,
+            : terminalLines([`rolled back to ${r.to.version} (was ${r.from.version ?? r.from.importId})${rescans?.jobs ? `; ${rescans.jobs} stored SBOM${rescans.jobs === 1 ? '' : 's'} queued for re-scan` : ''}`]),
         );
       } finally {
         await pool.end();

@@ -17,6 +17,7 @@ import { TABLES } from '../../bundle/tables.ts';
 import { STAGES } from '../../functions/context.ts';
 import { recentImports, type ImportRecord } from '../../infra/import-records.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
+import { terminalText as t } from '../../lib/terminal-text.ts';
 
 interface ActivationRow {
   seq: string;
@@ -116,31 +117,36 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
+/**
+ * The human report. Every value from outside — object keys, kit versions and
+ * kinds, feed names, error messages — goes through terminalText: a key holding
+ * `\e]0;…\a` or a newline prints as visible escapes on its own line.
+ */
 export function renderStatus(r: StatusReport): string {
   const out: string[] = [];
   if (r.active) {
     const a = r.active;
-    out.push(`Active DB   ${a.version} (${a.kind ?? 'full'}), activated ${a.activatedAt}, ${a.ageSeconds === null ? '' : `${formatAge(a.ageSeconds)} old`}`);
-    out.push(`            ${Object.entries(a.counts).map(([t, n]) => `${t} ${n}`).join(', ') || 'no counts recorded'}`);
-    if (a.feeds.length) out.push(`            feeds: ${a.feeds.map((f) => `${f.name} ${f.records}${f.snapshot ? ` (snapshot ${f.snapshot})` : ''}`).join('; ')}`);
-    out.push(`            import ${a.importId}, schema ${a.schema}`);
+    out.push(`Active DB   ${t(a.version)} (${t(a.kind ?? 'full')}), activated ${a.activatedAt}, ${a.ageSeconds === null ? '' : `${formatAge(a.ageSeconds)} old`}`);
+    out.push(`            ${Object.entries(a.counts).map(([table, n]) => `${t(table)} ${t(n)}`).join(', ') || 'no counts recorded'}`);
+    if (a.feeds.length) out.push(`            feeds: ${a.feeds.map((f) => `${t(f.name)} ${t(f.records)}${f.snapshot ? ` (snapshot ${t(f.snapshot)})` : ''}`).join('; ')}`);
+    out.push(`            import ${a.importId}, schema ${t(a.schema)}`);
   } else out.push('Active DB   none');
-  out.push(`Previous    ${r.previous ? `${r.previous.version ?? '?'} (import ${r.previous.importId}; \`stella ouk rollback\` re-activates it)` : 'none kept'}`);
-  if (r.warning) out.push(`WARNING     ${r.warning}`);
+  out.push(`Previous    ${r.previous ? `${t(r.previous.version ?? '?')} (import ${r.previous.importId}; \`stella ouk rollback\` re-activates it)` : 'none kept'}`);
+  if (r.warning) out.push(`WARNING     ${t(r.warning)}`);
   out.push('');
   if (r.imports.length === 0) out.push('No imports yet: drop a bundle into the bucket or run `stella ouk import FILE`.');
   else {
     out.push(`${pad('IMPORT', 26)}${pad('VERSION', 14)}${pad('STATE', 13)}${STAGES.map((s) => pad(s.toUpperCase(), 10)).join('')}KEY`);
     for (const i of r.imports) {
-      const stages = STAGES.map((s) => pad(String((i.stages[s] as { state?: string } | null)?.state ?? '-'), 10)).join('');
-      out.push(`${pad(i.id, 26)}${pad(i.version ?? '?', 14)}${pad(i.state, 13)}${stages}${i.key}`);
-      if (i.state === 'failed' && i.error) out.push(`  └ ${i.error.code}: ${i.error.message}`);
+      const stages = STAGES.map((s) => pad(t((i.stages[s] as { state?: string } | null)?.state ?? '-'), 10)).join('');
+      out.push(`${pad(i.id, 26)}${pad(t(i.version ?? '?'), 14)}${pad(t(i.state), 13)}${stages}${t(i.key)}`);
+      if (i.state === 'failed' && i.error) out.push(`  └ ${t(i.error.code)}: ${t(i.error.message)}`);
     }
   }
   if (r.history.length) {
     out.push('');
     out.push('History (newest first)');
-    for (const h of r.history) out.push(`  ${h.at}  ${pad(h.action, 9)}${pad(h.version, 14)}${pad(h.kind, 6)} ${h.importId ?? ''}`);
+    for (const h of r.history) out.push(`  ${h.at}  ${pad(t(h.action), 9)}${pad(t(h.version), 14)}${pad(t(h.kind), 6)} ${h.importId ?? ''}`);
   }
   return out.join('\n') + '\n';
 }

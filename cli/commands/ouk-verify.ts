@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { resolveEnv } from '../../infra/env.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { loadTrustedKeys, verifyBundleFile, type BundleVerification } from '../../signing/index.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 interface VerifyCliOptions {
   key: string[];
@@ -34,7 +35,7 @@ export function summarise(file: string, r: BundleVerification & { signaturePath:
     `members:   ${m.members.length} + manifest.json, ${bytes} bytes uncompressed, every sha256 matches`,
   ];
   for (const f of m.feeds) lines.push(`feed:      ${f.name}: ${f.records} records${f.skipped ? ` (${f.skipped} skipped)` : ''}, snapshot ${f.snapshot ?? 'unknown'}`);
-  return lines.join('\n') + '\n';
+  return terminalLines(lines); // the manifest is signed, and still outside input
 }
 
 export function registerOukVerify(ouk: Command): void {

@@ -25,6 +25,7 @@ import { readDiff, readStatus, type SbomDiffReport, type SbomStatusReport } from
 import { storedSbomScanner } from '../../scan/stored.ts';
 import type { Finding } from '../../scan/findings.ts';
 import { parseSbomJson, readSbomFileText } from '../../scan/sbom.ts';
+import { terminalText as t } from '../../lib/terminal-text.ts';
 import { cliClientId } from './scan.ts';
 
 async function withPool<T>(fn: (pool: Pool, config: Config) => Promise<T>): Promise<T> {
@@ -50,34 +51,39 @@ function severityLine(bySeverity: Record<string, number>): string {
   return parts.length ? parts.join(', ') : 'none';
 }
 
+// Names, versions, package names and who added an SBOM come from outside (the SBOM, the kit, a
+// token's subject): every one is printed through terminalText (t), so none reaches the terminal raw.
+
 export function renderAdded(r: AddSbomResult): string {
-  const head = `${r.state === 'replaced' ? 'replaced' : 'stored'} ${r.name} (${r.format} ${r.specVersion}, ${r.components} components)`;
+  const head = `${r.state === 'replaced' ? 'replaced' : 'stored'} ${t(r.name)} (${t(r.format)} ${t(r.specVersion)}, ${r.components} components)`;
   if (!r.scan) return `${head}\nno DB is active yet: the first activation scans it\n`;
-  return `${head}\nscanned against ${r.scan.dbVersion}: ${r.scan.counts.findings} finding${r.scan.counts.findings === 1 ? '' : 's'} (${severityLine(r.scan.counts.bySeverity)}); re-scanned after every activation\n`;
+  return `${head}\nscanned against ${t(r.scan.dbVersion)}: ${r.scan.counts.findings} finding${r.scan.counts.findings === 1 ? '' : 's'} (${severityLine(r.scan.counts.bySeverity)}); re-scanned after every activation\n`;
 }
 
+/** `s` escaped (terminalText), then padded to `n` columns (one space at least). */
 function pad(s: string, n: number): string {
-  return s.length >= n ? `${s} ` : s + ' '.repeat(n - s.length);
+  const e = t(s);
+  return e.length >= n ? `${e} ` : e + ' '.repeat(n - e.length);
 }
 
 function findingLine(mark: string, f: Finding): string {
   const cve = f.aliases.find((a) => a.startsWith('CVE-'));
   const id = cve && cve !== f.advisoryId ? `${f.advisoryId} (${cve})` : f.advisoryId;
-  return `  ${mark} ${pad(f.severity, 9)}${pad(`${f.package} ${f.installedVersion}`, 36)}${pad(id, 40)}${f.fixedVersion ? `fixed in ${f.fixedVersion}` : ''}`.trimEnd();
+  return `  ${mark} ${pad(f.severity, 9)}${pad(`${f.package} ${f.installedVersion}`, 36)}${pad(id, 40)}${f.fixedVersion ? `fixed in ${t(f.fixedVersion)}` : ''}`.trimEnd();
 }
 
 function changeLine(c: FindingChange<Finding>): string {
   const what: string[] = [];
-  if (c.before.severity !== c.after.severity) what.push(`severity ${c.before.severity} → ${c.after.severity}`);
+  if (c.before.severity !== c.after.severity) what.push(`severity ${t(c.before.severity)} → ${t(c.after.severity)}`);
   if (c.before.kev !== c.after.kev) what.push(c.after.kev ? 'now on CISA KEV' : 'off CISA KEV');
   if (c.before.epss !== c.after.epss) what.push(`EPSS ${c.before.epss ?? '-'} → ${c.after.epss ?? '-'}`);
   return `${findingLine('~', c.finding)}  [${what.join('; ')}]`;
 }
 
 export function renderDiff(d: SbomDiffReport<Finding>): string {
-  if (d.state === 'not-scanned') return `${d.sbom}: not scanned yet (no DB is active); the first activation scans it\n`;
-  if (d.state === 'first-scan') return `${d.sbom}: scanned once, against ${d.to}; a diff appears after the next activation\n`;
-  const out = [`${d.sbom}: ${d.from} → ${d.to} (activation ${d.fromActivation} → ${d.toActivation}, ${d.computedAt})`];
+  if (d.state === 'not-scanned') return `${t(d.sbom)}: not scanned yet (no DB is active); the first activation scans it\n`;
+  if (d.state === 'first-scan') return `${t(d.sbom)}: scanned once, against ${t(d.to)}; a diff appears after the next activation\n`;
+  const out = [`${t(d.sbom)}: ${t(d.from)} → ${t(d.to)} (activation ${d.fromActivation} → ${d.toActivation}, ${d.computedAt})`];
   for (const f of d.added) out.push(findingLine('+', f));
   for (const f of d.removed) out.push(findingLine('-', f));
   for (const c of d.changed) out.push(changeLine(c));
@@ -87,14 +93,14 @@ export function renderDiff(d: SbomDiffReport<Finding>): string {
 
 export function renderStatus(r: SbomStatusReport): string {
   if (r.sboms.length === 0) return 'No stored SBOMs: `stella sbom add FILE --name NAME` stores one.\n';
-  const out = [`Active DB ${r.active ? `${r.active.dbVersion} (activation ${r.active.activation})` : 'none'}`, ''];
+  const out = [`Active DB ${r.active ? `${t(r.active.dbVersion)} (activation ${r.active.activation})` : 'none'}`, ''];
   out.push(`${pad('SBOM', 24)}${pad('DB', 14)}${pad('FINDINGS', 10)}${pad('C/H/M/L', 14)}${pad('KEV', 5)}NEWEST CHANGES`);
   for (const s of r.sboms) {
     const l = s.latest;
     const b = l?.counts.bySeverity ?? {};
     const chl = l ? ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'].map((k) => b[k] ?? 0).join('/') : '-';
     const diff = s.diff
-      ? `${s.diff.fromVersion} → ${s.diff.toVersion}: +${s.diff.added} -${s.diff.removed} ~${s.diff.changed}${s.diff.newest.length ? ` (${s.diff.newest.map((n) => `${n.severity} ${n.advisoryId} ${n.package}`).join(', ')}${s.diff.added > s.diff.newest.length ? ', …' : ''})` : ''}`
+      ? t(`${s.diff.fromVersion} → ${s.diff.toVersion}: +${s.diff.added} -${s.diff.removed} ~${s.diff.changed}${s.diff.newest.length ? ` (${s.diff.newest.map((n) => `${n.severity} ${n.advisoryId} ${n.package}`).join(', ')}${s.diff.added > s.diff.newest.length ? ', …' : ''})` : ''}`)
       : l
         ? 'first scan'
         : '-';
@@ -139,7 +145,7 @@ export function registerSbomList(sbom: Command): void {
           return;
         }
         const lines = [`${pad('NAME', 24)}${pad('FORMAT', 16)}${pad('COMPONENTS', 12)}ADDED`];
-        for (const s of r.sboms) lines.push(`${pad(s.name, 24)}${pad(`${s.format} ${s.specVersion}`, 16)}${pad(String(s.components), 12)}${s.createdAt}${s.addedBy ? ` by ${s.addedBy}` : ''}`);
+        for (const s of r.sboms) lines.push(`${pad(s.name, 24)}${pad(`${s.format} ${s.specVersion}`, 16)}${pad(String(s.components), 12)}${s.createdAt}${s.addedBy ? ` by ${t(s.addedBy)}` : ''}`);
         process.stdout.write(lines.join('\n') + '\n');
       });
     });

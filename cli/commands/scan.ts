@@ -19,6 +19,7 @@ import { parseFailPolicy, policyFailures, renderTable, useColour } from '../../s
 import { readSbomFile } from '../../scan/sbom.ts';
 import { type CountedScan, countedScan, resolveClient } from '../../scan/service.ts';
 import { MAX_VEX_STATEMENTS, readVexFile, type VexStatement } from '../../scan/vex.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 export interface ScanCliOptions {
   json?: boolean;
@@ -113,7 +114,7 @@ export function registerScan(program: Command): void {
     .option('--show-suppressed', 'list the findings VEX statements suppress (the kit\'s and --vex)', false)
     .action(async (sbomPath: string, opts: ScanCliOptions) => {
       const { result, output, exitError, warnings } = await runScan(sbomPath, opts);
-      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+      for (const w of warnings) process.stderr.write(terminalLines([`warning: ${w}`])); // a VEX file's path and contents, escaped
       process.stdout.write(output);
       if (result.quota.banner) process.stderr.write(`${result.quota.banner}\n`);
       if (exitError) throw exitError;

@@ -16,6 +16,7 @@ import { loadConfig, tokenDeskSettings } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../../lib/tokens.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 
 export interface IssueCliOptions {
   key: string;
@@ -68,7 +69,7 @@ export async function runInspect(token: string | undefined, env: NodeJS.ProcessE
       error = e;
     }
   }
-  return { output: lines.join('\n') + '\n', error };
+  return { output: terminalLines(lines), error }; // the token is outside input: its claims printed escaped
 }
 
 /**
@@ -110,7 +111,7 @@ export function registerToken(program: Command): void {
     .requiredOption('--key <private.pem>', 'private key (PKCS#8 PEM: ECDSA P-256, Ed25519 or RSA >= 2048)')
     .requiredOption('--sub <name>', 'who the token is for')
     .option('--tier <n>', 'daily scan allowance of this token (raises QUOTA_TOKEN)')
-    .option('--role <role>', 'role claim; "operator" opens the job dashboard at /admin/queues')
+    .option('--role <role>', 'viewer (reads stored SBOMs over HTTP), operator (also changes them, opens the job dashboard) or admin')
     .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m, 3600s', '30d')
     .option('--issuer <iss>', 'issuer claim (default STELLA_JWT_ISSUER or stella-ouk)')
     .action(async (opts: IssueCliOptions) => {

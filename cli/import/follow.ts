@@ -15,6 +15,7 @@ import { LIFTED_BY } from '../../queue/flow.ts';
 import { jobIdFor } from '../../queue/identity.ts';
 import { retryImport } from '../../queue/retry.ts';
 import type { CliPipeline } from './pipeline.ts';
+import { terminalText } from '../../lib/terminal-text.ts';
 
 export interface FollowResult {
   record: ImportRecord;
@@ -77,7 +78,7 @@ function stageBars(tty: boolean): Bars {
         bar.update(1, { state: 'done', detail: '' });
       } else if (p) {
         bar.setTotal(p.total);
-        bar.update(p.done, { state, detail: `${p.done}/${p.total} ${p.unit}` });
+        bar.update(p.done, { state, detail: terminalText(`${p.done}/${p.total} ${p.unit}`) });
       } else bar.update(0, { state, detail: '' });
     },
     stop: () => multi.stop(),

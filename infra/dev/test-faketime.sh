@@ -29,6 +29,7 @@ ALL=(
   test/e2e-airgap.test.ts
   test/token-desk.test.ts
   test/delta-before-base.test.ts
+  test/api-bad-day.test.ts
 )
 
 run_at() { # date, files...
