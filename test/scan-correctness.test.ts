@@ -13,7 +13,8 @@
  *   (Maven ordering), weechat 1.6.0-r1 / 1.6-r3 (apk ordering), npm "1.3"
  *   (not a version) and a purl packageurl-js cannot read;
  * - the duplicates GitHub withdrew in words only (issue 24): Keycloak 10's
- *   are not reported while the advisories they duplicate are.
+ *   are not reported while the advisories they duplicate are, and in no SBOM
+ *   is any duplicate a finding of its own on a component its ranges name.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -25,6 +26,7 @@ import { oneFindingPerVulnerability } from '../scan/dedupe.ts';
 import { parseSbom, readSbomFile } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
 import { OsvReference, type RawRecord, recordAffects } from './helpers/osv-reference.ts';
+import { auditWithdrawal } from '../infra/dev/withdrawal-audit.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { ident } from '../infra/db.ts';
 import { createLoadedScanDb, feedsDir, type ScanDb } from './helpers/scan-db.ts';
@@ -263,6 +265,29 @@ describe('withdrawn duplicates (issue 24): a duplicate never adds a finding', ()
       assert.ok(kept.length > 0, `${original}, which ${dup} duplicates, is still reported`);
       assert.equal(new Set(kept.map((f) => f.component)).size, kept.length, `${original}: once per component`);
     }
+  });
+
+  it('every SBOM, every record withdrawn in words: on each component its ranges name, it adds no finding (a finding carrying its id is one a standing record of the same vulnerability gives)', async (t) => {
+    const audit = await auditWithdrawal(feedsDir);
+    const checked: string[] = [];
+    const problems: string[] = [];
+    const sboms = sbomFiles.map((file) => ({ file, sbom: parseSbom(JSON.parse(fs.readFileSync(path.join(SBOMS, file), 'utf8'))) }));
+    for (const withdrawn of new Set(audit.inWords.map((r) => r.id))) {
+      const raw = newestCopy(withdrawn);
+      for (const { file, sbom } of sboms) {
+        for (const c of sbom.components) {
+          if (!c.purl || recordAffects(raw, c.purl, c.version) !== true) continue;
+          checked.push(`${file} ${c.purl} ${withdrawn}`);
+          const standing = reference.affecting(c.purl, c.version) ?? new Set<string>();
+          for (const f of results.get(file)!.findings.filter((x) => x.component === c.ref && ids(x).includes(withdrawn))) {
+            if (!standing.has(reference.vulnerabilityOf.get(withdrawn)!)) problems.push(`${file} ${c.purl}: ${f.advisoryId} (${f.aliases.join(', ')}) is reported only through the withdrawn ${withdrawn}`);
+          }
+        }
+      }
+    }
+    t.diagnostic(`${checked.length} (withdrawn record, component) pairs: ${checked.join('; ')}`);
+    assert.deepEqual(problems, []);
+    assert.ok(checked.length >= 6, `(withdrawn record, component) pairs checked: ${checked.join('; ')}`);
   });
 });
 
