@@ -20,7 +20,7 @@ export interface SourceRef {
   id: string;
   modified: string | null;
   published: string | null;
-  /** When this source withdrew the record (OSV `withdrawn`; NVD status "Rejected": its lastModified), else null. */
+  /** When this source withdrew the record (OSV `withdrawn`; an OSV record withdrawn in words only, feeds/withdrawn-in-words.ts: its modified; NVD status "Rejected": its lastModified), else null. */
   withdrawn: string | null;
   /** NVD `vulnStatus` (Analyzed, Deferred, Rejected, …); absent for OSV and GHSA. */
   status?: string;

@@ -76,6 +76,15 @@ const NAMED = [
   'CVE-2022-23529', // jsonwebtoken: GHSA-27h2-hvpr-p74q twice, the osv/npm/ copy without aliases
   'CVE-2015-5739', // GO-2021-0159 names three CVEs, each with its NVD record
   'GHSA-7fhm-mqm4-2wp7', // "Withdrawn: ESLint dependencies …": withdrawn in its title only, no `withdrawn` time
+  // withdrawn in words as duplicates (issue 24), no `withdrawn` time:
+  'GHSA-3hrr-xwvg-hxvr', // Keycloak, "Duplicate Advisory: …", a duplicate of GHSA-cq42-vhv7-xr7p
+  'GHSA-57rh-gr4v-j5f6', // Keycloak, of GHSA-xmmm-jw76-q7vg
+  'GHSA-4xx7-2cx3-x473', // Keycloak, of GHSA-xgfv-xpx8-qhcr
+  'GHSA-jrmh-v64j-mjm9', // RESTEasy, of GHSA-2c6g-pfx3-w7h8
+  'GHSA-rm7j-f5g5-27vv', // JSON-Java, of GHSA-4jq9-2xhw-jpx7 (ghsa/ and osv/Maven/)
+  'GHSA-8mwq-mj73-qv68', // sequelize, "Duplicate advisory: …" (ghsa/ and osv/npm/)
+  'GHSA-62qf-jcq8-8gxw', // sqlparse (ghsa/ and osv/PyPI/)
+  'CVE-2022-40156', // only GHSA-4rv7-wj6m-6c6r (woodstox): a plain title, "## Withdrawn" in its details
 ];
 
 async function* lines(file: string): AsyncGenerator<string> {
@@ -377,6 +386,39 @@ describe('full build from ../shared/feeds', () => {
     const titled = adv('GHSA-7fhm-mqm4-2wp7');
     assert.equal(titled.cells[7], '2020-04-03T21:54:52.000Z');
     assert.ok(mixed.doc.sources.find((s) => s.feed === 'nvd')!.withdrawn, 'the NVD source is marked');
+  });
+
+  test('duplicates GitHub withdrew in words only (issue 24) are withdrawn at the modified time of their newest copy, with their sources marked', async () => {
+    const copiesOf = async (id: string): Promise<{ file: string; modified: string }[]> => {
+      const out: { file: string; modified: string }[] = [];
+      const files = [`ghsa/${id}.json`, ...(await readdir(path.join(FEEDS, 'osv'))).map((eco) => `osv/${eco}/${id}.json`)];
+      for (const f of files.filter((x) => existsSync(path.join(FEEDS, x)))) {
+        const raw = JSON.parse(await readFile(path.join(FEEDS, f), 'utf8')) as { modified: string; withdrawn?: string };
+        assert.equal(raw.withdrawn, undefined, `${f}: no withdrawn field`);
+        out.push({ file: f, modified: new Date(raw.modified).toISOString() });
+      }
+      return out;
+    };
+    const cases: [advisory: string, record: string][] = [
+      ['GHSA-3hrr-xwvg-hxvr', 'GHSA-3hrr-xwvg-hxvr'],
+      ['GHSA-57rh-gr4v-j5f6', 'GHSA-57rh-gr4v-j5f6'],
+      ['GHSA-4xx7-2cx3-x473', 'GHSA-4xx7-2cx3-x473'],
+      ['GHSA-jrmh-v64j-mjm9', 'GHSA-jrmh-v64j-mjm9'],
+      ['GHSA-rm7j-f5g5-27vv', 'GHSA-rm7j-f5g5-27vv'],
+      ['GHSA-8mwq-mj73-qv68', 'GHSA-8mwq-mj73-qv68'],
+      ['GHSA-62qf-jcq8-8gxw', 'GHSA-62qf-jcq8-8gxw'],
+      ['CVE-2022-40156', 'GHSA-4rv7-wj6m-6c6r'],
+    ];
+    for (const [advisoryId, recordId] of cases) {
+      const copies = await copiesOf(recordId);
+      assert.ok(copies.length > 0, `${recordId} is in ../shared/feeds`);
+      const newest = copies.map((c) => c.modified).sort().at(-1)!;
+      const a = adv(advisoryId);
+      assert.equal(a.cells[7], newest, `${advisoryId}: withdrawn at ${recordId}'s modified time`);
+      const source = a.doc.sources.find((x) => x.id === recordId)!;
+      assert.equal(source.withdrawn, newest, `${advisoryId}: the source ${recordId} is marked`);
+      assert.ok(a.doc.sources.every((x) => x.withdrawn !== null), `${advisoryId}: every source withdrawn`);
+    }
   });
 
   test('sbom.spdx.json validates against the SPDX 2.3 schema and lists every member with its SHA256', async () => {

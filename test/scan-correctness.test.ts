@@ -8,10 +8,13 @@
  * - each case the issue names: static-eval 2.1.0 (its CVE and GHSA one advisory,
  *   which GitHub withdrew in its title only: no finding) and jsonwebtoken 0.1.0/0.4.0
  *   (one GHSA stored twice), nats-io/jwt v0.3.0 (aliases named on one side),
- *   woodstox-core 5.0.3, netty-common 4.1.118.Final (a stale copy must not
+ *   woodstox-core 5.0.3 (withdrawn as a duplicate in its details only), netty-common 4.1.118.Final (a stale copy must not
  *   win), tomcat-coyote 9.0.0.M1 and liferay release.dxp.bom 7.2.10-SNAPSHOT
  *   (Maven ordering), weechat 1.6.0-r1 / 1.6-r3 (apk ordering), npm "1.3"
- *   (not a version) and a purl packageurl-js cannot read.
+ *   (not a version) and a purl packageurl-js cannot read;
+ * - the duplicates GitHub withdrew in words only (issue 24): Keycloak 10's
+ *   are not reported while the advisories they duplicate are, and in no SBOM
+ *   is any duplicate a finding of its own on a component its ranges name.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -22,7 +25,8 @@ import { AliasGraph } from '../builder/merge-key.ts';
 import { oneFindingPerVulnerability } from '../scan/dedupe.ts';
 import { parseSbom, readSbomFile } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
-import { OsvReference } from './helpers/osv-reference.ts';
+import { OsvReference, type RawRecord, recordAffects } from './helpers/osv-reference.ts';
+import { auditWithdrawal } from '../infra/dev/withdrawal-audit.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { ident } from '../infra/db.ts';
 import { createLoadedScanDb, feedsDir, type ScanDb } from './helpers/scan-db.ts';
@@ -143,9 +147,12 @@ describe('the cases of issue 11', () => {
     assert.ok(byId['CVE-2020-26521']!.includes('GO-2022-0402') && byId['CVE-2020-26521']!.includes('GHSA-h2fg-54x9-5qhq'));
   });
 
-  it('woodstox-core 5.0.3 (keycloak): CVE-2022-40156 once', () => {
-    const f = findingsOf('keycloak-10.0.2-bom.json', 'pkg:maven/com.fasterxml.woodstox/woodstox-core@5.0.3').filter((x) => ids(x).includes('GHSA-4rv7-wj6m-6c6r'));
-    assert.deepEqual(f.map((x) => [x.advisoryId, x.aliases]), [['CVE-2022-40156', ['GHSA-4rv7-wj6m-6c6r']]]);
+  it('woodstox-core 5.0.3 (keycloak): CVE-2022-40156 / GHSA-4rv7-wj6m-6c6r, which GitHub withdrew as a duplicate in its details only ("## Withdrawn"): no finding (issue 24)', () => {
+    const f = findingsOf('keycloak-10.0.2-bom.json', 'pkg:maven/com.fasterxml.woodstox/woodstox-core@5.0.3').filter((x) => ids(x).includes('GHSA-4rv7-wj6m-6c6r') || ids(x).includes('CVE-2022-40156'));
+    assert.deepEqual(f, []);
+    const sbom = parseSbom(JSON.parse(fs.readFileSync(path.join(SBOMS, 'keycloak-10.0.2-bom.json'), 'utf8')));
+    const woodstox = sbom.components.find((c) => c.purl?.startsWith('pkg:maven/com.fasterxml.woodstox/woodstox-core@5.0.3'))!;
+    assert.equal(recordAffects(newestCopy('GHSA-4rv7-wj6m-6c6r'), woodstox.purl!, woodstox.version), true, 'its ranges take in woodstox-core 5.0.3: withdrawal alone keeps it out');
   });
 
   it('netty-common 4.1.118.Final is the fixed release of CVE-2025-25193 (the newer osv/ copy of GHSA-389x-839f-4rhx wins over the stale last_affected)', async () => {
@@ -211,6 +218,76 @@ describe('the cases of issue 11', () => {
     assert.equal(why['no-scheme'], "invalid purl: missing the 'pkg:' scheme (pkg:type/namespace/name@version)");
     assert.ok(why['no-name'], 'pkg:npm/@4.17.20 is not checked');
     for (const reason of Object.values(why)) assert.doesNotMatch(reason, /is not defined|TypeError|ReferenceError/);
+  });
+});
+
+/** Every copy of a raw record in ../shared/feeds (ghsa/ and osv/), the newest first. */
+function copiesOf(id: string): RawRecord[] {
+  const files = [path.join(feedsDir, 'ghsa', `${id}.json`), ...fs.readdirSync(path.join(feedsDir, 'osv')).map((eco) => path.join(feedsDir, 'osv', eco, `${id}.json`))];
+  return files
+    .filter((f) => fs.existsSync(f))
+    .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as RawRecord & { details?: string })
+    .sort((a, b) => Date.parse(b.modified ?? '0') - Date.parse(a.modified ?? '0'));
+}
+
+function newestCopy(id: string): RawRecord & { details?: string } {
+  const copy = copiesOf(id)[0];
+  assert.ok(copy, `${id} is in ../shared/feeds`);
+  return copy;
+}
+
+/** The advisories a duplicate's own text says it duplicates ("… a duplicate of GHSA-…", "Duplicate of CVE-… / GHSA-…"). */
+function duplicated(details: string | undefined): string[] {
+  const sentence = /duplicate of\b([^\n]*)/i.exec(details ?? '')?.[1] ?? '';
+  return [...new Set(sentence.match(/\b(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,})\b/gi) ?? [])];
+}
+
+describe('withdrawn duplicates (issue 24): a duplicate never adds a finding', () => {
+  const KEYCLOAK = 'keycloak-10.0.2-bom.json';
+
+  it('Keycloak 10: GHSA-3hrr-xwvg-hxvr, GHSA-57rh-gr4v-j5f6, GHSA-4xx7-2cx3-x473, GHSA-jrmh-v64j-mjm9 (RESTEasy), GHSA-rm7j-f5g5-27vv (JSON-Java) are reported nowhere; the advisories they duplicate still are, once per component', () => {
+    const sbom = parseSbom(JSON.parse(fs.readFileSync(path.join(SBOMS, KEYCLOAK), 'utf8')));
+    const pairs: [duplicate: string, original: string][] = [
+      ['GHSA-3hrr-xwvg-hxvr', 'GHSA-cq42-vhv7-xr7p'],
+      ['GHSA-57rh-gr4v-j5f6', 'GHSA-xmmm-jw76-q7vg'],
+      ['GHSA-4xx7-2cx3-x473', 'GHSA-xgfv-xpx8-qhcr'],
+      ['GHSA-jrmh-v64j-mjm9', 'GHSA-2c6g-pfx3-w7h8'],
+      ['GHSA-rm7j-f5g5-27vv', 'GHSA-4jq9-2xhw-jpx7'],
+    ];
+    for (const [dup, original] of pairs) {
+      const raw = newestCopy(dup);
+      assert.deepEqual(duplicated(raw.details), [original], `${dup} says it duplicates ${original}`);
+      const named = sbom.components.filter((c) => c.purl && recordAffects(raw, c.purl, c.version) === true);
+      assert.ok(named.length > 0, `${dup}'s own ranges take in a Keycloak component (so it was reported before)`);
+      const findings = results.get(KEYCLOAK)!.findings;
+      assert.deepEqual(findings.filter((f) => ids(f).includes(dup)).map((f) => `${f.purl} ${f.advisoryId}`), [], `${dup} is reported nowhere`);
+      const kept = findings.filter((f) => ids(f).includes(original));
+      assert.ok(kept.length > 0, `${original}, which ${dup} duplicates, is still reported`);
+      assert.equal(new Set(kept.map((f) => f.component)).size, kept.length, `${original}: once per component`);
+    }
+  });
+
+  it('every SBOM, every record withdrawn in words: on each component its ranges name, it adds no finding (a finding carrying its id is one a standing record of the same vulnerability gives)', async (t) => {
+    const audit = await auditWithdrawal(feedsDir);
+    const checked: string[] = [];
+    const problems: string[] = [];
+    const sboms = sbomFiles.map((file) => ({ file, sbom: parseSbom(JSON.parse(fs.readFileSync(path.join(SBOMS, file), 'utf8'))) }));
+    for (const withdrawn of new Set(audit.inWords.map((r) => r.id))) {
+      const raw = newestCopy(withdrawn);
+      for (const { file, sbom } of sboms) {
+        for (const c of sbom.components) {
+          if (!c.purl || recordAffects(raw, c.purl, c.version) !== true) continue;
+          checked.push(`${file} ${c.purl} ${withdrawn}`);
+          const standing = reference.affecting(c.purl, c.version) ?? new Set<string>();
+          for (const f of results.get(file)!.findings.filter((x) => x.component === c.ref && ids(x).includes(withdrawn))) {
+            if (!standing.has(reference.vulnerabilityOf.get(withdrawn)!)) problems.push(`${file} ${c.purl}: ${f.advisoryId} (${f.aliases.join(', ')}) is reported only through the withdrawn ${withdrawn}`);
+          }
+        }
+      }
+    }
+    t.diagnostic(`${checked.length} (withdrawn record, component) pairs: ${checked.join('; ')}`);
+    assert.deepEqual(problems, []);
+    assert.ok(checked.length >= 6, `(withdrawn record, component) pairs checked: ${checked.join('; ')}`);
   });
 });
 

@@ -22,19 +22,12 @@ import {
   optStringArray,
   requireId,
 } from './fields.ts';
+import { withdrawalWording } from './withdrawn-in-words.ts';
 
 const RANGE_TYPES: readonly RangeType[] = ['SEMVER', 'ECOSYSTEM', 'GIT'];
 
 /** Deepest `ecosystem_specific` kept (the advisory's doc is serialised by recursive code). */
 export const MAX_KEPT_DEPTH = 32;
-
-/**
- * GitHub withdrew some advisories only in words: the record has no `withdrawn`
- * time, but its title says "Withdrawn: …", "Withdrawn Advisory: …" or just
- * "Withdrawn" (GHSA-7fhm-mqm4-2wp7, GHSA-22c5-cpvr-cfvq, …). Such a record is
- * taken as withdrawn at its `modified` time, so a scan never reports it.
- */
-const WITHDRAWN_TITLE = /^Withdrawn(?: Advisory)?(?::|$)/i;
 const EVENT_KEYS = ['introduced', 'fixed', 'last_affected', 'limit'] as const;
 const CVSS_TYPES: readonly CvssType[] = ['CVSS_V2', 'CVSS_V3', 'CVSS_V4'];
 
@@ -68,6 +61,7 @@ export function normaliseOsv(raw: unknown, feed: Exclude<FeedName, 'nvd'>): Sour
   if (label) databaseSeverity.push({ source: feed, id, severity: label });
 
   const summary = text(optString(raw, 'summary', ''));
+  const details = text(optString(raw, 'details', ''));
   const modified = isoTime(optString(raw, 'modified', ''));
   const published = isoTime(optString(raw, 'published', ''));
   return {
@@ -76,13 +70,16 @@ export function normaliseOsv(raw: unknown, feed: Exclude<FeedName, 'nvd'>): Sour
       id,
       modified,
       published,
-      withdrawn: isoTime(optString(raw, 'withdrawn', '')) ?? (summary !== null && WITHDRAWN_TITLE.test(summary) ? (modified ?? published) : null),
+      // A record withdrawn only in its text (no `withdrawn` field: GitHub's
+      // duplicates and withdrawals, rejected CVEs) is withdrawn at its
+      // `modified` time: see withdrawn-in-words.ts for the wordings.
+      withdrawn: isoTime(optString(raw, 'withdrawn', '')) ?? (withdrawalWording(summary, details) ? (modified ?? published) : null),
     },
     aliases,
     upstream,
     related,
     summary,
-    details: text(optString(raw, 'details', '')),
+    details,
     severity,
     databaseSeverity,
     cwes,

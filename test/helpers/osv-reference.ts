@@ -1,6 +1,6 @@
 /**
  * A reference matcher for the scan tests, written from the OSV schema alone
- * and sharing none of the builder: it reads the raw OSV records of a feeds
+ * and sharing none of the builder but its withdrawal wording (below): it reads the raw OSV records of a feeds
  * directory (ghsa/ and osv/), and answers, for a component, which
  * vulnerabilities affect it.
  *
@@ -9,8 +9,13 @@
  * - of several copies of one id, the one with the newest `modified` is the
  *   record (as issue 11 asks); every copy names ids;
  * - withdrawn records name ids but affect nothing: those with a `withdrawn`
- *   time, and those GitHub withdrew in words only, their title starting
- *   "Withdrawn" (the rule the builder follows too);
+ *   time, and those withdrawn in words only (GitHub's "Duplicate Advisory: …"
+ *   and "Withdrawn: …" titles, "## Withdrawn" details, "This advisory has
+ *   been withdrawn because it is a duplicate of …", a rejected CVE's text).
+ *   Which words say withdrawn is a policy, not matching: it is the builder's
+ *   one rule (builder/feeds/withdrawn-in-words.ts), taken here so the two
+ *   cannot drift, and checked on its own against every record of the feeds
+ *   by test/withdrawn-in-words.test.ts;
  * - a record affects a component when one of its `affected` entries names
  *   the component's ecosystem and package and the version is in its ranges or
  *   versions (scan/ranges.ts evaluate, the OSV evaluation rules; the version
@@ -21,22 +26,24 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { withdrawalWording } from '../../builder/feeds/withdrawn-in-words.ts';
 import { packageKey } from '../../bundle/package-name.ts';
 import { identifyPurl, lookupKeys } from '../../scan/identify.ts';
 import { evaluate, type OsvRange } from '../../scan/ranges.ts';
 import { parse } from '../../scan/versions/index.ts';
 
-interface RawAffected {
+export interface RawAffected {
   package?: { ecosystem?: string; name?: string };
   ranges?: OsvRange[];
   versions?: string[];
 }
 
-interface RawRecord {
+export interface RawRecord {
   id: string;
   modified?: string;
   withdrawn?: string;
   summary?: string;
+  details?: string;
   aliases?: string[];
   upstream?: string[];
   affected?: RawAffected[];
@@ -98,7 +105,7 @@ export class OsvReference {
     }
     for (const list of copies.values()) {
       const newest = [...list].sort((a, b) => Date.parse(b.modified ?? '0') - Date.parse(a.modified ?? '0'))[0]!;
-      if (newest.withdrawn || /^Withdrawn(?: Advisory)?(?::|$)/i.test(newest.summary ?? '')) continue;
+      if (newest.withdrawn || withdrawalWording(newest.summary, newest.details)) continue;
       for (const entry of newest.affected ?? []) {
         const eco = entry.package?.ecosystem;
         const name = entry.package?.name;
@@ -124,4 +131,22 @@ export class OsvReference {
     }
     return out;
   }
+}
+
+/**
+ * Whether one raw record's affected entries take in the component of this
+ * purl, its withdrawal aside (null when the component cannot be checked): the
+ * same evaluation as OsvReference.affecting, for one record.
+ */
+export function recordAffects(record: RawRecord, purl: string, fallbackVersion: string | null): boolean | null {
+  const id = identifyPurl(purl, fallbackVersion);
+  if (!id.ok || !parse(id.ecosystem, id.version).ok) return null;
+  const keys = new Set(lookupKeys(id).map((k) => `${k.ecosystem}\u0000${k.package}`));
+  for (const entry of record.affected ?? []) {
+    const eco = entry.package?.ecosystem;
+    const name = entry.package?.name;
+    if (!eco || !name || !keys.has(`${eco}\u0000${packageKey(eco, name)}`)) continue;
+    if (evaluate(eco, id.version, entry.ranges ?? [], entry.versions ?? []).status === 'affected') return true;
+  }
+  return false;
 }
