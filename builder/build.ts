@@ -7,10 +7,11 @@
  *   delta: delta.ts merge-joins them with the base ──► changed rows + db/removed.tsv + db/cleared.tsv
  *   --image layouts ──► blobs hashed (a delta keeps only images whose index differs from the base's)
  *   assemble.ts: members' digests ──► sbom.spdx.json ──► manifest.json
- *   output.ts: writeBundle ──► OUT.partial ──► sign ──► rename
+ *   --root NEXT.json ──► roots.ts (a valid chain the kit's keys meet) ──► trust/root.<N>.json members
+ *   output.ts: writeBundle ──► OUT.partial ──► sign (every --key) ──► attest (provenance.ts) ──► rename
  *
  * Nothing is written at OUT (or --full-out) unless the whole build succeeds:
- * the tarballs and their signature files are made under temporary names and
+ * the tarballs, their signature files and attestations are made under temporary names and
  * renamed at the end, and the scratch directory is removed whatever happens.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -18,7 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { isVersion, todayVersion, versionEpoch } from '../bundle/version.ts';
 import { OukError } from '../lib/errors.ts';
-import { loadPrivateKey } from '../signing/index.ts';
+import { DEFAULT_ZSTD_LEVEL } from '../bundle/member-codec.ts';
+import { loadKitSigners } from '../signing/index.ts';
 import { assembleBundle, generatorName } from './assemble.ts';
 import { buildDb } from './db.ts';
 import { deltaDb } from './delta.ts';
@@ -27,7 +29,9 @@ import { readBase } from './delta-base.ts';
 import { type FeedWarning, formatWarning } from './feeds/index.ts';
 import { prepareImages } from './images.ts';
 import { compressMember, type WrittenMember } from './member-file.ts';
-import { commitBundle, discardBundle, type StagedBundle, stageBundle, type WrittenBundle } from './output.ts';
+import { commitBundle, discardBundle, type KitSigning, type StagedBundle, stageBundle, type WrittenBundle } from './output.ts';
+import { feedInputs } from './provenance.ts';
+import { readCarriedRoots } from './roots.ts';
 
 export { generatorName } from './assemble.ts';
 export type { WrittenBundle } from './output.ts';
@@ -36,7 +40,12 @@ export const DEFAULT_EXPIRES_DAYS = 31;
 
 export interface BuildOptions {
   feedsDir: string;
-  keyPath: string;
+  /** The kit key(s): each signs the tarball (FILE.sigs.json; the first also FILE.sig) and the attestation. */
+  keyPath: string | readonly string[];
+  /** Root files to carry as trust/root.<N>.json (consecutive versions; roots.ts). */
+  roots?: readonly string[];
+  /** The clock carried roots' expiry is checked on; default: now. */
+  now?: Date;
   out: string;
   /** Bundle version (date tag); default: today's UTC date. */
   version?: string;
@@ -91,8 +100,9 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
   if (fullOut === out) throw new OukError('USAGE', `--full-out and --out are the same file ${out}: give the full bundle its own name`);
   const created = createdTime(version, opts.sourceDateEpoch);
   const expires = new Date(created.getTime() + expiresDays * 86_400_000);
-  // Fail on a bad key or image before the long part.
-  await loadPrivateKey(opts.keyPath, opts.password);
+  // Fail on a bad key or root before the long part.
+  const signers = await loadKitSigners(typeof opts.keyPath === 'string' ? [opts.keyPath] : opts.keyPath, opts.password);
+  const roots = await readCarriedRoots(opts.roots ?? [], signers.map((s) => s.keyid), opts.now ?? new Date());
   const onWarning = opts.onWarning ?? ((w: FeedWarning) => process.stderr.write(`${formatWarning(w)}\n`));
 
   const outputs = fullOut === undefined ? [out] : [out, fullOut];
@@ -108,7 +118,17 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
     const dbDir = path.join(work, 'db');
     await mkdir(dbDir);
     const db = await buildDb({ feedsDir: opts.feedsDir, workDir: dbDir, onWarning });
-    const common = { version, created, expires, feeds: db.feeds };
+    const common = { version, created, expires, feeds: db.feeds, roots };
+    const signing: KitSigning = {
+      signers,
+      inputs: await feedInputs(opts.feedsDir, db.feeds.map((f) => f.name)),
+      params: {
+        expiresDays,
+        compressionLevel: opts.compressionLevel ?? DEFAULT_ZSTD_LEVEL,
+        images: images.map((i) => `${i.image.name}:${i.image.tag}`),
+        roots: roots.map((r) => r.version),
+      },
+    };
     // Each DB member stored zstd-compressed (the DB digest stays the content's).
     let fullTables: typeof db.members | null = null;
     let fullExtras: typeof db.extras | null = null;
@@ -126,7 +146,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
 
     const staged: StagedBundle[] = [];
     if (!base) {
-      staged.push(await stageBundle(out, await full(), opts.keyPath, opts.password));
+      staged.push(await stageBundle(out, await full(), signing));
     } else {
       const delta = await deltaDb(base, db, work);
       const deltaBundle = assembleBundle({
@@ -141,8 +161,8 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
         // Only new or changed images: one the base carries under the same name with the same index (and tag) stays out.
         images: images.filter((i) => base.images.get(i.image.name) !== `${i.image.indexDigest} ${i.image.tag}`),
       });
-      staged.push(await stageBundle(out, deltaBundle, opts.keyPath, opts.password));
-      if (fullOut !== undefined) staged.push(await stageBundle(fullOut, await full(), opts.keyPath, opts.password));
+      staged.push(await stageBundle(out, deltaBundle, signing));
+      if (fullOut !== undefined) staged.push(await stageBundle(fullOut, await full(), signing));
     }
     const [main, shadow] = await commitAll(staged);
     return shadow ? { ...main!, full: shadow } : main!;

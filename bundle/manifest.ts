@@ -8,6 +8,7 @@
 import { Ajv } from 'ajv';
 import { OukError } from '../lib/errors.ts';
 import { blobMember, IMAGE_NAME, IMAGE_TAG, imageDir, imageOfMember, type KitImage } from './oci.ts';
+import { MAX_CARRIED_ROOT_BYTES, MAX_CARRIED_ROOTS, MAX_ROOT_BYTES, TRUST_DIR, rootVersionOfMember } from './trust.ts';
 import { parseVersion } from './version.ts';
 
 /** The format this version writes. */
@@ -26,7 +27,8 @@ export function deltaIsPerTable(m: Pick<Manifest, 'formatVersion'>): boolean {
 }
 
 export type BundleKind = 'full' | 'delta';
-export type MemberRole = 'db' | 'removed' | 'sbom' | 'image';
+/** `trust`: a root of trust the kit carries, `trust/root.<N>.json` (bundle/trust.ts). */
+export type MemberRole = 'db' | 'removed' | 'sbom' | 'image' | 'trust';
 
 export interface ManifestMember {
   /** Path in the tarball; a compressed DB member ends in `.zst` (bundle/member-codec.ts). */
@@ -149,7 +151,7 @@ const schema = {
           path: { type: 'string', minLength: 1 },
           size: { type: 'integer', minimum: 0 },
           sha256: { type: 'string', pattern: SHA256_HEX },
-          role: { type: 'string', enum: ['db', 'removed', 'sbom', 'image'] },
+          role: { type: 'string', enum: ['db', 'removed', 'sbom', 'image', 'trust'] },
           rows: { type: 'integer', minimum: 0, nullable: true },
           compression: { type: 'string', enum: ['zstd'], nullable: true },
           content: {
@@ -226,7 +228,31 @@ export function parseManifest(json: string | Buffer): Manifest {
     seen.add(member.path);
   }
   checkImages(m, seen);
+  checkTrustMembers(m);
   return m;
+}
+
+/**
+ * A carried root is a member `trust/root.<N>.json` of role `trust`, at most
+ * MAX_ROOT_BYTES, and a kit carries at most MAX_CARRIED_ROOTS of them, in all
+ * MAX_CARRIED_ROOT_BYTES: nothing else may sit under trust/, and a `trust`
+ * member is nothing else. (Its content is checked by signing/root/, never
+ * trusted here.)
+ */
+function checkTrustMembers(m: Manifest): void {
+  const roots = m.members.filter((x) => x.role === 'trust');
+  const bytes = roots.reduce((n, x) => n + x.size, 0);
+  if (roots.length > MAX_CARRIED_ROOTS || bytes > MAX_CARRIED_ROOT_BYTES) {
+    throw new OukError('MANIFEST_INVALID', `manifest.json lists ${roots.length} roots of trust (${bytes} bytes): a kit carries at most ${MAX_CARRIED_ROOTS}, ${MAX_CARRIED_ROOT_BYTES} bytes in all`);
+  }
+  for (const member of m.members) {
+    const under = member.path.startsWith(TRUST_DIR);
+    if (member.role !== 'trust' && !under) continue;
+    if (member.role !== 'trust' || !under || rootVersionOfMember(member.path) === null) {
+      throw new OukError('MANIFEST_INVALID', `manifest.json lists ${member.path} with role ${member.role}: only trust/root.<N>.json members, of role trust, may be carried under trust/`);
+    }
+    if (member.size > MAX_ROOT_BYTES) throw new OukError('MANIFEST_INVALID', `manifest.json lists ${member.path} at ${member.size} bytes, over the ${MAX_ROOT_BYTES}-byte limit of a root document`);
+  }
 }
 
 /**

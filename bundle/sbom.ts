@@ -16,8 +16,8 @@ export interface SbomFile {
   path: string;
   sha256: string;
   sha1: string;
-  /** `removed`: a delta's list of removed advisory ids (db/removed.tsv). */
-  role: 'db' | 'removed' | 'image';
+  /** `removed`: a delta's list of removed advisory ids (db/removed.tsv); `trust`: a carried root of trust. */
+  role: 'db' | 'removed' | 'image' | 'trust';
 }
 
 export interface SbomInput {
@@ -35,6 +35,7 @@ const FILE_COMMENTS: Record<SbomFile['role'], string> = {
   db: 'vulnerability DB table, PostgreSQL COPY text format',
   removed: 'advisory ids this delta removes, one a line (PostgreSQL COPY text format)',
   image: 'OCI image layout file (oci-layout, index.json or a blob)',
+  trust: 'root of trust the kit carries: TUF root metadata (spec 1.0), signed by the previous root\'s keys',
 };
 
 /** Namespace host: `.invalid` is reserved, so the URI can never point at somebody's server. */

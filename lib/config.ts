@@ -27,6 +27,13 @@ export interface Config {
   store: StoreConfig;
   bucket: string;
   trustedKeys: string[];
+  /**
+   * OUK_TRUST_ROOT: the path of the pinned root of trust (TUF root.json, docs/trust.md); when set
+   * it is the only trust and OUK_TRUSTED_KEYS is ignored. Undefined: OUK_TRUSTED_KEYS, as a one-key root.
+   */
+  trustRoot: string | undefined;
+  /** OUK_REQUIRE_ATTESTATION: a kit without its release attestation (FILE.intoto.json) is refused. */
+  requireAttestation: boolean;
   apiPort: number;
   airgap: boolean;
   jwt: string | undefined;
@@ -233,6 +240,8 @@ export function loadConfig(env: Env = process.env): Config {
     store: parseStoreEndpoint(s3Endpoint, env.S3_ACCESS_KEY || 'S3RVER', env.S3_SECRET_KEY || 'S3RVER', partSize),
     bucket: env.OUK_BUCKET || 'ouk',
     trustedKeys: (env.OUK_TRUSTED_KEYS || '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustRoot: env.OUK_TRUST_ROOT?.trim() || undefined,
+    requireAttestation: bool(env, 'OUK_REQUIRE_ATTESTATION'),
     apiPort: int(env, 'STELLA_API_PORT', 8080),
     airgap: bool(env, 'STELLA_AIRGAP'),
     jwt: env.STELLA_JWT || undefined,

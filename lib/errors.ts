@@ -15,6 +15,12 @@ export const EXIT_CODES = {
   SIGNATURE_MALFORMED: 12,
   KEY_INVALID: 13,
   KEY_NOT_TRUSTED: 14,
+  // the root of trust (signing/root/) and the release attestation (signing/attestation/)
+  SIGNATURE_THRESHOLD: 15,
+  KEY_REVOKED: 16,
+  ROOT_EXPIRED: 17,
+  ROOT_INVALID: 18,
+  ATTESTATION_MISMATCH: 19,
   // 20–29: archive and manifest
   ARCHIVE_CORRUPT: 20,
   MANIFEST_INVALID: 21,

@@ -71,15 +71,21 @@ export async function verifyBlobStream(input: Readable, signatureDer: Buffer, ke
 
 /** Signs a stream: DER ECDSA signature over its SHA-256 (what cosign sign-blob does), plus its sha256 and size. */
 export async function signStream(input: Readable, privateKey: KeyObject): Promise<{ signatureDer: Buffer; sha256: string; size: number }> {
-  const signer = createSign('sha256');
+  const { signaturesDer, sha256, size } = await signStreamWithKeys(input, [privateKey]);
+  return { signatureDer: signaturesDer[0]!, sha256, size };
+}
+
+/** Signs a stream with each key in one read: one DER ECDSA signature over its SHA-256 per key, in the keys' order. */
+export async function signStreamWithKeys(input: Readable, privateKeys: KeyObject[]): Promise<{ signaturesDer: Buffer[]; sha256: string; size: number }> {
+  const signers = privateKeys.map(() => createSign('sha256'));
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of input) {
     const b = chunk as Buffer;
     size += b.length;
     hash.update(b);
-    signer.update(b);
+    for (const s of signers) s.update(b);
   }
   // For EC keys Node's default signature encoding is DER, as cosign writes it.
-  return { signatureDer: signer.sign({ key: privateKey, dsaEncoding: 'der' }), sha256: hash.digest('hex'), size };
+  return { signaturesDer: signers.map((s, i) => s.sign({ key: privateKeys[i]!, dsaEncoding: 'der' })), sha256: hash.digest('hex'), size };
 }

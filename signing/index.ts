@@ -6,14 +6,22 @@
  * - signature.ts       the cosign `.sig` text: base64 of a DER ECDSA signature
  * - blob.ts            streaming sign / verify of a whole tarball (one pass, flat memory)
  * - sigstore-bundle.ts the `.sigstore.json` Sigstore bundle v0.3: build and offline verify
- * - write.ts           `FILE.sig` + `FILE.sigstore.json` beside a tarball
- * - verify-bundle.ts   one read of a tarball: signature + bundle reader + .sigstore.json
+ * - digest-signature.ts ECDSA P-256 over a SHA-256 computed while streaming
+ * - write.ts           `FILE.sig` + `FILE.sigstore.json` + `FILE.sigs.json` beside a tarball
+ * - one-read.ts        one read of a tarball for a hash or verifier and the bundle reader
+ * - verify-bundle.ts   a tarball against bare trusted keys: `.sig` + bundle reader + .sigstore.json
+ *
+ * and a folder per larger concern:
+ *
+ * - root/              the root of trust (TUF root metadata): create, rotate, chain, thresholds
+ * - kit/               a kit signed by several keys (FILE.sigs.json) and verified against a root
+ * - attestation/       the release attestation FILE.intoto.json (DSSE, in-toto, SLSA provenance)
  */
 export type { TrustedKey } from './trusted-keys.ts';
 export { loadTrustedKeys, requireTrustedKeys, keyHint, trustedKeyFromPem } from './trusted-keys.ts';
 export { generateKeyPair, loadPrivateKey } from './keys.ts';
 export { parseSignature, formatSignature } from './signature.ts';
-export { createBlobVerifier, verifyBlobStream, signStream, type BlobVerifier, type BlobVerification } from './blob.ts';
+export { createBlobVerifier, verifyBlobStream, signStream, signStreamWithKeys, type BlobVerifier, type BlobVerification } from './blob.ts';
 export {
   SIGSTORE_BUNDLE_V03_MEDIA_TYPE,
   buildSigstoreBundleJson,
@@ -23,7 +31,7 @@ export {
   readSigstoreBundleFile,
   type KeyedMessageBundle,
 } from './sigstore-bundle.ts';
-export { writeSignatureFiles, sigPathFor, sigstorePathFor } from './write.ts';
+export { writeKitSignatureFiles, writeSignatureFiles, sigPathFor, sigstorePathFor, sigsPathFor, type WrittenSignatures } from './write.ts';
 export {
   verifyBundleStream,
   verifyBundleFile,
@@ -31,3 +39,5 @@ export {
   type BundleVerifyInput,
   type BundleFileVerifyOptions,
 } from './verify-bundle.ts';
+export { loadKitSigners, verifyKitFile, type KitSigner, type KitFileVerifyOptions, type KitVerification } from './kit/index.ts';
+export { loadTrust, type TrustSource } from './trust-source.ts';

@@ -11,12 +11,10 @@
  * hand the Verifier a SignatureContent (a public @sigstore/verify type) that
  * checks the ECDSA signature against the artifact's SHA-256, computed by the
  * caller while streaming the file once, and requires the bundle's messageDigest
- * to equal it. Node's crypto cannot verify ECDSA over a precomputed digest, so
- * that one step uses @noble/curves (audited) with prehash disabled. Everything
- * else (key lookup by hint, thresholds, error codes) is the library's.
+ * to equal it (digest-signature.ts). Everything else (key lookup by hint,
+ * thresholds, error codes) is the library's.
  */
 import type { KeyObject } from 'node:crypto';
-import { p256 } from '@noble/curves/nist';
 import {
   BUNDLE_V02_MEDIA_TYPE,
   BUNDLE_V03_LEGACY_MEDIA_TYPE,
@@ -34,6 +32,7 @@ import {
 import { VerificationError, Verifier, toSignedEntity, toTrustMaterial, type SignedEntity } from '@sigstore/verify';
 import { OukError } from '../lib/errors.ts';
 import { SIGNATURE_MISMATCH_MESSAGE } from './blob.ts';
+import { verifyDigestSignature } from './digest-signature.ts';
 import { readFailure, readSmallFile, SmallFileError } from './small-file.ts';
 import type { TrustedKey } from './trusted-keys.ts';
 
@@ -107,14 +106,7 @@ class DigestSignatureContent implements SignatureContent {
     return Buffer.compare(digest, this.artifactDigest) === 0;
   }
   verifySignature(key: KeyObject): boolean {
-    const jwk = key.export({ format: 'jwk' });
-    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.x || !jwk.y) return false;
-    const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
-    try {
-      return p256.verify(this.signature, this.artifactDigest, point, { prehash: false, lowS: false, format: 'der' });
-    } catch {
-      return false;
-    }
+    return verifyDigestSignature(this.signature, this.artifactDigest, key);
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * Verifies a bundle tarball while reading it exactly once: every chunk goes to
- * the signature verifier (blob.ts) and, through a back-pressured tee, to the
- * bundle reader (bundle/reader.ts: gunzip, tar walk, manifest first, each
- * member's size and sha256, hostile entries, missing or unexpected members).
- * When the reader stops early, the rest of the file still feeds the signature
- * check, so every outcome is decided on one pass.
+ * Verifies a bundle tarball against bare trusted keys (OUK_TRUSTED_KEYS, one
+ * `.sig`) while reading it exactly once (one-read.ts): every chunk goes to the
+ * signature verifier (blob.ts) and to the bundle reader (bundle/reader.ts:
+ * gunzip, tar walk, manifest first, each member's size and sha256, hostile
+ * entries, missing or unexpected members). Against a root of trust, with a
+ * threshold of kit keys, see kit/verify.ts.
  *
  * Which failure is reported when several apply:
  *  1. ARCHIVE_CORRUPT (truncated gzip, not a tar): the most useful advice —
@@ -15,14 +15,13 @@
  *  3. the reader's finding (UNSAFE_ENTRY, MEMBER_*, MANIFEST_INVALID);
  *  4. the .sigstore.json, when present: same key, same digest.
  */
-import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { OukError } from '../lib/errors.ts';
-import { readBundle, type ReadResult } from '../bundle/reader.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 import { createBlobVerifier } from './blob.ts';
+import { readTarballOnce } from './one-read.ts';
 import { parseSignature } from './signature.ts';
 import { type KeyedMessageBundle, readSigstoreBundleFile, verifySigstoreBundle } from './sigstore-bundle.ts';
 import { readFailure, readSmallFile, SmallFileError } from './small-file.ts';
@@ -45,42 +44,9 @@ export interface BundleVerification {
   sigstoreBundleVerified: boolean;
 }
 
-type Outcome = { ok: true; result: ReadResult } | { ok: false; error: unknown };
-
 export async function verifyBundleStream(input: Readable, opts: BundleVerifyInput): Promise<BundleVerification> {
   const verifier = createBlobVerifier(opts.signatureDer, opts.keys);
-  const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
-  let settled = false;
-  const reading: Promise<Outcome> = readBundle(tee).then(
-    (result): Outcome => ({ ok: true, result }),
-    (error: unknown): Outcome => ({ ok: false, error }),
-  );
-  void reading.then(() => {
-    settled = true;
-  });
-
-  try {
-    for await (const chunk of input) {
-      const b = chunk as Buffer;
-      verifier.update(b);
-      if (settled || tee.destroyed) continue;
-      if (!tee.write(b)) {
-        // Wait for the reader to take more, or to stop (error or done).
-        const ac = new AbortController();
-        await Promise.race([
-          once(tee, 'drain', { signal: ac.signal }).catch(() => undefined),
-          once(tee, 'close', { signal: ac.signal }).catch(() => undefined),
-          reading,
-        ]);
-        ac.abort();
-      }
-    }
-  } catch (e) {
-    tee.destroy();
-    throw new OukError('INPUT_NOT_FOUND', `cannot read the tarball (${(e as Error).message}): check the path and its permissions`, { cause: e });
-  }
-  if (!tee.destroyed) tee.end();
-  const outcome = await reading;
+  const outcome = await readTarballOnce(input, (b) => verifier.update(b));
 
   if (!outcome.ok && outcome.error instanceof OukError && outcome.error.code === 'ARCHIVE_CORRUPT') throw outcome.error;
 

@@ -24,7 +24,7 @@ import { isOukError } from '../../lib/errors.ts';
 import { boundedLines, openFeedFile } from './bounded.ts';
 import { MalformedRecord } from './fields.ts';
 import type { EnrichmentSink, EnrichmentTally } from './kev.ts';
-import { walkFiles } from './walk.ts';
+import { isEpssFile, walkFiles } from './walk.ts';
 
 export const EPSS_TABLE = EXTRA_TABLES.find((t) => t.name === 'epss')!;
 
@@ -56,7 +56,7 @@ export const MAX_LINE_CHARS = 64 * 1024;
 
 export async function readEpssFeed(dir: string, sink: EnrichmentSink): Promise<EnrichmentTally> {
   const t: EnrichmentTally = { files: 0, records: 0, snapshot: null };
-  for await (const file of walkFiles(dir, (n) => n.endsWith('.csv') || n.endsWith('.csv.gz'))) {
+  for await (const file of walkFiles(dir, isEpssFile)) {
     t.files++;
     let model: string | null = null;
     let date: string | null = /epss_scores-(\d{4}-\d{2}-\d{2})/.exec(path.basename(file))?.[1] ?? null;

@@ -36,6 +36,15 @@ export async function* walkFiles(dir: string, accept: (name: string) => boolean)
   }
 }
 
+export const isJsonFile = (name: string): boolean => name.endsWith('.json');
+/** FIRST EPSS score files, plain or gzipped. */
+export const isEpssFile = (name: string): boolean => name.endsWith('.csv') || name.endsWith('.csv.gz');
+
 export function walkJson(dir: string): AsyncGenerator<string> {
-  return walkFiles(dir, (name) => name.endsWith('.json'));
+  return walkFiles(dir, isJsonFile);
+}
+
+/** The files the builder reads from the feed directory `feed` (every feed but epss: *.json). */
+export function feedFileFilter(feed: string): (name: string) => boolean {
+  return feed === 'epss' ? isEpssFile : isJsonFile;
 }

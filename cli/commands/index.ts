@@ -32,6 +32,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'ouk', name: 'mirror', load: async () => (await import('./ouk-mirror.ts')).registerOukMirror },
   { group: '', name: 'scan', load: async () => (await import('./scan.ts')).registerScan },
   { group: '', name: 'token', load: async () => (await import('./token.ts')).registerToken },
+  { group: '', name: 'trust', load: async () => (await import('./trust.ts')).registerTrust },
   { group: 'sbom', name: 'add', load: async () => (await import('./sbom.ts')).registerSbomAdd },
   { group: 'sbom', name: 'list', load: async () => (await import('./sbom.ts')).registerSbomList },
   { group: 'sbom', name: 'rm', load: async () => (await import('./sbom.ts')).registerSbomRm },

@@ -1,9 +1,13 @@
 /**
- * `stella ouk build --feeds DIR --key KEY --out FILE.tar.gz [--version TAG]
- *  [--image NAME[:TAG]=PATH ...] [--expires-days N] [--compression-level N] [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
+ * `stella ouk build --feeds DIR --key KEY [--key KEY2 ...] --out FILE.tar.gz [--version TAG]
+ *  [--image NAME[:TAG]=PATH ...] [--root NEXT.json ...] [--expires-days N] [--compression-level N]
+ *  [--base PREV.tar.gz [--full-out FULL.tar.gz]] [--index]`
  *
- * Builds a full bundle from NVD, OSV and GHSA feeds and signs it (FILE.sig and
- * FILE.sigstore.json beside it). With --base (the previous FULL bundle), builds
+ * Builds a full bundle from NVD, OSV and GHSA feeds and signs it with every
+ * --key: FILE.sigs.json (every key's signature), FILE.sig and
+ * FILE.sigstore.json (the first key's, as before), and the release
+ * attestation FILE.intoto.json. --root carries newer roots of trust as
+ * trust/root.<N>.json members (docs/trust.md). With --base (the previous FULL bundle), builds
  * a delta against it instead: only the advisories added, changed or removed
  * since, and only new or changed images; --full-out also writes the full bundle
  * of the same version, the base of the next delta. Malformed records are reported on stderr and
@@ -27,7 +31,8 @@ import { terminalLines } from '../../lib/terminal-text.ts';
 
 interface BuildCliOptions {
   feeds: string;
-  key: string;
+  key: string[];
+  root: string[];
   out: string;
   version?: string;
   image: string[];
@@ -60,7 +65,13 @@ function rowCounts(rows: WrittenBundle['rows']): string {
 }
 
 function fileLines(label: string, r: WrittenBundle): string[] {
-  return [`  ${label}${r.out} ${mb(r.size)} sha256:${r.sha256}`, `  signature ${r.sigPath}`, `  sigstore bundle ${r.sigstorePath}`];
+  return [
+    `  ${label}${r.out} ${mb(r.size)} sha256:${r.sha256}`,
+    `  signature ${r.sigPath}`,
+    `  sigstore bundle ${r.sigstorePath}`,
+    `  signatures ${r.sigsPath} (${r.keyids.length} kit key${r.keyids.length === 1 ? '' : 's'}: ${r.keyids.map((k) => `${k.slice(0, 12)}…`).join(', ')})`,
+    `  attestation ${r.attestationPath} (in-toto, SLSA provenance v1)`,
+  ];
 }
 
 export function formatSummary(r: BuildResult, seconds: number): string {
@@ -69,6 +80,8 @@ export function formatSummary(r: BuildResult, seconds: number): string {
   for (const f of m.feeds) {
     lines.push(`  feed ${f.name.padEnd(5)} ${String(f.records).padStart(8)} records, ${f.skipped} skipped, snapshot ${f.snapshot ?? 'unknown'}`);
   }
+  const roots = m.members.filter((x) => x.role === 'trust').map((x) => x.path);
+  if (roots.length) lines.push(`  carries the roots of trust ${roots.join(', ')}`);
   const images = m.images ?? [];
   const imageList = images.map((i) => `${i.name}:${i.tag} ${i.indexDigest} (${i.platforms.map(platformLabel).join(', ')})`).join('; ');
   if (m.kind === 'delta' && m.base && m.db.changes) {
@@ -91,10 +104,11 @@ export function registerOukBuild(ouk: Command): void {
     .command('build')
     .description('build a signed full bundle from NVD, OSV and GHSA feeds, or a delta against the previous full bundle (--base)')
     .requiredOption('--feeds <dir>', 'directory holding nvd/, osv/ and ghsa/')
-    .requiredOption('--key <key>', 'signing key (PKCS#8 PEM; STELLA_KEY_PASSWORD decrypts it)')
+    .requiredOption('--key <key>', 'kit signing key (PKCS#8 PEM; STELLA_KEY_PASSWORD decrypts it); repeat it for each kit key: all sign (FILE.sigs.json, FILE.intoto.json), the first also writes FILE.sig', collect, [])
     .requiredOption('--out <file>', 'bundle to write, e.g. stella-ouk-2026-11-28.tar.gz')
     .option('--version <tag>', 'bundle version, YYYY-MM-DD[.N] (default: today, UTC)')
     .option('--image <name=path>', 'OCI image layout (multi-platform index) to carry as images/<name>/, NAME[:TAG]=PATH, PATH its directory or an OCI archive .tar (repeatable)', collect, [])
+    .option('--root <root.json>', 'a newer root of trust to carry as trust/root.<N>.json (repeatable: consecutive versions; see stella trust rotate)', collect, [])
     .option('--expires-days <n>', 'days the bundle stays valid', positiveInt, DEFAULT_EXPIRES_DAYS)
     .option('--compression-level <n>', 'zstd level of the DB members, 1-19 (19: smallest, slowest)', positiveInt, DEFAULT_ZSTD_LEVEL)
     .option('--base <prev>', 'previous FULL bundle: build a delta against it (only what changed since)')
@@ -106,6 +120,7 @@ export function registerOukBuild(ouk: Command): void {
       const result = await buildBundle({
         feedsDir: opts.feeds,
         keyPath: opts.key,
+        roots: opts.root,
         out: opts.out,
         version: opts.version,
         images: opts.image,

@@ -11,13 +11,14 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { generateKeyPair, keyHint } from '../../signing/index.ts';
+import { keyidOfKey } from '../../signing/root/index.ts';
 
 export interface KeygenOptions {
   outDir: string;
   force?: boolean;
 }
 
-export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = process.env): Promise<{ keyPath: string; pubPath: string; hint: string; encrypted: boolean }> {
+export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = process.env): Promise<{ keyPath: string; pubPath: string; hint: string; keyid: string; encrypted: boolean }> {
   const dir = path.resolve(opts.outDir);
   const keyPath = path.join(dir, 'cosign.key');
   const pubPath = path.join(dir, 'cosign.pub');
@@ -42,7 +43,8 @@ export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = pr
     }
     throw new OukError('INTERNAL', `cannot write the key pair in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check the directory's permissions`, { cause: e });
   }
-  return { keyPath, pubPath, hint: keyHint(createPublicKey(publicKeyPem)), encrypted: password !== undefined };
+  const publicKey = createPublicKey(publicKeyPem);
+  return { keyPath, pubPath, hint: keyHint(publicKey), keyid: keyidOfKey(publicKey), encrypted: password !== undefined };
 }
 
 export function registerOukKeygen(ouk: Command): void {
@@ -56,7 +58,8 @@ export function registerOukKeygen(ouk: Command): void {
       process.stdout.write(
         `wrote ${r.keyPath} (private, mode 0600${r.encrypted ? ', encrypted with STELLA_KEY_PASSWORD' : ', NOT encrypted: set STELLA_KEY_PASSWORD to encrypt it'})\n` +
           `wrote ${r.pubPath} (public: give it to every air-gapped host, in OUK_TRUSTED_KEYS)\n` +
-          `key hint: ${r.hint}\n`,
+          `key hint: ${r.hint}\n` +
+          `key id:   ${r.keyid} (its name in a root of trust: stella trust init --root-key/--kit-key)\n`,
       );
     });
 }

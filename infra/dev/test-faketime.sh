@@ -26,6 +26,7 @@ ALL=(
   test/pipeline-cli.test.ts
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
+  test/trust-cli.test.ts
   test/e2e-airgap.test.ts
   test/token-desk.test.ts
   test/delta-before-base.test.ts
