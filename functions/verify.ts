@@ -17,7 +17,13 @@
  *     for it (OukWait: the queue runs verify again a few seconds later,
  *     counting no attempt); one whose base is nowhere is DELTA_BASE_MISMATCH,
  *     and the reconciler resumes it if its base becomes active later.
- *  4. Verify is recorded done with the tarball's sha256, the manifest and its
+ *  4. The kit's signed `created` becomes a time this site has seen
+ *     (infra/signed-time.ts, never going back): ages are counted from it when
+ *     the host clock is behind (lib/freshness.ts). Recorded only once the
+ *     policy passed — a kit from the future (BUNDLE_FROM_FUTURE) cannot push it
+ *     ahead — and before verify is done, so a crash between the two records
+ *     it again on the retry.
+ *  5. Verify is recorded done with the tarball's sha256, the manifest and its
  *     sha256: unpack checks that it reads the very same bytes.
  *
  * Idempotent: a verify already recorded done returns its recorded result.
@@ -32,6 +38,7 @@ import { getStream, normaliseEtag, readSmallObject, statOrNull } from '../infra/
 import { checkPolicy, pendingBase } from './common/policy.ts';
 import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
 import { readActivePointer } from '../infra/active-db.ts';
+import { advanceSignedTime } from '../infra/signed-time.ts';
 
 export interface VerifyResult {
   digest: string;
@@ -131,6 +138,8 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
     }
     throw e;
   }
+
+  await advanceSignedTime(ctx.pool, new Date(manifest.created), { importId: p.importId, version: manifest.bundleVersion }, ctx.now());
 
   const result: VerifyResult = {
     digest: verified.sha256,
