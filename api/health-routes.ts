@@ -2,24 +2,34 @@
  * GET /healthz: the process is up (no dependency checked), and whether it runs
  *               air-gapped with the guard installed.
  * GET /readyz:  Redis, PostgreSQL and the object store answer, and a DB is
- *               active; 503 with the reasons otherwise. An active DB older than
- *               OUK_WARN_AGE_HOURS is a warning (still ready), like the scanners
- *               operators know.
+ *               active; 503 with the reasons otherwise. Freshness
+ *               (lib/freshness.ts) is a warning, never a reason to leave
+ *               rotation: a feed over its OUK_MAX_AGE budget, and a host clock
+ *               behind the newest signed time, each add a `warnings` line, and
+ *               `checks.freshness` carries the clock and each feed's age. Every
+ *               replica sees the same DB and the same signed time, so taking
+ *               one out would not help; the warning, the metrics and the scans'
+ *               banners (or DB_STALE under OUK_STALE_POLICY=refuse-scans) say it.
+ *               /healthz stays free of dependencies (a PostgreSQL outage must
+ *               not restart the API), so it does not carry them.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import { airgapGuardInstalled } from '../lib/airgap.ts';
-import { staleness } from '../lib/staleness.ts';
-import { readActivePointer } from '../infra/active-db.ts';
+import { NO_ACTIVE_DB, type FreshnessRule, type Freshness } from '../lib/freshness.ts';
+import { readFreshness } from '../infra/freshness.ts';
 
 export interface HealthRoutesOptions {
   pool: Pool;
   redis: Redis;
   store: ObjectStore;
   bucket: string;
-  warnAgeHours: number;
+  /** OUK_MAX_AGE, OUK_STALE_POLICY and the clock tolerance (config.freshness) */
+  freshness: FreshnessRule;
+  /** this host's clock (tests inject one) */
+  now?: () => Date;
   /** STELLA_AIRGAP: whether this host is configured air-gapped. */
   airgap: boolean;
   /** Per-check timeout (default 2 s). */
@@ -79,19 +89,22 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
       }, ms, 'the object store'),
     ]);
     let activeDb: Check & { version?: string; activatedAt?: string | null; ageSeconds?: number | null; stale?: boolean } = { ok: false, detail: 'PostgreSQL is unreachable' };
+    let freshness: (Check & Pick<Freshness, 'policy' | 'clock' | 'feeds' | 'stale'>) | undefined;
     if (postgres.ok) {
       try {
-        const pointer = await withTimeout(readActivePointer(opts.pool), ms, 'PostgreSQL');
-        const s = staleness(pointer.activatedAt, opts.warnAgeHours);
-        if (s.warning && !s.missing) warnings.push(s.warning);
-        activeDb = pointer.activeImport
-          ? { ok: true, version: pointer.activeVersion ?? undefined, activatedAt: s.activatedAt, ageSeconds: s.ageSeconds, stale: s.stale }
-          : { ok: false, detail: s.warning ?? 'no DB is active' };
+        const f = await withTimeout(readFreshness(opts.pool, opts.freshness, (opts.now ?? (() => new Date()))()), ms, 'PostgreSQL');
+        freshness = { ok: true, policy: f.policy, clock: f.clock, feeds: f.feeds, stale: f.stale };
+        activeDb = f.activeDb
+          ? { ok: true, version: f.activeDb.version, activatedAt: f.activeDb.activatedAt, ageSeconds: f.activeDb.ageSeconds, stale: f.stale.length > 0 }
+          : { ok: false, detail: NO_ACTIVE_DB };
+        // "no DB is active" is the reason above, not also a warning
+        for (const w of f.warnings) if (w !== NO_ACTIVE_DB) warnings.push(w);
+        for (const n of opts.freshness.notes) warnings.push(n);
       } catch (e) {
         activeDb = { ok: false, detail: e instanceof Error ? e.message : String(e) };
       }
     }
-    const checks = { redis, postgres, store, activeDb };
+    const checks = { redis, postgres, store, activeDb, ...(freshness ? { freshness } : {}) };
     const ready = Object.values(checks).every((c) => c.ok);
     const reasons = Object.entries(checks)
       .filter(([, c]) => !c.ok)

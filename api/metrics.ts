@@ -1,19 +1,22 @@
 /**
  * GET /metrics: serves the product's Prometheus registry (lib/metrics.ts),
- * with the active-DB gauges read from ouk_meta.state and the queue depths from
- * BullMQ at scrape time.
+ * with the active-DB, feed-age and clock gauges read from PostgreSQL
+ * (infra/freshness.ts) and the queue depths from BullMQ at scrape time.
  */
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { readActive, type Pool } from '../infra/db.ts';
+import type { Pool } from '../infra/db.ts';
+import { readFreshnessSnapshot } from '../infra/freshness.ts';
+import type { FreshnessRule } from '../lib/freshness.ts';
 import type { Logger } from '../lib/logger.ts';
 import { registry, setScrapeSources, type ActiveDbSource } from '../lib/metrics.ts';
 
-/** Reads the active DB from ouk_meta.state (the same row readers use). */
-export function activeDbFromPostgres(pool: Pool): ActiveDbSource {
+/** Reads the active DB and its freshness (one snapshot: the pointer, its manifest's feeds, the newest signed time). */
+export function activeDbFromPostgres(pool: Pool, rule: FreshnessRule, now: () => Date = () => new Date()): ActiveDbSource {
   return async () => {
-    const a = await readActive(pool);
-    return a ? { version: a.version, activatedAt: new Date(a.activatedAt) } : null;
+    const f = await readFreshnessSnapshot(pool, rule, now());
+    if (!f.activeDb) return { none: true, freshness: f };
+    return { version: f.activeDb.version, activatedAt: new Date(f.activeDb.activatedAt ?? 0), freshness: f };
   };
 }
 
@@ -22,7 +25,10 @@ export interface MetricsPluginOptions {
   pool?: Pool;
   /** Queues whose job counts are exported as ouk_queue_jobs. */
   queues?: Queue[];
-  warnAgeHours?: number;
+  /** OUK_MAX_AGE, OUK_STALE_POLICY and the clock tolerance (config.freshness) */
+  freshness: FreshnessRule;
+  /** this host's clock (tests inject one) */
+  now?: () => Date;
   logger?: Logger;
   /** Default /metrics. */
   path?: string;
@@ -31,9 +37,8 @@ export interface MetricsPluginOptions {
 /** Serves the registry at GET /metrics (no auth: it carries no secrets; restrict at the network as usual). */
 export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (app: FastifyInstance, opts: MetricsPluginOptions) => {
   const undo = setScrapeSources({
-    activeDb: opts.pool ? activeDbFromPostgres(opts.pool) : null,
+    activeDb: opts.pool ? activeDbFromPostgres(opts.pool, opts.freshness, opts.now) : null,
     queues: opts.queues,
-    warnAgeHours: opts.warnAgeHours,
     logger: opts.logger,
   });
   app.addHook('onClose', async () => undo());

@@ -20,8 +20,11 @@
  * than scan/sbom.ts MAX_COMPONENTS), 415 not JSON, 429 SCAN_BUSY (this client
  * already runs STELLA_SCAN_PER_CLIENT scans), 503 SCAN_BUSY
  * (STELLA_SCAN_CONCURRENCY scans run already, or the body budget is spent) /
- * NOTHING_ACTIVE / DATABASE_UNAVAILABLE / QUOTA_UNAVAILABLE; body `{error:
- * {code, message}}`; never a 500 for anything a client sends.
+ * NOTHING_ACTIVE / DATABASE_UNAVAILABLE / QUOTA_UNAVAILABLE / DB_STALE (a
+ * feed over its OUK_MAX_AGE budget under OUK_STALE_POLICY=refuse-scans);
+ * body `{error: {code, message}}`; never a 500 for anything a client sends.
+ * A scan's answer carries `feeds` (each feed's age and budget) and
+ * `freshness` (the clock check, the stale feeds, the warnings).
  *
  * The answer is bounded: at most STELLA_SCAN_MAX_FINDINGS findings and as
  * many not-checked entries (most severe first); `summary` counts them all and
@@ -49,6 +52,8 @@ export interface ScanRoutesOptions {
   sleep?: (ms: number) => Promise<void>;
   /** the API's body budget, shared with the stored-SBOM routes (default: one of STELLA_API_BODY_BUDGET_BYTES for these routes) */
   budget?: BodyBudget;
+  /** this host's clock (tests inject one) */
+  now?: () => Date;
 }
 
 /** The largest body the scan API may hold at once: the budget never stops a single body of the largest size. */
@@ -65,6 +70,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   DATABASE_UNAVAILABLE: 503,
   QUOTA_UNAVAILABLE: 503,
   SCAN_BUSY: 503,
+  DB_STALE: 503,
 };
 
 /** The answer with at most `max` findings and not-checked entries; `truncated` says what was left out. */
@@ -147,7 +153,7 @@ export async function scanRoutes(app: FastifyInstance, opts: ScanRoutesOptions):
   app.post('/api/v1/scan', { bodyLimit: config.scanMaxBytes, onRequest: admit, preParsing: enforceBodyLimit }, async (req, reply) => {
     const who = callers.get(req)!;
     const sbom = parseSbom(req.body);
-    const result = await countedScan({ pool: opts.pool, redis: opts.redis, config, quota: opts.quota, sleep: opts.sleep }, sbom, who);
+    const result = await countedScan({ pool: opts.pool, redis: opts.redis, config, quota: opts.quota, sleep: opts.sleep, now: opts.now }, sbom, who);
     countScan(who.client.kind, result.quota.overLimit);
     reply.header('X-Quota-Limit', String(result.quota.limit));
     reply.header('X-Quota-Used', String(result.quota.count));

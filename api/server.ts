@@ -22,7 +22,7 @@ import { healthRoutes } from './health-routes.ts';
 import { ingestRoutes } from './ingest-routes.ts';
 
 export interface ServerDeps {
-  config: Pick<Config, 'webhookToken' | 'bucket' | 'warnAgeHours' | 'airgap'>;
+  config: Pick<Config, 'webhookToken' | 'bucket' | 'freshness' | 'airgap'>;
   pool: Pool;
   store: ObjectStore;
   queues: PipelineQueues;
@@ -68,7 +68,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     redis: deps.redis ?? deps.queues.connection,
     store: deps.store,
     bucket: deps.config.bucket,
-    warnAgeHours: deps.config.warnAgeHours,
+    freshness: deps.config.freshness,
     airgap: deps.config.airgap,
   });
   return app;

@@ -31,6 +31,15 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
   return program;
 }
 
+/** STELLA_DEBUG, also when the configuration itself is what failed (then: no stack). */
+function debugWanted(): boolean {
+  try {
+    return loadConfig(process.env).debug;
+  } catch {
+    return false;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     const program = await buildProgram(argv);
@@ -46,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(describeError(e) + '\n');
     // the stack's frames (its first line repeats the message describeError printed, escaped)
-    if (loadConfig(process.env).debug && e instanceof Error) process.stderr.write(terminalLines((e.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l))));
+    if (debugWanted() && e instanceof Error) process.stderr.write(terminalLines((e.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l))));
     return exitCodeOf(e);
   }
 }

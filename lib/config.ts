@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { OukError } from './errors.ts';
+import { DEFAULT_MAX_AGE, KNOWN_FEEDS, parseMaxAge, parseStalePolicy, type FreshnessRule } from './freshness.ts';
 import type { StageName } from './stages.ts';
 
 export interface StoreConfig {
@@ -61,7 +62,13 @@ export interface Config {
   webhookToken: string | undefined;
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
-  warnAgeHours: number;
+  /**
+   * How fresh the active DB must be (lib/freshness.ts): OUK_MAX_AGE (per-feed budgets; default
+   * DEFAULT_MAX_AGE), OUK_STALE_POLICY (warn | refuse-scans), and OUK_MAX_CLOCK_SKEW_SECONDS as the
+   * tolerance of a host clock behind the newest signed time. OUK_WARN_AGE_HOURS (deprecated) gives
+   * every feed one budget when OUK_MAX_AGE is not set.
+   */
+  freshness: FreshnessRule;
   /** OUK_MAX_CLOCK_SKEW_SECONDS: how far a kit's `created` may be ahead of this host's clock (600); further, it is BUNDLE_FROM_FUTURE */
   maxClockSkewSeconds: number;
   stateDir: string;
@@ -227,6 +234,35 @@ function registryAccount(env: Env): Config['registryAccount'] {
   return { username, ...(passwordFile ? { passwordFile } : { password: password! }) };
 }
 
+/**
+ * OUK_MAX_AGE and OUK_STALE_POLICY, strictly (a bad value stops the process at
+ * start, naming the variable). OUK_WARN_AGE_HOURS, the old whole-DB threshold,
+ * is deprecated: alone, it becomes that budget for every feed; beside
+ * OUK_MAX_AGE it is ignored. Either way a note says so in `stella ouk status`
+ * and /readyz.
+ */
+function freshnessRule(env: Env, toleranceSeconds: number): FreshnessRule {
+  const maxAge = (env.OUK_MAX_AGE ?? '').trim();
+  const oldHours = (env.OUK_WARN_AGE_HOURS ?? '').trim();
+  const policy = parseStalePolicy(env.OUK_STALE_POLICY);
+  if (maxAge !== '') {
+    const notes = oldHours !== '' ? [`OUK_WARN_AGE_HOURS=${oldHours} is deprecated and ignored beside OUK_MAX_AGE: remove it`] : [];
+    return { budgets: parseMaxAge(maxAge), policy, toleranceSeconds, source: 'OUK_MAX_AGE', notes };
+  }
+  if (oldHours !== '') {
+    const hours = Number(oldHours);
+    if (!/^\d{1,6}$/.test(oldHours) || hours <= 0) throw new OukError('USAGE', `OUK_WARN_AGE_HOURS=${oldHours} is not a whole number of hours above 0 (it is deprecated: set OUK_MAX_AGE, e.g. ${DEFAULT_MAX_AGE})`);
+    return {
+      budgets: Object.fromEntries(KNOWN_FEEDS.map((f) => [f, hours * 3600])),
+      policy,
+      toleranceSeconds,
+      source: 'OUK_WARN_AGE_HOURS',
+      notes: [`OUK_WARN_AGE_HOURS=${oldHours} is deprecated: it is read as a budget of ${oldHours}h for every feed's snapshot; set OUK_MAX_AGE instead (e.g. ${DEFAULT_MAX_AGE})`],
+    };
+  }
+  return { budgets: parseMaxAge(DEFAULT_MAX_AGE), policy, toleranceSeconds, source: 'default', notes: [] };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const s3Endpoint = env.S3_ENDPOINT || 'http://127.0.0.1:9000';
   const stateDir = path.resolve(env.STELLA_STATE_DIR || '.stella');
@@ -261,7 +297,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookToken: env.OUK_WEBHOOK_TOKEN || undefined,
     dashboardUser: env.DASHBOARD_USER || undefined,
     dashboardPassword: env.DASHBOARD_PASSWORD || undefined,
-    warnAgeHours: int(env, 'OUK_WARN_AGE_HOURS', 48),
+    freshness: freshnessRule(env, atLeast(env, 'OUK_MAX_CLOCK_SKEW_SECONDS', 600, 0)),
     maxClockSkewSeconds: atLeast(env, 'OUK_MAX_CLOCK_SKEW_SECONDS', 600, 0),
     stateDir,
     apiHost: env.STELLA_API_HOST || '0.0.0.0',

@@ -76,6 +76,8 @@ export const EXIT_CODES = {
   TOKEN_DESK_NOT_CONFIGURED: 90,
   TOKEN_DESK_LISTEN_FAILED: 91,
   TOKEN_DESK_RELAY_FAILED: 92,
+  // 100–109: the freshness of the data behind a scan (OUK_MAX_AGE, OUK_STALE_POLICY)
+  DB_STALE: 100,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

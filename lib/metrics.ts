@@ -13,9 +13,15 @@
  *   ouk_import_stage_stalls_total{stage}             a stage job whose worker died (lock lost) was taken back
  *   ouk_imports_activated_total                      imports that reached the active state
  *   ouk_active_db_info{version}                      1 for the active DB version
- *   ouk_active_db_age_seconds{version}               age of the active DB (absent when none)
+ *   ouk_active_db_age_seconds{version}               age of the active DB since activation (absent when none), counted
+ *                                                    from the later of the host clock and the newest signed time
  *   ouk_active_db_activated_timestamp_seconds{version} when it was activated (unix time)
- *   ouk_active_db_stale                              1 when older than OUK_WARN_AGE_HOURS
+ *   ouk_active_db_stale                              1 when a feed is over its OUK_MAX_AGE budget, or none is active
+ *   ouk_feed_age_seconds{feed}                       age of each feed's snapshot in the active DB (lib/freshness.ts)
+ *   ouk_feed_budget_seconds{feed}                    its OUK_MAX_AGE budget (feeds with one)
+ *   ouk_feed_stale{feed}                             1 when the feed is over its budget, else 0
+ *   ouk_clock_behind_seconds                         how far this host's clock is behind the newest signed time (0: not)
+ *   ouk_signed_time_timestamp_seconds                the newest signed time this site has seen (absent before one)
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
  *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
  *   ouk_mirror_pulls_total{result}                   scheduled mirror rounds: ok (up to date), pending (a kit still
@@ -36,6 +42,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { EXIT_CODES, isOukError } from './errors.ts';
+import type { Freshness } from './freshness.ts';
 import type { Logger } from './logger.ts';
 
 export const registry = new Registry();
@@ -194,22 +201,39 @@ export const rescanDuration = new Histogram({
 export interface ActiveDb {
   version: string;
   activatedAt: Date;
+  /** the freshness of the active DB and the clock (absent: the feed and clock gauges stay empty) */
+  freshness?: Freshness;
 }
-export type ActiveDbSource = () => Promise<ActiveDb | null>;
+/** The active DB (null: none) and, with or without one, the freshness (the clock is known without a DB). */
+export type ActiveDbSource = () => Promise<ActiveDb | null | { none: true; freshness?: Freshness }>;
 
 let activeSource: ActiveDbSource | null = null;
-let warnAgeHours = 48;
 let queueSource: CountedQueue[] = [];
 let scrapeLogger: Logger | undefined;
+/** One read of the source per scrape: the gauges' collect() calls start together and share it. */
+let pending: Promise<{ active: ActiveDb | null; freshness: Freshness | null }> | null = null;
+
+function currentState(): Promise<{ active: ActiveDb | null; freshness: Freshness | null }> {
+  if (!activeSource) return Promise.resolve({ active: null, freshness: null });
+  if (pending) return pending;
+  const source = activeSource;
+  pending = (async () => {
+    try {
+      const a = await source();
+      if (!a) return { active: null, freshness: null };
+      if ('none' in a) return { active: null, freshness: a.freshness ?? null };
+      return { active: a, freshness: a.freshness ?? null };
+    } catch (e) {
+      scrapeLogger?.warn({ err: e }, 'metrics: could not read the active DB');
+      return { active: null, freshness: null };
+    }
+  })();
+  void pending.finally(() => setImmediate(() => (pending = null)));
+  return pending;
+}
 
 async function currentActive(): Promise<ActiveDb | null> {
-  if (!activeSource) return null;
-  try {
-    return await activeSource();
-  } catch (e) {
-    scrapeLogger?.warn({ err: e }, 'metrics: could not read the active DB');
-    return null;
-  }
+  return (await currentState()).active;
 }
 
 export const activeDbInfo = new Gauge({
@@ -227,13 +251,14 @@ export const activeDbInfo = new Gauge({
 // Labelled with the version so that, with no DB active, there is no sample at all (rather than a 0).
 export const activeDbAge = new Gauge({
   name: 'ouk_active_db_age_seconds',
-  help: 'Age of the active vulnerability DB in seconds (since activation); absent when none is active',
+  help: 'Age of the active vulnerability DB in seconds (since activation, counted from the later of the host clock and the newest signed time); absent when none is active',
   labelNames: ['version'] as const,
   registers: [registry],
   async collect() {
     const a = await currentActive();
     this.reset();
-    if (a) this.set({ version: a.version }, Math.max(0, (Date.now() - a.activatedAt.getTime()) / 1000));
+    const from = a?.freshness ? Date.parse(a.freshness.clock.ageFrom) : Date.now();
+    if (a) this.set({ version: a.version }, Math.max(0, (from - a.activatedAt.getTime()) / 1000));
   },
 });
 
@@ -251,11 +276,69 @@ export const activeDbActivatedAt = new Gauge({
 
 export const activeDbStale = new Gauge({
   name: 'ouk_active_db_stale',
-  help: '1 when the active DB is older than OUK_WARN_AGE_HOURS (or none is active), else 0',
+  help: '1 when a feed of the active DB is over its OUK_MAX_AGE budget (or none is active), else 0',
   registers: [registry],
   async collect() {
     const a = await currentActive();
-    this.set(!a || Date.now() - a.activatedAt.getTime() > warnAgeHours * 3600_000 ? 1 : 0);
+    this.set(!a || (a.freshness?.stale.length ?? 0) > 0 ? 1 : 0);
+  },
+});
+
+export const feedAge = new Gauge({
+  name: 'ouk_feed_age_seconds',
+  help: "Age of each feed's snapshot in the active DB, in seconds, counted from the later of the host clock and the newest signed time",
+  labelNames: ['feed'] as const,
+  registers: [registry],
+  async collect() {
+    const f = (await currentState()).freshness;
+    this.reset();
+    for (const feed of f?.feeds ?? []) if (feed.ageSeconds !== null) this.set({ feed: feed.name }, feed.ageSeconds);
+  },
+});
+
+export const feedBudget = new Gauge({
+  name: 'ouk_feed_budget_seconds',
+  help: "Each feed's OUK_MAX_AGE budget in seconds (feeds of the active DB with one)",
+  labelNames: ['feed'] as const,
+  registers: [registry],
+  async collect() {
+    const f = (await currentState()).freshness;
+    this.reset();
+    for (const feed of f?.feeds ?? []) if (feed.budgetSeconds !== null) this.set({ feed: feed.name }, feed.budgetSeconds);
+  },
+});
+
+export const feedStale = new Gauge({
+  name: 'ouk_feed_stale',
+  help: '1 when the feed of the active DB is over its OUK_MAX_AGE budget, else 0',
+  labelNames: ['feed'] as const,
+  registers: [registry],
+  async collect() {
+    const f = (await currentState()).freshness;
+    this.reset();
+    for (const feed of f?.feeds ?? []) this.set({ feed: feed.name }, feed.stale ? 1 : 0);
+  },
+});
+
+export const clockBehind = new Gauge({
+  name: 'ouk_clock_behind_seconds',
+  help: "How far this host's clock is behind the newest signed time the site has seen (a verified kit's created time), in seconds; 0 when it is not",
+  registers: [registry],
+  async collect() {
+    const f = (await currentState()).freshness;
+    this.reset();
+    if (f) this.set(f.clock.behindSeconds);
+  },
+});
+
+export const signedTime = new Gauge({
+  name: 'ouk_signed_time_timestamp_seconds',
+  help: 'The newest signed time this site has seen (the created time of a verified kit), as a unix timestamp; absent before the first',
+  registers: [registry],
+  async collect() {
+    const f = (await currentState()).freshness;
+    this.reset();
+    if (f?.clock.signedTime) this.set(Date.parse(f.clock.signedTime) / 1000);
   },
 });
 
@@ -308,10 +391,9 @@ export function countRescan(r: { outcome: string; newBySeverity: Record<string, 
 }
 
 /** Where the scrape-time meters read from; returns a function that undoes it (when still current). */
-export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; warnAgeHours?: number; logger?: Logger }): () => void {
+export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; logger?: Logger }): () => void {
   if (s.activeDb) activeSource = s.activeDb;
   if (s.queues) queueSource = s.queues;
-  if (s.warnAgeHours !== undefined) warnAgeHours = s.warnAgeHours;
   scrapeLogger = s.logger;
   return () => {
     if (s.activeDb && activeSource === s.activeDb) activeSource = null;

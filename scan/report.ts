@@ -1,5 +1,6 @@
 /**
- * Scan output for people: a header (DB version, SBOM, counts), the findings as
+ * Scan output for people: a header (DB version, each feed's age against its
+ * budget, the freshness warnings, SBOM, counts), the findings as
  * a table sorted by severity, what was not checked and why, and the quota
  * banner. Colour only when asked (stdout is a TTY and NO_COLOR is unset).
  * Every value from the SBOM or the DB (names, versions, summaries, reasons)
@@ -8,6 +9,7 @@
  */
 import { loadConfig, type Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
+import { formatAge, formatBudget, type FeedAge } from '../lib/freshness.ts';
 import { terminalText as t } from '../lib/terminal-text.ts';
 import { type Finding, type ScanResult, SEVERITIES, type Severity } from './scan.ts';
 
@@ -62,10 +64,22 @@ function table(cells: string[][], colourCol: ((row: number) => string | null) | 
     .join('\n');
 }
 
-export function renderTable(r: ScanResult & { quota?: { banner: string | null } }, opts: { colour: boolean; showSuppressed?: boolean }): string {
+/** `nvd 1d 2h old (budget 3d)`, `osv 3d 0h old (over its 2d budget)`, `csaf 6h 0m old`. */
+function feedLabel(f: FeedAge): string {
+  const age = f.ageSeconds === null ? 'no snapshot time' : `${formatAge(f.ageSeconds)} old`;
+  if (f.budgetSeconds === null) return `${t(f.name)} ${age}`;
+  return `${t(f.name)} ${age} (${f.stale ? `STALE: over its ${formatBudget(f.budgetSeconds)} budget` : `budget ${formatBudget(f.budgetSeconds)}`})`;
+}
+
+export function renderTable(
+  r: ScanResult & { quota?: { banner: string | null }; feeds?: FeedAge[]; freshness?: { warnings: string[]; clock: { ageFrom: string; behind: boolean } } },
+  opts: { colour: boolean; showSuppressed?: boolean },
+): string {
   const out: string[] = [];
   const s = r.summary;
   out.push(`Vulnerability DB ${t(r.dbVersion)} (activated ${r.dbActivatedAt})`);
+  if (r.feeds?.length) out.push(`Feed ages: ${r.feeds.map(feedLabel).join(', ')}${r.freshness?.clock.behind ? ` (counted from ${r.freshness.clock.ageFrom}, the newest signed time)` : ''}`);
+  for (const w of r.freshness?.warnings ?? []) out.push(`WARNING: ${t(w)}`);
   out.push(`SBOM: ${r.sbom.format} ${t(r.sbom.specVersion)}, ${s.components} components: ${s.checked} checked, ${s.notChecked} not checked`);
   out.push('');
   if (r.findings.length === 0) {

@@ -5,11 +5,20 @@
  * scan over the day's limit waits out its delay before it answers (anonymous:
  * 10 % of its own time; token: a growing delay). Nothing is ever refused for
  * quota.
+ *
+ * Every scan carries the freshness of the DB it ran on (lib/freshness.ts):
+ * each feed's age and budget (`feeds`), the clock check and the warnings
+ * (`freshness`). Under OUK_STALE_POLICY=refuse-scans a scan of a DB with a
+ * feed over its budget is refused with DB_STALE before it runs (and is not
+ * counted); should an activation land while it runs, the freshness of the DB
+ * it ran on is read again and decides.
  */
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
+import { staleRefusal, type FeedAge, type Freshness } from '../lib/freshness.ts';
+import { readFreshnessSnapshot } from '../infra/freshness.ts';
 import { Quota, type QuotaClient, type QuotaOptions, type QuotaUsage } from '../lib/quota.ts';
 import { loadPublicTokenKey, type PublicTokenKey, verifyToken, type VerifiedToken } from '../lib/tokens.ts';
 import type { Sbom } from './sbom.ts';
@@ -23,6 +32,8 @@ export interface ScanServiceDeps {
   quota?: Partial<QuotaOptions>;
   /** how a delay is waited out (tests may record it instead) */
   sleep?: (ms: number) => Promise<void>;
+  /** this host's clock (tests inject one) */
+  now?: () => Date;
 }
 
 export interface QuotaReport extends QuotaUsage {
@@ -30,9 +41,15 @@ export interface QuotaReport extends QuotaUsage {
   delayMs: number;
 }
 
+/** The freshness of a scan's DB beside its findings: the clock, the policy, the stale feeds and the warnings. */
+export type ScanFreshness = Pick<Freshness, 'policy' | 'clock' | 'stale' | 'warnings'>;
+
 export interface CountedScan extends ScanResult {
   client: { kind: QuotaClient['kind']; subject: string | null };
   quota: QuotaReport;
+  /** each feed of the DB scanned: snapshot time, age (from the later of the host clock and the newest signed time), budget, stale */
+  feeds: FeedAge[];
+  freshness: ScanFreshness;
 }
 
 export function quotaOptions(config: Config, over: Partial<QuotaOptions> = {}): QuotaOptions {
@@ -74,9 +91,19 @@ const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r
 
 /** Scans, counts the scan, waits out any quota delay, and reports all of it. */
 export async function countedScan(deps: ScanServiceDeps, sbom: Sbom, who: { client: QuotaClient; token: VerifiedToken | null }, opts: ScanOptions = {}): Promise<CountedScan> {
+  const now = deps.now ?? (() => new Date());
+  let fresh = await readFreshnessSnapshot(deps.pool, deps.config.freshness, now());
+  const refused = staleRefusal(fresh);
+  if (refused) throw refused;
   const started = performance.now();
   const result = await scanSbom(deps.pool, sbom, opts);
   const scanMs = performance.now() - started;
+  if (fresh.activeDb?.version !== result.dbVersion) {
+    // an activation landed between the two reads: the DB the scan ran on decides
+    fresh = await readFreshnessSnapshot(deps.pool, deps.config.freshness, now());
+    const late = staleRefusal(fresh);
+    if (late) throw late;
+  }
   const quota = new Quota(deps.redis, quotaOptions(deps.config, deps.quota));
   const usage = await quota.count(who.client);
   const delayMs = quota.delayMs(usage, scanMs);
@@ -85,5 +112,7 @@ export async function countedScan(deps: ScanServiceDeps, sbom: Sbom, who: { clie
     ...result,
     client: { kind: who.client.kind, subject: who.token?.claims.sub ?? null },
     quota: { ...usage, delayMs },
+    feeds: fresh.feeds,
+    freshness: { policy: fresh.policy, clock: fresh.clock, stale: fresh.stale, warnings: fresh.warnings },
   };
 }

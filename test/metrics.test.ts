@@ -13,6 +13,7 @@ import { countScan, failureReason, registry } from '../lib/metrics.ts';
 import { attachWorkerLogging, importIdOf, isFinalFailure, watchQueueMetrics, type QueueMetricsWatcher } from '../queue/metrics-hooks.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { OukError } from '../lib/errors.ts';
+import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createTestDatabase, hoursAgo, testRedisPrefix, type TestDatabase, type TestRedisPrefix } from './helpers/services.ts';
 
@@ -41,7 +42,7 @@ before(async () => {
   watcher = await watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues, pool });
   await watcher.ready();
   app = Fastify();
-  await app.register(metricsPlugin, { pool, queues, warnAgeHours: 48 });
+  await app.register(metricsPlugin, { pool, queues, freshness: loadConfig({ OUK_MAX_AGE: 'nvd:3d,osv:2d' }).freshness });
   await app.ready();
 });
 
@@ -150,9 +151,11 @@ test('stage durations, retries and failures come from the workers; active DB and
   for (const l of stageLines) assert.match(String(l.importId), /^imp[1-4]$/);
   assert.ok(stageLines.some((l) => l.importId === 'imp3' && l.level === 'error' && l.reason === 'SIGNATURE_MISSING'));
 
-  // the active DB, read from ouk_meta.state at scrape time
+  // the active DB, read from ouk_meta.state at scrape time, its feeds from its import's signed manifest
+  const manifest = (nvd: Date, osv: Date) => JSON.stringify({ created: hoursAgo(4).toISOString(), feeds: [{ name: 'nvd', snapshot: nvd.toISOString(), records: 1, skipped: 0 }, { name: 'osv', snapshot: osv.toISOString(), records: 1, skipped: 0 }, { name: 'csaf', snapshot: hoursAgo(500).toISOString(), records: 1, skipped: 0 }] });
+  await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'imp3'`, [manifest(hoursAgo(5), hoursAgo(6))]);
   await pool.query(
-    `UPDATE ouk_meta.state SET active_import = 'imp1', active_version = '2026.11.27', active_schema = 'ouk_db_imp1', activated_at = $1`,
+    `UPDATE ouk_meta.state SET active_import = 'imp3', active_version = '2026.11.27', active_schema = 'ouk_db_imp3', activated_at = $1`,
     [hoursAgo(3)],
   );
   countScan('anonymous');
@@ -163,14 +166,25 @@ test('stage durations, retries and failures come from the workers; active DB and
   const age = sample(active, 'ouk_active_db_age_seconds{version="2026.11.27"}') ?? 0;
   assert.ok(age >= 3 * 3600 && age < 4 * 3600, `age ${age}`);
   assert.equal(sample(active, 'ouk_active_db_stale'), 0);
+  const nvdAge = sample(active, 'ouk_feed_age_seconds{feed="nvd"}') ?? 0;
+  assert.ok(nvdAge >= 5 * 3600 && nvdAge < 6 * 3600, `nvd age ${nvdAge}`);
+  assert.equal(sample(active, 'ouk_feed_budget_seconds{feed="nvd"}'), 3 * 86400);
+  assert.equal(sample(active, 'ouk_feed_budget_seconds{feed="csaf"}'), null, 'csaf has no budget');
+  assert.ok((sample(active, 'ouk_feed_age_seconds{feed="csaf"}') ?? 0) >= 500 * 3600);
+  assert.deepEqual(['nvd', 'osv', 'csaf'].map((f) => sample(active, `ouk_feed_stale{feed="${f}"}`)), [0, 0, 0], 'a feed without a budget is never stale');
+  assert.equal(sample(active, 'ouk_clock_behind_seconds'), 0);
   assert.equal(sample(active, 'ouk_scans_total{mode="anonymous",over_quota="false"}'), 1);
   assert.equal(sample(active, 'ouk_scans_total{mode="anonymous",over_quota="true"}'), 1);
   assert.equal(sample(active, 'ouk_scans_total{mode="token",over_quota="false"}'), 1);
 
+  // osv's snapshot 50 h old: over its 2d budget
+  await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'imp3'`, [manifest(hoursAgo(5), hoursAgo(50))]);
   await pool.query(`UPDATE ouk_meta.state SET active_version = '2026.11.20', activated_at = $1`, [hoursAgo(72)]);
   const old = await scrape();
   assert.equal(sample(old, 'ouk_active_db_info{version="2026.11.20"}'), 1);
   assert.equal(sample(old, 'ouk_active_db_info{version="2026.11.27"}'), null, 'the previous version must leave the gauge');
   assert.equal(sample(old, 'ouk_active_db_stale'), 1);
+  assert.equal(sample(old, 'ouk_feed_stale{feed="osv"}'), 1);
+  assert.equal(sample(old, 'ouk_feed_stale{feed="nvd"}'), 0);
   assert.ok(registry.getSingleMetric('ouk_import_stage_duration_seconds'));
 });

@@ -1,7 +1,7 @@
 /**
  * What an operator relies on: logs without secrets and with the import id,
  * operator authentication in front of the dashboard (and only there),
- * staleness, and `stella ouk jobs` against real PostgreSQL and Redis.
+ * freshness in /readyz and status, and `stella ouk jobs` against real PostgreSQL and Redis.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,8 @@ import Fastify from 'fastify';
 import { Queue, Worker, type Job } from 'bullmq';
 import { SignJWT, exportSPKI, generateKeyPair, type CryptoKey } from 'jose';
 import { createLogger, safeUrl, withImport } from '../lib/logger.ts';
-import { formatAge, staleness } from '../lib/staleness.ts';
+import { formatAge } from '../lib/freshness.ts';
+import { loadConfig } from '../lib/config.ts';
 import { createOperatorAuthenticator, parseBasic, safeEqual } from '../api/auth.ts';
 import { dashboardPlugin, formatProgress } from '../api/dashboard.ts';
 import { collectImports, renderImports } from '../cli/commands/ouk-jobs.ts';
@@ -76,21 +77,10 @@ test('logs are JSON, carry the import id, and never carry secrets', () => {
   assert.equal(safeUrl('postgres://postgres:hunter2@db:5432/x'), 'postgres://db:5432/x');
 });
 
-test('staleness warns past OUK_WARN_AGE_HOURS, and when nothing is active', () => {
-  const now = new Date('2026-11-29T12:00:00Z');
-  const fresh = staleness(new Date('2026-11-28T12:00:00Z'), 48, now);
-  assert.equal(fresh.stale, false);
-  assert.equal(fresh.warning, null);
-  assert.equal(fresh.ageSeconds, 86400);
-  const old = staleness('2026-11-26T10:00:00Z', 48, now);
-  assert.equal(old.stale, true);
-  assert.match(old.warning ?? '', /3d 2h old.*OUK_WARN_AGE_HOURS=48h/);
-  assert.equal(staleness(new Date('2026-11-28T12:00:00Z'), 12, now).stale, true);
-  const none = staleness(null, 48, now);
-  assert.equal(none.missing, true);
-  assert.match(none.warning ?? '', /no vulnerability DB is active/);
+test('ages are printed in their two largest units', () => {
   assert.equal(formatAge(59), '59s');
   assert.equal(formatAge(3 * 3600 + 120), '3h 2m');
+  assert.equal(formatAge(2 * 86400 + 2 * 3600 + 59), '2d 2h');
 });
 
 test('basic credentials: parsed, compared in constant time (timingSafeEqual on equal-length digests, user and password both), wrong ones refused', async (t) => {
@@ -294,11 +284,13 @@ test('`stella ouk jobs` lists each stage with state, attempts, duration and erro
   assert.match(human.stdout, /load\s+completed\s+attempts 1\/1/);
 });
 
-test('/readyz and `stella ouk status` agree on staleness: not ready without a DB, a warning when old', async () => {
+test('/readyz and `stella ouk status` agree on freshness: not ready without a DB, a warning when a feed is over its budget', async () => {
   const s3 = await startTestS3('ops-readyz');
   const conn = new Redis(redis.redisUrl, { maxRetriesPerRequest: 1 });
   const app = Fastify();
-  await app.register(healthRoutes, { pool, redis: conn, store: s3.store, bucket: s3.bucket, warnAgeHours: 48, airgap: false });
+  const { freshness } = loadConfig({ OUK_MAX_AGE: 'nvd:2d' });
+  await app.register(healthRoutes, { pool, redis: conn, store: s3.store, bucket: s3.bucket, freshness, airgap: false });
+  const manifest = (nvdHoursAgo: number) => JSON.stringify({ created: hoursAgo(nvdHoursAgo).toISOString(), feeds: [{ name: 'nvd', snapshot: hoursAgo(nvdHoursAgo).toISOString(), records: 3, skipped: 0 }] });
   try {
     const health = await app.inject({ url: '/healthz' });
     assert.equal(health.statusCode, 200);
@@ -308,20 +300,23 @@ test('/readyz and `stella ouk status` agree on staleness: not ready without a DB
     assert.equal(none.statusCode, 503);
     assert.match(JSON.stringify(none.json()), /activeDb: no vulnerability DB is active/);
 
+    await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'good1'`, [manifest(3)]);
     await pool.query(`UPDATE ouk_meta.state SET active_import = 'good1', active_version = '2026.11.27', active_schema = 'ouk_db_x', activated_at = $1`, [hoursAgo(3)]);
     const fresh = await app.inject({ url: '/readyz' });
     assert.equal(fresh.statusCode, 200);
     assert.deepEqual((fresh.json() as { warnings: string[] }).warnings, []);
 
-    await pool.query(`UPDATE ouk_meta.state SET activated_at = $1`, [hoursAgo(50)]);
+    await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'good1'`, [manifest(50)]);
     const old = await app.inject({ url: '/readyz' });
     assert.equal(old.statusCode, 200, 'an old DB still serves scans');
-    const body = old.json() as { warnings: string[]; checks: { activeDb: { stale: boolean } } };
+    const body = old.json() as { warnings: string[]; checks: { activeDb: { stale: boolean }; freshness: { stale: string[] } } };
     assert.equal(body.checks.activeDb.stale, true);
+    assert.deepEqual(body.checks.freshness.stale, ['nvd']);
     assert.equal(body.warnings.length, 1);
-    assert.match(body.warnings[0], /2d 2h old.*OUK_WARN_AGE_HOURS=48h/);
-    const status = await collectStatus(pool, 48, 5);
-    assert.match(JSON.stringify(status), /OUK_WARN_AGE_HOURS=48h/);
+    assert.match(body.warnings[0], /feed nvd is 2d 2h old .*over its budget of 2d \(OUK_MAX_AGE\)/);
+    const status = await collectStatus(pool, freshness, 5);
+    assert.deepEqual(status.warnings, body.warnings);
+    assert.equal(status.active?.stale, true);
   } finally {
     await app.close();
     conn.disconnect();

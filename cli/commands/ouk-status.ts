@@ -1,18 +1,23 @@
 /**
  * `stella ouk status [--json] [--limit N]`: the active DB (version, age, counts,
- * feeds), the previous one kept for rollback, recent imports with their stages,
- * and the activation history. Reads PostgreSQL only (works with Redis down).
+ * feeds with their ages against their OUK_MAX_AGE budgets), the clock against
+ * the newest signed time (lib/freshness.ts), the previous DB kept for
+ * rollback, recent imports with their stages, and the activation history.
+ * Reads PostgreSQL only (works with Redis down).
  *
- * JSON: {"active": {"version", "activatedAt", "counts", ...} | null,
- *        "previous": {...} | null, "imports": [{"id", "version", "state", "stages"}], "history": [...],
- *        "airgap": {"mode": "air-gapped" | "connected", "guard", "allowed"}}
+ * JSON: {"active": {"version", "activatedAt", "ageSeconds", "stale", "counts", "feeds": [{"name", "snapshot",
+ *                   "records", "ageSeconds", "budgetSeconds", "stale"}], ...} | null,
+ *        "freshness": {"policy", "budgets", "budgetsFrom", "clock": {...}, "stale", "notes"},
+ *        "warnings": [...], "previous": {...} | null, "imports": [{"id", "version", "state", "stages"}],
+ *        "history": [...], "airgap": {"mode": "air-gapped" | "connected", "guard", "allowed"}}
  */
 import type { Command } from 'commander';
 import { createPool, migrate, type Pool } from '../../infra/db.ts';
 import { resolveEnv } from '../../infra/env.ts';
 import { airgapStatus } from '../../lib/airgap.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { formatAge, staleness } from '../../lib/staleness.ts';
+import { formatAge, formatBudget, type ClockCheck, type FeedAge, type FreshnessRule, type StalePolicy } from '../../lib/freshness.ts';
+import { readFreshness } from '../../infra/freshness.ts';
 import { TABLES } from '../../bundle/tables.ts';
 import { STAGES } from '../../functions/context.ts';
 import { recentImports, type ImportRecord } from '../../infra/import-records.ts';
@@ -38,16 +43,27 @@ export interface StatusReport {
     version: string;
     kind: string | null;
     activatedAt: string;
+    /** since activation, counted from the later of the host clock and the newest signed time */
     ageSeconds: number | null;
+    /** a feed is over its OUK_MAX_AGE budget */
     stale: boolean;
-    warning: string | null;
     schema: string | null;
     digest: string | null;
     counts: Record<string, number>;
-    feeds: ActivationRow['feeds'];
+    feeds: Array<FeedAge & { records: number | null; skipped: number | null }>;
   } | null;
+  freshness: {
+    policy: StalePolicy;
+    /** feed -> budget in seconds */
+    budgets: Record<string, number>;
+    budgetsFrom: FreshnessRule['source'];
+    clock: ClockCheck;
+    stale: string[];
+    notes: string[];
+  };
+  /** the freshness warnings (clock behind, stale feeds, no DB) and configuration notes, one line each */
+  warnings: string[];
   previous: { importId: string; version: string | null } | null;
-  warning: string | null;
   imports: Array<{
     id: string;
     key: string;
@@ -61,9 +77,9 @@ export interface StatusReport {
   history: Array<{ seq: number; action: string; importId: string | null; version: string; kind: string; at: string }>;
 }
 
-export async function collectStatus(pool: Pool, warnAgeHours: number, limit: number): Promise<StatusReport> {
+export async function collectStatus(pool: Pool, rule: FreshnessRule, limit: number, now: Date = new Date()): Promise<StatusReport> {
   const pointer = await readActivePointer(pool);
-  const s = staleness(pointer.activatedAt, warnAgeHours);
+  const fresh = await readFreshness(pool, rule, now);
   const last = pointer.activeImport
     ? (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [pointer.activeImport])).rows[0]
     : undefined;
@@ -79,18 +95,21 @@ export async function collectStatus(pool: Pool, warnAgeHours: number, limit: num
             importId: pointer.activeImport,
             version: pointer.activeVersion,
             kind: last?.kind ?? null,
-            activatedAt: s.activatedAt!,
-            ageSeconds: s.ageSeconds,
-            stale: s.stale,
-            warning: s.warning,
+            activatedAt: (pointer.activatedAt ?? new Date(0)).toISOString(),
+            ageSeconds: fresh.activeDb?.ageSeconds ?? null,
+            stale: fresh.stale.length > 0,
             schema: pointer.activeSchema,
             digest: pointer.activeDigest,
             counts: inTableOrder(last?.counts ?? {}),
-            feeds: last?.feeds ?? [],
+            feeds: fresh.feeds.map((f) => {
+              const row = last?.feeds.find((x) => x.name === f.name);
+              return { ...f, records: row?.records ?? null, skipped: row?.skipped ?? null };
+            }),
           }
         : null,
+    freshness: { policy: rule.policy, budgets: { ...rule.budgets }, budgetsFrom: rule.source, clock: fresh.clock, stale: fresh.stale, notes: rule.notes },
+    warnings: [...fresh.warnings, ...rule.notes],
     previous: pointer.previousImport ? { importId: pointer.previousImport, version: prevVersion } : null,
-    warning: s.warning,
     imports: imports.map((r: ImportRecord) => ({
       id: r.id,
       key: r.objectKey,
@@ -113,6 +132,14 @@ function inTableOrder(counts: Record<string, number>): Record<string, number> {
   return out;
 }
 
+/** `nvd 1234 (snapshot …, 1d 2h old, budget 3d)`; a stale one says so. */
+function feedLine(f: NonNullable<StatusReport['active']>['feeds'][number]): string {
+  const parts = [f.snapshot ? `snapshot ${t(f.snapshot)}` : 'no snapshot time'];
+  if (f.ageSeconds !== null) parts.push(`${formatAge(f.ageSeconds)} old`);
+  if (f.budgetSeconds !== null) parts.push(f.stale ? `STALE: over its ${formatBudget(f.budgetSeconds)} budget` : `budget ${formatBudget(f.budgetSeconds)}`);
+  return `${t(f.name)}${f.records === null ? '' : ` ${t(f.records)}`} (${parts.join(', ')})`;
+}
+
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
@@ -128,11 +155,18 @@ export function renderStatus(r: StatusReport): string {
     const a = r.active;
     out.push(`Active DB   ${t(a.version)} (${t(a.kind ?? 'full')}), activated ${a.activatedAt}, ${a.ageSeconds === null ? '' : `${formatAge(a.ageSeconds)} old`}`);
     out.push(`            ${Object.entries(a.counts).map(([table, n]) => `${t(table)} ${t(n)}`).join(', ') || 'no counts recorded'}`);
-    if (a.feeds.length) out.push(`            feeds: ${a.feeds.map((f) => `${t(f.name)} ${t(f.records)}${f.snapshot ? ` (snapshot ${t(f.snapshot)})` : ''}`).join('; ')}`);
+    if (a.feeds.length) out.push(`            feeds: ${a.feeds.map(feedLine).join('; ')}`);
     out.push(`            import ${a.importId}, schema ${t(a.schema)}`);
   } else out.push('Active DB   none');
   out.push(`Previous    ${r.previous ? `${t(r.previous.version ?? '?')} (import ${r.previous.importId}; \`stella ouk rollback\` re-activates it)` : 'none kept'}`);
-  if (r.warning) out.push(`WARNING     ${t(r.warning)}`);
+  const f = r.freshness;
+  const c = f.clock;
+  out.push(
+    `Clock       host ${c.hostTime}, newest signed time ${c.signedTime ?? 'none yet'}${c.behind ? `: the host clock is BEHIND by ${formatAge(c.behindSeconds)}, ages are counted from the signed time` : ''}`,
+  );
+  const budgets = Object.entries(f.budgets).map(([feed, sec]) => `${feed}:${formatBudget(sec)}`).join(',') || 'none';
+  out.push(`Freshness   budgets ${budgets} (${f.budgetsFrom === 'default' ? 'default; OUK_MAX_AGE sets them' : f.budgetsFrom}), OUK_STALE_POLICY=${f.policy}${f.stale.length ? `, stale: ${f.stale.map((x) => t(x)).join(', ')}` : ''}`);
+  for (const w of r.warnings) out.push(`WARNING     ${t(w)}`);
   out.push('');
   if (r.imports.length === 0) out.push('No imports yet: drop a bundle into the bucket or run `stella ouk import FILE`.');
   else {
@@ -162,7 +196,7 @@ export function registerOukStatus(ouk: Command): void {
       const pool = createPool(config.databaseUrl, 2);
       try {
         await migrate(pool);
-        const report = await collectStatus(pool, config.warnAgeHours, opts.limit);
+        const report = await collectStatus(pool, config.freshness, opts.limit);
         const airgap = airgapStatus(config);
         process.stdout.write(
           opts.json

@@ -5,7 +5,11 @@
  * VEX statements of --vex files and of the kit suppress findings), counted against the daily quota
  * (STELLA_JWT: a token's allowance; without one, this user@host's anonymous
  * one). Table by default (colour on a TTY), JSON with --json; the quota
- * banner goes to stderr (and into the JSON). --fail-on exits
+ * banner goes to stderr (and into the JSON). Each feed's age against its
+ * OUK_MAX_AGE budget heads the table (`feeds` in the JSON), and the freshness
+ * warnings (a stale feed, a host clock behind the newest signed time) go to
+ * stderr too; under OUK_STALE_POLICY=refuse-scans a stale DB exits DB_STALE
+ * (100) without scanning. --fail-on exits
  * FINDINGS_AT_OR_ABOVE_THRESHOLD (62) when a finding is that severe or worse.
  */
 import os from 'node:os';
@@ -115,6 +119,7 @@ export function registerScan(program: Command): void {
     .action(async (sbomPath: string, opts: ScanCliOptions) => {
       const { result, output, exitError, warnings } = await runScan(sbomPath, opts);
       for (const w of warnings) process.stderr.write(terminalLines([`warning: ${w}`])); // a VEX file's path and contents, escaped
+      for (const w of result.freshness.warnings) process.stderr.write(terminalLines([`warning: ${w}`]));
       process.stdout.write(output);
       if (result.quota.banner) process.stderr.write(`${result.quota.banner}\n`);
       if (exitError) throw exitError;
