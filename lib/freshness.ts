@@ -162,9 +162,9 @@ export function formatAge(seconds: number): string {
   return `${s}s`;
 }
 
-/** A budget as it would be written in OUK_MAX_AGE: `3d`, `36h`, `1d12h` → `36h`, `90m`. */
+/** A budget as it would be written in OUK_MAX_AGE: `3d`, `7d`, `36h` (1d12h), `90m`. */
 export function formatBudget(seconds: number): string {
-  for (const unit of ['w', 'd', 'h', 'm'] as const) {
+  for (const unit of ['d', 'h', 'm'] as const) {
     const n = UNIT_SECONDS[unit]!;
     if (seconds >= n && seconds % n === 0) return `${seconds / n}${unit}`;
   }

@@ -31,6 +31,7 @@ ALL=(
   test/token-desk.test.ts
   test/delta-before-base.test.ts
   test/api-bad-day.test.ts
+  test/freshness.test.ts
 )
 
 run_at() { # date, files...
