@@ -29,6 +29,7 @@ import { watchQueueMetrics, type QueueMetricsWatcher } from '../queue/metrics-ho
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { createLogger } from '../lib/logger.ts';
+import { loadConfig } from '../lib/config.ts';
 import { STAGES } from '../lib/stages.ts';
 import { Writable } from 'node:stream';
 import { makeBundle, pipelineFixture, putFile, type PipelineFixture, fixtureConfig, fastSettings, waitFor } from './pipeline-fixtures.ts';
@@ -70,6 +71,8 @@ before(async () => {
     webhookToken: TOKEN,
     dashboardUser: USER,
     dashboardPassword: PASSWORD,
+    // test kits are created 2025-12-01 whatever the clock: no feed budgets, so the active DB is not stale
+    freshness: loadConfig({ OUK_MAX_AGE: 'none' }).freshness,
   });
   queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
   const stageQueues = Object.values(queues.queues);
