@@ -26,11 +26,12 @@ import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
 
+// The process's environment, resolved once: everything below is given `config` (and the settings).
 const env = resolveEnv();
 const config = loadConfig(env);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
-const logger = createLogger('api');
+const logger = createLogger('api', { level: config.logLevel });
 
 interface PluginContext {
   app: FastifyInstance;

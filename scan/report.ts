@@ -6,7 +6,7 @@
  * is printed through lib/terminal-text.ts, colour or not: a package name
  * holding an escape sequence or a newline shows as `\x1b…`/`\n`.
  */
-import { loadConfig, type Config } from '../lib/config.ts';
+import type { Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
 import { terminalText as t } from '../lib/terminal-text.ts';
 import { type Finding, type ScanResult, SEVERITIES, type Severity } from './scan.ts';
@@ -21,7 +21,8 @@ const COLOURS: Record<Severity, string> = {
 };
 const RESET = '\x1b[0m';
 
-export function useColour(stream: { isTTY?: boolean }, config: Pick<Config, 'noColour'> = loadConfig(process.env)): boolean {
+/** Colour on `stream`: a terminal, and the process's configuration does not ask for plain output (NO_COLOR, TERM=dumb). */
+export function useColour(stream: { isTTY?: boolean }, config: Pick<Config, 'noColour'>): boolean {
   return Boolean(stream.isTTY) && !config.noColour;
 }
 

@@ -6,10 +6,9 @@
  * a short summary; any failure is one `error[CODE]: ...` line and its exit code.
  */
 import type { Command } from 'commander';
-import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig } from '../../lib/config.ts';
 import { loadTrustedKeys, verifyBundleFile, type BundleVerification } from '../../signing/index.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 interface VerifyCliOptions {
   key: string[];
@@ -38,7 +37,7 @@ export function summarise(file: string, r: BundleVerification & { signaturePath:
   return terminalLines(lines); // the manifest is signed, and still outside input
 }
 
-export function registerOukVerify(ouk: Command): void {
+export function registerOukVerify(ouk: Command, cli: CliContext): void {
   ouk
     .command('verify')
     .description('verify a bundle tarball: signature by a trusted key, structure, manifest and every member checksum, in one read')
@@ -48,7 +47,7 @@ export function registerOukVerify(ouk: Command): void {
     .option('--sigstore-bundle <path>', 'the Sigstore bundle (default: FILE.sigstore.json, checked when present)')
     .option('--json', 'print the result as JSON', false)
     .action(async (file: string, opts: VerifyCliOptions) => {
-      const keyPaths = opts.key.length ? opts.key : loadConfig(resolveEnv()).trustedKeys;
+      const keyPaths = opts.key.length ? opts.key : cli.config.trustedKeys;
       const keys = await loadTrustedKeys(keyPaths);
       const r = await verifyBundleFile(file, { keys, signaturePath: opts.signature, sigstorePath: opts.sigstoreBundle });
       if (opts.json) {
