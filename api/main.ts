@@ -1,5 +1,6 @@
 /**
- * The API process: `node --import tsx api/main.ts`, listening on
+ * The API process: `node dist/api/main.js` (the build; `node --import tsx
+ * api/main.ts` from the sources), listening on
  * STELLA_API_PORT (8080) on STELLA_API_HOST (default 0.0.0.0).
  *
  * Runs the migrations, then serves the MinIO webhook, /healthz, /readyz, the

@@ -6,7 +6,6 @@
  * for bundle/writer.ts.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { type DbSummary, FORMAT_VERSION, type FeedSummary, type Manifest, type ManifestMember } from '../bundle/manifest.ts';
 import { buildSbom, type SbomFile } from '../bundle/sbom.ts';
@@ -14,10 +13,10 @@ import { SBOM_MEMBER, type TableName } from '../bundle/tables.ts';
 import type { MemberSource } from '../bundle/writer.ts';
 import type { ImageInput } from './images.ts';
 import { fileSource, type WrittenMember } from './member-file.ts';
+import { packageVersion } from '../lib/package-version.ts';
 
 export function generatorName(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `stella-ouk ${pkg.version}`;
+  return `stella-ouk ${packageVersion()}`;
 }
 
 /** ISO 8601 at second precision: `2026-11-29T00:00:00Z`. */

@@ -7,21 +7,20 @@
  * The process's environment is resolved here, once (infra/env.ts), into the
  * `CliContext` every command is given (cli/context.ts): its configuration and
  * its connections, opened on first use and closed here when the command ends.
+ *
+ * Started by bin/stella.js (the package's bin), or directly:
+ * `node dist/cli/main.js …` (the build), `node --import tsx cli/main.ts …`.
  */
-import { readFileSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { resolveEnv } from '../infra/env.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
 import { describeError, exitCodeOf } from '../lib/errors.ts';
+import { packageVersion } from '../lib/package-version.ts';
 import { terminalLines } from '../lib/terminal-text.ts';
 import { registerCommands } from './commands/index.ts';
 import { createCliContext, type CliContext } from './context.ts';
-
-/** This package's version (package.json), for `stella --version`. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
-}
 
 /** The program with the commands `argv` needs (all of them when `argv` names none), each given `cli`. */
 export async function buildProgram(cli: CliContext, argv: string[] = []): Promise<Command> {
@@ -58,3 +57,14 @@ export async function main(argv: string[]): Promise<number> {
     await cli?.close();
   }
 }
+
+/** Whether this module is the process's entry point (`node dist/cli/main.js`), not imported by bin/stella.js. */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) process.exitCode = await main(process.argv);

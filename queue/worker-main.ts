@@ -1,5 +1,6 @@
 /**
- * The worker process: `node --import tsx queue/worker-main.ts`.
+ * The worker process: `node dist/queue/worker-main.js` (the build; `node
+ * --import tsx queue/worker-main.ts` from the sources).
  *
  * Configuration from the environment (and `.env`, and the dev defaults under
  * `.stella/`, see infra/env.ts); runs the migrations, one worker per stage
