@@ -7,17 +7,21 @@
  * (keygen, a kit built from real feed records with a CSAF document, so the
  * JSON schemas copied into dist/ are read; verify; `sbom add`, whose
  * migrations are the SQL files copied into dist/; and the read-only `ouk
- * status`, on that database and on one without the schema).
+ * status`, on that database and on one without the schema); and the image's
+ * two commands, `node dist/api/main.js` (until /healthz answers) and `node
+ * dist/queue/worker-main.js` (until it is ready), stopped with SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { EXIT_CODES } from '../lib/errors.ts';
+import { generateKeyPair } from '../signing/index.ts';
+import { waitFor } from './pipeline-fixtures.ts';
 import { selectFeeds } from './helpers/scan-db.ts';
-import { childBaseEnv, createTestDatabase, repoRoot, sharedDir, tmpDir, type TestDatabase } from './helpers/services.ts';
+import { childBaseEnv, createTestDatabase, freePort, repoRoot, sharedDir, testRedisPrefix, tmpDir, type TestDatabase } from './helpers/services.ts';
 
 const pkgDir = path.join(tmpDir('build'), 'stella-ouk');
 const dist = path.join(pkgDir, 'dist');
@@ -123,5 +127,49 @@ describe('the production build', () => {
       await client.end();
     }
   });
-});
 
+  test('the image\'s commands run from dist/: the API answers /healthz, a worker gets ready, both stop on SIGTERM', async () => {
+    const redis = testRedisPrefix('build-services');
+    const port = await freePort();
+    const pub = path.join(work, 'services.pub');
+    fs.writeFileSync(pub, (await generateKeyPair()).publicKeyPem);
+    const env = childBaseEnv({
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.redisUrl,
+      OUK_QUEUE_PREFIX: redis.prefix,
+      OUK_TRUSTED_KEYS: pub,
+      OUK_WEBHOOK_TOKEN: 'build-test',
+      STELLA_API_PORT: String(port),
+      STELLA_API_HOST: '127.0.0.1',
+      STELLA_QUOTA_PREFIX: `${redis.prefix}-quota`,
+      STELLA_STATE_DIR: path.join(work, 'state'),
+      LOG_LEVEL: 'info',
+    });
+    delete env.NODE_OPTIONS;
+    const start = (entry: string) => {
+      const child = spawn(process.execPath, [path.join(dist, entry)], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<string>((resolve) => child.once('close', (code, signal) => resolve(signal ?? `exit ${code}`)));
+      return { child, exited, out: () => out };
+    };
+    const api = start('api/main.js');
+    const worker = start('queue/worker-main.js');
+    try {
+      await waitFor('the API from dist/ to answer /healthz', async () => {
+        if (api.child.exitCode !== null) throw new Error(`the API exited with ${api.child.exitCode}:\n${api.out()}`);
+        return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok;
+      }, 60_000);
+      await waitFor('the worker from dist/ to be ready', async () => {
+        if (worker.child.exitCode !== null) throw new Error(`the worker exited with ${worker.child.exitCode}:\n${worker.out()}`);
+        return /"msg":"worker ready"/.test(worker.out());
+      }, 60_000);
+      for (const p of [api, worker]) p.child.kill('SIGTERM');
+      assert.deepEqual(await Promise.all([api.exited, worker.exited]), ['exit 0', 'exit 0'], `${api.out()}\n${worker.out()}`);
+    } finally {
+      for (const p of [api, worker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      await redis.cleanup();
+    }
+  });
+});
