@@ -1,5 +1,6 @@
 /**
- * The API process: `node --import tsx api/main.ts`, listening on
+ * The API process: `node dist/api/main.js` (the build; `node --import tsx
+ * api/main.ts` from the sources), listening on
  * STELLA_API_PORT (8080) on STELLA_API_HOST (default 0.0.0.0).
  *
  * Runs the migrations, then serves the MinIO webhook, /healthz, /readyz, the
@@ -26,11 +27,12 @@ import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
 
+// The process's environment, resolved once: everything below is given `config` (and the settings).
 const env = resolveEnv();
 const config = loadConfig(env);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
-const logger = createLogger('api');
+const logger = createLogger('api', { level: config.logLevel });
 
 interface PluginContext {
   app: FastifyInstance;

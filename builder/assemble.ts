@@ -7,7 +7,6 @@
  * for bundle/writer.ts.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { type DbSummary, FORMAT_VERSION, type FeedSummary, type Manifest, type ManifestMember } from '../bundle/manifest.ts';
 import { buildSbom, type SbomFile } from '../bundle/sbom.ts';
@@ -16,10 +15,10 @@ import { rootMemberPath } from '../bundle/trust.ts';
 import type { MemberSource } from '../bundle/writer.ts';
 import type { ImageInput } from './images.ts';
 import { fileSource, type WrittenMember } from './member-file.ts';
+import { packageVersion } from '../lib/package-version.ts';
 
 export function generatorName(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `stella-ouk ${pkg.version}`;
+  return `stella-ouk ${packageVersion()}`;
 }
 
 const digestOf = (alg: 'sha256' | 'sha1', b: Buffer): string => createHash(alg).update(b).digest('hex');

@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { childProcessEnv } from '../infra/env.ts';
 import { OukError } from '../lib/errors.ts';
 import { fileLines } from './lines.ts';
 import type { SourceRecord } from './model.ts';
@@ -58,7 +59,7 @@ export interface RecordGroup {
  * first 4 KiB of stderr kept for the error message, and its exit code.
  */
 export function startSort(args: string[], stdin: 'pipe' | 'ignore'): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn('sort', args, { env: { ...process.env, LC_ALL: 'C' }, stdio: [stdin, 'pipe', 'pipe'] });
+  const child = spawn('sort', args, { env: childProcessEnv({ LC_ALL: 'C' }), stdio: [stdin, 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => {

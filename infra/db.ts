@@ -52,6 +52,37 @@ export async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
   return client;
 }
 
+/** The migrations this code applies (infra/sql/*.sql), in order. */
+async function migrationFiles(): Promise<string[]> {
+  return (await fs.readdir(SQL_DIR)).filter((f) => f.endsWith('.sql')).sort();
+}
+
+/**
+ * For a process that only reads (the CLI's `status`, `jobs`, `scan`, …):
+ * checks, changing nothing, that the database holds this code's schema.
+ * NOTHING_ACTIVE when it holds none at all (nothing was ever imported into it,
+ * or DATABASE_URL names another database); SCHEMA_OUTDATED when migrations of
+ * this version are not applied yet. What migrates: `migrate`, run by the API,
+ * the workers and every command that writes.
+ */
+export async function checkSchema(pool: pg.Pool): Promise<void> {
+  const client = await connect(pool);
+  let applied: Set<string>;
+  try {
+    const present = (await client.query<{ present: boolean }>("SELECT to_regclass('ouk_meta.migrations') IS NOT NULL AS present")).rows[0]?.present;
+    if (!present) {
+      throw new OukError('NOTHING_ACTIVE', 'the database holds no Stella OUK schema: nothing was ever imported into it — run `stella ouk import FILE` first (or check that DATABASE_URL names the site\'s database)');
+    }
+    applied = new Set((await client.query<{ name: string }>('SELECT name FROM ouk_meta.migrations')).rows.map((r) => r.name));
+  } finally {
+    client.release();
+  }
+  const pending = (await migrationFiles()).filter((f) => !applied.has(f));
+  if (pending.length) {
+    throw new OukError('SCHEMA_OUTDATED', `the database's schema is older than this stella (not applied yet: ${pending.join(', ')}): start the API or a worker of this version, which apply them, or run \`stella ouk import\``);
+  }
+}
+
 export async function migrate(pool: pg.Pool): Promise<void> {
   const client = await connect(pool);
   try {
@@ -59,8 +90,7 @@ export async function migrate(pool: pg.Pool): Promise<void> {
     await client.query('CREATE SCHEMA IF NOT EXISTS ouk_meta');
     await client.query('CREATE TABLE IF NOT EXISTS ouk_meta.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
     const done = new Set((await client.query<{ name: string }>('SELECT name FROM ouk_meta.migrations')).rows.map((r) => r.name));
-    const files = (await fs.readdir(SQL_DIR)).filter((f) => f.endsWith('.sql')).sort();
-    for (const file of files) {
+    for (const file of await migrationFiles()) {
       if (done.has(file)) continue;
       const sql = await fs.readFile(path.join(SQL_DIR, file), 'utf8');
       await client.query('BEGIN');

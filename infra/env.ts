@@ -3,11 +3,19 @@
  * environment, and — on a development machine only — the local stack's
  * configuration file `.stella/dev.env` that `npm run dev:up` writes (the dev
  * signing key it generated as the trusted key, its webhook token, and
- * STELLA_AIRGAP=true). The API, the workers, s3rver and the
- * CLI all resolve their environment here.
+ * STELLA_AIRGAP=true).
+ *
+ * This module is the one reader of the process environment in the product:
+ * each process entry point (cli/main.ts, api/main.ts, queue/worker-main.ts)
+ * calls `resolveEnv()` once, hands the result to lib/config.ts (`loadConfig`,
+ * `pipelineSettings`, …, which parse what they are given and read nothing
+ * themselves), and passes the typed configuration down. Nothing below an
+ * entry point looks at `process.env`; a child process that needs the
+ * environment with a change gets it from `childProcessEnv`.
  *
  * Precedence: process environment > `.env` > `.stella/dev.env`. An empty
- * value counts as unset.
+ * value counts as unset (except that a variable set, even empty, in the
+ * process's environment is not replaced by `.env`'s).
  *
  * Nothing is trusted by default: with no `dev.env` (a production host, a
  * container), OUK_TRUSTED_KEYS must be set or the API and workers refuse to
@@ -18,8 +26,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import type { Env } from '../lib/config.ts';
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 export interface DevPaths {
   stateDir: string;
@@ -34,7 +43,7 @@ export interface DevPaths {
 }
 
 /** Paths of the local stack's state, under STELLA_STATE_DIR (default `.stella` in the working directory). */
-export function devPaths(env: Env = process.env, cwd = process.cwd()): DevPaths {
+export function devPaths(env: Env, cwd = process.cwd()): DevPaths {
   const stateDir = path.resolve(cwd, env.STELLA_STATE_DIR || '.stella');
   const keysDir = path.join(stateDir, 'keys');
   return {
@@ -50,8 +59,11 @@ export function devPaths(env: Env = process.env, cwd = process.cwd()): DevPaths 
 }
 
 /**
- * Loads `file` (default `./.env`) into process.env when it exists. Variables
- * already set in the environment win. Returns whether a file was loaded.
+ * Loads `file` (default `./.env`) into the process's environment when it
+ * exists, for the dev scripts (dev:up, dev:down, demo) whose children inherit
+ * it. Variables already set in the environment win. Returns whether a file
+ * was loaded. The product's processes use `resolveEnv`, which reads `.env`
+ * without changing the environment.
  */
 export function loadDotEnv(file = path.resolve('.env')): boolean {
   if (!fs.existsSync(file)) return false;
@@ -91,15 +103,35 @@ function overlay(base: Env, over: Env): Env {
  * The environment with the local stack's `dev.env` under it and
  * STELLA_STATE_DIR made absolute. Does not modify `env`.
  */
-export function devEnv(env: Env = process.env, cwd = process.cwd()): Env {
+export function devEnv(env: Env, cwd = process.cwd()): Env {
   const p = devPaths(env, cwd);
   return { ...overlay(readDevEnvFile(p.devEnvFile), env), STELLA_STATE_DIR: p.stateDir };
 }
 
-/** `.env` loaded into process.env, then devEnv(process.env): what every entry point uses. */
+/** The variables of `file` (a `.env`), or {} when there is none. */
+function readDotEnv(file: string): Env {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw e;
+  }
+  return parseEnv(text) as Env;
+}
+
+/**
+ * The environment of this process, resolved once by its entry point: the
+ * process's own variables, over `.env` in `cwd`, over the local stack's
+ * `dev.env` (see the top of this file). Changes nothing in `process.env`.
+ */
 export function resolveEnv(cwd = process.cwd()): Env {
-  loadDotEnv(path.resolve(cwd, '.env'));
-  return devEnv(process.env, cwd);
+  return devEnv({ ...readDotEnv(path.resolve(cwd, '.env')), ...process.env }, cwd);
+}
+
+/** The environment a child process inherits, with `over` on top (e.g. `{ LC_ALL: 'C' }` for GNU sort). */
+export function childProcessEnv(over: Env): NodeJS.ProcessEnv {
+  return { ...process.env, ...over };
 }
 
 /** Whether a URL's host is this machine (so the dev launcher may start the service itself). */

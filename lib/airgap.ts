@@ -26,7 +26,7 @@
  * STELLA_AIRGAP_ALLOW (comma-separated) for a site's own services.
  *
  * Install it first thing at process start (CLI, workers, API):
- * `enforceAirgap(loadConfig())`.
+ * `enforceAirgap(config)`, with the configuration the entry point resolved.
  */
 import dgram from 'node:dgram';
 import dns from 'node:dns';

@@ -1,7 +1,16 @@
 /**
- * Process configuration from the environment (see .env.example). Defaults are the
- * local stack's: Redis, PostgreSQL and s3rver on loopback, bucket `ouk`, API 8080,
- * state under `.stella/` in the working directory.
+ * Process configuration, parsed from an environment given to it (see
+ * .env.example). Defaults are the local stack's: Redis, PostgreSQL and s3rver
+ * on loopback, bucket `ouk`, API 8080, state under `.stella/` in the working
+ * directory.
+ *
+ * Nothing here reads the process's environment: a process entry point
+ * resolves it once (infra/env.ts `resolveEnv`: the environment, `.env` and the
+ * local stack's `dev.env`), parses it here once, and passes the result down —
+ * `Config` to everything, `PipelineSettings` to the queue side,
+ * `TokenDeskSettings` only to the desk. Code below an entry point takes these
+ * as parameters (a command of the CLI finds them on its `CliContext`,
+ * cli/context.ts); tests build them from any environment (`loadConfig({...})`).
  */
 import path from 'node:path';
 import { OukError } from './errors.ts';
@@ -187,7 +196,7 @@ function positive(env: Env, name: string, dflt: number): number {
   return n;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, dflt: number): number {
   const raw = env[name];
@@ -263,7 +272,7 @@ function freshnessRule(env: Env, toleranceSeconds: number): FreshnessRule {
   return { budgets: parseMaxAge(DEFAULT_MAX_AGE), policy, toleranceSeconds, source: 'default', notes: [] };
 }
 
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env): Config {
   const s3Endpoint = env.S3_ENDPOINT || 'http://127.0.0.1:9000';
   const stateDir = path.resolve(env.STELLA_STATE_DIR || '.stella');
   // 5 GiB is S3's single-PUT ceiling: one part per object, which s3rver needs.
@@ -365,7 +374,7 @@ function atLeast(env: Env, name: string, dflt: number, min = 0): number {
   return n;
 }
 
-export function pipelineSettings(env: Env = process.env): PipelineSettings {
+export function pipelineSettings(env: Env): PipelineSettings {
   const verifyAttempts = atLeast(env, 'OUK_VERIFY_ATTEMPTS', 5, 1);
   const verifyBackoff = atLeast(env, 'OUK_VERIFY_BACKOFF_MS', 2000);
   const attempts = atLeast(env, 'OUK_STAGE_ATTEMPTS', 5, 1);
@@ -469,7 +478,7 @@ export function parseDurationSeconds(raw: string, name: string): number {
   return n;
 }
 
-export function tokenDeskSettings(env: Env = process.env): TokenDeskSettings {
+export function tokenDeskSettings(env: Env): TokenDeskSettings {
   const bad = (msg: string): OukError => new OukError('TOKEN_DESK_NOT_CONFIGURED', msg);
   const required = (name: string, what: string): string => {
     const v = (env[name] ?? '').trim();

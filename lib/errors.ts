@@ -37,6 +37,7 @@ export const EXIT_CODES = {
   NO_PREVIOUS_DB: 34,
   NOTHING_TO_RETRY: 35,
   BUNDLE_FROM_FUTURE: 36,
+  SCHEMA_OUTDATED: 37,
   // 40–49: feeds and build input
   FEED_UNREADABLE: 40,
   INPUT_NOT_FOUND: 41,

@@ -2,7 +2,7 @@
  * Structured JSON logs (pino), one line per event, for every process (API,
  * workers, CLI diagnostics). Usage:
  *
- *   const log = createLogger('worker');
+ *   const log = createLogger('worker', { level: config.logLevel });
  *   const ilog = withImport(log, importId);   // every line carries importId
  *   ilog.info({ stage: 'load', rows }, 'stage completed');
  *
@@ -11,9 +11,10 @@
  * wherever they appear at the top level, one or two levels deep, or under
  * request headers. Credentials embedded in URLs can be stripped with `safeUrl`.
  *
- * Level: LOG_LEVEL (trace|debug|info|warn|error|fatal|silent), default info.
+ * Level: the one given (a process passes its LOG_LEVEL, `Config.logLevel`:
+ * trace|debug|info|warn|error|fatal|silent), default info. A logger reads no
+ * environment.
  */
-import { loadConfig } from './config.ts';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -64,6 +65,7 @@ export const REDACT_PATHS: string[] = (() => {
 })();
 
 export interface CreateLoggerOptions {
+  /** The entry point's LOG_LEVEL (`config.logLevel`); default info. */
   level?: string;
   /** Where lines go (default stdout); tests pass a stream to read them back. */
   destination?: DestinationStream;
@@ -74,7 +76,7 @@ export interface CreateLoggerOptions {
 export function loggerOptions(name: string, opts: CreateLoggerOptions = {}): LoggerOptions {
   return {
     name,
-    level: opts.level ?? loadConfig(process.env).logLevel ?? 'info',
+    level: opts.level ?? 'info',
     base: { pid: process.pid, ...opts.base },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

@@ -1,5 +1,6 @@
 /**
- * The worker process: `node --import tsx queue/worker-main.ts`.
+ * The worker process: `node dist/queue/worker-main.js` (the build; `node
+ * --import tsx queue/worker-main.ts` from the sources).
  *
  * Configuration from the environment (and `.env`, and the dev defaults under
  * `.stella/`, see infra/env.ts); runs the migrations, one worker per stage
@@ -27,12 +28,13 @@ import { startMaintenance } from './maintenance.ts';
 import { startWorkers } from './workers.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
 
+// The process's environment, resolved once: everything below is given `config` and `settings`.
 const env = resolveEnv();
 const config = loadConfig(env);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
 const settings = pipelineSettings(env);
-const logger = createLogger('worker');
+const logger = createLogger('worker', { level: config.logLevel });
 
 async function main(): Promise<void> {
   // Trust is configured, never defaulted: no OUK_TRUSTED_KEYS (or an unreadable key), no start.

@@ -24,7 +24,7 @@
  */
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
+import type { Config, PipelineSettings } from '../lib/config.ts';
 import { createLogger, withImport, type Logger } from '../lib/logger.ts';
 import { createPool, type Pool } from '../infra/db.ts';
 import { createStore, type ObjectStore } from '../infra/store.ts';
@@ -54,7 +54,8 @@ export const STAGE_FUNCTIONS: Record<StageName, StageFn> = { verify, unpack, loa
 export interface WorkerDeps {
   pool?: Pool;
   store?: ObjectStore;
-  settings?: PipelineSettings;
+  /** The process's pipeline settings (lib/config.ts pipelineSettings, parsed once by its entry point). */
+  settings: PipelineSettings;
   logger?: Logger;
   connection?: Redis;
   trustedKeys?: () => Promise<TrustedKey[]>;
@@ -128,8 +129,8 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
   };
 }
 
-export function startWorkers(config: Config, deps: WorkerDeps = {}): RunningWorkers {
-  const settings = deps.settings ?? pipelineSettings();
+export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
+  const { settings } = deps;
   const logger = deps.logger ?? createLogger('worker');
   const ownPool = !deps.pool;
   const pool = deps.pool ?? createPool(config.databaseUrl);

@@ -7,7 +7,7 @@
  * is printed through lib/terminal-text.ts, colour or not: a package name
  * holding an escape sequence or a newline shows as `\x1b…`/`\n`.
  */
-import { loadConfig, type Config } from '../lib/config.ts';
+import type { Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
 import { formatAge, formatBudget, type FeedAge } from '../lib/freshness.ts';
 import { terminalText as t } from '../lib/terminal-text.ts';
@@ -23,7 +23,8 @@ const COLOURS: Record<Severity, string> = {
 };
 const RESET = '\x1b[0m';
 
-export function useColour(stream: { isTTY?: boolean }, config: Pick<Config, 'noColour'> = loadConfig(process.env)): boolean {
+/** Colour on `stream`: a terminal, and the process's configuration does not ask for plain output (NO_COLOR, TERM=dumb). */
+export function useColour(stream: { isTTY?: boolean }, config: Pick<Config, 'noColour'>): boolean {
   return Boolean(stream.isTTY) && !config.noColour;
 }
 

@@ -429,8 +429,12 @@ describe('compose-stella.yml', () => {
     assert.match(dockerfile, /STELLA_STATE_DIR=\/var\/lib\/stella/);
     assert.match(dockerfile, /VOLUME \/var\/lib\/stella/);
     assert.doesNotMatch(dockerfile, /STELLA_STATE_DIR=\/tmp/);
-    assert.deepEqual(services.api.command, ['node', '--import', 'tsx', 'api/main.ts']);
-    assert.deepEqual(services.worker.command, ['node', '--import', 'tsx', 'queue/worker-main.ts']);
+    // the image runs the compiled JavaScript (npm run build in the Dockerfile's first stage), not the TypeScript through tsx
+    assert.match(dockerfile, /RUN npm run build/);
+    assert.match(dockerfile, /COPY --from=build \/src\/dist \.\/dist/);
+    assert.match(dockerfile, /CMD \["node", "dist\/api\/main\.js"\]/);
+    assert.deepEqual(services.api.command, ['node', 'dist/api/main.js']);
+    assert.deepEqual(services.worker.command, ['node', 'dist/queue/worker-main.js']);
     assert.ok(services.api.healthcheck);
     // --scale worker=N needs no fixed name and no published port
     assert.equal(services.worker.container_name, undefined);

@@ -6,11 +6,14 @@
  *
  * Each entry names the words that select it (`ouk verify`) and the module that
  * registers it on `stella` (group: ''), `stella ouk` (group: 'ouk') or
- * `stella sbom` (group: 'sbom').
+ * `stella sbom` (group: 'sbom'). A command is given the process's
+ * `CliContext` (cli/context.ts) along with its parent: its configuration and
+ * its connections come from there, never from the environment.
  */
 import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
 
-type Register = (parent: Command) => void;
+type Register = (parent: Command, cli: CliContext) => void;
 
 interface CommandEntry {
   group: '' | 'ouk' | 'sbom';
@@ -48,9 +51,9 @@ export function selectCommands(argv: string[]): readonly CommandEntry[] {
   return hit.length === 1 ? hit : COMMANDS;
 }
 
-/** Registers the commands `argv` needs on `program` (`stella ouk` and `stella sbom` as groups). */
-export async function registerCommands(program: Command, argv: string[] = []): Promise<void> {
+/** Registers the commands `argv` needs on `program` (`stella ouk` and `stella sbom` as groups), each given `cli`. */
+export async function registerCommands(program: Command, cli: CliContext, argv: string[] = []): Promise<void> {
   const ouk = program.command('ouk').description('build, verify and import Offline Update Kit bundles');
   const sbom = program.command('sbom').description('stored SBOMs, re-scanned after every activation, with the diff of their findings');
-  for (const entry of selectCommands(argv)) (await entry.load())(entry.group === 'ouk' ? ouk : entry.group === 'sbom' ? sbom : program);
+  for (const entry of selectCommands(argv)) (await entry.load())(entry.group === 'ouk' ? ouk : entry.group === 'sbom' ? sbom : program, cli);
 }

@@ -23,11 +23,10 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { DEFAULT_ZSTD_LEVEL } from '../../bundle/member-codec.ts';
 import { platformLabel } from '../../bundle/oci.ts';
-import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig } from '../../lib/config.ts';
 import { type BuildResult, buildBundle, DEFAULT_EXPIRES_DAYS, type WrittenBundle } from '../../builder/build.ts';
 import { indexPathFor, updateMirrorIndex, wantsIndex } from '../../builder/mirror-index-file.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 interface BuildCliOptions {
   feeds: string;
@@ -99,7 +98,7 @@ export function formatSummary(r: BuildResult, seconds: number): string {
   return terminalLines(lines); // feed snapshots and image names come from upstream data
 }
 
-export function registerOukBuild(ouk: Command): void {
+export function registerOukBuild(ouk: Command, cli: CliContext): void {
   ouk
     .command('build')
     .description('build a signed full bundle from NVD, OSV and GHSA feeds, or a delta against the previous full bundle (--base)')
@@ -116,7 +115,7 @@ export function registerOukBuild(ouk: Command): void {
     .option('--index', "add the kit(s) to index.json in the --out directory (an intranet mirror's index; always done when one exists there)", false)
     .action(async (opts: BuildCliOptions) => {
       const t0 = process.hrtime.bigint();
-      const config = loadConfig(resolveEnv());
+      const { config } = cli;
       const result = await buildBundle({
         feedsDir: opts.feeds,
         keyPath: opts.key,

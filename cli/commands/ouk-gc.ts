@@ -7,12 +7,8 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { collectGarbage, type GcResult } from '../../functions/gc.ts';
-import { createPool, migrate } from '../../infra/db.ts';
-import { resolveEnv } from '../../infra/env.ts';
-import { createStore } from '../../infra/store.ts';
-import { loadConfig, pipelineSettings } from '../../lib/config.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 function mib(bytes: number | undefined): string {
   return bytes === undefined ? '' : ` (${(bytes / 1048576).toFixed(1)} MiB)`;
@@ -34,7 +30,7 @@ function hours(v: string): number {
   return n;
 }
 
-export function registerOukGc(ouk: Command): void {
+export function registerOukGc(ouk: Command, cli: CliContext): void {
   ouk
     .command('gc')
     .description('remove staged members and DB schemas that no import needs any more (keeps the active and previous DBs and imports in flight)')
@@ -42,23 +38,15 @@ export function registerOukGc(ouk: Command): void {
     .option('--grace-hours <n>', 'keep leftovers of failed or unknown imports younger than this (default OUK_GC_GRACE_HOURS, 24)', hours)
     .option('--json', 'machine-readable result on stdout', false)
     .action(async (opts: { dryRun: boolean; graceHours?: number; json: boolean }) => {
-      const env = resolveEnv();
-      const config = loadConfig(env);
-      const pool = createPool(config.databaseUrl, 2);
-      try {
-        await migrate(pool);
-        const r = await collectGarbage({
-          pool,
-          store: createStore(config.store),
-          bucket: config.bucket,
-          logger: createLogger('cli', { level: config.logLevel ?? 'warn' }),
-          now: new Date(),
-          graceHours: opts.graceHours ?? pipelineSettings(env).gcGraceHours,
-          dryRun: opts.dryRun,
-        });
-        process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : describeGc(r));
-      } finally {
-        await pool.end();
-      }
+      const r = await collectGarbage({
+        pool: await cli.db({ migrate: true }),
+        store: await cli.store(),
+        bucket: cli.config.bucket,
+        logger: await cli.logger(),
+        now: new Date(),
+        graceHours: opts.graceHours ?? cli.settings().gcGraceHours,
+        dryRun: opts.dryRun,
+      });
+      process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : describeGc(r));
     });
 }

@@ -25,6 +25,7 @@ import { ingestObject } from '../../queue/ingest.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
+import type { CliContext } from '../context.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
 import { readManifestOf, sourceOf } from '../import/source.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
@@ -38,83 +39,79 @@ interface ImportOptions {
   timeout: number;
 }
 
-export async function runImport(arg: string, opts: ImportOptions): Promise<number> {
+export async function runImport(cli: CliContext, arg: string, opts: ImportOptions): Promise<number> {
   const src = sourceOf(arg);
   if (!src.isUrl && !fs.existsSync(arg)) throw new OukError('INPUT_NOT_FOUND', `${arg} does not exist`);
   const tty = Boolean(process.stderr.isTTY) && !opts.json;
   // what the CLI says carries versions, keys and error codes from the kit and the record: each line escaped
   const say: Say = { info: (line) => process.stderr.write(terminalLines([line])) };
-  const p = await openCliPipeline();
+  const p = await openCliPipeline(cli);
   try {
-    try {
-      if (!(await p.store.bucketExists(p.config.bucket))) {
-        throw new OukError('STORE_UNAVAILABLE', `bucket ${p.config.bucket} does not exist on ${p.config.s3Endpoint}: create it (npm run dev:up does locally) or set OUK_BUCKET`);
-      }
-    } catch (e) {
-      if (e instanceof OukError) throw e;
-      throw storeUnavailable(e);
+    if (!(await p.store.bucketExists(p.config.bucket))) {
+      throw new OukError('STORE_UNAVAILABLE', `bucket ${p.config.bucket} does not exist on ${p.config.s3Endpoint}: create it (npm run dev:up does locally) or set OUK_BUCKET`);
     }
-
-    const manifest = await readManifestOf(src);
-    if (manifest) {
-      const size = src.isUrl ? 0 : fs.statSync(src.name).size;
-      const check = await preflight(p, manifest, size);
-      for (const n of check.notes) say.info(`preflight: ${n}`);
-      say.info(`bundle ${manifest.bundleVersion} (${manifest.kind}), ${manifest.members.length} members`);
-    } else {
-      say.info('preflight: could not read the manifest ahead of the upload; space not checked (verify will still check everything)');
-    }
-
-    if (!(await uploadSmall(p, src, '.sig', say))) {
-      say.info(`warning: no ${src.key}.sig beside the tarball: verify refuses the import until ${src.key}.sig is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
-    }
-    await uploadSmall(p, src, '.sigstore.json', say);
-    const up = await uploadTarball(p, src, tty);
-    say.info(`uploaded ${src.key} (${up.size} bytes) to bucket ${p.config.bucket}`);
-
-    const flags = { allowDowngrade: opts.allowDowngrade, force: opts.force };
-    const ing = await ingestObject(p.deps, { bucket: p.config.bucket, key: src.key, etag: up.etag, size: up.size }, flags, 'cli');
-    const before = await getImport(p.pool, ing.importId);
-    if (!ing.created && before && (before.state === 'superseded' || before.state === 'rolled-back')) {
-      // Imported before and no longer active: never answer "activated" for a kit that is not.
-      if (!opts.allowDowngrade) {
-        const active = (await readActivePointer(p.pool)).activeVersion;
-        throw new OukError(
-          'DOWNGRADE_REFUSED',
-          `bundle ${before.version} was imported before and is now ${before.state}; the active DB is ${active ?? 'none'}, and ${before.version} was NOT activated — pass --allow-downgrade to make it the active DB again (or use \`stella ouk rollback\`)`,
-        );
-      }
-      say.info(`bundle ${before.version} was imported before and is now ${before.state}: activating it again (--allow-downgrade)`);
-      await reactivateImport(p.deps, ing.importId);
-    } else if (!ing.created && before?.state === 'failed' && !ing.retried) {
-      say.info(`this bundle failed before (${before.errorCode}); retrying it from its failed stage`);
-      await retryImport(p.deps, ing.importId);
-    }
-    say.info(`import ${ing.importId}${origin(ing.created, before)}`);
-    if (!opts.wait) {
-      process.stdout.write(opts.json ? `${JSON.stringify({ importId: ing.importId, key: src.key, state: before?.state ?? 'queued' })}\n` : `${ing.importId}\n`);
-      return 0;
-    }
-
-    const done = await followImport(p, ing.importId, { tty, timeoutSeconds: opts.timeout, flags });
-    const rec = done.record;
-    if (rec.stages.activate?.state !== 'done') throw importFailure(rec);
-    const already = !ing.created && before?.state === 'active';
-    if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
-    } else {
-      process.stdout.write(terminalLines([`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}`]));
-      const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;
-      if (pushed?.skipped) {
-        if (pushed.images.length) process.stdout.write(terminalLines([`images: ${pushed.skipped}`])); // a kit without images says nothing about them
-      }
-      else if (pushed) for (const i of pushed.images) process.stdout.write(terminalLines([`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)`]));
-    }
-    if (rec.stages.images?.state === 'failed') throw imagesFailure(rec);
-    return 0;
-  } finally {
-    await p.close();
+  } catch (e) {
+    if (e instanceof OukError) throw e;
+    throw storeUnavailable(e);
   }
+
+  const manifest = await readManifestOf(src);
+  if (manifest) {
+    const size = src.isUrl ? 0 : fs.statSync(src.name).size;
+    const check = await preflight(p, manifest, size);
+    for (const n of check.notes) say.info(`preflight: ${n}`);
+    say.info(`bundle ${manifest.bundleVersion} (${manifest.kind}), ${manifest.members.length} members`);
+  } else {
+    say.info('preflight: could not read the manifest ahead of the upload; space not checked (verify will still check everything)');
+  }
+
+  if (!(await uploadSmall(p, src, '.sig', say))) {
+    say.info(`warning: no ${src.key}.sig beside the tarball: verify refuses the import until ${src.key}.sig is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
+  }
+  await uploadSmall(p, src, '.sigstore.json', say);
+  const up = await uploadTarball(p, src, tty);
+  say.info(`uploaded ${src.key} (${up.size} bytes) to bucket ${p.config.bucket}`);
+
+  const flags = { allowDowngrade: opts.allowDowngrade, force: opts.force };
+  const ing = await ingestObject(p.deps, { bucket: p.config.bucket, key: src.key, etag: up.etag, size: up.size }, flags, 'cli');
+  const before = await getImport(p.pool, ing.importId);
+  if (!ing.created && before && (before.state === 'superseded' || before.state === 'rolled-back')) {
+    // Imported before and no longer active: never answer "activated" for a kit that is not.
+    if (!opts.allowDowngrade) {
+      const active = (await readActivePointer(p.pool)).activeVersion;
+      throw new OukError(
+        'DOWNGRADE_REFUSED',
+        `bundle ${before.version} was imported before and is now ${before.state}; the active DB is ${active ?? 'none'}, and ${before.version} was NOT activated — pass --allow-downgrade to make it the active DB again (or use \`stella ouk rollback\`)`,
+      );
+    }
+    say.info(`bundle ${before.version} was imported before and is now ${before.state}: activating it again (--allow-downgrade)`);
+    await reactivateImport(p.deps, ing.importId);
+  } else if (!ing.created && before?.state === 'failed' && !ing.retried) {
+    say.info(`this bundle failed before (${before.errorCode}); retrying it from its failed stage`);
+    await retryImport(p.deps, ing.importId);
+  }
+  say.info(`import ${ing.importId}${origin(ing.created, before)}`);
+  if (!opts.wait) {
+    process.stdout.write(opts.json ? `${JSON.stringify({ importId: ing.importId, key: src.key, state: before?.state ?? 'queued' })}\n` : `${ing.importId}\n`);
+    return 0;
+  }
+
+  const done = await followImport(p, ing.importId, { tty, timeoutSeconds: opts.timeout, flags });
+  const rec = done.record;
+  if (rec.stages.activate?.state !== 'done') throw importFailure(rec);
+  const already = !ing.created && before?.state === 'active';
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
+  } else {
+    process.stdout.write(terminalLines([`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}`]));
+    const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;
+    if (pushed?.skipped) {
+      if (pushed.images.length) process.stdout.write(terminalLines([`images: ${pushed.skipped}`])); // a kit without images says nothing about them
+    }
+    else if (pushed) for (const i of pushed.images) process.stdout.write(terminalLines([`image ${i.repository}:${i.tag} ${i.indexDigest} pushed (${i.blobs.pushed} blobs pushed, ${i.blobs.skipped} already held)`]));
+  }
+  if (rec.stages.images?.state === 'failed') throw imagesFailure(rec);
+  return 0;
 }
 
 /** What the import line adds about where the import came from. */
@@ -125,7 +122,7 @@ function origin(created: boolean, rec: ImportRecord | null): string {
   return ` (imported before: ${rec.state})`;
 }
 
-export function registerOukImport(ouk: Command): void {
+export function registerOukImport(ouk: Command, cli: CliContext): void {
   ouk
     .command('import')
     .description('upload a bundle (FILE or http(s) URL) with its signature files and follow verify → unpack → load → activate')
@@ -136,6 +133,6 @@ export function registerOukImport(ouk: Command): void {
     .option('--json', 'machine-readable result on stdout', false)
     .option('--timeout <seconds>', 'give up following after this long', (v) => Number.parseInt(v, 10), 3600)
     .action(async (arg: string, opts: ImportOptions) => {
-      process.exitCode = await runImport(arg, opts);
+      process.exitCode = await runImport(cli, arg, opts);
     });
 }

@@ -7,12 +7,11 @@
  * the reconciler resumes it, or `stella ouk retry`.
  */
 import type { Command } from 'commander';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { createPool, migrate, type Pool } from '../../infra/db.ts';
-import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig, type Config } from '../../lib/config.ts';
+import type { Queue } from 'bullmq';
+import type { Pool } from '../../infra/db.ts';
+import { OukError } from '../../lib/errors.ts';
 import { terminalText } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 import { STAGES, type StageName } from '../../functions/context.ts';
 import { LIVE_STATES } from '../../queue/resume.ts';
@@ -232,40 +231,8 @@ export function renderImports(views: ImportView[], failedOnly = false): string {
   return `${lines.join('\n')}\n`;
 }
 
-export interface StageQueues {
-  queues: Record<StageName, Queue>;
-  close(): Promise<void>;
-}
-
-/** Queues for reading (no workers) on one connection, or null when Redis does not answer (fails fast). */
-export async function openStageQueues(config: Pick<Config, 'redisUrl' | 'queuePrefix'>): Promise<StageQueues | null> {
-  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null, lazyConnect: true });
-  connection.on('error', () => undefined);
-  try {
-    await connection.connect();
-    await connection.ping();
-  } catch {
-    connection.disconnect();
-    return null;
-  }
-  const queues = Object.fromEntries(
-    STAGES.map((s) => {
-      const q = new Queue(s, { connection, prefix: config.queuePrefix });
-      q.on('error', () => undefined);
-      return [s, q];
-    }),
-  ) as Record<StageName, Queue>;
-  return {
-    queues,
-    async close() {
-      await Promise.all(STAGES.map((s) => queues[s].close().catch(() => undefined)));
-      connection.disconnect();
-    },
-  };
-}
-
 /** Registers `jobs` on the `ouk` command (pass `ouk`, or the program to have it found). */
-export function registerOukJobs(parent: Command): void {
+export function registerOukJobs(parent: Command, cli: CliContext): void {
   const ouk = parent.name() === 'ouk' ? parent : (parent.commands.find((c) => c.name() === 'ouk') ?? parent.command('ouk'));
   ouk
     .command('jobs')
@@ -274,18 +241,16 @@ export function registerOukJobs(parent: Command): void {
     .option('--json', 'machine-readable output')
     .option('--limit <n>', 'how many imports (newest first)', (v) => Number.parseInt(v, 10), 20)
     .action(async (opts: { failed?: boolean; json?: boolean; limit: number }) => {
-      const config = loadConfig(resolveEnv());
-      const pool = createPool(config.databaseUrl, 2);
-      const redis = await openStageQueues(config);
-      try {
-        await migrate(pool);
-        const queues = redis ? redis.queues : null;
-        if (!queues) process.stderr.write('warning: Redis is unreachable; showing the stages as recorded in PostgreSQL\n');
-        const views = await collectImports({ pool, queues }, { failed: opts.failed, limit: opts.limit });
-        process.stdout.write(opts.json ? `${JSON.stringify({ imports: views }, null, 2)}\n` : renderImports(views, opts.failed));
-      } finally {
-        await redis?.close();
-        await pool.end();
-      }
+      const pool = await cli.db();
+      const queues = await cli.queues().then(
+        (q) => q.queues,
+        (e: unknown) => {
+          if (!(e instanceof OukError && e.code === 'QUEUE_UNAVAILABLE')) throw e;
+          process.stderr.write('warning: Redis is unreachable; showing the stages as recorded in PostgreSQL\n');
+          return null;
+        },
+      );
+      const views = await collectImports({ pool, queues }, { failed: opts.failed, limit: opts.limit });
+      process.stdout.write(opts.json ? `${JSON.stringify({ imports: views }, null, 2)}\n` : renderImports(views, opts.failed));
     });
 }

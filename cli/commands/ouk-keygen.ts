@@ -8,17 +8,18 @@ import { createPublicKey } from 'node:crypto';
 import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { generateKeyPair, keyHint } from '../../signing/index.ts';
 import { keyidOfKey } from '../../signing/root/index.ts';
+import type { CliContext } from '../context.ts';
 
 export interface KeygenOptions {
   outDir: string;
   force?: boolean;
 }
 
-export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = process.env): Promise<{ keyPath: string; pubPath: string; hint: string; keyid: string; encrypted: boolean }> {
+/** `password`: STELLA_KEY_PASSWORD (`config.keyPassword`); the private key is encrypted with it when set. */
+export async function runKeygen(opts: KeygenOptions, password: string | undefined): Promise<{ keyPath: string; pubPath: string; hint: string; keyid: string; encrypted: boolean }> {
   const dir = path.resolve(opts.outDir);
   const keyPath = path.join(dir, 'cosign.key');
   const pubPath = path.join(dir, 'cosign.pub');
@@ -29,7 +30,6 @@ export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = pr
       throw new OukError('OUTPUT_EXISTS', `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite a signing key — choose another --out-dir, or pass --force to replace it`);
     }
   }
-  const password = loadConfig(env).keyPassword;
   const { privateKeyPem, publicKeyPem } = await generateKeyPair(password);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const flag = opts.force ? 'w' : 'wx';
@@ -47,14 +47,14 @@ export async function runKeygen(opts: KeygenOptions, env: NodeJS.ProcessEnv = pr
   return { keyPath, pubPath, hint: keyHint(publicKey), keyid: keyidOfKey(publicKey), encrypted: password !== undefined };
 }
 
-export function registerOukKeygen(ouk: Command): void {
+export function registerOukKeygen(ouk: Command, cli: CliContext): void {
   ouk
     .command('keygen')
     .description('write an ECDSA P-256 signing key pair: DIR/cosign.key (encrypted when STELLA_KEY_PASSWORD is set) and DIR/cosign.pub')
     .requiredOption('--out-dir <dir>', 'directory for cosign.key and cosign.pub')
     .option('--force', 'overwrite an existing key pair', false)
     .action(async (opts: KeygenOptions) => {
-      const r = await runKeygen(opts);
+      const r = await runKeygen(opts, cli.config.keyPassword);
       process.stdout.write(
         `wrote ${r.keyPath} (private, mode 0600${r.encrypted ? ', encrypted with STELLA_KEY_PASSWORD' : ', NOT encrypted: set STELLA_KEY_PASSWORD to encrypt it'})\n` +
           `wrote ${r.pubPath} (public: give it to every air-gapped host, in OUK_TRUSTED_KEYS)\n` +

@@ -12,9 +12,9 @@ import type { Command } from 'commander';
 import { mirrorPull, STUCK_ROUTES, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror.ts';
 import { loadTrustedKeys } from '../../signing/index.ts';
 import { OukError } from '../../lib/errors.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { retryImport } from '../../queue/retry.ts';
+import type { CliContext } from '../context.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 
@@ -44,7 +44,7 @@ export function describeResult(r: MirrorPullResult): string {
   return terminalLines(lines);
 }
 
-export function registerOukMirror(ouk: Command): void {
+export function registerOukMirror(ouk: Command, cli: CliContext): void {
   const mirror = ouk.command('mirror').description('the intranet mirror (OUK_MIRROR_URL): kits pulled on OUK_MIRROR_SCHEDULE by the workers');
   mirror
     .command('pull')
@@ -52,33 +52,29 @@ export function registerOukMirror(ouk: Command): void {
     .option('--dry-run', 'print the plan, download and change nothing', false)
     .option('--json', 'machine-readable result on stdout', false)
     .action(async (opts: { dryRun: boolean; json: boolean }) => {
-      const p = await openCliPipeline();
-      try {
-        const cfg = p.config.mirror;
-        if (!cfg) throw new OukError('MIRROR_NOT_CONFIGURED', 'OUK_MIRROR_URL is not set: set it to the intranet directory holding the kits and their index.json (e.g. http://mirror.intranet:8000/stella/)');
-        const r = await mirrorPull(
-          {
-            pool: p.pool,
-            store: p.store,
-            bucket: p.config.bucket,
-            mirror: cfg,
-            trustedKeys: () => loadTrustedKeys(p.config.trustedKeys),
-            ingest: (obj) => ingestObject(p.deps, obj, {}, 'mirror'),
-            retry: async (id) => {
-              await retryImport(p.deps, id);
-            },
-            logger: createLogger('cli', { level: p.config.logLevel ?? 'warn' }),
-            now: () => new Date(),
+      const p = await openCliPipeline(cli);
+      const cfg = p.config.mirror;
+      if (!cfg) throw new OukError('MIRROR_NOT_CONFIGURED', 'OUK_MIRROR_URL is not set: set it to the intranet directory holding the kits and their index.json (e.g. http://mirror.intranet:8000/stella/)');
+      const r = await mirrorPull(
+        {
+          pool: p.pool,
+          store: p.store,
+          bucket: p.config.bucket,
+          mirror: cfg,
+          trustedKeys: () => loadTrustedKeys(p.config.trustedKeys),
+          ingest: (obj) => ingestObject(p.deps, obj, {}, 'mirror'),
+          retry: async (id) => {
+            await retryImport(p.deps, id);
           },
-          // A scheduled round under way ends first: by hand, the operator waits for it rather than get `pending`.
-          { dryRun: opts.dryRun, lockWaitMs: cfg.waitSeconds * 1000 },
-        );
-        if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-        else process.stdout.write(describePlan(r.plan, r.mirror) + (opts.dryRun ? 'dry run: nothing downloaded, nothing put into the bucket\n' : describeResult(r)));
-        // A round that can pull nothing while the site is not up to date with the mirror is not fine: say so where warnings go.
-        if (STUCK_ROUTES.has(r.plan.route)) process.stderr.write(`warning: ${r.plan.notes.at(-1) ?? ROUTE[r.plan.route]}\n`);
-      } finally {
-        await p.close();
-      }
+          logger: await cli.logger(),
+          now: () => new Date(),
+        },
+        // A scheduled round under way ends first: by hand, the operator waits for it rather than get `pending`.
+        { dryRun: opts.dryRun, lockWaitMs: cfg.waitSeconds * 1000 },
+      );
+      if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else process.stdout.write(describePlan(r.plan, r.mirror) + (opts.dryRun ? 'dry run: nothing downloaded, nothing put into the bucket\n' : describeResult(r)));
+      // A round that can pull nothing while the site is not up to date with the mirror is not fine: say so where warnings go.
+      if (STUCK_ROUTES.has(r.plan.route)) process.stderr.write(`warning: ${r.plan.notes.at(-1) ?? ROUTE[r.plan.route]}\n`);
     });
 }

@@ -3,7 +3,8 @@
  * feeds with their ages against their OUK_MAX_AGE budgets), the clock against
  * the newest signed time (lib/freshness.ts), the previous DB kept for
  * rollback, recent imports with their stages, and the activation history.
- * Reads PostgreSQL only (works with Redis down).
+ * Reads PostgreSQL only (works with Redis down), and changes nothing: no
+ * schema is NOTHING_ACTIVE, an old one SCHEMA_OUTDATED.
  *
  * JSON: {"active": {"version", "activatedAt", "ageSeconds", "stale", "counts", "feeds": [{"name", "snapshot",
  *                   "records", "ageSeconds", "budgetSeconds", "stale"}], ...} | null,
@@ -12,10 +13,8 @@
  *        "history": [...], "airgap": {"mode": "air-gapped" | "connected", "guard", "allowed"}}
  */
 import type { Command } from 'commander';
-import { createPool, migrate, type Pool } from '../../infra/db.ts';
-import { resolveEnv } from '../../infra/env.ts';
+import type { Pool } from '../../infra/db.ts';
 import { airgapStatus } from '../../lib/airgap.ts';
-import { loadConfig } from '../../lib/config.ts';
 import { formatAge, formatBudget, type ClockCheck, type FeedAge, type FreshnessRule, type StalePolicy } from '../../lib/freshness.ts';
 import { readFreshness } from '../../infra/freshness.ts';
 import { TABLES } from '../../bundle/tables.ts';
@@ -23,6 +22,7 @@ import { STAGES } from '../../functions/context.ts';
 import { recentImports, type ImportRecord } from '../../infra/import-records.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
 import { terminalText as t } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 interface ActivationRow {
   seq: string;
@@ -185,26 +185,19 @@ export function renderStatus(r: StatusReport): string {
   return out.join('\n') + '\n';
 }
 
-export function registerOukStatus(ouk: Command): void {
+export function registerOukStatus(ouk: Command, cli: CliContext): void {
   ouk
     .command('status')
     .description('the active DB (version, age, counts, feeds), recent imports and their stages, and the activation history')
     .option('--json', 'machine-readable output', false)
     .option('--limit <n>', 'how many recent imports and history entries', (v) => Number.parseInt(v, 10), 10)
     .action(async (opts: { json?: boolean; limit: number }) => {
-      const config = loadConfig(resolveEnv());
-      const pool = createPool(config.databaseUrl, 2);
-      try {
-        await migrate(pool);
-        const report = await collectStatus(pool, config.freshness, opts.limit);
-        const airgap = airgapStatus(config);
-        process.stdout.write(
-          opts.json
-            ? `${JSON.stringify({ ...report, airgap: { mode: airgap.mode, guard: airgap.guard, allowed: airgap.allowed } }, null, 2)}\n`
-            : `${renderStatus(report)}\n${airgap.line}\n`,
-        );
-      } finally {
-        await pool.end();
-      }
+      const report = await collectStatus(await cli.db(), cli.config.freshness, opts.limit);
+      const airgap = airgapStatus(cli.config);
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify({ ...report, airgap: { mode: airgap.mode, guard: airgap.guard, allowed: airgap.allowed } }, null, 2)}\n`
+          : `${renderStatus(report)}\n${airgap.line}\n`,
+      );
     });
 }

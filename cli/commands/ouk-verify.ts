@@ -13,12 +13,12 @@
  * any failure is one `error[CODE]: ...` line and its exit code.
  */
 import type { Command } from 'commander';
-import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { loadTrust, verifyKitFile, type KitVerification, type TrustSource } from '../../signing/index.ts';
 import { daysToExpiry, shortKeyid } from '../../signing/root/index.ts';
+import type { Config } from '../../lib/config.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 interface VerifyCliOptions {
   key: string[];
@@ -88,7 +88,7 @@ export function summarise(file: string, r: KitVerification, now = new Date()): s
 }
 
 /** --root, else --key, else OUK_TRUST_ROOT, else OUK_TRUSTED_KEYS; a warning when the configuration names both. */
-function trustSource(opts: VerifyCliOptions, config: ReturnType<typeof loadConfig>): TrustSource {
+function trustSource(opts: VerifyCliOptions, config: Config): TrustSource {
   if (opts.root !== undefined && opts.key.length) throw new OukError('USAGE', '--root and --key name two different trusts: give one (a root of trust, or bare trusted keys)');
   if (opts.root !== undefined) return { root: opts.root, label: opts.root };
   if (opts.key.length) return { keys: opts.key, label: '--key' };
@@ -99,7 +99,7 @@ function trustSource(opts: VerifyCliOptions, config: ReturnType<typeof loadConfi
   return { keys: config.trustedKeys, label: 'OUK_TRUSTED_KEYS' };
 }
 
-export function registerOukVerify(ouk: Command): void {
+export function registerOukVerify(ouk: Command, cli: CliContext): void {
   ouk
     .command('verify')
     .description('verify a kit offline: the roots it carries, a threshold of kit keys (or one trusted key), structure, manifest, every member checksum and the release attestation, in one read')
@@ -112,7 +112,7 @@ export function registerOukVerify(ouk: Command): void {
     .option('--require-attestation', 'refuse a kit without its release attestation (default: OUK_REQUIRE_ATTESTATION)')
     .option('--json', 'print the result as JSON', false)
     .action(async (file: string, opts: VerifyCliOptions) => {
-      const config = loadConfig(resolveEnv());
+      const config = cli.config;
       const now = new Date();
       const trust = await loadTrust(trustSource(opts, config));
       const r = await verifyKitFile(file, {

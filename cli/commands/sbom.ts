@@ -9,35 +9,24 @@
  *   stella sbom status [--json]                             every SBOM: counts, DB version, newest changes
  *
  * Like `stella ouk status`, these talk to PostgreSQL directly (DATABASE_URL);
- * `add` scans with the same matcher as `stella scan`. Exit codes: 41 FILE
- * missing, 60 SBOM_INVALID, 64 SBOM_TOO_LARGE, 2 USAGE (a bad name), 66
- * SBOM_NOT_FOUND, 67 SBOM_EXISTS.
+ * `add` scans with the same matcher as `stella scan`. `list`, `diff` and
+ * `status` only read: they never change the schema (none: NOTHING_ACTIVE, an
+ * old one: SCHEMA_OUTDATED); `add` and `rm` apply the migrations first.
+ * Exit codes: 41 FILE missing, 60 SBOM_INVALID, 64 SBOM_TOO_LARGE, 2 USAGE (a
+ * bad name), 66 SBOM_NOT_FOUND, 67 SBOM_EXISTS, 33 NOTHING_ACTIVE (no schema
+ * yet, for the commands that only read).
  */
 import type { Command } from 'commander';
-import { createPool, migrate, type Pool } from '../../infra/db.ts';
-import { resolveEnv } from '../../infra/env.ts';
 import { deleteSbom } from '../../infra/sboms.ts';
-import { loadConfig, type Config } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
-import { createLogger } from '../../lib/logger.ts';
 import { addSbom, checkSbomName, sbomNotFound, type AddSbomResult, type FindingChange } from '../../functions/rescan.ts';
 import { readDiff, readStatus, type SbomDiffReport, type SbomStatusReport } from '../../functions/sbom-report.ts';
 import { storedSbomScanner } from '../../scan/stored.ts';
 import type { Finding } from '../../scan/findings.ts';
 import { parseSbomJson, readSbomFileText } from '../../scan/sbom.ts';
 import { terminalText as t } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 import { cliClientId } from './scan.ts';
-
-async function withPool<T>(fn: (pool: Pool, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig(resolveEnv());
-  const pool = createPool(config.databaseUrl, 2);
-  try {
-    await migrate(pool);
-    return await fn(pool, config);
-  } finally {
-    await pool.end().catch(() => undefined);
-  }
-}
 
 /** The SBOM file as a JSON document, bounded like the scan API (STELLA_SCAN_MAX_BYTES). */
 export async function readSbomDocument(file: string, maxBytes: number): Promise<{ document: unknown; bytes: number }> {
@@ -109,7 +98,7 @@ export function renderStatus(r: SbomStatusReport): string {
   return out.join('\n') + '\n';
 }
 
-export function registerSbomAdd(sbom: Command): void {
+export function registerSbomAdd(sbom: Command, cli: CliContext): void {
   sbom
     .command('add')
     .description('store a CycloneDX or SPDX JSON SBOM under a name and scan it once; it is re-scanned after every activation (not counted against the quota)')
@@ -119,75 +108,65 @@ export function registerSbomAdd(sbom: Command): void {
     .option('--json', 'machine-readable result', false)
     .action(async (file: string, opts: { name: string; replace?: boolean; json?: boolean }) => {
       checkSbomName(opts.name);
-      await withPool(async (pool, config) => {
-        const { document, bytes } = await readSbomDocument(file, config.scanMaxBytes);
-        const logger = createLogger('cli', { level: config.logLevel ?? 'warn' });
-        const r = await addSbom({ pool, scanner: storedSbomScanner(pool), logger, now: () => new Date() }, { name: opts.name, document, bytes, maxBytes: config.scanMaxBytes, replace: opts.replace, addedBy: cliClientId() });
-        process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : renderAdded(r));
-      });
+      const pool = await cli.db({ migrate: true });
+      const { document, bytes } = await readSbomDocument(file, cli.config.scanMaxBytes);
+      const r = await addSbom({ pool, scanner: storedSbomScanner(pool), logger: await cli.logger(), now: () => new Date() }, { name: opts.name, document, bytes, maxBytes: cli.config.scanMaxBytes, replace: opts.replace, addedBy: cliClientId() });
+      process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : renderAdded(r));
     });
 }
 
-export function registerSbomList(sbom: Command): void {
+export function registerSbomList(sbom: Command, cli: CliContext): void {
   sbom
     .command('list')
     .description('the stored SBOMs')
     .option('--json', 'machine-readable output', false)
     .action(async (opts: { json?: boolean }) => {
-      await withPool(async (pool) => {
-        const r = await readStatus(pool);
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ sboms: r.sboms.map((s) => ({ name: s.name, format: s.format, specVersion: s.specVersion, components: s.components, docBytes: s.docBytes, addedBy: s.addedBy, createdAt: s.createdAt })) }, null, 2)}\n`);
-          return;
-        }
-        if (r.sboms.length === 0) {
-          process.stdout.write('No stored SBOMs: `stella sbom add FILE --name NAME` stores one.\n');
-          return;
-        }
-        const lines = [`${pad('NAME', 24)}${pad('FORMAT', 16)}${pad('COMPONENTS', 12)}ADDED`];
-        for (const s of r.sboms) lines.push(`${pad(s.name, 24)}${pad(`${s.format} ${s.specVersion}`, 16)}${pad(String(s.components), 12)}${s.createdAt}${s.addedBy ? ` by ${t(s.addedBy)}` : ''}`);
-        process.stdout.write(lines.join('\n') + '\n');
-      });
+      const r = await readStatus(await cli.db());
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ sboms: r.sboms.map((s) => ({ name: s.name, format: s.format, specVersion: s.specVersion, components: s.components, docBytes: s.docBytes, addedBy: s.addedBy, createdAt: s.createdAt })) }, null, 2)}\n`);
+        return;
+      }
+      if (r.sboms.length === 0) {
+        process.stdout.write('No stored SBOMs: `stella sbom add FILE --name NAME` stores one.\n');
+        return;
+      }
+      const lines = [`${pad('NAME', 24)}${pad('FORMAT', 16)}${pad('COMPONENTS', 12)}ADDED`];
+      for (const s of r.sboms) lines.push(`${pad(s.name, 24)}${pad(`${s.format} ${s.specVersion}`, 16)}${pad(String(s.components), 12)}${s.createdAt}${s.addedBy ? ` by ${t(s.addedBy)}` : ''}`);
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }
 
-export function registerSbomRm(sbom: Command): void {
+export function registerSbomRm(sbom: Command, cli: CliContext): void {
   sbom
     .command('rm')
     .description('remove a stored SBOM, its results and its diff')
     .argument('<name>', 'the SBOM\'s name')
     .action(async (name: string) => {
       checkSbomName(name);
-      await withPool(async (pool) => {
-        if (!(await deleteSbom(pool, name))) throw sbomNotFound(name);
-        process.stdout.write(`removed ${name}\n`);
-      });
+      if (!(await deleteSbom(await cli.db({ migrate: true }), name))) throw sbomNotFound(name);
+      process.stdout.write(`removed ${name}\n`);
     });
 }
 
-export function registerSbomDiff(sbom: Command): void {
+export function registerSbomDiff(sbom: Command, cli: CliContext): void {
   sbom
     .command('diff')
     .description('the newest diff of a stored SBOM: findings new, resolved (fixed or withdrawn) and changed (severity, KEV, EPSS) since its previous re-scan')
     .argument('<name>', 'the SBOM\'s name')
     .option('--json', 'machine-readable output: {from, to, added, removed, changed}', false)
     .action(async (name: string, opts: { json?: boolean }) => {
-      await withPool(async (pool) => {
-        const d = await readDiff<Finding>(pool, name);
-        process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : renderDiff(d));
-      });
+      const d = await readDiff<Finding>(await cli.db(), name);
+      process.stdout.write(opts.json ? `${JSON.stringify(d, null, 2)}\n` : renderDiff(d));
     });
 }
 
-export function registerSbomStatus(sbom: Command): void {
+export function registerSbomStatus(sbom: Command, cli: CliContext): void {
   sbom
     .command('status')
     .description('every stored SBOM with its counts, the DB version they were computed against and its newest changes')
     .option('--json', 'machine-readable output', false)
     .action(async (opts: { json?: boolean }) => {
-      await withPool(async (pool) => {
-        const r = await readStatus(pool);
-        process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : renderStatus(r));
-      });
+      const r = await readStatus(await cli.db());
+      process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : renderStatus(r));
     });
 }

@@ -14,16 +14,14 @@
  */
 import os from 'node:os';
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
-import { resolveEnv } from '../../infra/env.ts';
-import { createPool } from '../../infra/db.ts';
-import { loadConfig, type Config } from '../../lib/config.ts';
+import type { Redis } from 'ioredis';
 import { OukError } from '../../lib/errors.ts';
 import { parseFailPolicy, policyFailures, renderTable, useColour } from '../../scan/report.ts';
 import { readSbomFile } from '../../scan/sbom.ts';
 import { type CountedScan, countedScan, resolveClient } from '../../scan/service.ts';
 import { MAX_VEX_STATEMENTS, readVexFile, type VexStatement } from '../../scan/vex.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 export interface ScanCliOptions {
   json?: boolean;
@@ -48,16 +46,14 @@ export function cliClientId(): string {
   return `cli:${user}@${os.hostname()}`;
 }
 
-async function connectQuotaRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null, lazyConnect: true });
-  redis.on('error', () => undefined);
+/** The quota's Redis connection (the context's, failing fast), or QUOTA_UNAVAILABLE. */
+async function quotaRedis(cli: CliContext): Promise<Redis> {
   try {
-    await redis.connect();
+    return await cli.redis();
   } catch (e) {
-    redis.disconnect();
-    throw new OukError('QUOTA_UNAVAILABLE', `Redis (the scan quota) is unreachable (${(e as Error).message}): check REDIS_URL and that redis-server is running`, { cause: e, retryable: true });
+    const cause = e instanceof OukError && e.cause instanceof Error ? e.cause : e;
+    throw new OukError('QUOTA_UNAVAILABLE', `Redis (the scan quota) is unreachable (${(cause as Error).message}): check REDIS_URL and that redis-server is running`, { cause, retryable: true });
   }
-  return redis;
 }
 
 /**
@@ -75,38 +71,33 @@ export async function readVexFiles(files: string[], warnings: string[]): Promise
 }
 
 export async function runScan(
+  cli: CliContext,
   sbomPath: string,
   opts: ScanCliOptions,
-  config: Config = loadConfig(resolveEnv()),
 ): Promise<{ result: CountedScan; output: string; exitError: OukError | null; warnings: string[] }> {
+  const { config } = cli;
   const policy = parseFailPolicy(opts.failOn === undefined ? [] : typeof opts.failOn === 'string' ? [opts.failOn] : opts.failOn, opts.failOnEpss);
   const sbom = await readSbomFile(sbomPath);
   const warnings: string[] = [];
   const vex = await readVexFiles(opts.vex ?? [], warnings);
   const who = await resolveClient(config, config.jwt, cliClientId());
-  const pool = createPool(config.databaseUrl, 2);
-  let redis: Redis | null = null;
-  try {
-    redis = await connectQuotaRedis(config.redisUrl);
+  const redis = await quotaRedis(cli);
+  const pool = await cli.db();
     const result = await countedScan({ pool, redis, config }, sbom, who, { vex });
-    const output = opts.json ? JSON.stringify(result, null, 2) + '\n' : renderTable(result, { colour: useColour(process.stdout), showSuppressed: opts.showSuppressed });
+  const output = opts.json ? JSON.stringify(result, null, 2) + '\n' : renderTable(result, { colour: useColour(process.stdout, config), showSuppressed: opts.showSuppressed });
     let exitError: OukError | null = null;
     const bad = policyFailures(result.findings, policy);
     if (bad.findings.length > 0) {
       exitError = new OukError('FINDINGS_AT_OR_ABOVE_THRESHOLD', `${bad.why.join('; ')}: fix or upgrade the listed packages`);
     }
     return { result, output, exitError, warnings };
-  } finally {
-    redis?.disconnect();
-    await pool.end().catch(() => undefined);
-  }
 }
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
-export function registerScan(program: Command): void {
+export function registerScan(program: Command, cli: CliContext): void {
   program
     .command('scan')
     .description('scan a CycloneDX (1.4-1.6) or SPDX 2.3 JSON SBOM against the active vulnerability DB (offline; counted against the daily quota)')
@@ -117,7 +108,7 @@ export function registerScan(program: Command): void {
     .option('--vex <file>', 'an OpenVEX, CycloneDX VEX or CSAF VEX document: findings it marks not_affected or fixed leave the count and --fail-on (repeatable)', collect, [])
     .option('--show-suppressed', 'list the findings VEX statements suppress (the kit\'s and --vex)', false)
     .action(async (sbomPath: string, opts: ScanCliOptions) => {
-      const { result, output, exitError, warnings } = await runScan(sbomPath, opts);
+      const { result, output, exitError, warnings } = await runScan(cli, sbomPath, opts);
       for (const w of warnings) process.stderr.write(terminalLines([`warning: ${w}`])); // a VEX file's path and contents, escaped
       for (const w of result.freshness.warnings) process.stderr.write(terminalLines([`warning: ${w}`]));
       process.stdout.write(output);

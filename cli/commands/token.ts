@@ -11,12 +11,12 @@
  * See lib/tokens.ts for algorithms and claims.
  */
 import type { Command } from 'commander';
-import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig, tokenDeskSettings } from '../../lib/config.ts';
+import { tokenDeskSettings, type Config } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../../lib/tokens.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import type { CliContext } from '../context.ts';
 
 export interface IssueCliOptions {
   key: string;
@@ -27,8 +27,7 @@ export interface IssueCliOptions {
   issuer?: string;
 }
 
-export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = resolveEnv()): Promise<{ token: string; summary: string }> {
-  const config = loadConfig(env);
+export async function runIssue(opts: IssueCliOptions, config: Config): Promise<{ token: string; summary: string }> {
   let tier: number | undefined;
   if (opts.tier !== undefined) {
     tier = Number(opts.tier);
@@ -36,7 +35,7 @@ export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = r
   }
   const { token, claims, alg } = await issueToken({
     privateKey: opts.key,
-    passphrase: loadConfig(env).keyPassword,
+    passphrase: config.keyPassword,
     sub: opts.sub,
     tier,
     role: opts.role,
@@ -49,8 +48,7 @@ export async function runIssue(opts: IssueCliOptions, env: NodeJS.ProcessEnv = r
 
 const iso = (v: unknown): string | null => (typeof v === 'number' ? new Date(v * 1000).toISOString() : null);
 
-export async function runInspect(token: string | undefined, env: NodeJS.ProcessEnv = resolveEnv()): Promise<{ output: string; error: OukError | null }> {
-  const config = loadConfig(env);
+export async function runInspect(token: string | undefined, config: Config): Promise<{ output: string; error: OukError | null }> {
   const t = token ?? config.jwt;
   if (!t) throw new OukError('USAGE', 'give a TOKEN, or set STELLA_JWT');
   const { header, claims } = decodeToken(t);
@@ -76,34 +74,29 @@ export async function runInspect(token: string | undefined, env: NodeJS.ProcessE
  * Runs the desk until `untilStopped()` resolves (the CLI: SIGTERM or
  * SIGINT); with `check`, only its start-up checks. `say` gets the operator's lines.
  */
-export async function runDesk(opts: { check?: boolean }, say: (line: string) => void, untilStopped: () => Promise<unknown>, env: NodeJS.ProcessEnv = resolveEnv()): Promise<void> {
-  const config = loadConfig(env);
+export async function runDesk(cli: CliContext, opts: { check?: boolean }, say: (line: string) => void, untilStopped: () => Promise<unknown>): Promise<void> {
+  const { config } = cli;
   const { describePeriod, prepareTokenDesk, refuseAirgap, startTokenDesk } = await import('../../publisher/token-desk/index.ts');
   // refused before any desk setting is read: nothing of the desk runs on an air-gapped host
   refuseAirgap(config.airgap);
   const deps = { airgap: config.airgap, keyPassword: config.keyPassword, issuer: config.jwtIssuer, logger: createLogger('token-desk', { level: config.logLevel ?? 'info' }) };
-  const settings = tokenDeskSettings(env);
-  const { createPool, migrate } = await import('../../infra/db.ts');
-  const pool = createPool(config.databaseUrl, 4);
-  try {
-    await migrate(pool);
-    if (opts.check) {
-      const prepared = await prepareTokenDesk(settings, deps);
-      prepared.relay.close();
-      say(`token desk: configuration, key, database and relay ${settings.relay.host}:${settings.relay.port} OK; would listen on ${settings.listenHost}:${settings.listenPort} for ${settings.address}`);
-      return;
-    }
-    const desk = await startTokenDesk(settings, { ...deps, pool });
-    say(`token desk listening on ${desk.host}:${desk.port} for ${settings.address}: tier ${settings.tier}, tokens valid ${describePeriod(settings.ttlSeconds)}, ${settings.perAddress} per address and ${settings.perDomain} per domain every ${describePeriod(settings.periodSeconds)}; replies through ${settings.relay.host}:${settings.relay.port}`);
-    const signal = await untilStopped();
-    say(`token desk stopping (${String(signal)})`);
-    await desk.close();
-  } finally {
-    await pool.end().catch(() => undefined);
+  // the desk's own settings are parsed here only: no other command needs them set
+  const settings = tokenDeskSettings(cli.env);
+  const pool = await cli.db({ migrate: true });
+  if (opts.check) {
+    const prepared = await prepareTokenDesk(settings, deps);
+    prepared.relay.close();
+    say(`token desk: configuration, key, database and relay ${settings.relay.host}:${settings.relay.port} OK; would listen on ${settings.listenHost}:${settings.listenPort} for ${settings.address}`);
+    return;
   }
+  const desk = await startTokenDesk(settings, { ...deps, pool });
+  say(`token desk listening on ${desk.host}:${desk.port} for ${settings.address}: tier ${settings.tier}, tokens valid ${describePeriod(settings.ttlSeconds)}, ${settings.perAddress} per address and ${settings.perDomain} per domain every ${describePeriod(settings.periodSeconds)}; replies through ${settings.relay.host}:${settings.relay.port}`);
+  const signal = await untilStopped();
+  say(`token desk stopping (${String(signal)})`);
+  await desk.close();
 }
 
-export function registerToken(program: Command): void {
+export function registerToken(program: Command, cli: CliContext): void {
   const token = program.command('token').description('issue and inspect scan tokens (JWT, verified offline)');
   token
     .command('issue')
@@ -115,7 +108,7 @@ export function registerToken(program: Command): void {
     .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m, 3600s', '30d')
     .option('--issuer <iss>', 'issuer claim (default STELLA_JWT_ISSUER or stella-ouk)')
     .action(async (opts: IssueCliOptions) => {
-      const { token: t, summary } = await runIssue(opts);
+      const { token: t, summary } = await runIssue(opts, cli.config);
       process.stdout.write(`${t}\n`);
       process.stderr.write(`${summary}\n`);
     });
@@ -124,7 +117,7 @@ export function registerToken(program: Command): void {
     .description('decode a token, and verify it when STELLA_JWT_PUBLIC_KEY is set')
     .argument('[token]', 'the token (default: STELLA_JWT)')
     .action(async (t: string | undefined) => {
-      const { output, error } = await runInspect(t);
+      const { output, error } = await runInspect(t, cli.config);
       process.stdout.write(output);
       if (error) throw error;
     });
@@ -138,6 +131,6 @@ export function registerToken(program: Command): void {
           process.once('SIGTERM', () => resolve('SIGTERM'));
           process.once('SIGINT', () => resolve('SIGINT'));
         });
-      await runDesk(opts, (line) => process.stderr.write(`${line}\n`), untilStopped);
+      await runDesk(cli, opts, (line) => process.stderr.write(`${line}\n`), untilStopped);
     });
 }

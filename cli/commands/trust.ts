@@ -17,10 +17,9 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { lstat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { CliContext } from '../context.ts';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { resolveEnv } from '../../infra/env.ts';
-import { loadConfig } from '../../lib/config.ts';
 import { OukError } from '../../lib/errors.ts';
 import { keyHint, loadPrivateKey, loadTrustedKeys } from '../../signing/index.ts';
 import {
@@ -72,9 +71,9 @@ async function publicKeys(paths: string[]): Promise<KeyObject[]> {
   return keys;
 }
 
-async function signers(paths: string[]): Promise<KeyObject[]> {
+/** The private root keys of --sign; `password`: STELLA_KEY_PASSWORD (`config.keyPassword`) for encrypted ones. */
+async function signers(paths: string[], password: string | undefined): Promise<KeyObject[]> {
   if (paths.length === 0) throw new OukError('USAGE', 'no --sign key: a root is signed by (a threshold of) its root keys — pass each private root key with --sign KEY');
-  const password = loadConfig(resolveEnv()).keyPassword;
   const keys: KeyObject[] = [];
   for (const p of paths) keys.push(await loadPrivateKey(p, password));
   return keys;
@@ -127,7 +126,7 @@ function expiresAt(d: number, now: Date): Date {
   return new Date(now.getTime() + d * 86_400_000);
 }
 
-function registerInit(trust: Command): void {
+function registerInit(trust: Command, cli: CliContext): void {
   trust
     .command('init')
     .description('write a new root of trust (version 1): its root keys sign roots, its kit keys sign kits')
@@ -146,14 +145,14 @@ function registerInit(trust: Command): void {
         root: { keys: await publicKeys(opts.rootKey), threshold: opts.rootThreshold ?? 1 },
         kit: { keys: await publicKeys(opts.kitKey), threshold: opts.kitThreshold ?? 1 },
         expires: expiresAt(opts.expiresDays, new Date()),
-        signers: await signers(opts.sign),
+        signers: await signers(opts.sign, cli.config.keyPassword),
       });
       await writeRoot(opts.out, md, opts.force);
       process.stdout.write(summary(opts.out, md));
     });
 }
 
-function registerRotate(trust: Command): void {
+function registerRotate(trust: Command, cli: CliContext): void {
   trust
     .command('rotate')
     .description('write the next root (version N+1), signed by a threshold of the current root keys and of the new ones; keys left out are revoked')
@@ -173,7 +172,7 @@ function registerRotate(trust: Command): void {
         root: await role(opts.rootKey, opts.rootThreshold),
         kit: await role(opts.kitKey, opts.kitThreshold),
         expires: expiresAt(opts.expiresDays, new Date()),
-        signers: await signers(opts.sign),
+        signers: await signers(opts.sign, cli.config.keyPassword),
       });
       const dropped = (name: string) => current.signed.roles[name]!.keyIDs.filter((id) => !next.signed.roles[name]!.keyIDs.includes(id));
       const extra = [
@@ -236,9 +235,9 @@ function registerShow(trust: Command): void {
     });
 }
 
-export function registerTrust(program: Command): void {
+export function registerTrust(program: Command, cli: CliContext): void {
   const trust = program.command('trust').description('the root of trust a site pins: create, rotate and show TUF root documents (docs/trust.md)');
-  registerInit(trust);
-  registerRotate(trust);
+  registerInit(trust, cli);
+  registerRotate(trust, cli);
   registerShow(trust);
 }

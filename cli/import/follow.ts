@@ -112,7 +112,7 @@ export async function followImport(p: CliPipeline, importId: string, opts: { tty
       if (pending && !hinted && Date.now() - started > 10_000) {
         hinted = true;
         if ((await p.queues.queues[pending].getWorkersCount().catch(() => 1)) === 0) {
-          process.stderr.write(`note: no worker is serving the ${pending} queue (prefix ${p.queues.prefix}): start one (npm run dev:up, or node --import tsx queue/worker-main.ts); the import continues when it runs\n`);
+          process.stderr.write(`note: no worker is serving the ${pending} queue (prefix ${p.queues.prefix}): start one (node dist/queue/worker-main.js, the compose worker service, or npm run dev:up in a checkout); the import continues when it runs\n`);
         }
       }
       if (rec.state === 'failed') {

@@ -1,56 +1,31 @@
 /**
- * What the operator-side import commands (`stella ouk import`, `retry`) talk
- * to: PostgreSQL (migrated), the object store and the pipeline queues, opened
- * from the resolved environment and failing fast with a clear error when one
- * is down.
+ * What the operator-side import commands (`stella ouk import`, `retry`,
+ * `mirror pull`) talk to, taken from the command's `CliContext`: PostgreSQL
+ * (migrated), the object store and the pipeline queues, failing fast with a
+ * clear error when one is down. The context closes them when the command ends.
  */
-import { createPool, migrate, type Pool } from '../../infra/db.ts';
-import { resolveEnv } from '../../infra/env.ts';
-import { createStore, type ObjectStore } from '../../infra/store.ts';
-import { loadConfig, pipelineSettings, type Config, type PipelineSettings } from '../../lib/config.ts';
-import { connectRedis } from '../../queue/connection.ts';
+import type { Pool } from '../../infra/db.ts';
+import type { ObjectStore } from '../../infra/store.ts';
+import type { Config, Env, PipelineSettings } from '../../lib/config.ts';
 import type { IngestDeps } from '../../queue/ingest.ts';
-import { openPipelineQueues, type PipelineQueues } from '../../queue/queues.ts';
+import type { PipelineQueues } from '../../queue/queues.ts';
+import type { CliContext } from '../context.ts';
 
 export interface CliPipeline {
   config: Config;
-  env: Record<string, string | undefined>;
+  env: Env;
   settings: PipelineSettings;
   pool: Pool;
   store: ObjectStore;
   queues: PipelineQueues;
   deps: IngestDeps;
-  close(): Promise<void>;
 }
 
 /** PostgreSQL (migrated), the store, and the queues — failing fast with a clear error when one is down. */
-export async function openCliPipeline(): Promise<CliPipeline> {
-  const env = resolveEnv();
-  const config = loadConfig(env);
-  const settings = pipelineSettings(env);
-  const pool = createPool(config.databaseUrl, 3);
-  try {
-    await migrate(pool);
-    const redis = await connectRedis(config.redisUrl);
-    const queues = openPipelineQueues(redis, config.queuePrefix);
-    const store = createStore(config.store);
-    return {
-      config,
-      env,
-      settings,
-      pool,
-      store,
-      queues,
-      deps: { pool, queues, settings },
-      async close() {
-        await queues.close();
-        redis.disconnect();
-        await pool.end();
-      },
-    };
-  } catch (e) {
-    await pool.end().catch(() => undefined);
-    throw e;
-  }
+export async function openCliPipeline(cli: CliContext): Promise<CliPipeline> {
+  const settings = cli.settings();
+  const pool = await cli.db({ migrate: true });
+  const queues = await cli.queues();
+  const store = await cli.store();
+  return { config: cli.config, env: cli.env, settings, pool, store, queues, deps: { pool, queues, settings } };
 }
-
