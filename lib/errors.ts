@@ -60,6 +60,11 @@ export const EXIT_CODES = {
   MIRROR_DIGEST_MISMATCH: 72,
   MIRROR_TOO_LARGE: 73,
   MIRROR_NOT_CONFIGURED: 74,
+  // 90–99: the publisher's upstream feeds (stella feeds sync)
+  UPSTREAM_UNAVAILABLE: 90,
+  UPSTREAM_INVALID: 91,
+  UPSTREAM_REJECTED: 92,
+  SYNC_LOCKED: 93,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
