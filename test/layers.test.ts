@@ -12,7 +12,7 @@ import { repoRoot, tmpDir } from './helpers/services.ts';
 
 const CONFIG = path.join(repoRoot, '.dependency-cruiser.cjs');
 const DEPCRUISE = path.join(repoRoot, 'node_modules', '.bin', 'depcruise');
-const TREE = ['lib', 'bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'bench', 'test', 'bin'];
+const TREE = ['lib', 'bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'publisher', 'cli', 'bench', 'test', 'bin'];
 
 interface Violation {
   from: string;
@@ -50,12 +50,17 @@ describe('import graph', () => {
     write('test/fixtures/x.ts', 'export const fixture = 1;\n');
     write('api/a.ts', "import { b } from './b.ts';\nexport const a = () => b;\n");
     write('api/b.ts', "import { a } from './a.ts';\nexport const b = () => a;\n");
-    const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
+    write('queue/sync-job.ts', "import { s } from '../publisher/sync/index.ts';\nexport const j = s;\n");
+    write('publisher/sync/index.ts', "import { db } from '../../infra/db.ts';\nexport const s = db;\n");
+    write('infra/db.ts', 'export const db = 1;\n');
+    const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api', 'publisher', 'infra']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
     for (const want of [
       'lib-is-the-bottom: lib/config.ts → queue/flow.ts',
       'scanner-does-not-use-the-builder: scan/match.ts → builder/merge.ts',
       'production-uses-no-tooling: functions/load.ts → test/fixtures/x.ts',
       'no-circular: api/a.ts → api/b.ts',
+      'site-knows-no-publisher: queue/sync-job.ts → publisher/sync/index.ts',
+      'publisher-uses-only-the-builder-side: publisher/sync/index.ts → infra/db.ts',
     ]) {
       assert.ok(found.has(want), `expected "${want}" among:\n${[...found].join('\n')}`);
     }

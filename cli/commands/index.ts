@@ -6,14 +6,14 @@
  *
  * Each entry names the words that select it (`ouk verify`) and the module that
  * registers it on `stella` (group: ''), `stella ouk` (group: 'ouk') or
- * `stella sbom` (group: 'sbom').
+ * `stella sbom` (group: 'sbom') or `stella feeds` (group: 'feeds').
  */
 import type { Command } from 'commander';
 
 type Register = (parent: Command) => void;
 
 interface CommandEntry {
-  group: '' | 'ouk' | 'sbom';
+  group: '' | 'ouk' | 'sbom' | 'feeds';
   name: string;
   load(): Promise<Register>;
 }
@@ -37,6 +37,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'sbom', name: 'rm', load: async () => (await import('./sbom.ts')).registerSbomRm },
   { group: 'sbom', name: 'diff', load: async () => (await import('./sbom.ts')).registerSbomDiff },
   { group: 'sbom', name: 'status', load: async () => (await import('./sbom.ts')).registerSbomStatus },
+  { group: 'feeds', name: 'sync', load: async () => (await import('./feeds.ts')).registerFeedsSync },
 ];
 
 /** The entries `argv` selects: the one its command words name, or all of them (help, an unknown command). */
@@ -47,9 +48,13 @@ export function selectCommands(argv: string[]): readonly CommandEntry[] {
   return hit.length === 1 ? hit : COMMANDS;
 }
 
-/** Registers the commands `argv` needs on `program` (`stella ouk` and `stella sbom` as groups). */
+/** Registers the commands `argv` needs on `program` (`stella ouk`, `stella sbom` and `stella feeds` as groups). */
 export async function registerCommands(program: Command, argv: string[] = []): Promise<void> {
-  const ouk = program.command('ouk').description('build, verify and import Offline Update Kit bundles');
-  const sbom = program.command('sbom').description('stored SBOMs, re-scanned after every activation, with the diff of their findings');
-  for (const entry of selectCommands(argv)) (await entry.load())(entry.group === 'ouk' ? ouk : entry.group === 'sbom' ? sbom : program);
+  const groups: Record<CommandEntry['group'], Command> = {
+    '': program,
+    ouk: program.command('ouk').description('build, verify and import Offline Update Kit bundles'),
+    sbom: program.command('sbom').description('stored SBOMs, re-scanned after every activation, with the diff of their findings'),
+    feeds: program.command('feeds').description('the publisher: fetch the upstream feeds (NVD, OSV, GHSA, KEV, EPSS, EUVD) into a feeds directory'),
+  };
+  for (const entry of selectCommands(argv)) (await entry.load())(groups[entry.group]);
 }
