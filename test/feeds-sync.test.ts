@@ -195,9 +195,10 @@ describe('a first full sync, a kit from it, then an incremental sync', () => {
         ghsa: [report(first, 'ghsa').added, 0],
         kev: [1404, 0],
         epss: [313_089, 0],
+        euvd: [exploitedCves.size, 0],
       },
     );
-    void exploitedCves;
+    assert.ok((manifest.members as Json[]).some((m) => String(m.path).startsWith('db/euvd_kev.tsv')), 'ENISA\'s exploited list is carried beside CISA\'s');
   });
 
   test('after the upstreams change, an incremental sync fetches only what changed', async () => {

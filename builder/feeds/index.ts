@@ -22,7 +22,7 @@ import { walkJson } from './walk.ts';
 
 export interface FeedWarning {
   /** An advisory feed, or an enrichment feed (builder/enrichment.ts). */
-  feed: FeedName | 'kev' | 'epss';
+  feed: FeedName | 'kev' | 'epss' | 'euvd';
   file: string;
   /** Where in the file, for multi-record files (`vulnerabilities[12]`). */
   where?: string;
