@@ -26,6 +26,8 @@ ALL=(
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
   test/e2e-airgap.test.ts
+  test/feeds-sync.test.ts
+  test/kit-euvd.test.ts
 )
 
 run_at() { # date, files...
