@@ -19,9 +19,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { syncSettings } from '../lib/config.ts';
 import { failureOf, syncFeeds, type SyncEvent, type SyncResult } from '../publisher/sync/index.ts';
 import { nvdPath } from '../publisher/sync/nvd.ts';
+import { euvdTime } from '../publisher/sync/euvd.ts';
+import { timeKey } from '../publisher/sync/times.ts';
 import { ghsaPath } from '../publisher/sync/ghsa.ts';
 import type { SourceReport } from '../publisher/sync/report.ts';
 import { GhsaRepo, sharedGhsa, type GhsaAdvisory } from './helpers/upstream-git.ts';
@@ -29,7 +32,7 @@ import { nvd503, Upstream, type LoggedRequest } from './helpers/upstream.ts';
 import { childBaseEnv, repoRoot, runStella, sharedDir, tmpDir } from './helpers/services.ts';
 import { unpackKit } from './helpers/kit.ts';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>; // upstream records, edited in place
 
 const DAY = 86_400_000;
 /** The world's clock and the sync's: the first sync's day, then later ones. */
@@ -409,6 +412,112 @@ describe('faults: retried, reported, skipped', () => {
     const ghsa = report(r, 'ghsa');
     assert.deepEqual([ghsa.status, ghsa.error?.code, ghsa.requests], ['failed', 'UPSTREAM_UNAVAILABLE', 2]);
     assert.match(ghsa.error!.message, /missing\.git/);
+  });
+});
+
+describe('protocol details, on the real samples of ../shared/upstream', () => {
+  test("OSV's RFC 3339 times of every width compare in their file's order; EUVD's display dates read as UTC", () => {
+    for (const f of ['modified_id.top-level.head3.csv', 'modified_id.per-ecosystem.2lines.csv']) {
+      const keys = fs.readFileSync(path.join(sharedDir, 'upstream/osv', f), 'utf8').trim().split('\n').map((l) => timeKey(l.split(',')[0]));
+      assert.ok(keys.every((k) => k !== null), f);
+      for (let i = 1; i < keys.length; i++) assert.ok(keys[i - 1]! > keys[i]!, `${f}: newest first, line ${i + 1}`);
+    }
+    assert.ok(timeKey('2026-04-30T15:32:51.46441Z')! > timeKey('2026-04-30T15:32:51.4644Z')!, 'more digits, later: not a string comparison of the raw text');
+    assert.equal(timeKey('2026-04-30T15:32:51Z'), timeKey('2026-04-30T15:32:51.000000000Z'));
+    const dates: unknown[] = [];
+    for (const f of fs.readdirSync(path.join(sharedDir, 'upstream/euvd')).filter((n) => n.endsWith('.json'))) {
+      JSON.stringify(JSON.parse(fs.readFileSync(path.join(sharedDir, 'upstream/euvd', f), 'utf8')), (k, v: unknown) => {
+        if (['datePublished', 'dateUpdated', 'exploitedSince', 'dataProcessed'].includes(k)) dates.push(v);
+        return v;
+      });
+    }
+    assert.ok(dates.length > 20);
+    for (const d of dates) assert.equal(euvdTime(d), new Date(`${String(d).replace(/, (\d{4}),/, ' $1')} UTC`).toISOString(), String(d));
+    assert.equal(euvdTime('Apr 16, 2025, 7:00:16 AM'), '2025-04-16T07:00:16.000Z');
+    assert.equal(euvdTime('Jul 9, 2026, 12:57:48 PM'), '2026-07-09T12:57:48.000Z');
+    assert.equal(euvdTime('Jul 9, 2026, 12:07:48 AM'), '2026-07-09T00:07:48.000Z');
+  });
+
+  test("EPSS: vunnel's broken days are refused (the day held stays), its good one with a +0000 date is taken; an older day is not written", async () => {
+    const dir = tmpDir('sync-epss');
+    const saved = world.epss;
+    const serve = (file: string): void => {
+      world.epss = gzipSync(fs.readFileSync(path.join(sharedDir, 'upstream/epss', file)));
+      world.epssModified = new Date(world.epssModified.getTime() + 1000);
+    };
+    try {
+      serve('vunnel-example-1.csv');
+      const ok = report(await sync(dir, { sources: ['epss'] }), 'epss');
+      assert.deepEqual([ok.status, ok.fetched, ok.watermark], ['ok', 5, '2025-02-20']);
+      for (const [file, why] of [['vunnel-invalid-header.csv', /header is not "cve,epss,percentile"/], ['vunnel-missing-date.csv', /no score_date/]] as const) {
+        serve(file);
+        const bad = report(await sync(dir, { sources: ['epss'] }), 'epss');
+        assert.equal(bad.error?.code, 'UPSTREAM_INVALID', file);
+        assert.match(bad.error!.message, why);
+        assert.deepEqual(fs.readdirSync(path.join(dir, 'epss')), ['epss_scores-2025-02-20.csv.gz'], 'the day held is kept');
+      }
+      world.epss = saved;
+      world.epssModified = new Date(world.epssModified.getTime() + 1000);
+      const newer = report(await sync(dir, { sources: ['epss'] }), 'epss');
+      // vunnel's day held CVE-1999-0001..0005: the new day adds every other CVE and rescores or keeps those five
+      assert.deepEqual([newer.watermark, newer.added, newer.modified + newer.unchanged, newer.withdrawn], ['2026-01-30', 313_089 - 5, 5, 0]);
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'epss')), ['epss_scores-2026-01-30.csv.gz'], 'the new day replaces the old');
+      serve('vunnel-example-1.csv');
+      const older = report(await sync(dir, { sources: ['epss'] }), 'epss');
+      assert.ok(older.notes.some((n) => /older than the 2026-01-30 held/.test(n)));
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'epss')), ['epss_scores-2026-01-30.csv.gz']);
+    } finally {
+      world.epss = saved;
+    }
+  });
+
+  test("KEV: vunnel's trimmed real catalog (count 1273, 3 entries) is taken as it is", async () => {
+    const saved = world.kev;
+    try {
+      world.kev = fs.readFileSync(path.join(sharedDir, 'upstream/kev/known_exploited_vulnerabilities.vunnel-fixture.json'));
+      const kev = report(await sync(tmpDir('sync-kev'), { sources: ['kev'] }), 'kev');
+      assert.deepEqual([kev.status, kev.fetched, kev.added, kev.watermark], ['ok', 3, 3, '2025.02.19']);
+    } finally {
+      world.kev = saved;
+    }
+  });
+
+  test('NVD: a watermark 300 days old is caught up in windows of at most 120 days, back to back', async () => {
+    const dir = tmpDir('sync-windows');
+    const saved = worldNow;
+    try {
+      assert.ok((await sync(dir, { sources: ['nvd'] })).ok);
+      const wm = readJson(path.join(dir, '.sync/state.json')).sources.nvd.watermark as string;
+      worldNow = new Date(saved.getTime() + 300 * DAY);
+      const mark = world.log.length;
+      const r = await sync(dir, { sources: ['nvd'] });
+      assert.ok(r.ok, JSON.stringify(r.reports));
+      const windows = since(mark, 'nvd').map((x) => new URLSearchParams(x.query)).map((q) => [q.get('lastModStartDate'), q.get('lastModEndDate')]);
+      const at = (ms: number): string => `${new Date(ms).toISOString().slice(0, 23)}+00:00`;
+      const w = Date.parse(wm);
+      assert.deepEqual(windows, [
+        [at(w), at(w + 120 * DAY)],
+        [at(w + 120 * DAY), at(w + 240 * DAY)],
+        [at(w + 240 * DAY), at(worldNow.getTime())],
+      ]);
+    } finally {
+      worldNow = saved;
+    }
+  });
+
+  test('an all.zip entry larger than a record may be is skipped and listed; the others are written', async () => {
+    const big = { ...(JSON.parse(world.osv.get('Go')!.values().next().value!) as Json), id: 'GO-2099-9999', details: 'x'.repeat(17 * 1024 * 1024) };
+    world.putOsv('Go', big, new Date(T1.getTime() - DAY));
+    try {
+      const r = await sync(tmpDir('sync-big'), { sources: ['osv'], env: { OSV_ECOSYSTEMS: 'Go' } });
+      const osv = report(r, 'osv');
+      assert.equal(osv.status, 'ok');
+      assert.deepEqual(osv.skippedRecords.map((x) => x.id), ['Go/GO-2099-9999']);
+      assert.match(osv.skippedRecords[0]!.reason, /more than a record may have \(16777216\)/);
+      assert.equal(osv.added, world.osv.get('Go')!.size - 1);
+    } finally {
+      world.removeOsv('Go', 'GO-2099-9999');
+    }
   });
 });
 

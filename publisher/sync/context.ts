@@ -4,7 +4,7 @@
  * requests into the source's report, and the report itself.
  */
 import type { SyncSettings } from '../../lib/config.ts';
-import type { FetchFn, RetryNotice, UpstreamClient, ClientOptions } from './http.ts';
+import type { ClientOptions, RetryNotice, UpstreamClient } from './http.ts';
 import type { Clock } from './pacing.ts';
 import type { Outcome, SourceName, SourceReport } from './report.ts';
 import type { SourceState } from './state.ts';
@@ -52,7 +52,6 @@ export interface SourceContext {
   skip(id: string, reason: string): void;
   progress(done: number, total: number | null, what?: string): void;
   note(text: string): void;
-  readonly fetchFn: FetchFn | undefined;
 }
 
 export interface SyncSource {

@@ -25,6 +25,8 @@ export interface TreeChange {
 }
 
 const MAX_LISTING_BYTES = 1024 * 1024 * 1024;
+/** A git fetch may take this long (a first fetch of the whole tree over a slow link). */
+const FETCH_TIMEOUT_MS = 6 * 3_600_000;
 
 export class GitFailed extends Error {
   constructor(
@@ -52,10 +54,10 @@ export class Git {
   }
 
   /** Runs git with `args` in the repository; its stdout, bounded. */
-  run(args: string[], o: { input?: string; maxBytes?: number; noRepo?: boolean } = {}): Promise<Buffer> {
+  run(args: string[], o: { input?: string; maxBytes?: number; noRepo?: boolean; timeoutMs?: number } = {}): Promise<Buffer> {
     const max = o.maxBytes ?? MAX_LISTING_BYTES;
     return new Promise((resolve, reject) => {
-      const child = spawn(this.bin, args, { env: this.env(!o.noRepo), stdio: ['pipe', 'pipe', 'pipe'], timeout: this.timeoutMs, killSignal: 'SIGKILL' });
+      const child = spawn(this.bin, args, { env: this.env(!o.noRepo), stdio: ['pipe', 'pipe', 'pipe'], timeout: o.timeoutMs ?? this.timeoutMs, killSignal: 'SIGKILL' });
       const out: Buffer[] = [];
       let size = 0;
       let err = '';
@@ -98,9 +100,13 @@ export class Git {
     }
   }
 
-  /** Fetches the remote's HEAD (one commit deep: the history is not needed) into `ref`; returns its commit. */
+  /**
+   * Fetches the remote's HEAD (one commit deep: the history is not needed) into `ref`; returns its
+   * commit. A first fetch of GitHub's database is a large transfer that git cannot resume: its
+   * deadline is the longer of the sync's and FETCH_TIMEOUT_MS.
+   */
   async fetchHead(url: string, ref: string): Promise<string> {
-    await this.run(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--depth=1', '--', url, `+HEAD:${ref}`]);
+    await this.run(['-c', 'protocol.version=2', 'fetch', '--quiet', '--no-tags', '--depth=1', '--', url, `+HEAD:${ref}`], { timeoutMs: Math.max(this.timeoutMs, FETCH_TIMEOUT_MS) });
     const sha = await this.commit(ref);
     if (!sha) throw new Error(`git fetch left no ${ref}`);
     return sha;

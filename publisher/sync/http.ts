@@ -110,6 +110,20 @@ function networkDetail(e: unknown): string {
   return oneLine(cause?.code ?? cause?.message ?? (e as Error)?.message ?? String(e));
 }
 
+/**
+ * Whether an error while reading a body came from the connection (cut, reset,
+ * deadline) — retried — rather than from the reader itself (a disk full, a
+ * bug), which is not.
+ */
+function fromTheConnection(e: unknown): boolean {
+  const err = e as { name?: string; code?: string; message?: string; cause?: { code?: string; name?: string } } | null;
+  if (!err) return false;
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return true;
+  const code = err.cause?.code ?? err.code ?? '';
+  if (/^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|UND_ERR)/.test(code)) return true;
+  return err.message === 'terminated' || err.cause?.name === 'SocketError';
+}
+
 export class UpstreamClient {
   /** Requests made, every try counted. */
   requests = 0;
@@ -173,8 +187,7 @@ export class UpstreamClient {
           const value = await consume(res, body);
           return { status: res.status, headers: res.headers, body: value };
         } catch (e) {
-          if (isOukError(e)) throw e;
-          if (e instanceof Transient) throw e;
+          if (isOukError(e) || e instanceof Transient || !fromTheConnection(e)) throw e;
           throw this.network(url, e);
         } finally {
           body?.destroy();

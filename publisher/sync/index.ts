@@ -105,7 +105,6 @@ export async function syncFeeds(o: SyncOptions): Promise<SyncResult> {
         report,
         now,
         clock,
-        fetchFn: o.fetch,
         client: (c) => {
           const client = new UpstreamClient({
             source: name,
