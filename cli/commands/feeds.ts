@@ -42,7 +42,11 @@ function terminalProgress(): { onEvent(e: SyncEvent): void; stop(): void } {
         b.update(e.done, { what: e.what });
       } else if (e.kind === 'retry') multi.log(`${retryLine(e)}\n`);
       else if (e.kind === 'note') multi.log(`${e.source}: ${e.text}\n`);
-      else if (e.kind === 'end') bar(e.report.source).update({ what: e.report.status === 'ok' ? 'done' : `FAILED: ${e.report.error?.code}` });
+      else if (e.kind === 'end') {
+        const b = bar(e.report.source);
+        if (e.report.status === 'ok') b.update(b.getTotal(), { what: 'done' });
+        else b.update({ what: `FAILED: ${e.report.error?.code}` });
+      }
     },
     stop: () => multi.stop(),
   };
