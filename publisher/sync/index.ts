@@ -139,7 +139,8 @@ export async function syncFeeds(o: SyncOptions): Promise<SyncResult> {
         st.lastError = null;
       } catch (e) {
         report.status = 'failed';
-        const code = isOukError(e) ? e.code : 'INTERNAL';
+        const errno = (e as NodeJS.ErrnoException).code;
+        const code = isOukError(e) ? e.code : errno === 'ENOSPC' || errno === 'EDQUOT' ? 'INSUFFICIENT_SPACE' : 'INTERNAL';
         const message = e instanceof Error ? e.message : String(e);
         report.error = { code, message };
         st.lastError = { code, message, at: now().toISOString() };
