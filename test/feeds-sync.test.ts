@@ -21,7 +21,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { syncSettings } from '../lib/config.ts';
-import { failureOf, syncFeeds, type SyncEvent, type SyncResult } from '../publisher/sync/index.ts';
+import { failureOf, syncFeeds, type SyncEvent, type SyncResult, type SyncTuning } from '../publisher/sync/index.ts';
 import { nvdPath } from '../publisher/sync/nvd.ts';
 import { euvdTime } from '../publisher/sync/euvd.ts';
 import { timeKey } from '../publisher/sync/times.ts';
@@ -50,13 +50,13 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
   return { ...world.env(), GHSA_GIT_URL: repo.url, GHSA_UNREVIEWED: 'true', OSV_ECOSYSTEMS: ECOSYSTEMS.join(','), STELLA_SYNC_BACKOFF_MS: '5', STELLA_SYNC_ATTEMPTS: '4', ...extra };
 }
 
-async function sync(dir: string, o: { env?: Record<string, string>; sources?: Parameters<typeof syncFeeds>[0]['sources']; events?: SyncEvent[]; pageSize?: number; nvdWindowMs?: number } = {}): Promise<SyncResult> {
+async function sync(dir: string, o: { env?: Record<string, string>; sources?: Parameters<typeof syncFeeds>[0]['sources']; events?: SyncEvent[]; pageSize?: number; nvdWindowMs?: number; tuning?: SyncTuning } = {}): Promise<SyncResult> {
   return syncFeeds({
     out: dir,
     settings: syncSettings(env(o.env)),
     ...(o.sources ? { sources: o.sources } : {}),
     now: () => worldNow,
-    tuning: { nvdWindowMs: o.nvdWindowMs ?? 300, nvdPageSize: o.pageSize ?? 1000 },
+    tuning: { nvdWindowMs: o.nvdWindowMs ?? 300, nvdPageSize: o.pageSize ?? 1000, ...o.tuning },
     onEvent: (e) => o.events?.push(e),
   });
 }
@@ -503,6 +503,19 @@ describe('protocol details, on the real samples of ../shared/upstream', () => {
     } finally {
       worldNow = saved;
     }
+  });
+
+  test('EUVD: a date window holding more results than the cap is split until each fits; every id is found', async () => {
+    const dir = tmpDir('sync-euvd-split');
+    const mark = world.log.length;
+    const r = await sync(dir, { sources: ['euvd'], tuning: { euvdWindowCap: 1, euvdPageSize: 1 } });
+    assert.ok(r.ok, JSON.stringify(r.reports));
+    assert.deepEqual(Object.keys(readJson(path.join(dir, 'euvd/aliases.json')).records).sort(), sortedIds(world.euvd));
+    const windows = since(mark, 'euvd').map((x) => new URLSearchParams(x.query)).filter((q) => q.has('fromDate'));
+    const days = (q: URLSearchParams): number => (Date.parse(q.get('toDate')!) - Date.parse(q.get('fromDate')!)) / DAY;
+    assert.ok(windows.some((q) => days(q) < 360), 'some windows were split');
+    // a window is paged only when it fits the cap (one result) or is a single day
+    for (const q of windows.filter((x) => x.get('page') !== '0')) assert.ok(days(q) === 0, `${q.toString()} is paged`);
   });
 
   test('an all.zip entry larger than a record may be is skipped and listed; the others are written', async () => {
