@@ -15,6 +15,7 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { SourceContext, SyncSource } from './context.ts';
 import { writeFileAtomic } from './files.ts';
+import { getIfChanged, keepWholeFile } from './whole-file.ts';
 
 const MAX_GZ_BYTES = 256 * 1024 * 1024;
 const MAX_CSV_BYTES = 512 * 1024 * 1024;
@@ -69,15 +70,8 @@ export const epssSource: SyncSource = {
     const dir = path.join(ctx.out, 'epss');
     const heldNames = (await readdir(dir).catch(() => [] as string[])).filter((n) => FILE_NAME.test(n)).sort();
     const heldName = heldNames.at(-1) ?? null;
-    const conditional: Record<string, string> = {};
-    if (heldName && typeof ctx.state.extra.etag === 'string') conditional['if-none-match'] = ctx.state.extra.etag;
-    if (heldName && typeof ctx.state.extra.lastModified === 'string') conditional['if-modified-since'] = ctx.state.extra.lastModified;
-    const a = await client.getBytes(url, { maxBytes: MAX_GZ_BYTES, headers: conditional, allow: [304], what: 'the scores' });
-    ctx.report.watermark = typeof ctx.state.watermark === 'string' ? ctx.state.watermark : null;
-    if (a.status === 304) {
-      ctx.note('not changed since the last sync (304)');
-      return;
-    }
+    const a = await getIfChanged(ctx, client, url, heldName !== null, { maxBytes: MAX_GZ_BYTES, what: 'the scores' });
+    if (!a) return;
     let csv: string;
     try {
       csv = gunzipBounded(a.body).toString('utf8');
@@ -111,10 +105,6 @@ export const epssSource: SyncSource = {
     const gz = a.body[0] === 0x1f && a.body[1] === 0x8b ? a.body : gzipSync(a.body);
     await writeFileAtomic(path.join(dir, name), gz);
     for (const old of heldNames) if (old !== name) await unlink(path.join(dir, old)).catch(() => undefined);
-    ctx.state.extra.etag = a.headers.get('etag') ?? undefined;
-    ctx.state.extra.lastModified = a.headers.get('last-modified') ?? undefined;
-    ctx.state.watermark = scores.date;
-    ctx.report.watermark = scores.date;
-    await ctx.checkpoint();
+    await keepWholeFile(ctx, a, scores.date);
   },
 };

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { isObject, isoTime, type JsonObject } from '../../builder/feeds/fields.ts';
 import type { SourceContext, SyncSource } from './context.ts';
 import { readIfExists, writeFileAtomic } from './files.ts';
+import { getIfChanged, keepWholeFile } from './whole-file.ts';
 
 const MAX_CATALOG_BYTES = 64 * 1024 * 1024;
 const CVE = /^CVE-\d{4}-\d{4,}$/;
@@ -51,15 +52,8 @@ export const kevSource: SyncSource = {
     const client = ctx.client({ service: "CISA's KEV catalog", urlVariable: 'KEV_URL' });
     const file = path.join(ctx.out, KEV_FILE);
     const held = await readIfExists(file);
-    const conditional: Record<string, string> = {};
-    if (held !== null && typeof ctx.state.extra.etag === 'string') conditional['if-none-match'] = ctx.state.extra.etag;
-    if (held !== null && typeof ctx.state.extra.lastModified === 'string') conditional['if-modified-since'] = ctx.state.extra.lastModified;
-    const a = await client.getBytes(url, { maxBytes: MAX_CATALOG_BYTES, headers: conditional, allow: [304], what: 'the catalog' });
-    ctx.report.watermark = typeof ctx.state.watermark === 'string' ? ctx.state.watermark : null;
-    if (a.status === 304) {
-      ctx.note('not changed since the last sync (304)');
-      return;
-    }
+    const a = await getIfChanged(ctx, client, url, held !== null, { maxBytes: MAX_CATALOG_BYTES, what: 'the catalog' });
+    if (!a) return;
     let doc: unknown;
     try {
       doc = JSON.parse(a.body.toString('utf8'));
@@ -88,10 +82,6 @@ export const kevSource: SyncSource = {
     }
     for (const cve of before?.entries.keys() ?? []) if (!catalog.entries.has(cve)) ctx.land('withdrawn');
     if (held !== a.body.toString('utf8')) await writeFileAtomic(file, a.body);
-    ctx.state.extra.etag = a.headers.get('etag') ?? undefined;
-    ctx.state.extra.lastModified = a.headers.get('last-modified') ?? undefined;
-    ctx.state.watermark = catalog.version ?? catalog.released;
-    ctx.report.watermark = ctx.state.watermark as string | null;
-    await ctx.checkpoint();
+    await keepWholeFile(ctx, a, catalog.version ?? catalog.released);
   },
 };
