@@ -60,11 +60,11 @@ export const EXIT_CODES = {
   MIRROR_DIGEST_MISMATCH: 72,
   MIRROR_TOO_LARGE: 73,
   MIRROR_NOT_CONFIGURED: 74,
-  // 90–99: the publisher's upstream feeds (stella feeds sync)
-  UPSTREAM_UNAVAILABLE: 90,
-  UPSTREAM_INVALID: 91,
-  UPSTREAM_REJECTED: 92,
-  SYNC_LOCKED: 93,
+  // 110–119: the publisher's upstream feeds (stella feeds sync); 80–109 are taken on main
+  UPSTREAM_UNAVAILABLE: 110,
+  UPSTREAM_INVALID: 111,
+  UPSTREAM_REJECTED: 112,
+  SYNC_LOCKED: 113,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

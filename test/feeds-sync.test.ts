@@ -607,7 +607,7 @@ describe('the real CLI', () => {
     world.osv.delete('Bitnami');
   });
 
-  test('air-gapped (STELLA_AIRGAP=true) it refuses to start: AIRGAP_VIOLATION, not one request, nothing written', async () => {
+  test('air-gapped (STELLA_AIRGAP=true) it refuses to start (AIRGAP_VIOLATION, not one request, nothing written); a bad --source is USAGE; a failing source exits with its code after the others synced', async () => {
     const dir = path.join(tmpDir('sync-airgap'), 'feeds');
     const mark = world.log.length;
     const r = await runStella(['feeds', 'sync', '--out', dir], { cwd: path.dirname(dir), env: childBaseEnv({ ...env(), STELLA_AIRGAP: 'true' }) });
@@ -618,5 +618,11 @@ describe('the real CLI', () => {
     const bad = await runStella(['feeds', 'sync', '--out', dir, '--source', 'nvd,cnnvd'], { cwd: path.dirname(dir), env: childBaseEnv(env()) });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--source nvd,cnnvd: give one or more of nvd, osv, ghsa, kev, epss, euvd/);
+    // a source that fails: its summary line, one error line, its code as the exit status; the others synced
+    const failed = await runStella(['feeds', 'sync', '--out', dir, '--source', 'kev,epss'], { cwd: path.dirname(dir), env: childBaseEnv(env({ KEV_URL: `${world.base}/kev/no-such-file.json` })) });
+    assert.equal(failed.code, 112, failed.stderr);
+    assert.match(failed.stdout, /kev {2}FAILED .*\n +error\[UPSTREAM_REJECTED\]: CISA's KEV catalog refused the catalog: HTTP 404/);
+    assert.match(failed.stdout, /epss ok {5}1 requests, 313089 fetched/);
+    assert.match(failed.stderr, /^error\[UPSTREAM_REJECTED\]: kev: .*check KEV_URL\n$/);
   });
 });

@@ -252,8 +252,8 @@ export class Upstream {
     const cut = f?.cutAfter;
     if (service === 'nvd') return this.nvdAnswer(url, req, send, cut);
     if (service === 'osv') return this.osvAnswer(url, req, send, cut);
-    if (service === 'kev') return this.fileAnswer(req, this.kev, this.kevModified, 'application/json', send, cut);
-    if (service === 'epss') return this.fileAnswer(req, this.epss, this.epssModified, 'application/gzip', send, cut);
+    if (url.pathname === '/kev/known_exploited_vulnerabilities.json') return this.fileAnswer(req, this.kev, this.kevModified, 'application/json', send, cut);
+    if (url.pathname === '/epss/epss_scores-current.csv.gz') return this.fileAnswer(req, this.epss, this.epssModified, 'application/gzip', send, cut);
     if (service === 'euvd') return this.euvdAnswer(url, send, cut);
     send(404, '');
   }
