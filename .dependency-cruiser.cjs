@@ -3,6 +3,9 @@
  * point down, never up or sideways, and there are no cycles.
  *
  *   cli, infra/dev, bench, test            entry points and tooling: may use anything below
+ *   publisher                               the connected side (stella feeds sync): uses only the
+ *                                           builder's side (builder, bundle, signing, lib); nothing of
+ *                                           the site (infra, functions, queue, api, scan) uses it
  *   api                                     the HTTP service
  *   queue                                   BullMQ wiring (queue/worker-main.ts, the worker process's
  *                                           entry point, also wires the scanner into the re-scan worker)
@@ -14,7 +17,7 @@
  *   lib                                     config, errors, logging, metrics, tokens, quota, air-gap
  */
 const ANY_ABOVE = (...dirs) => `^(${dirs.join('|')})/`;
-const PRODUCTION = '^(lib|bundle|signing|infra/(?!dev/)|builder|scan|functions|queue|api|cli|bin)';
+const PRODUCTION = '^(lib|bundle|signing|infra/(?!dev/)|builder|scan|functions|queue|api|publisher|cli|bin)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -57,6 +60,20 @@ module.exports = {
       to: { path: ANY_ABOVE('builder', 'api', 'cli') },
     },
     { name: 'api-knows-no-cli', severity: 'error', from: { path: '^api/' }, to: { path: ANY_ABOVE('builder', 'cli') } },
+    {
+      name: 'publisher-uses-only-the-builder-side',
+      severity: 'error',
+      comment: 'the publisher fetches feeds and builds kits: builder, bundle, signing and lib are all it needs (the token desk, publisher/token-desk/, has its own rule)',
+      from: { path: '^publisher/(?!token-desk/)' },
+      to: { path: ANY_ABOVE('infra', 'scan', 'functions', 'queue', 'api', 'cli') },
+    },
+    {
+      name: 'site-knows-no-publisher',
+      severity: 'error',
+      comment: 'the site (air-gapped) never carries the code that reaches the upstreams; only the CLI runs it',
+      from: { path: '^(lib|bundle|signing|infra|builder|scan|functions|queue|api)/' },
+      to: { path: '^publisher/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

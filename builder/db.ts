@@ -16,6 +16,7 @@ import type { FeedSummary } from '../bundle/manifest.ts';
 import { EXTRA_TABLES } from '../bundle/extra-tables.ts';
 import { type TableName, TABLES } from '../bundle/tables.ts';
 import { buildEnrichment, type ExtraMember } from './enrichment.ts';
+import { readEuvdAliases, withEuvdAliases } from './feeds/euvd.ts';
 import { type FeedWarning, readFeeds } from './feeds/index.ts';
 import { MemberFile, type WrittenMember } from './member-file.ts';
 import { mergeRecords } from './merge.ts';
@@ -56,12 +57,15 @@ export function digestMembers<T extends { path: string }>(members: readonly T[])
 }
 
 export async function buildDb(opts: DbBuildOptions): Promise<DbBuild> {
+  // EUVD ids become aliases of the CVE each names (feeds/euvd.ts).
+  const euvdAliases = await readEuvdAliases(path.resolve(opts.feedsDir), (file, reason) => opts.onWarning({ feed: 'euvd', file, reason }));
   const spool = new RecordSpool(path.join(opts.workDir, 'records.tsv'));
   const graph = new AliasGraph();
   let feeds: FeedSummary[];
   try {
     feeds = await readFeeds(opts.feedsDir, {
-      sink: (r) => {
+      sink: (raw) => {
+        const r = withEuvdAliases(raw, euvdAliases);
         graph.add(linkedIds(r));
         return spool.write(r);
       },

@@ -1,6 +1,7 @@
 /**
  * The enrichment feeds of `--feeds DIR`, when present: `kev/` (CISA KEV
- * catalog) and `epss/` (FIRST EPSS scores), each into one member of its extra
+ * catalog), `epss/` (FIRST EPSS scores) and `euvd/` (ENISA's exploited list,
+ * beside CISA's; its aliases are read by db.ts), each into one member of its extra
  * table (bundle/extra-tables.ts), one row per CVE, sorted by CVE, hashed. A
  * missing directory means no member (the kit then loads the table empty); a
  * directory whose files yield no row at all fails the build like an
@@ -12,6 +13,7 @@ import type { ExtraTableName } from '../bundle/extra-tables.ts';
 import type { FeedSummary } from '../bundle/manifest.ts';
 import { OukError } from '../lib/errors.ts';
 import { readEpssFeed, EPSS_TABLE } from './feeds/epss.ts';
+import { EUVD_KEV_TABLE, readEuvdExploited } from './feeds/euvd.ts';
 import type { FeedWarning } from './feeds/index.ts';
 import { KEV_TABLE, readKevFeed, type EnrichmentSink, type EnrichmentTally } from './feeds/kev.ts';
 import { KeyedSpool, writeNewestPerKey } from './keyed.ts';
@@ -27,6 +29,7 @@ export interface EnrichmentBuild {
 const SOURCES = [
   { feed: 'kev', table: KEV_TABLE, read: readKevFeed },
   { feed: 'epss', table: EPSS_TABLE, read: readEpssFeed },
+  { feed: 'euvd', table: EUVD_KEV_TABLE, read: readEuvdExploited },
 ] as const;
 
 export async function buildEnrichment(feedsDir: string, workDir: string, onWarning: (w: FeedWarning) => void): Promise<EnrichmentBuild> {

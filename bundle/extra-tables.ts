@@ -4,6 +4,8 @@
  * change without touching an advisory and a delta carries only what changed:
  *
  *   kev   CISA's Known Exploited Vulnerabilities catalog, one row per CVE
+ *   euvd_kev  ENISA's exploited list (EUVD), beside CISA's: one row per CVE an
+ *         exploited EUVD id names
  *   epss  FIRST's EPSS scores, one row per CVE (the newest score date)
  *   vex   VEX statements carried in the kit (CSAF VEX documents), every row of
  *         one advisory (keyed by advisory_id, rows derived from its document)
@@ -18,7 +20,7 @@
  */
 import type { Column } from './tables.ts';
 
-export type ExtraTableName = 'kev' | 'epss' | 'vex';
+export type ExtraTableName = 'kev' | 'epss' | 'vex' | 'euvd_kev';
 
 export interface ExtraTableDef {
   name: ExtraTableName;
@@ -86,6 +88,21 @@ export const EXTRA_TABLES: readonly ExtraTableDef[] = [
       c('released'), // the document's current_release_date
     ],
     indexes: [['advisory_id'], ['vulnerability_id']],
+  },
+  {
+    name: 'euvd_kev',
+    member: 'db/euvd_kev.tsv',
+    removedMember: 'db/euvd_kev.removed.tsv',
+    key: 'cve_id',
+    columns: [
+      c('cve_id', 'text', false),
+      c('euvd_id', 'text', false), // EUVD-YYYY-N
+      c('exploited_since', 'text', false), // YYYY-MM-DD
+      c('vendor_project'), // ENISA's vendor names, ", "-joined
+      c('product'), // ENISA's product names, ", "-joined
+      c('date_updated'), // the EUVD record's last update, ISO 8601
+    ],
+    indexes: [['cve_id']],
   },
 ];
 

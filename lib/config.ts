@@ -543,3 +543,71 @@ export function tokenDeskSettings(env: Env): TokenDeskSettings {
     returnPath,
   };
 }
+
+/**
+ * The publisher's upstreams (`stella feeds sync`, publisher/sync/), each the
+ * analogue of its real default. Read only by the sync: a site never sets them.
+ *
+ *   NVD_API_URL                  the NVD CVE API 2.0 endpoint
+ *   NVD_API_KEY                  sent in the `apiKey` header; raises NVD's limit from 5 to 50 requests a rolling 30 s
+ *   OSV_URL                      the root of OSV's bucket (`<Ecosystem>/all.zip`, `modified_id.csv`, `<ID>.json`, `ecosystems.txt`)
+ *   OSV_ECOSYSTEMS               comma-separated ecosystems to sync (default: every one `ecosystems.txt` lists)
+ *   GHSA_GIT_URL                 the GitHub advisory database's repository, any URL git accepts (file:// too)
+ *   GHSA_UNREVIEWED              true: also `advisories/unreviewed/` (default: only github-reviewed)
+ *   KEV_URL                      CISA's KEV catalog (JSON)
+ *   EPSS_URL                     FIRST's EPSS scores, the current daily csv.gz
+ *   EUVD_API_URL                 ENISA's EUVD API base (`/search`)
+ *   STELLA_SYNC_TIMEOUT_SECONDS  longest one request (a download included) may take (900)
+ *   STELLA_SYNC_ATTEMPTS         tries of one request on 403/429/5xx or a cut connection (6)
+ *   STELLA_SYNC_BACKOFF_MS       first backoff between tries, doubling, with jitter (2000)
+ */
+export interface SyncSettings {
+  nvd: { url: string; apiKey: string | undefined };
+  osv: { url: string; ecosystems: string[] | undefined };
+  ghsa: { gitUrl: string; unreviewed: boolean };
+  kevUrl: string;
+  epssUrl: string;
+  euvdUrl: string;
+  timeoutMs: number;
+  attempts: number;
+  backoffMs: number;
+}
+
+export const SYNC_DEFAULTS = {
+  nvd: 'https://services.nvd.nist.gov/rest/json/cves/2.0',
+  osv: 'https://osv-vulnerabilities.storage.googleapis.com/',
+  ghsa: 'https://github.com/github/advisory-database.git',
+  kev: 'https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json',
+  epss: 'https://epss.cyentia.com/epss_scores-current.csv.gz',
+  euvd: 'https://euvdservices.enisa.europa.eu/api',
+} as const;
+
+/** An http(s) URL from `name`: a file (queries allowed), an API base or a directory (a trailing `/` added) that requests are made under. */
+function httpUrl(env: Env, name: string, dflt: string, kind: 'file' | 'api' | 'directory'): string {
+  const raw = (env[name] ?? '').trim() || dflt;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${name}=${raw} is not a URL (default ${dflt})`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${name}=${raw}: only http:// and https:// are supported`);
+  if (u.hash || (kind !== 'file' && u.search)) throw new Error(`${name}=${raw}: give the address without a query or fragment`);
+  if (kind === 'directory' && !u.pathname.endsWith('/')) u.pathname += '/';
+  return u.toString();
+}
+
+export function syncSettings(env: Env): SyncSettings {
+  const ecosystems = (env.OSV_ECOSYSTEMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    nvd: { url: httpUrl(env, 'NVD_API_URL', SYNC_DEFAULTS.nvd, 'api'), apiKey: (env.NVD_API_KEY ?? '').trim() || undefined },
+    osv: { url: httpUrl(env, 'OSV_URL', SYNC_DEFAULTS.osv, 'directory'), ecosystems: ecosystems.length ? ecosystems : undefined },
+    ghsa: { gitUrl: (env.GHSA_GIT_URL ?? '').trim() || SYNC_DEFAULTS.ghsa, unreviewed: bool(env, 'GHSA_UNREVIEWED') },
+    kevUrl: httpUrl(env, 'KEV_URL', SYNC_DEFAULTS.kev, 'file'),
+    epssUrl: httpUrl(env, 'EPSS_URL', SYNC_DEFAULTS.epss, 'file'),
+    euvdUrl: httpUrl(env, 'EUVD_API_URL', SYNC_DEFAULTS.euvd, 'api'),
+    timeoutMs: atLeast(env, 'STELLA_SYNC_TIMEOUT_SECONDS', 900, 1) * 1000,
+    attempts: atLeast(env, 'STELLA_SYNC_ATTEMPTS', 6, 1),
+    backoffMs: atLeast(env, 'STELLA_SYNC_BACKOFF_MS', 2000),
+  };
+}

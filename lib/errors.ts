@@ -79,6 +79,11 @@ export const EXIT_CODES = {
   TOKEN_DESK_RELAY_FAILED: 92,
   // 100–109: the freshness of the data behind a scan (OUK_MAX_AGE, OUK_STALE_POLICY)
   DB_STALE: 100,
+  // 110–119: the publisher's upstream feeds (stella feeds sync)
+  UPSTREAM_UNAVAILABLE: 110,
+  UPSTREAM_INVALID: 111,
+  UPSTREAM_REJECTED: 112,
+  SYNC_LOCKED: 113,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

@@ -26,7 +26,7 @@ export interface Finding {
   /** bom-ref / SPDXID of the component */
   component: string;
   dbVersion: string;
-  /** CISA KEV entry of one of its CVE ids, when the active kit carries KEV (scan/enrichment.ts). */
+  /** CISA KEV (else ENISA's exploited-list) entry of one of its CVE ids, when the active kit carries them (scan/enrichment.ts). */
   kev?: KevInfo | null;
   /** FIRST EPSS score of one of its CVE ids, when the active kit carries EPSS. */
   epss?: EpssInfo | null;
@@ -34,10 +34,16 @@ export interface Finding {
   vex?: { status: 'not_affected' | 'fixed'; justification: string | null; impact: string | null; source: string };
 }
 
-/** A CISA Known Exploited Vulnerabilities entry. */
+/** A known-exploited entry: CISA's Known Exploited Vulnerabilities catalog, or ENISA's exploited list (EUVD). */
 export interface KevInfo {
   cve: string;
-  /** YYYY-MM-DD */
+  /** The catalog of this entry: CISA's, or ENISA's when CISA's lists none of the finding's CVEs. */
+  catalog: 'cisa' | 'enisa';
+  /** Every catalog that lists one of the finding's CVEs. */
+  catalogs: ('cisa' | 'enisa')[];
+  /** ENISA's entry: its EUVD id. */
+  euvdId?: string;
+  /** YYYY-MM-DD: when CISA added it (ENISA: exploited since) */
   dateAdded: string;
   /** YYYY-MM-DD: the remediation due date CISA set for federal agencies */
   dueDate: string | null;

@@ -32,9 +32,20 @@ function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
+/** `yes` (CISA's KEV), `R` (used in ransomware), `EU` (ENISA's exploited list). */
 function kevLabel(f: Finding): string {
   if (!f.kev) return '-';
-  return f.kev.knownRansomwareCampaignUse === 'Known' ? 'yes,R' : 'yes';
+  // a finding stored before ENISA's list was carried has no catalog: CISA's
+  const cisa = f.kev.catalog !== 'enisa' ? [f.kev.knownRansomwareCampaignUse === 'Known' ? 'yes,R' : 'yes'] : [];
+  return [...cisa, ...(f.kev.catalogs?.includes('enisa') ? ['EU'] : [])].join(',');
+}
+
+/** `; 3 on CISA's KEV list, 1 on ENISA's exploited list only` (empty when none). */
+function kevSummary(findings: Finding[]): string {
+  const cisa = findings.filter((f) => f.kev && f.kev.catalog !== 'enisa').length;
+  const enisa = findings.filter((f) => f.kev?.catalog === 'enisa').length;
+  const parts = [...(cisa ? [`${cisa} on CISA's KEV list`] : []), ...(enisa ? [`${enisa} on ENISA's exploited list (EUVD) only`] : [])];
+  return parts.length ? `; ${parts.join(', ')}` : '';
 }
 
 function epssLabel(f: Finding): string {
@@ -104,9 +115,10 @@ export function renderTable(
     out.push(table(rows, opts.colour ? (i) => COLOURS[r.findings[i]!.severity] : null));
     const counts = SEVERITIES.filter((sev) => s.bySeverity[sev] > 0).map((sev) => `${s.bySeverity[sev]} ${sev}`);
     out.push('');
-    out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}${s.kev ? `; ${s.kev} on CISA's KEV list` : ''}`);
+    out.push(`${s.findings} finding${s.findings === 1 ? '' : 's'} in ${s.vulnerableComponents} component${s.vulnerableComponents === 1 ? '' : 's'}: ${counts.join(', ')}${kevSummary(r.findings)}`);
     const epssDates = [...new Set(r.findings.flatMap((f) => (f.epss ? [f.epss.date] : [])))].sort();
-    if (s.kev || epssDates.length) out.push(`KEV: yes = known exploited (CISA), R = used in ransomware campaigns; EPSS: probability of exploitation in 30 days (percentile)${epssDates.length ? `, scores of ${t(epssDates.join(', '))}` : ''}`);
+    const eu = r.findings.some((f) => f.kev?.catalogs?.includes('enisa'));
+    if (s.kev || epssDates.length) out.push(`KEV: yes = known exploited (CISA), R = used in ransomware campaigns${eu ? ", EU = on ENISA's exploited list (EUVD)" : ''}; EPSS: probability of exploitation in 30 days (percentile)${epssDates.length ? `, scores of ${t(epssDates.join(', '))}` : ''}`);
   }
   const suppressed = r.suppressed ?? [];
   if (suppressed.length > 0) {
@@ -191,7 +203,7 @@ export function policyFailures(findings: Finding[], p: FailPolicy): { findings: 
   }
   if (p.kev) {
     const hit = findings.filter((f) => f.kev);
-    if (hit.length) why.push(`${n(hit.length)} on CISA's KEV list (--fail-on kev)`);
+    if (hit.length) why.push(`${n(hit.length)} on CISA's KEV list or ENISA's exploited list (--fail-on kev)`);
     hit.forEach((f) => bad.add(f));
   }
   if (p.epss !== null) {

@@ -53,7 +53,10 @@ describe('import graph', () => {
     write('queue/mail.ts', "import { d } from '../publisher/token-desk/desk.ts';\nexport const m = d;\n");
     write('publisher/token-desk/desk.ts', "import { s } from '../../scan/score.ts';\nexport const d = s;\n");
     write('scan/score.ts', 'export const s = 1;\n');
-    const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api', 'publisher']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
+    write('queue/sync-job.ts', "import { s } from '../publisher/sync/index.ts';\nexport const j = s;\n");
+    write('publisher/sync/index.ts', "import { db } from '../../infra/db.ts';\nexport const s = db;\n");
+    write('infra/db.ts', 'export const db = 1;\n');
+    const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api', 'publisher', 'infra']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
     for (const want of [
       'lib-is-the-bottom: lib/config.ts → queue/flow.ts',
       'scanner-does-not-use-the-builder: scan/match.ts → builder/merge.ts',
@@ -61,6 +64,8 @@ describe('import graph', () => {
       'no-circular: api/a.ts → api/b.ts',
       'nothing-below-uses-the-token-desk: queue/mail.ts → publisher/token-desk/desk.ts',
       'token-desk-stands-on-lib-and-infra: publisher/token-desk/desk.ts → scan/score.ts',
+      'site-knows-no-publisher: queue/sync-job.ts → publisher/sync/index.ts',
+      'publisher-uses-only-the-builder-side: publisher/sync/index.ts → infra/db.ts',
     ]) {
       assert.ok(found.has(want), `expected "${want}" among:\n${[...found].join('\n')}`);
     }

@@ -41,7 +41,7 @@ function readFailure(e: unknown): string {
 
 export interface FeedWarning {
   /** An advisory feed, or an enrichment feed (builder/enrichment.ts). */
-  feed: FeedName | 'kev' | 'epss';
+  feed: FeedName | 'kev' | 'epss' | 'euvd';
   file: string;
   /** Where in the file, for multi-record files (`vulnerabilities[12]`). */
   where?: string;

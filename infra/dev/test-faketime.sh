@@ -32,6 +32,8 @@ ALL=(
   test/delta-before-base.test.ts
   test/api-bad-day.test.ts
   test/freshness.test.ts
+  test/feeds-sync.test.ts
+  test/kit-euvd.test.ts
 )
 
 run_at() { # date, files...
