@@ -121,11 +121,11 @@ export interface TestDatabase {
 export async function createTestDatabase(tag: string): Promise<TestDatabase> {
   const admin = adminDatabaseUrl();
   const name = `ouk_test_${slug(tag, 30).replace(/-/g, '_')}_${uniq()}`;
-  const run = async (sql: string): Promise<void> => {
+  const run = async <R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<R[]> => {
     const client = new pg.Client({ connectionString: admin });
     await client.connect();
     try {
-      await client.query(sql);
+      return (await client.query<R>(sql, values)).rows;
     } finally {
       await client.end();
     }
@@ -140,6 +140,14 @@ export async function createTestDatabase(tag: string): Promise<TestDatabase> {
     async drop() {
       if (dropped) return;
       dropped = true;
+      // A pool's end() resolves once its clients are told to end, not once their
+      // backends have gone: give them a moment, so FORCE does not terminate a
+      // connection mid-goodbye (its client would raise an error nobody handles).
+      for (let i = 0; i < 50; i++) {
+        const left = await run<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if ((left[0]?.n ?? 0) === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await run(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     },
   };
