@@ -24,7 +24,7 @@
  */
 import { liveSchemas } from '../infra/active-db.ts';
 import type { Pool } from '../infra/db.ts';
-import { removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
+import { listAllObjects, removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import type { Logger } from '../lib/logger.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
 
@@ -116,7 +116,7 @@ async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();
   try {
-    for await (const o of deps.store.listObjectsV2(deps.bucket, 'staged/', true) as AsyncIterable<{ name?: string; lastModified?: Date; size?: number }>) {
+    for await (const o of listAllObjects(deps.store, deps.bucket, 'staged/')) {
       const m = o.name ? /^(staged\/[0-9a-f]{64}\/([0-9a-f]{24})\/)/.exec(o.name) : null;
       if (!m) continue;
       const p = prefixes.get(m[1]!) ?? { prefix: m[1]!, importId: m[2]!, lastModified: new Date(0), bytes: 0 };
