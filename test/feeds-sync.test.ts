@@ -287,7 +287,7 @@ describe('a first full sync, a kit from it, then an incremental sync', () => {
     assert.equal(since(mark2, 'kev')[0]!.status, 304);
     assert.deepEqual(
       Object.fromEntries(again.reports.map((x) => [x.source, x.requests])),
-      { nvd: 1, osv: ECOSYSTEMS.length, ghsa: 1, kev: 1, epss: 1, euvd: 2 },
+      { nvd: 1, osv: ECOSYSTEMS.length, ghsa: 1, kev: 1, epss: 1, csaf: 0, euvd: 2 },
     );
   });
 });

@@ -111,7 +111,7 @@ async function loadKeys(run: ProviderRun, meta: ProviderMetadata): Promise<void>
   if (run.keys.length === 0) {
     throw new OukError(
       'CSAF_KEY_UNTRUSTED',
-      `${p.name}: none of the ${meta.keys.length} OpenPGP keys provider-metadata.json lists could be fetched with the fingerprint it names (${refused.join('; ').slice(0, 400)}): no document of it was written; ask the provider, or remove it from CSAF_PROVIDERS`,
+      `none of the ${meta.keys.length} OpenPGP keys provider-metadata.json lists could be fetched with the fingerprint it names (${refused.join('; ').slice(0, 400)}): no document of it was written; ask the provider, or remove it from CSAF_PROVIDERS`,
     );
   }
 }
