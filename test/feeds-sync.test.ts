@@ -618,7 +618,7 @@ describe('the real CLI', () => {
     assert.ok(!fs.existsSync(dir));
     const bad = await runStella(['feeds', 'sync', '--out', dir, '--source', 'nvd,cnnvd'], { cwd: path.dirname(dir), env: childBaseEnv(env()) });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--source nvd,cnnvd: give one or more of nvd, osv, ghsa, kev, epss, euvd/);
+    assert.match(bad.stderr, /--source nvd,cnnvd: give one or more of nvd, osv, ghsa, kev, epss, csaf, euvd/);
     // a source that fails: its summary line, one error line, its code as the exit status; the others synced
     const failed = await runStella(['feeds', 'sync', '--out', dir, '--source', 'kev,epss'], { cwd: path.dirname(dir), env: childBaseEnv(env({ KEV_URL: `${world.base}/kev/no-such-file.json` })) });
     assert.equal(failed.code, 112, failed.stderr);
