@@ -31,7 +31,7 @@ import { MAX_CSAF_BYTES } from '../../builder/feeds/index.ts';
 import { csafNonDocument, validateCsaf } from '../../bundle/csaf.ts';
 import { isOukError, OukError } from '../../lib/errors.ts';
 import type { SourceContext, SyncSource } from './context.ts';
-import { Defects, type Listed, type ProviderEntry, type ProviderMetadata, parseProviderList, readChangesCsv, readIndexTxt, readProviderMetadata, readRolieFeed } from './csaf-providers.ts';
+import { Defects, type Listed, type ProviderEntry, type ProviderMetadata, parseProviderList, readChangesCsv, readIndexTxt, readProviderMetadata, readRolieFeed, safeRel } from './csaf-providers.ts';
 import { checkDigest, checkSignature, keyWithFingerprint, type PublicKey } from './csaf-verify.ts';
 import { RecordFiles, writeFileAtomic } from './files.ts';
 import type { UpstreamClient } from './http.ts';
@@ -67,13 +67,24 @@ interface CsafState {
   retry: Record<string, Listed[]>;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A document to try again, as the state file holds it (a hand-edited or damaged entry is dropped). */
+function heldListed(v: unknown): Listed | null {
+  if (!isRecord(v) || typeof v.url !== 'string' || !/^https?:\/\//.test(v.url) || typeof v.rel !== 'string' || safeRel(v.rel) !== v.rel) return null;
+  if (v.time !== null && typeof v.time !== 'string') return null;
+  const hashUrls = Array.isArray(v.hashUrls) ? v.hashUrls.filter((u): u is string => typeof u === 'string') : undefined;
+  return { url: v.url, rel: v.rel, time: v.time, ...(hashUrls ? { hashUrls } : {}), ...(typeof v.signatureUrl === 'string' ? { signatureUrl: v.signatureUrl } : {}) };
+}
+
 function csafState(ctx: SourceContext): CsafState {
   const wm = ctx.state.watermark;
   const retry = ctx.state.extra.retry;
-  return {
-    watermark: typeof wm === 'object' && wm !== null && !Array.isArray(wm) ? (wm as Record<string, string | null>) : {},
-    retry: typeof retry === 'object' && retry !== null && !Array.isArray(retry) ? (retry as Record<string, Listed[]>) : {},
-  };
+  const watermark: Record<string, string | null> = {};
+  if (isRecord(wm)) for (const [k, v] of Object.entries(wm)) watermark[k] = typeof v === 'string' ? v : null;
+  const pending: Record<string, Listed[]> = {};
+  if (isRecord(retry)) for (const [k, v] of Object.entries(retry)) pending[k] = Array.isArray(v) ? v.map(heldListed).filter((d): d is Listed => d !== null) : [];
+  return { watermark, retry: pending };
 }
 
 async function readProviderList(file: string): Promise<ProviderEntry[]> {
