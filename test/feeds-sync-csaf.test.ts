@@ -12,7 +12,8 @@
  * the advisories; a document changed upstream is the only one fetched again
  * (with those skipped for their hash or signature, tried again); a provider
  * whose key does not match its fingerprint fails alone (the real CLI, exit
- * 115, --json); air-gapped, the sync refuses to start.
+ * 115, --json); a sync stopped mid-provider resumes from the watermark it
+ * checkpointed; air-gapped, the sync refuses to start.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,6 +24,7 @@ import { syncSettings } from '../lib/config.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
 import { parseProviderList, readChangesCsv, Defects } from '../publisher/sync/csaf-providers.ts';
 import { syncFeeds, type SyncEvent, type SyncResult } from '../publisher/sync/index.ts';
+import { timeKey } from '../publisher/sync/times.ts';
 import type { SourceReport } from '../publisher/sync/report.ts';
 import { generateKeyPair } from '../signing/keys.ts';
 import { unpackKit } from './helpers/kit.ts';
@@ -41,14 +43,14 @@ function doc(provider: string, name: string): ServedDoc {
   return world.providers.get(provider)!.docs.find((d) => d.rel.endsWith(`/${name}`))!;
 }
 
-async function sync(dir: string, o: { events?: SyncEvent[]; list?: string; airgap?: boolean } = {}): Promise<SyncResult> {
+async function sync(dir: string, o: { events?: SyncEvent[]; list?: string; airgap?: boolean; concurrency?: number } = {}): Promise<SyncResult> {
   return syncFeeds({
     out: dir,
     sources: ['csaf'],
     settings: syncSettings({ CSAF_PROVIDERS: o.list ?? providersFile, STELLA_SYNC_BACKOFF_MS: '5', STELLA_SYNC_ATTEMPTS: '3' }),
     now: () => worldNow,
     ...(o.airgap ? { airgap: true } : {}),
-    tuning: { csafConcurrency: 4 },
+    tuning: { csafConcurrency: o.concurrency ?? 4 },
     onEvent: (e) => o.events?.push(e),
     childEnv: process.env,
   });
@@ -211,6 +213,31 @@ test('a provider whose key does not match its fingerprint fails alone (the real 
   assert.equal(report.added, DIR_DOCS.length, 'dirprov synced all the same');
   assert.deepEqual(report.watermark, { badkey: null, dirprov: '2026-11-30T12:00:00.000Z' });
   assert.ok(!fs.existsSync(path.join(out, 'csaf/badkey')));
+});
+
+test('a sync stopped mid-provider (a document down for every try) resumes from the watermark it checkpointed: what landed is not fetched again', async () => {
+  const dir = path.join(tmpDir('csaf-resume'), 'feeds');
+  const list = path.join(path.dirname(dir), 'providers.txt');
+  fs.writeFileSync(list, world.providerList(['dirprov']));
+  const docs = world.providers.get('dirprov')!.docs;
+  const byTime = [...docs].sort((a, b) => (timeKey(a.time)! < timeKey(b.time)! ? -1 : 1));
+  const down = byTime[5]!;
+  world.faults.push({ pathEnds: `/${down.rel}`, times: 3, status: 503 });
+  // oldest first, two at a time: [the index-only 404, #0] [#1, #2] [#3, #4] then [#5 down, #6]
+  const r1 = await sync(dir, { list, concurrency: 2 });
+  const rep1 = csaf(r1);
+  assert.equal(rep1.status, 'failed');
+  assert.equal(rep1.error?.code, 'UPSTREAM_UNAVAILABLE');
+  assert.match(rep1.error!.message, /^dirprov: CSAF provider dirprov did not answer/);
+  const state = JSON.parse(fs.readFileSync(path.join(dir, '.sync/state.json'), 'utf8')) as { sources: { csaf: { watermark: Record<string, string> } } };
+  const wm = state.sources.csaf.watermark.dirprov!;
+  assert.equal(wm, timeKey(byTime[4]!.time), 'the watermark of the last part that landed whole');
+  const m = world.log.length;
+  const r2 = await sync(dir, { list });
+  assert.ok(r2.ok, JSON.stringify(csaf(r2).error));
+  const base = '/dirprov/.well-known/csaf/white/';
+  assert.deepEqual(world.documentsAsked(m).sort(), byTime.slice(5).map((d) => `${base}${d.rel}`).sort(), 'only the documents newer than the watermark');
+  assert.equal((fs.readdirSync(path.join(dir, 'csaf/dirprov'), { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).length, docs.length + 1);
 });
 
 test('air-gapped (STELLA_AIRGAP=true) the sync refuses to start: not one request, nothing written', async () => {
