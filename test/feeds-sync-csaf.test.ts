@@ -193,6 +193,8 @@ describe('a first sync of both distributions, a kit from it, then an incremental
     assert.deepEqual([r.fetched, r.added, r.modified, r.skipped], [3, 1, 1, 1]);
     assert.equal(r.requests, world.log.length - m);
     assert.equal(r.requests, 3 + 3 + 3 + 3 + 3, 'metadata, key and changes.csv (no index.txt); metadata, key and feed; three documents with their hash and signature');
+    const listings = world.log.slice(m).filter((q) => /changes\.csv|index\.txt|feed-tlp-white/.test(q.path));
+    assert.deepEqual(listings.map((q) => [q.path.split('/')[1], q.path.split('/').at(-1), q.status]), [['dirprov', 'changes.csv', 200], ['rolieprov', 'feed-tlp-white.json', 304]], 'the unchanged feed: a 304 without a body');
     assert.deepEqual(fs.readFileSync(path.join(dir(), 'csaf/dirprov/2026/vde-2025-092.json')), changed.body);
     assert.ok(fs.existsSync(path.join(dir(), 'csaf/dirprov/2024/wid-sec-w-2024-0003.json')), 'its hash fixed, it lands');
     assert.deepEqual(r.watermark, { dirprov: '2026-11-30T12:00:00.000Z', rolieprov: '2026-06-09T00:00:00.000Z' });

@@ -12,7 +12,9 @@
  *  3. what changed: its ROLIE feeds when it has any (section 7.3.2: preferred;
  *     TLP:WHITE/CLEAR feeds only — the others need credentials), else each
  *     directory distribution's changes.csv (and on the first run index.txt
- *     too), from the provider's watermark (the newest time read);
+ *     too), from the provider's watermark (the newest time read); each asked
+ *     with the ETag/Last-Modified of the last finished run, so a listing that
+ *     has not changed is a 304 without a body (BSI's feed is some 45 MB);
  *  4. each document changed since: fetched, its `.sha512` (else `.sha256`)
  *     checked, its `.asc` verified against the keys, its JSON checked against
  *     the CSAF 2.0 schema, then written whole. A document failing a check is
@@ -52,6 +54,9 @@ class Retry {
   constructor(readonly reason: string) {}
 }
 
+/** A listing's HTTP validators (ETag, Last-Modified), kept per URL between runs. */
+type Validators = Record<string, { etag?: string; lastModified?: string }>;
+
 interface ProviderRun {
   ctx: SourceContext;
   p: ProviderEntry;
@@ -59,12 +64,17 @@ interface ProviderRun {
   files: RecordFiles;
   keys: PublicKey[];
   defects: Defects;
+  /** The validators of the listings as the last finished run read them (none on a first run). */
+  held: Validators;
+  /** Those of this run, kept once the provider is done. */
+  seen: Validators;
 }
 
 /** Watermarks (time keys) per provider, and the documents to try again. */
 interface CsafState {
   watermark: Record<string, string | null>;
   retry: Record<string, Listed[]>;
+  validators: Record<string, Validators>;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84,7 +94,19 @@ function csafState(ctx: SourceContext): CsafState {
   if (isRecord(wm)) for (const [k, v] of Object.entries(wm)) watermark[k] = typeof v === 'string' ? v : null;
   const pending: Record<string, Listed[]> = {};
   if (isRecord(retry)) for (const [k, v] of Object.entries(retry)) pending[k] = Array.isArray(v) ? v.map(heldListed).filter((d): d is Listed => d !== null) : [];
-  return { watermark, retry: pending };
+  const validators: Record<string, Validators> = {};
+  const v = ctx.state.extra.validators;
+  if (isRecord(v)) {
+    for (const [k, byUrl] of Object.entries(v)) {
+      if (!isRecord(byUrl)) continue;
+      validators[k] = {};
+      for (const [url, x] of Object.entries(byUrl)) {
+        if (!isRecord(x)) continue;
+        validators[k][url] = { ...(typeof x.etag === 'string' ? { etag: x.etag } : {}), ...(typeof x.lastModified === 'string' ? { lastModified: x.lastModified } : {}) };
+      }
+    }
+  }
+  return { watermark, retry: pending, validators };
 }
 
 async function readProviderList(file: string): Promise<ProviderEntry[]> {
@@ -127,6 +149,27 @@ async function loadKeys(run: ProviderRun, meta: ProviderMetadata): Promise<void>
   }
 }
 
+/**
+ * A listing (changes.csv, index.txt, a ROLIE feed), asked with the validators
+ * of the last finished run: null when the provider answers 304 (nothing new
+ * listed), or when it answers a status of `allow`.
+ */
+async function getListing(run: ProviderRun, url: string, what: string, allow: number[] = []): Promise<{ status: number; body: Buffer }> {
+  const held = run.held[url];
+  const headers: Record<string, string> = {};
+  if (held?.etag) headers['if-none-match'] = held.etag;
+  if (held?.lastModified) headers['if-modified-since'] = held.lastModified;
+  const a = await run.client.getBytes(url, { maxBytes: MAX_LISTING_BYTES, headers, allow: [...allow, 304], what });
+  if (a.status === 304) {
+    if (held) run.seen[url] = held;
+  } else if (a.status === 200) {
+    const etag = a.headers.get('etag');
+    const lastModified = a.headers.get('last-modified');
+    if (etag || lastModified) run.seen[url] = { ...(etag ? { etag: etag.slice(0, 200) } : {}), ...(lastModified ? { lastModified: lastModified.slice(0, 100) } : {}) };
+  }
+  return { status: a.status, body: a.body };
+}
+
 /** What the provider's distributions list, each document once (its newest time). */
 async function listing(run: ProviderRun, meta: ProviderMetadata, firstRun: boolean): Promise<Listed[]> {
   const { ctx, p, client, defects } = run;
@@ -138,22 +181,30 @@ async function listing(run: ProviderRun, meta: ProviderMetadata, firstRun: boole
         ctx.note(`${p.name}: ROLIE feed ${f.url} is TLP:${f.tlp}: not synced (it needs credentials)`);
         continue;
       }
-      const a = await client.getJson(f.url, { maxBytes: MAX_LISTING_BYTES, what: 'its ROLIE feed' });
-      const entries = readRolieFeed(a.body, f.url, defects, bad);
+      const a = await getListing(run, f.url, 'its ROLIE feed');
+      if (a.status === 304) continue;
+      let feed: unknown;
+      try {
+        feed = JSON.parse(a.body.toString('utf8'));
+      } catch (e) {
+        throw client.invalid(f.url, `its ROLIE feed is not JSON (${(e as Error).message.slice(0, 100)})`);
+      }
+      const entries = readRolieFeed(feed, f.url, defects, bad);
       if (typeof entries === 'string') throw client.invalid(f.url, entries);
       all.push(...entries);
     }
   } else {
     for (const dir of meta.directories) {
       const changesUrl = new URL('changes.csv', dir).toString();
-      const c = await client.getBytes(changesUrl, { maxBytes: MAX_LISTING_BYTES, allow: [404], what: 'changes.csv' });
+      const c = await getListing(run, changesUrl, 'changes.csv', [404]);
+      if (c.status === 304) continue;
       if (c.status === 200) all.push(...readChangesCsv(c.body.toString('utf8'), dir, defects, bad));
       else defects.add(`${dir}: no changes.csv (index.txt read whole every run)`);
       if (firstRun || c.status !== 200) {
         const indexUrl = new URL('index.txt', dir).toString();
-        const i = await client.getBytes(indexUrl, { maxBytes: MAX_LISTING_BYTES, allow: [404], what: 'index.txt' });
+        const i = await getListing(run, indexUrl, 'index.txt', [404]);
         if (i.status === 200) all.push(...readIndexTxt(i.body.toString('utf8'), dir, bad));
-        else if (c.status !== 200) throw client.invalid(dir, 'the directory distribution has neither changes.csv nor index.txt');
+        else if (i.status === 404 && c.status !== 200) throw client.invalid(dir, 'the directory distribution has neither changes.csv nor index.txt');
       }
     }
   }
@@ -215,7 +266,9 @@ async function syncDocument(run: ProviderRun, d: Listed): Promise<Retry | string
 
 async function syncProvider(ctx: SourceContext, p: ProviderEntry, st: CsafState): Promise<void> {
   const client = ctx.client({ service: `CSAF provider ${p.name}`, urlVariable: 'CSAF_PROVIDERS' });
-  const run: ProviderRun = { ctx, p, client, files: new RecordFiles(path.join(ctx.out, 'csaf'), () => false), keys: [], defects: new Defects() };
+  // a first run (no watermark) asks for every listing whole
+  const held = st.watermark[p.name] ? (st.validators[p.name] ?? {}) : {};
+  const run: ProviderRun = { ctx, p, client, files: new RecordFiles(path.join(ctx.out, 'csaf'), () => false), keys: [], defects: new Defects(), held, seen: {} };
   try {
     const m = await client.getBytes(p.url, { maxBytes: MAX_METADATA_BYTES, what: 'provider-metadata.json' });
     let metaDoc: unknown;
@@ -257,6 +310,8 @@ async function syncProvider(ctx: SourceContext, p: ProviderEntry, st: CsafState)
     await writeFileAtomic(path.join(ctx.out, 'csaf', p.name, 'provider-metadata.json'), m.body);
     st.watermark[p.name] = newest;
     st.retry[p.name] = [...pending.values()];
+    // kept only now: a run stopped before its documents landed must read its listings whole again
+    st.validators[p.name] = run.seen;
     await ctx.checkpoint();
   } finally {
     for (const line of run.defects.lines()) ctx.note(`${p.name}: ${line}; tolerated`);
@@ -275,6 +330,7 @@ export const csafSource: SyncSource = {
     const st = csafState(ctx);
     ctx.state.watermark = st.watermark;
     ctx.state.extra.retry = st.retry;
+    ctx.state.extra.validators = st.validators;
     const reportWatermark = (): void => {
       ctx.report.watermark = Object.fromEntries(providers.map((p) => [p.name, st.watermark[p.name] ? keyToIso(st.watermark[p.name]!) : null]));
     };

@@ -15,7 +15,8 @@
  * purpose (a wrong digest, a signature over other bytes), queue statuses
  * (a 503 then success), list documents that do not exist and write the real
  * defects (unsorted, unquoted changes.csv rows, zone-less times, `ref` for
- * `rel`, a directory_url without its trailing slash). Every request is logged.
+ * `rel`, a directory_url without its trailing slash). Every answer has an
+ * ETag (If-None-Match: 304). Every request is logged.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -230,8 +231,11 @@ export class CsafWorld {
       return;
     }
     const a = await this.answer(pathname);
-    this.log.push({ path: pathname, status: a.status });
-    res.writeHead(a.status, a.type ? { 'content-type': a.type } : {});
-    res.end(a.body ?? '');
+    // every answer carries its ETag; a request with the same one gets a 304 without a body
+    const etag = a.status === 200 ? `"${createHash('sha256').update(a.body ?? '').digest('hex').slice(0, 32)}"` : null;
+    const status = etag && req.headers['if-none-match'] === etag ? 304 : a.status;
+    this.log.push({ path: pathname, status });
+    res.writeHead(status, { ...(a.type ? { 'content-type': a.type } : {}), ...(etag ? { etag } : {}) });
+    res.end(status === 304 ? '' : (a.body ?? ''));
   }
 }
