@@ -249,7 +249,12 @@ async function syncDocument(run: ProviderRun, d: Listed): Promise<Retry | string
     const sigProblem = await checkSignature(a.body, sig.body, keys);
     if (sigProblem) return new Retry(sigProblem);
   }
-  const text = a.body.toString('utf8');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(a.body); // written as received (the bytes the digest and signature are of), a leading BOM dropped
+  } catch {
+    return 'not UTF-8 (JSON is)';
+  }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
