@@ -22,13 +22,13 @@ import { after, before, describe, test } from 'node:test';
 import { buildBundle } from '../builder/build.ts';
 import { syncSettings } from '../lib/config.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
-import { parseProviderList, readChangesCsv, Defects } from '../publisher/sync/csaf-providers.ts';
+import { Defects, parseProviderList, readChangesCsv, readProviderMetadata, type ProviderMetadata } from '../publisher/sync/csaf-providers.ts';
 import { syncFeeds, type SyncEvent, type SyncResult } from '../publisher/sync/index.ts';
 import { timeKey } from '../publisher/sync/times.ts';
 import type { SourceReport } from '../publisher/sync/report.ts';
 import { generateKeyPair } from '../signing/keys.ts';
 import { unpackKit } from './helpers/kit.ts';
-import { childBaseEnv, runStella, tmpDir } from './helpers/services.ts';
+import { childBaseEnv, runStella, sharedDir, tmpDir } from './helpers/services.ts';
 import { CsafWorld, makePgpKey, sharedCsafDoc, type ServedDoc } from './helpers/upstream-csaf.ts';
 
 const T1 = new Date('2026-12-01T00:00:00.000Z');
@@ -101,6 +101,21 @@ test('the provider list: a URL or a domain a line, an optional name, comments; m
   assert.deepEqual(rows.map((r) => [r.rel, r.time]), [['a/2.json', '2025-01-01T00:00:00.000000000Z'], ['a/1.json', '2024-01-01T00:00:00.000000000Z']]);
   assert.deepEqual(bad, ['changes.csv line 3', 'changes.csv line 4']);
   assert.deepEqual(defects.lines().sort(), ['changes.csv: not sorted newest first (read whole)', 'changes.csv: times without a zone (read as UTC)', 'changes.csv: unquoted rows']);
+});
+
+test("real providers' metadata is read (distributions, keys with fingerprints); a trailing slash missing is a defect, a wrong version refused", () => {
+  const read = (f: string, d = new Defects()): ProviderMetadata | string => readProviderMetadata(JSON.parse(fs.readFileSync(path.join(sharedDir, f), 'utf8')), 'https://p.example/.well-known/csaf/provider-metadata.json', d);
+  const cisa = read('feeds-extra/csaf/cisa/provider-metadata.json') as ProviderMetadata;
+  assert.deepEqual([cisa.rolieFeeds.length, cisa.directories.length, cisa.keys.map((k) => k.fingerprint)], [2, 0, ['144AED0A57BE7D4AE835D9D8CAC5AC4F74164B17']]);
+  const defects = new Defects();
+  const beckhoff = read('feeds-extra/csaf/beckhoff/provider-metadata.json', defects) as ProviderMetadata;
+  assert.deepEqual(beckhoff.directories, ['https://beckhoff.csaf-tp.certvde.com/.well-known/csaf/white/']);
+  assert.deepEqual(defects.lines(), ['directory_url without its trailing slash (one added)']);
+  assert.equal((read('feeds-extra/csaf/siemens/provider-metadata.json') as ProviderMetadata).keys.length, 4);
+  const juice = read('upstream/csaf/juice-shop/.well-known/csaf/provider-metadata.json') as ProviderMetadata;
+  assert.deepEqual([juice.directories, juice.keys.length], [['http://localhost:3000/.well-known/csaf/'], 3]);
+  assert.equal(readProviderMetadata({ metadata_version: '1.0' }, 'https://p.example/x.json', new Defects()), 'metadata_version is "1.0", not "2.0"');
+  assert.match(String(readProviderMetadata({ ...JSON.parse(fs.readFileSync(path.join(sharedDir, 'feeds-extra/csaf/cisa/provider-metadata.json'), 'utf8')), public_openpgp_keys: [{ url: 'https://k.example/k.asc', fingerprint: 'not hex' }] }, 'https://p.example/x.json', new Defects())), /fingerprint "not hex" is not hex/);
 });
 
 describe('a first sync of both distributions, a kit from it, then an incremental sync', () => {
