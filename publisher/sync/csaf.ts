@@ -265,6 +265,8 @@ async function syncDocument(run: ProviderRun, d: Listed): Promise<Retry | string
   if (nonDocument) return `${nonDocument}, not a CSAF document`;
   const invalid = validateCsaf(doc);
   if (invalid) return invalid;
+  const id = String((doc as { document: { tracking: { id: unknown } } }).document.tracking.id);
+  if (`${id.toLowerCase().replace(/[^+\-a-z0-9]+/g, '_')}.json` !== d.rel.split('/').at(-1)) defects.add('documents whose file name is not the one their /document/tracking/id gives (section 5.1)');
   ctx.land(await run.files.put(`${run.p.name}/${d.rel}`, text));
   return null;
 }
