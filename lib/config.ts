@@ -557,6 +557,7 @@ export function tokenDeskSettings(env: Env): TokenDeskSettings {
  *   KEV_URL                      CISA's KEV catalog (JSON)
  *   EPSS_URL                     FIRST's EPSS scores, the current daily csv.gz
  *   EUVD_API_URL                 ENISA's EUVD API base (`/search`)
+ *   CSAF_PROVIDERS               a file listing the CSAF 2.0 providers to sync, one a line (publisher/sync/csaf-providers.ts)
  *   STELLA_SYNC_TIMEOUT_SECONDS  longest one request (a download included) may take (900)
  *   STELLA_SYNC_ATTEMPTS         tries of one request on 403/429/5xx or a cut connection (6)
  *   STELLA_SYNC_BACKOFF_MS       first backoff between tries, doubling, with jitter (2000)
@@ -568,6 +569,8 @@ export interface SyncSettings {
   kevUrl: string;
   epssUrl: string;
   euvdUrl: string;
+  /** The CSAF provider list's path (read by the sync); undefined: no CSAF provider is synced. */
+  csafProviders: string | undefined;
   timeoutMs: number;
   attempts: number;
   backoffMs: number;
@@ -606,6 +609,7 @@ export function syncSettings(env: Env): SyncSettings {
     kevUrl: httpUrl(env, 'KEV_URL', SYNC_DEFAULTS.kev, 'file'),
     epssUrl: httpUrl(env, 'EPSS_URL', SYNC_DEFAULTS.epss, 'file'),
     euvdUrl: httpUrl(env, 'EUVD_API_URL', SYNC_DEFAULTS.euvd, 'api'),
+    csafProviders: (env.CSAF_PROVIDERS ?? '').trim() || undefined,
     timeoutMs: atLeast(env, 'STELLA_SYNC_TIMEOUT_SECONDS', 900, 1) * 1000,
     attempts: atLeast(env, 'STELLA_SYNC_ATTEMPTS', 6, 1),
     backoffMs: atLeast(env, 'STELLA_SYNC_BACKOFF_MS', 2000),

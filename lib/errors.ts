@@ -84,6 +84,8 @@ export const EXIT_CODES = {
   UPSTREAM_INVALID: 111,
   UPSTREAM_REJECTED: 112,
   SYNC_LOCKED: 113,
+  CSAF_PROVIDERS_INVALID: 114,
+  CSAF_KEY_UNTRUSTED: 115,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
