@@ -84,6 +84,11 @@ export const EXIT_CODES = {
   UPSTREAM_INVALID: 111,
   UPSTREAM_REJECTED: 112,
   SYNC_LOCKED: 113,
+  // 120–129: the publisher's kits (stella publish, npm run publisher)
+  PUBLISH_LOCKED: 120,
+  PUBLISH_CLOCK_BEHIND: 121,
+  PUBLISH_VERSION_TAKEN: 122,
+  PUBLISH_NOT_CONFIGURED: 123,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
