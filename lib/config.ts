@@ -623,7 +623,7 @@ export function syncSettings(env: Env): SyncSettings {
  *   OUK_PUBLISH_ROOTS            newer roots of trust to carry, comma-separated (optional)
  *   OUK_PUBLISH_FULL_EVERY, OUK_PUBLISH_KEEP_DAYS, OUK_PUBLISH_EXPIRES_DAYS   as --full-every, --keep-days, --expires-days
  *   OUK_PUBLISH_TORRENT          `true`: a .torrent per kit (needs OUK_MIRROR_PUBLIC_URL)
- *   OUK_PUBLISH_SOURCES          the sources the job syncs (default: all)
+ *   OUK_PUBLISH_SOURCES          the sources the job syncs (default: all; `none`: publish only)
  *   OUK_PUBLISH_DEADLINE_SECONDS longest one job (sync and publish) may run (21600)
  */
 export interface PublishEnv {

@@ -89,6 +89,7 @@ export const EXIT_CODES = {
   PUBLISH_CLOCK_BEHIND: 121,
   PUBLISH_VERSION_TAKEN: 122,
   PUBLISH_NOT_CONFIGURED: 123,
+  PUBLISH_DEADLINE: 124,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ import { planPrune } from '../publisher/publish/prune.ts';
 import { publish, type PublishOptions, type PublishResult, type ReleaseNotes } from '../publisher/publish/index.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { editRecord, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
-import { childBaseEnv, runStella, tmpDir } from './helpers/services.ts';
+import { childBaseEnv, repoRoot, runStella, testRedisPrefix, tmpDir } from './helpers/services.ts';
 
 /** Current GHSA records (neither withdrawn nor saying so in words): each change the test makes is then the one counted. */
 const ghsa = fs
@@ -235,3 +235,64 @@ describe('refusals', () => {
   });
 });
 
+
+describe('the publisher worker (npm run publisher)', () => {
+  test('its job scheduler runs sync-then-publish into the mirror; SIGTERM stops it cleanly', async () => {
+    const redis = testRedisPrefix('publish-worker');
+    const m = path.join(work, 'scheduled-mirror');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/publisher-main.ts'], {
+      cwd: repoRoot,
+      env: childBaseEnv({
+        REDIS_URL: redis.redisUrl,
+        OUK_QUEUE_PREFIX: redis.prefix,
+        OUK_PUBLISH_SCHEDULE: '2s',
+        OUK_PUBLISH_FEEDS: feeds1,
+        OUK_PUBLISH_MIRROR: m,
+        OUK_PUBLISH_KEYS: key,
+        OUK_PUBLISH_SOURCES: 'none',
+        STELLA_STATE_DIR: path.join(work, 'state'),
+        LOG_LEVEL: 'info',
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      const end = Date.now() + 60_000;
+      while (!fs.existsSync(path.join(m, 'index.json'))) {
+        if (Date.now() > end || child.exitCode !== null) assert.fail(`no kit was published by the scheduled job:\n${log}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const kits = parseMirrorIndex(fs.readFileSync(path.join(m, 'index.json'))).kits;
+      assert.deepEqual(kits.map((k) => k.kind), ['full']);
+      // The next periods find the same DB the same day: nothing more is published.
+      await new Promise((r) => setTimeout(r, 4500));
+      assert.equal(parseMirrorIndex(fs.readFileSync(path.join(m, 'index.json'))).kits.length, 1);
+      assert.match(log, /"msg":"nightly done"/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, log);
+    assert.match(log, /"msg":"stopped"/);
+    await redis.cleanup();
+  });
+
+  test('refusals: no schedule (PUBLISH_NOT_CONFIGURED), air-gapped (AIRGAP_VIOLATION)', async () => {
+    const run = (extra: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number | null; err: string }>((resolve) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', 'cli/publisher-main.ts'], { cwd: repoRoot, env: childBaseEnv({ STELLA_STATE_DIR: path.join(work, 'state'), OUK_PUBLISH_FEEDS: feeds1, OUK_PUBLISH_MIRROR: mirror, OUK_PUBLISH_KEYS: key, ...extra }) });
+        let err = '';
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.once('exit', (code) => resolve({ code, err }));
+      });
+    const none = await run({});
+    assert.equal(none.code, EXIT_CODES.PUBLISH_NOT_CONFIGURED, none.err);
+    assert.match(none.err, /OUK_PUBLISH_SCHEDULE is not set/);
+    const bad = await run({ OUK_PUBLISH_SCHEDULE: 'nightly' });
+    assert.equal(bad.code, EXIT_CODES.PUBLISH_NOT_CONFIGURED, bad.err);
+    const airgapped = await run({ OUK_PUBLISH_SCHEDULE: '1d', STELLA_AIRGAP: 'true' });
+    assert.equal(airgapped.code, EXIT_CODES.AIRGAP_VIOLATION, airgapped.err);
+  });
+});
