@@ -165,6 +165,9 @@ export async function publish(o: PublishOptions): Promise<PublishResult> {
         else if (plan.base) await writeCatalog(plan.base.path, (prevCatalog = path.join(staging, 'previous.tsv')));
       }
       const changes = await diffCatalogs(prevCatalog, catalog, idLimit);
+      // Counted against nothing when the previous kit's catalog is gone (and no full DB of it is held).
+      const countedAgainst = prevCatalog ? prev!.version : null;
+      if (prev && !prevCatalog) plan.reasons.push(`the catalog of ${prev.version} is gone: the release notes count every advisory as added`);
 
       const published: WrittenBundle[] = plan.base ? (plan.publishFull ? [built, full] : [built]) : [full];
       const kits: PublishedKit[] = [];
@@ -176,7 +179,7 @@ export async function publish(o: PublishOptions): Promise<PublishResult> {
           torrent = torrentFile(file);
           await writeFile(path.join(staging, torrent), await writeTorrentBytes(w.out, { file, publicUrl: o.torrent.publicUrl, created: new Date(w.manifest.created), trackers: o.torrent.trackers }));
         }
-        const notes: ReleaseNotes = notesFor({ entry, feeds: w.manifest.feeds, advisories: w.manifest.db.advisories, previous: prev?.version ?? null, changes, idLimit, torrent });
+        const notes: ReleaseNotes = notesFor({ entry, feeds: w.manifest.feeds, advisories: w.manifest.db.advisories, previous: countedAgainst, changes, idLimit, torrent });
         const nf = notesFiles(file);
         await writeFile(path.join(staging, nf.json), `${JSON.stringify(notes, null, 2)}\n`);
         await writeFile(path.join(staging, nf.md), notesMarkdown(notes));
