@@ -23,6 +23,7 @@ import { parseMirrorIndex, type MirrorIndex } from '../bundle/mirror-index.ts';
 import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { planPrune } from '../publisher/publish/prune.ts';
 import { publish, type PublishOptions, type PublishResult, type ReleaseNotes } from '../publisher/publish/index.ts';
+import { startPublisherWorker } from '../publisher/worker.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { editRecord, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { childBaseEnv, repoRoot, runStella, testRedisPrefix, tmpDir } from './helpers/services.ts';
@@ -294,5 +295,45 @@ describe('the publisher worker (npm run publisher)', () => {
     assert.equal(bad.code, EXIT_CODES.PUBLISH_NOT_CONFIGURED, bad.err);
     const airgapped = await run({ OUK_PUBLISH_SCHEDULE: '1d', STELLA_AIRGAP: 'true' });
     assert.equal(airgapped.code, EXIT_CODES.AIRGAP_VIOLATION, airgapped.err);
+  });
+});
+
+describe('the publisher worker: one job at a time in the cluster, deadlines', () => {
+  type Event = { kind: string; error?: Error };
+  async function cluster(o: { workers: number; jobMs: number; deadlineMs: number; until(events: Event[]): boolean }): Promise<{ most: number; events: Event[]; scheduler: boolean }> {
+    const redis = testRedisPrefix('publish-cluster');
+    let running = 0;
+    let most = 0;
+    const events: Event[] = [];
+    const run = async (): Promise<string> => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, o.jobMs));
+      running--;
+      return 'done';
+    };
+    const opts = { connection: { url: redis.redisUrl, maxRetriesPerRequest: null }, prefix: redis.prefix, schedule: { every: 100 }, deadlineMs: o.deadlineMs, run, onEvent: (e: Event) => events.push(e) };
+    const workers = [];
+    for (let i = 0; i < o.workers; i++) workers.push(await startPublisherWorker(opts));
+    try {
+      const end = Date.now() + 20_000;
+      while (!o.until(events) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      return { most, events, scheduler: Boolean(await workers[0]!.queue.getJobScheduler('nightly')) };
+    } finally {
+      for (const w of workers) await w.close();
+      await redis.cleanup();
+    }
+  }
+
+  test('two workers on one scheduler whose period is shorter than a job never run two jobs at once', async () => {
+    const r = await cluster({ workers: 2, jobMs: 400, deadlineMs: 30_000, until: (e) => e.filter((x) => x.kind === 'completed').length >= 4 });
+    assert.ok(r.events.filter((e) => e.kind === 'completed').length >= 4, 'jobs ran');
+    assert.equal(r.most, 1);
+    assert.ok(r.scheduler, 'one scheduler, upserted by both');
+  });
+
+  test('a job past its deadline fails with PUBLISH_DEADLINE', async () => {
+    const r = await cluster({ workers: 1, jobMs: 1500, deadlineMs: 300, until: (e) => e.some((x) => x.kind === 'failed') });
+    const failed = r.events.find((e) => e.kind === 'failed');
+    assert.ok(failed && isOukError(failed.error) && failed.error.code === 'PUBLISH_DEADLINE', `failed at its deadline: ${failed?.error?.message}`);
   });
 });
