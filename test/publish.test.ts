@@ -27,6 +27,7 @@ import { startPublisherWorker } from '../publisher/worker.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { editRecord, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
 import { childBaseEnv, repoRoot, runStella, testRedisPrefix, tmpDir } from './helpers/services.ts';
+import { waitFor } from './pipeline-fixtures.ts';
 
 /** Current GHSA records (neither withdrawn nor saying so in words): each change the test makes is then the one counted. */
 const ghsa = fs
@@ -268,10 +269,12 @@ describe('the publisher worker (npm run publisher)', () => {
       }
       const kits = parseMirrorIndex(fs.readFileSync(path.join(m, 'index.json'))).kits;
       assert.deepEqual(kits.map((k) => k.kind), ['full']);
-      // The next periods find the same DB the same day: nothing more is published.
-      await new Promise((r) => setTimeout(r, 4500));
-      assert.equal(parseMirrorIndex(fs.readFileSync(path.join(m, 'index.json'))).kits.length, 1);
-      assert.match(log, /"msg":"nightly done"/);
+      // The next periods find the same DB: nothing more is published the same day (a period after
+      // midnight publishes the new day's delta).
+      await waitFor('two more periods', async () => (log.match(/"msg":"nightly done"/g) ?? []).length >= 3, 30_000, 200);
+      const later = parseMirrorIndex(fs.readFileSync(path.join(m, 'index.json'))).kits;
+      assert.equal(new Set(later.map((k) => k.version.slice(0, 10))).size, later.filter((k) => k.kind === 'delta').length + 1, `one kit a day: ${later.map((k) => k.file).join(', ')}`);
+      assert.match(log, /"status":"unchanged"/);
     } finally {
       child.kill('SIGTERM');
     }
