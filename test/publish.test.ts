@@ -235,6 +235,13 @@ describe('refusals', () => {
     assert.match(cli.stderr, /refuses to run with STELLA_AIRGAP=true/);
     assert.ok(!fs.existsSync(m), 'no mirror directory was made');
   });
+
+  test('a key that cannot be read (13) or a feeds directory that is not there (41): refused before the mirror is touched', async () => {
+    const m = path.join(work, 'untouched-mirror');
+    await assert.rejects(publish(options(feeds1, night('2026-03-07'), { mirror: m, keyPaths: [path.join(work, 'missing.key')] })), (e) => isOukError(e) && e.code === 'KEY_INVALID');
+    await assert.rejects(publish(options(path.join(work, 'no-feeds'), night('2026-03-07'), { mirror: m })), (e) => isOukError(e) && e.code === 'INPUT_NOT_FOUND');
+    assert.ok(!fs.existsSync(m), 'no mirror directory was made');
+  });
 });
 
 

@@ -23,6 +23,7 @@ import { buildBundle, type WrittenBundle } from '../../builder/build.ts';
 import { indexEntryFor, MIRROR_INDEX_FILE, serializeMirrorIndex, upsertEntries, type MirrorIndexEntry } from '../../bundle/mirror-index.ts';
 import { parseVersion } from '../../bundle/version.ts';
 import { OukError } from '../../lib/errors.ts';
+import { loadKitSigners } from '../../signing/index.ts';
 import { diffCatalogs, writeCatalog, type CatalogChanges } from './catalog.ts';
 import { heldFulls, readMirrorIndex } from './held.ts';
 import { kitFileName, kitFiles, mirrorPaths, notesFiles, torrentFile } from './layout.ts';
@@ -109,6 +110,11 @@ export async function publish(o: PublishOptions): Promise<PublishResult> {
   if (o.airgap) throw airgapRefusal();
   const settings = checkSettings(o.settings);
   if (o.keyPaths.length === 0) throw new OukError('USAGE', 'give at least one --key: the kit keys sign every kit');
+  // A wrong key or feeds directory fails here, before the mirror is touched.
+  await loadKitSigners(o.keyPaths, o.password);
+  if (!(await stat(o.feedsDir).then((st) => st.isDirectory(), () => false))) {
+    throw new OukError('INPUT_NOT_FOUND', `--feeds ${o.feedsDir}: no such directory — give the directory \`stella feeds sync --out\` fills`);
+  }
   const now = o.now ?? new Date();
   const idLimit = o.idLimit ?? DEFAULT_NOTES_ID_LIMIT;
   const paths = mirrorPaths(o.mirror);
