@@ -23,10 +23,12 @@ import { parseMirrorIndex, type MirrorIndex } from '../bundle/mirror-index.ts';
 import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { planPrune } from '../publisher/publish/prune.ts';
 import { publish, type PublishOptions, type PublishResult, type ReleaseNotes } from '../publisher/publish/index.ts';
+import { runNightly } from '../publisher/nightly.ts';
 import { startPublisherWorker } from '../publisher/worker.ts';
+import { syncSettings } from '../lib/config.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { editRecord, FEEDS, materialise, shared, type Snapshot } from './helpers/feed-snapshots.ts';
-import { childBaseEnv, repoRoot, runStella, testRedisPrefix, tmpDir } from './helpers/services.ts';
+import { childBaseEnv, freePort, repoRoot, runStella, testRedisPrefix, tmpDir } from './helpers/services.ts';
 import { waitFor } from './pipeline-fixtures.ts';
 
 /** Current GHSA records (neither withdrawn nor saying so in words): each change the test makes is then the one counted. */
@@ -345,5 +347,23 @@ describe('the publisher worker: one job at a time in the cluster, deadlines', ()
     const r = await cluster({ workers: 1, jobMs: 1500, deadlineMs: 300, until: (e) => e.some((x) => x.kind === 'failed') });
     const failed = r.events.find((e) => e.kind === 'failed');
     assert.ok(failed && isOukError(failed.error) && failed.error.code === 'PUBLISH_DEADLINE', `failed at its deadline: ${failed?.error?.message}`);
+  });
+});
+
+describe('the nightly job (sync, then publish)', () => {
+  test('a source that fails still lets the night publish; the job then fails with the sync’s code', async () => {
+    const m = path.join(work, 'nightly-mirror');
+    const feeds = path.join(work, 'nightly-feeds');
+    await materialise(s0, feeds);
+    const closed = await freePort();
+    await assert.rejects(
+      runNightly({
+        sync: { out: feeds, sources: ['kev'], settings: syncSettings({ KEV_URL: `http://127.0.0.1:${closed}/kev.json`, STELLA_SYNC_ATTEMPTS: '1' }), childEnv: process.env },
+        publish: { feedsDir: feeds, keyPaths: [key], mirror: m, settings: SETTINGS, airgap: false, onWarning: () => undefined },
+        now: () => night('2026-03-01'),
+      }),
+      (e) => isOukError(e) && e.code === 'UPSTREAM_UNAVAILABLE' && /the publish ran on the feeds as they are: published 2026-03-01/.test(e.message),
+    );
+    assert.deepEqual(parseMirrorIndex(fs.readFileSync(path.join(m, 'index.json'))).kits.map((k) => k.file), ['stella-ouk-2026-03-01-full.tar.gz']);
   });
 });
