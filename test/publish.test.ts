@@ -205,6 +205,21 @@ describe('a nightly chain', () => {
   });
 });
 
+describe('the CLI', () => {
+  test('stella publish --json --notes-ids 2: the result as JSON, two ids listed of every added advisory counted', async () => {
+    const m = path.join(work, 'cli-mirror');
+    const r = await runStella(['publish', '--feeds', feeds0, '--key', key, '--mirror', m, '--version', '2026-03-01', '--notes-ids', '2', '--json'], { cwd: work, env: childBaseEnv() });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as PublishResult;
+    assert.equal(out.status, 'published');
+    assert.equal(out.kits[0]!.entry.file, 'stella-ouk-2026-03-01-full.tar.gz');
+    const notes = JSON.parse(fs.readFileSync(out.kits[0]!.notes.json, 'utf8')) as ReleaseNotes;
+    assert.equal(notes.changes.added.ids.length, 2);
+    assert.ok(notes.changes.added.count > 50);
+    assert.match(fs.readFileSync(out.kits[0]!.notes.md, 'utf8'), /… and \d+ more \(the first 2 are listed\)/);
+  });
+});
+
 describe('refusals', () => {
   test('a lock held by a live process refuses (PUBLISH_LOCKED); a dead one is taken over', async () => {
     const lock = path.join(mirror, '.publish/lock');

@@ -1,7 +1,7 @@
 /**
  * `stella publish --feeds DIR --key KEY [--key KEY2 ...] --mirror M [--full-every 7d]
  *  [--keep-days 30] [--expires-days 45] [--torrent [--public-url URL]] [--root R ...]
- *  [--version TAG] [--json]`
+ *  [--version TAG] [--notes-ids N] [--json]`
  *
  * Tonight's kit into the mirror directory (publisher/publish/): a delta on
  * the newest full DB, a full kit on the roll-up (or when the mirror has
@@ -14,10 +14,12 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { publishEnv } from '../../lib/config.ts';
+import { OukError } from '../../lib/errors.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import {
   DEFAULT_FULL_EVERY_DAYS,
   DEFAULT_KEEP_DAYS,
+  DEFAULT_NOTES_ID_LIMIT,
   DEFAULT_PUBLISH_EXPIRES_DAYS,
   parseDays,
   parsePublicUrl,
@@ -37,7 +39,13 @@ interface PublishCliOptions {
   publicUrl?: string;
   root: string[];
   version?: string;
+  notesIds: string;
   json: boolean;
+}
+
+function notesIds(raw: string): number {
+  if (!/^\d{1,6}$/.test(raw)) throw new OukError('USAGE', `--notes-ids ${raw} is not a whole number from 0 to 999999`);
+  return Number(raw);
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -76,6 +84,7 @@ export function registerPublish(program: Command, cli: CliContext): void {
     .option('--public-url <url>', 'with --torrent: the address the mirror is served at (default: OUK_MIRROR_PUBLIC_URL)')
     .option('--root <root.json>', 'a newer root of trust to carry in the kits (repeatable; see stella trust rotate)', collect, [])
     .option('--version <tag>', "the kit version, YYYY-MM-DD[.N] (default: today, UTC, or the next .N when the mirror has today's)")
+    .option('--notes-ids <n>', 'advisory ids listed per kind (added, modified, withdrawn) in the release notes; counts are always whole', String(DEFAULT_NOTES_ID_LIMIT))
     .option('--json', 'the result as JSON', false)
     .action(async (opts: PublishCliOptions) => {
       const { config } = cli;
@@ -88,6 +97,7 @@ export function registerPublish(program: Command, cli: CliContext): void {
         settings: { fullEveryDays: parseDays(opts.fullEvery, '--full-every'), keepDays: parseDays(opts.keepDays, '--keep-days'), expiresDays: parseDays(opts.expiresDays, '--expires-days') },
         torrent: opts.torrent ? { publicUrl: parsePublicUrl(opts.publicUrl ?? env.publicUrl) } : undefined,
         version: opts.version,
+        idLimit: notesIds(opts.notesIds),
         airgap: config.airgap,
         password: config.keyPassword,
         sourceDateEpoch: config.sourceDateEpoch,

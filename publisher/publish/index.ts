@@ -34,7 +34,7 @@ import { planPublish } from './plan.ts';
 import { planPrune } from './prune.ts';
 import { writeTorrentBytes } from './torrent.ts';
 
-export { DEFAULT_FULL_EVERY_DAYS, DEFAULT_KEEP_DAYS, DEFAULT_PUBLISH_EXPIRES_DAYS, parseDays, type PublishSettings } from './options.ts';
+export { DEFAULT_FULL_EVERY_DAYS, DEFAULT_KEEP_DAYS, DEFAULT_NOTES_ID_LIMIT, DEFAULT_PUBLISH_EXPIRES_DAYS, parseDays, type PublishSettings } from './options.ts';
 export { parsePublicUrl } from './torrent.ts';
 export type { ReleaseNotes } from './notes.ts';
 
