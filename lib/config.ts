@@ -615,3 +615,53 @@ export function syncSettings(env: Env): SyncSettings {
     backoffMs: atLeast(env, 'STELLA_SYNC_BACKOFF_MS', 2000),
   };
 }
+
+/**
+ * The publisher (`stella publish`, and `npm run publisher`, which runs it on a schedule):
+ *
+ *   OUK_MIRROR_PUBLIC_URL        the address the mirror directory is served at: the web seed of --torrent
+ *   OUK_PUBLISH_SCHEDULE         the worker's job scheduler: an interval (`1d`) or a cron pattern (`30 2 * * *`)
+ *   OUK_PUBLISH_FEEDS            the feeds directory the job syncs and builds from
+ *   OUK_PUBLISH_MIRROR           the mirror directory it publishes into
+ *   OUK_PUBLISH_KEYS             the kit keys, comma-separated paths (STELLA_KEY_PASSWORD decrypts them)
+ *   OUK_PUBLISH_ROOTS            newer roots of trust to carry, comma-separated (optional)
+ *   OUK_PUBLISH_FULL_EVERY, OUK_PUBLISH_KEEP_DAYS, OUK_PUBLISH_EXPIRES_DAYS   as --full-every, --keep-days, --expires-days
+ *   OUK_PUBLISH_TORRENT          `true`: a .torrent per kit (needs OUK_MIRROR_PUBLIC_URL)
+ *   OUK_PUBLISH_SOURCES          the sources the job syncs (default: all; `none`: publish only)
+ *   OUK_PUBLISH_DEADLINE_SECONDS longest one job (sync and publish) may run (21600)
+ */
+export interface PublishEnv {
+  publicUrl: string | undefined;
+  schedule: MirrorSchedule | undefined;
+  feedsDir: string | undefined;
+  mirror: string | undefined;
+  keys: string[];
+  roots: string[];
+  fullEvery: string | undefined;
+  keepDays: string | undefined;
+  expiresDays: string | undefined;
+  torrent: boolean;
+  sources: string | undefined;
+  deadlineSeconds: number;
+}
+
+const list = (raw: string | undefined): string[] => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const text = (raw: string | undefined): string | undefined => (raw ?? '').trim() || undefined;
+
+export function publishEnv(env: Env): PublishEnv {
+  const schedule = text(env.OUK_PUBLISH_SCHEDULE);
+  return {
+    publicUrl: text(env.OUK_MIRROR_PUBLIC_URL),
+    schedule: schedule === undefined ? undefined : parseSchedule(schedule, 'OUK_PUBLISH_SCHEDULE'),
+    feedsDir: text(env.OUK_PUBLISH_FEEDS),
+    mirror: text(env.OUK_PUBLISH_MIRROR),
+    keys: list(env.OUK_PUBLISH_KEYS),
+    roots: list(env.OUK_PUBLISH_ROOTS),
+    fullEvery: text(env.OUK_PUBLISH_FULL_EVERY),
+    keepDays: text(env.OUK_PUBLISH_KEEP_DAYS),
+    expiresDays: text(env.OUK_PUBLISH_EXPIRES_DAYS),
+    torrent: bool(env, 'OUK_PUBLISH_TORRENT'),
+    sources: text(env.OUK_PUBLISH_SOURCES),
+    deadlineSeconds: positive(env, 'OUK_PUBLISH_DEADLINE_SECONDS', 6 * 3600),
+  };
+}

@@ -86,6 +86,12 @@ export const EXIT_CODES = {
   SYNC_LOCKED: 113,
   CSAF_PROVIDERS_INVALID: 114,
   CSAF_KEY_UNTRUSTED: 115,
+  // 120–129: the publisher's kits (stella publish, npm run publisher)
+  PUBLISH_LOCKED: 120,
+  PUBLISH_CLOCK_BEHIND: 121,
+  PUBLISH_VERSION_TAKEN: 122,
+  PUBLISH_NOT_CONFIGURED: 123,
+  PUBLISH_DEADLINE: 124,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

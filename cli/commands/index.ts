@@ -41,6 +41,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'sbom', name: 'rm', load: async () => (await import('./sbom.ts')).registerSbomRm },
   { group: 'sbom', name: 'diff', load: async () => (await import('./sbom.ts')).registerSbomDiff },
   { group: 'sbom', name: 'status', load: async () => (await import('./sbom.ts')).registerSbomStatus },
+  { group: '', name: 'publish', load: async () => (await import('./publish.ts')).registerPublish },
   { group: 'feeds', name: 'sync', load: async () => (await import('./feeds.ts')).registerFeedsSync },
 ];
 
