@@ -9,7 +9,9 @@
  * base is still being imported): the job goes back to delayed for its
  * `waitMs`, the stage recorded `waiting`, and no attempt is counted. A final
  * failure is written to the import record (state 'failed', error_code, error),
- * which is what `stella ouk status` and the CLI's import follow.
+ * which is what `stella ouk status` and the CLI's import follow. A final
+ * refusal for integrity or policy (lib/quarantine.ts) then moves the kit
+ * under quarantine/ in the bucket (functions/quarantine.ts): never retried.
  *
  * activate runs one job at a time per worker, and the state row lock
  * serialises activations across workers. Once an activation committed, the
@@ -32,7 +34,9 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { beginStage, patchStage, stageFailed } from '../infra/import-records.ts';
+import { beginStage, getImport, patchStage, stageFailed } from '../infra/import-records.ts';
+import { quarantineImport, quarantines } from '../functions/quarantine.ts';
+import { QUARANTINE_CODES } from '../lib/quarantine.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { images } from '../functions/images.ts';
@@ -121,12 +125,26 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
       const err = asOukError(e);
       const final = !err.retryable || attempt.number >= attempt.max;
       await stageFailed(base.pool, p.importId, stage, err.code, err.message, final).catch((dbErr: unknown) => logger.error({ err: dbErr }, 'could not record the stage failure'));
+      // A refusal for integrity or policy moves the kit under quarantine/ (never retried); if the
+      // move fails half-way (the store down), the reconciler's next pass finishes it.
+      if (final && QUARANTINE_CODES.has(err.code)) await quarantineIfRefused(base, p.importId, logger);
       const message = `${err.code}: ${err.message}`;
       if (!err.retryable) throw new UnrecoverableError(message);
       const thrown = new Error(message, { cause: e });
       throw thrown;
     }
   };
+}
+
+/** Quarantines the import's kit when its recorded refusal quarantines (lib/quarantine.ts); a failure is logged, the reconciler finishes it. */
+async function quarantineIfRefused(base: Pick<ProcessorBase, 'pool' | 'store' | 'now'>, importId: string, logger: Logger): Promise<void> {
+  try {
+    const rec = await getImport(base.pool, importId);
+    if (!rec || !(await quarantines(base.pool, rec))) return;
+    await quarantineImport({ pool: base.pool, store: base.store, now: base.now, logger }, importId);
+  } catch (e) {
+    logger.warn({ err: e }, 'could not quarantine the refused kit now; the reconciler finishes it on its next pass');
+  }
 }
 
 export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
