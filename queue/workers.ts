@@ -44,7 +44,8 @@ import { createRegistryClient, registryCredentials } from '../infra/registry.ts'
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
-import { OukWait } from '../lib/errors.ts';
+import { OukWait, type ErrorCode } from '../lib/errors.ts';
+import { failureReason } from '../lib/metrics.ts';
 import { admitStageJob, isStagePayload } from './job-guard.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { enqueueRescanPlan, startRescanWorker } from './rescan.ts';
@@ -125,9 +126,6 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
       const err = asOukError(e);
       const final = !err.retryable || attempt.number >= attempt.max;
       await stageFailed(base.pool, p.importId, stage, err.code, err.message, final).catch((dbErr: unknown) => logger.error({ err: dbErr }, 'could not record the stage failure'));
-      // A refusal for integrity or policy moves the kit under quarantine/ (never retried); if the
-      // move fails half-way (the store down), the reconciler's next pass finishes it.
-      if (final && QUARANTINE_CODES.has(err.code)) await quarantineIfRefused(base, p.importId, logger);
       const message = `${err.code}: ${err.message}`;
       if (!err.retryable) throw new UnrecoverableError(message);
       const thrown = new Error(message, { cause: e });
@@ -168,6 +166,8 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
 
   const workers: Worker[] = [];
   const detach: Array<() => void> = [];
+  /** quarantine moves under way (close waits for them) */
+  const quarantining = new Set<Promise<void>>();
   for (const stage of deps.stages ?? STAGES) {
     const worker = new Worker<StagePayload>(stage, stageProcessor(stage, base), {
       connection,
@@ -178,6 +178,13 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
       maxStalledCount: 2,
     });
     worker.on('error', (err) => logger.error({ err, stage }, 'worker error'));
+    // A refusal for integrity or policy moves the kit under quarantine/ (never retried), once the job
+    // has failed; if the move fails half-way (the store down), the reconciler's next pass finishes it.
+    worker.on('failed', (job, err) => {
+      if (!job || !isStagePayload(job.data, stage) || !QUARANTINE_CODES.has(failureReason(err) as ErrorCode)) return;
+      const moving = quarantineIfRefused(base, job.data.importId, withImport(logger, job.data.importId, { stage })).finally(() => quarantining.delete(moving));
+      quarantining.add(moving);
+    });
     // A job that failed without reaching the processor's catch (stalled too often): record it too.
     worker.on('failed', (job, err) => {
       if (!job || !/stalled/i.test(err.message) || !isFinalFailure(job, err) || !isStagePayload(job.data, stage)) return;
@@ -200,6 +207,7 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
     close() {
       closing ??= (async () => {
         await Promise.all(workers.map((w) => w.close()));
+        await Promise.all([...quarantining]);
         await rescanQueue.close().catch(() => undefined);
         for (const d of detach) d();
         if (ownConnection) connection.disconnect();
