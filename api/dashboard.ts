@@ -57,16 +57,17 @@ export interface DashboardOptions {
   now?: () => Date;
 }
 
-/** bull-board's retry routes: one job (`/api/queues/<queue>/<job id>/retry/<status>`) or all failed of a queue. */
-const RETRY_ROUTE = /\/api\/queues\/([^/?]+)(?:\/([^/?]+))?\/retry\/([^/?]+)/;
+/** bull-board's retry routes: all failed (or completed) jobs of a queue, or one job. */
+const RETRY_ALL = /\/api\/queues\/([^/?]+)\/retry\/([^/?]+)(?:[?]|$)/;
+const RETRY_ONE = /\/api\/queues\/([^/?]+)\/([^/?]+)\/retry(?:[?]|$)/;
 
-/** What a dashboard request retried (queue and job, or all of a queue), or null when it retried nothing. */
+/** What a dashboard request retried (`queue/job id`, or `queue/all-<status>`), or null when it retried nothing. */
 export function retryTarget(method: string, url: string): string | null {
-  if (method !== 'PUT' && method !== 'POST') return null;
-  const m = RETRY_ROUTE.exec(url);
-  if (!m) return null;
-  const [queue, job] = [decodeURIComponent(m[1]!), m[2] ? decodeURIComponent(m[2]) : null];
-  return job ? `${queue}/${job}` : `${queue}/all-${decodeURIComponent(m[3]!)}`;
+  if (method !== 'PUT') return null;
+  const all = RETRY_ALL.exec(url);
+  if (all) return `${decodeURIComponent(all[1]!)}/all-${decodeURIComponent(all[2]!)}`;
+  const one = RETRY_ONE.exec(url);
+  return one ? `${decodeURIComponent(one[1]!)}/${decodeURIComponent(one[2]!)}` : null;
 }
 
 function escapeHtml(s: string): string {

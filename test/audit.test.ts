@@ -11,10 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { EXIT_CODES } from '../lib/errors.ts';
 import { pipelineSettings } from '../lib/config.ts';
 import { appendAudit, listAudit } from '../infra/audit.ts';
-import { retryTarget } from '../api/dashboard.ts';
+import Fastify from 'fastify';
+import { dashboardPlugin, retryTarget } from '../api/dashboard.ts';
+import { createRedis } from '../queue/connection.ts';
+import { openPipelineQueues } from '../queue/queues.ts';
 import { parseSince } from '../cli/commands/ouk-audit.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import { expiredTimes, makeBundle, pipelineFixture, fixtureConfig, fixtureEnv, FAST_RETRIES, type PipelineFixture } from './pipeline-fixtures.ts';
+import { expiredTimes, waitFor, makeBundle, pipelineFixture, fixtureConfig, fixtureEnv, FAST_RETRIES, type PipelineFixture } from './pipeline-fixtures.ts';
 import { runStella, testRedisPrefix, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
@@ -132,10 +135,36 @@ describe('every override on the record', () => {
     assert.equal(last.actor.length, 2000);
   });
 
+  test('the dashboard: a retry is on the record with the operator as actor; quarantined kits are listed read-only', async () => {
+    const queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
+    const app = Fastify();
+    try {
+      await app.register(dashboardPlugin, { queues: Object.values(queues.queues), config: { dashboardUser: 'olga', dashboardPassword: 'pw-for-test', jwtPublicKey: null, jwtIssuer: null } as never, logger: fx.logger, pool: fx.pool, now: () => new Date('2026-12-07T10:00:00Z') });
+      const auth = `Basic ${Buffer.from('olga:pw-for-test').toString('base64')}`;
+      assert.equal((await app.inject({ method: 'GET', url: '/admin/queues/api/quarantine' })).statusCode, 401);
+      const list = await app.inject({ method: 'GET', url: '/admin/queues/api/quarantine', headers: { authorization: auth } });
+      assert.equal(list.statusCode, 200, list.body);
+      assert.deepEqual(JSON.parse(list.body), { quarantined: [] });
+      const page = await app.inject({ method: 'GET', url: '/admin/queues/quarantine', headers: { authorization: auth } });
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /Quarantined kits \(0\)/);
+      const retry = await app.inject({ method: 'PUT', url: '/admin/queues/api/queues/verify/no-such-job-verify/retry', headers: { authorization: auth } });
+      // onResponse runs once the answer is out: wait for its row
+      const row = await waitFor('the dashboard retry audit row', async () =>
+        (await listAudit(fx.pool, { since: new Date('2026-12-07T10:00:00Z') })).find((r) => r.action === 'dashboard.retry' && r.target === 'verify/no-such-job-verify'), 5000);
+      assert.equal(row.actor, 'olga');
+      assert.equal(row.outcome, retry.statusCode < 400 ? 'ok' : `HTTP_${retry.statusCode}`);
+    } finally {
+      await app.close();
+      await queues.close();
+      queues.connection.disconnect();
+    }
+  });
+
   test('the dashboard: its retry routes are what it audits; --since parses dates, times and spans', () => {
-    assert.equal(retryTarget('PUT', '/admin/queues/api/queues/verify/abc-verify/retry/failed'), 'verify/abc-verify');
+    assert.equal(retryTarget('PUT', '/admin/queues/api/queues/verify/abc-verify/retry'), 'verify/abc-verify');
     assert.equal(retryTarget('PUT', '/admin/queues/api/queues/load/retry/failed'), 'load/all-failed');
-    assert.equal(retryTarget('GET', '/admin/queues/api/queues/verify/abc-verify/retry/failed'), null);
+    assert.equal(retryTarget('GET', '/admin/queues/api/queues/verify/abc-verify/retry'), null);
     assert.equal(retryTarget('PUT', '/admin/queues/api/queues/verify/abc-verify/promote'), null);
     const now = new Date('2026-12-07T12:00:00Z');
     assert.equal(parseSince('7d', now).toISOString(), '2026-11-30T12:00:00.000Z');
