@@ -17,9 +17,11 @@
  *   about (same ETag): a new upload under the same key is never touched.
  *
  * releaseQuarantined — `stella ouk quarantine release`: copy back, record the
- * import queued again (from verify), then delete the quarantined copies; the
- * caller retries the import, whose verify checks it again against today's
- * trust (and quarantines it again if it still fails).
+ * import failed again without a code, then delete the quarantined copies; the
+ * caller retries the import from its failed stage — a refused verify checks
+ * it again against today's trust — and a refusal quarantines it again.
+ * Interrupted before that retry, the import waits as failed for
+ * `stella ouk retry ID`.
  *
  * removeQuarantined — `stella ouk quarantine rm`: record it removed, then
  * delete its copies.
@@ -147,8 +149,8 @@ function requireQuarantined(rec: ImportRecord | null, id: string): ImportRecord 
 }
 
 /**
- * Puts a quarantined kit back at its key and queues its import again from
- * verify (the caller then retries it). Returns the ETag the tarball has back
+ * Puts a quarantined kit back at its key and records its import failed
+ * again, without a code (the caller then retries it from its failed stage). Returns the ETag the tarball has back
  * at its key: a store may give a copy a new one, and then it is a new import.
  */
 export async function releaseQuarantined(deps: QuarantineDeps, importId: string): Promise<{ record: ImportRecord; etag: string; size: number }> {

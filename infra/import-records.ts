@@ -284,15 +284,15 @@ export async function markQuarantined(q: Queryable, id: string, code: string, at
 }
 
 /**
- * Released (its kit is back at its key): the import is queued again from
- * verify, the quarantine place forgotten. quarantined_at and quarantine_code
- * stay (the count of quarantined kits never goes back).
+ * Released (its kit is back at its key): the import is failed again, with no
+ * code (so no reconciler pass quarantines it again), and the quarantine place
+ * is forgotten; the caller retries it from its failed stage (`retryImport`),
+ * which checks it again: a refused verify runs again against today's trust.
+ * quarantined_at and quarantine_code stay (the count never goes back).
  */
 export async function markReleased(q: Queryable, id: string): Promise<boolean> {
   const r = await q.query(
-    `UPDATE ouk_meta.imports
-        SET state = 'queued', quarantine_key = NULL, error_code = NULL, error = NULL, updated_at = now(),
-            stages = jsonb_set(stages, '{verify}', COALESCE(stages -> 'verify', '{}'::jsonb) || '{"state": "retrying", "code": null, "error": null}'::jsonb)
+    `UPDATE ouk_meta.imports SET state = 'failed', quarantine_key = NULL, error_code = NULL, updated_at = now()
       WHERE id = $1 AND state = 'quarantined'`,
     [id],
   );
