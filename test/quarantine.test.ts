@@ -24,7 +24,11 @@ import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { reconcileOnce } from '../queue/reconciler.ts';
 import { isBundleKey } from '../queue/identity.ts';
 import type { StagePayload } from '../functions/context.ts';
+import { Readable } from 'node:stream';
 import { writeSyntheticBundle } from './fixtures/synthetic-bundle.ts';
+import { readBundle } from '../bundle/reader.ts';
+import { writeBundle } from '../bundle/writer.ts';
+import { writeSignatureFiles } from '../signing/index.ts';
 import { makeBundle, pipelineFixture, putBundle, putFile, registerImport, fixtureConfig, fixtureEnv, FAST_RETRIES, TEST_BUNDLE_CREATED, TEST_BUNDLE_EXPIRES, type PipelineFixture } from './pipeline-fixtures.ts';
 import { freePort, runStella, testRedisPrefix, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 
@@ -238,6 +242,36 @@ describe('stella ouk quarantine', () => {
     assert.equal((await getImport(fx.pool, p.importId))?.quarantinedAt?.getTime(), rec?.quarantinedAt?.getTime(), 'recorded once');
     const third = await reconcileOnce(reconcilerDeps());
     assert.deepEqual(third.quarantined, []);
+  });
+
+  test('a validly signed kit whose member lies is quarantined at unpack; release runs it again from there and it is quarantined again', async () => {
+    const src = await makeBundle(fx, 'liar-src.tar.gz', { version: '2026-11-25', advisories: 8 }, false);
+    const members = new Map<string, Buffer>();
+    await readBundle(fs.createReadStream(src.path), {
+      async onMember(m, st) {
+        const chunks: Buffer[] = [];
+        for await (const c of st) chunks.push(c as Buffer);
+        members.set(m.path, Buffer.concat(chunks));
+      },
+    });
+    const aliases = Buffer.from(members.get('db/aliases.tsv')!);
+    aliases[0] = 'X'.charCodeAt(0);
+    members.set('db/aliases.tsv', aliases);
+    const out = path.join(fx.dir, 'stella-ouk-2026-11-25.tar.gz');
+    await writeBundle(fs.createWriteStream(out), src.manifest, [...members].map(([p, buf]) => ({ path: p, size: buf.length, open: () => Readable.from([buf]) })));
+    await writeSignatureFiles(out, fx.privateKey);
+    const r = await stella('ouk', 'import', out);
+    assert.equal(r.code, EXIT_CODES.MEMBER_CHECKSUM_MISMATCH, r.stderr);
+    const list = JSON.parse((await stella('ouk', 'quarantine', 'list', '--json')).stdout) as Listed[];
+    const liar = list.find((x) => x.key === 'stella-ouk-2026-11-25.tar.gz')!;
+    assert.equal(liar.code, 'MEMBER_CHECKSUM_MISMATCH');
+    assert.equal(liar.version, '2026-11-25', 'named by the version its signed manifest gives');
+    const again = await stella('ouk', 'quarantine', 'release', liar.importId, '--timeout', '60');
+    assert.equal(again.code, EXIT_CODES.MEMBER_CHECKSUM_MISMATCH, again.stderr);
+    const rec = await getImport(fx.pool, liar.importId);
+    assert.equal(rec?.state, 'quarantined');
+    assert.equal(rec?.stages.verify?.state, 'done', 'the signature was fine: verify was not run again');
+    assert.ok(!(await objects()).includes('stella-ouk-2026-11-25.tar.gz'));
   });
 
   test('a store outage is a passing fault: retried, never quarantined', async () => {
