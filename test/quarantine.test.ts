@@ -27,6 +27,8 @@ import type { StagePayload } from '../functions/context.ts';
 import { Readable } from 'node:stream';
 import { writeSyntheticBundle } from './fixtures/synthetic-bundle.ts';
 import { readBundle } from '../bundle/reader.ts';
+import { registry, setScrapeSources } from '../lib/metrics.ts';
+import { quarantineFromPostgres } from '../api/metrics.ts';
 import { writeBundle } from '../bundle/writer.ts';
 import { writeSignatureFiles } from '../signing/index.ts';
 import { makeBundle, pipelineFixture, putBundle, putFile, registerImport, fixtureConfig, fixtureEnv, FAST_RETRIES, TEST_BUNDLE_CREATED, TEST_BUNDLE_EXPIRES, type PipelineFixture } from './pipeline-fixtures.ts';
@@ -303,5 +305,19 @@ describe('stella ouk quarantine', () => {
     const r = await stella('ouk', 'retry', p.importId);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await getImport(fx.pool, p.importId))?.state, 'active');
+  });
+
+  test('ouk_quarantined_total{code} counts every kit ever quarantined, from PostgreSQL (a release does not lower it)', async () => {
+    const undo = setScrapeSources({ quarantine: quarantineFromPostgres(fx.pool) });
+    try {
+      const text = await registry.metrics();
+      const counts = Object.fromEntries([...text.matchAll(/^ouk_quarantined_total\{code="([A-Z_]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+      assert.equal(counts.MEMBER_CHECKSUM_MISMATCH, 1, text);
+      // the tampered kit, the crashed move's kit, and the wrong-key kit (released since) — whichever code its key gave
+      assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 4, JSON.stringify(counts));
+      assert.ok((counts.SIGNATURE_MISMATCH ?? 0) >= 2, JSON.stringify(counts));
+    } finally {
+      undo();
+    }
   });
 });
