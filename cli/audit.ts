@@ -7,6 +7,7 @@
 import os from 'node:os';
 import { appendAudit, type AuditAction } from '../infra/audit.ts';
 import { isOukError, OukError } from '../lib/errors.ts';
+import { terminalLines } from '../lib/terminal-text.ts';
 import type { CliContext } from './context.ts';
 
 /** Longest reason kept: a sentence or two, not a file. */
@@ -46,17 +47,23 @@ export async function audited<T>(
   fn: () => Promise<T>,
   targetOf?: (r: T) => string | null,
 ): Promise<T> {
-  let outcome = 'ok';
   let target = entry.target;
-  try {
-    const r = await fn();
-    if (targetOf) target = targetOf(r) ?? target;
-    return r;
-  } catch (e) {
-    outcome = isOukError(e) ? e.code : 'INTERNAL';
-    throw e;
-  } finally {
+  const write = async (outcome: string): Promise<void> => {
     const pool = await cli.db({ migrate: true });
     await appendAudit(pool, { at: new Date(), actor: cliActor(), action: entry.action, target, reason: entry.reason, outcome });
+  };
+  let r: T;
+  try {
+    r = await fn();
+  } catch (e) {
+    // The action's own error is what the operator sees; an audit row that could not be written is said too.
+    await write(isOukError(e) ? e.code : 'INTERNAL').catch((auditErr: unknown) =>
+      process.stderr.write(terminalLines([`warning: the audit row of this ${entry.action} could not be written: ${auditErr instanceof Error ? auditErr.message : String(auditErr)}`])),
+    );
+    throw e;
   }
+  if (targetOf) target = targetOf(r) ?? target;
+  // It happened: a row that cannot be written fails the command (DATABASE_UNAVAILABLE), the operator must know.
+  await write('ok');
+  return r;
 }
