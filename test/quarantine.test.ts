@@ -166,6 +166,8 @@ describe('stella ouk quarantine', () => {
     assert.ok(shown.reason.objects.some((o) => o.endsWith('.sig')));
     const human = await stella('ouk', 'quarantine', 'list');
     assert.match(human.stdout, new RegExp(`${tamperedId}.*SIGNATURE_MISMATCH`));
+    const status = await stella('ouk', 'status');
+    assert.match(status.stdout, new RegExp(`${tamperedId}.*quarantined[\\s\\S]*SIGNATURE_MISMATCH, quarantined, never retried: \`stella ouk quarantine show ${tamperedId}\``));
   });
 
   test('never retried: a reconciler pass leaves both alone, `retry` refuses, the kit stays where it is', async () => {
