@@ -309,6 +309,20 @@ describe('stella ouk quarantine', () => {
     assert.equal((await getImport(fx.pool, p.importId))?.state, 'active');
   });
 
+  test('a delta on a wrong base (the active version, another DB) is quarantined; one whose base is not active yet is not', async () => {
+    const wrong = await makeBundle(fx, 'stella-ouk-2026-11-26.tar.gz', { version: '2026-11-26', advisories: 0, seed: 3, delta: { base: { version: '2026-11-24', advisories: 5, seed: 9 }, changed: [1], added: 1, removed: [] } });
+    const r = await stella('ouk', 'import', wrong.path);
+    assert.equal(r.code, EXIT_CODES.DELTA_BASE_MISMATCH, r.stderr);
+    assert.match(r.stderr, /quarantined as quarantine\/\d{4}-\d{2}-\d{2}\/stella-ouk-2026-11-26\.tar\.gz/);
+    const ahead = await makeBundle(fx, 'stella-ouk-2026-12-02.tar.gz', { version: '2026-12-02', advisories: 0, seed: 3, delta: { base: { version: '2026-12-01', advisories: 5, seed: 1 }, changed: [1], added: 1, removed: [] } });
+    const r2 = await stella('ouk', 'import', ahead.path);
+    assert.equal(r2.code, EXIT_CODES.DELTA_BASE_MISMATCH, r2.stderr);
+    assert.doesNotMatch(r2.stderr, /quarantined/);
+    const status = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as { imports: Array<{ key: string; state: string }> };
+    assert.equal(status.imports.find((i) => i.key === 'stella-ouk-2026-12-02.tar.gz')?.state, 'failed', 'it resumes once its base is active');
+    assert.ok((await objects()).includes('stella-ouk-2026-12-02.tar.gz'));
+  });
+
   test('ouk_quarantined_total{code} counts every kit ever quarantined, from PostgreSQL (a release does not lower it)', async () => {
     const undo = setScrapeSources({ quarantine: quarantineFromPostgres(fx.pool) });
     try {
@@ -316,7 +330,8 @@ describe('stella ouk quarantine', () => {
       const counts = Object.fromEntries([...text.matchAll(/^ouk_quarantined_total\{code="([A-Z_]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
       assert.equal(counts.MEMBER_CHECKSUM_MISMATCH, 1, text);
       // the tampered kit, the crashed move's kit, and the wrong-key kit (released since) — whichever code its key gave
-      assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 4, JSON.stringify(counts));
+      assert.equal(counts.DELTA_BASE_MISMATCH, 1, text);
+      assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 5, JSON.stringify(counts));
       assert.ok((counts.SIGNATURE_MISMATCH ?? 0) >= 2, JSON.stringify(counts));
     } finally {
       undo();
