@@ -114,7 +114,7 @@ export function registerOukQuarantine(ouk: Command, cli: CliContext): void {
           // The store gave the copy a new ETag: to the pipeline it is a new upload.
           importId = (await ingestObject(p.deps, { bucket: rec.bucket, key: rec.objectKey, etag: back.etag, size: back.size }, { allowDowngrade: rec.allowDowngrade, force: rec.force }, 'cli')).importId;
         }
-        process.stderr.write(terminalLines([`released ${rec.quarantineKey} back to ${rec.objectKey}; import ${importId} verifies it again`]));
+        process.stderr.write(terminalLines([`released ${rec.quarantineKey} back to ${rec.objectKey}; import ${importId} checks it again`]));
         if (!opts.wait) return { importId, record: null };
         const followed = await followImport(p, importId, { tty: Boolean(process.stderr.isTTY) && !opts.json, timeoutSeconds: opts.timeout });
         if (followed.record.stages.activate?.state !== 'done') throw importFailure(followed.record);
