@@ -81,6 +81,8 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
       // the images stage (after activation) still needs the staged image blobs
     } else if (FINISHED.has(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
     else if (rec.state === 'failed' && old(rec.updatedAt)) plan.staged.push({ ...item, why: `import failed more than ${graceHours} h ago` });
+    // a quarantined kit is never retried: what it staged is needed by nothing (a release re-runs its failed stage, which stages afresh)
+    else if (rec.state === 'quarantined' || rec.state === 'removed') plan.staged.push({ ...item, why: `import ${rec.state}: never retried` });
   }
   return plan;
 }

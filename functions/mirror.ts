@@ -289,6 +289,9 @@ async function waitActive(deps: MirrorDeps, importId: string, what: string): Pro
   for (;;) {
     const rec = await getImport(deps.pool, importId);
     if (rec?.state === 'active' || rec?.state === 'superseded') return { state: 'active' };
+    if (rec?.state === 'quarantined' || rec?.state === 'removed') {
+      throw new OukError('IMPORT_FAILED', `the import of ${what} from the mirror (${importId}) was refused and quarantined: ${rec.errorCode ?? rec.quarantineCode}: ${rec.error ?? ''} — see \`stella ouk quarantine show ${importId}\``);
+    }
     if (rec?.state === 'failed' || rec?.state === 'rolled-back') {
       throw new OukError('IMPORT_FAILED', `the import of ${what} from the mirror (${importId}) ${rec.state === 'failed' ? `failed: ${rec.errorCode}: ${rec.error}` : 'was rolled back'} — fix the cause and run \`stella ouk retry ${importId}\`; the mirror pull continues after it`);
     }

@@ -237,3 +237,14 @@ export interface ListedObject {
 export function listAllObjects(store: Minio.Client, bucket: string, prefix = ''): AsyncIterable<ListedObject> {
   return store.listObjects(bucket, prefix, true) as AsyncIterable<ListedObject>;
 }
+
+/** Copies `from` to `to` inside one bucket (server side: the bytes do not pass through here); false when `from` is missing. */
+export async function copyWithin(store: Minio.Client, bucket: string, from: string, to: string): Promise<boolean> {
+  try {
+    await store.copyObject(bucket, to, `/${bucket}/${encodeURI(from)}`);
+    return true;
+  } catch (e) {
+    if (isMissing(e)) return false;
+    throw storeUnavailable(e);
+  }
+}

@@ -73,6 +73,9 @@ export const EXIT_CODES = {
   // 80–89: who may do what, and jobs handed in from outside
   ROLE_REQUIRED: 80,
   JOB_INVALID: 81,
+  // 82–86: quarantine and the audit trail (docs/trust.md, "Quarantine" and "The audit trail")
+  REASON_REQUIRED: 82,
+  QUARANTINE_NOT_FOUND: 83,
   // 90–99: the free-token e-mail desk (stella token desk)
   TOKEN_DESK_NOT_CONFIGURED: 90,
   TOKEN_DESK_LISTEN_FAILED: 91,
