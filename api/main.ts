@@ -13,7 +13,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
-import { requireTrustedKeys } from '../signing/index.ts';
+import { BOTH_TRUSTS_WARNING, requireConfiguredTrust } from '../signing/index.ts';
 import { loadConfig, pipelineSettings, type Config } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
@@ -57,8 +57,10 @@ const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
 ];
 
 async function main(): Promise<void> {
-  // Trust is configured, never defaulted: no OUK_TRUSTED_KEYS (or an unreadable key), no start.
-  await requireTrustedKeys(config.trustedKeys);
+  // Trust is configured, never defaulted: a pinned root (OUK_TRUST_ROOT, the only trust when set) signed by its
+  // own threshold, else OUK_TRUSTED_KEYS; an unreadable root or key, or neither, and the service does not start.
+  await requireConfiguredTrust(config);
+  if (config.trustRoot && config.trustedKeys.length) logger.warn(BOTH_TRUSTS_WARNING);
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);

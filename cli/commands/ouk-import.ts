@@ -3,7 +3,9 @@
  *
  *  1. preflight: the manifest (read from the start of the tarball) against the
  *     free space of the object store and of PostgreSQL (INSUFFICIENT_SPACE);
- *  2. uploads FILE.sig and FILE.sigstore.json first (when present), then the
+ *  2. uploads the files beside it first (when present: FILE.sig,
+ *     FILE.sigs.json — every kit key's signature —, FILE.sigstore.json,
+ *     FILE.intoto.json — the release attestation), then the
  *     tarball, streamed with its known size (a URL — an intranet mirror over
  *     HTTP/S — is streamed too, or spooled to a temporary file when the server
  *     sends no Content-Length: the store needs the size up front);
@@ -65,10 +67,14 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
     say.info('preflight: could not read the manifest ahead of the upload; space not checked (verify will still check everything)');
   }
 
-  if (!(await uploadSmall(p, src, '.sig', say))) {
-    say.info(`warning: no ${src.key}.sig beside the tarball: verify refuses the import until ${src.key}.sig is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
+  const sig = await uploadSmall(p, src, '.sig', say);
+  const sigs = await uploadSmall(p, src, '.sigs.json', say);
+  if (!sig && !sigs) {
+    const what = p.config.trustRoot ? `${src.key}.sigs.json (or ${src.key}.sig)` : `${src.key}.sig`;
+    say.info(`warning: no ${what} beside the tarball: verify refuses the import until it is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
   }
   await uploadSmall(p, src, '.sigstore.json', say);
+  await uploadSmall(p, src, '.intoto.json', say);
   const up = await uploadTarball(p, src, tty);
   say.info(`uploaded ${src.key} (${up.size} bytes) to bucket ${p.config.bucket}`);
 
