@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     bucket: config.bucket,
     mirror: config.mirror,
     trustedKeys: () => loadTrustedKeys(config.trustedKeys),
+    trust: config,
   });
   logger.info(
     {

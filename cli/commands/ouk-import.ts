@@ -23,6 +23,8 @@ import { storeUnavailable } from '../../infra/store.ts';
 import { getImport, type ImportRecord } from '../../infra/import-records.ts';
 import { OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
+import type { VerifyResult } from '../../functions/verify.ts';
+import { verifiedLines } from '../import/verified-lines.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
@@ -32,6 +34,7 @@ import { openCliPipeline } from '../import/pipeline.ts';
 import { readManifestOf, sourceOf } from '../import/source.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import { BOTH_TRUSTS_WARNING } from '../../signing/index.ts';
 
 interface ImportOptions {
   allowDowngrade?: boolean;
@@ -57,6 +60,7 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
     throw storeUnavailable(e);
   }
 
+  if (p.config.trustRoot && p.config.trustedKeys.length) say.info(`warning: ${BOTH_TRUSTS_WARNING}`);
   const manifest = await readManifestOf(src);
   if (manifest) {
     const size = src.isUrl ? 0 : fs.statSync(src.name).size;
@@ -106,8 +110,11 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   const rec = done.record;
   if (rec.stages.activate?.state !== 'done') throw importFailure(rec);
   const already = !ing.created && before?.state === 'active';
+  const verified = rec.stages.verify?.result as VerifyResult | null | undefined;
+  for (const line of verifiedLines(verified)) say.info(line);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
+    const trust = { trust: verified?.trust ?? null, attestation: verified?.attestation ?? null };
+    process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec), ...trust }, null, 2)}\n`);
   } else {
     process.stdout.write(terminalLines([`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}`]));
     const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;
