@@ -22,6 +22,7 @@ import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { dashboardPlugin } from './dashboard.ts';
 import { metricsPlugin } from './metrics.ts';
+import { currentRootSummary } from '../functions/common/site-trust.ts';
 import type { BodyBudget } from './body-budget.ts';
 import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
@@ -47,7 +48,7 @@ interface PluginContext {
 /** Route plugins beyond the webhook and health: add one line per plugin. */
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   async ({ app, config, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger }),
-  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], freshness: config.freshness, logger }),
+  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], freshness: config.freshness, logger, trustRoot: () => currentRootSummary(config, pool) }),
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
   // Both take SBOM bodies of up to STELLA_SCAN_MAX_BYTES, and share one budget of the bytes held at once.

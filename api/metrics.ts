@@ -10,6 +10,7 @@ import { readFreshnessSnapshot } from '../infra/freshness.ts';
 import type { FreshnessRule } from '../lib/freshness.ts';
 import type { Logger } from '../lib/logger.ts';
 import { registry, setScrapeSources, type ActiveDbSource } from '../lib/metrics.ts';
+import type { RootSummary } from '../lib/root-expiry.ts';
 
 /** Reads the active DB and its freshness (one snapshot: the pointer, its manifest's feeds, the newest signed time). */
 export function activeDbFromPostgres(pool: Pool, rule: FreshnessRule, now: () => Date = () => new Date()): ActiveDbSource {
@@ -32,6 +33,8 @@ export interface MetricsPluginOptions {
   logger?: Logger;
   /** Default /metrics. */
   path?: string;
+  /** The site's current root of trust (null: bare keys): ouk_trust_root_expires_timestamp_seconds. */
+  trustRoot?: () => Promise<RootSummary | null>;
 }
 
 /** Serves the registry at GET /metrics (no auth: it carries no secrets; restrict at the network as usual). */
@@ -40,6 +43,7 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
     activeDb: opts.pool ? activeDbFromPostgres(opts.pool, opts.freshness, opts.now) : null,
     queues: opts.queues,
     logger: opts.logger,
+    trustRoot: opts.trustRoot ?? null,
   });
   app.addHook('onClose', async () => undo());
   app.get(opts.path ?? '/metrics', async (_req, reply) => {

@@ -19,6 +19,11 @@ import fs from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Fastify from 'fastify';
+import { Redis } from 'ioredis';
+import { healthRoutes } from '../api/health-routes.ts';
+import { metricsPlugin } from '../api/metrics.ts';
+import { currentRootSummary } from '../functions/common/site-trust.ts';
 import { EXIT_CODES, type ErrorCode } from '../lib/errors.ts';
 import { pipelineSettings, type Config } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
@@ -197,6 +202,35 @@ describe('the import pipeline on a pinned root of trust', () => {
     const verify = json.imports[0].stages.verify.result;
     assert.deepEqual(verify.trust.chain, [1, 2, 3]);
     assert.ok(verify.attestation.feeds.some((f: { name: string }) => f.name === 'osv'));
+  });
+
+  test('/readyz warns and ouk_trust_root_expires_timestamp_seconds tells when the stored root expires (injected clock)', async () => {
+    const app = Fastify();
+    const trustRoot = () => currentRootSummary(config, fx.pool);
+    let now = new Date();
+    const r = new Redis(redis.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await app.register(healthRoutes, { pool: fx.pool, redis: r, store: fx.s3.store, bucket: fx.s3.bucket, freshness: config.freshness, airgap: false, trustRoot, now: () => now });
+      await app.register(metricsPlugin, { freshness: config.freshness, trustRoot });
+      const v3 = JSON.parse(fs.readFileSync(roots.v3, 'utf8')).signed.expires as string;
+      const ready = (await app.inject({ url: '/readyz' })).json();
+      assert.equal(ready.trust.version, 3);
+      assert.equal(ready.trust.expiresSoon, true);
+      assert.ok(ready.warnings.some((w: string) => /root of trust v3 expires at .*in 0 days/.test(w)), ready.warnings.join('\n'));
+      now = new Date(Date.now() - 60 * DAY); // 60 days before: nothing due
+      const early = (await app.inject({ url: '/readyz' })).json();
+      assert.equal(early.trust.expiresSoon, false);
+      assert.ok(!early.warnings.some((w: string) => /root of trust/.test(w)));
+      now = new Date(Date.now() + 2 * DAY);
+      const late = (await app.inject({ url: '/readyz' })).json();
+      assert.equal(late.trust.expired, true);
+      assert.ok(late.warnings.some((w: string) => /root of trust v3 expired at .*carries root v4/.test(w)));
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      assert.match(metrics, new RegExp(`^ouk_trust_root_expires_timestamp_seconds\\{version="3"\\} ${Date.parse(v3) / 1000}$`, 'm'));
+    } finally {
+      await app.close();
+      r.disconnect();
+    }
   });
 
   test('a kit signed by a key v2 dropped is refused as KEY_REVOKED, though the site moved on to v3 since', async () => {
