@@ -170,7 +170,6 @@ async function listBucket(deps: ReconcilerDeps): Promise<Listing> {
     for await (const o of listAllObjects(deps.store, deps.bucket)) {
       if (!o.name) continue;
       if (o.name.endsWith('.sig')) out.signatures.add(o.name);
-      if (o.name.endsWith('.sigs.json')) out.signatures.add(o.name.slice(0, -'s.json'.length)); // a root's signature set counts as the .sig
       if (!o.etag || !isBundleKey(o.name)) continue;
       const etag = normaliseEtag(o.etag);
       out.bundles.push({ key: o.name, etag, size: o.size ?? null, id: importIdFor(deps.bucket, o.name, etag) });

@@ -73,7 +73,8 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
 
   const sig = await uploadSmall(p, src, '.sig', say);
   const sigs = await uploadSmall(p, src, '.sigs.json', say);
-  if (!sig && !sigs) {
+  // Against a root FILE.sigs.json alone is enough; bare keys (OUK_TRUSTED_KEYS) read FILE.sig only.
+  if (p.config.trustRoot ? !sig && !sigs : !sig) {
     const what = p.config.trustRoot ? `${src.key}.sigs.json (or ${src.key}.sig)` : `${src.key}.sig`;
     say.info(`warning: no ${what} beside the tarball: verify refuses the import until it is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
   }
