@@ -15,8 +15,10 @@
  *     the `.sig` and a peek at manifest.json, as always; against a root the
  *     same check as `stella ouk verify --root` — carried chain (ROOT_INVALID),
  *     expiry (ROOT_EXPIRED), the kit role's threshold (SIGNATURE_THRESHOLD,
- *     KEY_REVOKED), the bundle reader, the Sigstore bundle; then the release
- *     attestation when present or required (ATTESTATION_MISMATCH).
+ *     KEY_REVOKED), the Sigstore bundle; then the release attestation when
+ *     present or required (ATTESTATION_MISMATCH). The bundle reader stops
+ *     once it has the manifest and the carried roots (unpack checks every
+ *     member), so a root costs what bare keys cost.
  *  4. Only once the signature holds is the manifest parsed, and what it says
  *     (version, kind, base, digest) goes on the import record — so a refused
  *     kit is named by its version too — then checked against the host's

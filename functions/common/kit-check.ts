@@ -160,6 +160,8 @@ async function checkWithRoot(p: StagePayload, ctx: KitCheckContext, trust: Trust
       progress.update({ unit: 'bytes', done, total: size });
     },
     readError: storeRead(p.key),
+    // unpack checks every member against the manifest; verify needs the manifest and the roots
+    membersCheckedLater: true,
   });
   progress.flush();
   requireWhole(p, r.size, size);

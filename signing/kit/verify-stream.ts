@@ -53,6 +53,22 @@ export interface KitStreamOptions {
   onChunk?: (chunk: Buffer) => void;
   /** The error a failed read of the input becomes (default: INPUT_NOT_FOUND, a local file). */
   readError?: (e: unknown) => Error;
+  /**
+   * The caller checks every member later (the pipeline's unpack stage does):
+   * the bundle reader stops once it has the manifest and every root the
+   * manifest lists (each checked against its sha256); the rest of the input is
+   * only hashed. A kit's roots follow its manifest, so this reads the kit
+   * about as fast as the bare-key check. Default false: every member is
+   * checked here (`stella ouk verify`).
+   */
+  membersCheckedLater?: boolean;
+}
+
+/** Ends the bundle reader early (membersCheckedLater): not a failure. */
+class RootsRead extends OukError {
+  constructor() {
+    super('ARCHIVE_CORRUPT', 'the manifest and the carried roots are read: the members are checked later');
+  }
 }
 
 export interface KitStreamVerification {
@@ -86,24 +102,37 @@ export async function verifyKitStream(input: Readable, m: KitMaterial, opts: Kit
   const hash = createHash('sha256');
   let size = 0;
   const carried: CarriedRoot[] = [];
+  const isRoot = (member: ManifestMember): boolean => member.role === 'trust' && rootVersionOfMember(member.path) !== null;
+  let early: { manifest: Manifest; manifestSha256: string; roots: Set<string> } | null = null;
+  const onManifest = (manifest: Manifest, raw: Buffer): void => {
+    if (!opts.membersCheckedLater) return;
+    early = { manifest, manifestSha256: createHash('sha256').update(raw).digest('hex'), roots: new Set(manifest.members.filter(isRoot).map((x) => x.path)) };
+    if (early.roots.size === 0) throw new RootsRead();
+  };
   const onMember = async (member: ManifestMember, stream: Readable): Promise<void> => {
     const version = member.role === 'trust' ? rootVersionOfMember(member.path) : null;
     const chunks: Buffer[] = [];
     for await (const chunk of stream) if (version !== null) chunks.push(chunk as Buffer);
     if (version !== null) carried.push({ version, raw: Buffer.concat(chunks), source: `${m.name}:${member.path}` });
+    // Consumed whole: its sha256 matched the manifest. Once every root is in, the rest waits for unpack.
+    if (early && early.roots.delete(member.path) && early.roots.size === 0) throw new RootsRead();
   };
-  const outcome = await readTarballOnce(
+  const read = await readTarballOnce(
     input,
     (b) => {
       hash.update(b);
       size += b.length;
       opts.onChunk?.(b);
     },
-    { onMember },
+    { onManifest, onMember },
     opts.readError,
   );
   const sha256 = hash.digest('hex');
   const digest = Buffer.from(sha256, 'hex');
+  const stopped = early as { manifest: Manifest; manifestSha256: string } | null;
+  const outcome = !read.ok && read.error instanceof RootsRead && stopped
+    ? { ok: true as const, result: { manifest: stopped.manifest, manifestSha256: stopped.manifestSha256 } }
+    : read;
   if (!outcome.ok && outcome.error instanceof OukError && outcome.error.code === 'ARCHIVE_CORRUPT') throw outcome.error;
 
   const { state, ignored } = advanceTrust(opts.trust, carried);
