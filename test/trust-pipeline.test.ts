@@ -16,6 +16,8 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -268,5 +270,34 @@ describe('the import pipeline on a pinned root of trust', () => {
       clockOffsetMs = 0;
     }
     assert.equal((await siteRoot()).version, 4);
+  });
+  test('the mirror pull fetches .sigs.json and .intoto.json beside a kit and verifies it against the site\'s stored root (v4)', async () => {
+    const mirrorDir = path.join(dir, 'mirror');
+    await mkdir(mirrorDir, { recursive: true });
+    const out = path.join(mirrorDir, `stella-ouk-${v(9)}.tar.gz`);
+    assertOk(await stella(['ouk', 'build', '--feeds', feeds, '--key', k.k2.key, '--key', k.k3.key, '--out', out, '--version', v(9), '--expires-days', '30', '--index']));
+    // Only the signature set: against a root it is enough (the .sig and .sigstore.json are k2's alone).
+    fs.rmSync(`${out}.sig`);
+    fs.rmSync(`${out}.sigstore.json`);
+    const server = http.createServer((req, res) => {
+      const file = path.join(mirrorDir, decodeURIComponent(new URL(req.url ?? '/', 'http://m').pathname));
+      if (!file.startsWith(mirrorDir + path.sep) || !fs.existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': String(fs.statSync(file).size) });
+      fs.createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+      const r = await stella(['ouk', 'mirror', 'pull'], { OUK_MIRROR_URL: url });
+      assertOk(r);
+      const objects: string[] = [];
+      for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, 'mirror/', true)) objects.push((o as { name: string }).name);
+      assert.deepEqual(objects.sort(), [`mirror/stella-ouk-${v(9)}.tar.gz`, `mirror/stella-ouk-${v(9)}.tar.gz.intoto.json`, `mirror/stella-ouk-${v(9)}.tar.gz.sigs.json`]);
+      const status = JSON.parse((await stella(['ouk', 'status', '--json'])).stdout);
+      assert.equal(status.active.version, v(9));
+      assert.deepEqual(status.imports[0].stages.verify.result.trust.chain, [1, 2, 3, 4]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
