@@ -88,9 +88,12 @@ export async function readCurrentRoot(q: Queryable, pinnedSha256?: string): Prom
 }
 
 /**
- * Adds `roots` to the chain of `pinnedSha256` (versions already there are
- * left as they are); returns the versions added. `hostNow` is this host's
- * clock, kept for the record.
+ * Adds `roots` to the chain of `pinnedSha256`, oldest first. A version
+ * already there is left as it is when it holds the same document; when it
+ * holds ANOTHER document (two different roots of one version, both signed:
+ * the publisher's root keys signed twice), nothing more is added and
+ * `conflict` names the version — the caller refuses the kit. `hostNow` is this
+ * host's clock, kept for the record.
  */
 export async function storeTrustRoots(
   q: Queryable,
@@ -98,14 +101,20 @@ export async function storeTrustRoots(
   roots: readonly RootToStore[],
   from: { importId: string | null; kitVersion: string | null },
   hostNow: Date,
-): Promise<number[]> {
+): Promise<{ added: number[]; conflict: { version: number; stored: string; offered: string } | null }> {
   const added: number[] = [];
   for (const root of [...roots].sort((a, b) => a.version - b.version)) {
     const r = await q.query(
       `INSERT INTO ouk_meta.trust_roots (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (pinned_sha256, version) DO NOTHING`,
       [pinnedSha256, root.version, root.document, root.sha256, root.expires, root.source, from.importId, from.kitVersion, hostNow],
     );
-    if ((r.rowCount ?? 0) > 0) added.push(root.version);
+    if ((r.rowCount ?? 0) > 0) {
+      added.push(root.version);
+      continue;
+    }
+    const held = await q.query<{ sha256: string }>('SELECT sha256 FROM ouk_meta.trust_roots WHERE pinned_sha256 = $1 AND version = $2', [pinnedSha256, root.version]);
+    const stored = held.rows[0]?.sha256;
+    if (stored && stored !== root.sha256) return { added, conflict: { version: root.version, stored, offered: root.sha256 } };
   }
-  return added;
+  return { added, conflict: null };
 }

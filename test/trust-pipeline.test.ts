@@ -31,7 +31,8 @@ import { pipelineSettings, type Config } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { keyidOfKey } from '../signing/root/index.ts';
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
+import { readTrustChain, storeTrustRoots } from '../infra/trust-roots.ts';
 import { fixtureConfig, fixtureEnv, FAST_RETRIES, pipelineFixture, type PipelineFixture } from './pipeline-fixtures.ts';
 import { runStella, sharedDir, testRedisPrefix, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 
@@ -299,5 +300,16 @@ describe('the import pipeline on a pinned root of trust', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+  test('the stored chain never goes back: rows cannot be changed or deleted, and another document for a stored version is a conflict', async () => {
+    const pinned = createHash('sha256').update(fs.readFileSync(roots.v1)).digest('hex');
+    const before = await readTrustChain(fx.pool, pinned);
+    assert.deepEqual(before.map((r) => r.version), [1, 2, 3, 4]);
+    await assert.rejects(fx.pool.query('UPDATE ouk_meta.trust_roots SET version = 9 WHERE version = 4'), /insert-only/);
+    await assert.rejects(fx.pool.query('DELETE FROM ouk_meta.trust_roots'), /insert-only/);
+    const other = { version: 2, document: Buffer.from('{}'), sha256: 'f'.repeat(64), expires: new Date(), source: 'test' };
+    const r = await storeTrustRoots(fx.pool, pinned, [other], { importId: null, kitVersion: null }, new Date());
+    assert.deepEqual(r, { added: [], conflict: { version: 2, stored: before[1]!.sha256, offered: 'f'.repeat(64) } });
+    assert.deepEqual((await readTrustChain(fx.pool, pinned)).map((x) => x.sha256), before.map((x) => x.sha256));
   });
 });

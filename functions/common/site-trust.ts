@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readCurrentRoot, readTrustChain, storeTrustRoots } from '../../infra/trust-roots.ts';
+import { OukError } from '../../lib/errors.ts';
 import type { Pool } from '../../infra/db.ts';
 import { configuredTrustSource, type ConfiguredTrust, type TrustedKey } from '../../signing/index.ts';
 import { implicitTrust, parseRoot, pinnedTrust, readRootFile, stepTrust, type CarriedRoot, type TrustState } from '../../signing/root/index.ts';
@@ -102,5 +103,13 @@ export async function recordReachedRoots(
     toStore.push({ version: c.version, document: c.raw, sha256: sha256(c.raw), expires: new Date(md.signed.expires), source: c.source });
   }
   if (!toStore.length) return [];
-  return storeTrustRoots(pool, site.pinned.sha256, toStore, { importId: from.importId, kitVersion: from.kitVersion }, hostNow);
+  const r = await storeTrustRoots(pool, site.pinned.sha256, toStore, { importId: from.importId, kitVersion: from.kitVersion }, hostNow);
+  if (r.conflict) {
+    const c = r.conflict;
+    throw new OukError(
+      'ROOT_INVALID',
+      `the kit carries a root v${c.version} (sha256 ${c.offered.slice(0, 16)}…) other than the v${c.version} this site stored (sha256 ${c.stored.slice(0, 16)}…), both signed by the root keys: the publisher's root keys signed two different roots of one version — do not use this kit, and ask the publisher which root v${c.version} is theirs`,
+    );
+  }
+  return r.added;
 }
