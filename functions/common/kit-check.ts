@@ -162,9 +162,13 @@ async function checkWithRoot(p: StagePayload, ctx: KitCheckContext, trust: Trust
     readError: storeRead(p.key),
     // unpack checks every member against the manifest; verify needs the manifest and the roots
     membersCheckedLater: true,
+  }).catch((e: unknown) => {
+    // A short read is the store's fault (retried), whatever the half-read kit looked like.
+    requireWhole(p, done, size);
+    throw e;
   });
-  progress.flush();
   requireWhole(p, r.size, size);
+  progress.flush();
   return {
     sha256: r.sha256,
     size: r.size,
