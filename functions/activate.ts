@@ -31,7 +31,7 @@ import { dropSchema, qualified, schemaExists } from '../infra/db-schema.ts';
 import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './load.ts';
 import { removeObjects, removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
-import { requireImport, stageDone, stageIsDone, stageLost, type ImportRecord } from '../infra/import-records.ts';
+import { markActive, requireImport, stageDone, stageIsDone, stageLost, supersede, type ImportRecord } from '../infra/import-records/index.ts';
 import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
 import { requireVerified } from './common/staging.ts';
 import { applyExtrasDelta } from './common/extras.ts';
@@ -90,10 +90,8 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
        VALUES ('activate', $1, $2, $3, $4, $5, $6, $7, $8)`,
       [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds), now],
     );
-    if (pointer.activeImport) {
-      await client.query(`UPDATE ouk_meta.imports SET state = 'superseded', updated_at = now() WHERE id = $1`, [pointer.activeImport]);
-    }
-    await client.query(`UPDATE ouk_meta.imports SET state = 'active', activated_at = $2, error_code = NULL, error = NULL WHERE id = $1`, [p.importId, now]);
+    if (pointer.activeImport) await supersede(client, pointer.activeImport);
+    await markActive(client, p.importId, now);
     await stageDone(client, p.importId, 'activate', result);
     await client.query('COMMIT');
     committed = true;

@@ -24,6 +24,7 @@
  */
 import { liveSchemas } from '../infra/active-db.ts';
 import type { Pool } from '../infra/db.ts';
+import { gcFactsByImport, isFinished, isUnfinished } from '../infra/import-records/index.ts';
 import { removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import type { Logger } from '../lib/logger.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
@@ -50,8 +51,6 @@ export interface GcPlan {
   staged: GcItem[];
 }
 
-const IN_FLIGHT = new Set(['queued', 'verifying', 'unpacking', 'loading', 'activating']);
-const FINISHED = new Set(['active', 'superseded', 'rolled-back']);
 const SCHEMA = /^ouk_(db|delta|undo)_([0-9a-f]{24})$/;
 
 export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
@@ -64,7 +63,7 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
     const [, kind, id] = m;
     const rec = facts.imports.get(id!);
     if (!rec) plan.schemas.push({ name, why: 'no import record' });
-    else if (IN_FLIGHT.has(rec.state) || rec.state === 'active') {
+    else if (isUnfinished(rec.state) || rec.state === 'active') {
       // an import in flight needs its schemas; the active import's schema is live (kept above), its delta rows are applied
       if (rec.state === 'active' && kind === 'delta') plan.schemas.push({ name, why: 'delta rows already applied' });
     } else if (rec.state === 'failed') {
@@ -79,7 +78,7 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
       if (old(s.lastModified)) plan.staged.push({ ...item, why: 'no import record' });
     } else if (rec.state === 'active' && rec.imagesPending) {
       // the images stage (after activation) still needs the staged image blobs
-    } else if (FINISHED.has(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
+    } else if (isFinished(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
     else if (rec.state === 'failed' && old(rec.updatedAt)) plan.staged.push({ ...item, why: `import failed more than ${graceHours} h ago` });
   }
   return plan;
@@ -103,16 +102,7 @@ export interface GcResult extends GcPlan {
 
 async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const live = await liveSchemas(deps.pool);
-  const imports = new Map(
-    (
-      await deps.pool.query<{ id: string; state: string; updated_at: Date; load_done: boolean; images_pending: boolean }>(
-        `SELECT id, state, updated_at,
-                COALESCE(stages -> 'load' ->> 'state', '') = 'done' AS load_done,
-                COALESCE(jsonb_array_length(manifest -> 'images'), 0) > 0 AND COALESCE(stages -> 'images' ->> 'state', '') <> 'done' AS images_pending
-           FROM ouk_meta.imports`,
-      )
-    ).rows.map((r) => [r.id, { state: r.state, updatedAt: r.updated_at, loadDone: r.load_done, imagesPending: r.images_pending }]),
-  );
+  const imports = await gcFactsByImport(deps.pool);
   const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();
   try {

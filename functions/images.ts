@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { blobMember, digestHex, INDEX_TYPES, type KitImage, MANIFEST_TYPES, MAX_OCI_JSON, type OciDescriptor, parseImageManifest, parseIndex } from '../bundle/oci.ts';
 import { OukError } from '../lib/errors.ts';
-import { type ImportRecord, requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { type ImportRecord, requireImport, stageDone, stageIsDone } from '../infra/import-records/index.ts';
 import { getStream, readSmallObject, removeObjectsUnder } from '../infra/store.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';

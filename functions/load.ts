@@ -33,7 +33,7 @@ import { connect, ident, type Pool, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { copySql, createTableSql, dropSchema, indexSql, qualified } from '../infra/db-schema.ts';
 import { getStream } from '../infra/store.ts';
-import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { requireImport, stageDone, stageIsDone } from '../infra/import-records/index.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { createExtraTables, indexExtraTables, type ExtraCopy } from './common/extras.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';

@@ -18,7 +18,7 @@ import { connect, type Pool, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
 import { touchedTableName, undoSchemaFor } from './context.ts';
 import { qualified, schemaExists, tableExists } from '../infra/db-schema.ts';
-import { requireImport } from '../infra/import-records.ts';
+import { requireImport, rollBack } from '../infra/import-records/index.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { rollbackExtras } from './common/extras.ts';
 
@@ -82,8 +82,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
        VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8)`,
       [pointer.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds), now],
     );
-    await client.query(`UPDATE ouk_meta.imports SET state = 'rolled-back', updated_at = now() WHERE id = $1`, [current.id]);
-    await client.query(`UPDATE ouk_meta.imports SET state = 'active', updated_at = now() WHERE id = $1`, [pointer.previousImport]);
+    await rollBack(client, current.id, pointer.previousImport);
     await client.query('COMMIT');
     result = {
       from: { importId: current.id, version: current.version },

@@ -17,6 +17,8 @@ const MIGRATION_LOCK = 0x0_5e11a;
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
+/** A pool or one of its clients (inside a transaction): what a query needs. */
+export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'stella-ouk' });

@@ -6,7 +6,7 @@
  */
 import type { FlowJob, JobsOptions } from 'bullmq';
 import type { Pool } from '../infra/db.ts';
-import type { ImportRecord } from '../infra/import-records.ts';
+import { markFlowAdded, type ImportRecord } from '../infra/import-records/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import { STAGES, type StageName, type StagePayload } from '../functions/context.ts';
 import { jobIdFor } from './identity.ts';
@@ -56,6 +56,6 @@ export function importFlow(payload: StagePayload, settings: PipelineSettings, fr
 export async function addImportFlow(deps: FlowDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>, from: StageName = STAGES[0]): Promise<void> {
   const payload: StagePayload = { importId: record.id, bucket: record.bucket, key: record.objectKey, etag: record.etag };
   await deps.queues.flows.add(importFlow(payload, deps.settings, from));
-  await deps.pool.query('UPDATE ouk_meta.imports SET flow_added_at = COALESCE(flow_added_at, now()), updated_at = now() WHERE id = $1', [record.id]);
+  await markFlowAdded(deps.pool, record.id);
 }
 

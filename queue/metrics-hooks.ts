@@ -32,6 +32,8 @@
 import { Queue, QueueEvents, type ConnectionOptions, type Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
+import { stageErrorCode, stageState } from '../infra/import-records/index.ts';
+import type { StageName } from '../lib/stages.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
 import {
@@ -117,18 +119,14 @@ export interface QueueMetricsWatcher {
   close(): Promise<void>;
 }
 
+// The pipeline's queues are named after their stage (queue/queues.ts).
 async function reasonFromRecord(pool: Pool, importId: string, stage: string): Promise<string | null> {
-  const r = await pool.query<{ code: string | null }>(
-    `SELECT coalesce(stages -> $2 ->> 'code', error_code) AS code FROM ouk_meta.imports WHERE id = $1`,
-    [importId, stage],
-  );
-  return r.rows[0]?.code ?? null;
+  return stageErrorCode(pool, importId, stage as StageName);
 }
 
 /** Whether the import record says this stage waits (functions/verify.ts: a delta for its base), which is no retry. */
 async function stageWaits(pool: Pool, importId: string, stage: string): Promise<boolean> {
-  const r = await pool.query<{ state: string | null }>(`SELECT stages -> $2 ->> 'state' AS state FROM ouk_meta.imports WHERE id = $1`, [importId, stage]);
-  return r.rows[0]?.state === 'waiting';
+  return (await stageState(pool, importId, stage as StageName)) === 'waiting';
 }
 
 /**

@@ -32,7 +32,7 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { beginStage, patchStage, stageFailed } from '../infra/import-records.ts';
+import { beginStage, patchStage, stageFailed } from '../infra/import-records/index.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { images } from '../functions/images.ts';

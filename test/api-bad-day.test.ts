@@ -33,7 +33,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type Job } from 'bullmq';
 import * as jose from 'jose';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { issueToken } from '../lib/tokens.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject } from '../queue/ingest.ts';

@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import { verify } from '../functions/verify.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { isOukError, OukWait } from '../lib/errors.ts';
 import { recordImport } from '../queue/ingest.ts';
 import type { SyntheticBundle } from './fixtures/synthetic-bundle.ts';

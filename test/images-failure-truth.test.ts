@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildBundle, type BuildResult } from '../builder/build.ts';
 import { todayVersion } from '../bundle/version.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
 import { registry as metricsRegistry, setScrapeSources } from '../lib/metrics.ts';
 import { createRedis } from '../queue/connection.ts';
@@ -112,7 +112,7 @@ test('retry of a push that fails again exits 58; a successful `images --push` cl
 
 test('`images --push` with every image held already still repairs a failed images step', async () => {
   // The step failed (say, the registry dropped the connection after the last manifest): the registry holds it all.
-  const { patchStage } = await import('../infra/import-records.ts');
+  const { patchStage } = await import('../infra/import-records/index.ts');
   const id = (await fx.pool.query<{ active_import: string }>('SELECT active_import FROM ouk_meta.state')).rows[0]!.active_import;
   await patchStage(fx.pool, id, 'images', { state: 'failed', code: 'REGISTRY_UNAVAILABLE', error: 'connection reset' });
   const pushed = await stella('ouk', 'images', '--push');

@@ -17,7 +17,7 @@ import { load } from '../functions/load.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { createRedis } from '../queue/connection.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';

@@ -23,7 +23,7 @@ import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { load } from '../functions/load.ts';
 import { activate } from '../functions/activate.ts';
-import { getImport, patchStage } from '../infra/import-records.ts';
+import { getImport, patchStage } from '../infra/import-records/index.ts';
 import { objectExists } from '../infra/store.ts';
 import { createRegistryClient } from '../infra/registry.ts';
 import { readActivePointer } from '../infra/active-db.ts';

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { stageFailed } from '../infra/import-records.ts';
+import { stageFailed } from '../infra/import-records/index.ts';
 import { describeError, OukError } from '../lib/errors.ts';
 import { excerpt, hasTerminalControl, terminalLines, terminalText } from '../lib/terminal-text.ts';
 import { jobIdFor } from '../queue/identity.ts';

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import { STAGES, type StageName } from '../../functions/context.ts';
-import { getImport, type ImportRecord } from '../../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../../infra/import-records/index.ts';
 import { EXIT_CODES, OukError, type ErrorCode } from '../../lib/errors.ts';
 import { LIFTED_BY } from '../../queue/flow.ts';
 import { jobIdFor } from '../../queue/identity.ts';
