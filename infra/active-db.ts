@@ -3,9 +3,8 @@
  * which import and schema readers use, its version and DB content digest, and
  * the previous import kept for rollback.
  */
-import type pg from 'pg';
+import type { Queryable } from './db.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface ActiveDbPointer {
   activeImport: string | null;

@@ -9,13 +9,13 @@
  * Pass a transaction's client to read all of it from one snapshot.
  */
 import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import { assessFreshness, type Freshness, type FreshnessRule } from '../lib/freshness.ts';
 import { readActivePointer } from './active-db.ts';
 import { withTransaction } from './db.ts';
 import { getImport } from './import-records/index.ts';
 import { readSignedTime } from './signed-time.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export async function readFreshness(q: Queryable, rule: FreshnessRule, hostNow: Date = new Date()): Promise<Freshness> {
   const pointer = await readActivePointer(q);

@@ -6,10 +6,9 @@
  * An activation is a row of ouk_meta.activations (an import activated, a delta
  * applied, a rollback): its `seq` is what a result was computed against.
  */
-import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import { ident } from './db.ts';
 
-export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface StoredSbomRow {
   name: string;
