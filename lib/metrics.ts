@@ -44,6 +44,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { EXIT_CODES, isOukError } from './errors.ts';
 import type { Freshness } from './freshness.ts';
 import type { Logger } from './logger.ts';
+import { STAGES } from './stages.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -58,7 +59,7 @@ export interface CountedQueue {
 
 export const stageDuration = new Histogram({
   name: 'ouk_import_stage_duration_seconds',
-  help: 'Duration of a successful import stage run (verify, unpack, load, activate), in seconds',
+  help: `Duration of a successful import stage run (${STAGES.join(', ')}), in seconds`,
   labelNames: ['stage'] as const,
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   registers: [registry],

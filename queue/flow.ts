@@ -40,8 +40,9 @@ export function stageJobOptions(settings: PipelineSettings, importId: string, st
 }
 
 /**
- * The flow tree from `from` (default the first stage) to activate, the last
- * stage at the root: activate ← load ← unpack ← verify (children run first).
+ * The flow tree from `from` (default the first stage) to the last stage
+ * (STAGES order), at the root: images ← activate ← load ← unpack ← verify
+ * (children run first).
  */
 export function importFlow(payload: StagePayload, settings: PipelineSettings, from: StageName = STAGES[0]): FlowJob {
   const chain = STAGES.slice(STAGES.indexOf(from));

@@ -5,8 +5,8 @@
  *
  * inserts the import record (id from the object's identity, queue/identity.ts)
  * with ON CONFLICT DO NOTHING and, only when the record has no flow yet, adds
- * the flow verify → unpack → load → activate (a BullMQ flow runs the deepest
- * child first: activate{load{unpack{verify}}}) with job ids `<id>-<stage>`.
+ * the flow of the stages (verify → unpack → load → activate → images; a BullMQ
+ * flow runs the deepest child first) with job ids `<id>-<stage>`.
  * The webhook, the reconciler and the CLI all call it; a repeated or duplicated
  * event starts nothing new, and since dedupe rests on the record, not on jobs
  * kept in Redis, it holds however long ago the first event came.
