@@ -55,45 +55,8 @@ export interface StageContext {
   now(): Date;
 }
 
-/** The DB schema a full import's tables are loaded into. */
-export function schemaFor(importId: string): string {
-  if (!/^[0-9a-f]{24}$/.test(importId)) throw new Error(`not an import id: ${importId}`);
-  return `ouk_db_${importId}`;
-}
-
-/** The schema a delta's rows are loaded into before activate applies them to the active DB. */
-export function deltaSchemaFor(importId: string): string {
-  return schemaFor(importId).replace(/^ouk_db_/, 'ouk_delta_');
-}
-
-/** Where a delta's activation saves the rows it replaced (what its rollback restores). */
-export function undoSchemaFor(importId: string): string {
-  return schemaFor(importId).replace(/^ouk_db_/, 'ouk_undo_');
-}
-
-/**
- * The table of an undo schema listing the keys a delta touched in one table:
- * an extra table's (functions/common/extras.ts), and, for a format-3 delta,
- * the advisories of each core table but advisories; where a core table has
- * none, the delta touched all of `touched` in it.
- */
-export function touchedTableName(table: string): string {
-  return `touched_${table}`;
-}
-
-/** Object-store prefix under which unpack stages a bundle's members. */
-export function stagedPrefix(digest: string, importId: string): string {
-  if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
-  if (!/^[0-9a-z-]+$/i.test(importId)) throw new Error(`not an import id: ${importId}`);
-  // Under the bundle's digest, then the import: two imports of the same bytes
-  // (the same kit dropped under two names) never share, clobber or clean up
-  // each other's staged members.
-  return `staged/${digest}/${importId}/`;
-}
-
-export function stagedMarker(digest: string, importId: string): string {
-  return `${stagedPrefix(digest, importId)}.complete`;
-}
+// The stages name their schemas and staged members by one rule (lib/storage-names.ts).
+export { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, touchedTableName, undoSchemaFor } from '../lib/storage-names.ts';
 
 /** Throttles progress reports to one every `everyMs` (the last one always goes out via flush). */
 export function throttledProgress(report: (p: StageProgress) => void, everyMs = 500): { update(p: StageProgress): void; flush(): void } {

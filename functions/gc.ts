@@ -27,6 +27,7 @@ import type { Pool } from '../infra/db.ts';
 import { gcFactsByImport, isFinished, isUnfinished } from '../infra/import-records/index.ts';
 import { removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import type { Logger } from '../lib/logger.ts';
+import { parseSchemaName, parseStagedKey, SCHEMA_NAME_PATTERN, STAGING_PREFIX } from '../lib/storage-names.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
 
 export interface GcFacts {
@@ -51,17 +52,16 @@ export interface GcPlan {
   staged: GcItem[];
 }
 
-const SCHEMA = /^ouk_(db|delta|undo)_([0-9a-f]{24})$/;
 
 export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
   const graceMs = graceHours * 3_600_000;
   const old = (t: Date): boolean => now.getTime() - t.getTime() >= graceMs;
   const plan: GcPlan = { schemas: [], staged: [] };
   for (const name of facts.schemas) {
-    const m = SCHEMA.exec(name);
-    if (!m || facts.live.has(name)) continue;
-    const [, kind, id] = m;
-    const rec = facts.imports.get(id!);
+    const parsed = parseSchemaName(name);
+    if (!parsed || facts.live.has(name)) continue;
+    const { kind, importId } = parsed;
+    const rec = facts.imports.get(importId);
     if (!rec) plan.schemas.push({ name, why: 'no import record' });
     else if (isUnfinished(rec.state) || rec.state === 'active') {
       // an import in flight needs its schemas; the active import's schema is live (kept above), its delta rows are applied
@@ -103,16 +103,16 @@ export interface GcResult extends GcPlan {
 async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const live = await liveSchemas(deps.pool);
   const imports = await gcFactsByImport(deps.pool);
-  const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
+  const schemas = (await deps.pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE nspname ~ $1', [SCHEMA_NAME_PATTERN])).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();
   try {
-    for await (const o of deps.store.listObjectsV2(deps.bucket, 'staged/', true) as AsyncIterable<{ name?: string; lastModified?: Date; size?: number }>) {
-      const m = o.name ? /^(staged\/[0-9a-f]{64}\/([0-9a-f]{24})\/)/.exec(o.name) : null;
-      if (!m) continue;
-      const p = prefixes.get(m[1]!) ?? { prefix: m[1]!, importId: m[2]!, lastModified: new Date(0), bytes: 0 };
+    for await (const o of deps.store.listObjectsV2(deps.bucket, STAGING_PREFIX, true) as AsyncIterable<{ name?: string; lastModified?: Date; size?: number }>) {
+      const staged = o.name ? parseStagedKey(o.name) : null;
+      if (!staged) continue;
+      const p = prefixes.get(staged.prefix) ?? { prefix: staged.prefix, importId: staged.importId, lastModified: new Date(0), bytes: 0 };
       if (o.lastModified && o.lastModified > p.lastModified) p.lastModified = o.lastModified;
       p.bytes += o.size ?? 0;
-      prefixes.set(m[1]!, p);
+      prefixes.set(staged.prefix, p);
     }
   } catch (e) {
     throw storeUnavailable(e);

@@ -3,6 +3,7 @@
  * which import and schema readers use, its version and DB content digest, and
  * the previous import kept for rollback.
  */
+import { undoSchemaFor } from '../lib/storage-names.ts';
 import type { Queryable } from './db.ts';
 
 
@@ -25,7 +26,7 @@ export async function liveSchemas(q: Queryable): Promise<Set<string>> {
   const pointer = await readActivePointer(q);
   const live = new Set<string>();
   if (pointer.activeSchema) live.add(pointer.activeSchema);
-  if (pointer.activeImport) live.add(`ouk_undo_${pointer.activeImport}`);
+  if (pointer.activeImport) live.add(undoSchemaFor(pointer.activeImport));
   if (pointer.previousImport) {
     const prev = await q.query<{ schema_name: string }>('SELECT schema_name FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [pointer.previousImport]);
     if (prev.rows[0]) live.add(prev.rows[0].schema_name);

@@ -34,6 +34,7 @@ import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
 import { stageErrorCode, stageState } from '../infra/import-records/index.ts';
 import type { StageName } from '../lib/stages.ts';
+import { importIdOfJobId } from '../lib/storage-names.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
 import {
@@ -57,9 +58,9 @@ export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string 
   return importIdFromJobId(job.id ?? '', job.queueName);
 }
 
+/** The import of a stage's job id (lib/storage-names.ts), else the id itself. */
 export function importIdFromJobId(jobId: string, stage: string): string {
-  const suffix = `-${stage}`;
-  return jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : jobId;
+  return importIdOfJobId(jobId, stage) ?? jobId;
 }
 
 /** Seconds the last attempt ran, or null when the timestamps are missing. */

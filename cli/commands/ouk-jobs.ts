@@ -11,6 +11,7 @@ import type { Queue } from 'bullmq';
 import type { Pool } from '../../infra/db.ts';
 import { isUnfinished, recentFailedImports, recentImports, type ImportRecord, type StageRecord } from '../../infra/import-records/index.ts';
 import { OukError } from '../../lib/errors.ts';
+import { importIdOfJobId, jobIdFor } from '../../lib/storage-names.ts';
 import { terminalText } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
 
@@ -59,7 +60,7 @@ function seconds(from: number | undefined, to: number | undefined): number | nul
 }
 
 async function stageFromQueue(queue: Queue, importId: string, stage: StageName): Promise<StageView | null> {
-  const job = await queue.getJob(`${importId}-${stage}`);
+  const job = await queue.getJob(jobIdFor(importId, stage));
   if (!job) return null;
   const state = await job.getState();
   const running = state === 'active';
@@ -109,8 +110,8 @@ async function failedIdsFromQueues(queues: Record<StageName, Queue>, limit: numb
   for (const stage of STAGES) {
     const jobs = await queues[stage].getFailed(0, limit - 1);
     for (const j of jobs) {
-      const id = j.id ?? '';
-      if (id.endsWith(`-${stage}`)) ids.add(id.slice(0, -(stage.length + 1)));
+      const id = importIdOfJobId(j.id ?? '', stage);
+      if (id !== null) ids.add(id);
     }
   }
   return [...ids];

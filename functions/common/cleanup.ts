@@ -13,6 +13,7 @@
  * cleanup.
  */
 import type { Logger } from '../../lib/logger.ts';
+import { parseSchemaName, SCHEMA_NAME_PATTERN } from '../../lib/storage-names.ts';
 import { connect, type Pool } from '../../infra/db.ts';
 import { liveSchemas } from '../../infra/active-db.ts';
 import { dropSchema } from '../../infra/db-schema.ts';
@@ -26,16 +27,13 @@ export interface CleanupResult {
 
 export async function cleanupOldDbs(pool: Pool, logger: Logger, lockTimeoutMs = 2000): Promise<CleanupResult> {
   const keep = await liveSchemas(pool);
-  const r = await pool.query<{ nspname: string; kind: string; import_id: string }>(
-    `SELECT nspname, substring(nspname from '^ouk_([a-z]+)_') AS kind, substring(nspname from '^ouk_[a-z]+_([0-9a-f]{24})$') AS import_id
-       FROM pg_namespace
-      WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`,
-  );
-  const states = await statesOf(pool, r.rows.map((row) => row.import_id));
-  const names = r.rows
+  const r = await pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE nspname ~ $1', [SCHEMA_NAME_PATTERN]);
+  const rows = r.rows.map((row) => ({ nspname: row.nspname, ...parseSchemaName(row.nspname)! }));
+  const states = await statesOf(pool, rows.map((row) => row.importId));
+  const names = rows
     .filter((row) => {
       if (keep.has(row.nspname)) return false;
-      const state = states.get(row.import_id);
+      const state = states.get(row.importId);
       return (
         state === undefined ||
         (row.kind === 'db' && isReplaced(state)) ||
