@@ -28,7 +28,7 @@ import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
 import { stagedPrefix, touchedTableName, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
 import { dropSchema, qualified, schemaExists } from '../infra/db-schema.ts';
-import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './load.ts';
+import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './common/loaded.ts';
 import { removeObjects, removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
 import { markActive, requireImport, stageDone, stageIsDone, stageLost, supersede, type ImportRecord } from '../infra/import-records/index.ts';

@@ -37,20 +37,9 @@ import { requireImport, stageDone, stageIsDone } from '../infra/import-records/i
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { createExtraTables, indexExtraTables, type ExtraCopy } from './common/extras.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
+import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './common/loaded.ts';
 
 const { from: copyFrom } = pgCopyStreams;
-
-export interface LoadResult {
-  schema: string;
-  /** Rows per table (for a delta: rows staged, plus `removed` ids). */
-  counts: Record<string, number>;
-  bytes: number;
-}
-
-/** The table a delta's removed-id list is loaded into (one column, advisory_id). */
-export const REMOVED_TABLE = 'removed';
-/** The table a delta's db/cleared.tsv is loaded into (table_name, advisory_id). */
-export const CLEARED_TABLE = 'cleared';
 
 /** A delta's id lists: the table each is staged in, and its columns (all text). */
 const DELTA_LISTS = { [REMOVED_TABLE]: ['advisory_id'], [CLEARED_TABLE]: ['table_name', 'advisory_id'] } as const;
