@@ -21,7 +21,7 @@ export function activeDbFromPostgres(pool: Pool, rule: FreshnessRule, now: () =>
 }
 
 export interface MetricsPluginOptions {
-  /** PostgreSQL pool: the active-DB gauges are read from ouk_meta.state at scrape time. */
+  /** PostgreSQL pool: the active-DB gauges are read from ouk_meta.active_db at scrape time. */
   pool?: Pool;
   /** Queues whose job counts are exported as ouk_queue_jobs. */
   queues?: Queue[];

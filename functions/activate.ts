@@ -5,7 +5,7 @@
  * any number of workers), the policy is checked again against what is active
  * now, then:
  *
- *  - full bundle: ouk_meta.state points at the new schema;
+ *  - full bundle: ouk_meta.active_db points at the new schema;
  *  - delta bundle: in each table of the active schema, its staged rows replace
  *    every row of each advisory it adds or removes, or whose rows in that table
  *    it changes; the rows it replaces are saved in `ouk_undo_<import id>` so a
@@ -78,9 +78,9 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
       throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): \`stella ouk retry ${p.importId}\` loads it again`, { retryable: false });
     }
 
-    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : await switchFull(client, rec, pointer, loaded);
+    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : fullActivationResult(rec, pointer, loaded);
     await client.query(
-      `UPDATE ouk_meta.state
+      `UPDATE ouk_meta.active_db
           SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $6, previous_import = $5
         WHERE singleton`,
       [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, pointer.activeImport, now],
@@ -129,7 +129,8 @@ function describeActive(rec: ImportRecord, pointer: ActiveDbPointer): ActivateRe
   };
 }
 
-async function switchFull(_client: PoolClient, rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): Promise<ActivateResult> {
+/** A full kit's activation changes no rows: its loaded schema becomes the pointer's target (the caller's UPDATE); this says so. */
+function fullActivationResult(rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): ActivateResult {
   return { version: rec.version!, kind: 'full', schema: loaded.schema, previousImport: pointer.activeImport, counts: loaded.counts };
 }
 

@@ -47,7 +47,7 @@ export interface StageContext {
   /** The host's trusted keys (OUK_TRUSTED_KEYS), loaded when a verify runs, never from a bundle. */
   trustedKeys(): Promise<TrustedKey[]>;
   logger: Logger;
-  progress(p: StageProgress): void;
+  progress(progress: StageProgress): void;
   attempt: AttemptInfo;
   /** The site's OCI registry (OUK_REGISTRY_URL) and repository prefix; absent or null: images are not pushed. */
   registry?: { client: RegistryClient; prefix: string } | null;
@@ -59,17 +59,17 @@ export interface StageContext {
 export { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, touchedTableName, undoSchemaFor } from '../lib/storage-names.ts';
 
 /** Throttles progress reports to one every `everyMs` (the last one always goes out via flush). */
-export function throttledProgress(report: (p: StageProgress) => void, everyMs = 500): { update(p: StageProgress): void; flush(): void } {
+export function throttledProgress(report: (progress: StageProgress) => void, everyMs = 500): { update(progress: StageProgress): void; flush(): void } {
   let last = 0;
   let pending: StageProgress | null = null;
   return {
-    update(p) {
-      pending = p;
+    update(progress) {
+      pending = progress;
       const now = Date.now();
       if (now - last >= everyMs) {
         last = now;
         pending = null;
-        report(p);
+        report(progress);
       }
     },
     flush() {

@@ -109,10 +109,10 @@ async function readFacts(deps: GcDeps): Promise<GcFacts> {
     for await (const o of deps.store.listObjectsV2(deps.bucket, STAGING_PREFIX, true) as AsyncIterable<{ name?: string; lastModified?: Date; size?: number }>) {
       const staged = o.name ? parseStagedKey(o.name) : null;
       if (!staged) continue;
-      const p = prefixes.get(staged.prefix) ?? { prefix: staged.prefix, importId: staged.importId, lastModified: new Date(0), bytes: 0 };
-      if (o.lastModified && o.lastModified > p.lastModified) p.lastModified = o.lastModified;
-      p.bytes += o.size ?? 0;
-      prefixes.set(staged.prefix, p);
+      const entry = prefixes.get(staged.prefix) ?? { prefix: staged.prefix, importId: staged.importId, lastModified: new Date(0), bytes: 0 };
+      if (o.lastModified && o.lastModified > entry.lastModified) entry.lastModified = o.lastModified;
+      entry.bytes += o.size ?? 0;
+      prefixes.set(staged.prefix, entry);
     }
   } catch (e) {
     throw storeUnavailable(e);

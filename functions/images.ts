@@ -181,7 +181,7 @@ export interface SiteImage extends KitImage {
  * does not carry stays as the earlier kit pushed it.
  */
 export async function activeKitImages(pool: StageContext['pool']): Promise<{ version: string | null; images: SiteImage[] }> {
-  const state = await pool.query<{ active_import: string | null; active_version: string | null }>('SELECT active_import, active_version FROM ouk_meta.state WHERE singleton');
+  const state = await pool.query<{ active_import: string | null; active_version: string | null }>('SELECT active_import, active_version FROM ouk_meta.active_db WHERE singleton');
   const seen = new Map<string, SiteImage>();
   let cur = state.rows[0]?.active_import ?? null;
   for (let hops = 0; cur && hops < 10_000; hops++) {

@@ -11,7 +11,7 @@
  *   the import record's load stage marked done.
  *
  * The load is not one transaction: nothing reads this schema before activate
- * points ouk_meta.state at it. A load that fails drops its schema at once (on
+ * points ouk_meta.active_db at it. A load that fails drops its schema at once (on
  * a full disk, it is what fills it) and closes its object-store reads; a crash
  * leaves a schema without a `done` record, which a rerun drops and builds
  * again, and gc removes once its import has failed (dropSchema refuses a live

@@ -1,5 +1,5 @@
 /**
- * Stored SBOMs and their re-scan after every activation (issue 14).
+ * Stored SBOMs and their re-scan after every activation.
  *
  *   addSbom      validates and stores an SBOM under a name, and scans it once
  *                against the active DB (no quota: stored SBOMs are the site's own)

@@ -72,7 +72,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
     }
 
     await client.query(
-      `UPDATE ouk_meta.state
+      `UPDATE ouk_meta.active_db
           SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $5, previous_import = NULL
         WHERE singleton`,
       [pointer.previousImport, prev.version, prev.schema_name, prev.db_digest, now],

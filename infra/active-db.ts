@@ -1,5 +1,5 @@
 /**
- * The active-DB pointer (ouk_meta.state, one row) as the pipeline sees it:
+ * The active-DB pointer (ouk_meta.active_db, one row) as the pipeline sees it:
  * which import and schema readers use, its version and DB content digest, and
  * the previous import kept for rollback.
  */
@@ -34,7 +34,7 @@ export async function liveSchemas(q: Queryable): Promise<Set<string>> {
   return live;
 }
 
-/** Reads the pointer row (ouk_meta.state); `forUpdate` locks it, which serialises activations and rollbacks. */
+/** Reads the pointer row (ouk_meta.active_db); `forUpdate` locks it, which serialises activations and rollbacks. */
 export async function readActivePointer(q: Queryable, forUpdate = false): Promise<ActiveDbPointer> {
   const r = await q.query<{
     active_import: string | null;
@@ -43,9 +43,9 @@ export async function readActivePointer(q: Queryable, forUpdate = false): Promis
     active_digest: string | null;
     activated_at: Date | null;
     previous_import: string | null;
-  }>(`SELECT active_import, active_version, active_schema, active_digest, activated_at, previous_import FROM ouk_meta.state WHERE singleton${forUpdate ? ' FOR UPDATE' : ''}`);
+  }>(`SELECT active_import, active_version, active_schema, active_digest, activated_at, previous_import FROM ouk_meta.active_db WHERE singleton${forUpdate ? ' FOR UPDATE' : ''}`);
   const row = r.rows[0];
-  if (!row) throw new Error('ouk_meta.state has no row: run the migrations (infra/db.ts migrate)');
+  if (!row) throw new Error('ouk_meta.active_db has no row: run the migrations (infra/db.ts migrate)');
   return {
     activeImport: row.active_import,
     activeVersion: row.active_version,

@@ -159,7 +159,7 @@ export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolC
 
 export async function readActive(q: Pick<pg.PoolClient, 'query'>): Promise<ActiveDb | null> {
   const r = await q.query<{ active_import: string | null; active_version: string; active_schema: string; active_digest: string | null; activated_at: Date }>(
-    'SELECT active_import, active_version, active_schema, active_digest, activated_at FROM ouk_meta.state WHERE singleton',
+    'SELECT active_import, active_version, active_schema, active_digest, activated_at FROM ouk_meta.active_db WHERE singleton',
   );
   const row = r.rows[0];
   if (!row || !row.active_schema || !row.active_import) return null;

@@ -1,5 +1,5 @@
 /**
- * Kit images end to end (issue 13 part 1), on the real services: a kit built
+ * Kit images end to end, on the real services: a kit built
  * from ../shared/feeds with two two-platform OCI images (scanner as skopeo
  * writes a layout, zastava as umoci does) imports air-gapped through the
  * stages, and the site's registry — Debian's docker-registry on loopback —
