@@ -152,10 +152,6 @@ export async function deleteSbom(q: Queryable, name: string): Promise<boolean> {
   return r.rowCount === 1;
 }
 
-export async function listSbomNames(q: Queryable): Promise<string[]> {
-  return (await q.query<{ name: string }>('SELECT name FROM ouk_meta.sboms ORDER BY name')).rows.map((r) => r.name);
-}
-
 /** The stored SBOMs without a result for activation `seq`, by name. */
 export async function sbomsWithoutResult(q: Queryable, seq: number): Promise<string[]> {
   const r = await q.query<{ name: string }>(

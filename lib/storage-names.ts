@@ -14,10 +14,6 @@ import type { StageName } from './stages.ts';
 
 const IMPORT_ID = /^[0-9a-f]{24}$/;
 
-export function isImportId(s: string): boolean {
-  return IMPORT_ID.test(s);
-}
-
 // --- DB schemas ---
 
 export const SCHEMA_KINDS = ['db', 'delta', 'undo'] as const;

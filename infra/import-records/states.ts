@@ -70,7 +70,3 @@ export const MOVES_TO: Record<ImportState, readonly ImportState[]> = {
   superseded: ['active'],
   'rolled-back': ['active'],
 };
-
-export function canMove(from: ImportState, to: ImportState): boolean {
-  return MOVES_TO[to].includes(from);
-}
