@@ -16,6 +16,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../lib/config.ts';
 import { STAGES, type StageName } from '../lib/stages.ts';
+import { readStageProgress } from '../functions/context.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { operatorAuthConfigured, operatorAuthHook, type OperatorAuthConfig } from './auth.ts';
 
@@ -61,12 +62,10 @@ function queueRank(q: Queue): number {
  */
 export function formatProgress(progress: unknown): unknown {
   if (progress === null || typeof progress !== 'object' || Array.isArray(progress)) return progress;
-  const p = progress as Record<string, unknown>;
-  if (typeof p.progress === 'number') return p;
-  const total = typeof p.total === 'number' ? p.total : undefined;
-  const done = [p.done, p.bytes, p.rows, p.members, p.processed].find((v): v is number => typeof v === 'number');
-  if (total && total > 0 && done !== undefined) return { ...p, progress: Math.min(100, Math.round((done / total) * 100)) };
-  return p;
+  const fields = progress as Record<string, unknown>;
+  if (typeof fields.progress === 'number') return fields;
+  const percent = readStageProgress(fields)?.percent ?? null;
+  return percent === null ? fields : { ...fields, progress: percent };
 }
 
 export function queueAdapters(queues: Queue[]): BullMQAdapter[] {

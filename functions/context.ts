@@ -33,6 +33,29 @@ export interface StageProgress {
   current?: string;
 }
 
+/** A stage job's progress as its readers show it: counts in their unit, and the percentage when it is known. */
+export interface ProgressReading {
+  done: number | null;
+  total: number | null;
+  unit: string;
+  percent: number | null;
+}
+
+/**
+ * Reads a stage job's progress as BullMQ keeps it — a StageProgress, a bare
+ * percentage or `{progress}` — one way for the dashboard, `stella ouk jobs`
+ * and the import's progress bars. Null for anything else.
+ */
+export function readStageProgress(x: unknown): ProgressReading | null {
+  if (typeof x === 'number') return { done: null, total: null, unit: '', percent: x };
+  if (!x || typeof x !== 'object' || Array.isArray(x)) return null;
+  const o = x as Record<string, unknown>;
+  const done = [o.done, o.bytes, o.rows, o.members, o.processed].find((v): v is number => typeof v === 'number') ?? null;
+  const total = typeof o.total === 'number' && o.total > 0 ? o.total : null;
+  const percent = typeof o.progress === 'number' ? o.progress : done !== null && total !== null ? Math.min(100, Math.round((done / total) * 100)) : null;
+  return { done, total, unit: typeof o.unit === 'string' ? o.unit : '', percent };
+}
+
 export interface AttemptInfo {
   /** 1 for the first run of this job. */
   number: number;

@@ -15,7 +15,7 @@ import { importIdOfJobId, jobIdFor } from '../../lib/storage-names.ts';
 import { terminalText } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
 
-import { STAGES, type StageName } from '../../functions/context.ts';
+import { readStageProgress, STAGES, type StageName } from '../../functions/context.ts';
 import { LIVE_STATES } from '../../queue/resume.ts';
 
 export interface StageView {
@@ -157,15 +157,10 @@ export function formatDuration(s: number | null): string {
   return `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
-function progressText(p: unknown): string {
-  if (typeof p === 'number') return p > 0 ? `${Math.round(p)}%` : '';
-  if (p && typeof p === 'object' && !Array.isArray(p)) {
-    const o = p as Record<string, unknown>;
-    if (typeof o.progress === 'number') return `${Math.round(o.progress)}%`;
-    const done = [o.done, o.bytes, o.rows, o.members].find((v) => typeof v === 'number');
-    if (typeof done === 'number' && typeof o.total === 'number' && o.total > 0) return `${Math.round((done / o.total) * 100)}%`;
-  }
-  return '';
+function progressText(progress: unknown): string {
+  const percent = readStageProgress(progress)?.percent ?? null;
+  if (percent === null || (typeof progress === 'number' && percent <= 0)) return '';
+  return `${Math.round(percent)}%`;
 }
 
 /** An outside message on one line: whitespace runs as one space, control characters escaped, at most `max` characters. */
