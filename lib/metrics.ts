@@ -41,7 +41,7 @@
  *   process_* / nodejs_*                             prom-client default process metrics
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { EXIT_CODES, isOukError } from './errors.ts';
+import { EXIT_CODES, isOukError, parseFailureText } from './errors.ts';
 import type { Freshness } from './freshness.ts';
 import type { Logger } from './logger.ts';
 import { STAGES } from './stages.ts';
@@ -426,8 +426,8 @@ export function failureReason(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && KNOWN_CODES.has(code)) return code;
   const msg = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
-  const m = /^(?:error\[)?([A-Z][A-Z_]+)(?:\])?:/.exec(msg);
-  if (m && KNOWN_CODES.has(m[1])) return m[1];
+  const parsed = parseFailureText(msg).code;
+  if (parsed) return parsed;
   if (/stalled/i.test(msg)) return 'STALLED';
   return 'INTERNAL';
 }

@@ -47,6 +47,7 @@ import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
 import { asOukError } from './errors.ts';
+import { parseFailureText } from '../lib/errors.ts';
 import { jobsOf, resumeFrom, resumeImport } from './resume.ts';
 import { retryImport } from './retry.ts';
 import { ensureRescanPlan } from './rescan.ts';
@@ -202,7 +203,7 @@ async function repairUnfinished(deps: ReconcilerDeps, rec: ImportRecord, out: Re
   // BullMQ keeps a job it will retry in 'delayed': 'failed' is final.
   if (job?.state === 'failed' && rec.stages[from]?.state !== 'failed') {
     const reason = job.job.failedReason || 'the stage failed (no reason kept)';
-    await stageFailed(deps.pool, rec.id, from, failureReason(new Error(reason)), reason.replace(/^[A-Z_]+: /, ''), true);
+    await stageFailed(deps.pool, rec.id, from, failureReason(new Error(reason)), parseFailureText(reason).message, true);
     out.failuresRecorded.push(rec.id);
     deps.logger?.warn({ importId: rec.id, stage: from }, 'reconciler: recorded a stage failure the worker could not write');
     return;
