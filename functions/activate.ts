@@ -32,7 +32,7 @@ import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './common/loaded.t
 import { removeObjects, removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
 import { markActive, requireImport, stageDone, stageIsDone, stageLost, supersede, type ImportRecord } from '../infra/import-records/index.ts';
-import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
+import { pointActiveDb, readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
 import { requireVerified } from './common/staging.ts';
 import { applyExtrasDelta } from './common/extras.ts';
 
@@ -79,12 +79,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     }
 
     result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : fullActivationResult(rec, pointer, loaded);
-    await client.query(
-      `UPDATE ouk_meta.active_db
-          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $6, previous_import = $5
-        WHERE singleton`,
-      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, pointer.activeImport, now],
-    );
+    await pointActiveDb(client, { importId: p.importId, version: manifest.bundleVersion, schema: result.schema, digest: manifest.db.digest, activatedAt: now, previousImport: pointer.activeImport });
     await client.query(
       `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
        VALUES ('activate', $1, $2, $3, $4, $5, $6, $7, $8)`,

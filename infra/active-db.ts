@@ -55,3 +55,23 @@ export async function readActivePointer(q: Queryable, forUpdate = false): Promis
     previousImport: row.previous_import,
   };
 }
+
+/** Where the pointer moves: the DB readers use from now on, and the one a rollback returns to (null: none kept). */
+export interface PointerTarget {
+  importId: string;
+  version: string;
+  schema: string;
+  digest: string | null;
+  activatedAt: Date;
+  previousImport: string | null;
+}
+
+/** Moves the pointer (inside the caller's transaction, after readActivePointer(q, true) locked it). */
+export async function pointActiveDb(q: Queryable, to: PointerTarget): Promise<void> {
+  await q.query(
+    `UPDATE ouk_meta.active_db
+        SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $5, previous_import = $6
+      WHERE singleton`,
+    [to.importId, to.version, to.schema, to.digest, to.activatedAt, to.previousImport],
+  );
+}
