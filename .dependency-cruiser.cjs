@@ -50,6 +50,13 @@ module.exports = {
       from: { path: '^(lib|bundle|signing|infra|builder|scan|functions|queue|api)/' },
       to: { path: '^publisher/token-desk/' },
     },
+    {
+      name: 'no-stage-imports-a-stage',
+      severity: 'error',
+      comment: 'each stage stands alone (any worker runs any stage); what two stages share lives beside them in functions/common/ (the list: lib/stages.ts STAGES)',
+      from: { path: '^functions/(verify|unpack|load|activate|images)\\.ts$' },
+      to: { path: '^functions/(verify|unpack|load|activate|images)\\.ts$' },
+    },
     { name: 'stages-know-no-wiring', severity: 'error', from: { path: '^functions/' }, to: { path: ANY_ABOVE('builder', 'scan', 'queue', 'api', 'cli') } },
     { name: 'queue-knows-no-service', severity: 'error', from: { path: '^queue/', pathNot: '^queue/worker-main\\.ts$' }, to: { path: ANY_ABOVE('builder', 'scan', 'api', 'cli') } },
     {

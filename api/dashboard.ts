@@ -1,6 +1,6 @@
 /**
- * The job dashboard: bull-board at /admin/queues with the verify, unpack, load
- * and activate queues (then the re-scans of stored SBOMs and the periodic
+ * The job dashboard: bull-board at /admin/queues with the stage queues in flow
+ * order (lib/stages.ts: verify, unpack, load, activate, images; then the re-scans of stored SBOMs and the periodic
  * jobs: reconcile, maintenance, mirror), retries enabled, behind operator
  * authentication (see api/auth.ts). With no operator credential configured it is never served
  * open: it answers 404 and says so in the log.
@@ -19,23 +19,29 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../lib/config.ts';
+import { STAGES, type StageName } from '../lib/stages.ts';
+import { readStageProgress } from '../functions/context.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { operatorAuthConfigured, operatorAuthHook, type OperatorAuthConfig } from './auth.ts';
 import type { Pool } from '../infra/db.ts';
 import { appendAudit } from '../infra/audit.ts';
-import { quarantinedImports } from '../infra/import-records.ts';
+import { quarantinedImports } from '../infra/import-records/index.ts';
 
 type BoardServerAdapter = Parameters<typeof createBullBoard>[0]['serverAdapter'];
 
 export const DASHBOARD_PATH = '/admin/queues';
-/** The pipeline's stages in flow order; the dashboard lists the queues in this order. */
-export const STAGE_ORDER = ['verify', 'unpack', 'load', 'activate'] as const;
-
-const DESCRIPTIONS: Record<string, string> = {
+/** What each stage's queue does (a new stage fails to compile here until it is described). */
+const STAGE_DESCRIPTIONS: Record<StageName, string> = {
   verify: 'signature over the whole tarball against the trusted keys, manifest sanity',
   unpack: 'stream the tar, check every member against the manifest, stage members in the store',
   load: 'COPY staged members into a PostgreSQL staging schema',
   activate: 'atomic switch of the active DB, previous DB kept for rollback',
+  images: "push the kit's OCI images to the site's registry (after activation: a registry outage never holds the DB back)",
+};
+
+/** Every queue's description: the stages', then the other queues'. */
+const DESCRIPTIONS: Record<string, string> = {
+  ...STAGE_DESCRIPTIONS,
   rescan: 'stored SBOMs re-scanned after each activation (full, delta, rollback), diffed against their previous findings',
   reconcile: 'the reconciler: lost notifications, stranded imports, unrecorded failures, missing .sig arrived, re-scan planning owed',
   maintenance: 'garbage collection: staged members and DB schemas no import needs',
@@ -87,8 +93,9 @@ async function quarantineList(pool: Pool): Promise<Array<Record<string, string |
 }
 
 function queueRank(q: Queue): number {
-  const i = (STAGE_ORDER as readonly string[]).indexOf(q.name);
-  return i < 0 ? STAGE_ORDER.length : i;
+  // the stages in flow order, then the rest
+  const i = (STAGES as readonly string[]).indexOf(q.name);
+  return i < 0 ? STAGES.length : i;
 }
 
 /**
@@ -98,12 +105,10 @@ function queueRank(q: Queue): number {
  */
 export function formatProgress(progress: unknown): unknown {
   if (progress === null || typeof progress !== 'object' || Array.isArray(progress)) return progress;
-  const p = progress as Record<string, unknown>;
-  if (typeof p.progress === 'number') return p;
-  const total = typeof p.total === 'number' ? p.total : undefined;
-  const done = [p.done, p.bytes, p.rows, p.members, p.processed].find((v): v is number => typeof v === 'number');
-  if (total && total > 0 && done !== undefined) return { ...p, progress: Math.min(100, Math.round((done / total) * 100)) };
-  return p;
+  const fields = progress as Record<string, unknown>;
+  if (typeof fields.progress === 'number') return fields;
+  const percent = readStageProgress(fields)?.percent ?? null;
+  return percent === null ? fields : { ...fields, progress: percent };
 }
 
 export function queueAdapters(queues: Queue[]): BullMQAdapter[] {

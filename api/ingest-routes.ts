@@ -24,6 +24,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { safeEqual } from './auth.ts';
 import { createdObjects, parseWebhookBody } from '../infra/minio-event.ts';
 import { statOrNull } from '../infra/store.ts';
+import { failedWithCode } from '../infra/import-records/index.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import { describeError } from '../lib/errors.ts';
 import { isBundleKey } from '../queue/identity.ts';
@@ -48,12 +49,9 @@ function authorized(req: FastifyRequest, token: string | undefined): boolean {
 /** A signature (`.sig`, or `.sigs.json` against a root) uploaded after its tarball: the import verify refused for lacking it resumes now. */
 async function wakeWaitingVerify(opts: IngestRoutesOptions, bucket: string, sigKey: string): Promise<string[]> {
   const key = sigKey.replace(/\.(sig|sigs\.json)$/, '');
-  const r = await opts.pool.query<{ id: string }>(
-    `SELECT id FROM ouk_meta.imports WHERE bucket = $1 AND object_key = $2 AND state = 'failed' AND error_code = 'SIGNATURE_MISSING'`,
-    [bucket, key],
-  );
+  const waiting = await failedWithCode(opts.pool, bucket, 'SIGNATURE_MISSING', key);
   const woken: string[] = [];
-  for (const { id } of r.rows) {
+  for (const { id } of waiting) {
     await retryImport(opts, id);
     woken.push(id);
   }

@@ -7,7 +7,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../infra/db.ts';
 import { readFreshnessSnapshot } from '../infra/freshness.ts';
-import { countQuarantinedByCode } from '../infra/import-records.ts';
+import { countQuarantinedByCode } from '../infra/import-records/index.ts';
 import type { FreshnessRule } from '../lib/freshness.ts';
 import type { Logger } from '../lib/logger.ts';
 import { registry, setScrapeSources, type ActiveDbSource } from '../lib/metrics.ts';
@@ -28,7 +28,7 @@ export function quarantineFromPostgres(pool: Pool): () => Promise<Record<string,
 }
 
 export interface MetricsPluginOptions {
-  /** PostgreSQL pool: the active-DB gauges are read from ouk_meta.state at scrape time. */
+  /** PostgreSQL pool: the active-DB gauges are read from ouk_meta.active_db at scrape time. */
   pool?: Pool;
   /** Queues whose job counts are exported as ouk_queue_jobs. */
   queues?: Queue[];

@@ -49,7 +49,7 @@ import { TABLES } from '../bundle/tables.ts';
 import { rollback } from '../functions/rollback.ts';
 import { createPool, ident } from '../infra/db.ts';
 import { createTableSql } from '../infra/db-schema.ts';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
 import { createStore, uploadStream } from '../infra/store.ts';
 import { parseStoreEndpoint } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';

@@ -9,14 +9,6 @@ import type { CvssType, DatabaseSeverity, Severity } from './model.ts';
 
 const { Cvss2, Cvss3P0, Cvss3P1, Cvss4P0 } = cvssCalculator;
 
-/** The CVSS type a vector's prefix announces, or null when it names none we score. */
-export function cvssTypeOfVector(vector: string): CvssType | null {
-  if (vector.startsWith('CVSS:4.0/')) return 'CVSS_V4';
-  if (vector.startsWith('CVSS:3.1/') || vector.startsWith('CVSS:3.0/')) return 'CVSS_V3';
-  if (/^\(?AV:[LAN]\/AC:[HML]\/Au:[MSN]\//.test(vector)) return 'CVSS_V2';
-  return null;
-}
-
 /** Base score of a complete base vector, or null when the vector is incomplete or unreadable. */
 export function computeBaseScore(type: CvssType, vector: string): number | null {
   try {

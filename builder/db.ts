@@ -6,7 +6,7 @@
  * table members, hashing them on the way.
  *
  * The result is the full DB, sorted by advisory_id, with a content_hash per
- * advisory: a delta bundle (issue 4) is a streaming merge-join of this
+ * advisory: a delta bundle (docs/bundle-format.md, deltas) is a streaming merge-join of this
  * advisories member against its base's on (advisory_id, content_hash).
  */
 import { createHash } from 'node:crypto';

@@ -110,10 +110,6 @@ export function extraTableByMember(member: string): ExtraTableDef | undefined {
   return EXTRA_TABLES.find((t) => t.member === member);
 }
 
-export function extraTableByRemovedMember(member: string): ExtraTableDef | undefined {
-  return EXTRA_TABLES.find((t) => t.removedMember === member);
-}
-
 /** The table a delta's removed keys of `t` are staged in. */
 export function removedTableName(t: ExtraTableDef): string {
   return `${t.name}_removed`;

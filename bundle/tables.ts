@@ -90,10 +90,6 @@ export const TABLES: readonly TableDef[] = [
   },
 ];
 
-export function tableByName(name: string): TableDef | undefined {
-  return TABLES.find((t) => t.name === name);
-}
-
 export function tableByMember(member: string): TableDef | undefined {
   return TABLES.find((t) => t.member === member);
 }

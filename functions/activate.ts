@@ -5,7 +5,7 @@
  * any number of workers), the policy is checked again against what is active
  * now, then:
  *
- *  - full bundle: ouk_meta.state points at the new schema;
+ *  - full bundle: ouk_meta.active_db points at the new schema;
  *  - delta bundle: in each table of the active schema, its staged rows replace
  *    every row of each advisory it adds or removes, or whose rows in that table
  *    it changes; the rows it replaces are saved in `ouk_undo_<import id>` so a
@@ -28,11 +28,11 @@ import { connect, ident, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
 import { stagedPrefix, touchedTableName, undoSchemaFor, type StageContext, type StagePayload } from './context.ts';
 import { dropSchema, qualified, schemaExists } from '../infra/db-schema.ts';
-import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './load.ts';
+import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './common/loaded.ts';
 import { removeObjects, removeObjectsUnder } from '../infra/store.ts';
 import { checkPolicy } from './common/policy.ts';
-import { requireImport, stageDone, stageIsDone, stageLost, type ImportRecord } from '../infra/import-records.ts';
-import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
+import { markActive, requireImport, stageDone, stageIsDone, stageLost, supersede, type ImportRecord } from '../infra/import-records/index.ts';
+import { pointActiveDb, readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
 import { requireVerified } from './common/staging.ts';
 import { applyExtrasDelta } from './common/extras.ts';
 
@@ -78,22 +78,15 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
       throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): \`stella ouk retry ${p.importId}\` loads it again`, { retryable: false });
     }
 
-    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : await switchFull(client, rec, pointer, loaded);
-    await client.query(
-      `UPDATE ouk_meta.state
-          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $6, previous_import = $5
-        WHERE singleton`,
-      [p.importId, manifest.bundleVersion, result.schema, manifest.db.digest, pointer.activeImport, now],
-    );
+    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : fullActivationResult(rec, pointer, loaded);
+    await pointActiveDb(client, { importId: p.importId, version: manifest.bundleVersion, schema: result.schema, digest: manifest.db.digest, activatedAt: now, previousImport: pointer.activeImport });
     await client.query(
       `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
        VALUES ('activate', $1, $2, $3, $4, $5, $6, $7, $8)`,
       [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds), now],
     );
-    if (pointer.activeImport) {
-      await client.query(`UPDATE ouk_meta.imports SET state = 'superseded', updated_at = now() WHERE id = $1`, [pointer.activeImport]);
-    }
-    await client.query(`UPDATE ouk_meta.imports SET state = 'active', activated_at = $2, error_code = NULL, error = NULL WHERE id = $1`, [p.importId, now]);
+    if (pointer.activeImport) await supersede(client, pointer.activeImport);
+    await markActive(client, p.importId, now);
     await stageDone(client, p.importId, 'activate', result);
     await client.query('COMMIT');
     committed = true;
@@ -131,7 +124,8 @@ function describeActive(rec: ImportRecord, pointer: ActiveDbPointer): ActivateRe
   };
 }
 
-async function switchFull(_client: PoolClient, rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): Promise<ActivateResult> {
+/** A full kit's activation changes no rows: its loaded schema becomes the pointer's target (the caller's UPDATE); this says so. */
+function fullActivationResult(rec: ImportRecord, pointer: ActiveDbPointer, loaded: LoadResult): ActivateResult {
   return { version: rec.version!, kind: 'full', schema: loaded.schema, previousImport: pointer.activeImport, counts: loaded.counts };
 }
 

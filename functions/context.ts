@@ -33,6 +33,29 @@ export interface StageProgress {
   current?: string;
 }
 
+/** A stage job's progress as its readers show it: counts in their unit, and the percentage when it is known. */
+export interface ProgressReading {
+  done: number | null;
+  total: number | null;
+  unit: string;
+  percent: number | null;
+}
+
+/**
+ * Reads a stage job's progress as BullMQ keeps it — a StageProgress, a bare
+ * percentage or `{progress}` — one way for the dashboard, `stella ouk jobs`
+ * and the import's progress bars. Null for anything else.
+ */
+export function readStageProgress(x: unknown): ProgressReading | null {
+  if (typeof x === 'number') return { done: null, total: null, unit: '', percent: x };
+  if (!x || typeof x !== 'object' || Array.isArray(x)) return null;
+  const o = x as Record<string, unknown>;
+  const done = [o.done, o.bytes, o.rows, o.members, o.processed].find((v): v is number => typeof v === 'number') ?? null;
+  const total = typeof o.total === 'number' && o.total > 0 ? o.total : null;
+  const percent = typeof o.progress === 'number' ? o.progress : done !== null && total !== null ? Math.min(100, Math.round((done / total) * 100)) : null;
+  return { done, total, unit: typeof o.unit === 'string' ? o.unit : '', percent };
+}
+
 export interface AttemptInfo {
   /** 1 for the first run of this job. */
   number: number;
@@ -50,7 +73,7 @@ export interface StageContext {
    */
   trustedKeys(): Promise<TrustedKey[]>;
   logger: Logger;
-  progress(p: StageProgress): void;
+  progress(progress: StageProgress): void;
   attempt: AttemptInfo;
   /** The site's OCI registry (OUK_REGISTRY_URL) and repository prefix; absent or null: images are not pushed. */
   registry?: { client: RegistryClient; prefix: string } | null;
@@ -58,58 +81,21 @@ export interface StageContext {
   now(): Date;
 }
 
-/** The DB schema a full import's tables are loaded into. */
-export function schemaFor(importId: string): string {
-  if (!/^[0-9a-f]{24}$/.test(importId)) throw new Error(`not an import id: ${importId}`);
-  return `ouk_db_${importId}`;
-}
-
-/** The schema a delta's rows are loaded into before activate applies them to the active DB. */
-export function deltaSchemaFor(importId: string): string {
-  return schemaFor(importId).replace(/^ouk_db_/, 'ouk_delta_');
-}
-
-/** Where a delta's activation saves the rows it replaced (what its rollback restores). */
-export function undoSchemaFor(importId: string): string {
-  return schemaFor(importId).replace(/^ouk_db_/, 'ouk_undo_');
-}
-
-/**
- * The table of an undo schema listing the keys a delta touched in one table:
- * an extra table's (functions/common/extras.ts), and, for a format-3 delta,
- * the advisories of each core table but advisories; where a core table has
- * none, the delta touched all of `touched` in it.
- */
-export function touchedTableName(table: string): string {
-  return `touched_${table}`;
-}
-
-/** Object-store prefix under which unpack stages a bundle's members. */
-export function stagedPrefix(digest: string, importId: string): string {
-  if (!/^[0-9a-f]{64}$/.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
-  if (!/^[0-9a-z-]+$/i.test(importId)) throw new Error(`not an import id: ${importId}`);
-  // Under the bundle's digest, then the import: two imports of the same bytes
-  // (the same kit dropped under two names) never share, clobber or clean up
-  // each other's staged members.
-  return `staged/${digest}/${importId}/`;
-}
-
-export function stagedMarker(digest: string, importId: string): string {
-  return `${stagedPrefix(digest, importId)}.complete`;
-}
+// The stages name their schemas and staged members by one rule (lib/storage-names.ts).
+export { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, touchedTableName, undoSchemaFor } from '../lib/storage-names.ts';
 
 /** Throttles progress reports to one every `everyMs` (the last one always goes out via flush). */
-export function throttledProgress(report: (p: StageProgress) => void, everyMs = 500): { update(p: StageProgress): void; flush(): void } {
+export function throttledProgress(report: (progress: StageProgress) => void, everyMs = 500): { update(progress: StageProgress): void; flush(): void } {
   let last = 0;
   let pending: StageProgress | null = null;
   return {
-    update(p) {
-      pending = p;
+    update(progress) {
+      pending = progress;
       const now = Date.now();
       if (now - last >= everyMs) {
         last = now;
         pending = null;
-        report(p);
+        report(progress);
       }
     },
     flush() {

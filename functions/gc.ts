@@ -24,8 +24,10 @@
  */
 import { liveSchemas } from '../infra/active-db.ts';
 import type { Pool } from '../infra/db.ts';
+import { gcFactsByImport, isFinished, isUnfinished } from '../infra/import-records/index.ts';
 import { listAllObjects, removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import type { Logger } from '../lib/logger.ts';
+import { parseSchemaName, parseStagedKey, SCHEMA_NAME_PATTERN, STAGING_PREFIX } from '../lib/storage-names.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
 
 export interface GcFacts {
@@ -50,21 +52,18 @@ export interface GcPlan {
   staged: GcItem[];
 }
 
-const IN_FLIGHT = new Set(['queued', 'verifying', 'unpacking', 'loading', 'activating']);
-const FINISHED = new Set(['active', 'superseded', 'rolled-back']);
-const SCHEMA = /^ouk_(db|delta|undo)_([0-9a-f]{24})$/;
 
 export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
   const graceMs = graceHours * 3_600_000;
   const old = (t: Date): boolean => now.getTime() - t.getTime() >= graceMs;
   const plan: GcPlan = { schemas: [], staged: [] };
   for (const name of facts.schemas) {
-    const m = SCHEMA.exec(name);
-    if (!m || facts.live.has(name)) continue;
-    const [, kind, id] = m;
-    const rec = facts.imports.get(id!);
+    const parsed = parseSchemaName(name);
+    if (!parsed || facts.live.has(name)) continue;
+    const { kind, importId } = parsed;
+    const rec = facts.imports.get(importId);
     if (!rec) plan.schemas.push({ name, why: 'no import record' });
-    else if (IN_FLIGHT.has(rec.state) || rec.state === 'active') {
+    else if (isUnfinished(rec.state) || rec.state === 'active') {
       // an import in flight needs its schemas; the active import's schema is live (kept above), its delta rows are applied
       if (rec.state === 'active' && kind === 'delta') plan.schemas.push({ name, why: 'delta rows already applied' });
     } else if (rec.state === 'failed') {
@@ -79,10 +78,10 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
       if (old(s.lastModified)) plan.staged.push({ ...item, why: 'no import record' });
     } else if (rec.state === 'active' && rec.imagesPending) {
       // the images stage (after activation) still needs the staged image blobs
-    } else if (FINISHED.has(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
+      // a quarantined kit is never retried: what it staged is needed by nothing (a release re-runs its failed stage, which stages afresh)
+    } else if (rec.state === 'quarantined' || rec.state === 'removed') plan.staged.push({ ...item, why: `import ${rec.state}: never retried` });
+    else if (isFinished(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
     else if (rec.state === 'failed' && old(rec.updatedAt)) plan.staged.push({ ...item, why: `import failed more than ${graceHours} h ago` });
-    // a quarantined kit is never retried: what it staged is needed by nothing (a release re-runs its failed stage, which stages afresh)
-    else if (rec.state === 'quarantined' || rec.state === 'removed') plan.staged.push({ ...item, why: `import ${rec.state}: never retried` });
   }
   return plan;
 }
@@ -105,26 +104,17 @@ export interface GcResult extends GcPlan {
 
 async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const live = await liveSchemas(deps.pool);
-  const imports = new Map(
-    (
-      await deps.pool.query<{ id: string; state: string; updated_at: Date; load_done: boolean; images_pending: boolean }>(
-        `SELECT id, state, updated_at,
-                COALESCE(stages -> 'load' ->> 'state', '') = 'done' AS load_done,
-                COALESCE(jsonb_array_length(manifest -> 'images'), 0) > 0 AND COALESCE(stages -> 'images' ->> 'state', '') <> 'done' AS images_pending
-           FROM ouk_meta.imports`,
-      )
-    ).rows.map((r) => [r.id, { state: r.state, updatedAt: r.updated_at, loadDone: r.load_done, imagesPending: r.images_pending }]),
-  );
-  const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
+  const imports = await gcFactsByImport(deps.pool);
+  const schemas = (await deps.pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE nspname ~ $1', [SCHEMA_NAME_PATTERN])).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();
   try {
-    for await (const o of listAllObjects(deps.store, deps.bucket, 'staged/')) {
-      const m = o.name ? /^(staged\/[0-9a-f]{64}\/([0-9a-f]{24})\/)/.exec(o.name) : null;
-      if (!m) continue;
-      const p = prefixes.get(m[1]!) ?? { prefix: m[1]!, importId: m[2]!, lastModified: new Date(0), bytes: 0 };
-      if (o.lastModified && o.lastModified > p.lastModified) p.lastModified = o.lastModified;
-      p.bytes += o.size ?? 0;
-      prefixes.set(m[1]!, p);
+    for await (const o of listAllObjects(deps.store, deps.bucket, STAGING_PREFIX)) {
+      const staged = o.name ? parseStagedKey(o.name) : null;
+      if (!staged) continue;
+      const entry = prefixes.get(staged.prefix) ?? { prefix: staged.prefix, importId: staged.importId, lastModified: new Date(0), bytes: 0 };
+      if (o.lastModified && o.lastModified > entry.lastModified) entry.lastModified = o.lastModified;
+      entry.bytes += o.size ?? 0;
+      prefixes.set(staged.prefix, entry);
     }
   } catch (e) {
     throw storeUnavailable(e);

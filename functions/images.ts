@@ -23,7 +23,8 @@
 import { createHash } from 'node:crypto';
 import { blobMember, digestHex, INDEX_TYPES, type KitImage, MANIFEST_TYPES, MAX_OCI_JSON, type OciDescriptor, parseImageManifest, parseIndex } from '../bundle/oci.ts';
 import { OukError } from '../lib/errors.ts';
-import { type ImportRecord, requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { type ImportRecord, requireImport, stageDone, stageIsDone } from '../infra/import-records/index.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { getStream, readSmallObject, removeObjectsUnder } from '../infra/store.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
@@ -181,9 +182,9 @@ export interface SiteImage extends KitImage {
  * does not carry stays as the earlier kit pushed it.
  */
 export async function activeKitImages(pool: StageContext['pool']): Promise<{ version: string | null; images: SiteImage[] }> {
-  const state = await pool.query<{ active_import: string | null; active_version: string | null }>('SELECT active_import, active_version FROM ouk_meta.state WHERE singleton');
+  const pointer = await readActivePointer(pool);
   const seen = new Map<string, SiteImage>();
-  let cur = state.rows[0]?.active_import ?? null;
+  let cur = pointer.activeImport;
   for (let hops = 0; cur && hops < 10_000; hops++) {
     const rec = await requireImport(pool, cur);
     for (const img of rec.manifest?.images ?? []) {
@@ -194,7 +195,7 @@ export async function activeKitImages(pool: StageContext['pool']): Promise<{ ver
     if (rec.kind !== 'delta') break;
     cur = (rec.stages.activate?.result as { previousImport?: string | null } | undefined)?.previousImport ?? null;
   }
-  return { version: state.rows[0]?.active_version ?? null, images: [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+  return { version: pointer.activeVersion, images: [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
 }
 
 export interface ImagesPushed {

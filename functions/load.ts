@@ -11,7 +11,7 @@
  *   the import record's load stage marked done.
  *
  * The load is not one transaction: nothing reads this schema before activate
- * points ouk_meta.state at it. A load that fails drops its schema at once (on
+ * points ouk_meta.active_db at it. A load that fails drops its schema at once (on
  * a full disk, it is what fills it) and closes its object-store reads; a crash
  * leaves a schema without a `done` record, which a rerun drops and builds
  * again, and gc removes once its import has failed (dropSchema refuses a live
@@ -33,24 +33,13 @@ import { connect, ident, type Pool, type PoolClient } from '../infra/db.ts';
 import { deltaSchemaFor, schemaFor, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from './context.ts';
 import { copySql, createTableSql, dropSchema, indexSql, qualified } from '../infra/db-schema.ts';
 import { getStream } from '../infra/store.ts';
-import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { requireImport, stageDone, stageIsDone } from '../infra/import-records/index.ts';
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { createExtraTables, indexExtraTables, type ExtraCopy } from './common/extras.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
+import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './common/loaded.ts';
 
 const { from: copyFrom } = pgCopyStreams;
-
-export interface LoadResult {
-  schema: string;
-  /** Rows per table (for a delta: rows staged, plus `removed` ids). */
-  counts: Record<string, number>;
-  bytes: number;
-}
-
-/** The table a delta's removed-id list is loaded into (one column, advisory_id). */
-export const REMOVED_TABLE = 'removed';
-/** The table a delta's db/cleared.tsv is loaded into (table_name, advisory_id). */
-export const CLEARED_TABLE = 'cleared';
 
 /** A delta's id lists: the table each is staged in, and its columns (all text). */
 const DELTA_LISTS = { [REMOVED_TABLE]: ['advisory_id'], [CLEARED_TABLE]: ['table_name', 'advisory_id'] } as const;

@@ -26,6 +26,7 @@
  */
 import type { MirrorIndex, MirrorIndexEntry } from '../bundle/mirror-index.ts';
 import { compareVersions } from '../bundle/version.ts';
+import { isFinished, isUnfinished } from '../infra/import-records/states.ts';
 
 /** The bucket key a pulled kit is put under. */
 export const MIRROR_KEY_PREFIX = 'mirror/';
@@ -79,15 +80,13 @@ export interface MirrorPlan {
   notes: string[];
 }
 
-const HAD = new Set(['active', 'superseded', 'rolled-back']);
-const IN_FLIGHT = new Set(['queued', 'verifying', 'unpacking', 'loading', 'activating']);
 /** Refusals a retry lifts once the plan has made the kit applicable. */
 const RETRYABLE = new Set(['DELTA_BASE_MISMATCH']);
 
 function importOf(entry: MirrorIndexEntry, imports: KnownImport[]): KnownImport | undefined {
   const mine = imports.filter((i) => i.digest === entry.sha256 || (i.digest === null && i.objectKey === mirrorKeyFor(entry.file)));
   // The most telling first: one that made it, then one under way, then a failure.
-  return mine.find((i) => HAD.has(i.state)) ?? mine.find((i) => IN_FLIGHT.has(i.state)) ?? mine[0];
+  return mine.find((i) => isFinished(i.state)) ?? mine.find((i) => isUnfinished(i.state)) ?? mine[0];
 }
 
 function newestFirst(a: MirrorIndexEntry, b: MirrorIndexEntry): number {
@@ -117,7 +116,7 @@ export function planMirror(input: PlanInput): MirrorPlan {
   const notes: string[] = [];
   let floor = active;
   for (const i of input.imports) {
-    if (i.version && HAD.has(i.state) && (floor === null || compareVersions(i.version, floor) > 0)) floor = i.version;
+    if (i.version && isFinished(i.state) && (floor === null || compareVersions(i.version, floor) > 0)) floor = i.version;
   }
   if (floor !== null && floor !== active) notes.push(`this site had ${floor} before (rolled back since): only kits newer than ${floor} are pulled`);
 
@@ -129,7 +128,7 @@ export function planMirror(input: PlanInput): MirrorPlan {
       return false;
     }
     const known = importOf(k, input.imports);
-    return !(known && HAD.has(known.state));
+    return !(known && isFinished(known.state));
   });
   const newest = candidates.length ? [...candidates].sort(newestFirst)[0]!.version : null;
   const offered = input.index.kits.length ? [...input.index.kits].sort(newestFirst)[0]!.version : null;
@@ -182,7 +181,7 @@ export function planMirror(input: PlanInput): MirrorPlan {
   const steps: MirrorStep[] = chosen.map((entry) => {
     const known = importOf(entry, input.imports);
     if (!known) return { action: 'pull', entry, why: `${describe(entry)}: download, verify, put into the bucket` };
-    if (IN_FLIGHT.has(known.state)) return { action: 'wait', entry, importId: known.id, why: `${describe(entry)}: import ${known.id} is under way (${known.state})` };
+    if (isUnfinished(known.state)) return { action: 'wait', entry, importId: known.id, why: `${describe(entry)}: import ${known.id} is under way (${known.state})` };
     if (known.state === 'quarantined' || known.state === 'removed') {
       return { action: 'blocked', entry, importId: known.id, why: `${describe(entry)}: import ${known.id} is ${known.state} (${known.errorCode ?? 'refused'}): see \`stella ouk quarantine show ${known.id}\`` };
     }

@@ -58,7 +58,7 @@ import { isOukError, OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { connect, type Pool } from '../infra/db.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport, importsOfBundles, unfinishedImportIds } from '../infra/import-records/index.ts';
 import { uploadStream, type ObjectStore } from '../infra/store.ts';
 import { verifyKitFile, type TrustedKey } from '../signing/index.ts';
 import { implicitTrust, type TrustState } from '../signing/root/index.ts';
@@ -73,7 +73,6 @@ const MAX_SIGS_BYTES = 256 * 1024;
 const MAX_ATTESTATION_BYTES = 4 * 1024 * 1024;
 /** Room kept free in the temporary directory beyond a kit's own size. */
 const TMP_MARGIN_BYTES = 64 * 1024 * 1024;
-const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
 
 export interface MirrorDeps {
   pool: Pool;
@@ -171,18 +170,12 @@ export async function fetchMirrorIndex(deps: Pick<MirrorDeps, 'mirror' | 'fetch'
 }
 
 async function knownImports(pool: Pool, index: ReturnType<typeof parseMirrorIndex>): Promise<KnownImport[]> {
-  const r = await pool.query<{ id: string; object_key: string; digest: string | null; version: string | null; state: string; error_code: string | null }>(
-    `SELECT id, object_key, digest, version, state, error_code FROM ouk_meta.imports
-      WHERE digest = ANY($1::text[]) OR object_key = ANY($2::text[]) OR state IN ('active', 'superseded', 'rolled-back')
-      ORDER BY created_at DESC`,
-    [index.kits.map((k) => k.sha256), index.kits.map((k) => mirrorKeyFor(k.file))],
-  );
-  return r.rows.map((x) => ({ id: x.id, objectKey: x.object_key, digest: x.digest, version: x.version, state: x.state, errorCode: x.error_code }));
+  const found = await importsOfBundles(pool, index.kits.map((k) => k.sha256), index.kits.map((k) => mirrorKeyFor(k.file)));
+  return found.map((x) => ({ id: x.id, objectKey: x.objectKey, digest: x.digest, version: x.version, state: x.state, errorCode: x.errorCode }));
 }
 
 async function unfinishedImports(pool: Pool): Promise<string[]> {
-  const r = await pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE state = ANY($1::text[])', [UNFINISHED]);
-  return r.rows.map((x) => x.id);
+  return unfinishedImportIds(pool);
 }
 
 /** Plans a round without changing anything (what `--dry-run` prints). */

@@ -38,7 +38,7 @@ import {
   markRemoved,
   quarantineKeyTaken,
   type ImportRecord,
-} from '../infra/import-records.ts';
+} from '../infra/import-records/index.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { copyWithin, normaliseEtag, putSmallObject, readSmallObject, removeObjects, statOrNull, type ObjectStore } from '../infra/store.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Stored SBOMs and their re-scan after every activation (issue 14).
+ * Stored SBOMs and their re-scan after every activation.
  *
  *   addSbom      validates and stores an SBOM under a name, and scans it once
  *                against the active DB (no quota: stored SBOMs are the site's own)
@@ -25,6 +25,7 @@
  * the CLI with whatever scanner it is given.
  */
 import { OukError } from '../lib/errors.ts';
+import { SEVERITIES, severityRank } from '../lib/severity.ts';
 import { excerpt } from '../lib/terminal-text.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withTransaction, type Pool } from '../infra/db.ts';
@@ -149,11 +150,7 @@ export function sbomNotFound(name: string): OukError {
   return new OukError('SBOM_NOT_FOUND', `no stored SBOM is named ${name}: \`stella sbom list\` shows them`);
 }
 
-const SEVERITY_ORDER = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'];
-const rank = (f: RescanFinding): number => {
-  const i = SEVERITY_ORDER.indexOf(f.severity);
-  return i < 0 ? SEVERITY_ORDER.length : i;
-};
+const rank = (f: RescanFinding): number => severityRank(f.severity);
 
 const keyOf = (f: RescanFinding): string => `${f.component}\u0000${f.advisoryId}`;
 const facts = (f: RescanFinding): FindingChange['before'] => ({ severity: f.severity, kev: Boolean(f.kev), epss: f.epss?.score ?? null });
@@ -201,7 +198,7 @@ function countsOf(o: ScanOutcome): SbomCounts {
 
 /** Counts of a merged findings list, in the scan summary's terms. */
 function countFindings(findings: RescanFinding[]): SbomCounts {
-  const bySeverity = Object.fromEntries(SEVERITY_ORDER.map((sev) => [sev, 0])) as Record<string, number>;
+  const bySeverity = Object.fromEntries(SEVERITIES.map((sev) => [sev, 0])) as Record<string, number>;
   for (const f of findings) bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1;
   return { findings: findings.length, bySeverity, kev: findings.filter((f) => f.kev).length };
 }

@@ -18,8 +18,8 @@ import { connect, type Pool, type PoolClient } from '../infra/db.ts';
 import { cleanupOldDbs } from './common/cleanup.ts';
 import { touchedTableName, undoSchemaFor } from './context.ts';
 import { qualified, schemaExists, tableExists } from '../infra/db-schema.ts';
-import { requireImport } from '../infra/import-records.ts';
-import { readActivePointer } from '../infra/active-db.ts';
+import { requireImport, rollBack } from '../infra/import-records/index.ts';
+import { pointActiveDb, readActivePointer } from '../infra/active-db.ts';
 import { rollbackExtras } from './common/extras.ts';
 
 export interface RollbackResult {
@@ -71,19 +71,14 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
       throw new OukError('NO_PREVIOUS_DB', `the previous DB ${prev.version} (${prev.schema_name}) was already cleaned up; import the kit you want instead`);
     }
 
-    await client.query(
-      `UPDATE ouk_meta.state
-          SET active_import = $1, active_version = $2, active_schema = $3, active_digest = $4, activated_at = $5, previous_import = NULL
-        WHERE singleton`,
-      [pointer.previousImport, prev.version, prev.schema_name, prev.db_digest, now],
-    );
+    // one level of rollback: afterwards no previous DB is kept
+    await pointActiveDb(client, { importId: pointer.previousImport, version: prev.version, schema: prev.schema_name, digest: prev.db_digest, activatedAt: now, previousImport: null });
     await client.query(
       `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
        VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8)`,
       [pointer.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds), now],
     );
-    await client.query(`UPDATE ouk_meta.imports SET state = 'rolled-back', updated_at = now() WHERE id = $1`, [current.id]);
-    await client.query(`UPDATE ouk_meta.imports SET state = 'active', updated_at = now() WHERE id = $1`, [pointer.previousImport]);
+    await rollBack(client, current.id, pointer.previousImport);
     await client.query('COMMIT');
     result = {
       from: { importId: current.id, version: current.version },

@@ -4,7 +4,7 @@
  * (functions/common/staging.ts), so load can run on any worker. A rerun once
  * the staged marker exists does nothing.
  */
-import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { requireImport, stageDone, stageIsDone } from '../infra/import-records/index.ts';
 import { membersStaged, requireVerified, stageMembers, type UnpackResult } from './common/staging.ts';
 import { stagedPrefix, type StageContext, type StagePayload } from './context.ts';
 

@@ -46,7 +46,7 @@ import type { AttestedFeed } from '../signing/attestation/index.ts';
 import type { StageContext, StagePayload } from './context.ts';
 import { normaliseEtag, statOrNull } from '../infra/store.ts';
 import { checkPolicy, pendingBase } from './common/policy.ts';
-import { requireImport, stageDone, stageIsDone } from '../infra/import-records.ts';
+import { recordVerifiedFacts, requireImport, stageDone, stageIsDone } from '../infra/import-records/index.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { advanceSignedTime } from '../infra/signed-time.ts';
 import { checkKitInBucket } from './common/kit-check.ts';
@@ -125,10 +125,7 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
     manifest: JSON.stringify(manifest),
     manifest_sha256: manifestSha256,
   };
-  await ctx.pool.query(
-    `UPDATE ouk_meta.imports SET digest = $2, size = $3, version = $4, kind = $5, base_version = $6, manifest = $7, manifest_sha256 = $8, updated_at = now() WHERE id = $1`,
-    [p.importId, facts.digest, facts.size, facts.version, facts.kind, facts.base_version, facts.manifest, facts.manifest_sha256],
-  );
+  await recordVerifiedFacts(ctx.pool, p.importId, facts);
   try {
     checkPolicy(manifest, await readActivePointer(ctx.pool), { allowDowngrade: rec.allowDowngrade, force: rec.force }, ctx.now(), ctx.config.maxClockSkewSeconds);
   } catch (e) {

@@ -50,7 +50,7 @@ export function indexSql(schema: string, t: TableShape): string[] {
 /**
  * DROP SCHEMA … CASCADE, refused for a live schema (the active DB, its undo
  * data, the previous DB): whatever replays a stage or cleans up, nothing ever
- * drops or rewrites what ouk_meta.state points at.
+ * drops or rewrites what ouk_meta.active_db points at.
  */
 export async function dropSchema(client: Pick<pg.PoolClient, 'query'>, schema: string): Promise<void> {
   if ((await liveSchemas(client)).has(schema)) {

@@ -17,6 +17,8 @@ const MIGRATION_LOCK = 0x0_5e11a;
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
+/** A pool or one of its clients (inside a transaction): what a query needs. */
+export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'stella-ouk' });
@@ -157,7 +159,7 @@ export async function withActiveSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolC
 
 export async function readActive(q: Pick<pg.PoolClient, 'query'>): Promise<ActiveDb | null> {
   const r = await q.query<{ active_import: string | null; active_version: string; active_schema: string; active_digest: string | null; activated_at: Date }>(
-    'SELECT active_import, active_version, active_schema, active_digest, activated_at FROM ouk_meta.state WHERE singleton',
+    'SELECT active_import, active_version, active_schema, active_digest, activated_at FROM ouk_meta.active_db WHERE singleton',
   );
   const row = r.rows[0];
   if (!row || !row.active_schema || !row.active_import) return null;

@@ -133,13 +133,3 @@ export function resolveEnv(cwd = process.cwd()): Env {
 export function childProcessEnv(over: Env): NodeJS.ProcessEnv {
   return { ...process.env, ...over };
 }
-
-/** Whether a URL's host is this machine (so the dev launcher may start the service itself). */
-export function isLoopbackUrl(url: string): boolean {
-  try {
-    const h = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    return h === 'localhost' || h === '::1' || /^127\./.test(h);
-  } catch {
-    return false;
-  }
-}

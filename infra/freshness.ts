@@ -1,7 +1,7 @@
 /**
  * The freshness of the active DB as PostgreSQL records it (lib/freshness.ts
  * judges it): the active-DB pointer (infra/active-db.ts), the feeds' snapshot
- * times of its signed manifest (the import record, infra/import-records.ts),
+ * times of its signed manifest (the import record, infra/import-records/index.ts),
  * and the newest signed time this site has seen (infra/signed-time.ts). The
  * active kit's own `created` counts as a signed time too, so a site whose kit
  * was verified before the signed time was kept still has one.
@@ -9,13 +9,13 @@
  * Pass a transaction's client to read all of it from one snapshot.
  */
 import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import { assessFreshness, type Freshness, type FreshnessRule } from '../lib/freshness.ts';
 import { readActivePointer } from './active-db.ts';
 import { withTransaction } from './db.ts';
-import { getImport } from './import-records.ts';
+import { getImport } from './import-records/index.ts';
 import { readSignedTime } from './signed-time.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export async function readFreshness(q: Queryable, rule: FreshnessRule, hostNow: Date = new Date()): Promise<Freshness> {
   const pointer = await readActivePointer(q);

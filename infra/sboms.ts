@@ -6,10 +6,9 @@
  * An activation is a row of ouk_meta.activations (an import activated, a delta
  * applied, a rollback): its `seq` is what a result was computed against.
  */
-import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import { ident } from './db.ts';
 
-export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface StoredSbomRow {
   name: string;
@@ -151,10 +150,6 @@ export async function getSbomDocument(q: Queryable, name: string): Promise<unkno
 export async function deleteSbom(q: Queryable, name: string): Promise<boolean> {
   const r = await q.query('DELETE FROM ouk_meta.sboms WHERE name = $1', [name]);
   return r.rowCount === 1;
-}
-
-export async function listSbomNames(q: Queryable): Promise<string[]> {
-  return (await q.query<{ name: string }>('SELECT name FROM ouk_meta.sboms ORDER BY name')).rows.map((r) => r.name);
 }
 
 /** The stored SBOMs without a result for activation `seq`, by name. */

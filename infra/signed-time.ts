@@ -8,9 +8,8 @@
  * time whatever an UPDATE asks for. A site whose clock is set back reads it
  * to count ages from the later of the two (lib/freshness.ts).
  */
-import type pg from 'pg';
+import type { Queryable } from './db.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface SignedTime {
   /** the newest signed time, null before the first verified kit */

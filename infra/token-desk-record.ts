@@ -11,9 +11,9 @@
  * between the two steps errs on the side of "issued".
  */
 import type pg from 'pg';
+import type { Queryable } from './db.ts';
 import { withTransaction } from './db.ts';
 
-export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export type DeskTokenState = 'sending' | 'sent' | 'failed';
 

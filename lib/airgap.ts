@@ -35,6 +35,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import type { Config } from './config.ts';
 import { OukError } from './errors.ts';
+import { isLoopback, LOOPBACK_NAMES, normaliseHost } from './loopback.ts';
 
 export interface Endpoint {
   host: string;
@@ -43,16 +44,6 @@ export interface Endpoint {
   service: string;
 }
 
-const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1', '::ffff:127.0.0.1'];
-
-function normaliseHost(h: string): string {
-  return h.trim().replace(/^\[|\]$/g, '').toLowerCase();
-}
-
-export function isLoopback(host: string): boolean {
-  const h = normaliseHost(host);
-  return h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h);
-}
 
 function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoint[] {
   try {

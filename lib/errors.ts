@@ -120,6 +120,23 @@ export class OukError extends Error {
   }
 }
 
+/**
+ * A failure as text that must carry its code — a stage job's failedReason,
+ * which is all BullMQ keeps of a failure: `CODE: message`. Made here and read
+ * back by parseFailureText, the one rule for both; inside the process the code
+ * travels as OukError.code, and on the import record as its own field.
+ */
+export function failureText(err: Pick<OukError, 'code' | 'message'>): string {
+  return `${err.code}: ${err.message}`;
+}
+
+/** The code and message of a failureText (or a CLI's `error[CODE]: message`); code null when the text names no known code. */
+export function parseFailureText(text: string): { code: ErrorCode | null; message: string } {
+  const m = /^(?:error\[)?([A-Z][A-Z_]+)(?:\])?: ?/.exec(text);
+  if (m && Object.hasOwn(EXIT_CODES, m[1]!)) return { code: m[1] as ErrorCode, message: text.slice(m[0].length) };
+  return { code: null, message: text };
+}
+
 export function isOukError(e: unknown): e is OukError {
   return e instanceof OukError;
 }

@@ -46,10 +46,11 @@
  *   process_* / nodejs_*                             prom-client default process metrics
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { EXIT_CODES, isOukError } from './errors.ts';
+import { EXIT_CODES, isOukError, parseFailureText } from './errors.ts';
 import type { Freshness } from './freshness.ts';
 import type { RootSummary } from './root-expiry.ts';
 import type { Logger } from './logger.ts';
+import { STAGES } from './stages.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -64,7 +65,7 @@ export interface CountedQueue {
 
 export const stageDuration = new Histogram({
   name: 'ouk_import_stage_duration_seconds',
-  help: 'Duration of a successful import stage run (verify, unpack, load, activate), in seconds',
+  help: `Duration of a successful import stage run (${STAGES.join(', ')}), in seconds`,
   labelNames: ['stage'] as const,
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   registers: [registry],
@@ -476,8 +477,8 @@ export function failureReason(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && KNOWN_CODES.has(code)) return code;
   const msg = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
-  const m = /^(?:error\[)?([A-Z][A-Z_]+)(?:\])?:/.exec(msg);
-  if (m && KNOWN_CODES.has(m[1])) return m[1];
+  const parsed = parseFailureText(msg).code;
+  if (parsed) return parsed;
   if (/stalled/i.test(msg)) return 'STALLED';
   return 'INTERNAL';
 }

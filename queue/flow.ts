@@ -6,7 +6,7 @@
  */
 import type { FlowJob, JobsOptions } from 'bullmq';
 import type { Pool } from '../infra/db.ts';
-import type { ImportRecord } from '../infra/import-records.ts';
+import { markFlowAdded, type ImportRecord } from '../infra/import-records/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import { STAGES, type StageName, type StagePayload } from '../functions/context.ts';
 import { jobIdFor } from './identity.ts';
@@ -40,8 +40,9 @@ export function stageJobOptions(settings: PipelineSettings, importId: string, st
 }
 
 /**
- * The flow tree from `from` (default the first stage) to activate, the last
- * stage at the root: activate ← load ← unpack ← verify (children run first).
+ * The flow tree from `from` (default the first stage) to the last stage
+ * (STAGES order), at the root: images ← activate ← load ← unpack ← verify
+ * (children run first).
  */
 export function importFlow(payload: StagePayload, settings: PipelineSettings, from: StageName = STAGES[0]): FlowJob {
   const chain = STAGES.slice(STAGES.indexOf(from));
@@ -56,6 +57,6 @@ export function importFlow(payload: StagePayload, settings: PipelineSettings, fr
 export async function addImportFlow(deps: FlowDeps, record: Pick<ImportRecord, 'id' | 'bucket' | 'objectKey' | 'etag'>, from: StageName = STAGES[0]): Promise<void> {
   const payload: StagePayload = { importId: record.id, bucket: record.bucket, key: record.objectKey, etag: record.etag };
   await deps.queues.flows.add(importFlow(payload, deps.settings, from));
-  await deps.pool.query('UPDATE ouk_meta.imports SET flow_added_at = COALESCE(flow_added_at, now()), updated_at = now() WHERE id = $1', [record.id]);
+  await markFlowAdded(deps.pool, record.id);
 }
 

@@ -6,7 +6,7 @@
  * new ETag) is a new import.
  */
 import { createHash } from 'node:crypto';
-import type { StageName } from '../functions/context.ts';
+import { STAGING_PREFIX } from '../lib/storage-names.ts';
 import { normaliseEtag } from '../infra/store.ts';
 import { QUARANTINE_PREFIX } from '../lib/quarantine.ts';
 
@@ -15,12 +15,7 @@ export function importIdFor(bucket: string, key: string, etag: string): string {
   return createHash('sha256').update(`${bucket}/${key}#${normaliseEtag(etag)}`).digest('hex').slice(0, 24);
 }
 
-/** BullMQ job id of a stage (BullMQ ids may not contain ':'). */
-export function jobIdFor(importId: string, stage: StageName): string {
-  return `${importId}-${stage}`;
-}
-
-export const STAGING_PREFIX = 'staged/';
+export { jobIdFor } from '../lib/storage-names.ts';
 
 /** Whether an object key is a bundle to import: `*.tar.gz`, not a staged member, not a quarantined kit. */
 export function isBundleKey(key: string): boolean {

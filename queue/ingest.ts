@@ -5,8 +5,8 @@
  *
  * inserts the import record (id from the object's identity, queue/identity.ts)
  * with ON CONFLICT DO NOTHING and, only when the record has no flow yet, adds
- * the flow verify → unpack → load → activate (a BullMQ flow runs the deepest
- * child first: activate{load{unpack{verify}}}) with job ids `<id>-<stage>`.
+ * the flow of the stages (verify → unpack → load → activate → images; a BullMQ
+ * flow runs the deepest child first) with job ids `<id>-<stage>`.
  * The webhook, the reconciler and the CLI all call it; a repeated or duplicated
  * event starts nothing new, and since dedupe rests on the record, not on jobs
  * kept in Redis, it holds however long ago the first event came.
@@ -16,7 +16,7 @@
  */
 import type { Pool } from '../infra/db.ts';
 import { normaliseEtag } from '../infra/store.ts';
-import { fromRow, getImport, type ImportRecord } from '../infra/import-records.ts';
+import { createImport, raiseFlags, type ImportRecord } from '../infra/import-records/index.ts';
 import { addImportFlow, LIFTED_BY, type FlowDeps, type ImportFlags } from './flow.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { resumeImport } from './resume.ts';
@@ -53,23 +53,22 @@ export async function recordImport(
 ): Promise<{ record: ImportRecord; created: boolean; flagsRaised: (keyof IngestFlags)[] }> {
   const etag = normaliseEtag(obj.etag);
   const id = importIdFor(obj.bucket, obj.key, etag);
-  const inserted = await pool.query(
-    `INSERT INTO ouk_meta.imports (id, bucket, object_key, etag, size, allow_downgrade, force, started_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (id) DO NOTHING
-     RETURNING *`,
-    [id, obj.bucket, obj.key, etag, obj.size ?? null, Boolean(flags.allowDowngrade), Boolean(flags.force), source],
-  );
-  if (inserted.rows[0]) return { record: fromRow(inserted.rows[0]), created: true, flagsRaised: [] };
-  const existing = (await getImport(pool, id))!;
+  const { record: existing, created } = await createImport(pool, {
+    id,
+    bucket: obj.bucket,
+    objectKey: obj.key,
+    etag,
+    size: obj.size ?? null,
+    allowDowngrade: Boolean(flags.allowDowngrade),
+    force: Boolean(flags.force),
+    startedBy: source,
+  });
+  if (created) return { record: existing, created: true, flagsRaised: [] };
   const raised: (keyof IngestFlags)[] = [];
   if (flags.allowDowngrade && !existing.allowDowngrade) raised.push('allowDowngrade');
   if (flags.force && !existing.force) raised.push('force');
   if (raised.length) {
-    await pool.query(
-      'UPDATE ouk_meta.imports SET allow_downgrade = allow_downgrade OR $2, force = force OR $3, updated_at = now() WHERE id = $1',
-      [id, Boolean(flags.allowDowngrade), Boolean(flags.force)],
-    );
+    await raiseFlags(pool, id, { allowDowngrade: Boolean(flags.allowDowngrade), force: Boolean(flags.force) });
     existing.allowDowngrade ||= Boolean(flags.allowDowngrade);
     existing.force ||= Boolean(flags.force);
   }

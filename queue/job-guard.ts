@@ -23,7 +23,7 @@
  */
 import type { StageName, StagePayload } from '../functions/context.ts';
 import type { Pool } from '../infra/db.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { normaliseEtag } from '../infra/store.ts';
 import { OukError } from '../lib/errors.ts';
 import { STAGES } from '../lib/stages.ts';

@@ -32,6 +32,9 @@
 import { Queue, QueueEvents, type ConnectionOptions, type Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pool } from '../infra/db.ts';
+import { stageErrorCode, stageState } from '../infra/import-records/index.ts';
+import type { StageName } from '../lib/stages.ts';
+import { importIdOfJobId } from '../lib/storage-names.ts';
 import type { Logger } from '../lib/logger.ts';
 import { withImport } from '../lib/logger.ts';
 import {
@@ -55,9 +58,9 @@ export function importIdOf(job: Pick<Job, 'id' | 'data' | 'queueName'>): string 
   return importIdFromJobId(job.id ?? '', job.queueName);
 }
 
+/** The import of a stage's job id (lib/storage-names.ts), else the id itself. */
 export function importIdFromJobId(jobId: string, stage: string): string {
-  const suffix = `-${stage}`;
-  return jobId.endsWith(suffix) ? jobId.slice(0, -suffix.length) : jobId;
+  return importIdOfJobId(jobId, stage) ?? jobId;
 }
 
 /** Seconds the last attempt ran, or null when the timestamps are missing. */
@@ -117,18 +120,14 @@ export interface QueueMetricsWatcher {
   close(): Promise<void>;
 }
 
+// The pipeline's queues are named after their stage (queue/queues.ts).
 async function reasonFromRecord(pool: Pool, importId: string, stage: string): Promise<string | null> {
-  const r = await pool.query<{ code: string | null }>(
-    `SELECT coalesce(stages -> $2 ->> 'code', error_code) AS code FROM ouk_meta.imports WHERE id = $1`,
-    [importId, stage],
-  );
-  return r.rows[0]?.code ?? null;
+  return stageErrorCode(pool, importId, stage as StageName);
 }
 
 /** Whether the import record says this stage waits (functions/verify.ts: a delta for its base), which is no retry. */
 async function stageWaits(pool: Pool, importId: string, stage: string): Promise<boolean> {
-  const r = await pool.query<{ state: string | null }>(`SELECT stages -> $2 ->> 'state' AS state FROM ouk_meta.imports WHERE id = $1`, [importId, stage]);
-  return r.rows[0]?.state === 'waiting';
+  return (await stageState(pool, importId, stage as StageName)) === 'waiting';
 }
 
 /**

@@ -46,13 +46,15 @@
  * (its job's deadline).
  */
 import { listAllObjects, normaliseEtag, storeUnavailable, type ObjectStore } from '../infra/store.ts';
-import { failedWithCodes, fromRow, getImport, settledOutOfBucket, stageFailed, type ImportRecord } from '../infra/import-records.ts';
+import { deltasRefusedForBase, failedWithCode, failedWithCodes, getImport, importsToRepair, settledOutOfBucket, stageFailed, withFlowAdded, type ImportRecord } from '../infra/import-records/index.ts';
+import { readActivePointer } from '../infra/active-db.ts';
 import { QUARANTINE_CODES } from '../lib/quarantine.ts';
 import { quarantineImport, quarantines } from '../functions/quarantine.ts';
 import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
 import { asOukError } from './errors.ts';
+import { parseFailureText } from '../lib/errors.ts';
 import { jobsOf, resumeFrom, resumeImport } from './resume.ts';
 import { retryImport } from './retry.ts';
 import { ensureRescanPlan } from './rescan.ts';
@@ -111,8 +113,6 @@ export interface ReconcileResult {
 
 /** At most this many errors are kept in a result (the log has every one). */
 const MAX_ERRORS = 20;
-
-const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
 
 /** What one listing of the bucket says. */
 interface Listing {
@@ -195,11 +195,7 @@ async function listBucket(deps: ReconcilerDeps): Promise<Listing> {
 async function ingestUnknownBundles(pass: Pass, listing: Listing): Promise<void> {
   const { deps, out } = pass;
   out.bundles = listing.bundles.length;
-  const known = new Set(
-    (
-      await deps.pool.query<{ id: string }>('SELECT id FROM ouk_meta.imports WHERE id = ANY($1::text[]) AND flow_added_at IS NOT NULL', [listing.bundles.map((f) => f.id)])
-    ).rows.map((r) => r.id),
-  );
+  const known = await withFlowAdded(deps.pool, listing.bundles.map((f) => f.id));
   const unknown = listing.bundles.filter((f) => !known.has(f.id));
   await pass.each('ingest', unknown, pass.limits.ingest, async (f) => {
     const r = await ingestObject(deps, { bucket: deps.bucket, key: f.key, etag: f.etag, size: f.size }, {}, 'reconciler');
@@ -219,7 +215,7 @@ async function repairUnfinished(deps: ReconcilerDeps, rec: ImportRecord, out: Re
   // BullMQ keeps a job it will retry in 'delayed': 'failed' is final.
   if (job?.state === 'failed' && rec.stages[from]?.state !== 'failed') {
     const reason = job.job.failedReason || 'the stage failed (no reason kept)';
-    await stageFailed(deps.pool, rec.id, from, failureReason(new Error(reason)), reason.replace(/^[A-Z_]+: /, ''), true);
+    await stageFailed(deps.pool, rec.id, from, failureReason(new Error(reason)), parseFailureText(reason).message, true);
     out.failuresRecorded.push(rec.id);
     deps.logger?.warn({ importId: rec.id, stage: from }, 'reconciler: recorded a stage failure the worker could not write');
     return;
@@ -238,35 +234,24 @@ async function repairImports(pass: Pass): Promise<void> {
   const after = cursor?.repairAfter ?? null;
   const limit = pass.limits.repair;
   // A failed images step waits for `stella ouk retry`; an owed one is repaired like an unfinished stage.
-  const r = await deps.pool.query<Parameters<typeof fromRow>[0]>(
-    `SELECT * FROM ouk_meta.imports
-      WHERE (state = ANY($1::text[])
-             OR (state = 'active' AND COALESCE(stages -> 'images' ->> 'state', '') NOT IN ('done', 'failed')))
-        AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::text))
-      ORDER BY created_at, id
-      LIMIT $4`,
-    [UNFINISHED, after?.createdAt ?? null, after?.id ?? '', limit + 1],
-  );
-  const rows = r.rows.slice(0, limit);
+  const found = await importsToRepair(deps.pool, after, limit + 1);
+  const rows = found.slice(0, limit);
   // A full page: the next pass goes on after its last row; else it starts over from the oldest.
   if (cursor) {
     const last = rows.at(-1);
-    cursor.repairAfter = r.rows.length > limit && last ? { createdAt: last.created_at as Date, id: last.id as string } : null;
+    cursor.repairAfter = found.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null;
   }
-  if (r.rows.length > limit) out.more.push('repair');
+  if (found.length > limit) out.more.push('repair');
   await pass.each('repair', rows, limit, async (row) => {
-    const rec = (await getImport(deps.pool, row.id as string)) ?? fromRow(row);
+    const rec = (await getImport(deps.pool, row.id)) ?? row;
     await repairUnfinished(deps, rec, out);
-  }, (row) => row.id as string);
+  }, (row) => row.id);
 }
 
 async function retryWhenSignatureArrived(pass: Pass, listing: Listing): Promise<void> {
   const { deps, out } = pass;
-  const r = await deps.pool.query<{ id: string; object_key: string }>(
-    `SELECT id, object_key FROM ouk_meta.imports WHERE state = 'failed' AND error_code = 'SIGNATURE_MISSING' AND bucket = $1 ORDER BY created_at`,
-    [deps.bucket],
-  );
-  const arrived = r.rows.filter((row) => listing.signatures.has(`${row.object_key}.sig`));
+  const waiting = await failedWithCode(deps.pool, deps.bucket, 'SIGNATURE_MISSING');
+  const arrived = waiting.filter((row) => listing.signatures.has(`${row.objectKey}.sig`));
   await pass.each('signatures', arrived, pass.limits.signatures, async (row) => {
     await retryImport(deps, row.id);
     out.retried.push(row.id);
@@ -277,15 +262,10 @@ async function retryWhenSignatureArrived(pass: Pass, listing: Listing): Promise<
 /** Deltas refused for a base that was not active (dropped before it, say) whose base is the active DB now, oldest version first. */
 async function retryDeltasWhoseBaseIsActive(pass: Pass): Promise<void> {
   const { deps, out } = pass;
-  const r = await deps.pool.query<{ id: string; version: string; base: string }>(
-    `SELECT i.id, i.version, i.base_version AS base
-       FROM ouk_meta.imports i, ouk_meta.state s
-      WHERE i.state = 'failed' AND i.error_code = 'DELTA_BASE_MISMATCH' AND i.kind = 'delta' AND i.bucket = $1
-        AND s.active_version = i.manifest -> 'base' ->> 'version' AND s.active_digest = i.manifest -> 'base' ->> 'dbDigest'
-      ORDER BY i.version, i.created_at`,
-    [deps.bucket],
-  );
-  await pass.each('deltas', r.rows, pass.limits.deltas, async (row) => {
+  const pointer = await readActivePointer(deps.pool);
+  const refused =
+    pointer.activeVersion && pointer.activeDigest ? await deltasRefusedForBase(deps.pool, deps.bucket, { version: pointer.activeVersion, digest: pointer.activeDigest }) : [];
+  await pass.each('deltas', refused, pass.limits.deltas, async (row) => {
     // Retried by someone else meanwhile (an operator, the mirror round): recorded as this item's error, the next pass looks again.
     await retryImport(deps, row.id);
     out.retried.push(row.id);

@@ -16,12 +16,9 @@
 import type { Job } from 'bullmq';
 import { STAGES, type StageName } from '../functions/context.ts';
 import { connect } from '../infra/db.ts';
-import { getImport, stageIsDone, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, isFinished, stageIsDone, type ImportRecord } from '../infra/import-records/index.ts';
 import { addImportFlow, type FlowDeps } from './flow.ts';
 import { jobIdFor } from './identity.ts';
-
-/** Imports in these states need nothing more (failed ones wait for an operator's retry). */
-export const FINISHED_STATES = ['active', 'superseded', 'rolled-back', 'quarantined', 'removed'] as const;
 
 /** BullMQ states in which a job will still run (or is running) without anyone's help. */
 export const LIVE_STATES: ReadonlySet<string> = new Set(['waiting', 'wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
@@ -48,7 +45,7 @@ export async function jobsOf(deps: Pick<FlowDeps, 'queues'>, importId: string): 
 export function resumeFrom(rec: ImportRecord): StageName | null {
   const from = firstStageNotDone(rec);
   if (!from) return null;
-  if ((FINISHED_STATES as readonly string[]).includes(rec.state)) return rec.state === 'active' && from === 'images' ? from : null;
+  if (isFinished(rec.state)) return rec.state === 'active' && from === 'images' ? from : null;
   return from;
 }
 

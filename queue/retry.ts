@@ -15,7 +15,7 @@
  */
 import { OukError } from '../lib/errors.ts';
 import { STAGES, type StageName } from '../functions/context.ts';
-import { patchStage, requireImport, stageIsDone } from '../infra/import-records.ts';
+import { isReplaced, requeue, requeueForReactivation, requireImport, stageIsDone, stageRetrying } from '../infra/import-records/index.ts';
 import type { FlowDeps } from './flow.ts';
 import { anyLive, jobsOf, resumeFrom, resumeImport } from './resume.ts';
 
@@ -48,8 +48,8 @@ export async function retryImport(deps: FlowDeps, importId: string): Promise<Ret
     throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state} and its ${from} stage is ${jobs[from]?.state ?? 'queued'}: it is still running, nothing to retry`);
   }
 
-  await patchStage(deps.pool, importId, from, { state: 'retrying', code: null, error: null });
-  await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', error_code = NULL, error = NULL, updated_at = now() WHERE id = $1 AND state NOT IN ('active', 'superseded', 'rolled-back')`, [importId]);
+  await stageRetrying(deps.pool, importId, from);
+  await requeue(deps.pool, importId);
   if (failed && chainWaits) {
     await failed.job.retry('failed');
     deps.logger?.info({ importId, stage: from }, 'failed stage retried');
@@ -72,7 +72,7 @@ export async function retryImport(deps: FlowDeps, importId: string): Promise<Ret
  */
 export async function reactivateImport(deps: FlowDeps, importId: string): Promise<RetryResult> {
   const rec = await requireImport(deps.pool, importId);
-  if (rec.state !== 'superseded' && rec.state !== 'rolled-back') {
+  if (!isReplaced(rec.state)) {
     throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state}: only a superseded or rolled-back import can be activated again`);
   }
   if (rec.kind !== 'full') {
@@ -80,8 +80,8 @@ export async function reactivateImport(deps: FlowDeps, importId: string): Promis
   }
   const loaded = rec.schemaName ? (await deps.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [rec.schemaName])).rowCount : 0;
   const from: StageName = loaded ? 'activate' : 'load';
-  for (const s of STAGES.slice(STAGES.indexOf(from))) await patchStage(deps.pool, importId, s, { state: 'retrying', code: null, error: null, result: null });
-  await deps.pool.query(`UPDATE ouk_meta.imports SET state = 'queued', allow_downgrade = true, error_code = NULL, error = NULL, updated_at = now() WHERE id = $1`, [importId]);
+  for (const s of STAGES.slice(STAGES.indexOf(from))) await stageRetrying(deps.pool, importId, s, true);
+  await requeueForReactivation(deps.pool, importId);
   const out = await resumeImport(deps, { ...rec, state: 'queued', stages: { ...rec.stages, ...Object.fromEntries(STAGES.slice(STAGES.indexOf(from)).map((s) => [s, { state: 'retrying' }])) } });
   if (!out.resumed && out.reason !== 'live') throw new OukError('NOTHING_TO_RETRY', `import ${importId} could not be re-activated (${out.reason}): try again in a moment`, { retryable: true });
   deps.logger?.info({ importId, from }, 're-activating a superseded import at the operator\'s request');

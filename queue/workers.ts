@@ -34,7 +34,7 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { beginStage, getImport, patchStage, stageFailed } from '../infra/import-records.ts';
+import { beginStage, getImport, patchStage, stageFailed } from '../infra/import-records/index.ts';
 import { quarantineImport, quarantines } from '../functions/quarantine.ts';
 import { QUARANTINE_CODES } from '../lib/quarantine.ts';
 import { unpack } from '../functions/unpack.ts';
@@ -44,7 +44,7 @@ import { createRegistryClient, registryCredentials } from '../infra/registry.ts'
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
-import { OukWait, type ErrorCode } from '../lib/errors.ts';
+import { failureText, OukWait, type ErrorCode } from '../lib/errors.ts';
 import { failureReason } from '../lib/metrics.ts';
 import { admitStageJob, isStagePayload } from './job-guard.ts';
 import { RESCAN_QUEUE } from './queues.ts';
@@ -92,7 +92,7 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
     // fails for good as JOB_INVALID here, before the import record is touched (queue/job-guard.ts).
     const p = await admitStageJob(base.pool, job.data, stage).catch((e: unknown) => {
       const err = asOukError(e);
-      throw err.retryable ? new Error(`${err.code}: ${err.message}`, { cause: e }) : new UnrecoverableError(`${err.code}: ${err.message}`);
+      throw err.retryable ? new Error(failureText(err), { cause: e }) : new UnrecoverableError(failureText(err));
     });
     const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
     const logger = withImport(base.logger, p.importId, { stage, jobId: job.id, attempt: attempt.number });
@@ -126,7 +126,7 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
       const err = asOukError(e);
       const final = !err.retryable || attempt.number >= attempt.max;
       await stageFailed(base.pool, p.importId, stage, err.code, err.message, final).catch((dbErr: unknown) => logger.error({ err: dbErr }, 'could not record the stage failure'));
-      const message = `${err.code}: ${err.message}`;
+      const message = failureText(err);
       if (!err.retryable) throw new UnrecoverableError(message);
       const thrown = new Error(message, { cause: e });
       throw thrown;

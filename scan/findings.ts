@@ -3,10 +3,10 @@
  * components it could not check and why, and the summary. scan.ts produces
  * these; dedupe.ts and report.ts read them.
  */
+import type { Severity } from '../lib/severity.ts';
 import type { Sbom } from './sbom.ts';
 
-export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, type Severity } from '../lib/severity.ts';
 
 export interface Finding {
   advisoryId: string;

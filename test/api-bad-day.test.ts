@@ -33,7 +33,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type Job } from 'bullmq';
 import * as jose from 'jose';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { issueToken } from '../lib/tokens.ts';
 import { createRedis } from '../queue/connection.ts';
 import { ingestObject } from '../queue/ingest.ts';
@@ -231,7 +231,7 @@ after(async () => {
   await sdb?.close();
 });
 
-describe('a bad day for the API (issue 20, items 5 and 12)', () => {
+describe('a bad day for the API', () => {
   it('stored SBOMs need a role: a scan token is 403 ROLE_REQUIRED, a viewer reads, an operator writes', async () => {
     const sbom = { bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components: [{ type: 'library', name: 'lodash', version: '4.17.15', purl: 'pkg:npm/lodash@4.17.15' }] };
     const requests: Array<[string, string, unknown?]> = [

@@ -76,7 +76,7 @@ const NAMED = [
   'CVE-2022-23529', // jsonwebtoken: GHSA-27h2-hvpr-p74q twice, the osv/npm/ copy without aliases
   'CVE-2015-5739', // GO-2021-0159 names three CVEs, each with its NVD record
   'GHSA-7fhm-mqm4-2wp7', // "Withdrawn: ESLint dependencies …": withdrawn in its title only, no `withdrawn` time
-  // withdrawn in words as duplicates (issue 24), no `withdrawn` time:
+  // withdrawn in words as duplicates, no `withdrawn` time:
   'GHSA-3hrr-xwvg-hxvr', // Keycloak, "Duplicate Advisory: …", a duplicate of GHSA-cq42-vhv7-xr7p
   'GHSA-57rh-gr4v-j5f6', // Keycloak, of GHSA-xmmm-jw76-q7vg
   'GHSA-4xx7-2cx3-x473', // Keycloak, of GHSA-xgfv-xpx8-qhcr
@@ -388,7 +388,7 @@ describe('full build from ../shared/feeds', () => {
     assert.ok(mixed.doc.sources.find((s) => s.feed === 'nvd')!.withdrawn, 'the NVD source is marked');
   });
 
-  test('duplicates GitHub withdrew in words only (issue 24) are withdrawn at the modified time of their newest copy, with their sources marked', async () => {
+  test('duplicates GitHub withdrew in words only are withdrawn at the modified time of their newest copy, with their sources marked', async () => {
     const copiesOf = async (id: string): Promise<{ file: string; modified: string }[]> => {
       const out: { file: string; modified: string }[] = [];
       const files = [`ghsa/${id}.json`, ...(await readdir(path.join(FEEDS, 'osv'))).map((eco) => `osv/${eco}/${id}.json`)];

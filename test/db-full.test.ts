@@ -1,5 +1,5 @@
 /**
- * PostgreSQL out of space (issue 20, items 4 and 9), for real: a PostgreSQL of
+ * PostgreSQL out of space, for real: a PostgreSQL of
  * the test's own whose default tablespace lives on an 8 MiB tmpfs, a worker
  * process, and `stella ouk import` / `retry` / `gc` as an operator runs them.
  * A kit whose DB needs about 12 MiB fills the tablespace during its load:

@@ -1,5 +1,5 @@
 /**
- * A delta dropped before its base (issue 20, item 3): `cp *.tar.gz` puts
+ * A delta dropped before its base: `cp *.tar.gz` puts
  * `stella-ouk-2026-12-11.1.tar.gz` (the delta) into the bucket before
  * `stella-ouk-2026-12-11.tar.gz` (its base). The API and a worker run as
  * processes, the bucket (s3rver) posts MinIO webhooks to the API; nobody runs
@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import pg from 'pg';
 import { verify } from '../functions/verify.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { isOukError, OukWait } from '../lib/errors.ts';
 import { recordImport } from '../queue/ingest.ts';
 import type { SyntheticBundle } from './fixtures/synthetic-bundle.ts';
@@ -80,7 +80,7 @@ async function drop(kit: SyntheticBundle): Promise<string> {
 }
 
 async function activeVersion(): Promise<string | null> {
-  return (await fx.pool.query<{ active_version: string | null }>('SELECT active_version FROM ouk_meta.state')).rows[0]?.active_version ?? null;
+  return (await fx.pool.query<{ active_version: string | null }>('SELECT active_version FROM ouk_meta.active_db')).rows[0]?.active_version ?? null;
 }
 
 async function activations(): Promise<string[]> {
@@ -121,7 +121,7 @@ describe('through the API and a worker, nobody running retry', () => {
     await holder.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query('SELECT * FROM ouk_meta.state FOR UPDATE');
+      await holder.query('SELECT * FROM ouk_meta.active_db FOR UPDATE');
       const baseId = await drop(base);
       await waitFor('the base to reach its activation', async () => (await getImport(fx.pool, baseId))?.state === 'activating', 60_000);
       const deltaId = await drop(delta);

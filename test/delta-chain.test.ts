@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TABLES } from '../bundle/tables.ts';
 import { type BuildResult } from '../builder/build.ts';
 import { ident, type Pool } from '../infra/db.ts';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
 import { rollback } from '../functions/rollback.ts';
 import { undoSchemaFor } from '../functions/context.ts';
 import { readActivePointer } from '../infra/active-db.ts';

@@ -12,7 +12,7 @@
  * second with `stella ouk import` (air-gapped too); scans through the API
  * find what the new DB knows and are counted in /metrics; a URL import is
  * refused with AIRGAP_VIOLATION; without trusted keys the services refuse to
- * start. Last, the whole kit (issue 13): real advisories with ../shared/feeds-extra
+ * start. Last, the whole kit: real advisories with ../shared/feeds-extra
  * (CSAF 2.0, CISA KEV, FIRST EPSS) and two two-platform OCI images, imported
  * air-gapped: the site's registry (Debian's docker-registry, reached by name
  * like compose's `registry`) serves both images by the manifest's digests, a

@@ -116,7 +116,7 @@ async function drop(file: string): Promise<void> {
 }
 
 async function activeVersion(): Promise<string | null> {
-  return (await pool.query<{ active_version: string | null }>('SELECT active_version FROM ouk_meta.state')).rows[0]?.active_version ?? null;
+  return (await pool.query<{ active_version: string | null }>('SELECT active_version FROM ouk_meta.active_db')).rows[0]?.active_version ?? null;
 }
 
 async function activations(version: string): Promise<number> {
@@ -231,7 +231,7 @@ describe('faults against real processes', () => {
   });
 
   test('a completed load of the active import replayed (the dashboard\'s Retry): nothing changes', async () => {
-    const id = (await pool.query<{ active_import: string }>('SELECT active_import FROM ouk_meta.state')).rows[0]!.active_import;
+    const id = (await pool.query<{ active_import: string }>('SELECT active_import FROM ouk_meta.active_db')).rows[0]!.active_import;
     const schema = `ouk_db_${id}`;
     const oid = async () => (await pool.query<{ oid: string }>('SELECT oid::text FROM pg_namespace WHERE nspname = $1', [schema])).rows[0]?.oid;
     const before = await oid();

@@ -1,5 +1,5 @@
 /**
- * `stella feeds sync` (issue 23, item 1) against loopback upstreams that speak
+ * `stella feeds sync` against loopback upstreams that speak
  * each real protocol (test/helpers/upstream.ts: NVD API 2.0, OSV's bucket,
  * CISA KEV, FIRST EPSS, ENISA EUVD; a real git repository for GHSA) over the
  * real records of ../shared/feeds and ../shared/feeds-extra, with injected

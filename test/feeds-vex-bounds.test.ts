@@ -1,6 +1,6 @@
 /**
  * Deep and huge inputs of the builder's feeds and of `stella scan --vex`
- * (issue 20, items 10 and 11), every one generated here, none committed:
+ * (deep nesting, huge files), every one generated here, none committed:
  *
  *   - an EPSS `.csv.gz` that inflates 2 MB to 2 GiB: FEED_UNREADABLE naming
  *     the file, after its inflate limit, without the memory; a line without

@@ -1,5 +1,5 @@
 /**
- * Freshness with a clock that may be wrong (issue 22, item 3).
+ * Freshness with a clock that may be wrong.
  *
  *  - The rule (lib/freshness.ts, lib/config.ts): OUK_MAX_AGE and
  *    OUK_STALE_POLICY parsed strictly, ages counted from the later of the host

@@ -1,6 +1,5 @@
 /**
- * What an operator is told about the images step must be true (issue 20,
- * item 8), through the real CLI against Debian's docker-registry, with the
+ * What an operator is told about the images step must be true, through the real CLI against Debian's docker-registry, with the
  * pipeline's workers running:
  *
  *  - `stella ouk retry` of an import whose images push fails again exits with
@@ -15,7 +14,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildBundle, type BuildResult } from '../builder/build.ts';
 import { todayVersion } from '../bundle/version.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
 import { registry as metricsRegistry, setScrapeSources } from '../lib/metrics.ts';
 import { createRedis } from '../queue/connection.ts';
@@ -112,8 +111,8 @@ test('retry of a push that fails again exits 58; a successful `images --push` cl
 
 test('`images --push` with every image held already still repairs a failed images step', async () => {
   // The step failed (say, the registry dropped the connection after the last manifest): the registry holds it all.
-  const { patchStage } = await import('../infra/import-records.ts');
-  const id = (await fx.pool.query<{ active_import: string }>('SELECT active_import FROM ouk_meta.state')).rows[0]!.active_import;
+  const { patchStage } = await import('../infra/import-records/index.ts');
+  const id = (await fx.pool.query<{ active_import: string }>('SELECT active_import FROM ouk_meta.active_db')).rows[0]!.active_import;
   await patchStage(fx.pool, id, 'images', { state: 'failed', code: 'REGISTRY_UNAVAILABLE', error: 'connection reset' });
   const pushed = await stella('ouk', 'images', '--push');
   assert.equal(pushed.code, 0, pushed.stderr);

@@ -1,5 +1,5 @@
 /**
- * Regional CSAF 2.0 feeds and VEX (issue 13, parts 2 and 4), on the real
+ * Regional CSAF 2.0 feeds and VEX, on the real
  * documents of ../shared/feeds-extra/csaf (Red Hat VEX, Siemens, CISA, BSI,
  * Beckhoff, Festo, Nozomi, CPANSA; read by path). The builder reads
  * `csaf/`: documents that fail the CSAF 2.0 schema are skipped with file and

@@ -1,5 +1,5 @@
 /**
- * KEV and EPSS through the whole kit (issue 13, part 3), on real data: CISA's
+ * KEV and EPSS through the whole kit, on real data: CISA's
  * KEV catalog and FIRST's EPSS scores from ../shared/feeds-extra beside the
  * real records of ../shared/feeds. A full kit carries db/kev.tsv and
  * db/epss.tsv (one row per CVE, the newest score date winning); it imports

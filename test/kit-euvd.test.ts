@@ -1,5 +1,5 @@
 /**
- * ENISA's EUVD through the kit (issue 23): `stella feeds sync --source euvd`
+ * ENISA's EUVD through the kit: `stella feeds sync --source euvd`
  * against the loopback EUVD (records modelled on ENISA's own answers in
  * ../shared/upstream/euvd, their aliases pointed at CVEs of real GHSA records
  * of ../shared/feeds), then the builder and a scan: an EUVD id naming one CVE

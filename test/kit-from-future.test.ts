@@ -1,5 +1,5 @@
 /**
- * A kit from the future (issue 20, item 7): a validly signed kit whose
+ * A kit from the future: a validly signed kit whose
  * `created` is more than OUK_MAX_CLOCK_SKEW_SECONDS (600) after the site's
  * clock is refused with BUNDLE_FROM_FUTURE (exit 36), --force or not, at
  * verify and again at activate — before it can become the active DB and make
@@ -17,7 +17,7 @@ import { load } from '../functions/load.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { createRedis } from '../queue/connection.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';

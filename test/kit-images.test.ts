@@ -1,5 +1,5 @@
 /**
- * Kit images end to end (issue 13 part 1), on the real services: a kit built
+ * Kit images end to end, on the real services: a kit built
  * from ../shared/feeds with two two-platform OCI images (scanner as skopeo
  * writes a layout, zastava as umoci does) imports air-gapped through the
  * stages, and the site's registry — Debian's docker-registry on loopback —
@@ -23,7 +23,7 @@ import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { load } from '../functions/load.ts';
 import { activate } from '../functions/activate.ts';
-import { getImport, patchStage } from '../infra/import-records.ts';
+import { getImport, patchStage } from '../infra/import-records/index.ts';
 import { objectExists } from '../infra/store.ts';
 import { createRegistryClient } from '../infra/registry.ts';
 import { readActivePointer } from '../infra/active-db.ts';

@@ -35,7 +35,7 @@ describe('import graph', () => {
     );
   });
 
-  test('the rules catch an upward import, a sideways one, product code using tests, and a cycle', () => {
+  test('the rules catch an upward import, a sideways one, product code using tests, a stage using a stage, and a cycle', () => {
     const dir = tmpDir('layers');
     const write = (file: string, text: string): void => {
       fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
@@ -56,6 +56,7 @@ describe('import graph', () => {
     write('queue/sync-job.ts', "import { s } from '../publisher/sync/index.ts';\nexport const j = s;\n");
     write('publisher/sync/index.ts', "import { db } from '../../infra/db.ts';\nexport const s = db;\n");
     write('infra/db.ts', 'export const db = 1;\n');
+    write('functions/activate.ts', "import { l } from './load.ts';\nexport const a = l;\n");
     const found = new Set(cruise(dir, ['lib', 'queue', 'scan', 'builder', 'functions', 'test', 'api', 'publisher', 'infra']).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`));
     for (const want of [
       'lib-is-the-bottom: lib/config.ts → queue/flow.ts',
@@ -66,6 +67,7 @@ describe('import graph', () => {
       'token-desk-stands-on-lib-and-infra: publisher/token-desk/desk.ts → scan/score.ts',
       'site-knows-no-publisher: queue/sync-job.ts → publisher/sync/index.ts',
       'publisher-uses-only-the-builder-side: publisher/sync/index.ts → infra/db.ts',
+      'no-stage-imports-a-stage: functions/activate.ts → functions/load.ts',
     ]) {
       assert.ok(found.has(want), `expected "${want}" among:\n${[...found].join('\n')}`);
     }

@@ -151,11 +151,11 @@ test('stage durations, retries and failures come from the workers; active DB and
   for (const l of stageLines) assert.match(String(l.importId), /^imp[1-4]$/);
   assert.ok(stageLines.some((l) => l.importId === 'imp3' && l.level === 'error' && l.reason === 'SIGNATURE_MISSING'));
 
-  // the active DB, read from ouk_meta.state at scrape time, its feeds from its import's signed manifest
+  // the active DB, read from ouk_meta.active_db at scrape time, its feeds from its import's signed manifest
   const manifest = (nvd: Date, osv: Date) => JSON.stringify({ created: hoursAgo(4).toISOString(), feeds: [{ name: 'nvd', snapshot: nvd.toISOString(), records: 1, skipped: 0 }, { name: 'osv', snapshot: osv.toISOString(), records: 1, skipped: 0 }, { name: 'csaf', snapshot: hoursAgo(500).toISOString(), records: 1, skipped: 0 }] });
   await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'imp3'`, [manifest(hoursAgo(5), hoursAgo(6))]);
   await pool.query(
-    `UPDATE ouk_meta.state SET active_import = 'imp3', active_version = '2026.11.27', active_schema = 'ouk_db_imp3', activated_at = $1`,
+    `UPDATE ouk_meta.active_db SET active_import = 'imp3', active_version = '2026.11.27', active_schema = 'ouk_db_imp3', activated_at = $1`,
     [hoursAgo(3)],
   );
   countScan('anonymous');
@@ -179,7 +179,7 @@ test('stage durations, retries and failures come from the workers; active DB and
 
   // osv's snapshot 50 h old: over its 2d budget
   await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'imp3'`, [manifest(hoursAgo(5), hoursAgo(50))]);
-  await pool.query(`UPDATE ouk_meta.state SET active_version = '2026.11.20', activated_at = $1`, [hoursAgo(72)]);
+  await pool.query(`UPDATE ouk_meta.active_db SET active_version = '2026.11.20', activated_at = $1`, [hoursAgo(72)]);
   const old = await scrape();
   assert.equal(sample(old, 'ouk_active_db_info{version="2026.11.20"}'), 1);
   assert.equal(sample(old, 'ouk_active_db_info{version="2026.11.27"}'), null, 'the previous version must leave the gauge');

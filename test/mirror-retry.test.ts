@@ -21,7 +21,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { indexEntryFor, MIRROR_INDEX_FORMAT, serializeMirrorIndex } from '../bundle/mirror-index.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
 import type { SyntheticBundle } from './fixtures/synthetic-bundle.ts';
 import { startService, type ServiceProcess } from './helpers/processes.ts';
@@ -110,7 +110,7 @@ describe('stella ouk mirror pull, the delta retried by someone else first', () =
     let other: Promise<CliRun> | undefined;
     try {
       await holder.query('BEGIN');
-      await holder.query('SELECT * FROM ouk_meta.state FOR UPDATE');
+      await holder.query('SELECT * FROM ouk_meta.active_db FOR UPDATE');
       pull = stella(['ouk', 'mirror', 'pull'], { OUK_MIRROR_URL: mirrorUrl, OUK_MIRROR_WAIT_SECONDS: '120' });
       const baseId = await waitFor('the pulled base to reach its switch', async () => {
         const id = await importOfVersion(BASE);

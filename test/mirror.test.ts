@@ -25,7 +25,7 @@ import { updateMirrorIndex } from '../builder/mirror-index-file.ts';
 import { MAX_MIRROR_INDEX_BYTES, parseMirrorIndex, type MirrorIndex } from '../bundle/mirror-index.ts';
 import { planMirror } from '../functions/mirror-plan.ts';
 import { readActivePointer } from '../infra/active-db.ts';
-import { recentImports } from '../infra/import-records.ts';
+import { recentImports } from '../infra/import-records/index.ts';
 import { allowedEndpoints, installAirgapGuard, uninstallAirgapGuard } from '../lib/airgap.ts';
 import { loadConfig, parseSchedule } from '../lib/config.ts';
 import { EXIT_CODES, findOukError, isOukError, OukError } from '../lib/errors.ts';

@@ -295,13 +295,13 @@ test('/readyz and `stella ouk status` agree on freshness: not ready without a DB
     const health = await app.inject({ url: '/healthz' });
     assert.equal(health.statusCode, 200);
     assert.deepEqual(health.json(), { status: 'ok', airgap: { mode: 'connected', guard: false } });
-    await pool.query(`UPDATE ouk_meta.state SET active_import = NULL, active_version = NULL, active_schema = NULL, activated_at = NULL`);
+    await pool.query(`UPDATE ouk_meta.active_db SET active_import = NULL, active_version = NULL, active_schema = NULL, activated_at = NULL`);
     const none = await app.inject({ url: '/readyz' });
     assert.equal(none.statusCode, 503);
     assert.match(JSON.stringify(none.json()), /activeDb: no vulnerability DB is active/);
 
     await pool.query(`UPDATE ouk_meta.imports SET manifest = $1 WHERE id = 'good1'`, [manifest(3)]);
-    await pool.query(`UPDATE ouk_meta.state SET active_import = 'good1', active_version = '2026.11.27', active_schema = 'ouk_db_x', activated_at = $1`, [hoursAgo(3)]);
+    await pool.query(`UPDATE ouk_meta.active_db SET active_import = 'good1', active_version = '2026.11.27', active_schema = 'ouk_db_x', activated_at = $1`, [hoursAgo(3)]);
     const fresh = await app.inject({ url: '/readyz' });
     assert.equal(fresh.statusCode, 200);
     assert.deepEqual((fresh.json() as { warnings: string[] }).warnings, []);

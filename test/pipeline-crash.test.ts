@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
 import { schemaFor } from '../functions/context.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { createRedis } from '../queue/connection.ts';

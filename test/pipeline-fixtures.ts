@@ -14,10 +14,9 @@ import type { StageContext, StagePayload, StageProgress } from '../functions/con
 import { uploadStream } from '../infra/store.ts';
 import { importIdFor } from '../queue/identity.ts';
 import { recordImport, type IngestFlags } from '../queue/ingest.ts';
-import { verify } from '../functions/verify.ts';
-import { unpack } from '../functions/unpack.ts';
-import { load } from '../functions/load.ts';
-import { activate, type ActivateResult } from '../functions/activate.ts';
+import type { ActivateResult } from '../functions/activate.ts';
+import { STAGES } from '../lib/stages.ts';
+import { STAGE_FUNCTIONS } from '../queue/workers.ts';
 import { pipelineSettings, type Config, type PipelineSettings } from '../lib/config.ts';
 import { childBaseEnv, createTestDatabase, startTestS3, testConfig, tmpDir, type TestDatabase, type TestRedisPrefix, type TestS3, type TestS3Options } from './helpers/services.ts';
 
@@ -155,12 +154,14 @@ export async function registerImport(fx: PipelineFixture, p: StagePayload & { si
   await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, flags);
 }
 
-/** verify → unpack → load → activate, the real stage functions on one context. */
+/** Every stage in flow order (lib/stages.ts), the product's stage functions on one context; returns activate's result. */
 export async function runStages(p: StagePayload, ctx: StageContext): Promise<ActivateResult> {
-  await verify(p, ctx);
-  await unpack(p, ctx);
-  await load(p, ctx);
-  return activate(p, ctx);
+  let activated: ActivateResult | undefined;
+  for (const stage of STAGES) {
+    const result = await STAGE_FUNCTIONS[stage](p, ctx);
+    if (stage === 'activate') activated = result as ActivateResult;
+  }
+  return activated!;
 }
 
 export interface TestContext extends StageContext {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import fs from 'node:fs';
 import { buildServer } from '../api/server.ts';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { createRedis } from '../queue/connection.ts';
 import { jobIdFor } from '../queue/identity.ts';

@@ -23,7 +23,7 @@ import { stagedPrefix } from '../functions/context.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { connect } from '../infra/db.ts';
 import { dropSchema } from '../infra/db-schema.ts';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
 import { objectExists, putSmallObject } from '../infra/store.ts';
 import { EXIT_CODES, isOukError } from '../lib/errors.ts';
 import { createRedis } from '../queue/connection.ts';

@@ -130,7 +130,7 @@ async function switchUnderReaders(
     longStarted();
     await switched;
     const after = await see(client, active.schema, active.version, 0);
-    const again = await client.query<{ active_version: string }>('SELECT active_version FROM ouk_meta.state');
+    const again = await client.query<{ active_version: string }>('SELECT active_version FROM ouk_meta.active_db');
     return { before, after, pointer: again.rows[0].active_version };
   });
 

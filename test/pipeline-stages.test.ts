@@ -12,7 +12,7 @@ import { activate } from '../functions/activate.ts';
 import { stagedMarker, stagedPrefix } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
 import { objectExists, removeObjectsUnder } from '../infra/store.ts';
-import { beginStage, getImport, stageFailed } from '../infra/import-records.ts';
+import { beginStage, getImport, stageFailed } from '../infra/import-records/index.ts';
 import { rollback } from '../functions/rollback.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { unpack } from '../functions/unpack.ts';

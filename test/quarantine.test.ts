@@ -16,7 +16,7 @@ import { EXIT_CODES } from '../lib/errors.ts';
 import { pipelineSettings } from '../lib/config.ts';
 import { shouldQuarantine, QUARANTINE_CODES } from '../lib/quarantine.ts';
 import { createStore } from '../infra/store.ts';
-import { getImport } from '../infra/import-records.ts';
+import { getImport } from '../infra/import-records/index.ts';
 import { loadTrustedKeys, generateKeyPair } from '../signing/index.ts';
 import { startWorkers, stageProcessor, type RunningWorkers } from '../queue/workers.ts';
 import { createRedis } from '../queue/connection.ts';

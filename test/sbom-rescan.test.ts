@@ -22,7 +22,7 @@ import { sbomRoutes } from '../api/sbom-routes.ts';
 import { type BuildResult } from '../builder/build.ts';
 import { rescanSbom } from '../functions/rescan.ts';
 import { readDiff, readStatus } from '../functions/sbom-report.ts';
-import { getImport, type ImportRecord } from '../infra/import-records.ts';
+import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
 import { latestActivation } from '../infra/sboms.ts';
 import { loadConfig } from '../lib/config.ts';
 import { EXIT_CODES } from '../lib/errors.ts';

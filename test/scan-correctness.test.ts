@@ -1,5 +1,5 @@
 /**
- * Scan findings exactly right (issue 11), against a DB built by the real
+ * Scan findings exactly right, against a DB built by the real
  * builder from ALL of ../shared/feeds and the real SBOMs of ../shared/sboms:
  *
  * - every SBOM: at most one finding per (component, vulnerability), and for
@@ -12,7 +12,7 @@
  *   win), tomcat-coyote 9.0.0.M1 and liferay release.dxp.bom 7.2.10-SNAPSHOT
  *   (Maven ordering), weechat 1.6.0-r1 / 1.6-r3 (apk ordering), npm "1.3"
  *   (not a version) and a purl packageurl-js cannot read;
- * - the duplicates GitHub withdrew in words only (issue 24): Keycloak 10's
+ * - the duplicates GitHub withdrew in words only: Keycloak 10's
  *   are not reported while the advisories they duplicate are, and in no SBOM
  *   is any duplicate a finding of its own on a component its ranges name.
  */
@@ -117,7 +117,7 @@ describe('every real SBOM', () => {
   }
 });
 
-describe('the cases of issue 11', () => {
+describe('reported scan cases, each against its advisories', () => {
   it('static-eval 2.1.0 (juice-shop): CVE-2021-23334 / GHSA-8v27-2fg9-7h62, one advisory, which GitHub withdrew ("deemed not a vulnerability"): no finding', async () => {
     const f = findingsOf('juice-shop-v11.1.2-bom.json', 'pkg:npm/static-eval@2.1.0');
     assert.deepEqual(f, []);
@@ -147,7 +147,7 @@ describe('the cases of issue 11', () => {
     assert.ok(byId['CVE-2020-26521']!.includes('GO-2022-0402') && byId['CVE-2020-26521']!.includes('GHSA-h2fg-54x9-5qhq'));
   });
 
-  it('woodstox-core 5.0.3 (keycloak): CVE-2022-40156 / GHSA-4rv7-wj6m-6c6r, which GitHub withdrew as a duplicate in its details only ("## Withdrawn"): no finding (issue 24)', () => {
+  it('woodstox-core 5.0.3 (keycloak): CVE-2022-40156 / GHSA-4rv7-wj6m-6c6r, which GitHub withdrew as a duplicate in its details only ("## Withdrawn"): no finding', () => {
     const f = findingsOf('keycloak-10.0.2-bom.json', 'pkg:maven/com.fasterxml.woodstox/woodstox-core@5.0.3').filter((x) => ids(x).includes('GHSA-4rv7-wj6m-6c6r') || ids(x).includes('CVE-2022-40156'));
     assert.deepEqual(f, []);
     const sbom = parseSbom(JSON.parse(fs.readFileSync(path.join(SBOMS, 'keycloak-10.0.2-bom.json'), 'utf8')));
@@ -242,7 +242,7 @@ function duplicated(details: string | undefined): string[] {
   return [...new Set(sentence.match(/\b(?:GHSA(?:-[0-9a-z]{4}){3}|CVE-\d{4}-\d{4,})\b/gi) ?? [])];
 }
 
-describe('withdrawn duplicates (issue 24): a duplicate never adds a finding', () => {
+describe('withdrawn duplicates: a duplicate never adds a finding', () => {
   const KEYCLOAK = 'keycloak-10.0.2-bom.json';
 
   it('Keycloak 10: GHSA-3hrr-xwvg-hxvr, GHSA-57rh-gr4v-j5f6, GHSA-4xx7-2cx3-x473, GHSA-jrmh-v64j-mjm9 (RESTEasy), GHSA-rm7j-f5g5-27vv (JSON-Java) are reported nowhere; the advisories they duplicate still are, once per component', () => {

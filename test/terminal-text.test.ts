@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { stageFailed } from '../infra/import-records.ts';
+import { stageFailed } from '../infra/import-records/index.ts';
 import { describeError, OukError } from '../lib/errors.ts';
 import { excerpt, hasTerminalControl, terminalLines, terminalText } from '../lib/terminal-text.ts';
 import { jobIdFor } from '../queue/identity.ts';
@@ -76,7 +76,7 @@ after(async () => {
   await fx?.close();
 });
 
-describe('names from outside reach the terminal escaped (issue 20, item 6)', () => {
+describe('names from outside reach the terminal escaped', () => {
   it('terminalText writes out C0, DEL, C1, line separators and bidi controls, and nothing else', () => {
     assert.equal(terminalText('plain key-1.tar.gz (ok) ünïcödé \\ back'), 'plain key-1.tar.gz (ok) ünïcödé \\ back');
     assert.equal(terminalText(`a\nb\r\tc${ESC}[2J${BEL}\u0000\u007f`), 'a\\nb\\r\\tc\\x1b[2J\\x07\\x00\\x7f');

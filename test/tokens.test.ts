@@ -139,7 +139,7 @@ describe('tokens', () => {
     assert.match(await refusal(t), /tier claim -5/);
   });
 
-  it('refuses a signed token whose claims are of the wrong type (issue 20: a `sub` that is an object or empty)', async () => {
+  it('refuses a signed token whose claims are of the wrong type (a `sub` that is an object or empty)', async () => {
     const key = await jose.importPKCS8(fs.readFileSync(ec.priv, 'utf8'), 'ES256');
     const signed = (claims: Record<string, unknown>) =>
       new jose.SignJWT({ iss: 'stella-ouk', exp: nowSec() + 60, ...claims }).setProtectedHeader({ alg: 'ES256' }).sign(key);

@@ -1,5 +1,5 @@
 /**
- * Withdrawn in words (issue 24): GitHub withdraws a duplicate by rewriting its
+ * Withdrawn in words: GitHub withdraws a duplicate by rewriting its
  * text and often leaves the `withdrawn` field out. The one rule
  * (builder/feeds/withdrawn-in-words.ts) on the text of the real records, each
  * wording on its own; the OSV adapter withdrawing the records the issue names
@@ -60,7 +60,7 @@ const REVIEWED_STANDING: Record<string, string> = {
   'osv/PyPI/GHSA-qrj3-hrgj-fm7r.json': 'rdiffweb: a user who "withdraws" their e-mail address',
 };
 
-/** The records issue 24 names, withdrawn in words only: [file, wording]. */
+/** The records GitHub withdrew in words only: [file, wording]. */
 const NAMED: [string, string][] = [
   ['ghsa/GHSA-3hrr-xwvg-hxvr.json', 'title'], // Keycloak: "Duplicate Advisory: …", "# Duplicate Advisory", "… a duplicate of GHSA-cq42-vhv7-xr7p"
   ['ghsa/GHSA-57rh-gr4v-j5f6.json', 'title'], // Keycloak, duplicate of GHSA-xmmm-jw76-q7vg
@@ -156,7 +156,7 @@ describe('every OSV/GHSA record of ../shared/feeds', () => {
     audit = await auditWithdrawal(feedsDir);
   });
 
-  test('the records issue 24 names are withdrawn by the OSV adapter at their modified time', () => {
+  test('the records GitHub withdrew in words are withdrawn by the OSV adapter at their modified time', () => {
     for (const [rel, wording] of NAMED) {
       const raw = read(rel);
       assert.equal(raw.withdrawn, undefined, `${rel} has no withdrawn field`);

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { storeUnavailable } from '../../infra/store.ts';
-import { getImport, type ImportRecord } from '../../infra/import-records.ts';
+import { getImport, isReplaced, type ImportRecord } from '../../infra/import-records/index.ts';
 import { OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
 import type { VerifyResult } from '../../functions/verify.ts';
@@ -95,7 +95,7 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   const flags = { allowDowngrade: opts.allowDowngrade, force: opts.force };
   const ing = await ingestObject(p.deps, { bucket: p.config.bucket, key: src.key, etag: up.etag, size: up.size }, flags, 'cli');
   const before = await getImport(p.pool, ing.importId);
-  if (!ing.created && before && (before.state === 'superseded' || before.state === 'rolled-back')) {
+  if (!ing.created && before && isReplaced(before.state)) {
     // Imported before and no longer active: never answer "activated" for a kit that is not.
     if (!opts.allowDowngrade) {
       const active = (await readActivePointer(p.pool)).activeVersion;

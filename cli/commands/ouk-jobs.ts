@@ -9,11 +9,13 @@
 import type { Command } from 'commander';
 import type { Queue } from 'bullmq';
 import type { Pool } from '../../infra/db.ts';
+import { isUnfinished, recentFailedImports, recentImports, type ImportRecord, type StageRecord } from '../../infra/import-records/index.ts';
 import { OukError } from '../../lib/errors.ts';
+import { importIdOfJobId, jobIdFor } from '../../lib/storage-names.ts';
 import { terminalText } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
 
-import { STAGES, type StageName } from '../../functions/context.ts';
+import { readStageProgress, STAGES, type StageName } from '../../functions/context.ts';
 import { LIVE_STATES } from '../../queue/resume.ts';
 
 export interface StageView {
@@ -44,36 +46,12 @@ export interface ImportView {
   hint?: string;
 }
 
-/** Import states in which a stage is queued or running: some stage job must be live. */
-const UNFINISHED = new Set(['queued', 'verifying', 'unpacking', 'loading', 'activating']);
-
 /** The hint for an unfinished import without any live stage job (only known when Redis answered). */
 export function noLiveJobHint(id: string, state: string, stages: StageView[]): string | undefined {
-  if (!UNFINISHED.has(state)) return undefined;
+  // an import under way: some stage job must be live
+  if (!isUnfinished(state)) return undefined;
   if (stages.some((s) => s.source === 'queue' && LIVE_STATES.has(s.state))) return undefined;
   return `no live job: the reconciler resumes it, or run \`stella ouk retry ${id}\``;
-}
-
-interface ImportRow {
-  id: string;
-  object_key: string;
-  version: string | null;
-  state: string;
-  stages: Record<string, StageRecord> | null;
-  error_code: string | null;
-  error: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-/** The shape the pipeline keeps in ouk_meta.imports.stages (all fields optional). */
-interface StageRecord {
-  state?: string;
-  attempts?: number;
-  startedAt?: string;
-  finishedAt?: string;
-  error?: string;
-  code?: string;
 }
 
 function seconds(from: number | undefined, to: number | undefined): number | null {
@@ -82,7 +60,7 @@ function seconds(from: number | undefined, to: number | undefined): number | nul
 }
 
 async function stageFromQueue(queue: Queue, importId: string, stage: StageName): Promise<StageView | null> {
-  const job = await queue.getJob(`${importId}-${stage}`);
+  const job = await queue.getJob(jobIdFor(importId, stage));
   if (!job) return null;
   const state = await job.getState();
   const running = state === 'active';
@@ -132,8 +110,8 @@ async function failedIdsFromQueues(queues: Record<StageName, Queue>, limit: numb
   for (const stage of STAGES) {
     const jobs = await queues[stage].getFailed(0, limit - 1);
     for (const j of jobs) {
-      const id = j.id ?? '';
-      if (id.endsWith(`-${stage}`)) ids.add(id.slice(0, -(stage.length + 1)));
+      const id = importIdOfJobId(j.id ?? '', stage);
+      if (id !== null) ids.add(id);
     }
   }
   return [...ids];
@@ -141,35 +119,29 @@ async function failedIdsFromQueues(queues: Record<StageName, Queue>, limit: numb
 
 export async function collectImports(deps: JobsDeps, opts: JobsOptions = {}): Promise<ImportView[]> {
   const limit = opts.limit ?? 20;
-  const cols = 'id, object_key, version, state, stages, error_code, error, created_at, updated_at';
-  let rows: ImportRow[];
+  let rows: ImportRecord[];
   if (opts.failed) {
     const queueFailed = deps.queues ? await failedIdsFromQueues(deps.queues, 200) : [];
-    rows = (
-      await deps.pool.query<ImportRow>(
-        `SELECT ${cols} FROM ouk_meta.imports WHERE state = 'failed' OR id = ANY($1::text[]) ORDER BY created_at DESC LIMIT $2`,
-        [queueFailed, limit],
-      )
-    ).rows;
+    rows = await recentFailedImports(deps.pool, queueFailed, limit);
   } else {
-    rows = (await deps.pool.query<ImportRow>(`SELECT ${cols} FROM ouk_meta.imports ORDER BY created_at DESC LIMIT $1`, [limit])).rows;
+    rows = await recentImports(deps.pool, limit);
   }
   const out: ImportView[] = [];
   for (const r of rows) {
     const stages: StageView[] = [];
     for (const stage of STAGES) {
       const live = deps.queues ? await stageFromQueue(deps.queues[stage], r.id, stage) : null;
-      stages.push(live ?? stageFromRecord(r.stages?.[stage], stage));
+      stages.push(live ?? stageFromRecord(r.stages[stage], stage));
     }
     out.push({
       id: r.id,
-      objectKey: r.object_key,
+      objectKey: r.objectKey,
       version: r.version,
       state: r.state,
-      errorCode: r.error_code,
+      errorCode: r.errorCode,
       error: r.error,
-      createdAt: new Date(r.created_at).toISOString(),
-      updatedAt: new Date(r.updated_at).toISOString(),
+      createdAt: new Date(r.createdAt).toISOString(),
+      updatedAt: new Date(r.updatedAt).toISOString(),
       stages,
       hint: deps.queues ? noLiveJobHint(r.id, r.state, stages) : undefined,
     });
@@ -185,15 +157,10 @@ export function formatDuration(s: number | null): string {
   return `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
-function progressText(p: unknown): string {
-  if (typeof p === 'number') return p > 0 ? `${Math.round(p)}%` : '';
-  if (p && typeof p === 'object' && !Array.isArray(p)) {
-    const o = p as Record<string, unknown>;
-    if (typeof o.progress === 'number') return `${Math.round(o.progress)}%`;
-    const done = [o.done, o.bytes, o.rows, o.members].find((v) => typeof v === 'number');
-    if (typeof done === 'number' && typeof o.total === 'number' && o.total > 0) return `${Math.round((done / o.total) * 100)}%`;
-  }
-  return '';
+function progressText(progress: unknown): string {
+  const percent = readStageProgress(progress)?.percent ?? null;
+  if (percent === null || (typeof progress === 'number' && percent <= 0)) return '';
+  return `${Math.round(percent)}%`;
 }
 
 /** An outside message on one line: whitespace runs as one space, control characters escaped, at most `max` characters. */

@@ -16,7 +16,7 @@
  * audit trail (`stella ouk audit`).
  */
 import type { Command } from 'commander';
-import { findImports, quarantinedImports, type ImportRecord } from '../../infra/import-records.ts';
+import { findImports, quarantinedImports, type ImportRecord } from '../../infra/import-records/index.ts';
 import { OukError } from '../../lib/errors.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import { readQuarantineReason, releaseQuarantined, removeQuarantined } from '../../functions/quarantine.ts';

@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { OukError } from '../../lib/errors.ts';
-import { findImports } from '../../infra/import-records.ts';
+import { findImports } from '../../infra/import-records/index.ts';
 import { retryImport } from '../../queue/retry.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
 import type { CliContext } from '../context.ts';

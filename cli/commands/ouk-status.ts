@@ -19,7 +19,7 @@ import { formatAge, formatBudget, type ClockCheck, type FeedAge, type FreshnessR
 import { readFreshness } from '../../infra/freshness.ts';
 import { TABLES } from '../../bundle/tables.ts';
 import { STAGES } from '../../functions/context.ts';
-import { recentImports, type ImportRecord } from '../../infra/import-records.ts';
+import { importVersion, recentImports, type ImportRecord } from '../../infra/import-records/index.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
 import { terminalText as t } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
@@ -100,7 +100,7 @@ export async function collectStatus(pool: Pool, rule: FreshnessRule, limit: numb
     : undefined;
   const imports = await recentImports(pool, limit);
   const prevVersion = pointer.previousImport
-    ? ((await pool.query<{ version: string | null }>('SELECT version FROM ouk_meta.imports WHERE id = $1', [pointer.previousImport])).rows[0]?.version ?? null)
+    ? await importVersion(pool, pointer.previousImport)
     : null;
   const history = (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations ORDER BY seq DESC LIMIT $1', [limit])).rows;
   return {

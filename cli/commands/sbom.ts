@@ -19,6 +19,7 @@
 import type { Command } from 'commander';
 import { deleteSbom } from '../../infra/sboms.ts';
 import { OukError } from '../../lib/errors.ts';
+import { SEVERITIES } from '../../lib/severity.ts';
 import { addSbom, checkSbomName, sbomNotFound, type AddSbomResult, type FindingChange } from '../../functions/rescan.ts';
 import { readDiff, readStatus, type SbomDiffReport, type SbomStatusReport } from '../../functions/sbom-report.ts';
 import { storedSbomScanner } from '../../scan/stored.ts';
@@ -36,7 +37,7 @@ export async function readSbomDocument(file: string, maxBytes: number): Promise<
 }
 
 function severityLine(bySeverity: Record<string, number>): string {
-  const parts = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'NONE', 'UNKNOWN'].filter((s) => (bySeverity[s] ?? 0) > 0).map((s) => `${bySeverity[s]} ${s}`);
+  const parts = SEVERITIES.filter((s) => (bySeverity[s] ?? 0) > 0).map((s) => `${bySeverity[s]} ${s}`);
   return parts.length ? parts.join(', ') : 'none';
 }
 
@@ -87,7 +88,7 @@ export function renderStatus(r: SbomStatusReport): string {
   for (const s of r.sboms) {
     const l = s.latest;
     const b = l?.counts.bySeverity ?? {};
-    const chl = l ? ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'].map((k) => b[k] ?? 0).join('/') : '-';
+    const chl = l ? SEVERITIES.slice(0, 4).map((k) => b[k] ?? 0).join('/') : '-';
     const diff = s.diff
       ? t(`${s.diff.fromVersion} → ${s.diff.toVersion}: +${s.diff.added} -${s.diff.removed} ~${s.diff.changed}${s.diff.newest.length ? ` (${s.diff.newest.map((n) => `${n.severity} ${n.advisoryId} ${n.package}`).join(', ')}${s.diff.added > s.diff.newest.length ? ', …' : ''})` : ''}`)
       : l

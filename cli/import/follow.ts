@@ -8,8 +8,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
-import { STAGES, type StageName } from '../../functions/context.ts';
-import { getImport, type ImportRecord } from '../../infra/import-records.ts';
+import { readStageProgress, STAGES, type StageName } from '../../functions/context.ts';
+import { getImport, type ImportRecord } from '../../infra/import-records/index.ts';
 import { EXIT_CODES, OukError, type ErrorCode } from '../../lib/errors.ts';
 import { LIFTED_BY } from '../../queue/flow.ts';
 import { jobIdFor } from '../../queue/identity.ts';
@@ -46,11 +46,10 @@ interface Bars {
   stop(): void;
 }
 
-function progressOf(p: unknown): { done: number; total: number; unit: string } | null {
-  if (!p || typeof p !== 'object') return null;
-  const o = p as { done?: unknown; total?: unknown; unit?: unknown };
-  if (typeof o.done !== 'number') return null;
-  return { done: o.done, total: typeof o.total === 'number' && o.total > 0 ? o.total : o.done, unit: typeof o.unit === 'string' ? o.unit : '' };
+function progressOf(progress: unknown): { done: number; total: number; unit: string } | null {
+  const r = readStageProgress(progress);
+  if (!r || r.done === null) return null;
+  return { done: r.done, total: r.total ?? r.done, unit: r.unit };
 }
 
 function stageBars(tty: boolean): Bars {

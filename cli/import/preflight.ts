@@ -15,6 +15,7 @@
 import fs from 'node:fs/promises';
 import type { Manifest } from '../../bundle/manifest.ts';
 import { OukError } from '../../lib/errors.ts';
+import { isLoopback } from '../../lib/loopback.ts';
 import type { Pool } from '../../infra/db.ts';
 
 /** Table bytes + index bytes per byte of COPY text, measured on the synthetic bundles with margin. */
@@ -48,7 +49,7 @@ export async function localDataDirectory(pool: Pool, databaseUrl: string): Promi
   } catch {
     return null;
   }
-  if (host && host !== 'localhost' && host !== '::1' && !/^127\./.test(host)) return null;
+  if (host && !isLoopback(host)) return null;
   try {
     const r = await pool.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
     const dir = r.rows[0]?.setting;

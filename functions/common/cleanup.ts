@@ -13,9 +13,11 @@
  * cleanup.
  */
 import type { Logger } from '../../lib/logger.ts';
+import { parseSchemaName, SCHEMA_NAME_PATTERN } from '../../lib/storage-names.ts';
 import { connect, type Pool } from '../../infra/db.ts';
 import { liveSchemas } from '../../infra/active-db.ts';
 import { dropSchema } from '../../infra/db-schema.ts';
+import { isFinished, isReplaced, statesOf } from '../../infra/import-records/index.ts';
 
 export interface CleanupResult {
   dropped: string[];
@@ -23,24 +25,20 @@ export interface CleanupResult {
   busy: string[];
 }
 
-const FINISHED = ['active', 'superseded', 'rolled-back'];
-
 export async function cleanupOldDbs(pool: Pool, logger: Logger, lockTimeoutMs = 2000): Promise<CleanupResult> {
   const keep = await liveSchemas(pool);
-  const r = await pool.query<{ nspname: string; kind: string; state: string | null }>(
-    `SELECT n.nspname, substring(n.nspname from '^ouk_([a-z]+)_') AS kind, i.state
-       FROM pg_namespace n
-       LEFT JOIN ouk_meta.imports i ON i.id = substring(n.nspname from '^ouk_[a-z]+_([0-9a-f]{24})$')
-      WHERE n.nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`,
-  );
-  const names = r.rows
+  const r = await pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE nspname ~ $1', [SCHEMA_NAME_PATTERN]);
+  const rows = r.rows.map((row) => ({ nspname: row.nspname, ...parseSchemaName(row.nspname)! }));
+  const states = await statesOf(pool, rows.map((row) => row.importId));
+  const names = rows
     .filter((row) => {
       if (keep.has(row.nspname)) return false;
+      const state = states.get(row.importId);
       return (
-        row.state === null ||
-        (row.kind === 'db' && (row.state === 'superseded' || row.state === 'rolled-back')) ||
-        (row.kind === 'delta' && FINISHED.includes(row.state)) ||
-        (row.kind === 'undo' && (row.state === 'superseded' || row.state === 'rolled-back'))
+        state === undefined ||
+        (row.kind === 'db' && isReplaced(state)) ||
+        (row.kind === 'delta' && isFinished(state)) ||
+        (row.kind === 'undo' && isReplaced(state))
       );
     })
     .map((row) => row.nspname);

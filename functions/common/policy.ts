@@ -17,6 +17,7 @@ import { compareVersions } from '../../bundle/version.ts';
 import { OukError } from '../../lib/errors.ts';
 import type { ActiveDbPointer } from '../../infra/active-db.ts';
 import type { Pool } from '../../infra/db.ts';
+import { baseCandidatesUnderWay, importExistsFor } from '../../infra/import-records/index.ts';
 import { normaliseEtag, statOrNull, type ObjectStore } from '../../infra/store.ts';
 
 export interface PolicyFlags {
@@ -80,8 +81,6 @@ function describeSpan(ms: number): string {
   return h < 48 ? `${h} h` : `${Math.round(h / 24)} days`;
 }
 
-const IN_FLIGHT = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
-
 /** The file name a kit of `version` goes by (`stella-ouk-2026-12-11.tar.gz`). */
 export function kitFileName(version: string): string {
   return `stella-ouk-${version}.tar.gz`;
@@ -101,20 +100,13 @@ export async function pendingBase(
 ): Promise<string | null> {
   const dir = path.posix.dirname(delta.key);
   const besideKey = `${dir === '.' ? '' : `${dir}/`}${kitFileName(base.version)}`;
-  const r = await deps.pool.query<{ id: string; object_key: string; state: string; version: string | null; db_digest: string | null }>(
-    `SELECT id, object_key, state, version, manifest -> 'db' ->> 'digest' AS db_digest
-       FROM ouk_meta.imports
-      WHERE bucket = $1 AND id <> $2 AND state = ANY($3::text[])
-        AND (version = $4 OR (version IS NULL AND object_key = $5))
-      ORDER BY created_at`,
-    [delta.bucket, delta.importId, IN_FLIGHT, base.version, besideKey],
-  );
-  for (const row of r.rows) {
-    if (row.version === base.version && (row.db_digest === null || row.db_digest === base.dbDigest)) return `import ${row.id} of ${row.object_key} is ${row.state}`;
-    if (row.version === null) return `${row.object_key} is being imported (import ${row.id}, ${row.state})`;
+  const underWay = await baseCandidatesUnderWay(deps.pool, { bucket: delta.bucket, excludeId: delta.importId, version: base.version, objectKey: besideKey });
+  for (const row of underWay) {
+    if (row.version === base.version && (row.dbDigest === null || row.dbDigest === base.dbDigest)) return `import ${row.id} of ${row.objectKey} is ${row.state}`;
+    if (row.version === null) return `${row.objectKey} is being imported (import ${row.id}, ${row.state})`;
   }
   const stat = await statOrNull(deps.store, delta.bucket, besideKey);
   if (!stat) return null;
-  const known = await deps.pool.query('SELECT 1 FROM ouk_meta.imports WHERE bucket = $1 AND object_key = $2 AND etag = $3', [delta.bucket, besideKey, normaliseEtag(stat.etag)]);
-  return known.rowCount ? null : `${besideKey} is in the bucket, its import not started yet`;
+  const known = await importExistsFor(deps.pool, delta.bucket, besideKey, normaliseEtag(stat.etag));
+  return known ? null : `${besideKey} is in the bucket, its import not started yet`;
 }

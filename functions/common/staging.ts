@@ -16,7 +16,7 @@ import { readBundle } from '../../bundle/reader.ts';
 import { OukError } from '../../lib/errors.ts';
 import { countBytes, stagedMarker, stagedPrefix, throttledProgress, type StageContext, type StagePayload } from '../context.ts';
 import { getStream, objectExists, putSmallObject, removeObjectsUnder, uploadStream } from '../../infra/store.ts';
-import { stageIsDone, type ImportRecord } from '../../infra/import-records.ts';
+import { stageIsDone, type ImportRecord } from '../../infra/import-records/index.ts';
 
 export interface UnpackResult {
   digest: string;

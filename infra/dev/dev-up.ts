@@ -22,7 +22,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../lib/config.ts';
-import { devEnv, devPaths, isLoopbackUrl, loadDotEnv } from '../env.ts';
+import { devEnv, devPaths, loadDotEnv } from '../env.ts';
+import { isLoopbackUrl } from '../../lib/loopback.ts';
 import { ensureDevSecrets } from './secrets.ts';
 import { registryAnswers, registryInstalled } from './registry.ts';
 import {

@@ -171,19 +171,6 @@ export function compareMaven(a: string, b: string): number {
   return Math.sign(compareLists(parseMaven(a), parseMaven(b)));
 }
 
-/** Maven's canonical form (ComparableVersion.getCanonical): "." before items, "-" before sub-lists. */
-export function mavenCanonical(version: string): string {
-  const render = (items: Item[]): string => {
-    let out = '';
-    for (const item of items) {
-      if (out.length > 0) out += item.kind === 'list' ? '-' : '.';
-      out += item.kind === 'number' ? item.digits : item.kind === 'qualifier' ? item.value : render(item.items);
-    }
-    return out;
-  };
-  return render(parseMaven(version));
-}
-
 export const maven: VersionScheme = {
   name: 'Maven',
   invalidReason(v) {

@@ -7,7 +7,7 @@
  * - a vulnerability is a connected component of ids joined by `aliases`
  *   (either side naming the other), found here by a breadth-first walk;
  * - of several copies of one id, the one with the newest `modified` is the
- *   record (as issue 11 asks); every copy names ids;
+ *   record; every copy names ids;
  * - withdrawn records name ids but affect nothing: those with a `withdrawn`
  *   time, and those withdrawn in words only (GitHub's "Duplicate Advisory: …"
  *   and "Withdrawn: …" titles, "## Withdrawn" details, "This advisory has
