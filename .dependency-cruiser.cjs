@@ -2,22 +2,23 @@
  * The import graph's rules (checked by test/layers.test.ts): dependencies
  * point down, never up or sideways, and there are no cycles.
  *
- *   cli, infra/dev, bench, test            entry points and tooling: may use anything below
+ *   cli, dev, bench, test                   entry points and tooling (dev: the local stack): may use anything below
  *   publisher                               the connected side (stella feeds sync): uses only the
  *                                           builder's side (builder, bundle, signing, lib); nothing of
  *                                           the site (infra, functions, queue, api, scan) uses it
  *   api                                     the HTTP service
  *   queue                                   BullMQ wiring (queue/worker-main.ts, the worker process's
  *                                           entry point, also wires the scanner into the re-scan worker)
- *   functions                               the pipeline stages
+ *   functions                               the pipeline stages; beside them the features they serve
+ *                                           (mirror/, sboms/, maintenance/, quarantine/) and common/
  *   builder | scan                          DB building and DB use (trivy-db | trivy): never each other
- *   infra (not infra/dev)                   storage clients, SQL, the environment
+ *   infra                                   storage clients, SQL, the environment
  *   signing                                 keys and signatures
  *   bundle                                  the bundle format both sides share
- *   lib                                     config, errors, logging, metrics, tokens, quota, air-gap
+ *   lib                                     config, errors, logging, metrics, tokens (scan, operator and desk), air-gap
  */
 const ANY_ABOVE = (...dirs) => `^(${dirs.join('|')})/`;
-const PRODUCTION = '^(lib|bundle|signing|infra/(?!dev/)|builder|scan|functions|queue|api|publisher|cli|bin)';
+const PRODUCTION = '^(lib|bundle|signing|infra/|builder|scan|functions|queue|api|publisher|cli|bin)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -28,12 +29,12 @@ module.exports = {
       severity: 'error',
       comment: 'product code never imports tests, benchmarks or the dev stack',
       from: { path: PRODUCTION },
-      to: { path: '^(test|bench|infra/dev)/' },
+      to: { path: '^(test|bench|dev)/' },
     },
     { name: 'lib-is-the-bottom', severity: 'error', from: { path: '^lib/' }, to: { path: ANY_ABOVE('bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'bundle-is-only-the-format', severity: 'error', from: { path: '^bundle/' }, to: { path: ANY_ABOVE('signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'signing-stands-alone', severity: 'error', from: { path: '^signing/' }, to: { path: ANY_ABOVE('infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
-    { name: 'infra-is-below-the-pipeline', severity: 'error', from: { path: '^infra/(?!dev/)' }, to: { path: ANY_ABOVE('signing', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'infra-is-below-the-pipeline', severity: 'error', from: { path: '^infra/' }, to: { path: ANY_ABOVE('signing', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'builder-does-not-use-the-scanner', severity: 'error', from: { path: '^builder/' }, to: { path: ANY_ABOVE('scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'scanner-does-not-use-the-builder', severity: 'error', from: { path: '^scan/' }, to: { path: ANY_ABOVE('builder', 'functions', 'queue', 'api', 'cli') } },
     {
@@ -41,7 +42,7 @@ module.exports = {
       severity: 'error',
       comment: 'the free-token e-mail desk (publisher side) uses lib and infra only: nothing of the pipeline, the scanner, the builder, the rest of the publisher or tooling',
       from: { path: '^publisher/token-desk/' },
-      to: { path: '^(builder|scan|functions|queue|api|cli|bench|test|infra/dev|publisher/(?!token-desk/))' },
+      to: { path: '^(builder|scan|functions|queue|api|cli|bench|test|dev|publisher/(?!token-desk/))' },
     },
     {
       name: 'nothing-below-uses-the-token-desk',

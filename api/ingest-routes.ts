@@ -1,6 +1,6 @@
 /**
  * POST /hooks/minio: the bucket notification endpoint. MinIO (and the local
- * s3rver launcher, infra/dev/s3rver.ts) POSTs one S3 event per request:
+ * s3rver launcher, dev/s3rver.ts) POSTs one S3 event per request:
  *
  *   {"EventName": "s3:ObjectCreated:Put", "Key": "<bucket>/<key>", "Records": [...]}
  *

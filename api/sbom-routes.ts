@@ -6,7 +6,7 @@
  *          (or {"name", "sbom", "replace"}); stores it and scans it once:
  *          201 (stored), 200 (replaced)                                     role operator
  *   GET    /api/v1/sboms                            every SBOM with counts, DB version, newest changes   role viewer
- *   GET    /api/v1/sboms/:name/diff                 its newest diff (functions/sbom-report.ts)           role viewer
+ *   GET    /api/v1/sboms/:name/diff                 its newest diff (functions/sboms/report.ts)           role viewer
  *   DELETE /api/v1/sboms/:name                      204                                                  role operator
  *
  * Authentication: `Authorization: Bearer <JWT>`, verified offline as the scan
@@ -33,8 +33,8 @@ import type { Config } from '../lib/config.ts';
 import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { hasRole, type Role, type VerifiedToken } from '../lib/tokens.ts';
-import { addSbom, checkSbomName, sbomNotFound } from '../functions/rescan.ts';
-import { readDiff, readStatus } from '../functions/sbom-report.ts';
+import { addSbom, checkSbomName, sbomNotFound } from '../functions/sboms/rescan.ts';
+import { readDiff, readStatus } from '../functions/sboms/report.ts';
 import { deleteSbom } from '../infra/sboms.ts';
 import { resolveClient } from '../scan/service.ts';
 import { storedSbomScanner } from '../scan/stored.ts';

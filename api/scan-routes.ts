@@ -36,12 +36,12 @@ import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { Config } from '../lib/config.ts';
 import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
-import type { QuotaOptions } from '../lib/quota.ts';
+import type { QuotaOptions } from '../scan/quota.ts';
 import { parseSbom } from '../scan/sbom.ts';
 import { countedScan, resolveClient } from '../scan/service.ts';
 import { spaceAnswer } from './space-errors.ts';
 import { countScan } from '../lib/metrics.ts';
-import type { QuotaClient } from '../lib/quota.ts';
+import type { QuotaClient } from '../scan/quota.ts';
 import type { VerifiedToken } from '../lib/tokens.ts';
 import { BodyBudget, enforceBodyLimit, holdBody, limitBody } from './body-budget.ts';
 

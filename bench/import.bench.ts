@@ -7,7 +7,7 @@
  *     kit `stella ouk build` makes of it — build time and builder peak RSS —
  *     both cached in bench/out/;
  *  2. the real services as separate processes, as in production: s3rver
- *     (infra/dev/s3rver-main.ts) posting its events to the API (api/main.ts),
+ *     (dev/s3rver-main.ts) posting its events to the API (api/main.ts),
  *     one worker (queue/worker-main.ts), a fresh database and key prefix;
  *  3. object put → active DB of the kit, each stage's own time, the worker's
  *     and the API's peak RSS;
@@ -57,7 +57,7 @@ import { importIdFor } from '../queue/identity.ts';
 import { parseSbom } from '../scan/sbom.ts';
 import { scanSbom } from '../scan/scan.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
-import { addSbom } from '../functions/rescan.ts';
+import { addSbom } from '../functions/sboms/rescan.ts';
 import { latestActivation } from '../infra/sboms.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { formatBytes } from '../cli/import/preflight.ts';
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    start('s3rver', 'infra/dev/s3rver-main.ts');
+    start('s3rver', 'dev/s3rver-main.ts');
     start('api', 'api/main.ts');
     start('worker', 'queue/worker-main.ts');
     const store = createStore(parseStoreEndpoint(`http://127.0.0.1:${s3Port}`, 'S3RVER', 'S3RVER', 5 * 1024 ** 3));

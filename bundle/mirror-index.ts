@@ -1,7 +1,7 @@
 /**
  * `index.json`, the table of contents of an intranet mirror directory: one
  * entry per kit beside it, written by `stella ouk build --index` and read by
- * the site's mirror pull (functions/mirror.ts). Shared by the builder and the
+ * the site's mirror pull (functions/mirror/pull.ts). Shared by the builder and the
  * pipeline, like the manifest.
  *
  *   {"formatVersion": 1,

@@ -1,7 +1,7 @@
 /**
  * Stored SBOMs in PostgreSQL (infra/sql/004_sboms.sql): the documents, their
  * findings per activation, and the newest diff per SBOM. Plain SQL, no policy:
- * functions/rescan.ts decides what to write, the CLI and the API read here.
+ * functions/sboms/rescan.ts decides what to write, the CLI and the API read here.
  *
  * An activation is a row of ouk_meta.activations (an import activated, a delta
  * applied, a rollback): its `seq` is what a result was computed against.

@@ -131,7 +131,7 @@ export const mirrorLastSuccess = new Gauge({
   registers: [registry],
 });
 
-/** What a finished mirror round reports (functions/mirror.ts MirrorPullResult, the fields counted). */
+/** What a finished mirror round reports (functions/mirror/pull.ts MirrorPullResult, the fields counted). */
 export interface MirrorRoundSummary {
   done: boolean;
   applied: unknown[];

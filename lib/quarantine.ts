@@ -5,7 +5,7 @@
  * Quarantined: a kit refused for integrity or policy, which no retry of the
  * same bytes can ever fix. Its tarball and siblings move to
  * `quarantine/<date>/<name>` with a `<name>.reason.json`; the import is never
- * retried (functions/quarantine.ts). Not quarantined, and retried as before:
+ * retried (functions/quarantine/quarantine.ts). Not quarantined, and retried as before:
  * passing faults (the store, PostgreSQL or Redis down, INSUFFICIENT_SPACE,
  * a crash) and refusals that fix themselves:
  *

@@ -14,7 +14,7 @@
  * Claims: `sub` (required: who the token is for), `exp` (required), `iat`,
  * `jti` (the token id; the quota counts per `jti`, or per `sub` without one),
  * `tier` (optional positive integer: that token's daily scan allowance; it
- * raises QUOTA_TOKEN for this token, never lowers it; see lib/quota.ts),
+ * raises QUOTA_TOKEN for this token, never lowers it; see scan/quota.ts),
  * `role` (optional: `viewer`, `operator` or `admin`, see ROLES; `roles` as a
  * list and `scope` as space-separated words are read too). Each claim's type
  * is checked once the signature is: a `sub` that is not a non-empty string

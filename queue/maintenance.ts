@@ -8,11 +8,11 @@
  *   reconcile  queue `reconcile`, every OUK_RECONCILE_SECONDS (15), deadline
  *              OUK_RECONCILE_DEADLINE_SECONDS (120): queue/reconciler.ts
  *   gc         queue `maintenance`, every OUK_GC_SECONDS (3600), deadline
- *              OUK_GC_DEADLINE_SECONDS (1800): functions/gc.ts, with the grace
+ *              OUK_GC_DEADLINE_SECONDS (1800): functions/maintenance/gc.ts, with the grace
  *              period OUK_GC_GRACE_HOURS (24) for failed and orphaned leftovers
  *   mirror     queue `mirror`, on OUK_MIRROR_SCHEDULE (default 1h), deadline
  *              OUK_MIRROR_ROUND_SECONDS (4 h), only when OUK_MIRROR_URL is set:
- *              one round of the intranet-mirror pull (functions/mirror.ts)
+ *              one round of the intranet-mirror pull (functions/mirror/pull.ts)
  *
  * A mirror round waits for each kit it puts into the bucket to become active,
  * so it may run for minutes, and a mirror may trickle: the reconciler, which
@@ -40,8 +40,8 @@ import { Worker, type Job, type Queue } from 'bullmq';
 import type { MirrorConfig, MirrorSchedule, PipelineSettings } from '../lib/config.ts';
 import { isOukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { collectGarbage, type GcResult } from '../functions/gc.ts';
-import { mirrorPull, type MirrorDeps, type MirrorPullResult } from '../functions/mirror.ts';
+import { collectGarbage, type GcResult } from '../functions/maintenance/gc.ts';
+import { mirrorPull, type MirrorDeps, type MirrorPullResult } from '../functions/mirror/pull.ts';
 import { loadSiteTrust } from '../functions/common/site-trust.ts';
 import type { TrustedKey } from '../signing/index.ts';
 import { ingestObject } from './ingest.ts';

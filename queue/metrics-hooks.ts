@@ -143,7 +143,7 @@ async function eventStreamTail(queue: Queue): Promise<string> {
   return last[0]?.[0] ?? '0-0';
 }
 
-/** A re-scan job's return value (functions/rescan.ts RescanResult), as the event carries it (JSON text or parsed). */
+/** A re-scan job's return value (functions/sboms/rescan.ts RescanResult), as the event carries it (JSON text or parsed). */
 function rescanReturn(v: unknown): { outcome: string; newBySeverity: Record<string, number>; seconds: number } | null {
   let x: unknown = v;
   if (typeof v === 'string') {

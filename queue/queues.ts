@@ -24,9 +24,9 @@ export interface PipelineQueues {
   queues: Record<StageName, Queue>;
   /** The reconciler's passes (queue/reconciler.ts). */
   reconcile: Queue;
-  /** gc (functions/gc.ts). */
+  /** gc (functions/maintenance/gc.ts). */
   maintenance: Queue;
-  /** The mirror rounds (functions/mirror.ts), when OUK_MIRROR_URL is set. */
+  /** The mirror rounds (functions/mirror/pull.ts), when OUK_MIRROR_URL is set. */
   mirror: Queue;
   rescan: Queue;
   flows: FlowProducer;

@@ -25,7 +25,7 @@
  *               quarantine/ did not finish (the store failed mid-way, the
  *               worker died) is moved now; a quarantined (or removed) kit
  *               whose original is still listed has it deleted
- *               (functions/quarantine.ts: a replay is a no-op);
+ *               (functions/quarantine/quarantine.ts: a replay is a no-op);
  *   rescans     the newest activation has its re-scan planning job
  *               (queue/rescan.ts, one per activation): a rollback made while
  *               Redis was down, or planning Redis lost, is caught up. The
@@ -49,7 +49,7 @@ import { listAllObjects, normaliseEtag, storeUnavailable, type ObjectStore } fro
 import { deltasRefusedForBase, failedWithCode, failedWithCodes, getImport, importsToRepair, settledOutOfBucket, stageFailed, withFlowAdded, type ImportRecord } from '../infra/import-records/index.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { QUARANTINE_CODES } from '../lib/quarantine.ts';
-import { quarantineImport, quarantines } from '../functions/quarantine.ts';
+import { quarantineImport, quarantines } from '../functions/quarantine/quarantine.ts';
 import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';

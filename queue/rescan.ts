@@ -15,12 +15,12 @@
  *                      retried. Cheap: one row read and one job looked up — the
  *                      planning query runs once per activation, not per pass
  *   enqueueRescans     the planning itself: one job per stored SBOM without a
- *                      result for the newest activation (functions/rescan.ts
+ *                      result for the newest activation (functions/sboms/rescan.ts
  *                      planRescans), job id `rescan-<sbom>-<activation seq>`:
  *                      adding the same jobs twice adds nothing. Run by the
  *                      `plan` job, and by `stella ouk rollback` itself
  *   startRescanWorker  a Worker with its own concurrency (OUK_RESCAN_CONCURRENCY,
- *                      default 1) running `plan` jobs and functions/rescan.ts
+ *                      default 1) running `plan` jobs and functions/sboms/rescan.ts
  *                      rescanSbom, retried with OUK_RESCAN_ATTEMPTS and backoff.
  *                      Interactive scans run in the API process and never wait
  *                      behind it; re-scans are not counted against any quota.
@@ -34,7 +34,7 @@ import type { PipelineSettings } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pool } from '../infra/db.ts';
 import { latestActivation } from '../infra/sboms.ts';
-import { planRescans, rescanSbom, type RescanPayload, type RescanResult, type SbomScanner } from '../functions/rescan.ts';
+import { planRescans, rescanSbom, type RescanPayload, type RescanResult, type SbomScanner } from '../functions/sboms/rescan.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { asOukError } from './errors.ts';
 

@@ -11,7 +11,7 @@
  * failure is written to the import record (state 'failed', error_code, error),
  * which is what `stella ouk status` and the CLI's import follow. A final
  * refusal for integrity or policy (lib/quarantine.ts) then moves the kit
- * under quarantine/ in the bucket (functions/quarantine.ts): never retried.
+ * under quarantine/ in the bucket (functions/quarantine/quarantine.ts): never retried.
  *
  * activate runs one job at a time per worker, and the state row lock
  * serialises activations across workers. Once an activation committed, the
@@ -35,7 +35,7 @@ import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
 import { beginStage, getImport, patchStage, stageFailed } from '../infra/import-records/index.ts';
-import { quarantineImport, quarantines } from '../functions/quarantine.ts';
+import { quarantineImport, quarantines } from '../functions/quarantine/quarantine.ts';
 import { QUARANTINE_CODES } from '../lib/quarantine.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
@@ -49,7 +49,7 @@ import { failureReason } from '../lib/metrics.ts';
 import { admitStageJob, isStagePayload } from './job-guard.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { enqueueRescanPlan, startRescanWorker } from './rescan.ts';
-import type { SbomScanner } from '../functions/rescan.ts';
+import type { SbomScanner } from '../functions/sboms/rescan.ts';
 
 export { asOukError };
 

@@ -19,7 +19,7 @@ import type { Config } from '../lib/config.ts';
 import { OukError } from '../lib/errors.ts';
 import { staleRefusal, type FeedAge, type Freshness } from '../lib/freshness.ts';
 import { readFreshnessSnapshot } from '../infra/freshness.ts';
-import { Quota, type QuotaClient, type QuotaOptions, type QuotaUsage } from '../lib/quota.ts';
+import { Quota, type QuotaClient, type QuotaOptions, type QuotaUsage } from './quota.ts';
 import { loadPublicTokenKey, type PublicTokenKey, verifyToken, type VerifiedToken } from '../lib/tokens.ts';
 import type { Sbom } from './sbom.ts';
 import { scanSbom, type ScanOptions, type ScanResult } from './scan.ts';

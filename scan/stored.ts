@@ -1,5 +1,5 @@
 /**
- * The scanner a stored SBOM is scanned with (functions/rescan.ts takes it as
+ * The scanner a stored SBOM is scanned with (functions/sboms/rescan.ts takes it as
  * `SbomScanner`): the same parser and matcher as `stella scan`, no quota, no
  * `--vex` files (the kit's VEX applies).
  *

@@ -71,7 +71,7 @@ describe('the production build', () => {
     const built = files(dist);
     assert.deepEqual(built.filter((f) => f.endsWith('.ts')), [], 'no TypeScript in dist/');
     for (const entry of ['cli/main.js', 'api/main.js', 'queue/worker-main.js']) assert.ok(fs.existsSync(path.join(dist, entry)), entry);
-    assert.ok(!fs.existsSync(path.join(dist, 'test')) && !fs.existsSync(path.join(dist, 'bench')) && !fs.existsSync(path.join(dist, 'infra', 'dev')), 'tests, benchmarks and the dev stack are not built');
+    assert.ok(!fs.existsSync(path.join(dist, 'test')) && !fs.existsSync(path.join(dist, 'bench')) && !fs.existsSync(path.join(dist, 'dev')), 'tests, benchmarks and the dev stack are not built');
     const tsSpecifier = /(?:from\s*|import\s*\(\s*)["'](\.{1,2}\/[^"']+\.ts)["']/g;
     const left = built.filter((f) => f.endsWith('.js')).flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(tsSpecifier)].map((m) => `${path.relative(dist, f)}: ${m[1]}`));
     assert.deepEqual(left, [], 'every relative import names a .js file');

@@ -22,7 +22,7 @@ import { dashboardPlugin } from '../api/dashboard.ts';
 import { metricsPlugin } from '../api/metrics.ts';
 import { collectImports } from '../cli/commands/ouk-jobs.ts';
 import { getImport } from '../infra/import-records/index.ts';
-import type { WebhookTarget } from '../infra/dev/s3rver.ts';
+import type { WebhookTarget } from '../dev/s3rver.ts';
 import { createRedis } from '../queue/connection.ts';
 import { importIdFor, jobIdFor } from '../queue/identity.ts';
 import { watchQueueMetrics, type QueueMetricsWatcher } from '../queue/metrics-hooks.ts';

@@ -13,11 +13,11 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { goQueryEscape, goQueryUnescape, type MinioWebhookEvent } from '../infra/minio-event.ts';
-import { toMinioWebhookEvent, type S3rverEvent } from '../infra/dev/s3rver.ts';
+import { toMinioWebhookEvent, type S3rverEvent } from '../dev/s3rver.ts';
 import { devEnv, devPaths } from '../infra/env.ts';
 import { isLoopbackUrl } from '../lib/loopback.ts';
 import { storeUnavailable } from '../infra/store.ts';
-import { ensureDevSecrets } from '../infra/dev/secrets.ts';
+import { ensureDevSecrets } from '../dev/secrets.ts';
 import { waitFor } from './pipeline-fixtures.ts';
 import { createTestDatabase, freePort, repoRoot, sharedDir, startTestS3, testConfig, testRedisPrefix, tmpDir, type TestS3 } from './helpers/services.ts';
 
@@ -305,7 +305,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)));
       OUK_TRUSTED_KEYS: '',
       OUK_WEBHOOK_TOKEN: '',
     };
-    const npmRun = (script: string) => spawnSync('node', ['--import', 'tsx', `infra/dev/${script}.ts`], { cwd: repoRoot, env, encoding: 'utf8' });
+    const npmRun = (script: string) => spawnSync('node', ['--import', 'tsx', `dev/${script}.ts`], { cwd: repoRoot, env, encoding: 'utf8' });
     const paths = devPaths(env, repoRoot);
     const pids = () => Object.fromEntries(['s3rver', 'api', 'worker'].map((n) => [n, Number(fs.readFileSync(path.join(paths.runDir, `${n}.pid`), 'utf8').split('\n')[0])]));
     try {

@@ -23,7 +23,7 @@ import { createRedis } from '../queue/connection.ts';
 import { type BuildResult, type WrittenBundle } from '../builder/build.ts';
 import { updateMirrorIndex } from '../builder/mirror-index-file.ts';
 import { MAX_MIRROR_INDEX_BYTES, parseMirrorIndex, type MirrorIndex } from '../bundle/mirror-index.ts';
-import { planMirror } from '../functions/mirror-plan.ts';
+import { planMirror } from '../functions/mirror/plan.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { recentImports } from '../infra/import-records/index.ts';
 import { allowedEndpoints, installAirgapGuard, uninstallAirgapGuard } from '../lib/airgap.ts';

@@ -22,7 +22,7 @@ import { resumeFrom, resumeImport } from '../queue/resume.ts';
 import { retryImport } from '../queue/retry.ts';
 import { pipelineSettings } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
-import type { WebhookTarget } from '../infra/dev/s3rver.ts';
+import type { WebhookTarget } from '../dev/s3rver.ts';
 import { activeCounts, makeBundle, pipelineFixture, putBundle, putFile, type PipelineFixture, fixtureConfig, waitFor } from './pipeline-fixtures.ts';
 import { repoRoot, sharedDir, testRedisPrefix, type TestRedisPrefix } from './helpers/services.ts';
 import { execFile } from 'node:child_process';

@@ -17,8 +17,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { UnrecoverableError, Worker } from 'bullmq';
-import { collectGarbage } from '../functions/gc.ts';
-import { planGc } from '../functions/gc.ts';
+import { collectGarbage } from '../functions/maintenance/gc.ts';
+import { planGc } from '../functions/maintenance/gc.ts';
 import { stagedPrefix } from '../functions/context.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { connect } from '../infra/db.ts';

@@ -20,7 +20,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { readStatus } from '../functions/sbom-report.ts';
+import { readStatus } from '../functions/sboms/report.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { syncSettings } from '../lib/config.ts';
 import { publish, type PublishResult, type ReleaseNotes } from '../publisher/publish/index.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/config.ts';
-import { clientHash, counterTtlMs, Quota, type QuotaOptions, quotaKey } from '../lib/quota.ts';
+import { clientHash, counterTtlMs, Quota, type QuotaOptions, quotaKey } from '../scan/quota.ts';
 import { testRedisPrefix } from './helpers/services.ts';
 
 describe('quota', () => {

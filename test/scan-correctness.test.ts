@@ -26,7 +26,7 @@ import { oneFindingPerVulnerability } from '../scan/dedupe.ts';
 import { parseSbom, readSbomFile } from '../scan/sbom.ts';
 import { type Finding, scanSbom, type ScanResult } from '../scan/scan.ts';
 import { OsvReference, type RawRecord, recordAffects } from './helpers/osv-reference.ts';
-import { auditWithdrawal } from '../infra/dev/withdrawal-audit.ts';
+import { auditWithdrawal } from '../dev/withdrawal-audit.ts';
 import { readActivePointer } from '../infra/active-db.ts';
 import { ident } from '../infra/db.ts';
 import { createLoadedScanDb, feedsDir, type ScanDb } from './helpers/scan-db.ts';

@@ -4,7 +4,7 @@
  * (builder/feeds/withdrawn-in-words.ts) on the text of the real records, each
  * wording on its own; the OSV adapter withdrawing the records the issue names
  * at their `modified` time; and EVERY OSV/GHSA record of ../shared/feeds, read
- * in place by the audit (infra/dev/withdrawal-audit.ts, `npm run
+ * in place by the audit (dev/withdrawal-audit.ts, `npm run
  * audit:withdrawn`): each one still standing whose text mentions a
  * withdrawal, a duplicate or a rejected CVE is one a person has decided
  * stands (REVIEWED_STANDING, with why), so a wording the rule misses fails
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { normaliseOsv } from '../builder/feeds/osv.ts';
 import { withdrawalWording } from '../builder/feeds/withdrawn-in-words.ts';
-import { auditWithdrawal, type WithdrawalAudit } from '../infra/dev/withdrawal-audit.ts';
+import { auditWithdrawal, type WithdrawalAudit } from '../dev/withdrawal-audit.ts';
 import { feedsDir } from './helpers/scan-db.ts';
 
 interface Raw {

@@ -1,12 +1,12 @@
 /**
  * `stella ouk gc [--dry-run] [--grace-hours N] [--json]`: garbage collection by
- * hand (functions/gc.ts; the maintenance queue runs the same every
+ * hand (functions/maintenance/gc.ts; the maintenance queue runs the same every
  * OUK_GC_SECONDS). Lists what it removes — staged members and DB schemas no
  * import needs — and why; with --dry-run it removes nothing.
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { collectGarbage, type GcResult } from '../../functions/gc.ts';
+import { collectGarbage, type GcResult } from '../../functions/maintenance/gc.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
 import { audited, reasonOf } from '../audit.ts';

@@ -31,7 +31,7 @@ import type { VerifyResult } from '../../functions/verify.ts';
 import { verifiedLines } from '../import/verified-lines.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { LIFTED_BY } from '../../queue/flow.ts';
-import { releaseQuarantined } from '../../functions/quarantine.ts';
+import { releaseQuarantined } from '../../functions/quarantine/quarantine.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';

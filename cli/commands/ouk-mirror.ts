@@ -1,6 +1,6 @@
 /**
  * `stella ouk mirror pull [--dry-run] [--json]`: one round of the
- * intranet-mirror pull by hand (functions/mirror.ts; the maintenance queue's
+ * intranet-mirror pull by hand (functions/mirror/pull.ts; the maintenance queue's
  * `mirror` job runs the same on OUK_MIRROR_SCHEDULE). Prints the plan — the
  * route (delta chain, newest full kit, …) and each step — then, without
  * --dry-run, pulls, verifies and puts each kit into the bucket and waits until
@@ -9,7 +9,7 @@
  * Exits non-zero with the error's code when a kit is refused or fails.
  */
 import type { Command } from 'commander';
-import { mirrorPull, STUCK_ROUTES, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror.ts';
+import { mirrorPull, STUCK_ROUTES, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror/pull.ts';
 import { loadSiteTrust } from '../../functions/common/site-trust.ts';
 import { loadTrustedKeys } from '../../signing/index.ts';
 import { OukError } from '../../lib/errors.ts';

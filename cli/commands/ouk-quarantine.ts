@@ -1,7 +1,7 @@
 /**
  * `stella ouk quarantine list|show|release|rm`: kits refused for integrity or
  * policy, kept under quarantine/ in the bucket (lib/quarantine.ts decides
- * which refusals, functions/quarantine.ts moves them).
+ * which refusals, functions/quarantine/quarantine.ts moves them).
  *
  *   list [--json]                 the quarantined imports, newest first
  *   show ID [--json]              one of them, with its reason.json
@@ -19,7 +19,7 @@ import type { Command } from 'commander';
 import { findImports, quarantinedImports, type ImportRecord } from '../../infra/import-records/index.ts';
 import { OukError } from '../../lib/errors.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
-import { readQuarantineReason, releaseQuarantined, removeQuarantined } from '../../functions/quarantine.ts';
+import { readQuarantineReason, releaseQuarantined, removeQuarantined } from '../../functions/quarantine/quarantine.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { retryImport } from '../../queue/retry.ts';
 import type { Pool } from '../../infra/db.ts';

@@ -117,7 +117,7 @@ export async function followImport(p: CliPipeline, importId: string, opts: { tty
           process.stderr.write(`note: no worker is serving the ${pending} queue (prefix ${p.queues.prefix}): start one (node dist/queue/worker-main.js, the compose worker service, or npm run dev:up in a checkout); the import continues when it runs\n`);
         }
       }
-      // Quarantined (functions/quarantine.ts): a refusal no retry lifts; removed: deleted from quarantine.
+      // Quarantined (functions/quarantine/quarantine.ts): a refusal no retry lifts; removed: deleted from quarantine.
       if (rec.state === 'quarantined' || rec.state === 'removed') return { record: rec, stages };
       if (rec.state === 'failed') {
         // A refusal our flags lift may have raced with the flags being stored: retry it once.

@@ -1,5 +1,5 @@
 /**
- * The quarantine's steps on the record (functions/quarantine.ts moves the
+ * The quarantine's steps on the record (functions/quarantine/quarantine.ts moves the
  * objects): the place claimed before the first copy, quarantined, released,
  * removed; and the questions the reconciler, the dashboard and /metrics ask.
  */

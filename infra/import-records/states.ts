@@ -79,7 +79,7 @@ export const MOVES_TO: Record<ImportState, readonly ImportState[]> = {
   active: [...NOT_FINISHED, ...REPLACED_STATES],
   superseded: ['active'],
   'rolled-back': ['active'],
-  // refused for integrity or policy: its kit moved under quarantine/ (functions/quarantine.ts)
+  // refused for integrity or policy: its kit moved under quarantine/ (functions/quarantine/quarantine.ts)
   quarantined: ['failed'],
   // `stella ouk quarantine rm` (again: a no-op)
   removed: ['quarantined', 'removed'],

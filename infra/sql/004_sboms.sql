@@ -1,5 +1,5 @@
 -- Stored SBOMs (issue 14): documents kept here, re-scanned after every
--- activation (queue/rescan.ts, functions/rescan.ts). PostgreSQL is the record:
+-- activation (queue/rescan.ts, functions/sboms/rescan.ts). PostgreSQL is the record:
 -- a re-scan job is derivable from it (an SBOM without a result for the newest
 -- activation needs one), so a lost Redis loses nothing.
 CREATE TABLE IF NOT EXISTS ouk_meta.sboms (

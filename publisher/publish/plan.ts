@@ -11,7 +11,7 @@
  *  - a delta on the full DB of the mirror's newest version (its full kit:
  *    published, or kept in .publish/bases/), so a site that has the newest
  *    version applies it directly and a site further back walks the chain of
- *    deltas, as the site's mirror pull does (functions/mirror-plan.ts: base
+ *    deltas, as the site's mirror pull does (functions/mirror/plan.ts: base
  *    version AND DB digest);
  *  - a full kit as well when the mirror has none, when its newest full kit
  *    is `fullEveryDays` old or older (the roll-up), or when the newest

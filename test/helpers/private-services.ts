@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { postgresAnswers, redisAnswers } from '../../infra/dev/services.ts';
+import { postgresAnswers, redisAnswers } from '../../dev/services.ts';
 import { freePort, tmpDir } from './services.ts';
 
 export interface PrivateRedis {

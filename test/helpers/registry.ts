@@ -1,10 +1,10 @@
 /**
  * A real OCI registry for a test file: Debian's docker-registry
- * (infra/dev/registry.ts) on a free loopback port with its storage in a temp
+ * (dev/registry.ts) on a free loopback port with its storage in a temp
  * directory. `stop()` and `start()` take it down and bring it back on the same
  * port with the same storage (an outage); `close()` at the end.
  */
-import { startRegistry, type LocalRegistry } from '../../infra/dev/registry.ts';
+import { startRegistry, type LocalRegistry } from '../../dev/registry.ts';
 import { freePort, tmpDir } from './services.ts';
 
 export interface TestRegistry extends LocalRegistry {

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, parseStoreEndpoint, type Config, type StoreConfig } from '../../lib/config.ts';
 import { createStore, type ObjectStore } from '../../infra/store.ts';
 import type { MinioWebhookEvent } from '../../infra/minio-event.ts';
-import { startS3rver, type WebhookTarget } from '../../infra/dev/s3rver.ts';
+import { startS3rver, type WebhookTarget } from '../../dev/s3rver.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Real feeds, SBOMs and conformance data, beside the repository (never copied into it). */

@@ -2,8 +2,8 @@
 # Starts one of the Debian system services the local stack and CI use, the
 # way this machine kind starts them (the only place these commands live;
 # `npm run dev:up` and .ci/run both call it):
-#   infra/dev/start-system-service.sh redis      redis-server on 127.0.0.1:6379 and ::1, no persistence
-#   infra/dev/start-system-service.sh postgres   the newest PostgreSQL cluster `main`
+#   dev/start-system-service.sh redis      redis-server on 127.0.0.1:6379 and ::1, no persistence
+#   dev/start-system-service.sh postgres   the newest PostgreSQL cluster `main`
 # It does not wait for the service to answer; the callers do.
 set -euo pipefail
 case "${1:-}" in

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { goQueryEscape, type MinioEventRecord, type MinioWebhookEvent } from '../minio-event.ts';
+import { goQueryEscape, type MinioEventRecord, type MinioWebhookEvent } from '../infra/minio-event.ts';
 
 /** What s3rver 3.7 emits on `server.on('event')` (see s3rver/lib/models/event.js). */
 export interface S3rverEvent {

@@ -15,10 +15,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MalformedRecord } from '../../builder/feeds/fields.ts';
-import { normaliseOsv } from '../../builder/feeds/osv.ts';
-import { walkJson } from '../../builder/feeds/walk.ts';
-import { withdrawalWording, type WithdrawalWording } from '../../builder/feeds/withdrawn-in-words.ts';
+import { MalformedRecord } from '../builder/feeds/fields.ts';
+import { normaliseOsv } from '../builder/feeds/osv.ts';
+import { walkJson } from '../builder/feeds/walk.ts';
+import { withdrawalWording, type WithdrawalWording } from '../builder/feeds/withdrawn-in-words.ts';
 
 /** Text that speaks of a withdrawal, a duplicate or a rejected CVE, in any sense. */
 export const MENTION = /withdr|duplicat|\*\*\s*REJECT\s*\*\*|rejected reason|DO NOT USE THIS CANDIDATE/i;

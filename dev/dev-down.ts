@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { devPaths, loadDotEnv } from '../env.ts';
+import { devPaths, loadDotEnv } from '../infra/env.ts';
 import { printTable, readPid, recordedServices, stopService } from './services.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -24,11 +24,11 @@
  * function never imports the scanner, so it runs under a worker, the API or
  * the CLI with whatever scanner it is given.
  */
-import { OukError } from '../lib/errors.ts';
-import { SEVERITIES, severityRank } from '../lib/severity.ts';
-import { excerpt } from '../lib/terminal-text.ts';
-import type { Logger } from '../lib/logger.ts';
-import { withTransaction, type Pool } from '../infra/db.ts';
+import { OukError } from '../../lib/errors.ts';
+import { SEVERITIES, severityRank } from '../../lib/severity.ts';
+import { excerpt } from '../../lib/terminal-text.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { withTransaction, type Pool } from '../../infra/db.ts';
 import {
   activationBefore,
   getSbom,
@@ -45,8 +45,8 @@ import {
   type ActivationRef,
   type SbomCounts,
   type SbomResultRow,
-} from '../infra/sboms.ts';
-import { undoSchemaFor } from './context.ts';
+} from '../../infra/sboms.ts';
+import { undoSchemaFor } from '../context.ts';
 
 /** What a diff reads of a finding (scan/findings.ts Finding has all of it and more). */
 export interface RescanFinding {

@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { devPaths, loadDotEnv } from '../env.ts';
+import { devPaths, loadDotEnv } from '../infra/env.ts';
 
 loadDotEnv(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.env'));
 

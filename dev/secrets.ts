@@ -5,8 +5,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { registryInstalled } from './registry.ts';
-import { generateKeyPair } from '../../signing/index.ts';
-import type { DevPaths } from '../env.ts';
+import { generateKeyPair } from '../signing/index.ts';
+import type { DevPaths } from '../infra/env.ts';
 
 /**
  * Generates the local stack's secrets and configuration when missing: the

@@ -31,7 +31,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { findOukError, isOukError, OukError } from '../lib/errors.ts';
+import { findOukError, isOukError, OukError } from '../../lib/errors.ts';
 
 export type FetchFn = typeof fetch;
 

@@ -6,7 +6,7 @@
  *  1. GET index.json (bounded, schema-checked: bundle/mirror-index.ts);
  *  2. wait (bounded) until no import is under way, so the plan sees a settled
  *     site; read the active DB and the imports PostgreSQL knows;
- *  3. plan (functions/mirror-plan.ts): the delta chain from the active DB if it
+ *  3. plan (functions/mirror/plan.ts): the delta chain from the active DB if it
  *     reaches the newest kit, else the newest full kit and the deltas on it;
  *  4. for each step, in order:
  *       download the kit and the files beside it (.sig, .sigs.json,
@@ -31,7 +31,7 @@
  * active) is waited for like any other: NOTHING_TO_RETRY is no failure there.
  *
  * Bounds: every download has a deadline and a minimum rate
- * (functions/mirror-fetch.ts; index.json and the signature files
+ * (functions/mirror/fetch.ts; index.json and the signature files
  * OUK_MIRROR_INDEX_TIMEOUT_SECONDS, a kit OUK_MIRROR_TIMEOUT_SECONDS); a kit
  * whose index entry announces more than OUK_MIRROR_MAX_KIT_BYTES, or more than
  * the temporary directory has free, is refused before a byte is fetched. A
@@ -52,20 +52,20 @@ import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { entryMismatch, MAX_MIRROR_INDEX_BYTES, MIRROR_INDEX_FILE, parseMirrorIndex, type MirrorIndexEntry } from '../bundle/mirror-index.ts';
-import type { MirrorConfig } from '../lib/config.ts';
-import { isOukError, OukError } from '../lib/errors.ts';
-import type { Logger } from '../lib/logger.ts';
-import { readActivePointer } from '../infra/active-db.ts';
-import { connect, type Pool } from '../infra/db.ts';
-import { getImport, importsOfBundles, unfinishedImportIds } from '../infra/import-records/index.ts';
-import { uploadStream, type ObjectStore } from '../infra/store.ts';
-import { verifyKitFile, type TrustedKey } from '../signing/index.ts';
-import { implicitTrust, type TrustState } from '../signing/root/index.ts';
-import { downloadSmall, downloadToFile, type FetchFn, type FetchLimits } from './mirror-fetch.ts';
-import { mirrorKeyFor, planMirror, type KnownImport, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
+import { entryMismatch, MAX_MIRROR_INDEX_BYTES, MIRROR_INDEX_FILE, parseMirrorIndex, type MirrorIndexEntry } from '../../bundle/mirror-index.ts';
+import type { MirrorConfig } from '../../lib/config.ts';
+import { isOukError, OukError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { readActivePointer } from '../../infra/active-db.ts';
+import { connect, type Pool } from '../../infra/db.ts';
+import { getImport, importsOfBundles, unfinishedImportIds } from '../../infra/import-records/index.ts';
+import { uploadStream, type ObjectStore } from '../../infra/store.ts';
+import { verifyKitFile, type TrustedKey } from '../../signing/index.ts';
+import { implicitTrust, type TrustState } from '../../signing/root/index.ts';
+import { downloadSmall, downloadToFile, type FetchFn, type FetchLimits } from './fetch.ts';
+import { mirrorKeyFor, planMirror, type KnownImport, type MirrorPlan, type MirrorStep } from './plan.ts';
 
-export { mirrorKeyFor, planMirror, STUCK_ROUTES, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
+export { mirrorKeyFor, planMirror, STUCK_ROUTES, type MirrorPlan, type MirrorStep } from './plan.ts';
 
 const MAX_SIG_BYTES = 64 * 1024;
 const MAX_SIGSTORE_BYTES = 1024 * 1024;

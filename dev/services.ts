@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { DevPaths, Env } from '../env.ts';
+import type { DevPaths, Env } from '../infra/env.ts';
 
 /** Starts a Debian system service the way .ci/run does (the commands live in that script only). */
 const START_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'start-system-service.sh');

@@ -1,12 +1,12 @@
 /**
  * The local OCI registry as a dev:up service: Debian's docker-registry
- * (infra/dev/registry.ts) on OUK_REGISTRY_URL's loopback port (default
+ * (dev/registry.ts) on OUK_REGISTRY_URL's loopback port (default
  * 127.0.0.1:5000), storage under .stella/registry/. Runs in the foreground
  * until SIGTERM (dev:down), stopping the registry with it.
  */
 import path from 'node:path';
-import { devPaths, resolveEnv } from '../env.ts';
-import { loadConfig } from '../../lib/config.ts';
+import { devPaths, resolveEnv } from '../infra/env.ts';
+import { loadConfig } from '../lib/config.ts';
 import { startRegistry } from './registry.ts';
 
 const env = resolveEnv();

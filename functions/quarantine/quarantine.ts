@@ -26,10 +26,10 @@
  * removeQuarantined — `stella ouk quarantine rm`: record it removed, then
  * delete its copies.
  */
-import { OukError } from '../lib/errors.ts';
-import type { Logger } from '../lib/logger.ts';
-import { arrivalOf, quarantineKeyFor, REASON_SUFFIX, shouldQuarantine, SIBLING_SUFFIXES, type QuarantineReason } from '../lib/quarantine.ts';
-import type { Pool } from '../infra/db.ts';
+import { OukError } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { arrivalOf, quarantineKeyFor, REASON_SUFFIX, shouldQuarantine, SIBLING_SUFFIXES, type QuarantineReason } from '../../lib/quarantine.ts';
+import type { Pool } from '../../infra/db.ts';
 import {
   claimQuarantineKey,
   getImport,
@@ -38,9 +38,9 @@ import {
   markRemoved,
   quarantineKeyTaken,
   type ImportRecord,
-} from '../infra/import-records/index.ts';
-import { readActivePointer } from '../infra/active-db.ts';
-import { copyWithin, normaliseEtag, putSmallObject, readSmallObject, removeObjects, statOrNull, type ObjectStore } from '../infra/store.ts';
+} from '../../infra/import-records/index.ts';
+import { readActivePointer } from '../../infra/active-db.ts';
+import { copyWithin, normaliseEtag, putSmallObject, readSmallObject, removeObjects, statOrNull, type ObjectStore } from '../../infra/store.ts';
 
 export interface QuarantineDeps {
   pool: Pool;

@@ -1,7 +1,7 @@
 /**
  * What one mirror pull should fetch, as a pure function of the mirror's index,
  * the active DB and the imports this site already has (no I/O: the round in
- * functions/mirror.ts reads them and carries the plan out).
+ * functions/mirror/pull.ts reads them and carries the plan out).
  *
  *  - Candidates: kits newer than the newest version this site ever had active
  *    (a version rolled back is not pulled again; a newer kit is), not expired,
@@ -24,9 +24,9 @@
  * got): nothing can be pulled until the mirror publishes a kit newer than that
  * floor; `nothing-applies` when newer kits exist but none can be applied.
  */
-import type { MirrorIndex, MirrorIndexEntry } from '../bundle/mirror-index.ts';
-import { compareVersions } from '../bundle/version.ts';
-import { isFinished, isUnfinished } from '../infra/import-records/states.ts';
+import type { MirrorIndex, MirrorIndexEntry } from '../../bundle/mirror-index.ts';
+import { compareVersions } from '../../bundle/version.ts';
+import { isFinished, isUnfinished } from '../../infra/import-records/states.ts';
 
 /** The bucket key a pulled kit is put under. */
 export const MIRROR_KEY_PREFIX = 'mirror/';

@@ -23,7 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { OukError } from './errors.ts';
+import { OukError } from '../lib/errors.ts';
 
 export type ClientKind = 'anonymous' | 'token';
 

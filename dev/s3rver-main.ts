@@ -1,5 +1,5 @@
 /**
- * Runs the local S3 store: `node --import tsx infra/dev/s3rver-main.ts`.
+ * Runs the local S3 store: `node --import tsx dev/s3rver-main.ts`.
  *
  * Configured from the environment (and `.env`): listens on S3_ENDPOINT's host
  * and port (default 127.0.0.1:9000), keeps objects under
@@ -10,8 +10,8 @@
  * does with `mc event add ... --event put --suffix .tar.gz`.
  */
 import fs from 'node:fs';
-import { loadConfig } from '../../lib/config.ts';
-import { devPaths, resolveEnv } from '../env.ts';
+import { loadConfig } from '../lib/config.ts';
+import { devPaths, resolveEnv } from '../infra/env.ts';
 import { startS3rver } from './s3rver.ts';
 
 const env = resolveEnv();

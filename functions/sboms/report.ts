@@ -9,8 +9,8 @@
  *   "changed": [{"finding", "before": {severity, kev, epss}, "after": {…}}]}
  * — findings in the shape `stella scan --json` prints them.
  */
-import type { Pool } from '../infra/db.ts';
-import { getDiff, getSbom, latestActivation, latestResult, sbomOverview, type SbomOverview } from '../infra/sboms.ts';
+import type { Pool } from '../../infra/db.ts';
+import { getDiff, getSbom, latestActivation, latestResult, sbomOverview, type SbomOverview } from '../../infra/sboms.ts';
 import { checkSbomName, sbomNotFound, type FindingChange, type RescanFinding } from './rescan.ts';
 
 export interface SbomDiffReport<F extends RescanFinding = RescanFinding> {

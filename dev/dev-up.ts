@@ -5,8 +5,8 @@
  *   2. dev secrets when missing: .stella/keys/cosign.{key,pub} and .stella/dev.env,
  *      the stack's explicit configuration (that key trusted, a webhook token,
  *      STELLA_AIRGAP=true: the stack runs air-gapped, as in production);
- *   3. s3rver (infra/dev/s3rver-main.ts), the OCI registry (Debian's docker-registry,
- *      infra/dev/registry-main.ts, when installed; OUK_REGISTRY_URL), the API (api/main.ts) and the workers
+ *   3. s3rver (dev/s3rver-main.ts), the OCI registry (Debian's docker-registry,
+ *      dev/registry-main.ts, when installed; OUK_REGISTRY_URL), the API (api/main.ts) and the workers
  *      (queue/worker-main.ts), each a detached `node --import tsx <file>` with its
  *      output in .stella/logs/<name>.log and its pid in .stella/run/<name>.pid.
  *
@@ -21,9 +21,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../../lib/config.ts';
-import { devEnv, devPaths, loadDotEnv } from '../env.ts';
-import { isLoopbackUrl } from '../../lib/loopback.ts';
+import { loadConfig } from '../lib/config.ts';
+import { devEnv, devPaths, loadDotEnv } from '../infra/env.ts';
+import { isLoopbackUrl } from '../lib/loopback.ts';
 import { ensureDevSecrets } from './secrets.ts';
 import { registryAnswers, registryInstalled } from './registry.ts';
 import {
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
   const specs: Array<ServiceSpec & { skip?: string }> = [
     {
       name: 's3rver',
-      entry: 'infra/dev/s3rver-main.ts',
+      entry: 'dev/s3rver-main.ts',
       address: cfg.s3Endpoint,
       timeoutMs: 20_000,
       ready: () => httpAnswers(cfg.s3Endpoint, false),
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     },
     {
       name: 'registry',
-      entry: 'infra/dev/registry-main.ts',
+      entry: 'dev/registry-main.ts',
       address: cfg.registryUrl ?? '-',
       timeoutMs: 20_000,
       ready: () => registryAnswers(cfg.registryUrl!),

@@ -22,13 +22,13 @@
  * `planGc` decides from the facts alone (pure, tested on its own); `collectGarbage`
  * reads the facts, and unless `dryRun`, carries the plan out.
  */
-import { liveSchemas } from '../infra/active-db.ts';
-import type { Pool } from '../infra/db.ts';
-import { gcFactsByImport, isFinished, isUnfinished } from '../infra/import-records/index.ts';
-import { listAllObjects, removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
-import type { Logger } from '../lib/logger.ts';
-import { parseSchemaName, parseStagedKey, SCHEMA_NAME_PATTERN, STAGING_PREFIX } from '../lib/storage-names.ts';
-import { dropSchemasQuietly } from './common/cleanup.ts';
+import { liveSchemas } from '../../infra/active-db.ts';
+import type { Pool } from '../../infra/db.ts';
+import { gcFactsByImport, isFinished, isUnfinished } from '../../infra/import-records/index.ts';
+import { listAllObjects, removeObjectsUnder, storeUnavailable, type ObjectStore } from '../../infra/store.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { parseSchemaName, parseStagedKey, SCHEMA_NAME_PATTERN, STAGING_PREFIX } from '../../lib/storage-names.ts';
+import { dropSchemasQuietly } from '../common/cleanup.ts';
 
 export interface GcFacts {
   /** schemas that are never touched */

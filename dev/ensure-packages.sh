@@ -10,8 +10,8 @@
 # Otherwise it names the packages and exits 1, so `npm test` fails with the
 # reason instead of half-way through the suite.
 #
-#   infra/dev/ensure-packages.sh            # the test suite's packages
-#   infra/dev/ensure-packages.sh zstd ...   # others, by Debian package name
+#   dev/ensure-packages.sh            # the test suite's packages
+#   dev/ensure-packages.sh zstd ...   # others, by Debian package name
 set -euo pipefail
 
 declare -A PROVIDES=(
