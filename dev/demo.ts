@@ -20,9 +20,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { devPaths, loadDotEnv } from '../infra/env.ts';
 
-loadDotEnv(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.env'));
+loadDotEnv(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.env'));
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sharedDir = path.resolve(repoRoot, '../shared');
 // Children resolve .env and the dev defaults themselves (infra/env.ts).
 const env = process.env;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { devPaths, loadDotEnv } from '../infra/env.ts';
 import { printTable, readPid, recordedServices, stopService } from './services.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function order(name: string): number {
   if (name.startsWith('worker')) return 0;

@@ -40,7 +40,7 @@ import {
   type ServiceSpec,
 } from './services.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A path as shown to the operator: relative inside the repository, absolute outside. */
 function show(p: string): string {

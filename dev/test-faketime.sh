@@ -8,7 +8,7 @@
 #   npm run test:faketime
 #   STELLA_FAKETIME_DATES='2027-06-30 23:59:59,2029-03-01 00:00:00' npm run test:faketime   # all files at these dates
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 dev/ensure-packages.sh faketime
 
 # The quick files whose outcome depends on the clock: run at both ends of the supported range too.

@@ -112,7 +112,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   });
   const args = process.argv.slice(2);
   const json = args.includes('--json');
-  const dir = args.find((x) => x !== '--json') ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/feeds');
+  const dir = args.find((x) => x !== '--json') ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/feeds');
   const audit = await auditWithdrawal(path.resolve(dir));
   if (json) console.log(JSON.stringify(audit, null, 2));
   else printAudit(audit);

@@ -473,7 +473,7 @@ describe('repository plumbing', () => {
     const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
     assert.match(readme, /```sh\nnpm test\n```/, 'the README names the same test command');
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; license: string };
-    assert.match(pkg.scripts.test, /^infra\/dev\/ensure-packages\.sh && /, 'npm test installs what it drives on a fresh machine');
+    assert.match(pkg.scripts.test, /^dev\/ensure-packages\.sh && /, 'npm test installs what it drives on a fresh machine');
     assert.equal(pkg.license, 'AGPL-3.0-or-later');
     assert.match(fs.readFileSync(path.join(repoRoot, 'LICENSE'), 'utf8'), /^GNU AFFERO GENERAL PUBLIC LICENSE\nVersion 3/);
     const syntax = spawnSync('bash', ['-n', file], { encoding: 'utf8' });
