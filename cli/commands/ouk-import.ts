@@ -1,5 +1,5 @@
 /**
- * `stella ouk import FILE|URL [--allow-downgrade] [--force] [--no-wait] [--json]`
+ * `stella ouk import FILE|URL [--dry-run] [--allow-downgrade] [--force] [--no-wait] [--json]`
  *
  *  1. preflight: the manifest (read from the start of the tarball) against the
  *     free space of the object store and of PostgreSQL (INSUFFICIENT_SPACE);
@@ -17,9 +17,8 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { storeUnavailable } from '../../infra/store.ts';
 import { getImport, type ImportRecord } from '../../infra/import-records.ts';
-import { OukError } from '../../lib/errors.ts';
+import { exitCodeOf, isOukError, OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
@@ -27,11 +26,16 @@ import { readActivePointer } from '../../infra/active-db.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
 import type { CliContext } from '../context.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
-import { readManifestOf, sourceOf } from '../import/source.ts';
+import { requireBucket } from '../import/bucket.ts';
+import { readManifestOf, sourceOf, type Source } from '../import/source.ts';
+import { downloadKit, type DownloadedKit } from '../import/download.ts';
+import { DryRunRefusal, dryRunImport, dryRunJson, dryRunLines, dryRunRefusalJson } from '../import/dry-run.ts';
+import { openDryRunSite } from '../import/dry-run-site.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 
 interface ImportOptions {
+  dryRun?: boolean;
   allowDowngrade?: boolean;
   force?: boolean;
   wait: boolean;
@@ -42,18 +46,12 @@ interface ImportOptions {
 export async function runImport(cli: CliContext, arg: string, opts: ImportOptions): Promise<number> {
   const src = sourceOf(arg);
   if (!src.isUrl && !fs.existsSync(arg)) throw new OukError('INPUT_NOT_FOUND', `${arg} does not exist`);
+  if (opts.dryRun) return runDryRun(cli, src, opts);
   const tty = Boolean(process.stderr.isTTY) && !opts.json;
   // what the CLI says carries versions, keys and error codes from the kit and the record: each line escaped
   const say: Say = { info: (line) => process.stderr.write(terminalLines([line])) };
   const p = await openCliPipeline(cli);
-  try {
-    if (!(await p.store.bucketExists(p.config.bucket))) {
-      throw new OukError('STORE_UNAVAILABLE', `bucket ${p.config.bucket} does not exist on ${p.config.s3Endpoint}: create it (npm run dev:up does locally) or set OUK_BUCKET`);
-    }
-  } catch (e) {
-    if (e instanceof OukError) throw e;
-    throw storeUnavailable(e);
-  }
+  await requireBucket(p.store, p.config);
 
   const manifest = await readManifestOf(src);
   if (manifest) {
@@ -114,6 +112,36 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   return 0;
 }
 
+/**
+ * `--dry-run`: every check of the import (cli/import/dry-run.ts) against the
+ * site opened read-only; a URL is downloaded to a temporary directory, removed
+ * at the end. Prints what the import would do (or its refusal) and returns
+ * the import's exit code.
+ */
+async function runDryRun(cli: CliContext, src: Source, opts: ImportOptions): Promise<number> {
+  const warn = (line: string): void => void process.stderr.write(terminalLines([line]));
+  const flags = { allowDowngrade: Boolean(opts.allowDowngrade), force: Boolean(opts.force) };
+  let checks: string[] = [];
+  let downloaded: DownloadedKit | null = null;
+  try {
+    const site = await openDryRunSite(cli, src.key, flags, warn);
+    checks = site.checks;
+    if (src.isUrl) downloaded = await downloadKit(src);
+    const report = await dryRunImport(src.key, await site.depsFor(downloaded?.file ?? src.name), site);
+    if (opts.json) process.stdout.write(`${JSON.stringify(dryRunJson(report), null, 2)}\n`);
+    else process.stdout.write(terminalLines(dryRunLines(report)));
+    return 0;
+  } catch (e) {
+    const refusal = e instanceof DryRunRefusal ? e : isOukError(e) ? new DryRunRefusal(e, checks) : null;
+    if (!refusal) throw e;
+    if (opts.json) process.stdout.write(`${JSON.stringify(dryRunRefusalJson(refusal, exitCodeOf(refusal.error)), null, 2)}\n`);
+    process.stderr.write(terminalLines(['dry run: the import would be refused; nothing was uploaded, queued or written']));
+    throw refusal.error;
+  } finally {
+    await downloaded?.remove();
+  }
+}
+
 /** What the import line adds about where the import came from. */
 function origin(created: boolean, rec: ImportRecord | null): string {
   if (created || !rec) return '';
@@ -127,6 +155,7 @@ export function registerOukImport(ouk: Command, cli: CliContext): void {
     .command('import')
     .description('upload a bundle (FILE or http(s) URL) with its signature files and follow verify → unpack → load → activate')
     .argument('<file-or-url>', 'the bundle tarball (*.tar.gz), a path or an intranet mirror URL')
+    .option('--dry-run', 'make every check of the import (services, space, signatures, policy, members) and say what it would do; nothing is uploaded, queued or written; exits with the code the import would', false)
     .option('--allow-downgrade', 'accept a bundle not newer than the active DB', false)
     .option('--force', 'accept an expired bundle', false)
     .option('--no-wait', 'return once the import is queued (prints its id)')
