@@ -1,0 +1,233 @@
+/**
+ * `stella ouk import FILE|URL --dry-run [--json]` (issue 22, item 5), as real
+ * CLI processes against PostgreSQL, Redis, s3rver and running workers: for
+ * each refusal the dry run exits with the code the real import then exits
+ * with, and leaves the bucket's objects, the DB's schemas and ouk_meta rows
+ * and the Redis keys exactly as they were; a good kit passes with the "would
+ * import" summary, still writing nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { after, before, describe, test } from 'node:test';
+import { createGunzip, createGzip } from 'node:zlib';
+import { Redis } from 'ioredis';
+import { extract as tarExtract, pack as tarPack } from 'tar-stream';
+import { EXIT_CODES } from '../lib/errors.ts';
+import { pipelineSettings } from '../lib/config.ts';
+import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
+import { generateKeyPair, writeSignatureFiles } from '../signing/index.ts';
+import { syntheticDbDigest, writeSyntheticBundle, type SyntheticOptions } from './fixtures/synthetic-bundle.ts';
+import { expiredTimes, fixtureConfig, fixtureEnv, FAST_RETRIES, makeBundle, pipelineFixture, TEST_BUNDLE_CREATED, TEST_BUNDLE_EXPIRES, type PipelineFixture } from './pipeline-fixtures.ts';
+import { runStella, testRedisPrefix, tmpDir, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
+
+let fx: PipelineFixture;
+let redis: TestRedisPrefix;
+let workers: RunningWorkers;
+let raw: Redis;
+
+before(async () => {
+  fx = await pipelineFixture('dry-run');
+  redis = testRedisPrefix('dry-run');
+  workers = startWorkers(fixtureConfig(fx, redis), { pool: fx.pool, store: fx.s3.store, settings: pipelineSettings({ ...FAST_RETRIES, OUK_LOCK_MS: '5000', OUK_STALLED_MS: '2000' }), logger: fx.logger });
+  raw = new Redis(redis.redisUrl, { maxRetriesPerRequest: 1 });
+});
+
+after(async () => {
+  raw?.disconnect();
+  await workers?.close();
+  await redis?.cleanup();
+  await fx?.close();
+});
+
+function stella(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runStella(args, { cwd: fx.dir, env: fixtureEnv(fx, redis, { ...FAST_RETRIES, LOG_LEVEL: 'warn', OUK_TRUSTED_KEYS: fx.publicKey, ...extra }) });
+}
+
+/** Everything an import could write: the bucket's objects, the DB's schemas and ouk_meta rows, the Redis keys and their contents. */
+async function snapshot(): Promise<{ objects: string[]; schemas: string[]; meta: string[]; redis: string[] }> {
+  const objects: string[] = [];
+  for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, '', true)) objects.push(`${(o as { name: string }).name} ${(o as { etag?: string }).etag ?? ''}`);
+  const schemas = (await fx.pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace ORDER BY 1')).rows.map((r) => r.nspname);
+  const tables = (await fx.pool.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'ouk_meta' ORDER BY 1`)).rows.map((r) => r.table_name);
+  const meta: string[] = [];
+  for (const t of tables) {
+    const rows = await fx.pool.query<{ j: string }>(`SELECT to_jsonb(t)::text AS j FROM ouk_meta."${t}" t`);
+    meta.push(...rows.rows.map((r) => `${t}: ${r.j}`).sort());
+  }
+  // stalled-check: the running workers' own heartbeat, whatever the CLI does
+  const keys = (await raw.keys(`${redis.prefix}*`)).filter((k) => !k.endsWith(':stalled-check')).sort();
+  const dumps: string[] = [];
+  for (const k of keys) dumps.push(`${k} ${(await raw.dumpBuffer(k))?.toString('hex') ?? ''}`);
+  return { objects: objects.sort(), schemas, meta, redis: dumps };
+}
+
+/** The dry run's exit code, with nothing changed; then the real import's, which must be the same. */
+async function sameAsImport(file: string, want: keyof typeof EXIT_CODES | 0, extra: NodeJS.ProcessEnv = {}, flags: string[] = []): Promise<CliRun> {
+  const before = await snapshot();
+  const dry = await stella(['ouk', 'import', file, '--dry-run', ...flags], extra);
+  assert.deepEqual(await snapshot(), before, `the dry run wrote something: ${dry.stderr}`);
+  const real = await stella(['ouk', 'import', file, ...flags], extra);
+  const code = want === 0 ? 0 : EXIT_CODES[want];
+  assert.equal(real.code, code, `the import: ${real.stderr}`);
+  assert.equal(dry.code, real.code, `the dry run exits ${dry.code}, the import ${real.code}: ${dry.stderr}`);
+  if (want !== 0) assert.match(dry.stderr, new RegExp(`error\\[${want}\\]`));
+  return dry;
+}
+
+/** Rewrites a kit's tar entries (`edit` may change, drop or add entries), gzips it again and signs it validly. */
+async function repack(src: string, out: string, edit: (entries: { name: string; body: Buffer }[]) => { name: string; body: Buffer }[], key: string): Promise<string> {
+  const entries: { name: string; body: Buffer }[] = [];
+  const ex = tarExtract();
+  const reading = (async () => {
+    for await (const e of ex) {
+      const chunks: Buffer[] = [];
+      for await (const c of e) chunks.push(c as Buffer);
+      entries.push({ name: e.header.name, body: Buffer.concat(chunks) });
+    }
+  })();
+  await Promise.all([pipeline(fs.createReadStream(src), createGunzip(), ex), reading]);
+  const p = tarPack();
+  const writing = pipeline(p, createGzip(), fs.createWriteStream(out));
+  for (const e of edit(entries)) p.entry({ name: e.name, size: e.body.length, mode: 0o644, mtime: new Date(0) }, e.body);
+  p.finalize();
+  await writing;
+  await writeSignatureFiles(out, key);
+  return out;
+}
+
+const kit = (name: string, opts: SyntheticOptions) => makeBundle(fx, name, opts);
+
+describe('stella ouk import --dry-run', () => {
+  test('a good full kit on an empty site: exit 0, what the import would do, nothing written; the import then activates it', async () => {
+    const b = await kit('stella-ouk-2026-11-20.tar.gz', { version: '2026-11-20', advisories: 40 });
+    const before = await snapshot();
+    const dry = await stella(['ouk', 'import', b.path, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^would import 2026-11-20 as full, activating it; [\d.]+ KiB unpacked in \d+ members\n/);
+    assert.match(dry.stdout, /checked:  database, queues, bucket, space, signature, policy, members\n/);
+    assert.match(dry.stdout, new RegExp(`sha256:${b.sha256}`));
+    assert.match(dry.stdout, /dry run: nothing was uploaded, queued or written\n$/);
+    assert.deepEqual(await snapshot(), before);
+    const real = await stella(['ouk', 'import', b.path]);
+    assert.equal(real.code, 0, real.stderr);
+    assert.equal(real.stdout, 'activated 2026-11-20\n');
+  });
+
+  test('--json: the outcome, the kit, the space, the trust and the checks', async () => {
+    const b = await kit('stella-ouk-2026-11-22.tar.gz', { version: '2026-11-22', advisories: 30 });
+    const before = await snapshot();
+    const dry = await stella(['ouk', 'import', b.path, '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const j = JSON.parse(dry.stdout) as Record<string, unknown> & { space: { need: { store: number; database: number } }; trust: { implicit: boolean; threshold: number } };
+    assert.equal(j.dryRun, true);
+    assert.equal(j.ok, true);
+    assert.equal(j.outcome, 'import');
+    assert.equal(j.version, '2026-11-22');
+    assert.equal(j.kind, 'full');
+    assert.equal(j.activeVersion, '2026-11-20');
+    assert.equal(j.wouldActivate, true);
+    assert.equal(j.sha256, b.sha256);
+    assert.equal(j.size, b.size);
+    assert.equal(j.unpackedBytes, b.manifest.members.reduce((n, m) => n + m.size, 0));
+    assert.ok(j.space.need.store > b.size && j.space.need.database > 0);
+    assert.deepEqual(j.trust.implicit, true);
+    assert.deepEqual(j.checks, ['database', 'queues', 'bucket', 'space', 'signature', 'policy', 'members']);
+    assert.deepEqual(await snapshot(), before);
+    const refused = await stella(['ouk', 'import', (await kit('stella-ouk-2026-10-01.tar.gz', { version: '2026-10-01', advisories: 5 })).path, '--dry-run', '--json']);
+    assert.equal(refused.code, EXIT_CODES.DOWNGRADE_REFUSED, refused.stderr);
+    const r = JSON.parse(refused.stdout) as { ok: boolean; error: { code: string; exitCode: number; message: string }; checks: string[] };
+    assert.equal(r.ok, false);
+    assert.equal(r.error.code, 'DOWNGRADE_REFUSED');
+    assert.equal(r.error.exitCode, EXIT_CODES.DOWNGRADE_REFUSED);
+    assert.deepEqual(r.checks, ['database', 'queues', 'bucket', 'space', 'signature']);
+  });
+
+  test('a delta onto the active DB: would import as a delta; the active kit again: would import nothing (the import says it is already active)', async () => {
+    const d = await kit('stella-ouk-2026-11-21.tar.gz', { version: '2026-11-21', advisories: 0, delta: { base: { version: '2026-11-20', advisories: 40 }, changed: [1, 2], added: 3, removed: [4] } });
+    const dry = await sameAsImport(d.path, 0);
+    assert.match(dry.stdout, /^would import 2026-11-21 as a delta onto 2026-11-20, activating it, replacing 2026-11-20; /);
+    const again = await sameAsImport(d.path, 0);
+    assert.match(again.stdout, /^would import nothing: stella-ouk-2026-11-21\.tar\.gz \(2026-11-21\) is already the active DB\n/);
+  });
+
+  test('refusals of the verify stage: the import\'s own exit code, nothing written', async () => {
+    // Other bytes under the signed kit's name, beside its .sig and .sigstore.json (a whole, readable archive:
+    // a byte flipped inside the gzip is ARCHIVE_CORRUPT to the kit verifier, see docs/pipeline.md "Dry run").
+    const tampered = await kit('stella-ouk-2026-12-01.tar.gz', { version: '2026-12-01', advisories: 10 });
+    const swapped = await kit('swapped.tar.gz', { version: '2026-12-01', advisories: 11 });
+    fs.copyFileSync(swapped.path, tampered.path);
+    await sameAsImport(tampered.path, 'SIGNATURE_MISMATCH');
+
+    const other = await generateKeyPair();
+    const otherKey = path.join(fx.dir, 'other.key');
+    fs.writeFileSync(otherKey, other.privateKeyPem, { mode: 0o600 });
+    const wrongDir = tmpDir('dry-run-wrong-key');
+    const wrong = await writeSyntheticBundle(path.join(wrongDir, 'stella-ouk-2026-12-02.tar.gz'), { version: '2026-12-02', advisories: 10, created: TEST_BUNDLE_CREATED, expires: TEST_BUNDLE_EXPIRES }, otherKey);
+    fs.rmSync(`${wrong.path}.sigstore.json`); // see the report: the stage reads the .sig only
+    await sameAsImport(wrong.path, 'SIGNATURE_MISMATCH');
+
+    const unsigned = await kit('stella-ouk-2026-12-03.tar.gz', { version: '2026-12-03', advisories: 10 });
+    fs.rmSync(`${unsigned.path}.sig`);
+    await sameAsImport(unsigned.path, 'SIGNATURE_MISSING');
+
+    await sameAsImport((await kit('stella-ouk-2026-12-04.tar.gz', { version: '2026-12-04', advisories: 10, ...expiredTimes() })).path, 'BUNDLE_EXPIRED');
+    const ahead = Date.now() + 3 * 86_400_000;
+    await sameAsImport((await kit('stella-ouk-2026-12-05.tar.gz', { version: '2026-12-05', advisories: 10, created: new Date(ahead).toISOString(), expires: new Date(ahead + 30 * 86_400_000).toISOString() })).path, 'BUNDLE_FROM_FUTURE');
+    await sameAsImport((await kit('stella-ouk-2026-11-02.tar.gz', { version: '2026-11-02', advisories: 10 })).path, 'DOWNGRADE_REFUSED');
+    const wrongBase = await kit('stella-ouk-2026-12-06.tar.gz', { version: '2026-12-06', advisories: 0, delta: { base: { version: '2026-11-19', advisories: 40, dbDigest: syntheticDbDigest(41) }, changed: [1], added: 1, removed: [] } });
+    await sameAsImport(wrongBase.path, 'DELTA_BASE_MISMATCH');
+  });
+
+  test('refusals of the unpack stage (validly signed): a member not as the manifest says, a hostile entry', async () => {
+    const good = await kit('good-source.tar.gz', { version: '2026-12-10', advisories: 10 });
+    const member = await repack(good.path, path.join(fx.dir, 'stella-ouk-2026-12-10.tar.gz'), (es) => es.map((e, i) => (i === 1 ? { ...e, body: Buffer.from(e.body.toString().replace(/.$/s, 'X')) } : e)), fx.privateKey);
+    await sameAsImport(member, 'MEMBER_CHECKSUM_MISMATCH');
+    const hostile = await repack(good.path, path.join(fx.dir, 'stella-ouk-2026-12-11.tar.gz'), (es) => [...es.slice(0, 2), { name: '../evil', body: Buffer.from('x\n') }, ...es.slice(2)], fx.privateKey);
+    await sameAsImport(hostile, 'UNSAFE_ENTRY');
+  });
+
+  test('a URL: downloaded to a temporary file that is removed; under STELLA_AIRGAP a foreign host is refused as the import refuses it', async () => {
+    const b = await kit('url-src.tar.gz', { version: '2026-12-20', advisories: 12 });
+    const files: Record<string, string> = { '/kits/stella-ouk-2026-12-20.tar.gz': b.path, '/kits/stella-ouk-2026-12-20.tar.gz.sig': `${b.path}.sig` };
+    const server = http.createServer((req, res) => {
+      const file = files[req.url ?? ''];
+      if (!file) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': String(fs.statSync(file).size) });
+      fs.createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/kits/stella-ouk-2026-12-20.tar.gz`;
+      const tmp = tmpDir('dry-run-url');
+      const before = await snapshot();
+      const dry = await stella(['ouk', 'import', url, '--dry-run'], { TMPDIR: tmp });
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /^would import 2026-12-20 as full, activating it, replacing 2026-11-21; /);
+      assert.doesNotMatch(dry.stderr, /uploaded/);
+      assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('stella-')), [], 'the temporary download is removed');
+      assert.deepEqual(await snapshot(), before);
+      await sameAsImport('http://mirror.example.invalid/kits/stella-ouk-2026-12-21.tar.gz', 'AIRGAP_VIOLATION', { STELLA_AIRGAP: 'true' });
+    } finally {
+      server.close();
+    }
+  });
+
+  test('no room in the object store: INSUFFICIENT_SPACE from both, before anything is uploaded', { skip: process.getuid?.() !== 0 ? 'mounting a small tmpfs needs root' : false }, async (t) => {
+    const state = tmpDir('dry-run-space');
+    const s3Dir = path.join(state, 's3');
+    fs.mkdirSync(s3Dir);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', s3Dir], { encoding: 'utf8' });
+    if (m.status !== 0) return void t.skip(`mount refused: ${m.stderr}`);
+    try {
+      const big = await kit('stella-ouk-2026-12-30.tar.gz', { version: '2026-12-30', advisories: 10, imageBytes: 3 * 1024 * 1024 });
+      const dry = await sameAsImport(big.path, 'INSUFFICIENT_SPACE', { STELLA_STATE_DIR: state });
+      assert.match(dry.stderr, /the object store \(.*\) has .* free, this bundle needs/);
+    } finally {
+      spawnSync('umount', [s3Dir]);
+    }
+  });
+});
