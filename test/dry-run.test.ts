@@ -16,7 +16,11 @@ import { after, before, describe, test } from 'node:test';
 import { createGunzip, createGzip } from 'node:zlib';
 import { Redis } from 'ioredis';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
-import { EXIT_CODES } from '../lib/errors.ts';
+import { EXIT_CODES, OukError } from '../lib/errors.ts';
+import type { Manifest } from '../bundle/manifest.ts';
+import type { ActiveDbPointer } from '../infra/active-db.ts';
+import { DryRunRefusal, dryRunImport, dryRunLines, type DryRunDeps } from '../cli/import/dry-run.ts';
+import type { KitVerification } from '../signing/index.ts';
 import { pipelineSettings } from '../lib/config.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { generateKeyPair, writeSignatureFiles } from '../signing/index.ts';
@@ -177,7 +181,11 @@ describe('stella ouk import --dry-run', () => {
     await sameAsImport((await kit('stella-ouk-2026-12-04.tar.gz', { version: '2026-12-04', advisories: 10, ...expiredTimes() })).path, 'BUNDLE_EXPIRED');
     const ahead = Date.now() + 3 * 86_400_000;
     await sameAsImport((await kit('stella-ouk-2026-12-05.tar.gz', { version: '2026-12-05', advisories: 10, created: new Date(ahead).toISOString(), expires: new Date(ahead + 30 * 86_400_000).toISOString() })).path, 'BUNDLE_FROM_FUTURE');
-    await sameAsImport((await kit('stella-ouk-2026-11-02.tar.gz', { version: '2026-11-02', advisories: 10 })).path, 'DOWNGRADE_REFUSED');
+    const older = await kit('stella-ouk-2026-11-02.tar.gz', { version: '2026-11-02', advisories: 10 });
+    await sameAsImport(older.path, 'DOWNGRADE_REFUSED');
+    const lifted = await stella(['ouk', 'import', older.path, '--dry-run', '--allow-downgrade']);
+    assert.equal(lifted.code, 0, lifted.stderr);
+    assert.match(lifted.stdout, /^would import 2026-11-02 as full, activating it, replacing 2026-11-21; /);
     const wrongBase = await kit('stella-ouk-2026-12-06.tar.gz', { version: '2026-12-06', advisories: 0, delta: { base: { version: '2026-11-19', advisories: 40, dbDigest: syntheticDbDigest(41) }, changed: [1], added: 1, removed: [] } });
     await sameAsImport(wrongBase.path, 'DELTA_BASE_MISMATCH');
   });
@@ -229,5 +237,61 @@ describe('stella ouk import --dry-run', () => {
     } finally {
       spawnSync('umount', [s3Dir]);
     }
+  });
+});
+
+describe('the dry run\'s order (cli/import/dry-run.ts, I/O passed in)', () => {
+  const manifest = (over: Partial<Manifest> = {}): Manifest =>
+    ({ bundleVersion: '2026-12-02', kind: 'full', created: TEST_BUNDLE_CREATED, expires: TEST_BUNDLE_EXPIRES, members: [{ path: 'db/a.tsv', size: 10, sha256: 'x', role: 'db' }], ...over }) as Manifest;
+  const verified = (m: Manifest): KitVerification =>
+    ({ manifest: m, sha256: 'ab'.repeat(32), size: 100, trust: { source: 'OUK_TRUSTED_KEYS', implicit: true, root: { signed: { version: 0 } }, chain: [0] }, signatures: { keyids: ['k'], threshold: 1 }, attestation: null }) as unknown as KitVerification;
+  const pointer = (v: string | null): ActiveDbPointer => ({ activeImport: v ? 'a'.repeat(24) : null, activeVersion: v, activeSchema: null, activeDigest: 'd'.repeat(64), activatedAt: null, previousImport: null });
+  const deps = (over: Partial<DryRunDeps>): DryRunDeps => ({
+    now: new Date('2026-12-07T00:00:00Z'),
+    maxSkewSeconds: 600,
+    flags: { allowDowngrade: false, force: false },
+    peekManifest: async () => manifest(),
+    space: async (m) => ({ need: { store: m.members[0]!.size, database: 0 }, storeFree: null, databaseFree: null, notes: [] }),
+    verify: async () => verified(manifest()),
+    activePointer: async () => pointer('2026-12-01'),
+    activeKit: async () => null,
+    pendingBase: async () => null,
+    ...over,
+  });
+  const refusal = async (p: Promise<unknown>): Promise<DryRunRefusal> => {
+    try {
+      await p;
+    } catch (e) {
+      if (e instanceof DryRunRefusal) return e;
+      throw e;
+    }
+    assert.fail('expected a refusal');
+  };
+
+  test('a policy refusal wins over what unpack\'s reader found (verify runs before unpack); alone, the reader\'s finding is the refusal', async () => {
+    const unsafe = async (): Promise<KitVerification> => {
+      throw new OukError('UNSAFE_ENTRY', 'refusing tar entry "../evil"');
+    };
+    const older = await refusal(dryRunImport('k.tar.gz', deps({ verify: unsafe, peekManifest: async () => manifest({ bundleVersion: '2026-11-01' }) })));
+    assert.equal(older.error.code, 'DOWNGRADE_REFUSED');
+    assert.deepEqual(older.checks, ['space', 'signature']);
+    const alone = await refusal(dryRunImport('k.tar.gz', deps({ verify: unsafe })));
+    assert.equal(alone.error.code, 'UNSAFE_ENTRY');
+    assert.deepEqual(alone.checks, ['space', 'signature', 'policy']);
+  });
+
+  test('a signature refusal comes before the policy; an unreadable manifest skips the space check, as the import does', async () => {
+    const bad = await refusal(dryRunImport('k.tar.gz', deps({ peekManifest: async () => null, verify: async () => { throw new OukError('SIGNATURE_MISMATCH', 'no'); }, activePointer: async () => assert.fail('the policy runs after the signature') })));
+    assert.equal(bad.error.code, 'SIGNATURE_MISMATCH');
+    assert.deepEqual(bad.checks, []);
+  });
+
+  test('a delta whose base is on its way: the import would wait for it (exit 0), and says on what', async () => {
+    const delta = manifest({ bundleVersion: '2026-12-03', kind: 'delta', base: { version: '2026-12-02', dbDigest: 'e'.repeat(64) } } as Partial<Manifest>);
+    const r = await dryRunImport('k.tar.gz', deps({ verify: async () => verified(delta), pendingBase: async () => 'stella-ouk-2026-12-02.tar.gz is in the bucket, its import not started yet' }));
+    assert.equal(r.outcome, 'wait-for-base');
+    assert.match(dryRunLines(r)[0]!, /^would import 2026-12-03 as a delta onto 2026-12-02 once its base is active \(stella-ouk-2026-12-02\.tar\.gz is in the bucket/);
+    const nowhere = await refusal(dryRunImport('k.tar.gz', deps({ verify: async () => verified(delta) })));
+    assert.equal(nowhere.error.code, 'DELTA_BASE_MISMATCH');
   });
 });

@@ -176,7 +176,7 @@ export function dryRunLines(r: DryRunReport): string[] {
         : `would import ${r.version} ${onto}, activating it${replacing}; ${unpacked}`;
   const signers = r.trust.implicit
     ? `signature by a trusted key (${r.trust.source})`
-    : `${r.trust.keyids.length} of ${r.trust.threshold} required kit signature(s), root v${r.trust.chain.join(' → v')} (${r.trust.source})`;
+    : `${r.trust.keyids.length} kit signature(s), threshold ${r.trust.threshold}, root v${r.trust.chain.join(' → v')} (${r.trust.source})`;
   return [
     what,
     `checked:  ${r.checks.join(', ')}`,
