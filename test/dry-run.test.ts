@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
@@ -80,6 +81,26 @@ async function sameAsImport(file: string, want: keyof typeof EXIT_CODES | 0, ext
   assert.equal(dry.code, real.code, `the dry run exits ${dry.code}, the import ${real.code}: ${dry.stderr}`);
   if (want !== 0) assert.match(dry.stderr, new RegExp(`error\\[${want}\\]`));
   return dry;
+}
+
+interface Case {
+  file: string;
+  want: keyof typeof EXIT_CODES;
+}
+
+/**
+ * sameAsImport for many refused kits at once: every dry run (concurrently) with nothing changed, then every real
+ * import (concurrently; each is refused, so none changes what another is checked against), code for code.
+ */
+async function sameAsImportAll(cases: Case[]): Promise<void> {
+  const before = await snapshot();
+  const dry = await Promise.all(cases.map((c) => stella(['ouk', 'import', c.file, '--dry-run'])));
+  assert.deepEqual(await snapshot(), before, `a dry run wrote something: ${dry.map((d) => d.stderr).join('\n')}`);
+  const real = await Promise.all(cases.map((c) => stella(['ouk', 'import', c.file])));
+  const codes = (runs: CliRun[]) => cases.map((c, i) => `${path.basename(c.file)} ${runs[i]!.code}`);
+  assert.deepEqual(codes(real), cases.map((c) => `${path.basename(c.file)} ${EXIT_CODES[c.want]}`), `the imports: ${real.map((r) => r.stderr).join('\n')}`);
+  assert.deepEqual(codes(dry), codes(real), `the dry runs: ${dry.map((r) => r.stderr).join('\n')}`);
+  cases.forEach((c, i) => assert.match(dry[i]!.stderr, new RegExp(`error\\[${c.want}\\]`)));
 }
 
 /** Rewrites a kit's tar entries (`edit` may change, drop or add entries), gzips it again and signs it validly. */
@@ -158,44 +179,45 @@ describe('stella ouk import --dry-run', () => {
     assert.match(again.stdout, /^would import nothing: stella-ouk-2026-11-21\.tar\.gz \(2026-11-21\) is already the active DB\n/);
   });
 
-  test('refusals of the verify stage: the import\'s own exit code, nothing written', async () => {
+  test('every refusal of verify and unpack: the import\'s own exit code, nothing written', async () => {
     // Other bytes under the signed kit's name, beside its .sig and .sigstore.json (a whole, readable archive:
     // a byte flipped inside the gzip is ARCHIVE_CORRUPT to the kit verifier, see docs/pipeline.md "Dry run").
     const tampered = await kit('stella-ouk-2026-12-01.tar.gz', { version: '2026-12-01', advisories: 10 });
     const swapped = await kit('swapped.tar.gz', { version: '2026-12-01', advisories: 11 });
     fs.copyFileSync(swapped.path, tampered.path);
-    await sameAsImport(tampered.path, 'SIGNATURE_MISMATCH');
 
     const other = await generateKeyPair();
     const otherKey = path.join(fx.dir, 'other.key');
     fs.writeFileSync(otherKey, other.privateKeyPem, { mode: 0o600 });
-    const wrongDir = tmpDir('dry-run-wrong-key');
-    const wrong = await writeSyntheticBundle(path.join(wrongDir, 'stella-ouk-2026-12-02.tar.gz'), { version: '2026-12-02', advisories: 10, created: TEST_BUNDLE_CREATED, expires: TEST_BUNDLE_EXPIRES }, otherKey);
-    fs.rmSync(`${wrong.path}.sigstore.json`); // see the report: the stage reads the .sig only
-    await sameAsImport(wrong.path, 'SIGNATURE_MISMATCH');
+    const wrong = await writeSyntheticBundle(path.join(tmpDir('dry-run-wrong-key'), 'stella-ouk-2026-12-02.tar.gz'), { version: '2026-12-02', advisories: 10, created: TEST_BUNDLE_CREATED, expires: TEST_BUNDLE_EXPIRES }, otherKey);
+    fs.rmSync(`${wrong.path}.sigstore.json`); // the verify stage reads the .sig only (see the dry run's docs)
 
     const unsigned = await kit('stella-ouk-2026-12-03.tar.gz', { version: '2026-12-03', advisories: 10 });
     fs.rmSync(`${unsigned.path}.sig`);
-    await sameAsImport(unsigned.path, 'SIGNATURE_MISSING');
-
-    await sameAsImport((await kit('stella-ouk-2026-12-04.tar.gz', { version: '2026-12-04', advisories: 10, ...expiredTimes() })).path, 'BUNDLE_EXPIRED');
+    const expired = await kit('stella-ouk-2026-12-04.tar.gz', { version: '2026-12-04', advisories: 10, ...expiredTimes() });
     const ahead = Date.now() + 3 * 86_400_000;
-    await sameAsImport((await kit('stella-ouk-2026-12-05.tar.gz', { version: '2026-12-05', advisories: 10, created: new Date(ahead).toISOString(), expires: new Date(ahead + 30 * 86_400_000).toISOString() })).path, 'BUNDLE_FROM_FUTURE');
+    const future = await kit('stella-ouk-2026-12-05.tar.gz', { version: '2026-12-05', advisories: 10, created: new Date(ahead).toISOString(), expires: new Date(ahead + 30 * 86_400_000).toISOString() });
     const older = await kit('stella-ouk-2026-11-02.tar.gz', { version: '2026-11-02', advisories: 10 });
-    await sameAsImport(older.path, 'DOWNGRADE_REFUSED');
+    const wrongBase = await kit('stella-ouk-2026-12-06.tar.gz', { version: '2026-12-06', advisories: 0, delta: { base: { version: '2026-11-19', advisories: 40, dbDigest: syntheticDbDigest(41) }, changed: [1], added: 1, removed: [] } });
+    // validly signed, refused by unpack's bundle reader
+    const good = await kit('good-source.tar.gz', { version: '2026-12-10', advisories: 10 });
+    const member = await repack(good.path, path.join(fx.dir, 'stella-ouk-2026-12-10.tar.gz'), (es) => es.map((e, i) => (i === 1 ? { ...e, body: Buffer.from(e.body.toString().replace(/.$/s, 'X')) } : e)), fx.privateKey);
+    const hostile = await repack(good.path, path.join(fx.dir, 'stella-ouk-2026-12-11.tar.gz'), (es) => [...es.slice(0, 2), { name: '../evil', body: Buffer.from('x\n') }, ...es.slice(2)], fx.privateKey);
+
+    await sameAsImportAll([
+      { file: tampered.path, want: 'SIGNATURE_MISMATCH' },
+      { file: wrong.path, want: 'SIGNATURE_MISMATCH' },
+      { file: unsigned.path, want: 'SIGNATURE_MISSING' },
+      { file: expired.path, want: 'BUNDLE_EXPIRED' },
+      { file: future.path, want: 'BUNDLE_FROM_FUTURE' },
+      { file: older.path, want: 'DOWNGRADE_REFUSED' },
+      { file: wrongBase.path, want: 'DELTA_BASE_MISMATCH' },
+      { file: member, want: 'MEMBER_CHECKSUM_MISMATCH' },
+      { file: hostile, want: 'UNSAFE_ENTRY' },
+    ]);
     const lifted = await stella(['ouk', 'import', older.path, '--dry-run', '--allow-downgrade']);
     assert.equal(lifted.code, 0, lifted.stderr);
     assert.match(lifted.stdout, /^would import 2026-11-02 as full, activating it, replacing 2026-11-21; /);
-    const wrongBase = await kit('stella-ouk-2026-12-06.tar.gz', { version: '2026-12-06', advisories: 0, delta: { base: { version: '2026-11-19', advisories: 40, dbDigest: syntheticDbDigest(41) }, changed: [1], added: 1, removed: [] } });
-    await sameAsImport(wrongBase.path, 'DELTA_BASE_MISMATCH');
-  });
-
-  test('refusals of the unpack stage (validly signed): a member not as the manifest says, a hostile entry', async () => {
-    const good = await kit('good-source.tar.gz', { version: '2026-12-10', advisories: 10 });
-    const member = await repack(good.path, path.join(fx.dir, 'stella-ouk-2026-12-10.tar.gz'), (es) => es.map((e, i) => (i === 1 ? { ...e, body: Buffer.from(e.body.toString().replace(/.$/s, 'X')) } : e)), fx.privateKey);
-    await sameAsImport(member, 'MEMBER_CHECKSUM_MISMATCH');
-    const hostile = await repack(good.path, path.join(fx.dir, 'stella-ouk-2026-12-11.tar.gz'), (es) => [...es.slice(0, 2), { name: '../evil', body: Buffer.from('x\n') }, ...es.slice(2)], fx.privateKey);
-    await sameAsImport(hostile, 'UNSAFE_ENTRY');
   });
 
   test('a URL: downloaded to a temporary file that is removed; under STELLA_AIRGAP a foreign host is refused as the import refuses it', async () => {
@@ -210,13 +232,14 @@ describe('stella ouk import --dry-run', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/kits/stella-ouk-2026-12-20.tar.gz`;
-      const tmp = tmpDir('dry-run-url');
+      const downloads = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('stella-dry-run-'));
+      const left = downloads();
       const before = await snapshot();
-      const dry = await stella(['ouk', 'import', url, '--dry-run'], { TMPDIR: tmp });
+      const dry = await stella(['ouk', 'import', url, '--dry-run']);
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /^would import 2026-12-20 as full, activating it, replacing 2026-11-21; /);
       assert.doesNotMatch(dry.stderr, /uploaded/);
-      assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('stella-')), [], 'the temporary download is removed');
+      assert.deepEqual(downloads(), left, 'the temporary download is removed');
       assert.deepEqual(await snapshot(), before);
       await sameAsImport('http://mirror.example.invalid/kits/stella-ouk-2026-12-21.tar.gz', 'AIRGAP_VIOLATION', { STELLA_AIRGAP: 'true' });
     } finally {
