@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { createGunzip, createGzip } from 'node:zlib';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { EXIT_CODES, OukError } from '../lib/errors.ts';
 import type { Manifest } from '../bundle/manifest.ts';
@@ -27,7 +28,7 @@ import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { generateKeyPair, writeSignatureFiles } from '../signing/index.ts';
 import { syntheticDbDigest, writeSyntheticBundle, type SyntheticOptions } from './fixtures/synthetic-bundle.ts';
 import { expiredTimes, fixtureConfig, fixtureEnv, FAST_RETRIES, makeBundle, pipelineFixture, TEST_BUNDLE_CREATED, TEST_BUNDLE_EXPIRES, type PipelineFixture } from './pipeline-fixtures.ts';
-import { runStella, testRedisPrefix, tmpDir, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
+import { createTestDatabase, runStella, testRedisPrefix, tmpDir, type CliRun, type TestRedisPrefix } from './helpers/services.ts';
 
 let fx: PipelineFixture;
 let redis: TestRedisPrefix;
@@ -140,6 +141,24 @@ describe('stella ouk import --dry-run', () => {
     const real = await stella(['ouk', 'import', b.path]);
     assert.equal(real.code, 0, real.stderr);
     assert.equal(real.stdout, 'activated 2026-11-20\n');
+  });
+
+  test('a database never imported into: an empty site, and it stays empty (no schema, no migration)', async () => {
+    const empty = await createTestDatabase('dry-run-empty');
+    try {
+      const b = await kit('stella-ouk-2026-11-15.tar.gz', { version: '2026-11-15', advisories: 5 });
+      const dry = await stella(['ouk', 'import', b.path, '--dry-run'], { DATABASE_URL: empty.url });
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /^would import 2026-11-15 as full, activating it; /);
+      assert.match(dry.stdout, /database: no Stella OUK schema yet — the import would create it first/);
+      const c = new pg.Client({ connectionString: empty.url });
+      await c.connect();
+      const schemas = (await c.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1`)).rows.map((r) => r.n);
+      await c.end();
+      assert.deepEqual(schemas, ['public']);
+    } finally {
+      await empty.drop();
+    }
   });
 
   test('--json: the outcome, the kit, the space, the trust and the checks', async () => {
