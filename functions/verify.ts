@@ -51,7 +51,8 @@ export interface VerifyResult {
   keyPath: string;
 }
 
-const MAX_SIG_BYTES = 8 * 1024;
+/** The most of a `.sig` the stage reads (the dry run reads as much). */
+export const MAX_SIG_BYTES = 8 * 1024;
 /** How often a delta waiting for its base looks again. */
 export const BASE_WAIT_MS = 5000;
 

@@ -199,17 +199,17 @@ describe('stella ouk import --dry-run', () => {
   });
 
   test('every refusal of verify and unpack: the import\'s own exit code, nothing written', async () => {
-    // Other bytes under the signed kit's name, beside its .sig and .sigstore.json (a whole, readable archive:
-    // a byte flipped inside the gzip is ARCHIVE_CORRUPT to the kit verifier, see docs/pipeline.md "Dry run").
+    // A byte altered inside the gzip stream, beside its .sig and .sigstore.json: the stage's signature check comes
+    // first (SIGNATURE_MISMATCH), before anyone reads the broken archive.
     const tampered = await kit('stella-ouk-2026-12-01.tar.gz', { version: '2026-12-01', advisories: 10 });
-    const swapped = await kit('swapped.tar.gz', { version: '2026-12-01', advisories: 11 });
-    fs.copyFileSync(swapped.path, tampered.path);
-
+    const buf = fs.readFileSync(tampered.path);
+    buf[300] ^= 0x40;
+    fs.writeFileSync(tampered.path, buf);
+    // Signed by a key the site does not trust, with its .sig and .sigstore.json as `stella ouk build` writes them.
     const other = await generateKeyPair();
     const otherKey = path.join(fx.dir, 'other.key');
     fs.writeFileSync(otherKey, other.privateKeyPem, { mode: 0o600 });
     const wrong = await writeSyntheticBundle(path.join(tmpDir('dry-run-wrong-key'), 'stella-ouk-2026-12-02.tar.gz'), { version: '2026-12-02', advisories: 10, created: TEST_BUNDLE_CREATED, expires: TEST_BUNDLE_EXPIRES }, otherKey);
-    fs.rmSync(`${wrong.path}.sigstore.json`); // the verify stage reads the .sig only (see the dry run's docs)
 
     const unsigned = await kit('stella-ouk-2026-12-03.tar.gz', { version: '2026-12-03', advisories: 10 });
     fs.rmSync(`${unsigned.path}.sig`);

@@ -121,11 +121,10 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
 async function runDryRun(cli: CliContext, src: Source, opts: ImportOptions): Promise<number> {
   const warn = (line: string): void => void process.stderr.write(terminalLines([line]));
   const flags = { allowDowngrade: Boolean(opts.allowDowngrade), force: Boolean(opts.force) };
-  let checks: string[] = [];
+  const checks: string[] = [];
   let downloaded: DownloadedKit | null = null;
   try {
-    const site = await openDryRunSite(cli, src.key, flags, warn);
-    checks = site.checks;
+    const site = await openDryRunSite(cli, src.key, flags, warn, checks);
     if (src.isUrl) downloaded = await downloadKit(src);
     const report = await dryRunImport(src.key, await site.depsFor(downloaded?.file ?? src.name), site);
     if (opts.json) process.stdout.write(`${JSON.stringify(dryRunJson(report), null, 2)}\n`);

@@ -6,14 +6,17 @@
  * read as it is, with a note (the import would migrate it first).
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { Manifest } from '../../bundle/manifest.ts';
 import { pendingBase, type PolicyFlags } from '../../functions/common/policy.ts';
 import { readActivePointer, type ActiveDbPointer } from '../../infra/active-db.ts';
 import { checkSchema, type Pool } from '../../infra/db.ts';
 import { getImport } from '../../infra/import-records.ts';
 import type { Config } from '../../lib/config.ts';
-import { isOukError } from '../../lib/errors.ts';
-import { loadTrust, requireTrustedKeys, verifyKitFile, type TrustSource } from '../../signing/index.ts';
+import { isOukError, OukError } from '../../lib/errors.ts';
+import { MAX_SIG_BYTES } from '../../functions/verify.ts';
+import { createBlobVerifier, loadTrust, parseSignature, requireTrustedKeys, verifyKitFile, type TrustedKey, type TrustSource } from '../../signing/index.ts';
 import type { CliContext } from '../context.ts';
 import { requireBucket } from './bucket.ts';
 import type { DryRunDeps } from './dry-run.ts';
@@ -35,15 +38,14 @@ export async function siteTrustSource(config: Pick<Config, 'trustRoot' | 'truste
 export interface DryRunSite {
   /** The deps of a dry run of the local tarball `file` (its side files beside it). */
   depsFor(file: string): Promise<DryRunDeps>;
-  /** The services checks passed, in order. */
+  /** The services checks passed, in order (the array given, filled as each passes). */
   checks: string[];
   notes: string[];
 }
 
 /** Opens the site read-only (PostgreSQL, Redis, the bucket), for a dry run of the kit that would go to bucket key `key`. */
-export async function openDryRunSite(cli: CliContext, key: string, flags: PolicyFlags, warn: (line: string) => void): Promise<DryRunSite> {
+export async function openDryRunSite(cli: CliContext, key: string, flags: PolicyFlags, warn: (line: string) => void, checks: string[] = []): Promise<DryRunSite> {
   const config = cli.config;
-  const checks: string[] = [];
   const notes: string[] = [];
   const pool = await cli.db({ check: false });
   let schema: 'present' | 'absent' = 'present';
@@ -73,13 +75,43 @@ export async function openDryRunSite(cli: CliContext, key: string, flags: Policy
       flags,
       peekManifest: () => readManifestOf({ name: file, key, isUrl: false }),
       space: (manifest: Manifest) => preflight({ config, env: cli.env, pool }, manifest, size),
-      verify: () => verifyKitFile(file, { trust, now, requireAttestation: config.requireAttestation }),
+      verify: async () => {
+        if (trust.implicit) await stageSignature(file, trust.trustedKeys ?? []);
+        return verifyKitFile(file, { trust, now, requireAttestation: config.requireAttestation });
+      },
       activePointer: () => (schema === 'absent' ? Promise.resolve(NOTHING) : readActivePointer(pool)),
       activeKit: () => (schema === 'absent' ? Promise.resolve(null) : activeKit(pool)),
       pendingBase: (base) => (schema === 'absent' ? Promise.resolve(null) : pendingBase({ pool, store }, { importId: '', bucket: config.bucket, key }, base)),
     };
   };
   return { depsFor, checks, notes };
+}
+
+/**
+ * The verify stage's own check of the `.sig` against bare trusted keys (functions/verify.ts: the `.sig` read up to
+ * MAX_SIG_BYTES, parseSignature, createBlobVerifier over every byte), first, as the stage makes it: altered bytes or
+ * an untrusted key are the stage's SIGNATURE_MISMATCH, not what the kit verifier would say of the archive after.
+ */
+async function stageSignature(file: string, keys: TrustedKey[]): Promise<void> {
+  const sigPath = `${file}.sig`;
+  let text: Buffer;
+  try {
+    const fh = await fsp.open(sigPath, 'r');
+    try {
+      const buf = Buffer.alloc(MAX_SIG_BYTES + 1);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      if (bytesRead > MAX_SIG_BYTES) throw new OukError('SIGNATURE_MALFORMED', `${path.basename(sigPath)} is larger than ${MAX_SIG_BYTES} bytes: it is not what it should be — re-download it`);
+      text = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if (isOukError(e)) throw e;
+    throw new OukError('SIGNATURE_MISSING', `no signature ${path.basename(sigPath)} beside the tarball (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): copy the .sig published with the kit next to it`, { cause: e });
+  }
+  const verifier = createBlobVerifier(parseSignature(text), keys);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) verifier.update(chunk as Buffer);
+  verifier.finish();
 }
 
 async function activeKit(pool: Pool): Promise<{ key: string; sha256: string | null } | null> {

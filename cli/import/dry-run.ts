@@ -8,10 +8,11 @@
  *  2. the preflight: the unverified manifest's sizes against the free space
  *     of the store and of PostgreSQL (INSUFFICIENT_SPACE) — the import makes
  *     this check before it uploads;
- *  3. the verify stage's check of the kit against the site's trust (the
- *     signatures and their threshold, the roots the kit carries, the
- *     .sigstore.json, the attestation when present or required): the
- *     verifier reads the tarball once, with the bundle reader;
+ *  3. the verify stage's check of the kit against the site's trust: with
+ *     bare trusted keys the stage's own `.sig` check first, then the kit
+ *     verifier `stella ouk verify` uses (the signatures and their threshold,
+ *     the roots the kit carries, the .sigstore.json, the attestation when
+ *     present or required), which reads the tarball with the bundle reader;
  *  4. the policy the verify stage applies next (functions/common/policy.ts:
  *     from the future, expiry, downgrade, a delta's base against the active
  *     DB; a delta whose base is on its way would wait for it);
