@@ -5,7 +5,11 @@
  * authentication (see api/auth.ts). With no operator credential configured it is never served
  * open: it answers 404 and says so in the log.
  *
- * Register with `app.register(dashboardPlugin, { queues, config, logger })`.
+ * Register with `app.register(dashboardPlugin, { queues, config, logger, pool })`.
+ * With `pool`, a retry made here is on the audit trail (infra/audit.ts; the
+ * actor is the operator: the Basic user or the token's `sub`), and the
+ * quarantined kits are listed read-only at /admin/queues/quarantine (and
+ * /admin/queues/api/quarantine as JSON).
  * The plugin is encapsulated (not wrapped in fastify-plugin): its auth hook
  * guards the dashboard routes only, never the webhook or scan endpoints.
  */
@@ -17,6 +21,9 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../lib/config.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { operatorAuthConfigured, operatorAuthHook, type OperatorAuthConfig } from './auth.ts';
+import type { Pool } from '../infra/db.ts';
+import { appendAudit } from '../infra/audit.ts';
+import { quarantinedImports } from '../infra/import-records.ts';
 
 type BoardServerAdapter = Parameters<typeof createBullBoard>[0]['serverAdapter'];
 
@@ -41,6 +48,42 @@ export interface DashboardOptions {
   logger?: Logger;
   /** Default /admin/queues. */
   basePath?: string;
+  /**
+   * PostgreSQL: a retry made in the dashboard goes on the audit trail (actor:
+   * the operator), and the quarantined kits are listed at
+   * `<basePath>/api/quarantine` (JSON) and `<basePath>/quarantine` (a page), read-only.
+   */
+  pool?: Pool;
+  now?: () => Date;
+}
+
+/** bull-board's retry routes: all failed (or completed) jobs of a queue, or one job. */
+const RETRY_ALL = /\/api\/queues\/([^/?]+)\/retry\/([^/?]+)(?:[?]|$)/;
+const RETRY_ONE = /\/api\/queues\/([^/?]+)\/([^/?]+)\/retry(?:[?]|$)/;
+
+/** What a dashboard request retried (`queue/job id`, or `queue/all-<status>`), or null when it retried nothing. */
+export function retryTarget(method: string, url: string): string | null {
+  if (method !== 'PUT') return null;
+  const all = RETRY_ALL.exec(url);
+  if (all) return `${decodeURIComponent(all[1]!)}/all-${decodeURIComponent(all[2]!)}`;
+  const one = RETRY_ONE.exec(url);
+  return one ? `${decodeURIComponent(one[1]!)}/${decodeURIComponent(one[2]!)}` : null;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function quarantineList(pool: Pool): Promise<Array<Record<string, string | null>>> {
+  return (await quarantinedImports(pool, 200)).map((r) => ({
+    importId: r.id,
+    version: r.version,
+    code: r.quarantineCode ?? r.errorCode,
+    message: r.error,
+    quarantinedAt: r.quarantinedAt?.toISOString() ?? null,
+    quarantinedAs: r.quarantineKey,
+    key: r.objectKey,
+  }));
 }
 
 function queueRank(q: Queue): number {
@@ -126,7 +169,29 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
         if (request.method === 'GET' || !request.operator) return;
         const who = request.operator.method === 'basic' ? request.operator.user : request.operator.subject;
         logger.info({ operator: who, method: request.method, url: request.url, status: reply.statusCode }, 'dashboard action');
+        const target = retryTarget(request.method, request.url);
+        if (target && opts.pool) {
+          const outcome = reply.statusCode < 400 ? 'ok' : `HTTP_${reply.statusCode}`;
+          await appendAudit(opts.pool, { at: (opts.now ?? (() => new Date()))(), actor: who, action: 'dashboard.retry', target, reason: null, outcome }).catch((e: unknown) =>
+            logger.error({ err: e, operator: who, target }, 'could not write the audit row of a dashboard retry'),
+          );
+        }
       });
+      if (opts.pool) {
+        const pool = opts.pool;
+        scoped.get(`${basePath}/api/quarantine`, async () => ({ quarantined: await quarantineList(pool) }));
+        scoped.get(`${basePath}/quarantine`, async (_req, reply) => {
+          const rows = await quarantineList(pool);
+          const cells = rows.map((r) => `<tr>${['quarantinedAt', 'code', 'version', 'importId', 'quarantinedAs', 'message'].map((k) => `<td>${escapeHtml(r[k] ?? '')}</td>`).join('')}</tr>`);
+          return reply
+            .type('text/html; charset=utf-8')
+            .send(
+              `<!doctype html><meta charset="utf-8"><title>Quarantined kits</title><h1>Quarantined kits (${rows.length})</h1>` +
+                `<p>Refused for integrity or policy, never retried. Release or remove with <code>stella ouk quarantine release|rm ID</code>.</p>` +
+                `<table border="1" cellpadding="4"><tr><th>quarantined</th><th>code</th><th>version</th><th>import</th><th>in the bucket</th><th>message</th></tr>${cells.join('')}</table>`,
+            );
+        });
+      }
       await scoped.register(serverAdapter.registerPlugin(), { prefix: basePath });
     },
     { logLevel: 'warn' },

@@ -7,6 +7,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../infra/db.ts';
 import { readFreshnessSnapshot } from '../infra/freshness.ts';
+import { countQuarantinedByCode } from '../infra/import-records.ts';
 import type { FreshnessRule } from '../lib/freshness.ts';
 import type { Logger } from '../lib/logger.ts';
 import { registry, setScrapeSources, type ActiveDbSource } from '../lib/metrics.ts';
@@ -18,6 +19,11 @@ export function activeDbFromPostgres(pool: Pool, rule: FreshnessRule, now: () =>
     if (!f.activeDb) return { none: true, freshness: f };
     return { version: f.activeDb.version, activatedAt: new Date(f.activeDb.activatedAt ?? 0), freshness: f };
   };
+}
+
+/** Kits ever quarantined per code (ouk_quarantined_total). */
+export function quarantineFromPostgres(pool: Pool): () => Promise<Record<string, number>> {
+  return () => countQuarantinedByCode(pool);
 }
 
 export interface MetricsPluginOptions {
@@ -39,6 +45,7 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
   const undo = setScrapeSources({
     activeDb: opts.pool ? activeDbFromPostgres(opts.pool, opts.freshness, opts.now) : null,
     queues: opts.queues,
+    quarantine: opts.pool ? quarantineFromPostgres(opts.pool) : null,
     logger: opts.logger,
   });
   app.addHook('onClose', async () => undo());

@@ -23,8 +23,9 @@
  * name, echoed as a short escaped excerpt), 401 TOKEN_REQUIRED /
  * TOKEN_INVALID, 403 ROLE_REQUIRED, 404 SBOM_NOT_FOUND, 409 SBOM_EXISTS, 413
  * SBOM_TOO_LARGE (over STELLA_SCAN_MAX_BYTES or scan/sbom.ts MAX_COMPONENTS),
- * 415 not JSON, 503 DATABASE_UNAVAILABLE / SCAN_BUSY; never a 500 for
- * anything a client sends.
+ * 415 not JSON, 503 DATABASE_UNAVAILABLE / SCAN_BUSY, 507 INSUFFICIENT_SPACE
+ * (PostgreSQL's disk full: api/space-errors.ts); never a 500 for anything a
+ * client sends.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
@@ -39,6 +40,7 @@ import { resolveClient } from '../scan/service.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
 import { type BodyBudget, enforceBodyLimit, holdBody, limitBody } from './body-budget.ts';
 import { bearer, budgetFor } from './scan-routes.ts';
+import { spaceAnswer } from './space-errors.ts';
 
 export interface SbomRoutesOptions {
   pool: Pool;
@@ -114,6 +116,12 @@ export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions):
   const maxBytes = opts.config.scanMaxBytes;
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
+    // A full disk first, typed or not (PostgreSQL's 53100 arrives as a plain pg error): 507, never a 500.
+    const space = spaceAnswer(err, 'the request');
+    if (space) {
+      app.log.error({ err, fix: space.cause.message }, 'stored-SBOM request failed: out of disk space');
+      return sendError(reply, space.status, space.code, space.message);
+    }
     if (isOukError(err)) {
       if (err.code === 'SCAN_BUSY') reply.header('Retry-After', '2');
       return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);

@@ -21,7 +21,8 @@
  * already runs STELLA_SCAN_PER_CLIENT scans), 503 SCAN_BUSY
  * (STELLA_SCAN_CONCURRENCY scans run already, or the body budget is spent) /
  * NOTHING_ACTIVE / DATABASE_UNAVAILABLE / QUOTA_UNAVAILABLE / DB_STALE (a
- * feed over its OUK_MAX_AGE budget under OUK_STALE_POLICY=refuse-scans);
+ * feed over its OUK_MAX_AGE budget under OUK_STALE_POLICY=refuse-scans), 507
+ * INSUFFICIENT_SPACE (PostgreSQL's disk full: api/space-errors.ts);
  * body `{error: {code, message}}`; never a 500 for anything a client sends.
  * A scan's answer carries `feeds` (each feed's age and budget) and
  * `freshness` (the clock check, the stale feeds, the warnings).
@@ -38,6 +39,7 @@ import { type ErrorCode, isOukError, OukError } from '../lib/errors.ts';
 import type { QuotaOptions } from '../lib/quota.ts';
 import { parseSbom } from '../scan/sbom.ts';
 import { countedScan, resolveClient } from '../scan/service.ts';
+import { spaceAnswer } from './space-errors.ts';
 import { countScan } from '../lib/metrics.ts';
 import type { QuotaClient } from '../lib/quota.ts';
 import type { VerifiedToken } from '../lib/tokens.ts';
@@ -106,6 +108,12 @@ export async function scanRoutes(app: FastifyInstance, opts: ScanRoutesOptions):
   const { config } = opts;
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
+    // A full disk first, typed or not (PostgreSQL's 53100 arrives as a plain pg error): 507, never a 500.
+    const space = spaceAnswer(err, 'the scan');
+    if (space) {
+      app.log.error({ err, fix: space.cause.message }, 'scan failed: out of disk space');
+      return sendError(reply, space.status, space.code, space.message);
+    }
     if (isOukError(err)) return sendError(reply, STATUS[err.code] ?? 500, err.code, err.message);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'SBOM_TOO_LARGE', `the SBOM is larger than ${config.scanMaxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it, or scan it with \`stella scan\` on the host`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'SBOM_INVALID', 'send the SBOM as JSON (Content-Type: application/json)');

@@ -24,7 +24,7 @@
  */
 import { liveSchemas } from '../infra/active-db.ts';
 import type { Pool } from '../infra/db.ts';
-import { removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
+import { listAllObjects, removeObjectsUnder, storeUnavailable, type ObjectStore } from '../infra/store.ts';
 import type { Logger } from '../lib/logger.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
 
@@ -81,6 +81,8 @@ export function planGc(facts: GcFacts, now: Date, graceHours: number): GcPlan {
       // the images stage (after activation) still needs the staged image blobs
     } else if (FINISHED.has(rec.state)) plan.staged.push({ ...item, why: `import ${rec.state}: its load is done` });
     else if (rec.state === 'failed' && old(rec.updatedAt)) plan.staged.push({ ...item, why: `import failed more than ${graceHours} h ago` });
+    // a quarantined kit is never retried: what it staged is needed by nothing (a release re-runs its failed stage, which stages afresh)
+    else if (rec.state === 'quarantined' || rec.state === 'removed') plan.staged.push({ ...item, why: `import ${rec.state}: never retried` });
   }
   return plan;
 }
@@ -116,7 +118,7 @@ async function readFacts(deps: GcDeps): Promise<GcFacts> {
   const schemas = (await deps.pool.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ '^ouk_(db|delta|undo)_[0-9a-f]{24}$'`)).rows.map((r) => r.nspname);
   const prefixes = new Map<string, GcFacts['staged'][number]>();
   try {
-    for await (const o of deps.store.listObjectsV2(deps.bucket, 'staged/', true) as AsyncIterable<{ name?: string; lastModified?: Date; size?: number }>) {
+    for await (const o of listAllObjects(deps.store, deps.bucket, 'staged/')) {
       const m = o.name ? /^(staged\/[0-9a-f]{64}\/([0-9a-f]{24})\/)/.exec(o.name) : null;
       if (!m) continue;
       const p = prefixes.get(m[1]!) ?? { prefix: m[1]!, importId: m[2]!, lastModified: new Date(0), bytes: 0 };

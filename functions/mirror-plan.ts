@@ -183,6 +183,9 @@ export function planMirror(input: PlanInput): MirrorPlan {
     const known = importOf(entry, input.imports);
     if (!known) return { action: 'pull', entry, why: `${describe(entry)}: download, verify, put into the bucket` };
     if (IN_FLIGHT.has(known.state)) return { action: 'wait', entry, importId: known.id, why: `${describe(entry)}: import ${known.id} is under way (${known.state})` };
+    if (known.state === 'quarantined' || known.state === 'removed') {
+      return { action: 'blocked', entry, importId: known.id, why: `${describe(entry)}: import ${known.id} is ${known.state} (${known.errorCode ?? 'refused'}): see \`stella ouk quarantine show ${known.id}\`` };
+    }
     if (known.errorCode && RETRYABLE.has(known.errorCode)) {
       return { action: 'retry', entry, importId: known.id, why: `${describe(entry)}: import ${known.id} was refused (${known.errorCode}) before its base was active: retried` };
     }

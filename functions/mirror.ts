@@ -22,7 +22,9 @@
  *
  * A step still importing after OUK_MIRROR_WAIT_SECONDS ends the round (`done`
  * false); the next round waits for it and continues. A failed import stops the
- * round with its error; nothing after it is pulled.
+ * round with its error; nothing after it is pulled. A `retry` step whose
+ * import someone else retried first (the reconciler, once a delta's base is
+ * active) is waited for like any other: NOTHING_TO_RETRY is no failure there.
  *
  * Bounds: every download has a deadline and a minimum rate
  * (functions/mirror-fetch.ts; index.json and the signature files
@@ -248,6 +250,25 @@ async function pullStep(deps: MirrorDeps, entry: MirrorIndexEntry): Promise<stri
   }
 }
 
+/**
+ * Retries an import the plan found refused. Someone may have retried it since
+ * the plan was read — the reconciler does once a delta's base is active, an
+ * operator with `stella ouk retry` — and then the retry answers
+ * NOTHING_TO_RETRY: the import is on its way, which is what the round wanted,
+ * so the round goes on and waits for it. Only while the record still says
+ * failed (or rolled back) is NOTHING_TO_RETRY the round's error.
+ */
+async function retryStep(deps: MirrorDeps, importId: string): Promise<void> {
+  try {
+    await deps.retry(importId);
+  } catch (e) {
+    if (!isOukError(e) || e.code !== 'NOTHING_TO_RETRY') throw e;
+    const rec = await getImport(deps.pool, importId);
+    if (!rec || rec.state === 'failed' || rec.state === 'rolled-back') throw e;
+    deps.logger.info({ importId, state: rec.state }, 'mirror: the import was already retried (by the reconciler or an operator): waiting for it');
+  }
+}
+
 type Settled = { state: 'active' } | { state: 'pending'; why: string };
 
 /** Why the round's signal fired (its reason's message), or null while it has not. */
@@ -268,6 +289,9 @@ async function waitActive(deps: MirrorDeps, importId: string, what: string): Pro
   for (;;) {
     const rec = await getImport(deps.pool, importId);
     if (rec?.state === 'active' || rec?.state === 'superseded') return { state: 'active' };
+    if (rec?.state === 'quarantined' || rec?.state === 'removed') {
+      throw new OukError('IMPORT_FAILED', `the import of ${what} from the mirror (${importId}) was refused and quarantined: ${rec.errorCode ?? rec.quarantineCode}: ${rec.error ?? ''} — see \`stella ouk quarantine show ${importId}\``);
+    }
     if (rec?.state === 'failed' || rec?.state === 'rolled-back') {
       throw new OukError('IMPORT_FAILED', `the import of ${what} from the mirror (${importId}) ${rec.state === 'failed' ? `failed: ${rec.errorCode}: ${rec.error}` : 'was rolled back'} — fix the cause and run \`stella ouk retry ${importId}\`; the mirror pull continues after it`);
     }
@@ -363,7 +387,7 @@ async function lockedRound(deps: MirrorDeps, base: { mirror: string; dryRun: boo
       if (step.action === 'pull') importId = await pullStep(deps, e);
       else {
         importId = step.importId!;
-        if (step.action === 'retry') await deps.retry(importId);
+        if (step.action === 'retry') await retryStep(deps, importId);
       }
     } catch (err) {
       // Cut by the round's deadline (a download under way): nothing of this kit was put; the next round pulls it.

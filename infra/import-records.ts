@@ -20,7 +20,14 @@ export type ImportState =
   | 'active'
   | 'superseded'
   | 'failed'
-  | 'rolled-back';
+  | 'rolled-back'
+  // refused for integrity or policy, its kit moved under quarantine/ (lib/quarantine.ts): never retried
+  | 'quarantined'
+  // a quarantined kit deleted by `stella ouk quarantine rm`
+  | 'removed';
+
+/** States no stage job moves the record out of (a stray or replayed job changes nothing). */
+export const SETTLED_STATES = ['active', 'superseded', 'rolled-back', 'quarantined', 'removed'] as const;
 
 export interface StageRecord {
   /** waiting: not a failure, the stage runs again once what it needs arrives (a delta's base) */
@@ -57,6 +64,10 @@ export interface ImportRecord {
   counts: Record<string, number> | null;
   /** who created the record: 'webhook', 'cli', 'reconciler' or 'mirror' (null for records from before 003) */
   startedBy: string | null;
+  /** where its kit is under quarantine/ (set just before the first copy), when and for what code it was quarantined */
+  quarantineKey: string | null;
+  quarantinedAt: Date | null;
+  quarantineCode: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -84,6 +95,9 @@ interface Row {
   activated_at: Date | null;
   counts: Record<string, number> | null;
   started_by: string | null;
+  quarantine_key?: string | null;
+  quarantined_at?: Date | null;
+  quarantine_code?: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -112,6 +126,9 @@ export function fromRow(r: Row): ImportRecord {
     activatedAt: r.activated_at,
     counts: r.counts,
     startedBy: r.started_by ?? null,
+    quarantineKey: r.quarantine_key ?? null,
+    quarantinedAt: r.quarantined_at ?? null,
+    quarantineCode: r.quarantine_code ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -198,8 +215,8 @@ export async function beginStage(q: Queryable, id: string, stage: StageName, att
   // A finished import (active, superseded, rolled back) keeps its state.
   await q.query(
     `UPDATE ouk_meta.imports SET state = $2, error_code = NULL, error = NULL
-      WHERE id = $1 AND state NOT IN ('active', 'superseded', 'rolled-back')`,
-    [id, RUNNING_STATE[stage]],
+      WHERE id = $1 AND state <> ALL($3::text[])`,
+    [id, RUNNING_STATE[stage], SETTLED_STATES],
   );
   return { replay: false };
 }
@@ -215,8 +232,8 @@ export async function stageFailed(q: Queryable, id: string, stage: StageName, co
   if (final) {
     await q.query(
       `UPDATE ouk_meta.imports SET state = 'failed', error_code = $2, error = $3, updated_at = now()
-        WHERE id = $1 AND state NOT IN ('active', 'superseded', 'rolled-back')`,
-      [id, code, message],
+        WHERE id = $1 AND state <> ALL($4::text[])`,
+      [id, code, message, SETTLED_STATES],
     );
   }
 }
@@ -232,4 +249,88 @@ export async function stageLost(q: Queryable, id: string, stage: StageName, why:
 
 export function stageIsDone(rec: ImportRecord, stage: StageName): boolean {
   return rec.stages[stage]?.state === 'done';
+}
+
+// ---- quarantine (functions/quarantine.ts moves the objects; these are its record's steps) ----
+
+/**
+ * Where a failed import's kit goes: the key already chosen (a replay moves to
+ * the same place), else `key` (set now, before the first copy). Null when the
+ * record is no longer failed (retried, or quarantined meanwhile).
+ */
+export async function claimQuarantineKey(q: Queryable, id: string, key: string): Promise<string | null> {
+  const r = await q.query<{ quarantine_key: string }>(
+    `UPDATE ouk_meta.imports SET quarantine_key = COALESCE(quarantine_key, $2), updated_at = now()
+      WHERE id = $1 AND state = 'failed' RETURNING quarantine_key`,
+    [id, key],
+  );
+  return r.rows[0]?.quarantine_key ?? null;
+}
+
+/** Whether another import holds `key` under quarantine/. */
+export async function quarantineKeyTaken(q: Queryable, key: string, exceptId: string): Promise<boolean> {
+  const r = await q.query('SELECT 1 FROM ouk_meta.imports WHERE quarantine_key = $1 AND id <> $2 LIMIT 1', [key, exceptId]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** The kit is copied under quarantine/: the import is quarantined (from failed only; false when it was not failed). */
+export async function markQuarantined(q: Queryable, id: string, code: string, at: Date): Promise<boolean> {
+  const r = await q.query(
+    `UPDATE ouk_meta.imports SET state = 'quarantined', quarantined_at = $3, quarantine_code = $2, updated_at = now()
+      WHERE id = $1 AND state = 'failed' AND quarantine_key IS NOT NULL`,
+    [id, code, at],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
+/**
+ * Released (its kit is back at its key): the import is failed again, with no
+ * code (so no reconciler pass quarantines it again), and the quarantine place
+ * is forgotten; the caller retries it from its failed stage (`retryImport`),
+ * which checks it again: a refused verify runs again against today's trust.
+ * quarantined_at and quarantine_code stay (the count never goes back).
+ */
+export async function markReleased(q: Queryable, id: string): Promise<boolean> {
+  const r = await q.query(
+    `UPDATE ouk_meta.imports SET state = 'failed', quarantine_key = NULL, error_code = NULL, updated_at = now()
+      WHERE id = $1 AND state = 'quarantined'`,
+    [id],
+  );
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** `stella ouk quarantine rm`: the import's kit is deleted (the record stays, as 'removed'). */
+export async function markRemoved(q: Queryable, id: string): Promise<boolean> {
+  const r = await q.query(`UPDATE ouk_meta.imports SET state = 'removed', updated_at = now() WHERE id = $1 AND state IN ('quarantined', 'removed')`, [id]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** Quarantined imports, newest first. */
+export async function quarantinedImports(q: Queryable, limit = 500): Promise<ImportRecord[]> {
+  const r = await q.query<Row>(`SELECT * FROM ouk_meta.imports WHERE state = 'quarantined' ORDER BY quarantined_at DESC, id LIMIT $1`, [limit]);
+  return r.rows.map(fromRow);
+}
+
+/** Failed imports with one of `codes` in `bucket`, oldest first: what a reconciler pass may still have to quarantine. */
+export async function failedWithCodes(q: Queryable, bucket: string, codes: readonly string[], limit: number): Promise<ImportRecord[]> {
+  const r = await q.query<Row>(
+    `SELECT * FROM ouk_meta.imports WHERE state = 'failed' AND bucket = $1 AND error_code = ANY($2::text[]) ORDER BY updated_at, id LIMIT $3`,
+    [bucket, codes, limit],
+  );
+  return r.rows.map(fromRow);
+}
+
+/** Of these ids, the imports that are quarantined (their kit must not stay at its old key). */
+export async function settledOutOfBucket(q: Queryable, ids: readonly string[]): Promise<ImportRecord[]> {
+  if (ids.length === 0) return [];
+  const r = await q.query<Row>(`SELECT * FROM ouk_meta.imports WHERE id = ANY($1::text[]) AND state = 'quarantined'`, [ids]);
+  return r.rows.map(fromRow);
+}
+
+/** Every kit ever quarantined, per code (ouk_quarantined_total). */
+export async function countQuarantinedByCode(q: Queryable): Promise<Record<string, number>> {
+  const r = await q.query<{ code: string; n: string }>(
+    `SELECT quarantine_code AS code, count(*) AS n FROM ouk_meta.imports WHERE quarantined_at IS NOT NULL AND quarantine_code IS NOT NULL GROUP BY quarantine_code`,
+  );
+  return Object.fromEntries(r.rows.map((x) => [x.code, Number(x.n)]));
 }

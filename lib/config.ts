@@ -557,6 +557,7 @@ export function tokenDeskSettings(env: Env): TokenDeskSettings {
  *   KEV_URL                      CISA's KEV catalog (JSON)
  *   EPSS_URL                     FIRST's EPSS scores, the current daily csv.gz
  *   EUVD_API_URL                 ENISA's EUVD API base (`/search`)
+ *   CSAF_PROVIDERS               a file listing the CSAF 2.0 providers to sync, one a line (publisher/sync/csaf-providers.ts)
  *   STELLA_SYNC_TIMEOUT_SECONDS  longest one request (a download included) may take (900)
  *   STELLA_SYNC_ATTEMPTS         tries of one request on 403/429/5xx or a cut connection (6)
  *   STELLA_SYNC_BACKOFF_MS       first backoff between tries, doubling, with jitter (2000)
@@ -568,6 +569,8 @@ export interface SyncSettings {
   kevUrl: string;
   epssUrl: string;
   euvdUrl: string;
+  /** The CSAF provider list's path (read by the sync); undefined: no CSAF provider is synced. */
+  csafProviders: string | undefined;
   timeoutMs: number;
   attempts: number;
   backoffMs: number;
@@ -606,8 +609,59 @@ export function syncSettings(env: Env): SyncSettings {
     kevUrl: httpUrl(env, 'KEV_URL', SYNC_DEFAULTS.kev, 'file'),
     epssUrl: httpUrl(env, 'EPSS_URL', SYNC_DEFAULTS.epss, 'file'),
     euvdUrl: httpUrl(env, 'EUVD_API_URL', SYNC_DEFAULTS.euvd, 'api'),
+    csafProviders: (env.CSAF_PROVIDERS ?? '').trim() || undefined,
     timeoutMs: atLeast(env, 'STELLA_SYNC_TIMEOUT_SECONDS', 900, 1) * 1000,
     attempts: atLeast(env, 'STELLA_SYNC_ATTEMPTS', 6, 1),
     backoffMs: atLeast(env, 'STELLA_SYNC_BACKOFF_MS', 2000),
+  };
+}
+
+/**
+ * The publisher (`stella publish`, and `npm run publisher`, which runs it on a schedule):
+ *
+ *   OUK_MIRROR_PUBLIC_URL        the address the mirror directory is served at: the web seed of --torrent
+ *   OUK_PUBLISH_SCHEDULE         the worker's job scheduler: an interval (`1d`) or a cron pattern (`30 2 * * *`)
+ *   OUK_PUBLISH_FEEDS            the feeds directory the job syncs and builds from
+ *   OUK_PUBLISH_MIRROR           the mirror directory it publishes into
+ *   OUK_PUBLISH_KEYS             the kit keys, comma-separated paths (STELLA_KEY_PASSWORD decrypts them)
+ *   OUK_PUBLISH_ROOTS            newer roots of trust to carry, comma-separated (optional)
+ *   OUK_PUBLISH_FULL_EVERY, OUK_PUBLISH_KEEP_DAYS, OUK_PUBLISH_EXPIRES_DAYS   as --full-every, --keep-days, --expires-days
+ *   OUK_PUBLISH_TORRENT          `true`: a .torrent per kit (needs OUK_MIRROR_PUBLIC_URL)
+ *   OUK_PUBLISH_SOURCES          the sources the job syncs (default: all; `none`: publish only)
+ *   OUK_PUBLISH_DEADLINE_SECONDS longest one job (sync and publish) may run (21600)
+ */
+export interface PublishEnv {
+  publicUrl: string | undefined;
+  schedule: MirrorSchedule | undefined;
+  feedsDir: string | undefined;
+  mirror: string | undefined;
+  keys: string[];
+  roots: string[];
+  fullEvery: string | undefined;
+  keepDays: string | undefined;
+  expiresDays: string | undefined;
+  torrent: boolean;
+  sources: string | undefined;
+  deadlineSeconds: number;
+}
+
+const list = (raw: string | undefined): string[] => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const text = (raw: string | undefined): string | undefined => (raw ?? '').trim() || undefined;
+
+export function publishEnv(env: Env): PublishEnv {
+  const schedule = text(env.OUK_PUBLISH_SCHEDULE);
+  return {
+    publicUrl: text(env.OUK_MIRROR_PUBLIC_URL),
+    schedule: schedule === undefined ? undefined : parseSchedule(schedule, 'OUK_PUBLISH_SCHEDULE'),
+    feedsDir: text(env.OUK_PUBLISH_FEEDS),
+    mirror: text(env.OUK_PUBLISH_MIRROR),
+    keys: list(env.OUK_PUBLISH_KEYS),
+    roots: list(env.OUK_PUBLISH_ROOTS),
+    fullEvery: text(env.OUK_PUBLISH_FULL_EVERY),
+    keepDays: text(env.OUK_PUBLISH_KEEP_DAYS),
+    expiresDays: text(env.OUK_PUBLISH_EXPIRES_DAYS),
+    torrent: bool(env, 'OUK_PUBLISH_TORRENT'),
+    sources: text(env.OUK_PUBLISH_SOURCES),
+    deadlineSeconds: positive(env, 'OUK_PUBLISH_DEADLINE_SECONDS', 6 * 3600),
   };
 }

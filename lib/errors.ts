@@ -73,6 +73,9 @@ export const EXIT_CODES = {
   // 80–89: who may do what, and jobs handed in from outside
   ROLE_REQUIRED: 80,
   JOB_INVALID: 81,
+  // 82–86: quarantine and the audit trail (docs/trust.md, "Quarantine" and "The audit trail")
+  REASON_REQUIRED: 82,
+  QUARANTINE_NOT_FOUND: 83,
   // 90–99: the free-token e-mail desk (stella token desk)
   TOKEN_DESK_NOT_CONFIGURED: 90,
   TOKEN_DESK_LISTEN_FAILED: 91,
@@ -84,6 +87,14 @@ export const EXIT_CODES = {
   UPSTREAM_INVALID: 111,
   UPSTREAM_REJECTED: 112,
   SYNC_LOCKED: 113,
+  CSAF_PROVIDERS_INVALID: 114,
+  CSAF_KEY_UNTRUSTED: 115,
+  // 120–129: the publisher's kits (stella publish, npm run publisher)
+  PUBLISH_LOCKED: 120,
+  PUBLISH_CLOCK_BEHIND: 121,
+  PUBLISH_VERSION_TAKEN: 122,
+  PUBLISH_NOT_CONFIGURED: 123,
+  PUBLISH_DEADLINE: 124,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

@@ -23,6 +23,9 @@
  *   ouk_clock_behind_seconds                         how far this host's clock is behind the newest signed time (0: not)
  *   ouk_signed_time_timestamp_seconds                the newest signed time this site has seen (absent before one)
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
+ *   ouk_quarantined_total{code}                      kits ever quarantined, per refusal code (read from PostgreSQL at
+ *                                                    scrape time: right whichever worker quarantined them; a release
+ *                                                    or rm does not lower it)
  *   ouk_scans_total{mode,over_quota}                 scans by mode (anonymous|token) and whether over quota
  *   ouk_mirror_pulls_total{result}                   scheduled mirror rounds: ok (up to date), pending (a kit still
  *                                                    importing), failed, ahead-of-mirror / nothing-applies (it can pull
@@ -209,6 +212,9 @@ export type ActiveDbSource = () => Promise<ActiveDb | null | { none: true; fresh
 
 let activeSource: ActiveDbSource | null = null;
 let queueSource: CountedQueue[] = [];
+/** Kits ever quarantined per code (null: not known to this process). */
+export type QuarantineSource = () => Promise<Record<string, number>>;
+let quarantineSource: QuarantineSource | null = null;
 let scrapeLogger: Logger | undefined;
 /** One read of the source per scrape: the gauges' collect() calls start together and share it. */
 let pending: Promise<{ active: ActiveDb | null; freshness: Freshness | null }> | null = null;
@@ -360,6 +366,24 @@ export const queueJobs = new Gauge({
   },
 });
 
+// A count kept in PostgreSQL, so a gauge read at scrape time (it only grows: quarantined_at is never cleared).
+export const quarantined = new Gauge({
+  name: 'ouk_quarantined_total',
+  help: 'Kits quarantined for integrity or policy (never retried), per refusal code, since the site began',
+  labelNames: ['code'] as const,
+  registers: [registry],
+  async collect() {
+    if (!quarantineSource) return;
+    try {
+      const counts = await quarantineSource();
+      this.reset();
+      for (const [code, n] of Object.entries(counts)) this.set({ code }, n);
+    } catch (e) {
+      scrapeLogger?.warn({ err: e }, 'metrics: could not count quarantined kits');
+    }
+  },
+});
+
 // ---- what the pipeline and the scan code call ----
 
 export function observeStage(stage: string, seconds: number): void {
@@ -391,13 +415,15 @@ export function countRescan(r: { outcome: string; newBySeverity: Record<string, 
 }
 
 /** Where the scrape-time meters read from; returns a function that undoes it (when still current). */
-export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; logger?: Logger }): () => void {
+export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; quarantine?: QuarantineSource | null; logger?: Logger }): () => void {
   if (s.activeDb) activeSource = s.activeDb;
   if (s.queues) queueSource = s.queues;
+  if (s.quarantine) quarantineSource = s.quarantine;
   scrapeLogger = s.logger;
   return () => {
     if (s.activeDb && activeSource === s.activeDb) activeSource = null;
     if (s.queues && queueSource === s.queues) queueSource = [];
+    if (s.quarantine && quarantineSource === s.quarantine) quarantineSource = null;
   };
 }
 

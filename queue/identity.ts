@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { StageName } from '../functions/context.ts';
 import { normaliseEtag } from '../infra/store.ts';
+import { QUARANTINE_PREFIX } from '../lib/quarantine.ts';
 
 /** First 24 hex of sha256(`${bucket}/${key}#${etag}`). */
 export function importIdFor(bucket: string, key: string, etag: string): string {
@@ -21,7 +22,7 @@ export function jobIdFor(importId: string, stage: StageName): string {
 
 export const STAGING_PREFIX = 'staged/';
 
-/** Whether an object key is a bundle to import: `*.tar.gz`, not a staged member. */
+/** Whether an object key is a bundle to import: `*.tar.gz`, not a staged member, not a quarantined kit. */
 export function isBundleKey(key: string): boolean {
-  return key.endsWith('.tar.gz') && !key.startsWith(STAGING_PREFIX);
+  return key.endsWith('.tar.gz') && !key.startsWith(STAGING_PREFIX) && !key.startsWith(QUARANTINE_PREFIX);
 }

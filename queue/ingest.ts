@@ -82,7 +82,7 @@ export type IngestSource = 'webhook' | 'cli' | 'reconciler' | 'mirror';
 export async function ingestObject(deps: IngestDeps, obj: BundleObject, flags: IngestFlags = {}, source: IngestSource = 'cli'): Promise<IngestResult> {
   const etag = normaliseEtag(obj.etag);
   const importId = importIdFor(obj.bucket, obj.key, etag);
-  if (!isBundleKey(obj.key)) return { importId, created: false, flowAdded: false, ignored: `${obj.key} is not a bundle (*.tar.gz outside staged/)` };
+  if (!isBundleKey(obj.key)) return { importId, created: false, flowAdded: false, ignored: `${obj.key} is not a bundle (*.tar.gz outside staged/ and quarantine/)` };
   const { record, created, flagsRaised } = await recordImport(deps.pool, { ...obj, etag }, flags, source);
   const log = deps.logger?.child({ importId, key: obj.key });
   if (!record.flowAddedAt) {

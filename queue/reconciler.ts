@@ -21,6 +21,11 @@
  *   deltas      a delta refused because its base was not active
  *               (DELTA_BASE_MISMATCH: dropped before its base, say) is retried
  *               once that base is the active DB;
+ *   quarantine  a kit refused for integrity or policy whose move under
+ *               quarantine/ did not finish (the store failed mid-way, the
+ *               worker died) is moved now; a quarantined (or removed) kit
+ *               whose original is still listed has it deleted
+ *               (functions/quarantine.ts: a replay is a no-op);
  *   rescans     the newest activation has its re-scan planning job
  *               (queue/rescan.ts, one per activation): a rollback made while
  *               Redis was down, or planning Redis lost, is caught up. The
@@ -41,7 +46,9 @@
  * (its job's deadline).
  */
 import { listAllObjects, normaliseEtag, storeUnavailable, type ObjectStore } from '../infra/store.ts';
-import { fromRow, getImport, stageFailed, type ImportRecord } from '../infra/import-records.ts';
+import { failedWithCodes, fromRow, getImport, settledOutOfBucket, stageFailed, type ImportRecord } from '../infra/import-records.ts';
+import { QUARANTINE_CODES } from '../lib/quarantine.ts';
+import { quarantineImport, quarantines } from '../functions/quarantine.ts';
 import { failureReason } from '../lib/metrics.ts';
 import { importIdFor, isBundleKey } from './identity.ts';
 import { ingestObject, type IngestDeps } from './ingest.ts';
@@ -53,6 +60,8 @@ import { ensureRescanPlan } from './rescan.ts';
 export interface ReconcilerDeps extends IngestDeps {
   store: ObjectStore;
   bucket: string;
+  /** the clock a quarantine is dated by (default: the host's) */
+  now?: () => Date;
 }
 
 /** Items of work one pass does at most, per step. */
@@ -61,9 +70,10 @@ export interface ReconcileLimits {
   repair: number;
   signatures: number;
   deltas: number;
+  quarantine: number;
 }
 
-export const RECONCILE_LIMITS: ReconcileLimits = { ingest: 50, repair: 100, signatures: 50, deltas: 50 };
+export const RECONCILE_LIMITS: ReconcileLimits = { ingest: 50, repair: 100, signatures: 50, deltas: 50, quarantine: 20 };
 
 /** Where this process's last pass stopped in the unfinished imports; the next pass goes on from there. */
 export interface ReconcileCursor {
@@ -77,7 +87,7 @@ export interface ReconcileOptions {
   signal?: AbortSignal;
 }
 
-export type ReconcileStep = 'list' | 'ingest' | 'repair' | 'signatures' | 'deltas' | 'rescans';
+export type ReconcileStep = 'list' | 'ingest' | 'repair' | 'signatures' | 'deltas' | 'quarantine' | 'rescans';
 
 export interface ReconcileResult {
   bundles: number;
@@ -89,6 +99,8 @@ export interface ReconcileResult {
   resumed: string[];
   /** imports retried because what they lacked arrived: their missing .sig, a delta's base (now active) */
   retried: string[];
+  /** imports whose kit this pass moved under quarantine/ (or whose leftovers it deleted) */
+  quarantined: string[];
   /** the activation whose re-scan planning job this pass queued (or retried), else null */
   rescanPlanned: number | null;
   /** steps that stopped at their limit (or at the deadline): the next pass goes on */
@@ -111,7 +123,7 @@ interface Listing {
 
 /** One pass in progress: its deps, options and result, and how a step or an item fails without ending it. */
 class Pass {
-  readonly out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [], rescanPlanned: null, more: [], errors: [] };
+  readonly out: ReconcileResult = { bundles: 0, ingested: [], failuresRecorded: [], resumed: [], retried: [], quarantined: [], rescanPlanned: null, more: [], errors: [] };
   readonly limits: ReconcileLimits;
 
   constructor(
@@ -281,6 +293,22 @@ async function retryDeltasWhoseBaseIsActive(pass: Pass): Promise<void> {
   }, (row) => row.id);
 }
 
+/** Finishes quarantines: failed imports whose refusal quarantines, and quarantined kits whose original is still listed. */
+async function finishQuarantines(pass: Pass, listing: Listing): Promise<void> {
+  const { deps, out } = pass;
+  const qdeps = { pool: deps.pool, store: deps.store, now: deps.now ?? (() => new Date()), logger: deps.logger };
+  const failed = await failedWithCodes(deps.pool, deps.bucket, [...QUARANTINE_CODES], pass.limits.quarantine + 1);
+  const listed = new Set(listing.bundles.map((b) => b.id));
+  const leftovers = await settledOutOfBucket(deps.pool, [...listed]);
+  const todo: ImportRecord[] = [];
+  for (const rec of failed) if (listed.has(rec.id) && (await quarantines(deps.pool, rec))) todo.push(rec);
+  todo.push(...leftovers);
+  await pass.each('quarantine', todo, pass.limits.quarantine, async (rec) => {
+    const r = await quarantineImport(qdeps, rec.id);
+    if (r.done) out.quarantined.push(rec.id);
+  }, (rec) => rec.id);
+}
+
 export async function reconcileOnce(deps: ReconcilerDeps, opts: ReconcileOptions = {}): Promise<ReconcileResult> {
   const pass = new Pass(deps, opts);
   const listing = await pass.step('list', () => listBucket(deps));
@@ -288,6 +316,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, opts: ReconcileOptions
   await pass.step('repair', () => repairImports(pass));
   if (listing) await pass.step('signatures', () => retryWhenSignatureArrived(pass, listing));
   await pass.step('deltas', () => retryDeltasWhoseBaseIsActive(pass));
+  if (listing) await pass.step('quarantine', () => finishQuarantines(pass, listing));
   await pass.step('rescans', async () => {
     pass.out.rescanPlanned = await ensureRescanPlan({ pool: deps.pool, queue: deps.queues.rescan, settings: deps.settings, logger: deps.logger });
   });

@@ -21,7 +21,7 @@ import { addImportFlow, type FlowDeps } from './flow.ts';
 import { jobIdFor } from './identity.ts';
 
 /** Imports in these states need nothing more (failed ones wait for an operator's retry). */
-export const FINISHED_STATES = ['active', 'superseded', 'rolled-back'] as const;
+export const FINISHED_STATES = ['active', 'superseded', 'rolled-back', 'quarantined', 'removed'] as const;
 
 /** BullMQ states in which a job will still run (or is running) without anyone's help. */
 export const LIVE_STATES: ReadonlySet<string> = new Set(['waiting', 'wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);

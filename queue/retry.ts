@@ -28,6 +28,12 @@ export interface RetryResult {
 
 export async function retryImport(deps: FlowDeps, importId: string): Promise<RetryResult> {
   const rec = await requireImport(deps.pool, importId);
+  if (rec.state === 'quarantined' || rec.state === 'removed') {
+    throw new OukError(
+      'NOTHING_TO_RETRY',
+      `import ${importId} is ${rec.state} (${rec.quarantineCode ?? rec.errorCode}): a kit refused for integrity or policy is never retried — \`stella ouk quarantine show ${importId}\` says why; \`stella ouk quarantine release ${importId}\` verifies it again once the cause is fixed`,
+    );
+  }
   const from = resumeFrom(rec);
   if (!from) {
     throw new OukError('NOTHING_TO_RETRY', `import ${importId} is ${rec.state}: every stage is done, nothing to retry`);

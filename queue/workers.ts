@@ -9,7 +9,9 @@
  * base is still being imported): the job goes back to delayed for its
  * `waitMs`, the stage recorded `waiting`, and no attempt is counted. A final
  * failure is written to the import record (state 'failed', error_code, error),
- * which is what `stella ouk status` and the CLI's import follow.
+ * which is what `stella ouk status` and the CLI's import follow. A final
+ * refusal for integrity or policy (lib/quarantine.ts) then moves the kit
+ * under quarantine/ in the bucket (functions/quarantine.ts): never retried.
  *
  * activate runs one job at a time per worker, and the state row lock
  * serialises activations across workers. Once an activation committed, the
@@ -32,7 +34,9 @@ import { loadTrustedKeys, type TrustedKey } from '../signing/index.ts';
 import { activate } from '../functions/activate.ts';
 import { STAGES, type StageContext, type StageName, type StagePayload } from '../functions/context.ts';
 import { load } from '../functions/load.ts';
-import { beginStage, patchStage, stageFailed } from '../infra/import-records.ts';
+import { beginStage, getImport, patchStage, stageFailed } from '../infra/import-records.ts';
+import { quarantineImport, quarantines } from '../functions/quarantine.ts';
+import { QUARANTINE_CODES } from '../lib/quarantine.ts';
 import { unpack } from '../functions/unpack.ts';
 import { verify } from '../functions/verify.ts';
 import { images } from '../functions/images.ts';
@@ -40,7 +44,8 @@ import { createRegistryClient, registryCredentials } from '../infra/registry.ts'
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
-import { OukWait } from '../lib/errors.ts';
+import { OukWait, type ErrorCode } from '../lib/errors.ts';
+import { failureReason } from '../lib/metrics.ts';
 import { admitStageJob, isStagePayload } from './job-guard.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { enqueueRescanPlan, startRescanWorker } from './rescan.ts';
@@ -129,6 +134,17 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
   };
 }
 
+/** Quarantines the import's kit when its recorded refusal quarantines (lib/quarantine.ts); a failure is logged, the reconciler finishes it. */
+async function quarantineIfRefused(base: Pick<ProcessorBase, 'pool' | 'store' | 'now'>, importId: string, logger: Logger): Promise<void> {
+  try {
+    const rec = await getImport(base.pool, importId);
+    if (!rec || !(await quarantines(base.pool, rec))) return;
+    await quarantineImport({ pool: base.pool, store: base.store, now: base.now, logger }, importId);
+  } catch (e) {
+    logger.warn({ err: e }, 'could not quarantine the refused kit now; the reconciler finishes it on its next pass');
+  }
+}
+
 export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
   const { settings } = deps;
   const logger = deps.logger ?? createLogger('worker');
@@ -150,6 +166,8 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
 
   const workers: Worker[] = [];
   const detach: Array<() => void> = [];
+  /** quarantine moves under way (close waits for them) */
+  const quarantining = new Set<Promise<void>>();
   for (const stage of deps.stages ?? STAGES) {
     const worker = new Worker<StagePayload>(stage, stageProcessor(stage, base), {
       connection,
@@ -160,6 +178,13 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
       maxStalledCount: 2,
     });
     worker.on('error', (err) => logger.error({ err, stage }, 'worker error'));
+    // A refusal for integrity or policy moves the kit under quarantine/ (never retried), once the job
+    // has failed; if the move fails half-way (the store down), the reconciler's next pass finishes it.
+    worker.on('failed', (job, err) => {
+      if (!job || !isStagePayload(job.data, stage) || !QUARANTINE_CODES.has(failureReason(err) as ErrorCode)) return;
+      const moving = quarantineIfRefused(base, job.data.importId, withImport(logger, job.data.importId, { stage })).finally(() => quarantining.delete(moving));
+      quarantining.add(moving);
+    });
     // A job that failed without reaching the processor's catch (stalled too often): record it too.
     worker.on('failed', (job, err) => {
       if (!job || !/stalled/i.test(err.message) || !isFinalFailure(job, err) || !isStagePayload(job.data, stage)) return;
@@ -182,6 +207,7 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
     close() {
       closing ??= (async () => {
         await Promise.all(workers.map((w) => w.close()));
+        await Promise.all([...quarantining]);
         await rescanQueue.close().catch(() => undefined);
         for (const d of detach) d();
         if (ownConnection) connection.disconnect();

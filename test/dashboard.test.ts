@@ -78,7 +78,7 @@ before(async () => {
   const stageQueues = Object.values(queues.queues);
   app = await buildServer({ config, pool: fx.pool, store: fx.s3.store, queues, settings, logger: fx.logger });
   // as api/main.ts mounts them
-  await app.register(dashboardPlugin, { queues: stageQueues, config, logger: dashboardLogger });
+  await app.register(dashboardPlugin, { queues: stageQueues, config, logger: dashboardLogger, pool: fx.pool });
   await app.register(metricsPlugin, { pool: fx.pool, queues: stageQueues, freshness: config.freshness, logger: fx.logger });
   watcher = await watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues: stageQueues, pool: fx.pool, logger: fx.logger });
   await watcher.ready();

@@ -234,7 +234,11 @@ describe('stella ouk import --dry-run', () => {
       { file: member, want: 'MEMBER_CHECKSUM_MISMATCH' },
       { file: hostile, want: 'UNSAFE_ENTRY' },
     ]);
-    const lifted = await stella(['ouk', 'import', older.path, '--dry-run', '--allow-downgrade']);
+    const unreasoned = await stella(['ouk', 'import', older.path, '--dry-run', '--allow-downgrade']);
+    assert.equal(unreasoned.code, EXIT_CODES.REASON_REQUIRED, unreasoned.stderr); // as the import: an override needs its reason
+    const before = await snapshot();
+    const lifted = await stella(['ouk', 'import', older.path, '--dry-run', '--allow-downgrade', '--reason', 'testing the override']);
+    assert.deepEqual(await snapshot(), before, 'a dry run writes no audit row');
     assert.equal(lifted.code, 0, lifted.stderr);
     assert.match(lifted.stdout, /^would import 2026-11-02 as full, activating it, replacing 2026-11-21; /);
   });

@@ -287,7 +287,7 @@ describe('a first full sync, a kit from it, then an incremental sync', () => {
     assert.equal(since(mark2, 'kev')[0]!.status, 304);
     assert.deepEqual(
       Object.fromEntries(again.reports.map((x) => [x.source, x.requests])),
-      { nvd: 1, osv: ECOSYSTEMS.length, ghsa: 1, kev: 1, epss: 1, euvd: 2 },
+      { nvd: 1, osv: ECOSYSTEMS.length, ghsa: 1, kev: 1, epss: 1, csaf: 0, euvd: 2 },
     );
   });
 });
@@ -618,7 +618,7 @@ describe('the real CLI', () => {
     assert.ok(!fs.existsSync(dir));
     const bad = await runStella(['feeds', 'sync', '--out', dir, '--source', 'nvd,cnnvd'], { cwd: path.dirname(dir), env: childBaseEnv(env()) });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--source nvd,cnnvd: give one or more of nvd, osv, ghsa, kev, epss, euvd/);
+    assert.match(bad.stderr, /--source nvd,cnnvd: give one or more of nvd, osv, ghsa, kev, epss, csaf, euvd/);
     // a source that fails: its summary line, one error line, its code as the exit status; the others synced
     const failed = await runStella(['feeds', 'sync', '--out', dir, '--source', 'kev,epss'], { cwd: path.dirname(dir), env: childBaseEnv(env({ KEV_URL: `${world.base}/kev/no-such-file.json` })) });
     assert.equal(failed.code, 112, failed.stderr);

@@ -120,7 +120,7 @@ describe('end to end, on the real clock: stella ouk import and the workers', () 
   test('a validly signed kit versioned and created 2099-01-01 is refused (exit 36) with --force; the next real kit activates, nothing frozen', async () => {
     const env = fixtureEnv(fx2, redis, { OUK_TRUSTED_KEYS: fx2.publicKey, LOG_LEVEL: 'warn' });
     const future = await makeBundle(fx2, 'stella-ouk-2099-01-01.tar.gz', { version: '2099-01-01', advisories: 15, created: '2099-01-01T00:00:00Z', expires: '2199-01-01T00:00:00Z' });
-    const refused = await runStella(['ouk', 'import', path.basename(future.path), '--force'], { cwd: fx2.dir, env });
+    const refused = await runStella(['ouk', 'import', path.basename(future.path), '--force', '--reason', 'test: a kit from the future stays refused'], { cwd: fx2.dir, env });
     assert.equal(refused.code, EXIT_CODES.BUNDLE_FROM_FUTURE, refused.stderr);
     assert.match(refused.stderr, /error\[BUNDLE_FROM_FUTURE\]: verify failed for import [0-9a-f]+ \(stella-ouk-2099-01-01\.tar\.gz\): bundle 2099-01-01 was created at 2099-01-01T00:00:00\.000Z, \d+ days after this site's clock/);
     assert.doesNotMatch(refused.stdout, /activated/);

@@ -86,7 +86,7 @@ describe('stella ouk import / status / retry / rollback', () => {
     const r = await stella('ouk', 'import', b.path);
     assert.equal(r.code, EXIT_CODES.DOWNGRADE_REFUSED, r.stderr);
     assert.match(r.stderr, /--allow-downgrade/);
-    const again = await stella('ouk', 'import', b.path, '--allow-downgrade');
+    const again = await stella('ouk', 'import', b.path, '--allow-downgrade', '--reason', 'test: back to the older kit');
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, 'activated 2026-11-01\n');
   });
@@ -171,7 +171,7 @@ describe('stella ouk import / status / retry / rollback', () => {
     assert.equal(still.active.version, '2026-11-24');
     assert.deepEqual(still.active.counts, before.active.counts);
 
-    const forced = await stella('ouk', 'import', d.path, '--force');
+    const forced = await stella('ouk', 'import', d.path, '--force', '--reason', 'test: an expired kit on purpose');
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(forced.stdout, 'activated 2026-11-25\n');
     const s = JSON.parse((await stella('ouk', 'status', '--json')).stdout) as {

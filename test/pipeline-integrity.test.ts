@@ -328,7 +328,7 @@ describe('integrity', () => {
       assert.doesNotMatch(refused.stdout, /activated/);
       assert.equal((await readActivePointer(fx.pool)).activeVersion, '2026-11-21');
 
-      const again = await runStella(['ouk', 'import', 'stella-ouk-2026-11-20.tar.gz', '--allow-downgrade'], { cwd: fx.dir, env });
+      const again = await runStella(['ouk', 'import', 'stella-ouk-2026-11-20.tar.gz', '--allow-downgrade', '--reason', 'test: activate it again'], { cwd: fx.dir, env });
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stdout, 'activated 2026-11-20\n');
       assert.equal((await readActivePointer(fx.pool)).activeVersion, '2026-11-20');

@@ -1,5 +1,5 @@
 /**
- * `stella feeds sync --out DIR [--source nvd,osv,ghsa,kev,epss,euvd] [--json]`:
+ * `stella feeds sync --out DIR [--source nvd,osv,ghsa,kev,epss,csaf,euvd] [--json]`:
  * the publisher's incremental fetch of the upstreams into the feeds
  * directory `stella ouk build --feeds DIR` reads (publisher/sync/). On a
  * terminal each source shows a progress bar; retries and notes go to stderr;

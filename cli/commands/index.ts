@@ -32,6 +32,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'ouk', name: 'rollback', load: async () => (await import('./ouk-rollback.ts')).registerOukRollback },
   { group: 'ouk', name: 'images', load: async () => (await import('./ouk-images.ts')).registerOukImages },
   { group: 'ouk', name: 'gc', load: async () => (await import('./ouk-gc.ts')).registerOukGc },
+  { group: 'ouk', name: 'quarantine', load: async () => (await import('./ouk-quarantine.ts')).registerOukQuarantine },
+  { group: 'ouk', name: 'audit', load: async () => (await import('./ouk-audit.ts')).registerOukAudit },
   { group: 'ouk', name: 'mirror', load: async () => (await import('./ouk-mirror.ts')).registerOukMirror },
   { group: '', name: 'scan', load: async () => (await import('./scan.ts')).registerScan },
   { group: '', name: 'token', load: async () => (await import('./token.ts')).registerToken },
@@ -41,6 +43,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'sbom', name: 'rm', load: async () => (await import('./sbom.ts')).registerSbomRm },
   { group: 'sbom', name: 'diff', load: async () => (await import('./sbom.ts')).registerSbomDiff },
   { group: 'sbom', name: 'status', load: async () => (await import('./sbom.ts')).registerSbomStatus },
+  { group: '', name: 'publish', load: async () => (await import('./publish.ts')).registerPublish },
   { group: 'feeds', name: 'sync', load: async () => (await import('./feeds.ts')).registerFeedsSync },
 ];
 

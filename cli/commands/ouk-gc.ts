@@ -9,6 +9,7 @@ import { InvalidArgumentError } from 'commander';
 import { collectGarbage, type GcResult } from '../../functions/gc.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
+import { audited, reasonOf } from '../audit.ts';
 
 function mib(bytes: number | undefined): string {
   return bytes === undefined ? '' : ` (${(bytes / 1048576).toFixed(1)} MiB)`;
@@ -36,17 +37,22 @@ export function registerOukGc(ouk: Command, cli: CliContext): void {
     .description('remove staged members and DB schemas that no import needs any more (keeps the active and previous DBs and imports in flight)')
     .option('--dry-run', 'list what would be removed, remove nothing', false)
     .option('--grace-hours <n>', 'keep leftovers of failed or unknown imports younger than this (default OUK_GC_GRACE_HOURS, 24)', hours)
+    .option('--reason <text>', 'why (with --grace-hours 0, on the audit trail, `stella ouk audit`)')
     .option('--json', 'machine-readable result on stdout', false)
-    .action(async (opts: { dryRun: boolean; graceHours?: number; json: boolean }) => {
-      const r = await collectGarbage({
+    .action(async (opts: { dryRun: boolean; graceHours?: number; json: boolean; reason?: string }) => {
+      const reason = reasonOf(opts.reason, false, 'gc');
+      const graceHours = opts.graceHours ?? cli.settings().gcGraceHours;
+      const collect = async (): Promise<GcResult> => collectGarbage({
         pool: await cli.db({ migrate: true }),
         store: await cli.store(),
         bucket: cli.config.bucket,
         logger: await cli.logger(),
         now: new Date(),
-        graceHours: opts.graceHours ?? cli.settings().gcGraceHours,
+        graceHours,
         dryRun: opts.dryRun,
       });
+      // Grace 0 removes what a failed import left a moment ago (no waiting for a retry): on the record.
+      const r = graceHours === 0 && !opts.dryRun ? await audited(cli, { action: 'gc.grace-0', target: cli.config.bucket, reason }, collect) : await collect();
       process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : describeGc(r));
     });
 }

@@ -1,5 +1,8 @@
 /**
- * `stella ouk import FILE|URL [--dry-run] [--allow-downgrade] [--force] [--no-wait] [--json]`
+ * `stella ouk import FILE|URL [--dry-run] [--allow-downgrade|--force --reason TEXT] [--no-wait] [--json]`
+ *
+ * An override (--allow-downgrade, --force) requires --reason (REASON_REQUIRED
+ * otherwise) and writes one audit row each, with the import's outcome.
  *
  *  1. preflight: the manifest (read from the start of the tarball) against the
  *     free space of the object store and of PostgreSQL (INSUFFICIENT_SPACE);
@@ -16,11 +19,14 @@
  * Importing a bundle that failed before retries it from its failed stage.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { getImport, type ImportRecord } from '../../infra/import-records.ts';
 import { exitCodeOf, isOukError, OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
 import { ingestObject } from '../../queue/ingest.ts';
+import { LIFTED_BY } from '../../queue/flow.ts';
+import { releaseQuarantined } from '../../functions/quarantine.ts';
 import { reactivateImport, retryImport } from '../../queue/retry.ts';
 import { readActivePointer } from '../../infra/active-db.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
@@ -33,11 +39,14 @@ import { DryRunRefusal, dryRunImport, dryRunJson, dryRunLines, dryRunRefusalJson
 import { openDryRunSite } from '../import/dry-run-site.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
+import { audited, reasonOf } from '../audit.ts';
 
 interface ImportOptions {
   dryRun?: boolean;
   allowDowngrade?: boolean;
   force?: boolean;
+  /** required with --allow-downgrade or --force: on the audit trail */
+  reason?: string;
   wait: boolean;
   json?: boolean;
   timeout: number;
@@ -84,6 +93,13 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
     }
     say.info(`bundle ${before.version} was imported before and is now ${before.state}: activating it again (--allow-downgrade)`);
     await reactivateImport(p.deps, ing.importId);
+  } else if (!ing.created && before?.state === 'quarantined') {
+    // Refused and quarantined before: only the override that lifts its refusal imports it again (released from quarantine).
+    const lifted = before.errorCode ? LIFTED_BY[before.errorCode] : undefined;
+    if (!lifted || !flags[lifted]) throw importFailure(before);
+    say.info(`this kit was quarantined (${before.errorCode}); ${lifted === 'force' ? '--force' : '--allow-downgrade'} lifts that: importing it again`);
+    await releaseQuarantined({ pool: p.pool, store: p.store, now: () => new Date(), logger: await cli.logger() }, ing.importId);
+    await retryImport(p.deps, ing.importId);
   } else if (!ing.created && before?.state === 'failed' && !ing.retried) {
     say.info(`this bundle failed before (${before.errorCode}); retrying it from its failed stage`);
     await retryImport(p.deps, ing.importId);
@@ -157,10 +173,20 @@ export function registerOukImport(ouk: Command, cli: CliContext): void {
     .option('--dry-run', 'make every check of the import (services, space, signatures, policy, members) and say what it would do; nothing is uploaded, queued or written; exits with the code the import would', false)
     .option('--allow-downgrade', 'accept a bundle not newer than the active DB', false)
     .option('--force', 'accept an expired bundle', false)
+    .option('--reason <text>', 'why (required with --allow-downgrade or --force; on the audit trail, `stella ouk audit`)')
     .option('--no-wait', 'return once the import is queued (prints its id)')
     .option('--json', 'machine-readable result on stdout', false)
     .option('--timeout <seconds>', 'give up following after this long', (v) => Number.parseInt(v, 10), 3600)
     .action(async (arg: string, opts: ImportOptions) => {
-      process.exitCode = await runImport(cli, arg, opts);
+      const overrides = [...(opts.allowDowngrade ? (['import.allow-downgrade'] as const) : []), ...(opts.force ? (['import.force'] as const) : [])];
+      // An override is on the record or does not happen: --reason first, then one audit row per override, with the import's outcome.
+      const reason = reasonOf(opts.reason, overrides.length > 0, overrides.map((o) => `--${o.slice('import.'.length)}`).join(' and ') || 'import');
+      let run = (): Promise<number> => runImport(cli, arg, opts);
+      // A dry run changes nothing, so it writes no audit row; it still asks for the reason, as the import would.
+      for (const action of opts.dryRun ? [] : overrides) {
+        const inner = run;
+        run = () => audited(cli, { action, target: path.basename(sourceOf(arg).key), reason }, inner);
+      }
+      process.exitCode = await run();
     });
 }

@@ -175,6 +175,7 @@ export function renderStatus(r: StatusReport): string {
       const stages = STAGES.map((s) => pad(t((i.stages[s] as { state?: string } | null)?.state ?? '-'), 10)).join('');
       out.push(`${pad(i.id, 26)}${pad(t(i.version ?? '?'), 14)}${pad(t(i.state), 13)}${stages}${t(i.key)}`);
       if (i.state === 'failed' && i.error) out.push(`  └ ${t(i.error.code)}: ${t(i.error.message)}`);
+      if (i.state === 'quarantined' && i.error) out.push(`  └ ${t(i.error.code)}, quarantined, never retried: \`stella ouk quarantine show ${i.id}\``);
     }
   }
   if (r.history.length) {

@@ -16,6 +16,7 @@ import { jobIdFor } from '../../queue/identity.ts';
 import { retryImport } from '../../queue/retry.ts';
 import type { CliPipeline } from './pipeline.ts';
 import { terminalText } from '../../lib/terminal-text.ts';
+import { QUARANTINE_CODES } from '../../lib/quarantine.ts';
 
 export interface FollowResult {
   record: ImportRecord;
@@ -29,7 +30,8 @@ function failedStage(rec: ImportRecord): StageName | null {
 export function importFailure(rec: ImportRecord): OukError {
   const code = (rec.errorCode && rec.errorCode in EXIT_CODES ? rec.errorCode : 'IMPORT_FAILED') as ErrorCode;
   const stage = failedStage(rec) ?? 'import';
-  return new OukError(code, `${stage} failed for import ${rec.id} (${rec.objectKey}): ${rec.error ?? 'no reason recorded'}`);
+  const quarantined = rec.state === 'quarantined' && rec.quarantineKey ? ` — the kit was quarantined as ${rec.quarantineKey} and is not retried: \`stella ouk quarantine show ${rec.id}\`` : '';
+  return new OukError(code, `${stage} failed for import ${rec.id} (${rec.objectKey}): ${rec.error ?? 'no reason recorded'}${quarantined}`);
 }
 
 /** An import whose DB is active but whose images step failed: the images' code (REGISTRY_UNAVAILABLE, …) and what to do. */
@@ -90,6 +92,7 @@ export async function followImport(p: CliPipeline, importId: string, opts: { tty
   const bars = stageBars(opts.tty);
   const end = Date.now() + opts.timeoutSeconds * 1000;
   let retriedForFlags = false;
+  let quarantineWait: number | undefined;
   let hinted = false;
   const started = Date.now();
   try {
@@ -115,12 +118,16 @@ export async function followImport(p: CliPipeline, importId: string, opts: { tty
           process.stderr.write(`note: no worker is serving the ${pending} queue (prefix ${p.queues.prefix}): start one (node dist/queue/worker-main.js, the compose worker service, or npm run dev:up in a checkout); the import continues when it runs\n`);
         }
       }
+      // Quarantined (functions/quarantine.ts): a refusal no retry lifts; removed: deleted from quarantine.
+      if (rec.state === 'quarantined' || rec.state === 'removed') return { record: rec, stages };
       if (rec.state === 'failed') {
         // A refusal our flags lift may have raced with the flags being stored: retry it once.
         const flag = rec.errorCode ? LIFTED_BY[rec.errorCode] : undefined;
         if (!retriedForFlags && flag && opts.flags?.[flag] && rec[flag]) {
           retriedForFlags = true;
           await retryImport(p.deps, importId);
+        } else if (rec.errorCode && QUARANTINE_CODES.has(rec.errorCode as ErrorCode) && (quarantineWait ??= Date.now() + 5000) > Date.now()) {
+          // A refusal that quarantines: give the worker a moment to move the kit, so the answer says where it is.
         } else {
           // Give a retry BullMQ still has in hand a moment to show up.
           return { record: rec, stages };

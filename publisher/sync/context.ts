@@ -21,6 +21,8 @@ export interface SyncTuning {
   euvdPageSize?: number;
   /** EUVD: a date window holding more results than this is split in two (10,000). */
   euvdWindowCap?: number;
+  /** CSAF documents fetched at once per provider (4). */
+  csafConcurrency?: number;
   /** The git binary (`git`). */
   git?: string;
 }

@@ -8,6 +8,7 @@
  *   kev/known_exploited_vulnerabilities.json   CISA KEV                       (kev.ts)
  *   epss/epss_scores-YYYY-MM-DD.csv.gz  FIRST EPSS, the newest day            (epss.ts)
  *   euvd/exploited.json, aliases.json   ENISA EUVD                            (euvd.ts)
+ *   csaf/<provider>/….json              CSAF 2.0 providers (CSAF_PROVIDERS)   (csaf.ts)
  *   .sync/state.json                    per source: watermark, cursor, last success, counts
  *   .sync/lock, .sync/<source>/         one sync at a time; downloads, the GHSA clone
  *
@@ -24,6 +25,7 @@ import path from 'node:path';
 import type { SyncSettings } from '../../lib/config.ts';
 import { isOukError, OukError } from '../../lib/errors.ts';
 import type { SourceContext, SyncEvent, SyncSource, SyncTuning } from './context.ts';
+import { csafSource } from './csaf.ts';
 import { epssSource } from './epss.ts';
 import { euvdSource } from './euvd.ts';
 import { ghsaSource } from './ghsa.ts';
@@ -38,7 +40,7 @@ import { acquireLock, SyncState } from './state.ts';
 export { SOURCE_NAMES, type SourceName, type SourceReport } from './report.ts';
 export type { SyncEvent, SyncTuning } from './context.ts';
 
-const SOURCES: Record<SourceName, SyncSource> = { nvd: nvdSource, osv: osvSource, ghsa: ghsaSource, kev: kevSource, epss: epssSource, euvd: euvdSource };
+const SOURCES: Record<SourceName, SyncSource> = { nvd: nvdSource, osv: osvSource, ghsa: ghsaSource, kev: kevSource, epss: epssSource, csaf: csafSource, euvd: euvdSource };
 
 export interface SyncOptions {
   /** The feeds directory to fill (created when missing). */
@@ -76,7 +78,7 @@ export function parseSources(list: string): SourceName[] {
 export function airgapRefusal(): OukError {
   return new OukError(
     'AIRGAP_VIOLATION',
-    'stella feeds sync fetches from NVD, OSV, GitHub, CISA, FIRST and ENISA: it belongs on the connected (publishing) side and refuses to run with STELLA_AIRGAP=true — run it on the publisher host, then carry the kit across',
+    'stella feeds sync fetches from NVD, OSV, GitHub, CISA, FIRST, ENISA and CSAF providers: it belongs on the connected (publishing) side and refuses to run with STELLA_AIRGAP=true — run it on the publisher host, then carry the kit across',
   );
 }
 

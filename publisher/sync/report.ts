@@ -4,7 +4,7 @@
  * withdrawn, removed), the records skipped and why, the watermark it ends at.
  */
 
-export const SOURCE_NAMES = ['nvd', 'osv', 'ghsa', 'kev', 'epss', 'euvd'] as const;
+export const SOURCE_NAMES = ['nvd', 'osv', 'ghsa', 'kev', 'epss', 'csaf', 'euvd'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
 
 /** Skipped records listed by id at most (the count is always exact). */

@@ -45,7 +45,7 @@ export function hoursAgo(hours: number, now = new Date()): Date {
 }
 
 /** The project's own configuration variables (see .env.example): never inherited by a test's child process. */
-const CONFIG_VAR = /^(REDIS_URL|DATABASE_URL|TEST_DATABASE_URL|S3_|OUK_|STELLA_|QUOTA_|DASHBOARD_|MINIO_|LOG_LEVEL$|NVD_|OSV_|GHSA_|KEV_|EPSS_|EUVD_)/;
+const CONFIG_VAR = /^(REDIS_URL|DATABASE_URL|TEST_DATABASE_URL|S3_|OUK_|STELLA_|QUOTA_|DASHBOARD_|MINIO_|LOG_LEVEL$|NVD_|OSV_|GHSA_|KEV_|EPSS_|EUVD_|CSAF_)/;
 
 /**
  * The environment a test's child process (CLI, API, worker) starts from: this
