@@ -134,7 +134,7 @@ describe('stella ouk import --dry-run', () => {
     const dry = await stella(['ouk', 'import', b.path, '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /^would import 2026-11-20 as full, activating it; [\d.]+ KiB unpacked in \d+ members\n/);
-    assert.match(dry.stdout, /checked:  database, queues, bucket, space, signature, policy, members\n/);
+    assert.match(dry.stdout, /checked:  database, queues, bucket, space, history, signature, policy, members\n/);
     assert.match(dry.stdout, new RegExp(`sha256:${b.sha256}`));
     assert.match(dry.stdout, /dry run: nothing was uploaded, queued or written\n$/);
     assert.deepEqual(await snapshot(), before);
@@ -179,7 +179,7 @@ describe('stella ouk import --dry-run', () => {
     assert.equal(j.unpackedBytes, b.manifest.members.reduce((n, m) => n + m.size, 0));
     assert.ok(j.space.need.store > b.size && j.space.need.database > 0);
     assert.deepEqual(j.trust.implicit, true);
-    assert.deepEqual(j.checks, ['database', 'queues', 'bucket', 'space', 'signature', 'policy', 'members']);
+    assert.deepEqual(j.checks, ['database', 'queues', 'bucket', 'space', 'history', 'signature', 'policy', 'members']);
     assert.deepEqual(await snapshot(), before);
     const refused = await stella(['ouk', 'import', (await kit('stella-ouk-2026-10-01.tar.gz', { version: '2026-10-01', advisories: 5 })).path, '--dry-run', '--json']);
     assert.equal(refused.code, EXIT_CODES.DOWNGRADE_REFUSED, refused.stderr);
@@ -187,7 +187,7 @@ describe('stella ouk import --dry-run', () => {
     assert.equal(r.ok, false);
     assert.equal(r.error.code, 'DOWNGRADE_REFUSED');
     assert.equal(r.error.exitCode, EXIT_CODES.DOWNGRADE_REFUSED);
-    assert.deepEqual(r.checks, ['database', 'queues', 'bucket', 'space', 'signature']);
+    assert.deepEqual(r.checks, ['database', 'queues', 'bucket', 'space', 'history', 'signature']);
   });
 
   test('a delta onto the active DB: would import as a delta; the active kit again: would import nothing (the import says it is already active)', async () => {
@@ -196,6 +196,11 @@ describe('stella ouk import --dry-run', () => {
     assert.match(dry.stdout, /^would import 2026-11-21 as a delta onto 2026-11-20, activating it, replacing 2026-11-20; /);
     const again = await sameAsImport(d.path, 0);
     assert.match(again.stdout, /^would import nothing: stella-ouk-2026-11-21\.tar\.gz \(2026-11-21\) is already the active DB\n/);
+    // Rolled back, the delta is newer than the active DB again, yet the import refuses to bring it back unasked.
+    const rb = await stella(['ouk', 'rollback', '--reason', 'dry-run test']);
+    assert.equal(rb.code, 0, rb.stderr);
+    const back = await sameAsImport(d.path, 'DOWNGRADE_REFUSED');
+    assert.match(back.stderr, /imported before \(import [0-9a-f]{24}\) and is now rolled-back/);
   });
 
   test('every refusal of verify and unpack: the import\'s own exit code, nothing written', async () => {
@@ -240,7 +245,8 @@ describe('stella ouk import --dry-run', () => {
     const lifted = await stella(['ouk', 'import', older.path, '--dry-run', '--allow-downgrade', '--reason', 'testing the override']);
     assert.deepEqual(await snapshot(), before, 'a dry run writes no audit row');
     assert.equal(lifted.code, 0, lifted.stderr);
-    assert.match(lifted.stdout, /^would import 2026-11-02 as full, activating it, replacing 2026-11-21; /);
+    assert.match(lifted.stdout, /^would import 2026-11-02 as full, activating it, replacing 2026-11-20; /);
+    assert.match(lifted.stdout, /is quarantined; --allow-downgrade lifts its refusal: the import would release it and check it again/);
   });
 
   test('a URL: downloaded to a temporary file that is removed; under STELLA_AIRGAP a foreign host is refused as the import refuses it', async () => {
@@ -260,7 +266,7 @@ describe('stella ouk import --dry-run', () => {
       const before = await snapshot();
       const dry = await stella(['ouk', 'import', url, '--dry-run']);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.match(dry.stdout, /^would import 2026-12-20 as full, activating it, replacing 2026-11-21; /);
+      assert.match(dry.stdout, /^would import 2026-12-20 as full, activating it, replacing 2026-11-20; /);
       assert.doesNotMatch(dry.stderr, /uploaded/);
       assert.deepEqual(downloads(), left, 'the temporary download is removed');
       assert.deepEqual(await snapshot(), before);
@@ -301,6 +307,7 @@ describe('the dry run\'s order (cli/import/dry-run.ts, I/O passed in)', () => {
     verify: async () => verified(manifest()),
     activePointer: async () => pointer('2026-12-01'),
     activeKit: async () => null,
+    prior: async () => null,
     pendingBase: async () => null,
     ...over,
   });
@@ -320,16 +327,16 @@ describe('the dry run\'s order (cli/import/dry-run.ts, I/O passed in)', () => {
     };
     const older = await refusal(dryRunImport('k.tar.gz', deps({ verify: unsafe, peekManifest: async () => manifest({ bundleVersion: '2026-11-01' }) })));
     assert.equal(older.error.code, 'DOWNGRADE_REFUSED');
-    assert.deepEqual(older.checks, ['space', 'signature']);
+    assert.deepEqual(older.checks, ['space', 'history', 'signature']);
     const alone = await refusal(dryRunImport('k.tar.gz', deps({ verify: unsafe })));
     assert.equal(alone.error.code, 'UNSAFE_ENTRY');
-    assert.deepEqual(alone.checks, ['space', 'signature', 'policy']);
+    assert.deepEqual(alone.checks, ['space', 'history', 'signature', 'policy']);
   });
 
   test('a signature refusal comes before the policy; an unreadable manifest skips the space check, as the import does', async () => {
     const bad = await refusal(dryRunImport('k.tar.gz', deps({ peekManifest: async () => null, verify: async () => { throw new OukError('SIGNATURE_MISMATCH', 'no'); }, activePointer: async () => assert.fail('the policy runs after the signature') })));
     assert.equal(bad.error.code, 'SIGNATURE_MISMATCH');
-    assert.deepEqual(bad.checks, []);
+    assert.deepEqual(bad.checks, ['history']);
   });
 
   test('a delta whose base is on its way: the import would wait for it (exit 0), and says on what', async () => {

@@ -5,6 +5,7 @@
  * site (the import would create the schema first); one whose schema lags is
  * read as it is, with a note (the import would migrate it first).
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -19,7 +20,10 @@ import { MAX_SIG_BYTES } from '../../functions/verify.ts';
 import { createBlobVerifier, loadTrust, parseSignature, requireTrustedKeys, verifyKitFile, type TrustedKey, type TrustSource } from '../../signing/index.ts';
 import type { CliContext } from '../context.ts';
 import { requireBucket } from './bucket.ts';
-import type { DryRunDeps } from './dry-run.ts';
+import type { DryRunDeps, PriorImport } from './dry-run.ts';
+import { importFailure } from './follow.ts';
+import { importIdFor } from '../../queue/identity.ts';
+import { LIFTED_BY } from '../../queue/flow.ts';
 import { readManifestOf } from './source.ts';
 import { preflight } from './upload.ts';
 
@@ -81,6 +85,7 @@ export async function openDryRunSite(cli: CliContext, key: string, flags: Policy
       },
       activePointer: () => (schema === 'absent' ? Promise.resolve(NOTHING) : readActivePointer(pool)),
       activeKit: () => (schema === 'absent' ? Promise.resolve(null) : activeKit(pool)),
+      prior: () => (schema === 'absent' ? Promise.resolve(null) : priorImport(pool, config.bucket, key, file, size, store.partSize)),
       pendingBase: (base) => (schema === 'absent' ? Promise.resolve(null) : pendingBase({ pool, store }, { importId: '', bucket: config.bucket, key }, base)),
     };
   };
@@ -112,6 +117,43 @@ async function stageSignature(file: string, keys: TrustedKey[]): Promise<void> {
   const verifier = createBlobVerifier(parseSignature(text), keys);
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) verifier.update(chunk as Buffer);
   verifier.finish();
+}
+
+/**
+ * The ETag the store would give this file on the import's upload (infra/store.ts uploadStream: one PUT up to the
+ * client's part size, its MD5; above, a multipart upload: the MD5 of the parts' MD5s, "-" and their number).
+ */
+export async function expectedEtag(file: string, size: number, partSize: number): Promise<string> {
+  const whole = createHash('md5');
+  const parts: Buffer[] = [];
+  let part = createHash('md5');
+  let inPart = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    let b = chunk as Buffer;
+    whole.update(b);
+    while (b.length) {
+      const take = Math.min(b.length, partSize - inPart);
+      part.update(b.subarray(0, take));
+      inPart += take;
+      b = b.subarray(take);
+      if (inPart === partSize) {
+        parts.push(part.digest());
+        part = createHash('md5');
+        inPart = 0;
+      }
+    }
+  }
+  if (size <= partSize) return whole.digest('hex');
+  if (inPart) parts.push(part.digest());
+  return `${createHash('md5').update(Buffer.concat(parts)).digest('hex')}-${parts.length}`;
+}
+
+/** The import this very object already has (its id derives from bucket, key and ETag: queue/identity.ts). */
+async function priorImport(pool: Pool, bucket: string, key: string, file: string, size: number, partSize: number): Promise<PriorImport | null> {
+  const rec = await getImport(pool, importIdFor(bucket, key, await expectedEtag(file, size, partSize)));
+  if (!rec) return null;
+  const liftedBy = rec.errorCode ? LIFTED_BY[rec.errorCode] : undefined;
+  return { id: rec.id, state: rec.state, version: rec.version, failure: rec.state === 'quarantined' ? importFailure(rec) : null, liftedBy };
 }
 
 async function activeKit(pool: Pool): Promise<{ key: string; sha256: string | null } | null> {

@@ -8,6 +8,8 @@
  *  2. the preflight: the unverified manifest's sizes against the free space
  *     of the store and of PostgreSQL (INSUFFICIENT_SPACE) — the import makes
  *     this check before it uploads;
+ *  2b. this very object's earlier import (superseded, rolled back,
+ *     quarantined), which the import answers from instead of starting afresh;
  *  3. the verify stage's check of the kit against the site's trust: with
  *     bare trusted keys the stage's own `.sig` check first, then the kit
  *     verifier `stella ouk verify` uses (the signatures and their threshold,
@@ -46,8 +48,24 @@ export interface DryRunDeps {
   activePointer(): Promise<ActiveDbPointer>;
   /** The object key and tarball sha256 of the active DB's import, when one is active. */
   activeKit(): Promise<{ key: string; sha256: string | null } | null>;
+  /**
+   * The import this very object (same bucket, key and bytes) already has, when there is one: the import would
+   * not start afresh but answer from it (superseded or rolled back: DOWNGRADE_REFUSED without --allow-downgrade;
+   * quarantined: its refusal again unless the flag that lifts it is given).
+   */
+  prior(): Promise<PriorImport | null>;
   /** Whether a delta's missing base is on its way (functions/common/policy.ts `pendingBase`), and how. */
   pendingBase(base: { version: string; dbDigest: string }): Promise<string | null>;
+}
+
+export interface PriorImport {
+  id: string;
+  state: string;
+  version: string | null;
+  /** The refusal it was quarantined with, as the import reports it. */
+  failure: OukError | null;
+  /** The flag that lifts that refusal, if one does. */
+  liftedBy: keyof PolicyFlags | undefined;
 }
 
 export type DryRunOutcome = 'import' | 'already-active' | 'wait-for-base';
@@ -103,6 +121,19 @@ async function run(key: string, deps: DryRunDeps, checks: string[], notes: strin
     notes.push('preflight: could not read the manifest ahead; space not checked (as the import would not)');
   }
 
+  const prior = await deps.prior();
+  if (prior && (prior.state === 'superseded' || prior.state === 'rolled-back') && !deps.flags.allowDowngrade) {
+    throw new OukError(
+      'DOWNGRADE_REFUSED',
+      `bundle ${prior.version ?? key} was imported before (import ${prior.id}) and is now ${prior.state}: the import would NOT activate it — pass --allow-downgrade to make it the active DB again (or use \`stella ouk rollback\`)`,
+    );
+  }
+  if (prior?.state === 'quarantined') {
+    if (!prior.liftedBy || !deps.flags[prior.liftedBy]) throw prior.failure ?? new OukError('IMPORT_FAILED', `import ${prior.id} of ${key} is quarantined: see \`stella ouk quarantine show ${prior.id}\``);
+    notes.push(`import ${prior.id} of this kit is quarantined; ${prior.liftedBy === 'force' ? '--force' : '--allow-downgrade'} lifts its refusal: the import would release it and check it again`);
+  }
+  checks.push('history');
+
   // The verify stage: the signature material first; a reader finding waits for the policy (unpack comes after verify).
   let verified: KitVerification | null = null;
   let readerFinding: OukError | null = null;
@@ -122,7 +153,7 @@ async function run(key: string, deps: DryRunDeps, checks: string[], notes: strin
     checkPolicy(manifest, pointer, deps.flags, deps.now, deps.maxSkewSeconds);
   } catch (e) {
     if (!isOukError(e)) throw e;
-    if (e.code === 'DOWNGRADE_REFUSED' && verified && (await isActiveKit(key, verified.sha256, deps))) outcome = 'already-active';
+    if (e.code === 'DOWNGRADE_REFUSED' && verified && (prior?.state === 'active' || (await isActiveKit(key, verified.sha256, deps)))) outcome = 'already-active';
     else if (e.code === 'DELTA_BASE_MISMATCH' && manifest.base && (waitingFor = await deps.pendingBase(manifest.base))) outcome = 'wait-for-base';
     else throw e;
   }
