@@ -20,6 +20,7 @@ import type { ObjectStore } from '../infra/store.ts';
 import { airgapGuardInstalled } from '../lib/airgap.ts';
 import { NO_ACTIVE_DB, type FreshnessRule, type Freshness } from '../lib/freshness.ts';
 import { readFreshness } from '../infra/freshness.ts';
+import { rootExpiry, type RootExpiry, type RootSummary } from '../lib/root-expiry.ts';
 
 export interface HealthRoutesOptions {
   pool: Pool;
@@ -34,6 +35,8 @@ export interface HealthRoutesOptions {
   airgap: boolean;
   /** Per-check timeout (default 2 s). */
   timeoutMs?: number;
+  /** The site's current root of trust (null: bare keys): a warning 30 days before it expires (lib/root-expiry.ts). */
+  trustRoot?: () => Promise<RootSummary | null>;
 }
 
 interface Check {
@@ -104,11 +107,22 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app:
         activeDb = { ok: false, detail: e instanceof Error ? e.message : String(e) };
       }
     }
+    let trust: RootExpiry | null | undefined;
+    if (postgres.ok && opts.trustRoot) {
+      try {
+        const root = await withTimeout(opts.trustRoot(), ms, 'PostgreSQL');
+        trust = root ? rootExpiry(root, (opts.now ?? (() => new Date()))()) : null;
+        if (trust?.warning) warnings.push(trust.warning);
+      } catch (e) {
+        // Not a readiness condition: the verify stage refuses what it must; say why the root is unknown.
+        warnings.push(`the root of trust could not be read: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     const checks = { redis, postgres, store, activeDb, ...(freshness ? { freshness } : {}) };
     const ready = Object.values(checks).every((c) => c.ok);
     const reasons = Object.entries(checks)
       .filter(([, c]) => !c.ok)
       .map(([name, c]) => `${name}: ${c.detail ?? 'not ok'}`);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', reasons, warnings, checks });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', reasons, warnings, checks, ...(trust !== undefined ? { trust } : {}) });
   });
 };

@@ -45,9 +45,9 @@ function authorized(req: FastifyRequest, token: string | undefined): boolean {
   return Boolean(m && safeEqual(m[1].trim(), token));
 }
 
-/** A signature uploaded after its tarball: the import verify refused for lacking it resumes now. */
+/** A signature (`.sig`, or `.sigs.json` against a root) uploaded after its tarball: the import verify refused for lacking it resumes now. */
 async function wakeWaitingVerify(opts: IngestRoutesOptions, bucket: string, sigKey: string): Promise<string[]> {
-  const key = sigKey.slice(0, -'.sig'.length);
+  const key = sigKey.replace(/\.(sig|sigs\.json)$/, '');
   const r = await opts.pool.query<{ id: string }>(
     `SELECT id FROM ouk_meta.imports WHERE bucket = $1 AND object_key = $2 AND state = 'failed' AND error_code = 'SIGNATURE_MISSING'`,
     [bucket, key],
@@ -81,7 +81,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRoutesOptions> = async (app:
           ignored.push({ key: `${o.bucket}/${o.key}`, reason: `not the configured bucket ${opts.bucket}` });
           continue;
         }
-        if (o.key.endsWith('.tar.gz.sig')) {
+        if (o.key.endsWith('.tar.gz.sig') || o.key.endsWith('.tar.gz.sigs.json')) {
           woken.push(...(await wakeWaitingVerify(opts, o.bucket, o.key)));
           continue;
         }

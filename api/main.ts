@@ -13,7 +13,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
-import { requireTrustedKeys } from '../signing/index.ts';
+import { BOTH_TRUSTS_WARNING, requireConfiguredTrust } from '../signing/index.ts';
 import { loadConfig, pipelineSettings, type Config } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
@@ -22,6 +22,7 @@ import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { dashboardPlugin } from './dashboard.ts';
 import { metricsPlugin } from './metrics.ts';
+import { currentRootSummary } from '../functions/common/site-trust.ts';
 import type { BodyBudget } from './body-budget.ts';
 import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
@@ -47,7 +48,7 @@ interface PluginContext {
 /** Route plugins beyond the webhook and health: add one line per plugin. */
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   async ({ app, config, pool, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger, pool }),
-  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], freshness: config.freshness, logger }),
+  async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], freshness: config.freshness, logger, trustRoot: () => currentRootSummary(config, pool) }),
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
   // Both take SBOM bodies of up to STELLA_SCAN_MAX_BYTES, and share one budget of the bytes held at once.
@@ -57,8 +58,10 @@ const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
 ];
 
 async function main(): Promise<void> {
-  // Trust is configured, never defaulted: no OUK_TRUSTED_KEYS (or an unreadable key), no start.
-  await requireTrustedKeys(config.trustedKeys);
+  // Trust is configured, never defaulted: a pinned root (OUK_TRUST_ROOT, the only trust when set) signed by its
+  // own threshold, else OUK_TRUSTED_KEYS; an unreadable root or key, or neither, and the service does not start.
+  await requireConfiguredTrust(config);
+  if (config.trustRoot && config.trustedKeys.length) logger.warn(BOTH_TRUSTS_WARNING);
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);

@@ -11,6 +11,7 @@ import { countQuarantinedByCode } from '../infra/import-records.ts';
 import type { FreshnessRule } from '../lib/freshness.ts';
 import type { Logger } from '../lib/logger.ts';
 import { registry, setScrapeSources, type ActiveDbSource } from '../lib/metrics.ts';
+import type { RootSummary } from '../lib/root-expiry.ts';
 
 /** Reads the active DB and its freshness (one snapshot: the pointer, its manifest's feeds, the newest signed time). */
 export function activeDbFromPostgres(pool: Pool, rule: FreshnessRule, now: () => Date = () => new Date()): ActiveDbSource {
@@ -38,6 +39,8 @@ export interface MetricsPluginOptions {
   logger?: Logger;
   /** Default /metrics. */
   path?: string;
+  /** The site's current root of trust (null: bare keys): ouk_trust_root_expires_timestamp_seconds. */
+  trustRoot?: () => Promise<RootSummary | null>;
 }
 
 /** Serves the registry at GET /metrics (no auth: it carries no secrets; restrict at the network as usual). */
@@ -47,6 +50,7 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
     queues: opts.queues,
     quarantine: opts.pool ? quarantineFromPostgres(opts.pool) : null,
     logger: opts.logger,
+    trustRoot: opts.trustRoot ?? null,
   });
   app.addHook('onClose', async () => undo());
   app.get(opts.path ?? '/metrics', async (_req, reply) => {

@@ -19,10 +19,11 @@ import type { Pool } from '../infra/db.ts';
 import type { ObjectStore } from '../infra/store.ts';
 import type { PipelineQueues } from '../queue/queues.ts';
 import { healthRoutes } from './health-routes.ts';
+import { currentRootSummary } from '../functions/common/site-trust.ts';
 import { ingestRoutes } from './ingest-routes.ts';
 
 export interface ServerDeps {
-  config: Pick<Config, 'webhookToken' | 'bucket' | 'freshness' | 'airgap'>;
+  config: Pick<Config, 'webhookToken' | 'bucket' | 'freshness' | 'airgap'> & Partial<Pick<Config, 'trustRoot' | 'trustedKeys'>>;
   pool: Pool;
   store: ObjectStore;
   queues: PipelineQueues;
@@ -70,6 +71,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     bucket: deps.config.bucket,
     freshness: deps.config.freshness,
     airgap: deps.config.airgap,
+    trustRoot: () => currentRootSummary({ trustRoot: deps.config.trustRoot, trustedKeys: deps.config.trustedKeys ?? [] }, deps.pool),
   });
   return app;
 }

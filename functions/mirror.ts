@@ -9,13 +9,17 @@
  *  3. plan (functions/mirror-plan.ts): the delta chain from the active DB if it
  *     reaches the newest kit, else the newest full kit and the deltas on it;
  *  4. for each step, in order:
- *       download the kit, its .sig and .sigstore.json into a temporary
- *       directory (deadline, size ceiling = the index's size);
+ *       download the kit and the files beside it (.sig, .sigs.json,
+ *       .sigstore.json, .intoto.json; each but the kit optional — an older
+ *       mirror has only the .sig) into a temporary directory (deadline, size
+ *       ceiling = the index's size);
  *       check sha256 and size against the index (MIRROR_DIGEST_MISMATCH);
- *       verify it as `stella ouk verify` does (signature by a key of
- *       OUK_TRUSTED_KEYS, structure, every member) and that the signed
+ *       verify it as `stella ouk verify` does, against the site's trust (the
+ *       pinned root moved forward through the roots PostgreSQL holds, or the
+ *       keys of OUK_TRUSTED_KEYS: `trust`), structure, every member, the
+ *       attestation when present, and that the signed
  *       manifest says what the index says (MIRROR_INDEX_INVALID);
- *     only then put it into the bucket (`mirror/<file>`: .sig, .sigstore.json,
+ *     only then put it into the bucket (`mirror/<file>`: the files beside it,
  *     then the tarball), start its import (`ingest`, as the webhook would), and
  *     wait until it is active before the next step: the pipeline refuses a
  *     delta whose base is not active yet, so a chain goes in one kit at a time.
@@ -56,7 +60,8 @@ import { readActivePointer } from '../infra/active-db.ts';
 import { connect, type Pool } from '../infra/db.ts';
 import { getImport } from '../infra/import-records.ts';
 import { uploadStream, type ObjectStore } from '../infra/store.ts';
-import { verifyBundleFile, type TrustedKey } from '../signing/index.ts';
+import { verifyKitFile, type TrustedKey } from '../signing/index.ts';
+import { implicitTrust, type TrustState } from '../signing/root/index.ts';
 import { downloadSmall, downloadToFile, type FetchFn, type FetchLimits } from './mirror-fetch.ts';
 import { mirrorKeyFor, planMirror, type KnownImport, type MirrorPlan, type MirrorStep } from './mirror-plan.ts';
 
@@ -64,6 +69,8 @@ export { mirrorKeyFor, planMirror, STUCK_ROUTES, type MirrorPlan, type MirrorSte
 
 const MAX_SIG_BYTES = 64 * 1024;
 const MAX_SIGSTORE_BYTES = 1024 * 1024;
+const MAX_SIGS_BYTES = 256 * 1024;
+const MAX_ATTESTATION_BYTES = 4 * 1024 * 1024;
 /** Room kept free in the temporary directory beyond a kit's own size. */
 const TMP_MARGIN_BYTES = 64 * 1024 * 1024;
 const UNFINISHED = ['queued', 'verifying', 'unpacking', 'loading', 'activating'];
@@ -74,6 +81,13 @@ export interface MirrorDeps {
   bucket: string;
   mirror: Pick<MirrorConfig, 'url' | 'downloadTimeoutSeconds' | 'indexTimeoutSeconds' | 'minBytesPerSecond' | 'stallSeconds' | 'maxKitBytes' | 'waitSeconds'>;
   trustedKeys(): Promise<TrustedKey[]>;
+  /**
+   * The site's trust (functions/common/site-trust.ts); absent: the implicit
+   * root of `trustedKeys` (OUK_TRUSTED_KEYS).
+   */
+  trust?(): Promise<TrustState>;
+  /** OUK_REQUIRE_ATTESTATION: a kit without its .intoto.json is not pulled. */
+  requireAttestation?: boolean;
   /** Starts the import of an object put into the bucket (queue/ingest.ts ingestObject). */
   ingest(obj: { bucket: string; key: string; etag: string; size: number }): Promise<{ importId: string }>;
   /** Retries an import from its failed stage (queue/retry.ts retryImport). */
@@ -201,18 +215,27 @@ async function checkRoom(deps: MirrorDeps, entry: MirrorIndexEntry, dir: string)
   }
 }
 
-/** Downloads and verifies one kit into `dir`; nothing reaches the bucket here. */
-async function fetchVerified(deps: MirrorDeps, entry: MirrorIndexEntry, dir: string): Promise<{ file: string; sig: string; sigstore: string | null }> {
+/** The files beside a kit, optional on the mirror, with their bounds. */
+const SIBLINGS = [
+  { suffix: '.sig', max: MAX_SIG_BYTES },
+  { suffix: '.sigs.json', max: MAX_SIGS_BYTES },
+  { suffix: '.sigstore.json', max: MAX_SIGSTORE_BYTES },
+  { suffix: '.intoto.json', max: MAX_ATTESTATION_BYTES },
+] as const;
+
+/** Downloads and verifies one kit into `dir`; nothing reaches the bucket here. Returns the kit and the sibling files it has, by suffix. */
+async function fetchVerified(deps: MirrorDeps, entry: MirrorIndexEntry, dir: string): Promise<{ file: string; siblings: string[] }> {
   const fetchFn = deps.fetch ?? fetch;
   const file = path.join(dir, entry.file);
-  const sig = `${file}.sig`;
-  const sigstore = `${file}.sigstore.json`;
   await checkRoom(deps, entry, dir);
-  const sigBytes = await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sig`), sig, limitsFor(deps, MAX_SIG_BYTES, 'small'));
-  if (!sigBytes) {
-    throw new OukError('SIGNATURE_MISSING', `the mirror has no ${entry.file}.sig: a kit is pulled only with its signature — publish the .sig beside it`);
+  const siblings: string[] = [];
+  for (const s of SIBLINGS) {
+    if (await downloadToFile(fetchFn, urlOf(deps, `${entry.file}${s.suffix}`), `${file}${s.suffix}`, limitsFor(deps, s.max, 'small'))) siblings.push(s.suffix);
   }
-  const hasSigstore = (await downloadToFile(fetchFn, urlOf(deps, `${entry.file}.sigstore.json`), sigstore, limitsFor(deps, MAX_SIGSTORE_BYTES, 'small'))) !== null;
+  const trust = deps.trust ? await deps.trust() : implicitTrust(await deps.trustedKeys());
+  if (!siblings.includes('.sig') && (trust.implicit || !siblings.includes('.sigs.json'))) {
+    throw new OukError('SIGNATURE_MISSING', `the mirror has no ${entry.file}.sig${trust.implicit ? '' : ' nor .sigs.json'}: a kit is pulled only with its signature — publish it beside the kit`);
+  }
   const got = await downloadToFile(fetchFn, urlOf(deps, entry.file), file, limitsFor(deps, entry.size, 'kit'));
   if (!got) throw new OukError('MIRROR_INDEX_INVALID', `the mirror's index lists ${entry.file} but the mirror has no such file (HTTP 404)`);
   if (got.size !== entry.size || got.sha256 !== entry.sha256) {
@@ -221,11 +244,11 @@ async function fetchVerified(deps: MirrorDeps, entry: MirrorIndexEntry, dir: str
       `${entry.file} from the mirror is not the kit its index describes (sha256 ${got.sha256.slice(0, 16)}…, ${got.size} bytes; index: ${entry.sha256.slice(0, 16)}…, ${entry.size} bytes): altered or half-copied on the mirror — nothing was put into the bucket`,
     );
   }
-  // As `stella ouk verify` does: the signature by a key this host trusts, the structure, every member.
-  const verified = await verifyBundleFile(file, { keys: await deps.trustedKeys(), signaturePath: sig, sigstorePath: hasSigstore ? sigstore : undefined });
+  // As `stella ouk verify` does: against the site's trust, the structure, every member, the attestation when present.
+  const verified = await verifyKitFile(file, { trust, now: deps.now(), requireAttestation: deps.requireAttestation ?? false });
   const differs = entryMismatch(entry, verified.manifest);
   if (differs) throw new OukError('MIRROR_INDEX_INVALID', `the mirror's index entry for ${entry.file} disagrees with the kit's signed manifest (${differs}): refused`);
-  return { file, sig, sigstore: hasSigstore ? sigstore : null };
+  return { file, siblings };
 }
 
 async function put(deps: MirrorDeps, local: string, key: string): Promise<{ etag: string; size: number }> {
@@ -239,8 +262,7 @@ async function pullStep(deps: MirrorDeps, entry: MirrorIndexEntry): Promise<stri
   try {
     const got = await fetchVerified(deps, entry, dir);
     const key = mirrorKeyFor(entry.file);
-    await put(deps, got.sig, `${key}.sig`);
-    if (got.sigstore) await put(deps, got.sigstore, `${key}.sigstore.json`);
+    for (const suffix of got.siblings) await put(deps, `${got.file}${suffix}`, `${key}${suffix}`);
     const up = await put(deps, got.file, key);
     const { importId } = await deps.ingest({ bucket: deps.bucket, key, etag: up.etag, size: up.size });
     deps.logger.info({ importId, file: entry.file, version: entry.version, kind: entry.kind }, 'mirror: kit verified and put into the bucket; import started');

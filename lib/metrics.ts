@@ -22,6 +22,8 @@
  *   ouk_feed_stale{feed}                             1 when the feed is over its budget, else 0
  *   ouk_clock_behind_seconds                         how far this host's clock is behind the newest signed time (0: not)
  *   ouk_signed_time_timestamp_seconds                the newest signed time this site has seen (absent before one)
+ *   ouk_trust_root_expires_timestamp_seconds{version} when the site's root of trust expires (absent with bare keys);
+ *                                                    alert 30 days before (lib/root-expiry.ts)
  *   ouk_queue_jobs{queue,state}                      BullMQ job counts per queue and state
  *   ouk_quarantined_total{code}                      kits ever quarantined, per refusal code (read from PostgreSQL at
  *                                                    scrape time: right whichever worker quarantined them; a release
@@ -46,6 +48,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { EXIT_CODES, isOukError } from './errors.ts';
 import type { Freshness } from './freshness.ts';
+import type { RootSummary } from './root-expiry.ts';
 import type { Logger } from './logger.ts';
 
 export const registry = new Registry();
@@ -211,6 +214,9 @@ export interface ActiveDb {
 export type ActiveDbSource = () => Promise<ActiveDb | null | { none: true; freshness?: Freshness }>;
 
 let activeSource: ActiveDbSource | null = null;
+/** The site's current root of trust (null: bare keys), read at scrape time. */
+export type TrustRootSource = () => Promise<RootSummary | null>;
+let trustSource: TrustRootSource | null = null;
 let queueSource: CountedQueue[] = [];
 /** Kits ever quarantined per code (null: not known to this process). */
 export type QuarantineSource = () => Promise<Record<string, number>>;
@@ -348,6 +354,23 @@ export const signedTime = new Gauge({
   },
 });
 
+export const trustRootExpires = new Gauge({
+  name: 'ouk_trust_root_expires_timestamp_seconds',
+  help: "When the site's current root of trust expires, as a unix timestamp, with its version as label; absent when the site trusts bare keys (OUK_TRUSTED_KEYS). Alert when it is less than 30 days away",
+  labelNames: ['version'] as const,
+  registers: [registry],
+  async collect() {
+    this.reset();
+    if (!trustSource) return;
+    try {
+      const root = await trustSource();
+      if (root) this.set({ version: String(root.version) }, Date.parse(root.expires) / 1000);
+    } catch (e) {
+      scrapeLogger?.warn({ err: e }, 'metrics: could not read the root of trust');
+    }
+  },
+});
+
 export const queueJobs = new Gauge({
   name: 'ouk_queue_jobs',
   help: 'BullMQ jobs per import queue and state',
@@ -415,8 +438,9 @@ export function countRescan(r: { outcome: string; newBySeverity: Record<string, 
 }
 
 /** Where the scrape-time meters read from; returns a function that undoes it (when still current). */
-export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; quarantine?: QuarantineSource | null; logger?: Logger }): () => void {
+export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?: CountedQueue[]; quarantine?: QuarantineSource | null; logger?: Logger; trustRoot?: TrustRootSource | null }): () => void {
   if (s.activeDb) activeSource = s.activeDb;
+  if (s.trustRoot) trustSource = s.trustRoot;
   if (s.queues) queueSource = s.queues;
   if (s.quarantine) quarantineSource = s.quarantine;
   scrapeLogger = s.logger;
@@ -424,6 +448,7 @@ export function setScrapeSources(s: { activeDb?: ActiveDbSource | null; queues?:
     if (s.activeDb && activeSource === s.activeDb) activeSource = null;
     if (s.queues && queueSource === s.queues) queueSource = [];
     if (s.quarantine && quarantineSource === s.quarantine) quarantineSource = null;
+    if (s.trustRoot && trustSource === s.trustRoot) trustSource = null;
   };
 }
 

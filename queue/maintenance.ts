@@ -42,6 +42,7 @@ import { isOukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { collectGarbage, type GcResult } from '../functions/gc.ts';
 import { mirrorPull, type MirrorDeps, type MirrorPullResult } from '../functions/mirror.ts';
+import { loadSiteTrust } from '../functions/common/site-trust.ts';
 import type { TrustedKey } from '../signing/index.ts';
 import { ingestObject } from './ingest.ts';
 import { retryImport } from './retry.ts';
@@ -56,6 +57,8 @@ export interface MaintenanceDeps extends ReconcilerDeps {
   mirror?: MirrorConfig;
   /** The host's trusted keys (OUK_TRUSTED_KEYS): a pulled kit is verified against them before it is put. */
   trustedKeys?: () => Promise<TrustedKey[]>;
+  /** OUK_TRUST_ROOT (the only trust when set) and OUK_REQUIRE_ATTESTATION: a pulled kit is verified against the site's root. */
+  trust?: { trustRoot?: string; trustedKeys: string[]; requireAttestation?: boolean };
   /** How often this process checks that the schedulers exist (default: every OUK_RECONCILE_SECONDS, at most 5 s). */
   schedulerCheckMs?: number;
 }
@@ -160,6 +163,7 @@ export function mirrorDeps(deps: MaintenanceDeps, mirror: MirrorConfig, trustedK
     bucket: deps.bucket,
     mirror,
     trustedKeys,
+    ...(deps.trust ? { trust: async () => (await loadSiteTrust(deps.trust!, { pool: deps.pool, trustedKeys })).state, requireAttestation: deps.trust.requireAttestation } : {}),
     ingest: (obj) => ingestObject(deps, obj, {}, 'mirror'),
     retry: async (id) => {
       await retryImport(deps, id);

@@ -18,7 +18,7 @@ import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
-import { loadTrustedKeys, requireTrustedKeys } from '../signing/index.ts';
+import { BOTH_TRUSTS_WARNING, loadTrustedKeys, requireConfiguredTrust } from '../signing/index.ts';
 import { loadConfig, pipelineSettings } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
@@ -37,8 +37,10 @@ const settings = pipelineSettings(env);
 const logger = createLogger('worker', { level: config.logLevel });
 
 async function main(): Promise<void> {
-  // Trust is configured, never defaulted: no OUK_TRUSTED_KEYS (or an unreadable key), no start.
-  await requireTrustedKeys(config.trustedKeys);
+  // Trust is configured, never defaulted: a pinned root (OUK_TRUST_ROOT, the only trust when set) signed by its
+  // own threshold, else OUK_TRUSTED_KEYS; an unreadable root or key, or neither, and the service does not start.
+  await requireConfiguredTrust(config);
+  if (config.trustRoot && config.trustedKeys.length) logger.warn(BOTH_TRUSTS_WARNING);
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
     bucket: config.bucket,
     mirror: config.mirror,
     trustedKeys: () => loadTrustedKeys(config.trustedKeys),
+    trust: config,
   });
   logger.info(
     {

@@ -40,4 +40,5 @@ export {
   type BundleFileVerifyOptions,
 } from './verify-bundle.ts';
 export { loadKitSigners, verifyKitFile, type KitSigner, type KitFileVerifyOptions, type KitVerification } from './kit/index.ts';
-export { loadTrust, type TrustSource } from './trust-source.ts';
+export { BOTH_TRUSTS_WARNING, configuredTrustSource, loadTrust, requireConfiguredTrust, type ConfiguredTrust, type TrustSource } from './trust-source.ts';
+export { kitKeysOf, verifyKitStream, type KitMaterial, type KitStreamOptions, type KitStreamVerification } from './kit/verify-stream.ts';

@@ -13,7 +13,13 @@ import { OukError } from '../lib/errors.ts';
 
 export type ReadOutcome = { ok: true; result: ReadResult } | { ok: false; error: unknown };
 
-export async function readTarballOnce(input: Readable, onChunk: (chunk: Buffer) => void, readOptions: ReadOptions = {}): Promise<ReadOutcome> {
+/** `readError` turns a failure to read `input` into the error thrown (default: INPUT_NOT_FOUND, a local file). */
+export async function readTarballOnce(
+  input: Readable,
+  onChunk: (chunk: Buffer) => void,
+  readOptions: ReadOptions = {},
+  readError: (e: unknown) => Error = (e) => new OukError('INPUT_NOT_FOUND', `cannot read the tarball (${(e as Error).message}): check the path and its permissions`, { cause: e }),
+): Promise<ReadOutcome> {
   const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
   let settled = false;
   const reading: Promise<ReadOutcome> = readBundle(tee, readOptions).then(
@@ -42,7 +48,7 @@ export async function readTarballOnce(input: Readable, onChunk: (chunk: Buffer) 
     }
   } catch (e) {
     tee.destroy();
-    throw new OukError('INPUT_NOT_FOUND', `cannot read the tarball (${(e as Error).message}): check the path and its permissions`, { cause: e });
+    throw readError(e);
   }
   if (!tee.destroyed) tee.end();
   return reading;

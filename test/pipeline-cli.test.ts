@@ -48,7 +48,7 @@ describe('stella ouk import / status / retry / rollback', () => {
     for (const s of ['verify', 'unpack', 'load', 'activate']) assert.match(r.stderr, new RegExp(`${s}: done`));
     const objects: string[] = [];
     for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, '', true)) objects.push((o as { name: string }).name);
-    assert.deepEqual(objects.sort(), ['stella-ouk-2026-11-20.tar.gz', 'stella-ouk-2026-11-20.tar.gz.sig', 'stella-ouk-2026-11-20.tar.gz.sigstore.json']);
+    assert.deepEqual(objects.sort(), ['stella-ouk-2026-11-20.tar.gz', 'stella-ouk-2026-11-20.tar.gz.sig', 'stella-ouk-2026-11-20.tar.gz.sigs.json', 'stella-ouk-2026-11-20.tar.gz.sigstore.json']);
   });
 
   test('status --json shows the active DB, its counts and the import with its stages', async () => {

@@ -6,7 +6,9 @@
  *
  *  1. preflight: the manifest (read from the start of the tarball) against the
  *     free space of the object store and of PostgreSQL (INSUFFICIENT_SPACE);
- *  2. uploads FILE.sig and FILE.sigstore.json first (when present), then the
+ *  2. uploads the files beside it first (when present: FILE.sig,
+ *     FILE.sigs.json — every kit key's signature —, FILE.sigstore.json,
+ *     FILE.intoto.json — the release attestation), then the
  *     tarball, streamed with its known size (a URL — an intranet mirror over
  *     HTTP/S — is streamed too, or spooled to a temporary file when the server
  *     sends no Content-Length: the store needs the size up front);
@@ -24,6 +26,8 @@ import type { Command } from 'commander';
 import { getImport, type ImportRecord } from '../../infra/import-records.ts';
 import { exitCodeOf, isOukError, OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
+import type { VerifyResult } from '../../functions/verify.ts';
+import { verifiedLines } from '../import/verified-lines.ts';
 import { ingestObject } from '../../queue/ingest.ts';
 import { LIFTED_BY } from '../../queue/flow.ts';
 import { releaseQuarantined } from '../../functions/quarantine.ts';
@@ -40,6 +44,7 @@ import { openDryRunSite } from '../import/dry-run-site.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import { audited, reasonOf } from '../audit.ts';
+import { BOTH_TRUSTS_WARNING } from '../../signing/index.ts';
 
 interface ImportOptions {
   dryRun?: boolean;
@@ -62,6 +67,7 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   const p = await openCliPipeline(cli);
   await requireBucket(p.store, p.config);
 
+  if (p.config.trustRoot && p.config.trustedKeys.length) say.info(`warning: ${BOTH_TRUSTS_WARNING}`);
   const manifest = await readManifestOf(src);
   if (manifest) {
     const size = src.isUrl ? 0 : fs.statSync(src.name).size;
@@ -72,10 +78,15 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
     say.info('preflight: could not read the manifest ahead of the upload; space not checked (verify will still check everything)');
   }
 
-  if (!(await uploadSmall(p, src, '.sig', say))) {
-    say.info(`warning: no ${src.key}.sig beside the tarball: verify refuses the import until ${src.key}.sig is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
+  const sig = await uploadSmall(p, src, '.sig', say);
+  const sigs = await uploadSmall(p, src, '.sigs.json', say);
+  // Against a root FILE.sigs.json alone is enough; bare keys (OUK_TRUSTED_KEYS) read FILE.sig only.
+  if (p.config.trustRoot ? !sig && !sigs : !sig) {
+    const what = p.config.trustRoot ? `${src.key}.sigs.json (or ${src.key}.sig)` : `${src.key}.sig`;
+    say.info(`warning: no ${what} beside the tarball: verify refuses the import until it is in bucket ${p.config.bucket} (it resumes by itself once it arrives)`);
   }
   await uploadSmall(p, src, '.sigstore.json', say);
+  await uploadSmall(p, src, '.intoto.json', say);
   const up = await uploadTarball(p, src, tty);
   say.info(`uploaded ${src.key} (${up.size} bytes) to bucket ${p.config.bucket}`);
 
@@ -114,8 +125,11 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   const rec = done.record;
   if (rec.stages.activate?.state !== 'done') throw importFailure(rec);
   const already = !ing.created && before?.state === 'active';
+  const verified = rec.stages.verify?.result as VerifyResult | null | undefined;
+  for (const line of verifiedLines(verified)) say.info(line);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec) }, null, 2)}\n`);
+    const trust = { trust: verified?.trust ?? null, attestation: verified?.attestation ?? null };
+    process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec), ...trust }, null, 2)}\n`);
   } else {
     process.stdout.write(terminalLines([`activated ${rec.version}${already ? ' (it was already the active DB)' : ''}`]));
     const pushed = rec.stages.images?.state === 'done' ? (rec.stages.images.result as ImagesResult | null) : null;

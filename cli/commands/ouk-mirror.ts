@@ -10,6 +10,7 @@
  */
 import type { Command } from 'commander';
 import { mirrorPull, STUCK_ROUTES, type MirrorPlan, type MirrorPullResult } from '../../functions/mirror.ts';
+import { loadSiteTrust } from '../../functions/common/site-trust.ts';
 import { loadTrustedKeys } from '../../signing/index.ts';
 import { OukError } from '../../lib/errors.ts';
 import { ingestObject } from '../../queue/ingest.ts';
@@ -48,7 +49,7 @@ export function registerOukMirror(ouk: Command, cli: CliContext): void {
   const mirror = ouk.command('mirror').description('the intranet mirror (OUK_MIRROR_URL): kits pulled on OUK_MIRROR_SCHEDULE by the workers');
   mirror
     .command('pull')
-    .description('one round by hand: plan from index.json, download, verify against OUK_TRUSTED_KEYS, put into the bucket, wait for each kit to be active')
+    .description('one round by hand: plan from index.json, download, verify against the site root of trust (OUK_TRUST_ROOT) or OUK_TRUSTED_KEYS, put into the bucket, wait for each kit to be active')
     .option('--dry-run', 'print the plan, download and change nothing', false)
     .option('--json', 'machine-readable result on stdout', false)
     .action(async (opts: { dryRun: boolean; json: boolean }) => {
@@ -62,6 +63,8 @@ export function registerOukMirror(ouk: Command, cli: CliContext): void {
           bucket: p.config.bucket,
           mirror: cfg,
           trustedKeys: () => loadTrustedKeys(p.config.trustedKeys),
+          trust: async () => (await loadSiteTrust(p.config, { pool: p.pool, trustedKeys: () => loadTrustedKeys(p.config.trustedKeys) })).state,
+          requireAttestation: p.config.requireAttestation,
           ingest: (obj) => ingestObject(p.deps, obj, {}, 'mirror'),
           retry: async (id) => {
             await retryImport(p.deps, id);

@@ -23,6 +23,11 @@ import { recentImports, type ImportRecord } from '../../infra/import-records.ts'
 import { readActivePointer } from '../../infra/active-db.ts';
 import { terminalText as t } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
+import type { VerifyResult } from '../../functions/verify.ts';
+import { currentRootSummary } from '../../functions/common/site-trust.ts';
+import { rootExpiry, type RootExpiry } from '../../lib/root-expiry.ts';
+import type { ConfiguredTrust } from '../../signing/index.ts';
+import { attestedLines } from '../import/verified-lines.ts';
 
 interface ActivationRow {
   seq: string;
@@ -75,6 +80,16 @@ export interface StatusReport {
     stages: Record<string, unknown>;
   }>;
   history: Array<{ seq: number; action: string; importId: string | null; version: string; kind: string; at: string }>;
+  /** The site's root of trust (null: bare keys, OUK_TRUSTED_KEYS); set by the command, not by collectStatus. */
+  trust?: (RootExpiry & { rootVersion: number }) | null;
+}
+
+/** The site's current root and its expiry (lib/root-expiry.ts); its warning joins the report's. */
+export async function withTrust(r: StatusReport, config: ConfiguredTrust, pool: Pool, now: Date = new Date()): Promise<StatusReport> {
+  const root = await currentRootSummary(config, pool);
+  if (!root) return { ...r, trust: null };
+  const e = rootExpiry(root, now);
+  return { ...r, trust: { ...e, rootVersion: e.version }, warnings: e.warning ? [...r.warnings, e.warning] : r.warnings };
 }
 
 export async function collectStatus(pool: Pool, rule: FreshnessRule, limit: number, now: Date = new Date()): Promise<StatusReport> {
@@ -157,8 +172,18 @@ export function renderStatus(r: StatusReport): string {
     out.push(`            ${Object.entries(a.counts).map(([table, n]) => `${t(table)} ${t(n)}`).join(', ') || 'no counts recorded'}`);
     if (a.feeds.length) out.push(`            feeds: ${a.feeds.map(feedLine).join('; ')}`);
     out.push(`            import ${a.importId}, schema ${t(a.schema)}`);
+    const verify = r.imports.find((i) => i.id === a.importId)?.stages.verify as { result?: VerifyResult } | null | undefined;
+    for (const line of attestedLines(verify?.result ?? ({} as VerifyResult))) out.push(`            ${line}`);
   } else out.push('Active DB   none');
   out.push(`Previous    ${r.previous ? `${t(r.previous.version ?? '?')} (import ${r.previous.importId}; \`stella ouk rollback\` re-activates it)` : 'none kept'}`);
+  if (r.trust !== undefined) {
+    const tr = r.trust;
+    out.push(
+      tr
+        ? `Trust       root v${tr.version} (${t(tr.source)}), expires ${t(tr.expires)}${tr.expired ? ': EXPIRED' : tr.expiresSoon ? ` (in ${Math.floor(tr.secondsLeft / 86_400)} days: get the next root)` : ''}`
+        : 'Trust       OUK_TRUSTED_KEYS (bare keys: no root of trust, nothing expires; pin one with OUK_TRUST_ROOT)',
+    );
+  }
   const f = r.freshness;
   const c = f.clock;
   out.push(
@@ -193,7 +218,8 @@ export function registerOukStatus(ouk: Command, cli: CliContext): void {
     .option('--json', 'machine-readable output', false)
     .option('--limit <n>', 'how many recent imports and history entries', (v) => Number.parseInt(v, 10), 10)
     .action(async (opts: { json?: boolean; limit: number }) => {
-      const report = await collectStatus(await cli.db(), cli.config.freshness, opts.limit);
+      const pool = await cli.db();
+      const report = await withTrust(await collectStatus(pool, cli.config.freshness, opts.limit), cli.config, pool);
       const airgap = airgapStatus(cli.config);
       process.stdout.write(
         opts.json

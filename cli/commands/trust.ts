@@ -6,7 +6,7 @@
  *        --kit-key PUB... [--kit-threshold N] [--expires-days D] --sign KEY... [--force]
  *   stella trust rotate --root CURRENT.json --out NEXT.json [--root-key PUB...]
  *        [--root-threshold N] [--kit-key PUB...] [--kit-threshold N] [--expires-days D] --sign KEY... [--force]
- *   stella trust show FILE [--json]
+ *   stella trust show [FILE] [--json]   (without FILE: the site's current root, from PostgreSQL)
  *
  * init writes root version 1, signed by a threshold of its root keys; rotate
  * writes version N+1, signed by a threshold of N's root keys and of its own
@@ -21,6 +21,7 @@ import type { CliContext } from '../context.ts';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { OukError } from '../../lib/errors.ts';
+import { terminalLines } from '../../lib/terminal-text.ts';
 import { keyHint, loadPrivateKey, loadTrustedKeys } from '../../signing/index.ts';
 import {
   createRoot,
@@ -185,14 +186,50 @@ function registerRotate(trust: Command, cli: CliContext): void {
     });
 }
 
-function registerShow(trust: Command): void {
+interface Shown {
+  md: RootMetadata;
+  raw: Buffer;
+  /** What the document is: a path, or where the site's current root came from. */
+  label: string;
+  /** Without FILE: where the site's current root is kept, and how it got there. */
+  site?: { pinned: string | null; storedAt: string | null; from: string; importId: string | null; kitVersion: string | null };
+}
+
+/** The site's current root (read-only): the newest root PostgreSQL holds for the pinned root, else the pinned file. */
+async function siteRoot(cli: CliContext): Promise<Shown> {
+  const { readCurrentRoot } = await import('../../infra/trust-roots.ts');
+  const pool = await cli.db();
+  const pinnedPath = cli.config.trustRoot;
+  const pinned = pinnedPath ? await readRootFile(pinnedPath, 'OUK_TRUST_ROOT') : null;
+  const stored = await readCurrentRoot(pool, pinned ? createHash('sha256').update(pinned.raw).digest('hex') : undefined);
+  if (stored && (!pinned || stored.version >= pinned.md.signed.version)) {
+    const label = `the site's root (ouk_meta.trust_roots)`;
+    const { parseRoot } = await import('../../signing/root/index.ts');
+    return {
+      md: parseRoot(stored.document, label),
+      raw: stored.document,
+      label,
+      site: { pinned: pinnedPath ?? null, storedAt: stored.storedAt.toISOString(), from: stored.source, importId: stored.importId, kitVersion: stored.kitVersion },
+    };
+  }
+  if (pinned && pinnedPath) {
+    return { ...pinned, label: `OUK_TRUST_ROOT=${pinnedPath}`, site: { pinned: pinnedPath, storedAt: null, from: `OUK_TRUST_ROOT=${pinnedPath}`, importId: null, kitVersion: null } };
+  }
+  throw new OukError(
+    'INPUT_NOT_FOUND',
+    'this site has no root of trust: OUK_TRUST_ROOT is not set and no root is stored — it trusts the bare keys of OUK_TRUSTED_KEYS. Pin a root (OUK_TRUST_ROOT=root.json, docs/trust.md) or give FILE',
+  );
+}
+
+function registerShow(trust: Command, cli: CliContext): void {
   trust
     .command('show')
-    .description("print a root of trust: version, expiry, roles and thresholds, keys, who signed it (without FILE, the site's current root from PostgreSQL comes with the import pipeline's use of the root: for now FILE is required)")
-    .argument('<file>', 'the root document (root.json)')
+    .description("print a root of trust: version, expiry, roles and thresholds, keys, who signed it; without FILE, the site's current root (the newest PostgreSQL holds for OUK_TRUST_ROOT)")
+    .argument('[file]', "the root document (root.json); default: the site's current root")
     .option('--json', 'print it as JSON', false)
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const { md, raw } = await readRootFile(file, 'stella trust show');
+    .action(async (file: string | undefined, opts: { json?: boolean }) => {
+      const shown: Shown = file !== undefined ? { ...(await readRootFile(file, 'stella trust show')), label: file } : await siteRoot(cli);
+      const { md, raw, label } = shown;
       const now = new Date();
       const root = md.signed;
       const valid = rootSigners(md, ROOT_ROLE, md);
@@ -202,12 +239,13 @@ function registerShow(trust: Command): void {
         keyid: k.keyID,
         keytype: k.keyType,
         scheme: k.scheme,
-        hint: keyHint(publicKeyOf(k, file)),
+        hint: keyHint(publicKeyOf(k, label)),
         roles: Object.entries(root.roles).filter(([, r]) => r.keyIDs.includes(k.keyID)).map(([n]) => n),
       }));
       if (opts.json) {
         const out = {
-          file,
+          file: file ?? null,
+          ...(shown.site ? { site: shown.site } : {}),
           sha256: createHash('sha256').update(raw).digest('hex'),
           version: root.version,
           specVersion: root.specVersion,
@@ -221,17 +259,22 @@ function registerShow(trust: Command): void {
         };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else {
+        const site = shown.site;
         const lines = [
-          `root v${root.version} (TUF spec ${root.specVersion}) in ${path.basename(file)}, sha256:${createHash('sha256').update(raw).digest('hex')}`,
+          `root v${root.version} (TUF spec ${root.specVersion}) in ${file !== undefined ? path.basename(file) : label}, sha256:${createHash('sha256').update(raw).digest('hex')}`,
+          ...(site
+            ? [`site:       pinned ${site.pinned ?? '(OUK_TRUST_ROOT not set here)'}; ${site.storedAt ? `stored ${site.storedAt} from ${site.from}${site.kitVersion ? ` (kit ${site.kitVersion}, import ${site.importId})` : ''}` : 'no kit verified against it yet'}`]
+            : []),
           `expires:    ${root.expires}${root.isExpired(now) ? '  EXPIRED: a site on this root accepts only a kit that carries the next root' : `  (in ${Math.floor(daysLeft)} days)`}`,
           ...roleLines(md),
           ...keys.map((k) => `key ${k.keyid}  ${k.scheme}, hint ${k.hint}, roles ${k.roles.join(', ') || '(none)'}`),
           `signatures: ${valid.length} valid by its root keys (threshold ${threshold})${valid.length ? `: ${valid.join(', ')}` : ''}`,
         ];
-        process.stdout.write(lines.join('\n') + '\n');
+        process.stdout.write(terminalLines(lines));
       }
       // The description printed, a root that is not self-signed is refused like everywhere else (exit code).
-      pinnedTrust(md, file);
+      // (A stored root was checked against its predecessor when stored; a self-signature is required of it too.)
+      pinnedTrust(md, label);
     });
 }
 
@@ -239,5 +282,5 @@ export function registerTrust(program: Command, cli: CliContext): void {
   const trust = program.command('trust').description('the root of trust a site pins: create, rotate and show TUF root documents (docs/trust.md)');
   registerInit(trust, cli);
   registerRotate(trust, cli);
-  registerShow(trust);
+  registerShow(trust, cli);
 }

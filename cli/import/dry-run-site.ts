@@ -16,7 +16,8 @@ import { checkSchema, type Pool } from '../../infra/db.ts';
 import { getImport } from '../../infra/import-records.ts';
 import type { Config } from '../../lib/config.ts';
 import { isOukError, OukError } from '../../lib/errors.ts';
-import { MAX_SIG_BYTES } from '../../functions/verify.ts';
+import { MAX_SIG_BYTES } from '../../functions/common/kit-check.ts';
+import { loadSiteTrust } from '../../functions/common/site-trust.ts';
 import { createBlobVerifier, loadTrust, parseSignature, requireTrustedKeys, verifyKitFile, type TrustedKey, type TrustSource } from '../../signing/index.ts';
 import type { CliContext } from '../context.ts';
 import { requireBucket } from './bucket.ts';
@@ -70,7 +71,14 @@ export async function openDryRunSite(cli: CliContext, key: string, flags: Policy
   checks.push('bucket');
 
   const depsFor = async (file: string): Promise<DryRunDeps> => {
-    const trust = await loadTrust(await siteTrustSource(config, warn));
+    // The verify stage's trust: the pinned root and the newer roots PostgreSQL holds for it (or the bare keys).
+    const trust =
+      schema === 'absent'
+        ? await loadTrust(await siteTrustSource(config, warn))
+        : await loadSiteTrust(config, { pool, trustedKeys: () => requireTrustedKeys(config.trustedKeys) }).then((site) => {
+            if (site.warning) warn(`warning: ${site.warning}`);
+            return site.state;
+          });
     const size = fs.statSync(file).size;
     const now = new Date();
     return {

@@ -1,6 +1,7 @@
 /**
- * The import's upload: the preflight space check, then FILE.sig and
- * FILE.sigstore.json first (when present), then the tarball, streamed with its
+ * The import's upload: the preflight space check, then the files beside the
+ * kit first (when present: FILE.sig, FILE.sigs.json, FILE.sigstore.json,
+ * FILE.intoto.json; each bounded), then the tarball, streamed with its
  * known size (a URL without a usable Content-Length is spooled to a temporary
  * file first: the store needs the size up front), with a progress bar.
  */
@@ -32,17 +33,41 @@ export interface Say {
   info(line: string): void;
 }
 
+/** The most a file beside a kit may hold (an attestation names a handful of feeds: kilobytes). */
+export const MAX_SIBLING_BYTES = 4 * 1024 * 1024;
+
+function tooLarge(name: string): OukError {
+  return new OukError('SIGNATURE_MALFORMED', `${name} is larger than ${MAX_SIBLING_BYTES} bytes: it is not a signature or attestation file — re-download the files published with the kit`);
+}
+
+/** Reads a response body up to `max` bytes (a hostile server may send anything). */
+async function boundedBody(res: Response, name: string, max: number): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) throw tooLarge(name);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  if (!res.body) return Buffer.alloc(0);
+  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+    n += c.length;
+    if (n > max) throw tooLarge(name);
+    chunks.push(Buffer.from(c));
+  }
+  return Buffer.concat(chunks);
+}
+
 export async function uploadSmall(p: CliPipeline, src: Source, suffix: string, say: Say): Promise<boolean> {
   const key = src.key + suffix;
   if (src.isUrl) {
     const res = await fetchOk(src.name + suffix);
     if (!res) return false;
-    const buf = Buffer.from(await res.arrayBuffer());
+    const buf = await boundedBody(res, src.name + suffix, MAX_SIBLING_BYTES);
     await uploadStream(p.store, p.config.bucket, key, Readable.from([buf]), buf.length);
   } else {
     const file = src.name + suffix;
     if (!fs.existsSync(file)) return false;
-    await uploadStream(p.store, p.config.bucket, key, fs.createReadStream(file), fs.statSync(file).size);
+    const size = fs.statSync(file).size;
+    if (size > MAX_SIBLING_BYTES) throw tooLarge(file);
+    await uploadStream(p.store, p.config.bucket, key, fs.createReadStream(file), size);
   }
   say.info(`uploaded ${key}`);
   return true;

@@ -27,6 +27,7 @@ ALL=(
   test/scan-api-cli.test.ts
   test/verify-cli.test.ts
   test/trust-cli.test.ts
+  test/trust-pipeline.test.ts
   test/e2e-airgap.test.ts
   test/token-desk.test.ts
   test/delta-before-base.test.ts

@@ -6,7 +6,8 @@
  *  1. the signature material beside FILE is read (bounded): FILE.sigs.json
  *     and/or FILE.sig (one of them: SIGNATURE_MISSING), FILE.sigstore.json and
  *     FILE.intoto.json when present;
- *  2. one read of FILE: its sha256, the bundle reader, and the roots the kit
+ *  2. one read of FILE (kit/verify-stream.ts, shared with the pipeline's
+ *     verify stage): its sha256, the bundle reader, and the roots the kit
  *     carries (`trust/root.<N>.json`, read first);
  *  3. ARCHIVE_CORRUPT, as everywhere: the copy is broken, re-download;
  *  4. the carried chain from the trusted root (ROOT_INVALID), then the
@@ -21,30 +22,25 @@
  * Against the implicit root the kit is checked exactly as before roots
  * existed (verify-bundle.ts: FILE.sig by one trusted key), then step 8.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import type { Manifest, ManifestMember } from '../../bundle/manifest.ts';
+import type { Manifest } from '../../bundle/manifest.ts';
 import { rootVersionOfMember } from '../../bundle/trust.ts';
 import { OukError } from '../../lib/errors.ts';
 import { intotoPathFor, readAttestationFile } from '../attestation/file.ts';
 import { type AttestationVerification, verifyAttestation } from '../attestation/verify.ts';
-import { verifyDigestSignature } from '../digest-signature.ts';
-import { readTarballOnce } from '../one-read.ts';
-import { KIT_ROLE } from '../root/document.ts';
-import { advanceTrust, type CarriedRoot, requireUnexpired } from '../root/chain.ts';
-import { keyidOfKey, publicKeyOf } from '../root/keys.ts';
-import { requireKitThreshold, type SignatureCandidate, type ThresholdResult } from '../root/threshold.ts';
+import { keyidOfKey } from '../root/keys.ts';
+import type { ThresholdResult } from '../root/threshold.ts';
 import type { TrustState } from '../root/trust-state.ts';
 import { parseSignature } from '../signature.ts';
-import { type KeyedMessageBundle, readSigstoreBundleFile, verifySigstoreBundle } from '../sigstore-bundle.ts';
+import { type KeyedMessageBundle, readSigstoreBundleFile } from '../sigstore-bundle.ts';
 import { readFailure, readSmallFile, SmallFileError } from '../small-file.ts';
-import { keyHint, type TrustedKey } from '../trusted-keys.ts';
+import type { TrustedKey } from '../trusted-keys.ts';
 import { verifyBundleFile } from '../verify-bundle.ts';
 import { sigPathFor, sigstorePathFor } from '../write.ts';
 import { type KitSignatures, readKitSignaturesFile, sigsPathFor } from './sigs-file.ts';
+import { verifyKitStream } from './verify-stream.ts';
 
 export interface KitFileVerifyOptions {
   trust: TrustState;
@@ -141,15 +137,6 @@ async function readSig(p: string, given: boolean): Promise<Buffer | null> {
   return parseSignature(raw);
 }
 
-/** The kit keys of the trusted root as TrustedKeys (for the .sigstore.json check), labelled by key id. */
-function kitKeysOf(trust: TrustState): TrustedKey[] {
-  const root = trust.root.signed;
-  return root.roles[KIT_ROLE]!.keyIDs.map((id) => {
-    const key = publicKeyOf(root.keys[id]!, `root v${root.version}`);
-    return { path: `kit key ${id}`, key, hint: keyHint(key) };
-  });
-}
-
 async function verifyWithRoot(file: string, opts: KitFileVerifyOptions): Promise<KitVerification> {
   await requireFile(file);
   const name = path.basename(file);
@@ -166,68 +153,30 @@ async function verifyWithRoot(file: string, opts: KitFileVerifyOptions): Promise
   const sigstoreBundle: KeyedMessageBundle | undefined = sigstorePresent ? await readSigstoreBundleFile(sigstorePath) : undefined;
   const attestation = await readAttestation(file, opts);
 
-  const hash = createHash('sha256');
-  let size = 0;
-  const carried: CarriedRoot[] = [];
-  const onMember = async (member: ManifestMember, stream: Readable): Promise<void> => {
-    const version = member.role === 'trust' ? rootVersionOfMember(member.path) : null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) if (version !== null) chunks.push(chunk as Buffer);
-    if (version !== null) carried.push({ version, raw: Buffer.concat(chunks), source: `${name}:${member.path}` });
-  };
-  const outcome = await readTarballOnce(
+  const r = await verifyKitStream(
     createReadStream(file, { highWaterMark: 1024 * 1024 }),
-    (b) => {
-      hash.update(b);
-      size += b.length;
+    {
+      name,
+      signature: sigDer ? { der: sigDer, source: signaturePath } : null,
+      signatures: sigs ? { sigs, source: sigsPath } : null,
+      sigstore: sigstoreBundle ? { bundle: sigstoreBundle, source: sigstorePath } : null,
+      attestation: attestation ? { env: attestation.env, source: attestation.path } : null,
     },
-    { onMember },
+    { trust: opts.trust, now: opts.now },
   );
-  const sha256 = hash.digest('hex');
-  const digest = Buffer.from(sha256, 'hex');
-  if (!outcome.ok && outcome.error instanceof OukError && outcome.error.code === 'ARCHIVE_CORRUPT') throw outcome.error;
-
-  const { state, ignored } = advanceTrust(opts.trust, carried);
-  requireUnexpired(state, opts.now);
-
-  if (sigs && sigs.sha256 !== sha256) {
-    throw new OukError('SIGNATURE_MISMATCH', `${sigsPath} is for another file (sha256 ${sigs.sha256}, ${name} is ${sha256}): re-download the kit and its signature files together`);
-  }
-  const kitKeys = kitKeysOf(state);
-  const sigstoreHint = sigstoreBundle?.verificationMaterial.content.publicKey.hint;
-  const candidates: SignatureCandidate[] = (sigs?.signatures ?? []).map((s) => ({ keyid: s.keyid, source: sigsPath, verify: (key) => verifyDigestSignature(s.signatureDer, digest, key) }));
-  if (sigDer) {
-    const hinted = kitKeys.find((k) => k.hint === sigstoreHint);
-    candidates.push({ keyid: hinted ? keyidOfKey(hinted.key) : undefined, source: signaturePath, verify: (key) => verifyDigestSignature(sigDer, digest, key) });
-  }
-  const signatures = requireKitThreshold(state, candidates, `the kit ${name}`);
-
-  if (!outcome.ok) throw outcome.error;
-  const { manifest, manifestSha256 } = outcome.result;
-
-  let sigstoreBundleVerified = false;
-  if (sigstoreBundle) {
-    const { key } = verifySigstoreBundle(sigstoreBundle, sha256, kitKeys);
-    const sigKey = sigDer ? kitKeys.find((k) => verifyDigestSignature(sigDer, digest, k.key)) : undefined;
-    if (sigDer && sigKey?.hint !== key.hint) {
-      throw new OukError('SIGNATURE_MISMATCH', `the .sig and the .sigstore.json beside ${name} are not from the same signing: re-download the kit, its .sig and its .sigstore.json together`);
-    }
-    sigstoreBundleVerified = true;
-  }
-
   return {
     file,
-    sha256,
-    size,
-    manifest,
-    manifestSha256,
-    trust: state,
-    carriedRoots: carried.map((c) => c.version).sort((a, b) => a - b),
-    ignoredRoots: ignored,
-    signatures,
+    sha256: r.sha256,
+    size: r.size,
+    manifest: r.manifest,
+    manifestSha256: r.manifestSha256,
+    trust: r.trust,
+    carriedRoots: r.carried.map((c) => c.version),
+    ignoredRoots: r.ignoredRoots,
+    signatures: r.signatures,
     key: null,
     files: { signature: sigDer ? signaturePath : null, signatures: sigs ? sigsPath : null, sigstore: sigstorePresent ? sigstorePath : null, attestation: attestation?.path ?? null },
-    sigstoreBundleVerified,
-    attestation: attestation ? verifyAttestation(attestation.env, { sha256, trust: state, source: attestation.path }) : null,
+    sigstoreBundleVerified: r.sigstoreBundleVerified,
+    attestation: r.attestation,
   };
 }
