@@ -54,7 +54,7 @@ function stella(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliRun> 
 }
 
 /** Everything an import could write: the bucket's objects, the DB's schemas and ouk_meta rows, the Redis keys and their contents. */
-async function snapshot(): Promise<{ objects: string[]; schemas: string[]; meta: string[]; redis: string[] }> {
+async function snapshot(prefix = redis.prefix): Promise<{ objects: string[]; schemas: string[]; meta: string[]; redis: string[] }> {
   const objects: string[] = [];
   for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, '', true)) objects.push(`${(o as { name: string }).name} ${(o as { etag?: string }).etag ?? ''}`);
   const schemas = (await fx.pool.query<{ nspname: string }>('SELECT nspname FROM pg_namespace ORDER BY 1')).rows.map((r) => r.nspname);
@@ -65,7 +65,7 @@ async function snapshot(): Promise<{ objects: string[]; schemas: string[]; meta:
     meta.push(...rows.rows.map((r) => `${t}: ${r.j}`).sort());
   }
   // stalled-check: the running workers' own heartbeat, whatever the CLI does
-  const keys = (await raw.keys(`${redis.prefix}*`)).filter((k) => !k.endsWith(':stalled-check')).sort();
+  const keys = (await raw.keys(`${prefix}*`)).filter((k) => !k.endsWith(':stalled-check')).sort();
   const dumps: string[] = [];
   for (const k of keys) dumps.push(`${k} ${(await raw.dumpBuffer(k))?.toString('hex') ?? ''}`);
   return { objects: objects.sort(), schemas, meta, redis: dumps };
@@ -73,9 +73,10 @@ async function snapshot(): Promise<{ objects: string[]; schemas: string[]; meta:
 
 /** The dry run's exit code, with nothing changed; then the real import's, which must be the same. */
 async function sameAsImport(file: string, want: keyof typeof EXIT_CODES | 0, extra: NodeJS.ProcessEnv = {}, flags: string[] = []): Promise<CliRun> {
-  const before = await snapshot();
+  const prefix = extra.OUK_QUEUE_PREFIX ?? redis.prefix;
+  const before = await snapshot(prefix);
   const dry = await stella(['ouk', 'import', file, '--dry-run', ...flags], extra);
-  assert.deepEqual(await snapshot(), before, `the dry run wrote something: ${dry.stderr}`);
+  assert.deepEqual(await snapshot(prefix), before, `the dry run wrote something: ${dry.stderr}`);
   const real = await stella(['ouk', 'import', file, ...flags], extra);
   const code = want === 0 ? 0 : EXIT_CODES[want];
   assert.equal(real.code, code, `the import: ${real.stderr}`);
@@ -289,6 +290,48 @@ describe('stella ouk import --dry-run', () => {
     } finally {
       spawnSync('umount', [s3Dir]);
     }
+  });
+});
+
+describe('stella ouk import --dry-run against a root of trust (OUK_TRUST_ROOT, kit threshold 2 of 2)', () => {
+  let rootRedis: TestRedisPrefix;
+  let rootWorkers: RunningWorkers;
+  let env: NodeJS.ProcessEnv;
+  const keys: Record<string, { key: string; pub: string }> = {};
+
+  before(async () => {
+    for (const name of ['r1', 'k1', 'k2']) {
+      const kp = await generateKeyPair();
+      keys[name] = { key: path.join(fx.dir, `${name}.key`), pub: path.join(fx.dir, `${name}.pub`) };
+      fs.writeFileSync(keys[name]!.key, kp.privateKeyPem, { mode: 0o600 });
+      fs.writeFileSync(keys[name]!.pub, kp.publicKeyPem);
+    }
+    const root = path.join(fx.dir, 'root.json');
+    const init = await stella(['trust', 'init', '--out', root, '--root-key', keys.r1!.pub, '--kit-key', keys.k1!.pub, '--kit-key', keys.k2!.pub, '--kit-threshold', '2', '--sign', keys.r1!.key]);
+    assert.equal(init.code, 0, init.stderr);
+    rootRedis = testRedisPrefix('dry-run-root');
+    rootWorkers = startWorkers(fixtureConfig(fx, rootRedis, { trustRoot: root, trustedKeys: [] }), { pool: fx.pool, store: fx.s3.store, settings: pipelineSettings({ ...FAST_RETRIES, OUK_LOCK_MS: '5000', OUK_STALLED_MS: '2000' }), logger: fx.logger });
+    env = { OUK_QUEUE_PREFIX: rootRedis.prefix, OUK_TRUST_ROOT: root, OUK_TRUSTED_KEYS: '' };
+  });
+
+  after(async () => {
+    await rootWorkers?.close();
+    await rootRedis?.cleanup();
+  });
+
+  const rootKit = async (version: string, signers: string[]): Promise<string> => {
+    const file = path.join(tmpDir(`dry-run-root-${version}`), `stella-ouk-${version}.tar.gz`);
+    await writeSyntheticBundle(file, { version, advisories: 8, created: TEST_BUNDLE_CREATED, expires: TEST_BUNDLE_EXPIRES });
+    await writeSignatureFiles(file, signers);
+    return file;
+  };
+
+  test('one kit signature of the two required: SIGNATURE_THRESHOLD from both, nothing written; both signatures: would import', async () => {
+    await sameAsImport(await rootKit('2027-01-01', [keys.k1!.key]), 'SIGNATURE_THRESHOLD', env);
+    const ok = await stella(['ouk', 'import', await rootKit('2027-01-02', [keys.k1!.key, keys.k2!.key]), '--dry-run'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^would import 2027-01-02 as full, activating it, replacing 2026-11-20; /);
+    assert.match(ok.stdout, /trust:    2 kit signature\(s\), threshold 2, root v1 \(OUK_TRUST_ROOT=/);
   });
 });
 
