@@ -41,9 +41,10 @@ export interface CliContext {
   /**
    * The PostgreSQL pool (DATABASE_URL). By default the schema is checked and
    * nothing is changed; `migrate: true` applies the migrations first (commands
-   * that write).
+   * that write); `check: false` neither checks nor changes it (a command that
+   * reads what is there, and says what is missing itself).
    */
-  db(opts?: { migrate?: boolean }): Promise<Pool>;
+  db(opts?: { migrate?: boolean; check?: boolean }): Promise<Pool>;
   store(): Promise<ObjectStore>;
   /** The pipeline's queues on a connection known to answer, or QUEUE_UNAVAILABLE within 3 s. */
   queues(): Promise<PipelineQueues>;
@@ -82,6 +83,7 @@ export function createCliContext(env: Env): CliContext {
       const p = await openPool();
       const { checkSchema, migrate } = await import('../infra/db.ts');
       if (opts.migrate) await (migrated ??= migrate(p));
+      else if (opts.check === false) return p;
       else await (schema ??= migrated ?? checkSchema(p));
       return p;
     },

@@ -35,6 +35,7 @@ ALL=(
   test/freshness.test.ts
   test/feeds-sync.test.ts
   test/kit-euvd.test.ts
+  test/dry-run.test.ts
 )
 
 run_at() { # date, files...

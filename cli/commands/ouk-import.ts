@@ -1,5 +1,5 @@
 /**
- * `stella ouk import FILE|URL [--allow-downgrade|--force --reason TEXT] [--no-wait] [--json]`
+ * `stella ouk import FILE|URL [--dry-run] [--allow-downgrade|--force --reason TEXT] [--no-wait] [--json]`
  *
  * An override (--allow-downgrade, --force) requires --reason (REASON_REQUIRED
  * otherwise) and writes one audit row each, with the import's outcome.
@@ -23,9 +23,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { storeUnavailable } from '../../infra/store.ts';
 import { getImport, isReplaced, type ImportRecord } from '../../infra/import-records/index.ts';
-import { OukError } from '../../lib/errors.ts';
+import { exitCodeOf, isOukError, OukError } from '../../lib/errors.ts';
 import type { ImagesResult } from '../../functions/images.ts';
 import type { VerifyResult } from '../../functions/verify.ts';
 import { verifiedLines } from '../import/verified-lines.ts';
@@ -37,13 +36,18 @@ import { readActivePointer } from '../../infra/active-db.ts';
 import { followImport, imagesFailure, importFailure, stageSummary } from '../import/follow.ts';
 import type { CliContext } from '../context.ts';
 import { openCliPipeline } from '../import/pipeline.ts';
-import { readManifestOf, sourceOf } from '../import/source.ts';
+import { requireBucket } from '../import/bucket.ts';
+import { readManifestOf, sourceOf, type Source } from '../import/source.ts';
+import { downloadKit, type DownloadedKit } from '../import/download.ts';
+import { DryRunRefusal, dryRunImport, dryRunJson, dryRunLines, dryRunRefusalJson } from '../import/dry-run.ts';
+import { openDryRunSite } from '../import/dry-run-site.ts';
 import { preflight, uploadSmall, uploadTarball, type Say } from '../import/upload.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import { audited, reasonOf } from '../audit.ts';
 import { BOTH_TRUSTS_WARNING } from '../../signing/index.ts';
 
 interface ImportOptions {
+  dryRun?: boolean;
   allowDowngrade?: boolean;
   force?: boolean;
   /** required with --allow-downgrade or --force: on the audit trail */
@@ -56,18 +60,12 @@ interface ImportOptions {
 export async function runImport(cli: CliContext, arg: string, opts: ImportOptions): Promise<number> {
   const src = sourceOf(arg);
   if (!src.isUrl && !fs.existsSync(arg)) throw new OukError('INPUT_NOT_FOUND', `${arg} does not exist`);
+  if (opts.dryRun) return runDryRun(cli, src, opts);
   const tty = Boolean(process.stderr.isTTY) && !opts.json;
   // what the CLI says carries versions, keys and error codes from the kit and the record: each line escaped
   const say: Say = { info: (line) => process.stderr.write(terminalLines([line])) };
   const p = await openCliPipeline(cli);
-  try {
-    if (!(await p.store.bucketExists(p.config.bucket))) {
-      throw new OukError('STORE_UNAVAILABLE', `bucket ${p.config.bucket} does not exist on ${p.config.s3Endpoint}: create it (npm run dev:up does locally) or set OUK_BUCKET`);
-    }
-  } catch (e) {
-    if (e instanceof OukError) throw e;
-    throw storeUnavailable(e);
-  }
+  await requireBucket(p.store, p.config);
 
   if (p.config.trustRoot && p.config.trustedKeys.length) say.info(`warning: ${BOTH_TRUSTS_WARNING}`);
   const manifest = await readManifestOf(src);
@@ -144,6 +142,35 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   return 0;
 }
 
+/**
+ * `--dry-run`: every check of the import (cli/import/dry-run.ts) against the
+ * site opened read-only; a URL is downloaded to a temporary directory, removed
+ * at the end. Prints what the import would do (or its refusal) and returns
+ * the import's exit code.
+ */
+async function runDryRun(cli: CliContext, src: Source, opts: ImportOptions): Promise<number> {
+  const warn = (line: string): void => void process.stderr.write(terminalLines([line]));
+  const flags = { allowDowngrade: Boolean(opts.allowDowngrade), force: Boolean(opts.force) };
+  const checks: string[] = [];
+  let downloaded: DownloadedKit | null = null;
+  try {
+    const site = await openDryRunSite(cli, src.key, flags, warn, checks);
+    if (src.isUrl) downloaded = await downloadKit(src);
+    const report = await dryRunImport(src.key, await site.depsFor(downloaded?.file ?? src.name), site);
+    if (opts.json) process.stdout.write(`${JSON.stringify(dryRunJson(report), null, 2)}\n`);
+    else process.stdout.write(terminalLines(dryRunLines(report)));
+    return 0;
+  } catch (e) {
+    const refusal = e instanceof DryRunRefusal ? e : isOukError(e) ? new DryRunRefusal(e, checks) : null;
+    if (!refusal) throw e;
+    if (opts.json) process.stdout.write(`${JSON.stringify(dryRunRefusalJson(refusal, exitCodeOf(refusal.error)), null, 2)}\n`);
+    process.stderr.write(terminalLines(['dry run: the import would be refused; nothing was uploaded, queued or written']));
+    throw refusal.error;
+  } finally {
+    await downloaded?.remove();
+  }
+}
+
 /** What the import line adds about where the import came from. */
 function origin(created: boolean, rec: ImportRecord | null): string {
   if (created || !rec) return '';
@@ -157,6 +184,7 @@ export function registerOukImport(ouk: Command, cli: CliContext): void {
     .command('import')
     .description('upload a bundle (FILE or http(s) URL) with its signature files and follow verify → unpack → load → activate')
     .argument('<file-or-url>', 'the bundle tarball (*.tar.gz), a path or an intranet mirror URL')
+    .option('--dry-run', 'make every check of the import (services, space, signatures, policy, members) and say what it would do; nothing is uploaded, queued or written; exits with the code the import would', false)
     .option('--allow-downgrade', 'accept a bundle not newer than the active DB', false)
     .option('--force', 'accept an expired bundle', false)
     .option('--reason <text>', 'why (required with --allow-downgrade or --force; on the audit trail, `stella ouk audit`)')
@@ -168,7 +196,8 @@ export function registerOukImport(ouk: Command, cli: CliContext): void {
       // An override is on the record or does not happen: --reason first, then one audit row per override, with the import's outcome.
       const reason = reasonOf(opts.reason, overrides.length > 0, overrides.map((o) => `--${o.slice('import.'.length)}`).join(' and ') || 'import');
       let run = (): Promise<number> => runImport(cli, arg, opts);
-      for (const action of overrides) {
+      // A dry run changes nothing, so it writes no audit row; it still asks for the reason, as the import would.
+      for (const action of opts.dryRun ? [] : overrides) {
         const inner = run;
         run = () => audited(cli, { action, target: path.basename(sourceOf(arg).key), reason }, inner);
       }

@@ -22,7 +22,7 @@ import type { CliPipeline } from './pipeline.ts';
 import { checkSpace, freeBytes, localDataDirectory, spaceNeeded, type SpaceCheck } from './preflight.ts';
 import { fetchOk, webToNode, type Source } from './source.ts';
 
-export async function preflight(p: CliPipeline, manifest: Manifest, tarballSize: number): Promise<SpaceCheck> {
+export async function preflight(p: Pick<CliPipeline, 'config' | 'env' | 'pool'>, manifest: Manifest, tarballSize: number): Promise<SpaceCheck> {
   const storeDir = isLoopbackUrl(p.config.s3Endpoint) ? devPaths(p.env).s3Dir : null;
   const storeFree = storeDir && fs.existsSync(storeDir) ? await freeBytes(storeDir) : null;
   const dataDir = await localDataDirectory(p.pool, p.config.databaseUrl);

@@ -34,7 +34,8 @@ import type { CarriedRoot, ThresholdResult, TrustState } from '../../signing/roo
 import { throttledProgress, type StageContext, type StagePayload } from '../context.ts';
 import type { SiteTrust } from './site-trust.ts';
 
-const MAX_SIG_BYTES = 8 * 1024;
+/** The most of a `.sig` the stage reads (the dry run reads as much). */
+export const MAX_SIG_BYTES = 8 * 1024;
 const MAX_SIGS_BYTES = 256 * 1024;
 const MAX_SIGSTORE_BYTES = 1024 * 1024;
 const MAX_ATTESTATION_BYTES = 4 * 1024 * 1024;
