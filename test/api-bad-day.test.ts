@@ -1,5 +1,5 @@
 /**
- * Issue 20, items 5 and 12, against the real API process (api/main.ts) and a
+ * A bad day for the API (hostile bodies and tokens, roles), against the real API process (api/main.ts) and a
  * real worker (queue/worker-main.ts), air-gapped, on a DB of real OSV records,
  * the real Redis, PostgreSQL and an s3rver:
  *

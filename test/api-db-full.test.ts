@@ -1,5 +1,5 @@
 /**
- * Issue 20 leftover: PostgreSQL out of space behind an API request. The API
+ * PostgreSQL out of space behind an API request. The API
  * runs as a process on a PostgreSQL of the test's own whose stored-SBOM table
  * (`ouk_meta.sboms`) lives in a tablespace on a 1 MiB tmpfs that a filler
  * table has filled (the db-full test's trick, smaller). Storing an SBOM then

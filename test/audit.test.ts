@@ -1,5 +1,5 @@
 /**
- * The audit trail (issue 22 item 6), against real Redis, PostgreSQL, s3rver,
+ * The audit trail, against real Redis, PostgreSQL, s3rver,
  * the pipeline's workers and `stella` CLI processes: --allow-downgrade and
  * --force need --reason; every override, rollback, retry and gc with grace 0
  * is a row of `stella ouk audit` (actor: the OS user); the table refuses a raw

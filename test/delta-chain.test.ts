@@ -1,5 +1,5 @@
 /**
- * Issue 4 end to end: a chain of nightly deltas imported through the real
+ * Nightly deltas end to end: a chain of nightly deltas imported through the real
  * pipeline (s3rver, BullMQ workers, PostgreSQL) gives the same DB, row for row,
  * as the full bundle built from the newest feeds; a delta for another base is
  * refused with the active DB untouched; a rollback after a delta restores the

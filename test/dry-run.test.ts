@@ -1,5 +1,5 @@
 /**
- * `stella ouk import FILE|URL --dry-run [--json]` (issue 22, item 5), as real
+ * `stella ouk import FILE|URL --dry-run [--json]`, as real
  * CLI processes against PostgreSQL, Redis, s3rver and running workers: for
  * each refusal the dry run exits with the code the real import then exits
  * with, and leaves the bucket's objects, the DB's schemas and ouk_meta rows

@@ -1,5 +1,5 @@
 /**
- * `stella feeds sync --source csaf` (issue 23, item 1: CSAF 2.0 providers)
+ * `stella feeds sync --source csaf` (CSAF 2.0 providers)
  * against loopback providers (test/helpers/upstream-csaf.ts) serving real
  * documents of ../shared/feeds-extra/csaf in both distributions — a directory
  * provider (changes.csv, index.txt) and a ROLIE provider (feed entries with

@@ -1,5 +1,5 @@
 /**
- * Issue 20, items 1, 2 and 7 (the mirror's half): a hostile mirror cannot hang
+ * A bad day for the mirror pull: a hostile mirror cannot hang
  * a round, fill a disk or starve maintenance, and a round that can pull
  * nothing says so. The mirror is a loopback node:http server that trickles,
  * lies about sizes and never ends its bodies; the site is this file's own

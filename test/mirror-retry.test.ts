@@ -1,5 +1,5 @@
 /**
- * Issue 20 leftover: `stella ouk mirror pull` when someone else retried a
+ * `stella ouk mirror pull` when someone else retried a
  * delta first. The mirror offers a full kit and a delta on it; the site had
  * refused the delta (DELTA_BASE_MISMATCH: it arrived before its base), so the
  * round's plan is "pull the full kit, then retry the delta". While the round

@@ -1,5 +1,5 @@
 /**
- * Issue 14 part 3, the intranet mirror: kits built from real feed records
+ * The intranet mirror: kits built from real feed records
  * (full, then nightly deltas with their --full-out kits), an index.json beside
  * them, served over HTTP from a directory by node:http on loopback. A real
  * worker process, air-gapped, with OUK_MIRROR_URL and a 2-second

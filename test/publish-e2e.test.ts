@@ -1,5 +1,5 @@
 /**
- * Issue 23's end to end, with injected clocks on the publishing side: a
+ * The publisher's end to end, with injected clocks on the publishing side: a
  * loopback upstream (GitHub's advisory database as a real git repository,
  * CISA's KEV over HTTP; test/helpers) → `syncFeeds` → `publish` (the
  * functions `stella feeds sync` and `stella publish` run, each given the

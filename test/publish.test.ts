@@ -1,5 +1,5 @@
 /**
- * `stella publish` (issue 23, item 2) with injected clocks, over a small
+ * `stella publish` with injected clocks, over a small
  * subset of ../shared/feeds (60 GHSA records): the first night publishes a
  * full kit with its release notes and index.json; the next night a delta
  * whose notes list the advisory added, the one modified and the one

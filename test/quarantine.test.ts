@@ -1,5 +1,5 @@
 /**
- * Quarantine (issue 22 item 4), against real Redis, PostgreSQL, s3rver, the
+ * Quarantine, against real Redis, PostgreSQL, s3rver, the
  * pipeline's workers and `stella` CLI processes: a tampered kit and a kit
  * signed by an untrusted key are moved under quarantine/<date>/ with their
  * siblings and a reason.json, never retried (reconciler, `retry`), listed;

@@ -1,5 +1,5 @@
 /**
- * Issue 20, items 2 and 9, against real processes: a worker process (with the
+ * A bad day for the queue (a wiped Redis, a starved reconciler), against real processes: a worker process (with the
  * re-scan worker, as compose runs it) on a Redis of this file's own
  * (test/helpers/private-services.ts: FLUSHALL there disturbs no other test),
  * this file's database and s3rver (no webhook: only the reconciler finds what

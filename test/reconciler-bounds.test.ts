@@ -1,5 +1,5 @@
 /**
- * Issue 20, item 9: a reconciler pass is bounded and goes on past an error.
+ * A reconciler pass is bounded and goes on past an error.
  * In-process passes (queue/reconciler.ts reconcileOnce) against this file's
  * own database, Redis prefix and s3rver; the store is the real client, its
  * calls counted by a transparent wrapper.

@@ -1,5 +1,5 @@
 /**
- * Issue 14, parts 1 and 2, end to end on the real services: OWASP Juice
+ * Stored SBOMs and their re-scan, end to end on the real services: OWASP Juice
  * Shop's real SBOM (../shared/sboms) is stored with `stella sbom add` before
  * any DB exists; a full kit of real GHSA records is imported through the
  * BullMQ pipeline (workers with the re-scan worker), which scans it; a nightly

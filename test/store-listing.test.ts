@@ -1,5 +1,5 @@
 /**
- * Issue 20 leftover: listing the bucket past its first page. s3rver (the local
+ * Listing the bucket past its first page. s3rver (the local
  * store) answers its v2 listing with 500 once a prefix holds more than 1,000
  * objects (its continuation tokens are DES, which OpenSSL 3 refuses), so gc
  * and `removeObjectsUnder` — then on `listObjectsV2` — failed there with

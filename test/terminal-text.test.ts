@@ -1,5 +1,5 @@
 /**
- * Issue 20, item 6: names from outside reach the terminal escaped. An import
+ * Names from outside reach the terminal escaped. An import
  * record holds an object key with an OSC title sequence, a screen clear and a
  * newline that would forge a row of the status table, a kit version with a
  * bidi override, and a failure message with escape sequences; a BullMQ job
