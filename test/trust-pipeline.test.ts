@@ -289,13 +289,17 @@ describe('the import pipeline on a pinned root of trust', () => {
   test('an attestation naming another digest is refused (ATTESTATION_MISMATCH); OUK_REQUIRE_ATTESTATION makes one mandatory', async () => {
     const kit = await build('e', v(5), [k.k2, k.k3]);
     await copyFile(`${kit3}.intoto.json`, `${kit}.intoto.json`);
-    assertRefused(await stella(['ouk', 'import', kit]), 'ATTESTATION_MISMATCH', /does not attest this kit/);
+    const mismatch = await stella(['ouk', 'import', kit]);
+    assertRefused(mismatch, 'ATTESTATION_MISMATCH', /does not attest this kit/);
+    assert.match(mismatch.stderr, new RegExp(`quarantined as quarantine/\\d{4}-\\d{2}-\\d{2}/stella-ouk-${TODAY}\\.5\\.tar\\.gz`));
 
     const bare = await build('f', v(6), [k.k2, k.k3]);
     fs.rmSync(`${bare}.intoto.json`);
     config.requireAttestation = true;
     try {
-      assertRefused(await stella(['ouk', 'import', bare]), 'SIGNATURE_MISSING', new RegExp(`release attestation stella-ouk-${TODAY}\\.6\\.tar\\.gz\\.intoto\\.json`));
+      const missing = await stella(['ouk', 'import', bare]);
+      assertRefused(missing, 'SIGNATURE_MISSING', new RegExp(`release attestation stella-ouk-${TODAY}\\.6\\.tar\\.gz\\.intoto\\.json`));
+      assert.doesNotMatch(missing.stderr, /quarantined/, 'a missing file may still arrive: not quarantined');
     } finally {
       config.requireAttestation = false;
     }
@@ -306,7 +310,9 @@ describe('the import pipeline on a pinned root of trust', () => {
     const next = await build('h', v(8), [k.k2, k.k3], [roots.v4]);
     clockOffsetMs = 2 * DAY; // v3 was valid for one day
     try {
-      assertRefused(await stella(['ouk', 'import', plain]), 'ROOT_EXPIRED', /root of trust v3 .* expired at/);
+      const expired = await stella(['ouk', 'import', plain]);
+      assertRefused(expired, 'ROOT_EXPIRED', /root of trust v3 .* expired at/);
+      assert.match(expired.stderr, new RegExp(`quarantined as quarantine/\\d{4}-\\d{2}-\\d{2}/stella-ouk-${TODAY}\\.7\\.tar\\.gz`));
       const r = await stella(['ouk', 'import', next]);
       assertOk(r);
       assert.match(r.stderr, /trust: +root v4 \(.*reached v1 → v2 → v3 → v4; stored v4\)/);
