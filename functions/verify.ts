@@ -144,7 +144,7 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
 
   await advanceSignedTime(ctx.pool, new Date(manifest.created), { importId: p.importId, version: manifest.bundleVersion }, ctx.now());
 
-  const stored = await recordReachedRoots(ctx.pool, site, checked.trust, checked.carried, { importId: p.importId, kitVersion: manifest.bundleVersion }, ctx.now());
+  const stored = await recordReachedRoots(ctx.pool, site, checked.trust, checked.carried, { importId: p.importId, kitVersion: manifest.bundleVersion, actor: `system (${rec.startedBy ?? 'pipeline'} import)` }, ctx.now());
   if (stored.length) ctx.logger.info({ versions: stored, source: site.state.source }, `the site's root of trust moved to v${checked.trust.root.signed.version}`);
 
   const t = checked.trust;

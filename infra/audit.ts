@@ -16,7 +16,11 @@ export type AuditAction =
   | 'quarantine.release'
   | 'quarantine.rm'
   | 'gc.grace-0'
-  | 'dashboard.retry';
+  | 'dashboard.retry'
+  /** the verify stage stored the pinned root (a first pin, or a re-pin to another file): actor `system (<how it arrived> import)` */
+  | 'trust.pin'
+  /** the verify stage stored a root a kit carried: the site's root moved forward */
+  | 'trust.advance';
 
 export interface AuditEntry {
   /** the acting process's clock (injected) */

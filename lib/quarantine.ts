@@ -55,6 +55,24 @@ export function shouldQuarantine(code: string, facts: QuarantineFacts = {}): boo
   return Boolean(base && active?.activeVersion && base.version === active.activeVersion && base.dbDigest !== active.activeDigest);
 }
 
+/**
+ * Refusals that the files beside a kit or the site's trust decide, not the
+ * tarball's bytes: a quarantined kit imported again (`stella ouk import`, with
+ * the files beside it now — e.g. a `.sigs.json` with more signatures, as the
+ * SIGNATURE_THRESHOLD message asks) is verified again rather than refused
+ * from its record.
+ */
+export const REVERIFIED_ON_IMPORT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'SIGNATURE_MISMATCH',
+  'SIGNATURE_MALFORMED',
+  'SIGNATURE_THRESHOLD',
+  'KEY_NOT_TRUSTED',
+  'KEY_REVOKED',
+  'ROOT_EXPIRED',
+  'ROOT_INVALID',
+  'ATTESTATION_MISMATCH',
+]);
+
 export const QUARANTINE_PREFIX = 'quarantine/';
 
 /** What travels with a kit: each `<key><suffix>` is moved with it. */

@@ -133,7 +133,8 @@ describe('stella ouk quarantine', () => {
     const q = all.filter((k) => k.startsWith('quarantine/'));
     const place = q.find((k) => k.endsWith('/stella-ouk-2026-11-21.tar.gz'))!;
     assert.ok(place, q.join(', '));
-    assert.deepEqual(q.sort(), [place, `${place}.reason.json`, `${place}.sig`, `${place}.sigstore.json`].sort());
+    // every file the import uploaded beside it travels with it (the kit is signed as .sig and as the .sigs.json set)
+    assert.deepEqual(q.sort(), [place, `${place}.reason.json`, `${place}.sig`, `${place}.sigs.json`, `${place}.sigstore.json`].sort());
     const reason = JSON.parse(await readObject(`${place}.reason.json`)) as Record<string, unknown>;
     assert.equal(reason.code, 'SIGNATURE_MISMATCH');
     assert.equal(reason.via, 'cli');
@@ -198,6 +199,8 @@ describe('stella ouk quarantine', () => {
     assert.equal(r.stdout, 'activated 2026-11-22\n');
     assert.equal((await getImport(fx.pool, wrongKeyId))?.state, 'active');
     assert.ok(!(await objects('quarantine/')).some((k) => k.includes('2026-11-22')), 'its quarantine copies are gone');
+    const back = await objects();
+    for (const ext of ['', '.sig', '.sigs.json', '.sigstore.json']) assert.ok(back.includes(`stella-ouk-2026-11-22.tar.gz${ext}`), `${ext} back beside the kit: ${back.join(', ')}`);
     const list = JSON.parse((await stella('ouk', 'quarantine', 'list', '--json')).stdout) as Listed[];
     assert.deepEqual(list.map((x) => x.importId), [tamperedId]);
   });

@@ -50,8 +50,10 @@ let dir: string;
 let feeds: string;
 /** The workers' clock: the shared clock plus this offset. */
 let clockOffsetMs = 0;
+/** The import refused as KEY_REVOKED, then released. */
+let revokedId = '';
 const k: Record<'r1' | 'r2' | 'r3' | 'k1' | 'k2' | 'k3', Pair> = {} as never;
-const roots: Record<'v1' | 'v2' | 'v3' | 'v4', string> = {} as never;
+const roots: Record<'v1' | 'v2' | 'v3' | 'v4' | 'v5', string> = {} as never;
 
 const DAY = 86_400_000;
 /** Kit versions of today (the shared clock): a kit's created time and expiry follow its version's date. */
@@ -98,6 +100,12 @@ async function copyKit(file: string, name: string, with_: string[]): Promise<str
   return out;
 }
 
+async function readObject(key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of await fx.s3.store.getObject(fx.s3.bucket, key)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 async function siteRoot(): Promise<{ version: number; site: { pinned: string; from: string; kitVersion: string | null } }> {
   const r = await stella(['trust', 'show', '--json']);
   assertOk(r);
@@ -132,6 +140,9 @@ before(async () => {
   assertOk(await stella(['trust', 'rotate', '--root', roots.v2, '--out', roots.v3, '--root-key', k.r2.pub, '--root-key', k.r3.pub, '--expires-days', '1', '--sign', k.r1.key, '--sign', k.r2.key, '--sign', k.r3.key]));
   roots.v4 = path.join(dir, 'root.4.json');
   assertOk(await stella(['trust', 'rotate', '--root', roots.v3, '--out', roots.v4, '--sign', k.r2.key, '--sign', k.r3.key]));
+  // v5: k1 trusted again (a root update a site may pin to release what k1 signed)
+  roots.v5 = path.join(dir, 'root.5.json');
+  assertOk(await stella(['trust', 'rotate', '--root', roots.v4, '--out', roots.v5, '--kit-key', k.k1.pub, '--kit-key', k.k2.pub, '--kit-key', k.k3.pub, '--kit-threshold', '2', '--sign', k.r2.key, '--sign', k.r3.key]));
 
   config = fixtureConfig(fx, redis, { trustRoot: roots.v1, requireAttestation: false });
   workers = startWorkers(config, {
@@ -164,15 +175,25 @@ describe('the import pipeline on a pinned root of trust', () => {
     assertRefused(refused, 'SIGNATURE_THRESHOLD', /1 valid signature\(s\) by distinct kit keys of root v1, which requires 2/);
     assert.match(refused.stderr, /warning: OUK_TRUST_ROOT and OUK_TRUSTED_KEYS are both set/);
     assert.match(refused.stderr, new RegExp(`uploaded stella-ouk-${TODAY}\\.1\\.tar\\.gz\\.sigs\\.json\\n[\\s\\S]*uploaded stella-ouk-${TODAY}\\.1\\.tar\\.gz\\.intoto\\.json\\n[\\s\\S]*uploaded stella-ouk-${TODAY}\\.1\\.tar\\.gz \\(`));
+    // Refused for integrity: quarantined with every file beside it, the one-signature set included.
+    assert.match(refused.stderr, new RegExp(`quarantined as quarantine/\\d{4}-\\d{2}-\\d{2}/stella-ouk-${TODAY}\\.1\\.tar\\.gz`));
+    const quarantined: string[] = [];
+    for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, 'quarantine/', true)) quarantined.push((o as { name: string }).name.replace(/^quarantine\/[^/]+\//, ''));
+    assert.deepEqual(quarantined.sort(), ['', '.intoto.json', '.reason.json', '.sig', '.sigs.json', '.sigstore.json'].map((x) => `stella-ouk-${TODAY}.1.tar.gz${x}`).sort());
 
+    // The same tarball with both signatures (as the refusal asks): verified again with the files beside it now.
     const r = await stella(['ouk', 'import', both]);
     assertOk(r);
+    assert.match(r.stderr, /this kit was quarantined \(SIGNATURE_THRESHOLD\); verifying it again with the files beside it now/);
     assert.equal(r.stdout, `activated ${v(1)}\n`);
     assert.match(r.stderr, /trust: +root v1 \(OUK_TRUST_ROOT=.*root\.1\.json; stored v1\), 2 kit key\(s\) \(threshold 2\)/);
     assert.match(r.stderr, /attested: feed osv: snapshot .*, 3 records/);
     const objects: string[] = [];
     for await (const o of fx.s3.store.listObjectsV2(fx.s3.bucket, '', true)) objects.push((o as { name: string }).name);
     for (const ext of ['', '.sig', '.sigs.json', '.sigstore.json', '.intoto.json']) assert.ok(objects.includes(`stella-ouk-${TODAY}.1.tar.gz${ext}`), `${ext} in the bucket: ${objects.join(', ')}`);
+    assert.ok(!objects.some((o) => o.startsWith('quarantine/')), `the quarantine is cleared: ${objects.join(', ')}`);
+    const held = JSON.parse(await readObject(`stella-ouk-${TODAY}.1.tar.gz.sigs.json`)) as { signatures: unknown[] };
+    assert.equal(held.signatures.length, 2, 'the signature set uploaded now, not the quarantined one');
 
     const root = await siteRoot();
     assert.equal(root.version, 1);
@@ -236,23 +257,49 @@ describe('the import pipeline on a pinned root of trust', () => {
     }
   });
 
-  test('a kit signed by a key v2 dropped is refused as KEY_REVOKED, though the site moved on to v3 since', async () => {
+  test('a kit signed by a key v2 dropped is refused as KEY_REVOKED and quarantined, though the site moved on to v3 since; released after a root that trusts the key again is pinned, it is imported', async () => {
     const kit = await build('d', v(4), [k.k1, k.k2]);
     const r = await stella(['ouk', 'import', kit]);
     assertRefused(r, 'KEY_REVOKED', new RegExp(`key ${k.k1.keyid.slice(0, 12)}.*a newer root dropped`));
+    assert.match(r.stderr, new RegExp(`quarantined as quarantine/\\d{4}-\\d{2}-\\d{2}/stella-ouk-${TODAY}\\.4\\.tar\\.gz`));
+    assert.equal((await siteRoot()).version, 3);
+    revokedId = /verify failed for import ([0-9a-f]{24})/.exec(r.stderr)![1]!;
+    const list = JSON.parse((await stella(['ouk', 'quarantine', 'list', '--json'])).stdout) as Array<{ importId: string; code: string }>;
+    assert.deepEqual(list.map((x) => `${x.importId} ${x.code}`), [`${revokedId} KEY_REVOKED`]);
+
+    // Released before the trust changed: verified again, refused again, quarantined again.
+    const early = await stella(['ouk', 'quarantine', 'release', revokedId, '--reason', 'before the root update']);
+    assertRefused(early, 'KEY_REVOKED');
+    // The site pins root v5, which trusts k1 again (a re-pin: a new chain starts there); release imports the kit.
+    config.trustRoot = roots.v5;
+    try {
+      const released = await stella(['ouk', 'quarantine', 'release', revokedId, '--reason', 'k1 trusted again by root v5'], { OUK_TRUST_ROOT: roots.v5 });
+      assertOk(released);
+      assert.equal(released.stdout, `activated ${v(4)}\n`);
+      const after = JSON.parse((await stella(['ouk', 'status', '--json'], { OUK_TRUST_ROOT: roots.v5 })).stdout);
+      assert.equal(after.active.version, v(4));
+      assert.equal(after.trust.rootVersion, 5);
+    } finally {
+      config.trustRoot = roots.v1; // back to the first pin: its stored chain (v3) is the site's trust again
+    }
+    assert.deepEqual(JSON.parse((await stella(['ouk', 'quarantine', 'list', '--json'])).stdout), []);
     assert.equal((await siteRoot()).version, 3);
   });
 
   test('an attestation naming another digest is refused (ATTESTATION_MISMATCH); OUK_REQUIRE_ATTESTATION makes one mandatory', async () => {
     const kit = await build('e', v(5), [k.k2, k.k3]);
     await copyFile(`${kit3}.intoto.json`, `${kit}.intoto.json`);
-    assertRefused(await stella(['ouk', 'import', kit]), 'ATTESTATION_MISMATCH', /does not attest this kit/);
+    const mismatch = await stella(['ouk', 'import', kit]);
+    assertRefused(mismatch, 'ATTESTATION_MISMATCH', /does not attest this kit/);
+    assert.match(mismatch.stderr, new RegExp(`quarantined as quarantine/\\d{4}-\\d{2}-\\d{2}/stella-ouk-${TODAY}\\.5\\.tar\\.gz`));
 
     const bare = await build('f', v(6), [k.k2, k.k3]);
     fs.rmSync(`${bare}.intoto.json`);
     config.requireAttestation = true;
     try {
-      assertRefused(await stella(['ouk', 'import', bare]), 'SIGNATURE_MISSING', new RegExp(`release attestation stella-ouk-${TODAY}\\.6\\.tar\\.gz\\.intoto\\.json`));
+      const missing = await stella(['ouk', 'import', bare]);
+      assertRefused(missing, 'SIGNATURE_MISSING', new RegExp(`release attestation stella-ouk-${TODAY}\\.6\\.tar\\.gz\\.intoto\\.json`));
+      assert.doesNotMatch(missing.stderr, /quarantined/, 'a missing file may still arrive: not quarantined');
     } finally {
       config.requireAttestation = false;
     }
@@ -263,7 +310,9 @@ describe('the import pipeline on a pinned root of trust', () => {
     const next = await build('h', v(8), [k.k2, k.k3], [roots.v4]);
     clockOffsetMs = 2 * DAY; // v3 was valid for one day
     try {
-      assertRefused(await stella(['ouk', 'import', plain]), 'ROOT_EXPIRED', /root of trust v3 .* expired at/);
+      const expired = await stella(['ouk', 'import', plain]);
+      assertRefused(expired, 'ROOT_EXPIRED', /root of trust v3 .* expired at/);
+      assert.match(expired.stderr, new RegExp(`quarantined as quarantine/\\d{4}-\\d{2}-\\d{2}/stella-ouk-${TODAY}\\.7\\.tar\\.gz`));
       const r = await stella(['ouk', 'import', next]);
       assertOk(r);
       assert.match(r.stderr, /trust: +root v4 \(.*reached v1 → v2 → v3 → v4; stored v4\)/);
@@ -311,5 +360,21 @@ describe('the import pipeline on a pinned root of trust', () => {
     const r = await storeTrustRoots(fx.pool, pinned, [other], { importId: null, kitVersion: null }, new Date());
     assert.deepEqual(r, { added: [], conflict: { version: 2, stored: before[1]!.sha256, offered: 'f'.repeat(64) } });
     assert.deepEqual((await readTrustChain(fx.pool, pinned)).map((x) => x.sha256), before.map((x) => x.sha256));
+  });
+
+  test('every move of the site\'s root is on the audit trail: the pins (v1, then the re-pin to v5) and each root a kit carried; the releases too', async () => {
+    const r = await stella(['ouk', 'audit', '--json']);
+    assertOk(r);
+    const rows = JSON.parse(r.stdout) as Array<{ action: string; target: string; actor: string; reason: string | null; outcome: string }>;
+    const trust = rows.filter((x) => x.action.startsWith('trust.'));
+    assert.deepEqual(trust.map((x) => `${x.action} ${x.target} ${x.outcome}`), ['trust.pin root v1 ok', 'trust.advance root v2 ok', 'trust.advance root v3 ok', 'trust.pin root v5 ok', 'trust.advance root v4 ok']);
+    assert.ok(trust.every((x) => x.actor === 'system (cli import)' || x.actor === 'system (mirror import)'), JSON.stringify(trust));
+    assert.match(trust[0]!.reason ?? '', new RegExp(`pinned OUK_TRUST_ROOT=.*root\\.1\\.json .*first kit verified against it: ${v(1)}`));
+    assert.match(trust[2]!.reason ?? '', new RegExp(`carried by kit ${v(3)} \\(import [0-9a-f]{24}\\)`));
+    assert.match(trust[3]!.reason ?? '', /root\.5\.json .*it replaces the pin whose chain reached root v3/);
+    const releases = rows.filter((x) => x.action === 'quarantine.release').map((x) => `${x.target} ${x.outcome} ${x.reason}`);
+    assert.ok(releases.includes(`${revokedId} ok k1 trusted again by root v5`), releases.join('\n'));
+    assert.ok(releases.includes(`${revokedId} KEY_REVOKED before the root update`), releases.join('\n'));
+    assert.ok(releases.some((x) => / ok imported again with the files beside it$/.test(x)), releases.join('\n'));
   });
 });

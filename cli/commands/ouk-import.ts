@@ -18,13 +18,19 @@
  *     and ends with `activated <version>` (exit 0), or the failing stage and
  *     its reason (exit code = the error's code, see docs/exit-codes.md).
  *
- * Importing a bundle that failed before retries it from its failed stage.
+ * Importing a bundle that failed before retries it from its failed stage. One
+ * that was quarantined is refused from its record, unless the override that
+ * lifts its refusal is given, or its refusal came from the files beside it or
+ * the site's trust (lib/quarantine.ts REVERIFIED_ON_IMPORT): then it is
+ * verified again with the files uploaded beside it now (a
+ * `quarantine.release` audit row).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { getImport, isReplaced, type ImportRecord } from '../../infra/import-records/index.ts';
-import { exitCodeOf, isOukError, OukError } from '../../lib/errors.ts';
+import { exitCodeOf, isOukError, OukError, type ErrorCode } from '../../lib/errors.ts';
+import { REVERIFIED_ON_IMPORT } from '../../lib/quarantine.ts';
 import type { ImagesResult } from '../../functions/images.ts';
 import type { VerifyResult } from '../../functions/verify.ts';
 import { verifiedLines } from '../import/verified-lines.ts';
@@ -106,10 +112,18 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
     await reactivateImport(p.deps, ing.importId);
   } else if (!ing.created && before?.state === 'quarantined') {
     // Refused and quarantined before: only the override that lifts its refusal imports it again (released from quarantine).
+    // Refused for its signature files or the site's trust: the files uploaded beside it now are verified again.
     const lifted = before.errorCode ? LIFTED_BY[before.errorCode] : undefined;
-    if (!lifted || !flags[lifted]) throw importFailure(before);
-    say.info(`this kit was quarantined (${before.errorCode}); ${lifted === 'force' ? '--force' : '--allow-downgrade'} lifts that: importing it again`);
-    await releaseQuarantined({ pool: p.pool, store: p.store, now: () => new Date(), logger: await cli.logger() }, ing.importId);
+    const deps = { pool: p.pool, store: p.store, now: () => new Date(), logger: await cli.logger() };
+    if (lifted && flags[lifted]) {
+      say.info(`this kit was quarantined (${before.errorCode}); ${lifted === 'force' ? '--force' : '--allow-downgrade'} lifts that: importing it again`);
+      await releaseQuarantined(deps, ing.importId);
+    } else if (before.errorCode && REVERIFIED_ON_IMPORT.has(before.errorCode as ErrorCode)) {
+      say.info(`this kit was quarantined (${before.errorCode}); verifying it again with the files beside it now`);
+      await audited(cli, { action: 'quarantine.release', target: ing.importId, reason: opts.reason?.trim() || 'imported again with the files beside it' }, () =>
+        releaseQuarantined(deps, ing.importId, { inPlace: true }),
+      );
+    } else throw importFailure(before);
     await retryImport(p.deps, ing.importId);
   } else if (!ing.created && before?.state === 'failed' && !ing.retried) {
     say.info(`this bundle failed before (${before.errorCode}); retrying it from its failed stage`);

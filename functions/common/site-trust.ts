@@ -11,13 +11,17 @@
  * - else OUK_TRUSTED_KEYS as the implicit one-key root (today's behaviour).
  *
  * `recordReachedRoots` stores what a verified kit moved the site to: the
- * pinned root first, then each carried root the walk followed. Call it only
- * once the kit verified (and passed the import policy).
+ * pinned root first, then each carried root the walk followed, each with its
+ * audit row in the same transaction (`trust.pin` for the pinned root — a
+ * first pin or a re-pin to another file —, `trust.advance` for a carried
+ * one; target `root vN`). Call it only once the kit verified (and passed the
+ * import policy).
  */
 import { createHash } from 'node:crypto';
-import { readCurrentRoot, readTrustChain, storeTrustRoots } from '../../infra/trust-roots.ts';
+import { readCurrentRoot, readTrustChain, storeTrustRoots, type RootToStore } from '../../infra/trust-roots.ts';
 import { OukError } from '../../lib/errors.ts';
-import type { Pool } from '../../infra/db.ts';
+import { appendAudit } from '../../infra/audit.ts';
+import { withTransaction, type Pool } from '../../infra/db.ts';
 import { configuredTrustSource, type ConfiguredTrust, type TrustedKey } from '../../signing/index.ts';
 import { implicitTrust, parseRoot, pinnedTrust, readRootFile, stepTrust, type CarriedRoot, type TrustState } from '../../signing/root/index.ts';
 
@@ -87,12 +91,12 @@ export async function recordReachedRoots(
   site: SiteTrust,
   reached: TrustState,
   carried: readonly CarriedRoot[],
-  from: { importId: string; kitVersion: string },
+  from: { importId: string; kitVersion: string; actor: string },
   hostNow: Date,
 ): Promise<number[]> {
   if (!site.pinned || reached.implicit) return [];
   const top = reached.root.signed.version;
-  const toStore = [];
+  const toStore: RootToStore[] = [];
   if (site.storedVersion === 0) {
     const md = parseRoot(site.pinned.raw, site.pinned.path);
     toStore.push({ version: site.pinned.version, document: site.pinned.raw, sha256: site.pinned.sha256, expires: new Date(md.signed.expires), source: `OUK_TRUST_ROOT=${site.pinned.path}` });
@@ -103,7 +107,28 @@ export async function recordReachedRoots(
     toStore.push({ version: c.version, document: c.raw, sha256: sha256(c.raw), expires: new Date(md.signed.expires), source: c.source });
   }
   if (!toStore.length) return [];
-  const r = await storeTrustRoots(pool, site.pinned.sha256, toStore, { importId: from.importId, kitVersion: from.kitVersion }, hostNow);
+  const pinned = site.pinned;
+  // The roots and their audit rows together: a root the site moved to is always on the record (and never twice).
+  const r = await withTransaction(pool, async (client) => {
+    const before = site.storedVersion === 0 ? await readCurrentRoot(client) : null;
+    const stored = await storeTrustRoots(client, pinned.sha256, toStore, { importId: from.importId, kitVersion: from.kitVersion }, hostNow);
+    if (stored.conflict) return stored;
+    for (const version of stored.added) {
+      const pin = version === pinned.version && site.storedVersion === 0;
+      const replaced = pin && before && before.pinnedSha256 !== pinned.sha256 ? `; it replaces the pin whose chain reached root v${before.version} (${before.source})` : '';
+      await appendAudit(client, {
+        at: hostNow,
+        actor: from.actor,
+        action: pin ? 'trust.pin' : 'trust.advance',
+        target: `root v${version}`,
+        reason: pin
+          ? `pinned OUK_TRUST_ROOT=${pinned.path} (sha256 ${pinned.sha256.slice(0, 16)}…), first kit verified against it: ${from.kitVersion} (import ${from.importId})${replaced}`
+          : `carried by kit ${from.kitVersion} (import ${from.importId})`,
+        outcome: 'ok',
+      });
+    }
+    return stored;
+  });
   if (r.conflict) {
     const c = r.conflict;
     throw new OukError(

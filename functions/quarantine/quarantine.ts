@@ -152,15 +152,32 @@ function requireQuarantined(rec: ImportRecord | null, id: string): ImportRecord 
  * Puts a quarantined kit back at its key and records its import failed
  * again, without a code (the caller then retries it from its failed stage). Returns the ETag the tarball has back
  * at its key: a store may give a copy a new one, and then it is a new import.
+ * `inPlace`: the same tarball is at its key again already (`stella ouk import`
+ * uploaded it with the files beside it now): nothing is copied back, the
+ * quarantine is cleared and the uploaded siblings are what verify checks.
  */
-export async function releaseQuarantined(deps: QuarantineDeps, importId: string): Promise<{ record: ImportRecord; etag: string; size: number }> {
+export async function releaseQuarantined(
+  deps: QuarantineDeps,
+  importId: string,
+  opts: { inPlace?: boolean } = {},
+): Promise<{ record: ImportRecord; etag: string; size: number }> {
   const rec = requireQuarantined(await getImport(deps.pool, importId), importId);
   const place = rec.quarantineKey;
-  if (!(await copyWithin(deps.store, rec.bucket, place, rec.objectKey))) {
-    throw new OukError('QUARANTINE_NOT_FOUND', `${place} is no longer in bucket ${rec.bucket}: the quarantined kit is gone — remove the record with \`stella ouk quarantine rm ${rec.id} --reason TEXT\` and import the kit again`);
+  let back: Awaited<ReturnType<typeof statOrNull>>;
+  if (opts.inPlace) {
+    // The operator uploaded the same tarball again at its key, with the files beside it now (e.g. a .sigs.json
+    // with more signatures): those are what verify checks, the quarantined copies are not put back over them.
+    back = await statOrNull(deps.store, rec.bucket, rec.objectKey);
+    if (!back || normaliseEtag(back.etag) !== normaliseEtag(rec.etag)) {
+      throw new OukError('QUARANTINE_NOT_FOUND', `${rec.objectKey} in bucket ${rec.bucket} is not the quarantined kit of import ${rec.id} (gone or replaced): import it again`);
+    }
+  } else {
+    if (!(await copyWithin(deps.store, rec.bucket, place, rec.objectKey))) {
+      throw new OukError('QUARANTINE_NOT_FOUND', `${place} is no longer in bucket ${rec.bucket}: the quarantined kit is gone — remove the record with \`stella ouk quarantine rm ${rec.id} --reason TEXT\` and import the kit again`);
+    }
+    for (const s of SIBLING_SUFFIXES) await copyWithin(deps.store, rec.bucket, `${place}${s}`, `${rec.objectKey}${s}`);
+    back = await statOrNull(deps.store, rec.bucket, rec.objectKey);
   }
-  for (const s of SIBLING_SUFFIXES) await copyWithin(deps.store, rec.bucket, `${place}${s}`, `${rec.objectKey}${s}`);
-  const back = await statOrNull(deps.store, rec.bucket, rec.objectKey);
   if (!back) throw new OukError('STORE_UNAVAILABLE', `${rec.objectKey} vanished right after it was copied back: try again`, { retryable: true });
   await markReleased(deps.pool, rec.id);
   await removeObjects(deps.store, rec.bucket, [...withSiblings(place), `${place}${REASON_SUFFIX}`]);

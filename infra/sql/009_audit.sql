@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS ouk_meta.audit (
   seq      bigserial PRIMARY KEY,
   at       timestamptz NOT NULL,     -- the acting process's (injected) clock
   actor    text NOT NULL,            -- the token's `sub` (API, dashboard), the OS user (CLI)
-  action   text NOT NULL,            -- import.allow-downgrade | import.force | rollback | retry | quarantine.release | quarantine.rm | gc.grace-0 | dashboard.retry
+  action   text NOT NULL,            -- import.allow-downgrade | import.force | rollback | retry | quarantine.release | quarantine.rm | gc.grace-0 | dashboard.retry | trust.pin | trust.advance (the verify stage, actor system)
   target   text,                     -- an import id, a version, a quarantined object
   reason   text,                     -- the operator's --reason (required for overrides and rm)
   outcome  text NOT NULL             -- ok, or the error code the action ended with
