@@ -58,7 +58,7 @@ import { parseSbom } from '../scan/sbom.ts';
 import { scanSbom } from '../scan/scan.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
 import { addSbom } from '../functions/sboms/rescan.ts';
-import { latestActivation } from '../infra/sboms.ts';
+import { latestActivation } from '../infra/activations.ts';
 import { generateKeyPair } from '../signing/index.ts';
 import { formatBytes } from '../cli/import/preflight.ts';
 import { writeCorpus } from './corpus.ts';

@@ -35,6 +35,7 @@ import { markActive, requireImport, stageDone, stageIsDone, stageLost, supersede
 import { pointActiveDb, readActivePointer, type ActiveDbPointer } from '../infra/active-db.ts';
 import { requireVerified } from './common/staging.ts';
 import { applyExtrasDelta } from './common/extras.ts';
+import { countsOfSchema, recordActivation } from '../infra/activations.ts';
 
 export interface ActivateResult {
   version: string;
@@ -80,11 +81,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
 
     result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : fullActivationResult(rec, pointer, loaded);
     await pointActiveDb(client, { importId: p.importId, version: manifest.bundleVersion, schema: result.schema, digest: manifest.db.digest, activatedAt: now, previousImport: pointer.activeImport });
-    await client.query(
-      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
-       VALUES ('activate', $1, $2, $3, $4, $5, $6, $7, $8)`,
-      [p.importId, manifest.bundleVersion, manifest.kind, result.schema, manifest.db.digest, JSON.stringify(result.counts), JSON.stringify(manifest.feeds), now],
-    );
+    await recordActivation(client, { action: 'activate', importId: p.importId, version: manifest.bundleVersion, kind: manifest.kind, schema: result.schema, digest: manifest.db.digest, counts: result.counts, feeds: manifest.feeds, at: now });
     if (pointer.activeImport) await supersede(client, pointer.activeImport);
     await markActive(client, p.importId, now);
     await stageDone(client, p.importId, 'activate', result);
@@ -151,11 +148,7 @@ async function applyDelta(client: PoolClient, rec: ImportRecord, pointer: Active
   const removed = `SELECT advisory_id FROM ${qualified(staged, REMOVED_TABLE)}`;
   const all = await touchedTable(client, active, qualified(undo, 'touched'), [...TABLES.map((t) => `SELECT advisory_id FROM ${qualified(staged, t.name)}`), removed]);
 
-  const before = await client.query<{ counts: Record<string, number> }>(
-    'SELECT counts FROM ouk_meta.activations WHERE schema_name = $1 ORDER BY seq DESC LIMIT 1',
-    [active],
-  );
-  const counts: Record<string, number> = { ...(before.rows[0]?.counts ?? {}) };
+  const counts: Record<string, number> = { ...((await countsOfSchema(client, active)) ?? {}) };
   for (const t of TABLES) {
     const target = qualified(active, t.name);
     const touched =

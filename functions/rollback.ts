@@ -21,19 +21,11 @@ import { qualified, schemaExists, tableExists } from '../infra/db-schema.ts';
 import { requireImport, rollBack } from '../infra/import-records/index.ts';
 import { pointActiveDb, readActivePointer } from '../infra/active-db.ts';
 import { rollbackExtras } from './common/extras.ts';
+import { lastActivationOf, recordActivation } from '../infra/activations.ts';
 
 export interface RollbackResult {
   from: { importId: string; version: string | null };
   to: { importId: string; version: string; schema: string };
-}
-
-interface ActivationRow {
-  version: string;
-  kind: string;
-  schema_name: string;
-  db_digest: string | null;
-  counts: Record<string, number>;
-  feeds: unknown;
 }
 
 /** `now`: the time recorded as the re-activation (the caller's clock, not PostgreSQL's). */
@@ -48,11 +40,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
       throw new OukError('NO_PREVIOUS_DB', `no previous DB is kept to roll back to (active: ${pointer.activeVersion}); import the kit you want instead`);
     }
     const current = await requireImport(client, pointer.activeImport, true);
-    const prevRow = await client.query<ActivationRow>(
-      'SELECT version, kind, schema_name, db_digest, counts, feeds FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1',
-      [pointer.previousImport],
-    );
-    const prev = prevRow.rows[0];
+    const prev = await lastActivationOf(client, pointer.previousImport);
     if (!prev) throw new OukError('NO_PREVIOUS_DB', `the previous import ${pointer.previousImport} has no activation record; nothing to roll back to`);
 
     if (current.kind === 'delta') {
@@ -73,11 +61,7 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
 
     // one level of rollback: afterwards no previous DB is kept
     await pointActiveDb(client, { importId: pointer.previousImport, version: prev.version, schema: prev.schema_name, digest: prev.db_digest, activatedAt: now, previousImport: null });
-    await client.query(
-      `INSERT INTO ouk_meta.activations (action, import_id, version, kind, schema_name, db_digest, counts, feeds, at)
-       VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8)`,
-      [pointer.previousImport, prev.version, prev.kind, prev.schema_name, prev.db_digest, JSON.stringify(prev.counts), JSON.stringify(prev.feeds), now],
-    );
+    await recordActivation(client, { action: 'rollback', importId: pointer.previousImport, version: prev.version, kind: prev.kind, schema: prev.schema_name, digest: prev.db_digest, counts: prev.counts, feeds: prev.feeds, at: now });
     await rollBack(client, current.id, pointer.previousImport);
     await client.query('COMMIT');
     result = {

@@ -5,6 +5,7 @@
  */
 import { undoSchemaFor } from '../lib/storage-names.ts';
 import type { Queryable } from './db.ts';
+import { lastActivationOf } from './activations.ts';
 
 
 export interface ActiveDbPointer {
@@ -28,8 +29,8 @@ export async function liveSchemas(q: Queryable): Promise<Set<string>> {
   if (pointer.activeSchema) live.add(pointer.activeSchema);
   if (pointer.activeImport) live.add(undoSchemaFor(pointer.activeImport));
   if (pointer.previousImport) {
-    const prev = await q.query<{ schema_name: string }>('SELECT schema_name FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [pointer.previousImport]);
-    if (prev.rows[0]) live.add(prev.rows[0].schema_name);
+    const prev = await lastActivationOf(q, pointer.previousImport);
+    if (prev) live.add(prev.schema_name);
   }
   return live;
 }

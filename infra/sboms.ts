@@ -51,15 +51,6 @@ export interface SbomDiffRow<F = unknown, C = unknown> {
   computedAt: Date;
 }
 
-export interface ActivationRef {
-  seq: number;
-  action: 'activate' | 'rollback';
-  importId: string | null;
-  version: string;
-  kind: string;
-  schema: string;
-}
-
 interface SbomDbRow {
   name: string;
   format: string;
@@ -87,25 +78,6 @@ function sbomFromRow(r: SbomDbRow): StoredSbomRow {
 }
 
 const SBOM_COLUMNS = 'name, format, spec_version, doc_bytes, components, package_keys, added_by, created_at, updated_at';
-
-/** The newest activation (the one the active-DB pointer names: both are written in one transaction). */
-export async function latestActivation(q: Queryable): Promise<ActivationRef | null> {
-  const r = await q.query<{ seq: string; action: 'activate' | 'rollback'; import_id: string | null; version: string; kind: string; schema_name: string }>(
-    'SELECT seq, action, import_id, version, kind, schema_name FROM ouk_meta.activations ORDER BY seq DESC LIMIT 1',
-  );
-  const row = r.rows[0];
-  return row ? { seq: Number(row.seq), action: row.action, importId: row.import_id, version: row.version, kind: row.kind, schema: row.schema_name } : null;
-}
-
-/** The activation before `seq` (what a rollback undid is the one it follows). */
-export async function activationBefore(q: Queryable, seq: number): Promise<ActivationRef | null> {
-  const r = await q.query<{ seq: string; action: 'activate' | 'rollback'; import_id: string | null; version: string; kind: string; schema_name: string }>(
-    'SELECT seq, action, import_id, version, kind, schema_name FROM ouk_meta.activations WHERE seq < $1 ORDER BY seq DESC LIMIT 1',
-    [seq],
-  );
-  const row = r.rows[0];
-  return row ? { seq: Number(row.seq), action: row.action, importId: row.import_id, version: row.version, kind: row.kind, schema: row.schema_name } : null;
-}
 
 export async function insertSbom(
   q: Queryable,

@@ -33,7 +33,7 @@ import type { Redis } from 'ioredis';
 import type { PipelineSettings } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pool } from '../infra/db.ts';
-import { latestActivation } from '../infra/sboms.ts';
+import { latestActivation } from '../infra/activations.ts';
 import { planRescans, rescanSbom, type RescanPayload, type RescanResult, type SbomScanner } from '../functions/sboms/rescan.ts';
 import { RESCAN_QUEUE } from './queues.ts';
 import { asOukError } from './errors.ts';

@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { readActivePointer } from '../infra/active-db.ts';
-import { latestActivation } from '../infra/sboms.ts';
+import { latestActivation } from '../infra/activations.ts';
 import { recordImport } from '../queue/ingest.ts';
 import { MAINTENANCE_QUEUE, RECONCILE_QUEUE, RESCAN_QUEUE } from '../queue/queues.ts';
 import { planJobId } from '../queue/rescan.ts';

@@ -23,7 +23,7 @@ import { type BuildResult } from '../builder/build.ts';
 import { rescanSbom } from '../functions/sboms/rescan.ts';
 import { readDiff, readStatus } from '../functions/sboms/report.ts';
 import { getImport, type ImportRecord } from '../infra/import-records/index.ts';
-import { latestActivation } from '../infra/sboms.ts';
+import { latestActivation } from '../infra/activations.ts';
 import { loadConfig } from '../lib/config.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
 import { issueToken } from '../lib/tokens.ts';

@@ -28,19 +28,7 @@ import { currentRootSummary } from '../../functions/common/site-trust.ts';
 import { rootExpiry, type RootExpiry } from '../../lib/root-expiry.ts';
 import type { ConfiguredTrust } from '../../signing/index.ts';
 import { attestedLines } from '../import/verified-lines.ts';
-
-interface ActivationRow {
-  seq: string;
-  action: string;
-  import_id: string | null;
-  version: string;
-  kind: string;
-  schema_name: string;
-  db_digest: string | null;
-  counts: Record<string, number>;
-  feeds: Array<{ name: string; snapshot: string | null; records: number; skipped: number }>;
-  at: Date;
-}
+import { activationHistory, lastActivationOf } from '../../infra/activations.ts';
 
 export interface StatusReport {
   active: {
@@ -96,13 +84,13 @@ export async function collectStatus(pool: Pool, rule: FreshnessRule, limit: numb
   const pointer = await readActivePointer(pool);
   const fresh = await readFreshness(pool, rule, now);
   const last = pointer.activeImport
-    ? (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations WHERE import_id = $1 ORDER BY seq DESC LIMIT 1', [pointer.activeImport])).rows[0]
+    ? await lastActivationOf(pool, pointer.activeImport)
     : undefined;
   const imports = await recentImports(pool, limit);
   const prevVersion = pointer.previousImport
     ? await importVersion(pool, pointer.previousImport)
     : null;
-  const history = (await pool.query<ActivationRow>('SELECT * FROM ouk_meta.activations ORDER BY seq DESC LIMIT $1', [limit])).rows;
+  const history = await activationHistory(pool, limit);
   return {
     active:
       pointer.activeImport && pointer.activeVersion

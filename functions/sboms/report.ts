@@ -10,7 +10,8 @@
  * — findings in the shape `stella scan --json` prints them.
  */
 import type { Pool } from '../../infra/db.ts';
-import { getDiff, getSbom, latestActivation, latestResult, sbomOverview, type SbomOverview } from '../../infra/sboms.ts';
+import { getDiff, getSbom, latestResult, sbomOverview, type SbomOverview } from '../../infra/sboms.ts';
+import { latestActivation } from '../../infra/activations.ts';
 import { checkSbomName, sbomNotFound, type FindingChange, type RescanFinding } from './rescan.ts';
 
 export interface SbomDiffReport<F extends RescanFinding = RescanFinding> {

@@ -30,23 +30,21 @@ import { excerpt } from '../../lib/terminal-text.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { withTransaction, type Pool } from '../../infra/db.ts';
 import {
-  activationBefore,
   getSbom,
   getSbomDocument,
   insertResult,
   insertSbom,
-  latestActivation,
   resultFor,
   resultSeqBefore,
   sbomsTouching,
   sbomsWithoutResult,
   touchedKeys,
   upsertDiff,
-  type ActivationRef,
   type SbomCounts,
   type SbomResultRow,
 } from '../../infra/sboms.ts';
 import { undoSchemaFor } from '../context.ts';
+import { activationBefore, latestActivation, type ActivationRef } from '../../infra/activations.ts';
 
 /** What a diff reads of a finding (scan/findings.ts Finding has all of it and more). */
 export interface RescanFinding {
