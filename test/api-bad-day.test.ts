@@ -358,14 +358,16 @@ describe('a bad day for the API', () => {
     await bodyBytesHeld(0);
   });
 
-  it('a stage job added through the dashboard for an import that failed verify (BUNDLE_EXPIRED) fails JOB_INVALID; the record keeps BUNDLE_EXPIRED', async () => {
+  it('a stage job added through the dashboard for an import refused at verify (BUNDLE_EXPIRED, so quarantined) fails JOB_INVALID; the record keeps BUNDLE_EXPIRED', async () => {
     const version = '2026-12-05';
     const bundle = await makeBundle(sdb.fx, `stella-ouk-${version}.tar.gz`, { version, advisories: 50, ...expiredTimes() });
     const p = await putBundle(sdb.fx, bundle.path, `stella-ouk-${version}.tar.gz`);
     await ingestObject({ pool: sdb.pool, queues, settings: fastSettings() }, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size });
-    const failed = await waitFor('the import to fail at verify', async () => {
+    // An expired kit is refused for policy: failed, then moved to quarantine/ (lib/quarantine.ts). Wait for the
+    // move to settle, so the record checked below cannot change under the jobs added by hand.
+    const failed = await waitFor('the import to be refused at verify and quarantined', async () => {
       const r = await getImport(sdb.pool, p.importId);
-      return r?.state === 'failed' ? r : null;
+      return r?.state === 'quarantined' ? r : null;
     }, 60_000).catch((e: Error) => {
       throw new Error(`${e.message}\n${logs()}`);
     });
