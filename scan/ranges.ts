@@ -75,9 +75,48 @@ function cmpTo(scheme: VersionScheme, v: string, e: Ev): number {
 
 type RangeResult = { affected: false } | { affected: true; range: string; fixed: string | null };
 
-function evaluateRange(scheme: VersionScheme, v: string, evs: Ev[]): RangeResult {
-  const sorted = [...evs].sort((a, b) => compareEvents(scheme, a, b));
-  const limits = sorted.filter((e) => e.kind === 'limit');
+/**
+ * One range made ready for any number of versions: its events sorted once
+ * (sorting compares every pair of event versions, the bulk of a check when it
+ * was done per version), its limits picked out, or why it cannot be sorted.
+ */
+interface CompiledRange {
+  type: string;
+  /** the ordering's name (SEMVER or the ecosystem), null for a range type we do not know */
+  schemeName: string | null;
+  sorted: Ev[];
+  limits: Ev[];
+  /** set when the events cannot be ordered: the error sorting them threw */
+  sortError: string | null;
+}
+
+/** An affected entry's ranges compiled for one ecosystem: what `evaluateCompiled` reads. */
+export interface CompiledRanges {
+  ecosystem: string;
+  ranges: readonly OsvRange[];
+  compiled: CompiledRange[];
+}
+
+function compileRange(ecosystem: string, r: OsvRange): CompiledRange {
+  const schemeName = r.type === 'SEMVER' ? SEMVER : r.type === 'ECOSYSTEM' ? ecosystem : null;
+  const out: CompiledRange = { type: r.type, schemeName, sorted: [], limits: [], sortError: null };
+  const scheme = schemeName === null ? null : schemeFor(schemeName);
+  if (r.type === 'GIT' || scheme === null) return out; // never evaluated: skipped, or no version parses
+  try {
+    out.sorted = events(r).sort((a, b) => compareEvents(scheme, a, b));
+    out.limits = out.sorted.filter((e) => e.kind === 'limit');
+  } catch (e) {
+    out.sortError = (e as Error).message;
+  }
+  return out;
+}
+
+/** Compiles `ranges` for `ecosystem`: a pure function of the two, so a caller may keep the result for as long as it likes. */
+export function compileRanges(ecosystem: string, ranges: readonly OsvRange[]): CompiledRanges {
+  return { ecosystem, ranges, compiled: ranges.map((r) => compileRange(ecosystem, r)) };
+}
+
+function evaluateRange(scheme: VersionScheme, v: string, sorted: readonly Ev[], limits: readonly Ev[]): RangeResult {
   if (limits.length > 0 && !limits.some((l) => cmpTo(scheme, v, l) < 0)) return { affected: false };
   let affected = false;
   let from: Ev | null = null;
@@ -144,11 +183,17 @@ function listed(scheme: VersionScheme | null, v: string, versions: readonly stri
  * function giving them (null: unreadable), called only when no range decides.
  */
 export function evaluate(ecosystem: string, version: string, ranges: readonly OsvRange[], versions: readonly string[] | (() => readonly string[] | null)): Verdict {
+  return evaluateCompiled(compileRanges(ecosystem, ranges), version, versions);
+}
+
+/** `evaluate` over ranges compiled once (compileRanges), for a caller that checks many versions against the same entry. */
+export function evaluateCompiled(entry: CompiledRanges, version: string, versions: readonly string[] | (() => readonly string[] | null)): Verdict {
+  const { ecosystem, ranges } = entry;
   const undetermined: string[] = [];
   let decided = false;
-  for (const r of ranges) {
+  for (const r of entry.compiled) {
     if (r.type === 'GIT') continue;
-    const schemeName = r.type === 'SEMVER' ? SEMVER : r.type === 'ECOSYSTEM' ? ecosystem : null;
+    const schemeName = r.schemeName;
     if (schemeName === null) {
       undetermined.push(`unknown range type ${r.type}`);
       continue;
@@ -158,9 +203,13 @@ export function evaluate(ecosystem: string, version: string, ranges: readonly Os
       undetermined.push(`${r.type} range: ${p.reason}`);
       continue;
     }
+    if (r.sortError !== null) {
+      undetermined.push(`${r.type} range not orderable: ${r.sortError}`);
+      continue;
+    }
     let res: RangeResult;
     try {
-      res = evaluateRange(p.scheme, version, events(r));
+      res = evaluateRange(p.scheme, version, r.sorted, r.limits);
     } catch (e) {
       undetermined.push(`${r.type} range not orderable: ${(e as Error).message}`);
       continue;

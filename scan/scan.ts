@@ -22,7 +22,8 @@ import { oneFindingPerVulnerability } from './dedupe.ts';
 import { enrich, queryEnrichment } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
 import { type AffectedRow, type CpeMatchRow, type Headline, queryAffected, queryCpes, queryHeadlines } from './match.ts';
-import { evaluate, type OsvRange } from './ranges.ts';
+import { rangeCache } from './range-cache.ts';
+import { evaluateCompiled } from './ranges.ts';
 import type { Sbom, SbomComponent } from './sbom.ts';
 import { SEVERITIES, type Finding, type NotChecked, type ScanResult, type Severity } from './findings.ts';
 import { parse } from './versions/index.ts';
@@ -148,26 +149,31 @@ function match(m: Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore'
 /** An advisory whose range could not be decided for a component. */
 type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 
-/** An affected row's ranges (null: unreadable) and, once a check needed them, its explicit versions: parsed once per scan. */
-type ParsedRow = { ranges: OsvRange[] | null; versions?: string[] | null };
+/**
+ * An affected row's explicit versions (null: unreadable), parsed once per scan when a check first needs them.
+ * Its ranges come from the process's cache (range-cache.ts), parsed and compiled once whatever the scan.
+ */
+type ParsedVersions = Map<AffectedRow, string[] | null>;
 
-function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, parsed: Map<AffectedRow, ParsedRow>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
+function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, parsed: ParsedVersions, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
   for (const { c, id } of targets) {
     const verdicts = new Map<string, { range?: string; fixed?: string | null; undecided?: string }>();
     for (const key of lookupKeys(id)) {
       for (const row of byKey.get(`${key.ecosystem}\u0000${key.package}`) ?? []) {
         const prev = verdicts.get(row.advisory_id);
         if (prev?.range !== undefined) continue; // already affected through another entry
-        let p = parsed.get(row);
-        if (p === undefined) parsed.set(row, (p = { ranges: parseJsonArray<OsvRange>(row.ranges) }));
-        if (!p.ranges) {
+        const compiled = rangeCache.get(row.ecosystem, row.ranges);
+        if (!compiled) {
           verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
           continue;
         }
-        const entry = p;
         // a long list most rows never need: parsed only when no range decides
-        const versions = (): string[] | null => (entry.versions === undefined ? (entry.versions = parseJsonArray<string>(row.versions)) : entry.versions);
-        const v = evaluate(row.ecosystem, id.version, p.ranges, versions);
+        const versions = (): string[] | null => {
+          let list = parsed.get(row);
+          if (list === undefined) parsed.set(row, (list = parseJsonArray<string>(row.versions)));
+          return list;
+        };
+        const v = evaluateCompiled(compiled, id.version, versions);
         if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
         else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
       }
@@ -273,7 +279,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
     const matches: Match[] = [];
     const undecidedRows: Undecided[] = [];
     const byKey = indexAffected(affected);
-    const parsed = new Map<AffectedRow, ParsedRow>();
+    const parsed: ParsedVersions = new Map();
     for (let i = 0; i < purls.length; i += SLICE) {
       await yieldToLoop();
       matchPurls(purls.slice(i, i + SLICE), byKey, parsed, active.version, matches, undecidedRows);
