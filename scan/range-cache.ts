@@ -1,60 +1,78 @@
 /**
- * A per-process cache of affected entries' ranges, parsed from the DB row's
- * JSON and compiled for the row's ecosystem (ranges.ts compileRanges: events
- * sorted once). A site scans the same packages again and again (the images it
- * runs), and parsing plus sorting every candidate row's ranges was a third of
- * a scan's JavaScript.
+ * A per-process cache of affected entries' ranges and explicit versions,
+ * parsed from the DB row's JSON and compiled (ranges.ts compileRanges: events
+ * sorted once for the row's ecosystem; compileVersions: a set and the entries
+ * grouped by leading number). A site scans the same packages again and again
+ * (the images it runs), and parsing and sorting every candidate row's JSON
+ * was a third of a scan's JavaScript and much of its garbage.
  *
- * Keyed by the row's content (ecosystem and `ranges` text), not by its
- * identity in one DB: a cached entry is a pure function of its key, so it is
- * right whatever DB is active, and a new DB (a full import, a delta, a
- * rollback) needs no invalidation — its changed rows are other keys, and the
- * old ones age out. Bounded by two generations of `max` entries: when the
- * current one fills, it becomes the old one (its entries still answer, and
- * are moved back on use) and the one before is dropped.
+ * Keyed by the row's content (ecosystem and `ranges` text; `versions` text),
+ * not by its identity in one DB: a cached entry is a pure function of its key,
+ * so it is right whatever DB is active, and a new DB (a full import, a delta,
+ * a rollback) needs no invalidation — its changed rows are other keys, and
+ * the old ones age out. Bounded by two generations of `max` entries each:
+ * when the current one fills, it becomes the old one (its entries still
+ * answer, and move back on use) and the one before is dropped.
  */
-import { compileRanges, type CompiledRanges, type OsvRange } from './ranges.ts';
+import { compileRanges, compileVersions, type CompiledRanges, type CompiledVersions, type OsvRange } from './ranges.ts';
 
-function parseRanges(text: string): OsvRange[] | null {
+function parseJsonArray<T>(text: string): T[] | null {
   try {
     const v: unknown = JSON.parse(text);
-    return Array.isArray(v) ? (v as OsvRange[]) : null;
+    return Array.isArray(v) ? (v as T[]) : null;
   } catch {
     return null;
   }
 }
 
-export interface RangeCache {
-  /** The compiled ranges of a row, or null when its `ranges` is not a JSON array. */
-  get(ecosystem: string, rangesText: string): CompiledRanges | null;
-}
-
-export function createRangeCache(max = 20_000): RangeCache {
-  let current = new Map<string, CompiledRanges | null>();
-  let old = new Map<string, CompiledRanges | null>();
-  const put = (key: string, value: CompiledRanges | null): void => {
+/** A bounded map from a string to what `make` derives from it (null included), in two generations. */
+function twoGenerations<T>(max: number, make: (key: string) => T): (key: string) => T {
+  let current = new Map<string, T>();
+  let old = new Map<string, T>();
+  const put = (key: string, value: T): void => {
     if (current.size >= max) {
       old = current;
       current = new Map();
     }
     current.set(key, value);
   };
+  return (key) => {
+    const hit = current.get(key);
+    if (hit !== undefined) return hit;
+    const aged = old.get(key);
+    if (aged !== undefined) {
+      old.delete(key);
+      put(key, aged);
+      return aged;
+    }
+    const value = make(key);
+    put(key, value);
+    return value;
+  };
+}
+
+export interface RangeCache {
+  /** The compiled ranges of a row, or null when its `ranges` is not a JSON array. */
+  ranges(ecosystem: string, rangesText: string): CompiledRanges | null;
+  /** The compiled explicit versions of a row, or null when its `versions` is not a JSON array. */
+  versions(versionsText: string): CompiledVersions | null;
+}
+
+export function createRangeCache(max = 20_000): RangeCache {
+  // key: the ecosystem's length, ":", the ecosystem, the ranges text (unambiguous whatever either holds)
+  const ranges = twoGenerations(max, (key): CompiledRanges | null => {
+    const colon = key.indexOf(':');
+    const end = colon + 1 + Number(key.slice(0, colon));
+    const list = parseJsonArray<OsvRange>(key.slice(end));
+    return list === null ? null : compileRanges(key.slice(colon + 1, end), list);
+  });
+  const versions = twoGenerations(max, (text): CompiledVersions | null => {
+    const list = parseJsonArray<string>(text);
+    return list === null ? null : compileVersions(list);
+  });
   return {
-    get(ecosystem, rangesText) {
-      const key = `${ecosystem}\u0000${rangesText}`;
-      const hit = current.get(key);
-      if (hit !== undefined) return hit;
-      const aged = old.get(key);
-      if (aged !== undefined) {
-        old.delete(key);
-        put(key, aged);
-        return aged;
-      }
-      const ranges = parseRanges(rangesText);
-      const value = ranges === null ? null : compileRanges(ecosystem, ranges);
-      put(key, value);
-      return value;
-    },
+    ranges: (ecosystem, rangesText) => ranges(`${ecosystem.length}:${ecosystem}${rangesText}`),
+    versions,
   };
 }
 

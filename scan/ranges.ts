@@ -11,7 +11,7 @@
  * an SBOM version and are skipped. Anything that cannot be decided is
  * reported as undetermined with the reason, never as unaffected.
  */
-import { majorOf, mayHaveMajor, parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
+import { majorOf, parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
 
 export type OsvEvent = { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
 
@@ -162,12 +162,37 @@ function firstFixedAbove(scheme: VersionScheme | null, v: string, ranges: OsvRan
   return best;
 }
 
-function listed(scheme: VersionScheme | null, v: string, versions: readonly string[]): boolean {
-  if (versions.includes(v)) return true;
-  if (!scheme) return false;
-  const major = majorOf(v);
-  for (const w of versions) {
-    if (!mayHaveMajor(major, w)) continue;
+/**
+ * An entry's explicit versions made ready for any number of lookups: a set
+ * for the exact match, and the entries grouped by their leading number, so a
+ * version is compared only with those that may equal it (versions/index.ts
+ * mayHaveMajor) without a pass over the whole list.
+ */
+export interface CompiledVersions {
+  list: readonly string[];
+  exact: ReadonlySet<string>;
+  byMajor: ReadonlyMap<string, readonly string[]>;
+  /** the entries without a leading number (or with an epoch): any version may equal them */
+  noMajor: readonly string[];
+}
+
+export function compileVersions(list: readonly string[]): CompiledVersions {
+  const byMajor = new Map<string, string[]>();
+  const noMajor: string[] = [];
+  for (const w of list) {
+    const m = typeof w === 'string' ? majorOf(w) : null;
+    if (m === null) noMajor.push(w);
+    else {
+      const g = byMajor.get(m);
+      if (g) g.push(w);
+      else byMajor.set(m, [w]);
+    }
+  }
+  return { list, exact: new Set(list), byMajor, noMajor };
+}
+
+function equalsOne(scheme: VersionScheme, v: string, candidates: readonly string[]): boolean {
+  for (const w of candidates) {
     try {
       if (scheme.invalidReason(w) === null && scheme.compare(v, w) === 0) return true;
     } catch {
@@ -177,17 +202,33 @@ function listed(scheme: VersionScheme | null, v: string, versions: readonly stri
   return false;
 }
 
+function listed(scheme: VersionScheme | null, v: string, versions: CompiledVersions): boolean {
+  if (versions.exact.has(v)) return true;
+  if (!scheme) return false;
+  const major = majorOf(v);
+  if (major === null) return equalsOne(scheme, v, versions.list);
+  return equalsOne(scheme, v, versions.byMajor.get(major) ?? []) || equalsOne(scheme, v, versions.noMajor);
+}
+
 /**
  * Whether `version` of a package in `ecosystem` is affected by one OSV
  * `affected` entry (its ranges and explicit versions). `versions` may be a
  * function giving them (null: unreadable), called only when no range decides.
  */
 export function evaluate(ecosystem: string, version: string, ranges: readonly OsvRange[], versions: readonly string[] | (() => readonly string[] | null)): Verdict {
-  return evaluateCompiled(compileRanges(ecosystem, ranges), version, versions);
+  const list = (): CompiledVersions | null => {
+    const l = typeof versions === 'function' ? versions() : versions;
+    return l === null ? null : compileVersions(l);
+  };
+  return evaluateCompiled(compileRanges(ecosystem, ranges), version, list);
 }
 
-/** `evaluate` over ranges compiled once (compileRanges), for a caller that checks many versions against the same entry. */
-export function evaluateCompiled(entry: CompiledRanges, version: string, versions: readonly string[] | (() => readonly string[] | null)): Verdict {
+/**
+ * `evaluate` over ranges and versions compiled once (compileRanges,
+ * compileVersions), for a caller that checks many versions against the same
+ * entry; `versions` is called only when no range decides.
+ */
+export function evaluateCompiled(entry: CompiledRanges, version: string, versions: () => CompiledVersions | null): Verdict {
   const { ecosystem, ranges } = entry;
   const undetermined: string[] = [];
   let decided = false;
@@ -218,7 +259,7 @@ export function evaluateCompiled(entry: CompiledRanges, version: string, version
     if (res.affected) return { status: 'affected', range: res.range, fixed: res.fixed };
   }
   // The explicit versions only now: a version a range covers never needs them (a caller may pass them unparsed).
-  const list = typeof versions === 'function' ? versions() : versions;
+  const list = versions();
   if (list === null) return { status: 'undetermined', reason: 'the explicit versions list of this entry is unreadable' };
   const ecoScheme = parse(ecosystem, version).ok ? schemeFor(ecosystem) : null;
   if (listed(ecoScheme, version, list)) {
@@ -226,7 +267,7 @@ export function evaluateCompiled(entry: CompiledRanges, version: string, version
   }
   if (undetermined.length > 0) return { status: 'undetermined', reason: undetermined.join('; ') };
   // an explicit versions list decides "not listed" when only GIT ranges are given
-  if (!decided && list.length === 0) {
+  if (!decided && list.list.length === 0) {
     return { status: 'undetermined', reason: 'only GIT (commit) ranges, which an SBOM version cannot be checked against' };
   }
   return { status: 'unaffected' };

@@ -100,15 +100,6 @@ async function classify(sbom: Sbom): Promise<{ purls: PurlTarget[]; cpes: CpeTar
   return { purls, cpes, notChecked };
 }
 
-function parseJsonArray<T>(text: string): T[] | null {
-  try {
-    const v: unknown = JSON.parse(text);
-    return Array.isArray(v) ? (v as T[]) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Affected rows by `<ecosystem>\0<package>`. */
 function indexAffected(rows: AffectedRow[]): Map<string, AffectedRow[]> {
   const byKey = new Map<string, AffectedRow[]>();
@@ -149,31 +140,21 @@ function match(m: Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore'
 /** An advisory whose range could not be decided for a component. */
 type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 
-/**
- * An affected row's explicit versions (null: unreadable), parsed once per scan when a check first needs them.
- * Its ranges come from the process's cache (range-cache.ts), parsed and compiled once whatever the scan.
- */
-type ParsedVersions = Map<AffectedRow, string[] | null>;
-
-function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, parsed: ParsedVersions, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
+/** An affected row's ranges and explicit versions come from the process's cache (range-cache.ts), parsed and compiled once whatever the scan. */
+function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
   for (const { c, id } of targets) {
     const verdicts = new Map<string, { range?: string; fixed?: string | null; undecided?: string }>();
     for (const key of lookupKeys(id)) {
       for (const row of byKey.get(`${key.ecosystem}\u0000${key.package}`) ?? []) {
         const prev = verdicts.get(row.advisory_id);
         if (prev?.range !== undefined) continue; // already affected through another entry
-        const compiled = rangeCache.get(row.ecosystem, row.ranges);
+        const compiled = rangeCache.ranges(row.ecosystem, row.ranges);
         if (!compiled) {
           verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
           continue;
         }
         // a long list most rows never need: parsed only when no range decides
-        const versions = (): string[] | null => {
-          let list = parsed.get(row);
-          if (list === undefined) parsed.set(row, (list = parseJsonArray<string>(row.versions)));
-          return list;
-        };
-        const v = evaluateCompiled(compiled, id.version, versions);
+        const v = evaluateCompiled(compiled, id.version, () => rangeCache.versions(row.versions));
         if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
         else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
       }
@@ -279,10 +260,9 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
     const matches: Match[] = [];
     const undecidedRows: Undecided[] = [];
     const byKey = indexAffected(affected);
-    const parsed: ParsedVersions = new Map();
     for (let i = 0; i < purls.length; i += SLICE) {
       await yieldToLoop();
-      matchPurls(purls.slice(i, i + SLICE), byKey, parsed, active.version, matches, undecidedRows);
+      matchPurls(purls.slice(i, i + SLICE), byKey, active.version, matches, undecidedRows);
     }
     await yieldToLoop();
     matchCpes(cpes, cpeRows, active.version, matches);
