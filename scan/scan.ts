@@ -21,6 +21,7 @@ import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
 import { enrich, queryEnrichment } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
+import { optionalTables } from './optional-tables.ts';
 import { type AffectedRow, type CpeMatchRow, type Headline, queryAffected, queryCpes, queryHeadlines } from './match.ts';
 import { rangeCache } from './range-cache.ts';
 import { evaluateCompiled } from './ranges.ts';
@@ -254,7 +255,9 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
     // are checked here (sent now, awaited after): the two halves of the work overlap.
     const candidates = [...new Set([...affected.map((r) => r.advisory_id), ...cpeRows.map((r) => r.advisory_id)])];
     const headlinesP = queryHeadlines(client, active.schema, candidates);
-    const kitVexP = kitVexStatements(client, active.schema, candidates);
+    const tablesP = optionalTables(client, active.schema);
+    tablesP.catch(() => undefined);
+    const kitVexP = tablesP.then((has) => kitVexStatements(client, active.schema, candidates, has.vex));
     headlinesP.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     kitVexP.catch(() => undefined);
     const matches: Match[] = [];
@@ -274,7 +277,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
       active,
       matched,
       undecided: undecidedRows.filter((u) => headlines.has(u.advisoryId)).map((u) => skipped(u.c, u.reason, u.advisoryId)),
-      enrichment: await queryEnrichment(client, active.schema, ids),
+      enrichment: await queryEnrichment(client, active.schema, ids, await tablesP),
       kitVex: await kitVexP,
     };
   });
