@@ -10,9 +10,9 @@
  * not by its identity in one DB: a cached entry is a pure function of its key,
  * so it is right whatever DB is active, and a new DB (a full import, a delta,
  * a rollback) needs no invalidation — its changed rows are other keys, and
- * the old ones age out. Bounded by two generations of `max` entries each:
- * when the current one fills, it becomes the old one (its entries still
- * answer, and move back on use) and the one before is dropped.
+ * the old ones age out. Bounded by two generations of `maxChars` characters
+ * of keys each: when the current one fills, it becomes the old one (its
+ * entries still answer, and move back on use) and the one before is dropped.
  */
 import { compileRanges, compileVersions, type CompiledRanges, type CompiledVersions, type OsvRange } from './ranges.ts';
 
@@ -25,16 +25,26 @@ function parseJsonArray<T>(text: string): T[] | null {
   }
 }
 
-/** A bounded map from a string to what `make` derives from it (null included), in two generations. */
-function twoGenerations<T>(max: number, make: (key: string) => T): (key: string) => T {
+/**
+ * A bounded map from a string to what `make` derives from it (null included),
+ * in two generations of at most `maxChars` characters of keys each (plus a
+ * little for each entry): what an entry holds grows with its key, and keys
+ * run from a few dozen characters to a `versions` list of hundreds of
+ * thousands.
+ */
+function twoGenerations<T>(maxChars: number, make: (key: string) => T): (key: string) => T {
   let current = new Map<string, T>();
   let old = new Map<string, T>();
+  let chars = 0;
   const put = (key: string, value: T): void => {
-    if (current.size >= max) {
+    const weight = key.length + 64;
+    if (chars + weight > maxChars && current.size > 0) {
       old = current;
       current = new Map();
+      chars = 0;
     }
     current.set(key, value);
+    chars += weight;
   };
   return (key) => {
     const hit = current.get(key);
@@ -58,15 +68,16 @@ export interface RangeCache {
   versions(versionsText: string): CompiledVersions | null;
 }
 
-export function createRangeCache(max = 20_000): RangeCache {
+/** `maxChars`: each generation's bound, for ranges and for versions apart (a 1,000-component scan at full size touches about 0.4 million characters of `ranges`). */
+export function createRangeCache(maxChars = 1_000_000): RangeCache {
   // key: the ecosystem's length, ":", the ecosystem, the ranges text (unambiguous whatever either holds)
-  const ranges = twoGenerations(max, (key): CompiledRanges | null => {
+  const ranges = twoGenerations(maxChars, (key): CompiledRanges | null => {
     const colon = key.indexOf(':');
     const end = colon + 1 + Number(key.slice(0, colon));
     const list = parseJsonArray<OsvRange>(key.slice(end));
     return list === null ? null : compileRanges(key.slice(colon + 1, end), list);
   });
-  const versions = twoGenerations(max, (text): CompiledVersions | null => {
+  const versions = twoGenerations(maxChars, (text): CompiledVersions | null => {
     const list = parseJsonArray<string>(text);
     return list === null ? null : compileVersions(list);
   });
