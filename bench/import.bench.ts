@@ -20,8 +20,8 @@
  *  6. scans of a 1,000-component SBOM (components taken from the DB so that
  *     they hit) against the full-size DB: p50 and p95 over BENCH_SCANS runs,
  *     after 3 warm-up scans (a running API is warm); then BENCH_SCANS
- *     different SBOMs scanned once each (nothing of one scan's versions
- *     parsed before);
+ *     different SBOMs scanned once each (other packages; rows an earlier
+ *     SBOM shared are already compiled, scan/range-cache.ts, as at a site);
  *  7. re-scan after a nightly delta: BENCH_RESCAN_SBOMS (100) stored SBOMs of
  *     1,000 components each (`stella sbom add`'s function), then the first
  *     delta of BENCH_DELTAS put → active; measured from the activation's

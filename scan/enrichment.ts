@@ -13,13 +13,9 @@
 import type { PoolClient } from 'pg';
 import { ident } from '../infra/db.ts';
 import type { EpssInfo, Finding, KevInfo } from './findings.ts';
+import { optionalTables, type OptionalTables } from './optional-tables.ts';
 
 const CVE = /^CVE-\d{4}-\d+$/;
-
-async function hasTable(client: PoolClient, schema: string, table: string): Promise<boolean> {
-  const r = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${ident(schema)}.${ident(table)}`]);
-  return Boolean(r.rows[0]?.t);
-}
 
 export interface Enrichment {
   kev: Map<string, KevInfo>;
@@ -29,58 +25,57 @@ export interface Enrichment {
 }
 
 /** KEV and EPSS rows of `ids` (CVE ids only are looked up). */
-export async function queryEnrichment(client: PoolClient, schema: string, ids: Iterable<string>): Promise<Enrichment> {
+type KevRow = { cve_id: string; date_added: string; due_date: string | null; known_ransomware: string | null; vulnerability_name: string | null; required_action: string | null };
+type EnisaRow = { cve_id: string; euvd_id: string; exploited_since: string; vendor_project: string | null; product: string | null };
+type EpssRow = { cve_id: string; score: number; percentile: number; score_date: string };
+
+/**
+ * The KEV, ENISA and EPSS entries of `ids`' CVEs: one round trip for the
+ * three (each table's rows as a JSON array), reading only the tables the
+ * schema holds (`tables`, else asked here).
+ */
+export async function queryEnrichment(client: PoolClient, schema: string, ids: Iterable<string>, tables?: OptionalTables): Promise<Enrichment> {
   const cves = [...new Set([...ids].filter((i) => CVE.test(i)))];
   const out: Enrichment = { kev: new Map(), enisa: new Map(), epss: new Map() };
   if (cves.length === 0) return out;
-  if (await hasTable(client, schema, 'kev')) {
-    const r = await client.query<{ cve_id: string; date_added: string; due_date: string | null; known_ransomware: string | null; vulnerability_name: string | null; required_action: string | null }>(
-      `SELECT cve_id, date_added, due_date, known_ransomware, vulnerability_name, required_action FROM ${ident(schema)}.kev WHERE cve_id = ANY($1::text[])`,
-      [cves],
-    );
-    for (const k of r.rows) {
-      out.kev.set(k.cve_id, {
-        cve: k.cve_id,
-        catalog: 'cisa',
-        catalogs: ['cisa'],
-        dateAdded: k.date_added,
-        dueDate: k.due_date,
-        knownRansomwareCampaignUse: k.known_ransomware,
-        vulnerabilityName: k.vulnerability_name,
-        requiredAction: k.required_action,
-      });
-    }
+  const has = tables ?? (await optionalTables(client, schema));
+  const part = (table: string, columns: string): string =>
+    `(SELECT json_agg(x) FROM (SELECT ${columns} FROM ${ident(schema)}.${ident(table)} WHERE cve_id = ANY($1::text[])) x)`;
+  const kev = has.kev ? part('kev', 'cve_id, date_added, due_date, known_ransomware, vulnerability_name, required_action') : 'NULL::json';
+  const enisa = has.euvd_kev ? part('euvd_kev', 'cve_id, euvd_id, exploited_since, vendor_project, product') : 'NULL::json';
+  const epss = has.epss ? part('epss', 'cve_id, score, percentile, score_date') : 'NULL::json';
+  if (!has.kev && !has.euvd_kev && !has.epss) return out;
+  const r = await client.query<{ kev: KevRow[] | null; enisa: EnisaRow[] | null; epss: EpssRow[] | null }>(`SELECT ${kev} AS kev, ${enisa} AS enisa, ${epss} AS epss`, [cves]);
+  const row = r.rows[0]!;
+  for (const k of row.kev ?? []) {
+    out.kev.set(k.cve_id, {
+      cve: k.cve_id,
+      catalog: 'cisa',
+      catalogs: ['cisa'],
+      dateAdded: k.date_added,
+      dueDate: k.due_date,
+      knownRansomwareCampaignUse: k.known_ransomware,
+      vulnerabilityName: k.vulnerability_name,
+      requiredAction: k.required_action,
+    });
   }
-  if (await hasTable(client, schema, 'euvd_kev')) {
-    const r = await client.query<{ cve_id: string; euvd_id: string; exploited_since: string; vendor_project: string | null; product: string | null }>(
-      `SELECT cve_id, euvd_id, exploited_since, vendor_project, product FROM ${ident(schema)}.euvd_kev WHERE cve_id = ANY($1::text[])`,
-      [cves],
-    );
-    for (const k of r.rows) {
-      out.enisa.set(k.cve_id, {
-        cve: k.cve_id,
-        catalog: 'enisa',
-        catalogs: ['enisa'],
-        euvdId: k.euvd_id,
-        dateAdded: k.exploited_since,
-        dueDate: null,
-        knownRansomwareCampaignUse: null,
-        vulnerabilityName: [k.vendor_project, k.product].filter(Boolean).join(' ') || null,
-        requiredAction: null,
-      });
-    }
+  for (const k of row.enisa ?? []) {
+    out.enisa.set(k.cve_id, {
+      cve: k.cve_id,
+      catalog: 'enisa',
+      catalogs: ['enisa'],
+      euvdId: k.euvd_id,
+      dateAdded: k.exploited_since,
+      dueDate: null,
+      knownRansomwareCampaignUse: null,
+      vulnerabilityName: [k.vendor_project, k.product].filter(Boolean).join(' ') || null,
+      requiredAction: null,
+    });
   }
-  if (await hasTable(client, schema, 'epss')) {
-    const r = await client.query<{ cve_id: string; score: number; percentile: number; score_date: string }>(
-      `SELECT cve_id, score, percentile, score_date FROM ${ident(schema)}.epss WHERE cve_id = ANY($1::text[])`,
-      [cves],
-    );
-    for (const e of r.rows) out.epss.set(e.cve_id, { cve: e.cve_id, score: e.score, percentile: e.percentile, date: e.score_date });
-  }
+  for (const e of row.epss ?? []) out.epss.set(e.cve_id, { cve: e.cve_id, score: e.score, percentile: e.percentile, date: e.score_date });
   return out;
 }
 
-/** The finding with its `kev` and `epss` set (null when none of its CVE ids has one). */
 export function enrich(f: Finding, e: Enrichment): Finding {
   let cisa: KevInfo | null = null;
   let enisa: KevInfo | null = null;

@@ -4,10 +4,10 @@
  * parameter pair and is joined with `unnest`, so a 1,000-component SBOM is
  * one round trip on the (ecosystem, package) index; likewise (part, vendor,
  * product) for CPEs. The candidate rows carry only what the version check
- * needs; the candidates' headlines (summary, severity, aliases) are a query
- * of their own (queryHeadlines), which the scan sends before it checks the
- * versions, and withdrawn advisories have none, so their matches never come
- * back.
+ * needs; the matches' headlines (summary, severity, aliases) are a query
+ * of their own (queryHeadlines), which the scan sends once the versions are
+ * checked, for what matched only, and withdrawn advisories have none, so
+ * their matches never come back.
  */
 import type { PoolClient } from 'pg';
 import { ident } from '../infra/db.ts';
@@ -68,10 +68,11 @@ export async function queryCpes(client: PoolClient, schema: string, keys: { part
 }
 
 /**
- * The headlines of the advisories `advisoryIds` (a scan's candidates), by id.
+ * The headlines of the advisories `advisoryIds` (what a scan matched), by id.
  * A withdrawn advisory has none: its matches are dropped. A query apart from
- * the candidate rows, so PostgreSQL answers it while the scan checks versions,
- * and each advisory's headline and aliases are read once, not once a row.
+ * the candidate rows, so it reads only the advisories that matched (about a
+ * third of the candidates), each advisory's headline and aliases once, not
+ * once a row.
  */
 export async function queryHeadlines(client: PoolClient, schema: string, advisoryIds: Iterable<string>): Promise<Map<string, Headline>> {
   const ids = [...new Set(advisoryIds)];

@@ -11,7 +11,7 @@
  * an SBOM version and are skipped. Anything that cannot be decided is
  * reported as undetermined with the reason, never as unaffected.
  */
-import { majorOf, mayHaveMajor, parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
+import { majorOf, parse, schemeFor, SEMVER, type VersionScheme } from './versions/index.ts';
 
 export type OsvEvent = { introduced: string } | { fixed: string } | { last_affected: string } | { limit: string };
 
@@ -75,9 +75,48 @@ function cmpTo(scheme: VersionScheme, v: string, e: Ev): number {
 
 type RangeResult = { affected: false } | { affected: true; range: string; fixed: string | null };
 
-function evaluateRange(scheme: VersionScheme, v: string, evs: Ev[]): RangeResult {
-  const sorted = [...evs].sort((a, b) => compareEvents(scheme, a, b));
-  const limits = sorted.filter((e) => e.kind === 'limit');
+/**
+ * One range made ready for any number of versions: its events sorted once
+ * (sorting compares every pair of event versions, the bulk of a check when it
+ * was done per version), its limits picked out, or why it cannot be sorted.
+ */
+interface CompiledRange {
+  type: string;
+  /** the ordering's name (SEMVER or the ecosystem), null for a range type we do not know */
+  schemeName: string | null;
+  sorted: Ev[];
+  limits: Ev[];
+  /** set when the events cannot be ordered: the error sorting them threw */
+  sortError: string | null;
+}
+
+/** An affected entry's ranges compiled for one ecosystem: what `evaluateCompiled` reads. */
+export interface CompiledRanges {
+  ecosystem: string;
+  ranges: readonly OsvRange[];
+  compiled: CompiledRange[];
+}
+
+function compileRange(ecosystem: string, r: OsvRange): CompiledRange {
+  const schemeName = r.type === 'SEMVER' ? SEMVER : r.type === 'ECOSYSTEM' ? ecosystem : null;
+  const out: CompiledRange = { type: r.type, schemeName, sorted: [], limits: [], sortError: null };
+  const scheme = schemeName === null ? null : schemeFor(schemeName);
+  if (r.type === 'GIT' || scheme === null) return out; // never evaluated: skipped, or no version parses
+  try {
+    out.sorted = events(r).sort((a, b) => compareEvents(scheme, a, b));
+    out.limits = out.sorted.filter((e) => e.kind === 'limit');
+  } catch (e) {
+    out.sortError = (e as Error).message;
+  }
+  return out;
+}
+
+/** Compiles `ranges` for `ecosystem`: a pure function of the two, so a caller may keep the result for as long as it likes. */
+export function compileRanges(ecosystem: string, ranges: readonly OsvRange[]): CompiledRanges {
+  return { ecosystem, ranges, compiled: ranges.map((r) => compileRange(ecosystem, r)) };
+}
+
+function evaluateRange(scheme: VersionScheme, v: string, sorted: readonly Ev[], limits: readonly Ev[]): RangeResult {
   if (limits.length > 0 && !limits.some((l) => cmpTo(scheme, v, l) < 0)) return { affected: false };
   let affected = false;
   let from: Ev | null = null;
@@ -123,12 +162,37 @@ function firstFixedAbove(scheme: VersionScheme | null, v: string, ranges: OsvRan
   return best;
 }
 
-function listed(scheme: VersionScheme | null, v: string, versions: readonly string[]): boolean {
-  if (versions.includes(v)) return true;
-  if (!scheme) return false;
-  const major = majorOf(v);
-  for (const w of versions) {
-    if (!mayHaveMajor(major, w)) continue;
+/**
+ * An entry's explicit versions made ready for any number of lookups: a set
+ * for the exact match, and the entries grouped by their leading number, so a
+ * version is compared only with those that may equal it (versions/index.ts
+ * mayHaveMajor) without a pass over the whole list.
+ */
+export interface CompiledVersions {
+  list: readonly string[];
+  exact: ReadonlySet<string>;
+  byMajor: ReadonlyMap<string, readonly string[]>;
+  /** the entries without a leading number (or with an epoch): any version may equal them */
+  noMajor: readonly string[];
+}
+
+export function compileVersions(list: readonly string[]): CompiledVersions {
+  const byMajor = new Map<string, string[]>();
+  const noMajor: string[] = [];
+  for (const w of list) {
+    const m = typeof w === 'string' ? majorOf(w) : null;
+    if (m === null) noMajor.push(w);
+    else {
+      const g = byMajor.get(m);
+      if (g) g.push(w);
+      else byMajor.set(m, [w]);
+    }
+  }
+  return { list, exact: new Set(list), byMajor, noMajor };
+}
+
+function equalsOne(scheme: VersionScheme, v: string, candidates: readonly string[]): boolean {
+  for (const w of candidates) {
     try {
       if (scheme.invalidReason(w) === null && scheme.compare(v, w) === 0) return true;
     } catch {
@@ -138,17 +202,39 @@ function listed(scheme: VersionScheme | null, v: string, versions: readonly stri
   return false;
 }
 
+function listed(scheme: VersionScheme | null, v: string, versions: CompiledVersions): boolean {
+  if (versions.exact.has(v)) return true;
+  if (!scheme) return false;
+  const major = majorOf(v);
+  if (major === null) return equalsOne(scheme, v, versions.list);
+  return equalsOne(scheme, v, versions.byMajor.get(major) ?? []) || equalsOne(scheme, v, versions.noMajor);
+}
+
 /**
  * Whether `version` of a package in `ecosystem` is affected by one OSV
  * `affected` entry (its ranges and explicit versions). `versions` may be a
  * function giving them (null: unreadable), called only when no range decides.
  */
 export function evaluate(ecosystem: string, version: string, ranges: readonly OsvRange[], versions: readonly string[] | (() => readonly string[] | null)): Verdict {
+  const list = (): CompiledVersions | null => {
+    const l = typeof versions === 'function' ? versions() : versions;
+    return l === null ? null : compileVersions(l);
+  };
+  return evaluateCompiled(compileRanges(ecosystem, ranges), version, list);
+}
+
+/**
+ * `evaluate` over ranges and versions compiled once (compileRanges,
+ * compileVersions), for a caller that checks many versions against the same
+ * entry; `versions` is called only when no range decides.
+ */
+export function evaluateCompiled(entry: CompiledRanges, version: string, versions: () => CompiledVersions | null): Verdict {
+  const { ecosystem, ranges } = entry;
   const undetermined: string[] = [];
   let decided = false;
-  for (const r of ranges) {
+  for (const r of entry.compiled) {
     if (r.type === 'GIT') continue;
-    const schemeName = r.type === 'SEMVER' ? SEMVER : r.type === 'ECOSYSTEM' ? ecosystem : null;
+    const schemeName = r.schemeName;
     if (schemeName === null) {
       undetermined.push(`unknown range type ${r.type}`);
       continue;
@@ -158,9 +244,13 @@ export function evaluate(ecosystem: string, version: string, ranges: readonly Os
       undetermined.push(`${r.type} range: ${p.reason}`);
       continue;
     }
+    if (r.sortError !== null) {
+      undetermined.push(`${r.type} range not orderable: ${r.sortError}`);
+      continue;
+    }
     let res: RangeResult;
     try {
-      res = evaluateRange(p.scheme, version, events(r));
+      res = evaluateRange(p.scheme, version, r.sorted, r.limits);
     } catch (e) {
       undetermined.push(`${r.type} range not orderable: ${(e as Error).message}`);
       continue;
@@ -169,7 +259,7 @@ export function evaluate(ecosystem: string, version: string, ranges: readonly Os
     if (res.affected) return { status: 'affected', range: res.range, fixed: res.fixed };
   }
   // The explicit versions only now: a version a range covers never needs them (a caller may pass them unparsed).
-  const list = typeof versions === 'function' ? versions() : versions;
+  const list = versions();
   if (list === null) return { status: 'undetermined', reason: 'the explicit versions list of this entry is unreadable' };
   const ecoScheme = parse(ecosystem, version).ok ? schemeFor(ecosystem) : null;
   if (listed(ecoScheme, version, list)) {
@@ -177,7 +267,7 @@ export function evaluate(ecosystem: string, version: string, ranges: readonly Os
   }
   if (undetermined.length > 0) return { status: 'undetermined', reason: undetermined.join('; ') };
   // an explicit versions list decides "not listed" when only GIT ranges are given
-  if (!decided && list.length === 0) {
+  if (!decided && list.list.length === 0) {
     return { status: 'undetermined', reason: 'only GIT (commit) ranges, which an SBOM version cannot be checked against' };
   }
   return { status: 'unaffected' };

@@ -21,8 +21,10 @@ import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
 import { enrich, queryEnrichment } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
+import { optionalTables } from './optional-tables.ts';
 import { type AffectedRow, type CpeMatchRow, type Headline, queryAffected, queryCpes, queryHeadlines } from './match.ts';
-import { evaluate, type OsvRange } from './ranges.ts';
+import { rangeCache } from './range-cache.ts';
+import { evaluateCompiled } from './ranges.ts';
 import type { Sbom, SbomComponent } from './sbom.ts';
 import { SEVERITIES, type Finding, type NotChecked, type ScanResult, type Severity } from './findings.ts';
 import { parse } from './versions/index.ts';
@@ -99,15 +101,6 @@ async function classify(sbom: Sbom): Promise<{ purls: PurlTarget[]; cpes: CpeTar
   return { purls, cpes, notChecked };
 }
 
-function parseJsonArray<T>(text: string): T[] | null {
-  try {
-    const v: unknown = JSON.parse(text);
-    return Array.isArray(v) ? (v as T[]) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Affected rows by `<ecosystem>\0<package>`. */
 function indexAffected(rows: AffectedRow[]): Map<string, AffectedRow[]> {
   const byKey = new Map<string, AffectedRow[]>();
@@ -148,26 +141,21 @@ function match(m: Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore'
 /** An advisory whose range could not be decided for a component. */
 type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 
-/** An affected row's ranges (null: unreadable) and, once a check needed them, its explicit versions: parsed once per scan. */
-type ParsedRow = { ranges: OsvRange[] | null; versions?: string[] | null };
-
-function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, parsed: Map<AffectedRow, ParsedRow>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
+/** An affected row's ranges and explicit versions come from the process's cache (range-cache.ts), parsed and compiled once whatever the scan. */
+function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
   for (const { c, id } of targets) {
     const verdicts = new Map<string, { range?: string; fixed?: string | null; undecided?: string }>();
     for (const key of lookupKeys(id)) {
       for (const row of byKey.get(`${key.ecosystem}\u0000${key.package}`) ?? []) {
         const prev = verdicts.get(row.advisory_id);
         if (prev?.range !== undefined) continue; // already affected through another entry
-        let p = parsed.get(row);
-        if (p === undefined) parsed.set(row, (p = { ranges: parseJsonArray<OsvRange>(row.ranges) }));
-        if (!p.ranges) {
+        const compiled = rangeCache.ranges(row.ecosystem, row.ranges);
+        if (!compiled) {
           verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
           continue;
         }
-        const entry = p;
         // a long list most rows never need: parsed only when no range decides
-        const versions = (): string[] | null => (entry.versions === undefined ? (entry.versions = parseJsonArray<string>(row.versions)) : entry.versions);
-        const v = evaluate(row.ecosystem, id.version, p.ranges, versions);
+        const v = evaluateCompiled(compiled, id.version, () => rangeCache.versions(row.versions));
         if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
         else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
       }
@@ -263,23 +251,24 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
   const { active, matched, undecided, enrichment, kitVex } = await withActiveSnapshot(pool, async (client, active) => {
     const affected = await queryAffected(client, active.schema, pairs);
     const cpeRows = await queryCpes(client, active.schema, cpeKeys);
-    // The candidates' headlines and the kit's VEX for them are read by PostgreSQL while the ranges
-    // are checked here (sent now, awaited after): the two halves of the work overlap.
+    // The kit's VEX for the candidates is read by PostgreSQL while the ranges are checked here (sent
+    // now, awaited after); the headlines only for what matched, after the checks: reading them for
+    // every candidate cost PostgreSQL about twice the time the checks take.
     const candidates = [...new Set([...affected.map((r) => r.advisory_id), ...cpeRows.map((r) => r.advisory_id)])];
-    const headlinesP = queryHeadlines(client, active.schema, candidates);
-    const kitVexP = kitVexStatements(client, active.schema, candidates);
-    headlinesP.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
+    const tablesP = optionalTables(client, active.schema);
+    const kitVexP = tablesP.then((has) => kitVexStatements(client, active.schema, candidates, has.vex));
+    tablesP.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     kitVexP.catch(() => undefined);
     const matches: Match[] = [];
     const undecidedRows: Undecided[] = [];
     const byKey = indexAffected(affected);
-    const parsed = new Map<AffectedRow, ParsedRow>();
     for (let i = 0; i < purls.length; i += SLICE) {
       await yieldToLoop();
-      matchPurls(purls.slice(i, i + SLICE), byKey, parsed, active.version, matches, undecidedRows);
+      matchPurls(purls.slice(i, i + SLICE), byKey, active.version, matches, undecidedRows);
     }
     await yieldToLoop();
     matchCpes(cpes, cpeRows, active.version, matches);
+    const headlinesP = queryHeadlines(client, active.schema, [...matches.map((m) => m.advisoryId), ...undecidedRows.map((u) => u.advisoryId)]);
     const headlines = await headlinesP;
     const matched = withHeadlines(matches, headlines);
     const ids = new Set<string>();
@@ -288,7 +277,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
       active,
       matched,
       undecided: undecidedRows.filter((u) => headlines.has(u.advisoryId)).map((u) => skipped(u.c, u.reason, u.advisoryId)),
-      enrichment: await queryEnrichment(client, active.schema, ids),
+      enrichment: await queryEnrichment(client, active.schema, ids, await tablesP),
       kitVex: await kitVexP,
     };
   });

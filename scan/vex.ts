@@ -356,10 +356,13 @@ export async function readVexFile(file: string, opts: ReadVexOptions = {}): Prom
 }
 
 /** The kit's statements (the active DB's `vex` table) for these advisories. */
-export async function kitVexStatements(client: PoolClient, schema: string, advisoryIds: string[]): Promise<VexStatement[]> {
+export async function kitVexStatements(client: PoolClient, schema: string, advisoryIds: string[], hasVex?: boolean): Promise<VexStatement[]> {
   if (advisoryIds.length === 0) return [];
-  const has = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${ident(schema)}.vex`]);
-  if (!has.rows[0]?.t) return [];
+  if (hasVex === undefined) {
+    const has = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${ident(schema)}.vex`]);
+    hasVex = Boolean(has.rows[0]?.t);
+  }
+  if (!hasVex) return [];
   const r = await client.query<{ advisory_id: string; vulnerability_id: string; product_purl: string | null; product_cpe: string | null; status: string; justification: string | null; impact_statement: string | null; publisher: string; document: string }>(
     `SELECT advisory_id, vulnerability_id, product_purl, product_cpe, status, justification, impact_statement, publisher, document
        FROM ${ident(schema)}.vex WHERE advisory_id = ANY($1::text[]) ORDER BY advisory_id, vulnerability_id, product_purl, product_cpe, document`,

@@ -10,18 +10,20 @@
  * wherever npm answers.
  */
 import semverPkg from 'semver';
+import { memoize } from './memo.ts';
 import { compareSemverLike } from './semver.ts';
 import type { VersionScheme } from './types.ts';
 
 const LOOSE = { loose: true } as const;
 
-function npmParse(v: string): semverPkg.SemVer | null {
+/** npm's parse, remembered per string (a scan compares the same versions many times); the SemVer objects are only compared, never changed. */
+const npmParse = memoize((v: string): semverPkg.SemVer | null => {
   try {
     return semverPkg.parse(v, LOOSE);
   } catch {
     return null;
   }
-}
+});
 
 export const npm: VersionScheme = {
   name: 'npm SemVer',

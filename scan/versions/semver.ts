@@ -9,6 +9,7 @@
  * (a leading "-" dropped) and build metadata (after "+", ignored). Validity is
  * stricter: see `semverInvalidReason`.
  */
+import { memoize } from './memo.ts';
 import { compareDigits, compareStrings, type VersionScheme } from './types.ts';
 
 interface SemverLike {
@@ -66,9 +67,12 @@ export function comparePrerelease(a: readonly string[], b: readonly string[], fo
   return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
+/** parseSemverLike with three numbers, remembered: a scan compares the same versions many times. Callers never change the result. */
+const parseThree = memoize((v: string): SemverLike => parseSemverLike(v, 3));
+
 export function compareSemverLike(a: string, b: string, maxCore = 3, foldCase = false): number {
-  const x = parseSemverLike(a, maxCore);
-  const y = parseSemverLike(b, maxCore);
+  const x = maxCore === 3 ? parseThree(a) : parseSemverLike(a, maxCore);
+  const y = maxCore === 3 ? parseThree(b) : parseSemverLike(b, maxCore);
   return compareCore(x.core, y.core) || comparePrerelease(x.pre, y.pre, foldCase);
 }
 

@@ -35,10 +35,18 @@ export function sign(n: number | bigint): number {
 
 /** Compares two strings of ASCII digits as numbers of any size (leading zeros ignored). */
 export function compareDigits(a: string, b: string): number {
-  const x = a.replace(/^0+/, '');
-  const y = b.replace(/^0+/, '');
-  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
-  return x < y ? -1 : x > y ? 1 : 0;
+  // no copies: skip the leading zeros by index, then compare lengths, then digit by digit
+  let i = 0;
+  let j = 0;
+  while (i < a.length && a.charCodeAt(i) === 48) i++;
+  while (j < b.length && b.charCodeAt(j) === 48) j++;
+  const n = a.length - i;
+  if (n !== b.length - j) return n < b.length - j ? -1 : 1;
+  for (let k = 0; k < n; k++) {
+    const d = a.charCodeAt(i + k) - b.charCodeAt(j + k);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
 }
 
 /** Plain code-unit (ASCII for ASCII input) string order, like C strcmp. */
