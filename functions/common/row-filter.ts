@@ -1,0 +1,127 @@
+/**
+ * Line filters over a DB member's COPY text (bundle/tsv.ts: one row a line,
+ * columns tab-separated, the advisory_id first), for a full kit loaded onto
+ * the active DB of its lineage (functions/common/onto-load.ts): only the rows
+ * of the advisories that differ go on to COPY.
+ *
+ * Pure stream logic: no I/O. Every line is counted (the load checks the count
+ * against the manifest's `rows`), whether it is kept or not. Ids and hashes
+ * are compared as the raw COPY text both sides give (the active DB's are read
+ * with COPY … TO STDOUT), so no unescaping is needed.
+ */
+import { Transform } from 'node:stream';
+
+const NL = 0x0a;
+const TAB = 0x09;
+
+/** A Transform passing the lines `keep` accepts, counting every line in `lines`. */
+export interface RowFilter extends Transform {
+  readonly lines: number;
+}
+
+/** Splits chunks into whole lines (a line may span chunks) and passes those `keep(line)` accepts, newline included. */
+export function rowFilter(keep: (line: Buffer) => boolean): RowFilter {
+  let rest: Buffer | null = null;
+  let lines = 0;
+  const t = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
+        const kept: Buffer[] = [];
+        let start = 0;
+        for (let nl = buf.indexOf(NL, start); nl >= 0; nl = buf.indexOf(NL, start)) {
+          const line = buf.subarray(start, nl);
+          lines++;
+          if (keep(line)) kept.push(buf.subarray(start, nl + 1));
+          start = nl + 1;
+        }
+        rest = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
+        cb(null, kept.length ? Buffer.concat(kept) : undefined);
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    flush(cb) {
+      try {
+        // A member's last line ends with a newline; a last line without one is still a row.
+        if (rest && rest.length) {
+          lines++;
+          const line = rest;
+          rest = null;
+          cb(null, keep(line) ? Buffer.concat([line, Buffer.from('\n')]) : undefined);
+        } else cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  }) as RowFilter;
+  Object.defineProperty(t, 'lines', { get: () => lines });
+  return t;
+}
+
+/** The first column of a COPY text line (the whole line when it has no tab). */
+export function firstField(line: Buffer): string {
+  const tab = line.indexOf(TAB);
+  return line.toString('utf8', 0, tab < 0 ? line.length : tab);
+}
+
+/** Column `n` (0-based) of a COPY text line, or null when the line has fewer columns. */
+export function field(line: Buffer, n: number): string | null {
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const tab = line.indexOf(TAB, start);
+    if (tab < 0) return null;
+    start = tab + 1;
+  }
+  const end = line.indexOf(TAB, start);
+  return line.toString('utf8', start, end < 0 ? line.length : end);
+}
+
+/**
+ * The keep function for a table whose rows are sorted by their first column:
+ * a line is kept when its advisory_id is in `ids`. Consecutive lines of one
+ * advisory reuse the decision (one Set lookup per advisory, not per row).
+ */
+export function idIn(ids: ReadonlySet<string>): (line: Buffer) => boolean {
+  let prev: Buffer | null = null;
+  let prevKept = false;
+  return (line) => {
+    const tab = line.indexOf(TAB);
+    const end = tab < 0 ? line.length : tab;
+    if (prev && prev.length === end && prev.compare(line, 0, end) === 0) return prevKept;
+    prev = Buffer.from(line.subarray(0, end));
+    prevKept = ids.has(prev.toString('utf8'));
+    return prevKept;
+  };
+}
+
+/** What comparing a kit's advisories with the active DB's found. */
+export interface AdvisoryDiff {
+  /** Ids in the kit whose content_hash is new or differs (their rows go to COPY). */
+  changed: Set<string>;
+  /** Rows of the kit's advisories member. */
+  total: number;
+  /** Of the changed, those the active DB does not have. */
+  added: number;
+}
+
+/**
+ * The keep function for a kit's advisories member against the active DB's
+ * content hashes (`active`: id → content_hash): a row is kept when its
+ * advisory is new or its hash differs. Every id met is deleted from `active`,
+ * so what is left there at the end is what the kit removes.
+ */
+export function advisoryChanged(active: Map<string, string>, hashColumn: number, diff: AdvisoryDiff): (line: Buffer) => boolean {
+  return (line) => {
+    const id = firstField(line);
+    const hash = field(line, hashColumn);
+    diff.total++;
+    const had = active.get(id);
+    active.delete(id);
+    if (had !== undefined && hash !== null && had === hash) return false;
+    diff.changed.add(id);
+    if (had === undefined) diff.added++;
+    return true;
+  };
+}
