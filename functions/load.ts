@@ -21,6 +21,12 @@
  * A delta's rows are loaded the same way into their own schema (no indexes:
  * activate reads them whole and applies them to the active DB, see
  * functions/activate.ts).
+ *
+ * A full kit whose lineage the active DB shares (functions/common/lineage.ts)
+ * is staged as its difference from it, a delta's schema that activate applies
+ * as a delta (functions/common/onto-load.ts); otherwise, or when too much
+ * differs, it is loaded whole. The choice is in the progress (`mode`) and the
+ * result (LoadResult `mode`, `wholeBecause`, `onto`).
  */
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
