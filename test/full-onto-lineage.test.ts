@@ -26,7 +26,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EXTRA_TABLES } from '../bundle/extra-tables.ts';
 import { TABLES } from '../bundle/tables.ts';
 import type { BuildResult } from '../builder/build.ts';
+import { Readable } from 'node:stream';
 import { activate } from '../functions/activate.ts';
+import { advisoryChanged, idIn, rowFilter, type AdvisoryDiff } from '../functions/common/row-filter.ts';
 import type { LoadResult } from '../functions/common/loaded.ts';
 import { load } from '../functions/load.ts';
 import { rollback } from '../functions/rollback.ts';
@@ -242,4 +244,29 @@ test('a full kit of another lineage (another generator) is loaded whole, and say
   const pointer = await readActivePointer(b.pool);
   assert.equal(pointer.activeVersion, '2026-11-22');
   assert.equal(pointer.activeSchema, loaded.schema, 'a schema of its own');
+});
+
+test('the row filters: lines across any chunking, every line counted, ids and hashes compared as COPY text', async () => {
+  const rows = ['A\th1\tx', 'A\th1\ty', 'B\th2\tz', 'C\\t\th3\tw', 'D\th4\tv'];
+  const text = Buffer.from(rows.map((r) => `${r}\n`).join(''));
+  for (const size of [1, 2, 3, 7, text.length]) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < text.length; i += size) chunks.push(text.subarray(i, i + size));
+    const f = rowFilter(idIn(new Set(['A', 'C\\t'])));
+    const out: Buffer[] = [];
+    for await (const c of Readable.from(chunks).pipe(f)) out.push(c as Buffer);
+    assert.equal(Buffer.concat(out).toString(), 'A\th1\tx\nA\th1\ty\nC\\t\th3\tw\n', `chunks of ${size}`);
+    assert.equal(f.lines, 5);
+  }
+  // advisories: unchanged dropped, changed and new kept, the rest of the active map is what the kit removes
+  const active = new Map([['A', 'h1'], ['B', 'old'], ['E', 'h5']]);
+  const diff: AdvisoryDiff = { changed: new Set(), total: 0, added: 0 };
+  const f = rowFilter(advisoryChanged(active, 1, diff));
+  const out: Buffer[] = [];
+  for await (const c of Readable.from([Buffer.from('A\th1\nB\th2\nD\th4')]).pipe(f)) out.push(c as Buffer);
+  assert.equal(Buffer.concat(out).toString(), 'B\th2\nD\th4\n', 'a last line without its newline is a row too');
+  assert.deepEqual([...diff.changed], ['B', 'D']);
+  assert.equal(diff.added, 1);
+  assert.equal(diff.total, 3);
+  assert.deepEqual([...active.keys()], ['E']);
 });

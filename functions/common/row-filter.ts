@@ -27,9 +27,23 @@ export function rowFilter(keep: (line: Buffer) => boolean): RowFilter {
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb) {
       try {
-        const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
         const kept: Buffer[] = [];
+        const buf = chunk;
         let start = 0;
+        if (rest) {
+          // Only the line that spans the chunks is copied, not the whole chunk.
+          const nl = chunk.indexOf(NL);
+          if (nl < 0) {
+            rest = Buffer.concat([rest, chunk]);
+            cb();
+            return;
+          }
+          const line = Buffer.concat([rest, chunk.subarray(0, nl + 1)]);
+          rest = null;
+          lines++;
+          if (keep(line.subarray(0, line.length - 1))) kept.push(line);
+          start = nl + 1;
+        }
         for (let nl = buf.indexOf(NL, start); nl >= 0; nl = buf.indexOf(NL, start)) {
           const line = buf.subarray(start, nl);
           lines++;
