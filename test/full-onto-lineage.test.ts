@@ -60,6 +60,8 @@ let workers: RunningWorkers;
 let full0: BuildResult;
 let full1: BuildResult;
 let afterFull0: Dump;
+/** Site B's DB right after full1's whole load. */
+let full1Whole: Dump;
 
 type Dump = Record<string, string[]>;
 
@@ -105,9 +107,9 @@ async function importOnA(kit: { out: string }, key: string): Promise<ImportRecor
 }
 
 /** Puts the kit on `fx` and runs the stage functions on it with `ctx`. */
-async function importDirect(fx: PipelineFixture, ctx: TestContext, file: string, key: string): Promise<ImportRecord> {
+async function importDirect(fx: PipelineFixture, ctx: TestContext, file: string, key: string, flags: { allowDowngrade?: boolean } = {}): Promise<ImportRecord> {
   const p = await putBundle(fx, file, key);
-  await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size });
+  await recordImport(fx.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, flags);
   for (const stage of [verify, unpack, load, activate]) await stage(p, ctx);
   return (await getImport(fx.pool, p.importId))!;
 }
@@ -214,7 +216,8 @@ test('the next full kit of the lineage is applied as its difference; the DB is r
   // Site B: the same kit, loaded whole.
   const recB = await importDirect(b, trustingBoth(b), full1.out, 'stella-ouk-2026-11-21.tar.gz');
   assert.equal(loadResult(recB).mode, 'full: loaded whole');
-  assertSameRows(await activeDump(a.pool), await activeDump(b.pool), 'difference applied vs whole load');
+  full1Whole = await activeDump(b.pool);
+  assertSameRows(await activeDump(a.pool), full1Whole, 'difference applied vs whole load');
   const onA = await activeDump(a.pool);
   for (const t of ['kev', 'epss', 'vex']) assert.notDeepEqual(onA[t], afterFull0[t], `${t} changed between the kits`);
 });
@@ -229,7 +232,7 @@ test('a rollback gives back the earlier DB exactly; applied again, the load show
   const mode = loadResult(rec).mode!;
   assert.match(mode, /^full: \d+ changed of \d+, applied onto 2026-11-20$/);
   assert.ok(ctx.reports.some((r) => r.mode === mode), 'the load stage reported its choice');
-  assertSameRows(await activeDump(a.pool), await activeDump(b.pool), 'applied again');
+  assertSameRows(await activeDump(a.pool), full1Whole, 'applied again');
 });
 
 test('a full kit of another lineage (another generator) is loaded whole, and says why', async () => {
@@ -244,6 +247,20 @@ test('a full kit of another lineage (another generator) is loaded whole, and say
   const pointer = await readActivePointer(b.pool);
   assert.equal(pointer.activeVersion, '2026-11-22');
   assert.equal(pointer.activeSchema, loaded.schema, 'a schema of its own');
+});
+
+test('an older site DB without content digests gets the whole load, and the reason', async () => {
+  // As a DB loaded before its advisories carried content_hash.
+  const schema = (await readActivePointer(a.pool)).activeSchema!;
+  await a.pool.query(`ALTER TABLE ${ident(schema)}.advisories DROP COLUMN content_hash`);
+  const ctx = trustingBoth(a);
+  const rec = await importDirect(a, ctx, full1.out, 'older/stella-ouk-2026-11-21.tar.gz', { allowDowngrade: true });
+  const loaded = loadResult(rec);
+  assert.equal(loaded.mode, 'full: loaded whole');
+  assert.match(loaded.wholeBecause ?? '', /advisories has other columns/);
+  const pointer = await readActivePointer(a.pool);
+  assert.equal(pointer.activeSchema, loaded.schema, 'a schema of its own');
+  assertSameRows(await activeDump(a.pool), full1Whole, 'the whole load');
 });
 
 test('the row filters: lines across any chunking, every line counted, ids and hashes compared as COPY text', async () => {
