@@ -263,6 +263,26 @@ test('an older site DB without content digests gets the whole load, and the reas
   assertSameRows(await activeDump(a.pool), full1Whole, 'the whole load');
 });
 
+test('a difference taken against a DB that is no longer active is not applied: the load is marked lost and loads again', async () => {
+  const ctx = trustingBoth(a);
+  const p = await putBundle(a, full0.out, 'stale/stella-ouk-2026-11-20.tar.gz');
+  await recordImport(a.pool, { bucket: p.bucket, key: p.key, etag: p.etag, size: p.size }, { allowDowngrade: true });
+  for (const stage of [verify, unpack, load]) await stage(p, ctx);
+  const staged = loadResult((await getImport(a.pool, p.importId))!);
+  assert.ok(staged.onto, 'staged as a difference');
+  // Another import becomes the active DB in between.
+  await importDirect(a, ctx, full1.out, 'between/stella-ouk-2026-11-21.tar.gz', { allowDowngrade: true });
+  const between = await activeDump(a.pool);
+  await assert.rejects(activate(p, ctx), (e: Error & { code?: string }) => e.code === 'IMPORT_FAILED' && /no longer the active DB|is active now/.test(e.message));
+  assertSameRows(await activeDump(a.pool), between, 'nothing applied');
+  const lost = (await getImport(a.pool, p.importId))!;
+  assert.equal(lost.stages.load?.state, 'failed', 'the load is no longer done');
+  // Loaded again, now against the DB active now, it applies: full0's DB exactly.
+  await load(p, ctx);
+  await activate(p, ctx);
+  assertSameRows(await activeDump(a.pool), afterFull0, 'full0 applied onto what is active now');
+});
+
 test('the row filters: lines across any chunking, every line counted, ids and hashes compared as COPY text', async () => {
   const rows = ['A\th1\tx', 'A\th1\ty', 'B\th2\tz', 'C\\t\th3\tw', 'D\th4\tv'];
   const text = Buffer.from(rows.map((r) => `${r}\n`).join(''));
