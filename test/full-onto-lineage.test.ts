@@ -306,4 +306,14 @@ test('the row filters: lines across any chunking, every line counted, ids and ha
   assert.equal(diff.added, 1);
   assert.equal(diff.total, 3);
   assert.deepEqual([...active.keys()], ['E']);
+  // a duplicate or unsorted id fails the load, as the whole load's primary key would
+  for (const bad of ['A\th1\nA\th1\n', 'B\th2\nA\th1\n']) {
+    const g = rowFilter(advisoryChanged(new Map([['A', 'h1']]), 1, { changed: new Set(), total: 0, added: 0 }));
+    await assert.rejects(
+      (async () => {
+        for await (const _ of Readable.from([Buffer.from(bad)]).pipe(g)) void _;
+      })(),
+      (e: Error & { code?: string }) => e.code === 'MANIFEST_INVALID',
+    );
+  }
 });

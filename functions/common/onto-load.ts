@@ -125,7 +125,9 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   };
 
   // 1. The active DB's content hashes, as COPY text (the same escaping as the kit's lines).
+  const t0 = performance.now();
   const hashes = await activeHashes(ctx, active);
+  const t1 = performance.now();
   const activeTotal = hashes.size;
 
   // 2. The kit's advisories: the new and changed rows; what is left in `hashes` is removed.
@@ -134,10 +136,12 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   const diff: AdvisoryDiff = { changed: new Set(), total: 0, added: 0 };
   const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
   counts.advisories = await copyMember(advisories.member, copySql(schema, advisories.table), rowFilter(advisoryChanged(hashes, hashColumn, diff)));
+  const t2 = performance.now();
   const removed = [...hashes.keys()];
   hashes.clear();
   const touched = diff.changed.size + removed.length;
-  ctx.logger.info({ changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, kit: diff.total, active: activeTotal }, 'full kit compared with the active DB');
+  const ms = (a: number, b: number): number => Math.round(b - a);
+  ctx.logger.info({ changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, kit: diff.total, active: activeTotal, hashesMs: ms(t0, t1), advisoriesMs: ms(t1, t2) }, 'full kit compared with the active DB');
   if (touched > MAX_CHANGED_SHARE * Math.max(diff.total, activeTotal)) return null;
 
   await copyLines(ctx, `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`, removed);
@@ -150,6 +154,7 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
     ...extras.flatMap(({ t, member }) => (member ? [async (): Promise<[string, number]> => [t.name, await copyMember(member, copySql(schema, t), rowFilter(() => true))]] : [])),
   ];
   for (const [name, n] of await inParallel(tasks, PARALLEL)) counts[name] = n;
+  const t3 = performance.now();
 
   const client = await connect(ctx.pool);
   try {
@@ -158,6 +163,7 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   } finally {
     client.release();
   }
+  ctx.logger.info({ tablesMs: ms(t2, t3), extrasDiffAnalyzeMs: ms(t3, performance.now()) }, 'difference staged');
   const mode = ontoMode(touched, Math.max(diff.total, activeTotal), onto);
   ctx.progress({ unit: 'bytes', done, total: totalBytes, current: mode, mode });
   return { schema, counts, bytes: totalBytes, mode, onto: { ...onto, changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, advisories: diff.total } };

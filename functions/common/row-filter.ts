@@ -10,6 +10,7 @@
  * with COPY … TO STDOUT), so no unescaping is needed.
  */
 import { Transform } from 'node:stream';
+import { OukError } from '../../lib/errors.ts';
 
 const NL = 0x0a;
 const TAB = 0x09;
@@ -127,8 +128,17 @@ export interface AdvisoryDiff {
  * so what is left there at the end is what the kit removes.
  */
 export function advisoryChanged(active: Map<string, string>, hashColumn: number, diff: AdvisoryDiff): (line: Buffer) => boolean {
+  let prev: Buffer | null = null;
   return (line) => {
-    const id = firstField(line);
+    const tab = line.indexOf(TAB);
+    const idBytes = line.subarray(0, tab < 0 ? line.length : tab);
+    // One row per advisory, sorted bytewise (docs/bundle-format.md): a duplicate, which the whole
+    // load's primary key would refuse, must not slip through here as an "unchanged" row.
+    if (prev && Buffer.compare(idBytes, prev) <= 0) {
+      throw new OukError('MANIFEST_INVALID', `db/advisories.tsv is not sorted by advisory_id or lists ${idBytes.toString('utf8')} twice: the bundle is inconsistent — rebuild it`);
+    }
+    prev = Buffer.from(idBytes);
+    const id = idBytes.toString('utf8');
     const hash = field(line, hashColumn);
     diff.total++;
     const had = active.get(id);
