@@ -24,7 +24,7 @@
  * difference is no cheaper than the whole load: null is returned and the
  * caller loads the kit whole.
  */
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pgCopyStreams from 'pg-copy-streams';
 import { EXTRA_TABLES, removedTableName } from '../../bundle/extra-tables.ts';
@@ -79,6 +79,12 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
     ctx.progress({ unit: 'bytes', done, total: totalBytes, current, mode: `full: comparing with ${onto.version}` });
   };
 
+  // 1. The active DB's content hashes, read while the schema is set up and the kit's advisories start to stream.
+  const t0 = performance.now();
+  const hashes = new Map<string, string>();
+  const hashesRead = activeHashes(ctx, active, hashes);
+  hashesRead.catch(() => undefined); // awaited below; a failure fails the advisories' stream first
+
   // The delta schema and its empty tables; each extra table shaped as the active one (the diff compares them).
   const setup = await connect(ctx.pool);
   try {
@@ -101,7 +107,7 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   }
 
   /** Streams a staged member through `filter` into `sql` (a COPY FROM STDIN); checks its row count. */
-  const copyMember = async (member: ManifestMember, sql: string, filter: RowFilter): Promise<number> => {
+  const copyMember = async (member: ManifestMember, sql: string, filter: RowFilter, ready?: Promise<unknown>): Promise<number> => {
     const client: PoolClient = await connect(ctx.pool);
     let stored: Readable | null = null;
     try {
@@ -111,7 +117,8 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
         report(member.path);
       });
       const copy = client.query(copyFrom(sql));
-      await pipeline(decodeMember(member, counted), filter, copy);
+      const decoded = decodeMember(member, counted);
+      await (ready ? pipeline(decoded, after(ready), filter, copy) : pipeline(decoded, filter, copy));
       if (member.rows !== undefined && member.rows !== filter.lines) {
         throw new OukError('MANIFEST_INVALID', `${member.path} holds ${filter.lines} rows, the manifest says ${member.rows}: the bundle is inconsistent — rebuild it`);
       }
@@ -124,18 +131,19 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
     }
   };
 
-  // 1. The active DB's content hashes, as COPY text (the same escaping as the kit's lines).
-  const t0 = performance.now();
-  const hashes = await activeHashes(ctx, active);
-  const t1 = performance.now();
-  const activeTotal = hashes.size;
 
   // 2. The kit's advisories: the new and changed rows; what is left in `hashes` is removed.
   const advisories = tables.find((x) => x.table.name === 'advisories')!;
   const hashColumn = advisories.table.columns.findIndex((c) => c.name === 'content_hash');
   const diff: AdvisoryDiff = { changed: new Set(), total: 0, added: 0 };
   const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
-  counts.advisories = await copyMember(advisories.member, copySql(schema, advisories.table), rowFilter(advisoryChanged(hashes, hashColumn, diff)));
+  let t1 = 0;
+  const ready = hashesRead.then((n) => {
+    t1 = performance.now();
+    return n;
+  });
+  counts.advisories = await copyMember(advisories.member, copySql(schema, advisories.table), rowFilter(advisoryChanged(hashes, hashColumn, diff)), ready);
+  const activeTotal = await ready;
   const t2 = performance.now();
   const removed = [...hashes.keys()];
   hashes.clear();
@@ -169,11 +177,27 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   return { schema, counts, bytes: totalBytes, mode, onto: { ...onto, changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, advisories: diff.total } };
 }
 
-/** The active DB's advisory_id → content_hash, read as COPY text. */
-async function activeHashes(ctx: StageContext, active: string): Promise<Map<string, string>> {
+/** Passes its input on once `ready` has resolved (fails with it when it rejects). */
+function after(ready: Promise<unknown>): Transform {
+  let open = false;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (open) return cb(null, chunk);
+      ready.then(
+        () => {
+          open = true;
+          cb(null, chunk);
+        },
+        (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
+      );
+    },
+  });
+}
+
+/** Fills `out` with the active DB's advisory_id → content_hash, read as COPY text (the kit's escaping); returns how many. */
+async function activeHashes(ctx: StageContext, active: string, out: Map<string, string>): Promise<number> {
   const client = await connect(ctx.pool);
   try {
-    const out = new Map<string, string>();
     const stream = client.query(copyTo(`COPY (SELECT advisory_id, content_hash FROM ${qualified(active, 'advisories')}) TO STDOUT`));
     const collect = rowFilter((line) => {
       const tab = line.indexOf(0x09);
@@ -183,7 +207,7 @@ async function activeHashes(ctx: StageContext, active: string): Promise<Map<stri
     await pipeline(stream, collect, async function* (src: AsyncIterable<Buffer>) {
       for await (const _ of src) void _;
     });
-    return out;
+    return out.size;
   } finally {
     client.release();
   }
