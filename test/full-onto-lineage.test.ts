@@ -28,7 +28,7 @@ import { TABLES } from '../bundle/tables.ts';
 import type { BuildResult } from '../builder/build.ts';
 import { Readable } from 'node:stream';
 import { activate } from '../functions/activate.ts';
-import { advisoryChanged, idIn, rowFilter, type AdvisoryDiff } from '../functions/common/row-filter.ts';
+import { advisoryChanged, idIn, IdGate, rowFilter, type AdvisoryDiff } from '../functions/common/row-filter.ts';
 import type { LoadResult } from '../functions/common/loaded.ts';
 import { load } from '../functions/load.ts';
 import { rollback } from '../functions/rollback.ts';
@@ -316,4 +316,29 @@ test('the row filters: lines across any chunking, every line counted, ids and ha
       (e: Error & { code?: string }) => e.code === 'MANIFEST_INVALID',
     );
   }
+});
+
+test('a gated filter streams beside the advisories pass: each row waits until its advisory is decided', async () => {
+  const collect = async (r: NodeJS.ReadableStream): Promise<string> => {
+    const out: Buffer[] = [];
+    for await (const c of r) out.push(c as Buffer);
+    return Buffer.concat(out).toString();
+  };
+  const gate = new IdGate();
+  const diff: AdvisoryDiff = { changed: new Set(), total: 0, added: 0 };
+  const other = collect(Readable.from([Buffer.from('A\tr1\nB\tr2\n'), Buffer.from('B\tr3\nC\tr4\nZ\torphan')]).pipe(rowFilter(idIn(diff.changed), gate)));
+  let otherDone = false;
+  void other.then(() => (otherDone = true));
+  await sleep(30);
+  assert.equal(otherDone, false, 'nothing is decided before the advisories pass runs');
+  const adv = rowFilter(advisoryChanged(new Map([['A', 'h1'], ['B', 'x']]), 1, diff, gate));
+  const advOut = await collect(Readable.from([Buffer.from('A\th1\nB\th2\n'), Buffer.from('C\th3\n')]).pipe(adv));
+  gate.close();
+  assert.equal(advOut, 'B\th2\nC\th3\n');
+  assert.equal(await other, 'B\tr2\nB\tr3\nC\tr4\n');
+  // a failed advisories pass fails the gated filters
+  const g2 = new IdGate();
+  const waiting = collect(Readable.from([Buffer.from('A\tr1\n')]).pipe(rowFilter(() => true, g2)));
+  g2.close(new Error('advisories failed'));
+  await assert.rejects(waiting, /advisories failed/);
 });

@@ -11,9 +11,11 @@
  *      advisory is new or its content_hash differs (the digest the builder
  *      writes of the whole merged advisory, in every table); the active ids
  *      the kit does not have are the removed ones;
- *   3. each other table's member streamed once, keeping only the rows of the
- *      changed advisories (a changed advisory's rows are replaced in every
- *      table, as a format-2 delta's are: no db/cleared.tsv needed);
+ *   3. each other table's member streamed once, at the same time, keeping
+ *      only the rows of the changed advisories (a changed advisory's rows are
+ *      replaced in every table, as a format-2 delta's are: no db/cleared.tsv
+ *      needed); every member is sorted by advisory_id, so a row waits only
+ *      until the advisories' pass has decided its advisory (IdGate);
  *   4. each extra table's member COPYed whole into the delta schema, then
  *      diffed against the active table by key in SQL: only the keys whose
  *      rows differ stay, the keys the kit no longer has go to
@@ -39,7 +41,7 @@ import { countBytes, deltaSchemaFor, stagedPrefix, type StageContext, type Stage
 import type { OntoBase } from './lineage.ts';
 import { REMOVED_TABLE, type LoadResult } from './loaded.ts';
 import { inParallel } from './parallel.ts';
-import { advisoryChanged, idIn, rowFilter, type AdvisoryDiff, type RowFilter } from './row-filter.ts';
+import { advisoryChanged, idIn, IdGate, rowFilter, type AdvisoryDiff, type RowFilter } from './row-filter.ts';
 
 const { from: copyFrom, to: copyTo } = pgCopyStreams;
 
@@ -132,37 +134,52 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   };
 
 
-  // 2. The kit's advisories: the new and changed rows; what is left in `hashes` is removed.
+  // 2. The kit's advisories: the new and changed rows; what is left in `hashes` is removed. At the same
+  // time (3, 4), the other tables' rows of the changed advisories — each row waits until the advisories'
+  // pass has decided its advisory (all members are sorted by advisory_id) — and the extra tables whole.
   const advisories = tables.find((x) => x.table.name === 'advisories')!;
   const hashColumn = advisories.table.columns.findIndex((c) => c.name === 'content_hash');
   const diff: AdvisoryDiff = { changed: new Set(), total: 0, added: 0 };
   const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
   let t1 = 0;
+  let t2 = 0;
   const ready = hashesRead.then((n) => {
     t1 = performance.now();
     return n;
   });
-  counts.advisories = await copyMember(advisories.member, copySql(schema, advisories.table), rowFilter(advisoryChanged(hashes, hashColumn, diff)), ready);
+  const gate = new IdGate();
+  const advisoriesPass = copyMember(advisories.member, copySql(schema, advisories.table), rowFilter(advisoryChanged(hashes, hashColumn, diff, gate)), ready).then(
+    (n) => {
+      t2 = performance.now();
+      gate.close();
+      return n;
+    },
+    (e: unknown) => {
+      gate.close(e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    },
+  );
+  const keepChanged = diff.changed;
+  const tasks: (() => Promise<[string, number]>)[] = [
+    ...tables.filter((x) => x !== advisories).map((x) => async (): Promise<[string, number]> => [x.table.name, await copyMember(x.member, copySql(schema, x.table), rowFilter(idIn(keepChanged), gate))]),
+    ...extras.flatMap(({ t, member }) => (member ? [async (): Promise<[string, number]> => [t.name, await copyMember(member, copySql(schema, t), rowFilter(() => true))]] : [])),
+  ];
+  const [adv, rest] = await Promise.allSettled([advisoriesPass, inParallel(tasks, PARALLEL - 1)]);
+  if (adv.status === 'rejected') throw adv.reason;
+  if (rest.status === 'rejected') throw rest.reason;
+  counts.advisories = adv.value;
+  for (const [name, n] of rest.value) counts[name] = n;
   const activeTotal = await ready;
-  const t2 = performance.now();
+  const t3 = performance.now();
   const removed = [...hashes.keys()];
   hashes.clear();
   const touched = diff.changed.size + removed.length;
   const ms = (a: number, b: number): number => Math.round(b - a);
-  ctx.logger.info({ changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, kit: diff.total, active: activeTotal, hashesMs: ms(t0, t1), advisoriesMs: ms(t1, t2) }, 'full kit compared with the active DB');
+  ctx.logger.info({ changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, kit: diff.total, active: activeTotal, hashesMs: ms(t0, t1), advisoriesMs: ms(t1, t2), tablesMs: ms(t1, t3) }, 'full kit compared with the active DB');
   if (touched > MAX_CHANGED_SHARE * Math.max(diff.total, activeTotal)) return null;
 
   await copyLines(ctx, `COPY ${qualified(schema, REMOVED_TABLE)} (advisory_id) FROM STDIN`, removed);
   counts[REMOVED_TABLE] = removed.length;
-
-  // 3 and 4. The other tables' rows of the changed advisories; the extra tables whole, diffed below.
-  const keepChanged = diff.changed;
-  const tasks: (() => Promise<[string, number]>)[] = [
-    ...tables.filter((x) => x !== advisories).map((x) => async (): Promise<[string, number]> => [x.table.name, await copyMember(x.member, copySql(schema, x.table), rowFilter(idIn(keepChanged)))]),
-    ...extras.flatMap(({ t, member }) => (member ? [async (): Promise<[string, number]> => [t.name, await copyMember(member, copySql(schema, t), rowFilter(() => true))]] : [])),
-  ];
-  for (const [name, n] of await inParallel(tasks, PARALLEL)) counts[name] = n;
-  const t3 = performance.now();
 
   const client = await connect(ctx.pool);
   try {
@@ -171,7 +188,7 @@ export async function loadOnto({ p, ctx, manifest, digest, onto, tables }: OntoL
   } finally {
     client.release();
   }
-  ctx.logger.info({ tablesMs: ms(t2, t3), extrasDiffAnalyzeMs: ms(t3, performance.now()) }, 'difference staged');
+  ctx.logger.info({ extrasDiffAnalyzeMs: ms(t3, performance.now()) }, 'difference staged');
   const mode = ontoMode(touched, Math.max(diff.total, activeTotal), onto);
   ctx.progress({ unit: 'bytes', done, total: totalBytes, current: mode, mode });
   return { schema, counts, bytes: totalBytes, mode, onto: { ...onto, changed: diff.changed.size - diff.added, added: diff.added, removed: removed.length, advisories: diff.total } };

@@ -20,13 +20,69 @@ export interface RowFilter extends Transform {
   readonly lines: number;
 }
 
-/** Splits chunks into whole lines (a line may span chunks) and passes those `keep(line)` accepts, newline included. */
-export function rowFilter(keep: (line: Buffer) => boolean): RowFilter {
+/**
+ * How far the advisories' pass has decided (their ids come sorted): a
+ * filter of another table, whose rows come in the same order, waits at a row
+ * until its advisory is decided, so both members stream at once.
+ */
+export class IdGate {
+  private upTo: Buffer | null = null;
+  private closed = false;
+  private error: Error | null = null;
+  private waiters: Array<() => void> = [];
+
+  /** Every advisory up to `id` (bytewise) is decided. */
+  advance(id: Buffer): void {
+    this.upTo = id;
+    if (this.waiters.length) this.wake();
+  }
+
+  /** The pass is over (every advisory decided), or failed with `error`. */
+  close(error?: Error): void {
+    this.closed = true;
+    if (error) this.error = error;
+    this.wake();
+  }
+
+  /** Whether the advisory `id` is decided; throws when the pass failed. */
+  decided(id: Buffer): boolean {
+    if (this.error) throw this.error;
+    return this.closed || (this.upTo !== null && Buffer.compare(id, this.upTo) <= 0);
+  }
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** Waits at `line` until `gate` has decided its advisory (its first column). */
+async function decidedAt(gate: IdGate, line: Buffer): Promise<void> {
+  const tab = line.indexOf(TAB);
+  const id = line.subarray(0, tab < 0 ? line.length : tab);
+  while (!gate.decided(id)) await gate.wait();
+}
+
+/**
+ * Splits chunks into whole lines (a line may span chunks) and passes those
+ * `keep(line)` accepts, newline included; with a `gate`, each line waits until
+ * its advisory is decided.
+ */
+export function rowFilter(keep: (line: Buffer) => boolean, gate?: IdGate): RowFilter {
   let rest: Buffer | null = null;
   let lines = 0;
   const t = new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb) {
+      if (gate) {
+        gated(chunk).then((out) => cb(null, out), (e: unknown) => cb(e as Error));
+        return;
+      }
       try {
         const kept: Buffer[] = [];
         const buf = chunk;
@@ -58,19 +114,45 @@ export function rowFilter(keep: (line: Buffer) => boolean): RowFilter {
       }
     },
     flush(cb) {
-      try {
-        // A member's last line ends with a newline; a last line without one is still a row.
-        if (rest && rest.length) {
-          lines++;
-          const line = rest;
-          rest = null;
-          cb(null, keep(line) ? Buffer.concat([line, Buffer.from('\n')]) : undefined);
-        } else cb();
-      } catch (e) {
-        cb(e as Error);
-      }
+      // A member's last line ends with a newline; a last line without one is still a row.
+      const last = async (): Promise<Buffer | undefined> => {
+        if (!rest || !rest.length) return undefined;
+        lines++;
+        const line = rest;
+        rest = null;
+        if (gate) await decidedAt(gate, line);
+        return keep(line) ? Buffer.concat([line, Buffer.from('\n')]) : undefined;
+      };
+      last().then((out) => cb(null, out), (e: unknown) => cb(e as Error));
     },
   }) as RowFilter;
+  /** The gated path: the same as the plain one, each line waiting for its advisory's decision. */
+  const gated = async (chunk: Buffer): Promise<Buffer | undefined> => {
+    const kept: Buffer[] = [];
+    let start = 0;
+    if (rest) {
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        rest = Buffer.concat([rest, chunk]);
+        return undefined;
+      }
+      const line = Buffer.concat([rest, chunk.subarray(0, nl + 1)]);
+      rest = null;
+      lines++;
+      await decidedAt(gate!, line);
+      if (keep(line.subarray(0, line.length - 1))) kept.push(line);
+      start = nl + 1;
+    }
+    for (let nl = chunk.indexOf(NL, start); nl >= 0; nl = chunk.indexOf(NL, start)) {
+      const line = chunk.subarray(start, nl);
+      lines++;
+      await decidedAt(gate!, line);
+      if (keep(line)) kept.push(chunk.subarray(start, nl + 1));
+      start = nl + 1;
+    }
+    rest = start < chunk.length ? Buffer.from(chunk.subarray(start)) : null;
+    return kept.length ? Buffer.concat(kept) : undefined;
+  };
   Object.defineProperty(t, 'lines', { get: () => lines });
   return t;
 }
@@ -127,7 +209,7 @@ export interface AdvisoryDiff {
  * advisory is new or its hash differs. Every id met is deleted from `active`,
  * so what is left there at the end is what the kit removes.
  */
-export function advisoryChanged(active: Map<string, string>, hashColumn: number, diff: AdvisoryDiff): (line: Buffer) => boolean {
+export function advisoryChanged(active: Map<string, string>, hashColumn: number, diff: AdvisoryDiff, gate?: IdGate): (line: Buffer) => boolean {
   let prev: Buffer | null = null;
   return (line) => {
     const tab = line.indexOf(TAB);
@@ -138,14 +220,18 @@ export function advisoryChanged(active: Map<string, string>, hashColumn: number,
       throw new OukError('MANIFEST_INVALID', `db/advisories.tsv is not sorted by advisory_id or lists ${idBytes.toString('utf8')} twice: the bundle is inconsistent — rebuild it`);
     }
     prev = Buffer.from(idBytes);
-    const id = idBytes.toString('utf8');
+    const id = prev.toString('utf8');
     const hash = field(line, hashColumn);
     diff.total++;
     const had = active.get(id);
     active.delete(id);
-    if (had !== undefined && hash !== null && had === hash) return false;
-    diff.changed.add(id);
-    if (had === undefined) diff.added++;
-    return true;
+    const changed = had === undefined || hash === null || had !== hash;
+    if (changed) {
+      diff.changed.add(id);
+      if (had === undefined) diff.added++;
+    }
+    // Every advisory up to this one is decided: the other tables' filters may pass their rows.
+    gate?.advance(prev);
+    return changed;
   };
 }
