@@ -26,7 +26,12 @@
  *     1,000 components each (`stella sbom add`'s function), then the first
  *     delta of BENCH_DELTAS put → active; measured from the activation's
  *     commit to the last stored SBOM's result for it (the worker's rescan
- *     queue, OUK_RESCAN_CONCURRENCY), then rolled back.
+ *     queue, OUK_RESCAN_CONCURRENCY), then rolled back;
+ *  8. a full kit onto the DB of its lineage: the full kit of the first
+ *     delta's corpus (that delta's --full-out, same version) put while the
+ *     first full kit is active — the load stages only the advisories whose
+ *     content_hash differs (functions/common/onto-load.ts) — put → active and
+ *     the load's choice (`fullOntoLineage` in import.json), then rolled back.
  *
  * Prints the figures, rewrites the import section of docs/performance.md and,
  * with --json, writes bench/out/import.json.
@@ -108,13 +113,13 @@ interface BuiltKit {
 }
 
 /** `stella ouk build` under GNU time (for its peak RSS), cached beside the kit. */
-async function buildKit(feeds: string, out: string, version: string, key: string, base?: string): Promise<BuiltKit> {
+async function buildKit(feeds: string, out: string, version: string, key: string, base?: string, fullOut?: string): Promise<BuiltKit> {
   const meta = `${out}.bench.json`;
   // the kit where it is now (the cache may have been written from another checkout)
-  if (fs.existsSync(out) && fs.existsSync(meta)) return { ...(JSON.parse(fs.readFileSync(meta, 'utf8')) as BuiltKit), file: out };
+  if (fs.existsSync(out) && fs.existsSync(meta) && (!fullOut || fs.existsSync(fullOut))) return { ...(JSON.parse(fs.readFileSync(meta, 'utf8')) as BuiltKit), file: out };
   await fsp.mkdir(path.dirname(out), { recursive: true });
   const t = performance.now();
-  const args = [stella, 'ouk', 'build', '--feeds', feeds, '--key', key, '--out', out, '--version', version, '--expires-days', '3650', ...(base ? ['--base', base] : [])];
+  const args = [stella, 'ouk', 'build', '--feeds', feeds, '--key', key, '--out', out, '--version', version, '--expires-days', '3650', ...(base ? ['--base', base] : []), ...(fullOut ? ['--full-out', fullOut] : [])];
   const { stderr } = await run('/usr/bin/time', ['-f', 'PEAK_RSS_KB %M', process.execPath, ...args], { maxBuffer: 64 << 20, cwd: repoRoot });
   const buildSeconds = (performance.now() - t) / 1000;
   const peak = Number(/PEAK_RSS_KB (\d+)/.exec(stderr)?.[1] ?? 0);
@@ -176,6 +181,11 @@ async function editedCorpus(corpus: string, percent: number): Promise<{ dir: str
   const result = { dir, edited: want };
   fs.writeFileSync(done, JSON.stringify(result));
   return result;
+}
+
+/** The full kit of the `pct` % delta's corpus (that delta's `--full-out`). */
+function fullOutOf(pct: number): string {
+  return path.join(outDir, `kit-${SCALE}`, `delta-${pct}`, 'stella-ouk-2026-11-21-full.tar.gz');
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -369,7 +379,7 @@ async function main(): Promise<void> {
     const deltas: Array<{ percent: number; advisories: number; bytes: number; putToActiveSeconds: number; loadSeconds: number; activateSeconds: number; rollbackSeconds: number }> = [];
     for (const pct of DELTAS) {
       const edited = await editedCorpus(corpusDir, pct);
-      const d = await buildKit(edited.dir, path.join(kitDir, `delta-${pct}`, 'stella-ouk-2026-11-21.tar.gz'), '2026-11-21', privateKey, full.file);
+      const d = await buildKit(edited.dir, path.join(kitDir, `delta-${pct}`, 'stella-ouk-2026-11-21.tar.gz'), '2026-11-21', privateKey, full.file, fullOutOf(pct));
       const changes = d.manifest.db.changes;
       const touched = changes ? changes.added + changes.changed + changes.removed : 0;
       const dp = await put(d.file, `delta-${pct}-${path.basename(d.file)}`);
@@ -394,7 +404,7 @@ async function main(): Promise<void> {
       }
       log(`stored ${RESCAN_SBOMS} SBOMs (${components} components), each scanned once`);
       const edited = await editedCorpus(corpusDir, pct);
-      const d = await buildKit(edited.dir, path.join(kitDir, `delta-${pct}`, 'stella-ouk-2026-11-21.tar.gz'), '2026-11-21', privateKey, full.file);
+      const d = await buildKit(edited.dir, path.join(kitDir, `delta-${pct}`, 'stella-ouk-2026-11-21.tar.gz'), '2026-11-21', privateKey, full.file, fullOutOf(pct));
       const dp = await put(d.file, `rescan-delta-${pct}-${path.basename(d.file)}`);
       const dd = await waitActive(dp.id, dp.t0);
       const committed = Date.parse(dd.rec.stages.activate!.finishedAt!);
@@ -411,6 +421,30 @@ async function main(): Promise<void> {
         await sleep(50);
       }
       log(`re-scan of ${RESCAN_SBOMS} stored SBOMs after the ${pct} % delta: ${rescan.seconds} s (${JSON.stringify(rescan.outcomes)})`);
+      await rollback(pool, logger);
+    }
+
+    // ---- a full kit onto its predecessor: the full kit of the first delta's corpus, put → active -------
+    // The site holds full (2026-11-20); the full kit of 2026-11-21 (the first delta's --full-out, the
+    // same DB as that delta) shares its lineage: the load stages only its difference.
+    let fullOntoLineage: { changedPercent: number; advisories: number; bytes: number; putToActiveSeconds: number; loadSeconds: number; activateSeconds: number; mode: string } | null = null;
+    if (DELTAS.length) {
+      const pct = DELTAS[0]!;
+      const file = fullOutOf(pct);
+      const fp = await put(file, `full-onto-${pct}-${path.basename(file)}`);
+      const fd = await waitActive(fp.id, fp.t0);
+      const loaded = fd.rec.stages.load?.result as { mode?: string; onto?: { changed: number; added: number; removed: number } } | undefined;
+      const touched = loaded?.onto ? loaded.onto.changed + loaded.onto.added + loaded.onto.removed : 0;
+      fullOntoLineage = {
+        changedPercent: +((100 * touched) / full.manifest.db.advisories).toFixed(3),
+        advisories: touched,
+        bytes: fs.statSync(file).size,
+        putToActiveSeconds: +(fd.ms / 1000).toFixed(2),
+        loadSeconds: +(stageMs(fd.rec, 'load') / 1000).toFixed(2),
+        activateSeconds: +(stageMs(fd.rec, 'activate') / 1000).toFixed(2),
+        mode: loaded?.mode ?? 'unknown',
+      };
+      log(`full kit onto its predecessor (${fullOntoLineage.mode}): put → active ${sec(fd.ms)} (load ${fullOntoLineage.loadSeconds} s, activate ${fullOntoLineage.activateSeconds} s)`);
       await rollback(pool, logger);
     }
 
@@ -439,6 +473,7 @@ async function main(): Promise<void> {
       deltas: deltas.map((d) => ({ ...d, putToActiveSeconds: +d.putToActiveSeconds.toFixed(2), loadSeconds: +d.loadSeconds.toFixed(2), activateSeconds: +d.activateSeconds.toFixed(2), rollbackSeconds: +d.rollbackSeconds.toFixed(2) })),
       scan,
       rescan,
+      fullOntoLineage,
     };
     if (JSON_OUT) fs.writeFileSync(path.join(outDir, 'import.json'), `${JSON.stringify(figures, null, 2)}\n`);
 
@@ -485,6 +520,12 @@ async function main(): Promise<void> {
             '| delta | advisories touched | size | put → active | load | activate (apply) | rollback |',
             '|---|---|---|---|---|---|---|',
             ...deltas.map((d) => `| ${d.percent} % | ${d.advisories} | ${formatBytes(d.bytes)} | ${d.putToActiveSeconds.toFixed(2)} s | ${d.loadSeconds.toFixed(2)} s | ${d.activateSeconds.toFixed(2)} s | ${d.rollbackSeconds.toFixed(2)} s |`),
+            '',
+          ]
+        : []),
+      ...(fullOntoLineage
+        ? [
+            `A full kit onto the site's DB of its lineage: the full kit of the ${DELTAS[0]} % delta's corpus (its \`--full-out\`, ${formatBytes(fullOntoLineage.bytes)}), put while ${full.manifest.bundleVersion} is active: ${fullOntoLineage.advisories} advisories (${fullOntoLineage.changedPercent} %) differ; the load chose "${fullOntoLineage.mode}"; put → active **${fullOntoLineage.putToActiveSeconds.toFixed(2)} s** (load ${fullOntoLineage.loadSeconds.toFixed(2)} s, activate ${fullOntoLineage.activateSeconds.toFixed(2)} s), then rolled back.`,
             '',
           ]
         : []),

@@ -44,6 +44,12 @@ export interface ActivateResult {
   schema: string;
   previousImport: string | null;
   counts: Record<string, number>;
+  /**
+   * A full kit applied as its difference onto this version of the active DB
+   * (functions/common/onto-load.ts): its rows were changed in place, the
+   * replaced ones kept in `ouk_undo_<import id>` as for a delta.
+   */
+  appliedOnto?: string;
   /** true when this import had already been activated (nothing done). */
   already?: boolean;
 }
@@ -79,7 +85,17 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
       throw new OukError('IMPORT_FAILED', `the loaded DB ${loaded.schema} is gone (dropped by hand?): \`stella ouk retry ${p.importId}\` loads it again`, { retryable: false });
     }
 
-    result = manifest.kind === 'delta' ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest)) : fullActivationResult(rec, pointer, loaded);
+    if (loaded.onto && pointer.activeImport !== loaded.onto.importId) {
+      // The difference was taken against another DB than the one active now: load it again.
+      loadLost = true;
+      throw new OukError('IMPORT_FAILED', `the full kit was loaded as its difference from ${loaded.onto.version}, but ${pointer.activeVersion ?? 'no DB'} is active now: \`stella ouk retry ${p.importId}\` loads it again`, { retryable: false });
+    }
+    result =
+      manifest.kind === 'delta'
+        ? await applyDelta(client, rec, pointer, loaded, deltaIsPerTable(manifest))
+        : loaded.onto
+          ? { ...(await applyDelta(client, rec, pointer, loaded, false)), kind: 'full', appliedOnto: loaded.onto.version }
+          : fullActivationResult(rec, pointer, loaded);
     await pointActiveDb(client, { importId: p.importId, version: manifest.bundleVersion, schema: result.schema, digest: manifest.db.digest, activatedAt: now, previousImport: pointer.activeImport });
     await recordActivation(client, { action: 'activate', importId: p.importId, version: manifest.bundleVersion, kind: manifest.kind, schema: result.schema, digest: manifest.db.digest, counts: result.counts, feeds: manifest.feeds, at: now });
     if (pointer.activeImport) await supersede(client, pointer.activeImport);
@@ -90,7 +106,7 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
   } catch (e) {
     if (!committed) await client.query('ROLLBACK').catch(() => undefined);
     // The one way back from done: the system found the loaded DB gone, so load is no longer done.
-    if (loadLost) await stageLost(ctx.pool, p.importId, 'load', 'the loaded DB schema was found missing at activation');
+    if (loadLost) await stageLost(ctx.pool, p.importId, 'load', loadedAgainst(rec0) ?? 'the loaded DB schema was found missing at activation');
     throw e;
   } finally {
     client.release();
@@ -109,6 +125,12 @@ export async function activate(p: StagePayload, ctx: StageContext): Promise<Acti
     await cleanup.catch((err: unknown) => ctx.logger.warn({ err }, 'could not remove staged members'));
   }
   return result;
+}
+
+/** Why a full kit's staged difference no longer applies, when it was one. */
+function loadedAgainst(rec: ImportRecord): string | null {
+  const onto = (rec.stages.load?.result as LoadResult | undefined)?.onto;
+  return onto ? `the difference was taken against ${onto.version}, which is no longer the active DB` : null;
 }
 
 function describeActive(rec: ImportRecord, pointer: ActiveDbPointer): ActivateResult {

@@ -31,6 +31,8 @@ export interface StageProgress {
   total: number | null;
   /** What is being worked on right now, e.g. a member path. */
   current?: string;
+  /** How the stage goes about it, when it chooses (the load of a full kit: "full: loaded whole", "full: N changed of M, applied onto V"). */
+  mode?: string;
 }
 
 /** A stage job's progress as its readers show it: counts in their unit, and the percentage when it is known. */

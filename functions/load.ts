@@ -21,6 +21,12 @@
  * A delta's rows are loaded the same way into their own schema (no indexes:
  * activate reads them whole and applies them to the active DB, see
  * functions/activate.ts).
+ *
+ * A full kit whose lineage the active DB shares (functions/common/lineage.ts)
+ * is staged as its difference from it, a delta's schema that activate applies
+ * as a delta (functions/common/onto-load.ts); otherwise, or when too much
+ * differs, it is loaded whole. The choice is in the progress (`mode`) and the
+ * result (LoadResult `mode`, `wholeBecause`, `onto`).
  */
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +43,9 @@ import { requireImport, stageDone, stageIsDone } from '../infra/import-records/i
 import { membersStaged, requireVerified, stageMembers } from './common/staging.ts';
 import { createExtraTables, indexExtraTables, type ExtraCopy } from './common/extras.ts';
 import { dropSchemasQuietly } from './common/cleanup.ts';
+import { inParallel } from './common/parallel.ts';
+import { lineageDecision, type LineageDecision } from './common/lineage.ts';
+import { loadOnto, MAX_CHANGED_SHARE, WHOLE_MODE } from './common/onto-load.ts';
 import { CLEARED_TABLE, REMOVED_TABLE, type LoadResult } from './common/loaded.ts';
 
 const { from: copyFrom } = pgCopyStreams;
@@ -63,26 +72,6 @@ async function withLoadLock<T>(pool: Pool, importId: string, fn: () => Promise<T
   }
 }
 
-/** Runs `tasks` with at most `limit` at a time; the first failure fails all (the others finish first). */
-async function inParallel<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let next = 0;
-  let failure: unknown = null;
-  const lane = async (): Promise<void> => {
-    while (next < tasks.length && failure === null) {
-      const i = next++;
-      try {
-        results[i] = await tasks[i]!();
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
-  if (failure !== null) throw failure;
-  return results;
-}
-
 export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResult> {
   const rec0 = await requireImport(ctx.pool, p.importId);
   const { digest, manifest } = requireVerified(rec0);
@@ -106,6 +95,33 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
   return withLoadLock(ctx.pool, p.importId, async () => {
     const rec = await requireImport(ctx.pool, p.importId);
     if (stageIsDone(rec, 'load')) return rec.stages.load!.result as LoadResult;
+
+    // A full kit onto the active DB of its lineage: only the difference is staged (activate applies it as a delta).
+    let wholeBecause: string | undefined;
+    if (manifest.kind === 'full') {
+      const decision = await lineageDecision(ctx.pool, manifest).catch((e: unknown): LineageDecision => ({ whole: `the active DB could not be compared (${e instanceof Error ? e.message : String(e)})` }));
+      if ('onto' in decision) {
+        const ontoSchema = deltaSchemaFor(p.importId);
+        const tables = members.flatMap((m) => (m.table ? [{ member: m.member, table: m.table }] : []));
+        let result: LoadResult | null;
+        try {
+          result = await loadOnto({ p, ctx, manifest, digest, onto: decision.onto, tables });
+        } catch (e) {
+          await dropSchemasQuietly(ctx.pool, [ontoSchema], ctx.logger).catch(() => null);
+          ctx.logger.warn({ schema: ontoSchema }, 'load of the difference failed; its schema dropped');
+          throw e;
+        }
+        if (result) {
+          await stageDone(ctx.pool, p.importId, 'load', result, { schema_name: result.schema, counts: JSON.stringify(result.counts) });
+          ctx.logger.info({ schema: result.schema, mode: result.mode, onto: result.onto }, 'full kit staged as its difference from the active DB');
+          return result;
+        }
+        await dropSchemasQuietly(ctx.pool, [ontoSchema], ctx.logger).catch(() => null);
+        wholeBecause = `more than ${Math.round(MAX_CHANGED_SHARE * 100)} % of the advisories differ from the active DB's`;
+      } else wholeBecause = decision.whole;
+      ctx.logger.info({ because: wholeBecause }, WHOLE_MODE);
+    }
+    const mode = manifest.kind === 'full' ? WHOLE_MODE : undefined;
 
     // The schema and its empty tables, committed: a leftover of a crashed try goes first.
     let extras: ExtraCopy[] = [];
@@ -149,7 +165,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
         const meter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
             done += chunk.length;
-            progress.update({ unit: 'bytes', done, total: totalBytes, current: member.path });
+            progress.update({ unit: 'bytes', done, total: totalBytes, current: member.path, ...(mode ? { mode } : {}) });
             cb(null, chunk);
           },
         });
@@ -215,7 +231,7 @@ export async function load(p: StagePayload, ctx: StageContext): Promise<LoadResu
 
     const counts: Record<string, number> = Object.fromEntries(TABLES.map((t) => [t.name, 0]));
     for (const [name, rows] of loaded) counts[name] = rows;
-    const result: LoadResult = { schema, counts, bytes: totalBytes };
+    const result: LoadResult = { schema, counts, bytes: totalBytes, ...(mode ? { mode, wholeBecause } : {}) };
     await stageDone(ctx.pool, p.importId, 'load', result, { schema_name: schema, counts: JSON.stringify(counts) });
     ctx.logger.info({ schema, counts }, 'DB loaded into its staging schema');
     return result;

@@ -43,9 +43,11 @@ export async function rollback(pool: Pool, logger: Logger, now: Date = new Date(
     const prev = await lastActivationOf(client, pointer.previousImport);
     if (!prev) throw new OukError('NO_PREVIOUS_DB', `the previous import ${pointer.previousImport} has no activation record; nothing to roll back to`);
 
-    if (current.kind === 'delta') {
+    // A delta, or a full kit applied as its difference (functions/common/onto-load.ts): both changed the active schema in place.
+    const inPlace = current.kind === 'delta' || typeof (current.stages.activate?.result as { appliedOnto?: unknown } | undefined)?.appliedOnto === 'string';
+    if (inPlace) {
       const undo = undoSchemaFor(current.id);
-      if (!(await schemaExists(client, undo))) throw new OukError('NO_PREVIOUS_DB', `the undo data of delta ${current.version} (${undo}) is gone; import the full kit you want instead`);
+      if (!(await schemaExists(client, undo))) throw new OukError('NO_PREVIOUS_DB', `the undo data of ${current.kind} ${current.version} (${undo}) is gone; import the full kit you want instead`);
       const active = pointer.activeSchema!;
       for (const t of TABLES) {
         const target = qualified(active, t.name);

@@ -141,6 +141,9 @@ export async function runImport(cli: CliContext, arg: string, opts: ImportOption
   const already = !ing.created && before?.state === 'active';
   const verified = rec.stages.verify?.result as VerifyResult | null | undefined;
   for (const line of verifiedLines(verified)) say.info(line);
+  // How the load went about a full kit: whole, or its difference onto the DB of its lineage.
+  const loadMode = (rec.stages.load?.result as { mode?: unknown } | null | undefined)?.mode;
+  if (typeof loadMode === 'string') say.info(`load: ${loadMode}`);
   if (opts.json) {
     const trust = { trust: verified?.trust ?? null, attestation: verified?.attestation ?? null };
     process.stdout.write(`${JSON.stringify({ importId: rec.id, version: rec.version, kind: rec.kind, state: rec.state, already, stages: stageSummary(rec), ...trust }, null, 2)}\n`);
