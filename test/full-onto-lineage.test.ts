@@ -1,5 +1,5 @@
 /**
- * A full kit onto a site that already holds its lineage (issue 24): the load
+ * A full kit onto a site that already holds its lineage: the load
  * stage compares the kit's per-advisory content digests with the active DB's
  * and stages only the difference, which activate applies as a delta.
  *
