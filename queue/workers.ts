@@ -44,7 +44,7 @@ import { createRegistryClient, registryCredentials } from '../infra/registry.ts'
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
 import { createRedis } from './connection.ts';
 import { asOukError } from './errors.ts';
-import { failureText, OukWait, type ErrorCode } from '../lib/errors.ts';
+import { failureText, OukWait, type ErrorCode, type OukError } from '../lib/errors.ts';
 import { failureReason } from '../lib/metrics.ts';
 import { admitStageJob, isStagePayload } from './job-guard.ts';
 import { RESCAN_QUEUE } from './queues.ts';
@@ -85,14 +85,26 @@ type ProcessorBase = Omit<StageContext, 'progress' | 'attempt' | 'logger'> & {
   afterActivate?: (logger: Logger) => Promise<void>;
 };
 
+/**
+ * What a stage job throws: BullMQ keeps only a message (`CODE: message`, made by
+ * failureText, for other processes and the dashboard), and in this process the
+ * code travels as a field of the error (`code`), which the failed-event hooks
+ * (metrics, quarantine) read first. A failure that is not retryable is an
+ * UnrecoverableError: BullMQ does not try that job again.
+ */
+function jobFailure(err: OukError, cause: unknown): Error {
+  const text = failureText(err);
+  const thrown = err.retryable ? new Error(text, { cause }) : new UnrecoverableError(text);
+  return Object.assign(thrown, { code: err.code });
+}
+
 export function stageProcessor(stage: StageName, base: ProcessorBase) {
   const fn = STAGE_FUNCTIONS[stage];
   return async (job: Job<StagePayload>, token?: string): Promise<unknown> => {
     // A job from outside the pipeline (the dashboard's Add job, `data: null`, a stage out of order)
     // fails for good as JOB_INVALID here, before the import record is touched (queue/job-guard.ts).
     const p = await admitStageJob(base.pool, job.data, stage).catch((e: unknown) => {
-      const err = asOukError(e);
-      throw err.retryable ? new Error(failureText(err), { cause: e }) : new UnrecoverableError(failureText(err));
+      throw jobFailure(asOukError(e), e);
     });
     const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
     const logger = withImport(base.logger, p.importId, { stage, jobId: job.id, attempt: attempt.number });
@@ -126,10 +138,7 @@ export function stageProcessor(stage: StageName, base: ProcessorBase) {
       const err = asOukError(e);
       const final = !err.retryable || attempt.number >= attempt.max;
       await stageFailed(base.pool, p.importId, stage, err.code, err.message, final).catch((dbErr: unknown) => logger.error({ err: dbErr }, 'could not record the stage failure'));
-      const message = failureText(err);
-      if (!err.retryable) throw new UnrecoverableError(message);
-      const thrown = new Error(message, { cause: e });
-      throw thrown;
+      throw jobFailure(err, e);
     }
   };
 }
