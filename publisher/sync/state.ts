@@ -9,11 +9,11 @@
  * process holding it; a lock whose process is gone (a killed sync) is taken
  * over, one held by a live process is SYNC_LOCKED.
  */
-import { hostname } from 'node:os';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OukError } from '../../lib/errors.ts';
 import { writeFileAtomic } from './files.ts';
+import { acquireLockFile } from '../lock-file.ts';
 import type { SourceName } from './report.ts';
 
 export interface RunCounts {
@@ -96,48 +96,9 @@ export interface SyncLock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Takes DIR/.sync/lock, or fails with SYNC_LOCKED naming who holds it. */
 export async function acquireLock(syncDir: string, now: () => Date): Promise<SyncLock> {
   await mkdir(syncDir, { recursive: true });
-  const file = path.join(syncDir, 'lock');
-  const me = { pid: process.pid, host: hostname(), started: now().toISOString() };
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      const fh = await open(file, 'wx');
-      await fh.writeFile(`${JSON.stringify(me)}\n`);
-      await fh.close();
-      return {
-        release: async () => {
-          await unlink(file).catch(() => undefined);
-        },
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let holder: { pid?: unknown; host?: unknown; started?: unknown } = {};
-    try {
-      holder = JSON.parse(await readFile(file, 'utf8')) as typeof holder;
-    } catch {
-      // an unreadable lock (a sync killed while writing it) is stale
-    }
-    const pid = typeof holder.pid === 'number' ? holder.pid : NaN;
-    const sameHost = holder.host === me.host;
-    if (sameHost && Number.isInteger(pid) && alive(pid)) {
-      throw new OukError('SYNC_LOCKED', `another sync (process ${pid}, started ${String(holder.started)}) is writing ${path.dirname(syncDir)}: wait for it to finish`);
-    }
-    if (!sameHost && typeof holder.host === 'string') {
-      throw new OukError('SYNC_LOCKED', `a sync on host ${holder.host} (process ${String(holder.pid)}, started ${String(holder.started)}) holds ${file}: if no sync runs there any more, delete that file`);
-    }
-    await unlink(file).catch(() => undefined); // its process is gone: a killed sync
-  }
-  throw new OukError('SYNC_LOCKED', `cannot take ${file}: another sync took it at the same moment`);
+  const { release } = await acquireLockFile(path.join(syncDir, 'lock'), now(), { code: 'SYNC_LOCKED', noun: 'sync', writes: path.dirname(syncDir) });
+  return { release };
 }
