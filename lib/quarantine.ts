@@ -20,7 +20,8 @@
  */
 import type { ErrorCode } from './errors.ts';
 
-export const QUARANTINE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+/** Refusals that come from the signature files beside a kit or from the site's trust, not from the tarball's bytes. */
+const TRUST_REFUSALS: readonly ErrorCode[] = [
   'SIGNATURE_MISMATCH',
   'SIGNATURE_MALFORMED',
   'SIGNATURE_THRESHOLD',
@@ -29,6 +30,10 @@ export const QUARANTINE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ROOT_EXPIRED',
   'ROOT_INVALID',
   'ATTESTATION_MISMATCH',
+];
+
+export const QUARANTINE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ...TRUST_REFUSALS,
   'ARCHIVE_CORRUPT',
   'MANIFEST_INVALID',
   'MEMBER_CHECKSUM_MISMATCH',
@@ -62,16 +67,7 @@ export function shouldQuarantine(code: string, facts: QuarantineFacts = {}): boo
  * SIGNATURE_THRESHOLD message asks) is verified again rather than refused
  * from its record.
  */
-export const REVERIFIED_ON_IMPORT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'SIGNATURE_MISMATCH',
-  'SIGNATURE_MALFORMED',
-  'SIGNATURE_THRESHOLD',
-  'KEY_NOT_TRUSTED',
-  'KEY_REVOKED',
-  'ROOT_EXPIRED',
-  'ROOT_INVALID',
-  'ATTESTATION_MISMATCH',
-]);
+export const REVERIFIED_ON_IMPORT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(TRUST_REFUSALS);
 
 export const QUARANTINE_PREFIX = 'quarantine/';
 
