@@ -5,12 +5,12 @@
  * signing key it generated as the trusted key, its webhook token, and
  * STELLA_AIRGAP=true).
  *
- * This module is the one reader of the process environment in the product:
- * each process entry point (cli/main.ts, api/main.ts, queue/worker-main.ts)
+ * This module resolves the process environment (lib/config.ts's
+ * processEnvironment() is the one read of it) for the product: each process entry point (cli/main.ts, api/main.ts, queue/worker-main.ts)
  * calls `resolveEnv()` once, hands the result to lib/config.ts (`loadConfig`,
  * `pipelineSettings`, …, which parse what they are given and read nothing
  * themselves), and passes the typed configuration down. Nothing below an
- * entry point looks at `process.env`; a child process that needs the
+ * entry point reads the environment; a child process that needs the
  * environment with a change gets it from `childProcessEnv`.
  *
  * Precedence: process environment > `.env` > `.stella/dev.env`. An empty
@@ -26,7 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import type { Env } from '../lib/config.ts';
+import { processEnvironment, type Env } from '../lib/config.ts';
 
 export type { Env };
 
@@ -123,13 +123,13 @@ function readDotEnv(file: string): Env {
 /**
  * The environment of this process, resolved once by its entry point: the
  * process's own variables, over `.env` in `cwd`, over the local stack's
- * `dev.env` (see the top of this file). Changes nothing in `process.env`.
+ * `dev.env` (see the top of this file). Changes nothing in the process's environment.
  */
 export function resolveEnv(cwd = process.cwd()): Env {
-  return devEnv({ ...readDotEnv(path.resolve(cwd, '.env')), ...process.env }, cwd);
+  return devEnv({ ...readDotEnv(path.resolve(cwd, '.env')), ...processEnvironment() }, cwd);
 }
 
 /** The environment a child process inherits, with `over` on top (e.g. `{ LC_ALL: 'C' }` for GNU sort). */
 export function childProcessEnv(over: Env): NodeJS.ProcessEnv {
-  return { ...process.env, ...over };
+  return { ...processEnvironment(), ...over };
 }

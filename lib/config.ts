@@ -198,6 +198,16 @@ function positive(env: Env, name: string, dflt: number): number {
 
 export type Env = Record<string, string | undefined>;
 
+/**
+ * The variables this process started with, copied: the one place the product
+ * reads the process environment. infra/env.ts layers `.env` and the local
+ * stack's dev.env under it (resolveEnv) and gives child processes their
+ * environment (childProcessEnv); everything else is handed a parsed Config.
+ */
+export function processEnvironment(): Env {
+  return { ...process.env };
+}
+
 function int(env: Env, name: string, dflt: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return dflt;

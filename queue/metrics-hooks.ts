@@ -24,7 +24,7 @@
  * completed → ouk_rescans_total{outcome}, ouk_rescan_new_findings_total{severity}
  *             (CRITICAL, HIGH), ouk_rescan_duration_seconds, from the job's return value.
  * The reason is the error code: read from the failure message when it starts with one,
- * else from the import record (ouk_meta.imports.stages.<stage>.code, then error_code).
+ * else from the import record (its stage's code, then its error code).
  *
  * On the worker side, `attachWorkerLogging(worker, logger)` logs each stage's end
  * with the import id (and the error code, which only the worker still has).

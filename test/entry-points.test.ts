@@ -1,6 +1,6 @@
 /**
  * The process entry points: the environment is read in one place
- * (infra/env.ts) and resolved once per process, and the CLI's commands that
+ * (lib/config.ts's processEnvironment, layered by infra/env.ts) and resolved once per process, and the CLI's commands that
  * only read never change the database's schema (cli/context.ts): a database
  * without it is NOTHING_ACTIVE, one whose migrations lag SCHEMA_OUTDATED,
  * never a crash, and nothing is created.
@@ -29,11 +29,11 @@ function sources(dir: string): string[] {
 }
 
 describe('the environment is read in one place', () => {
-  test('no product module but infra/env.ts names process.env', () => {
+  test('no product module but lib/config.ts names process.env', () => {
     const all = PRODUCT.flatMap(sources);
     assert.ok(all.length > 100, `found the sources (${all.length})`);
     const readers = all.filter((f) => /process\.env\b/.test(fs.readFileSync(path.join(repoRoot, f), 'utf8')));
-    assert.deepEqual(readers, [path.join('infra', 'env.ts')]);
+    assert.deepEqual(readers, [path.join('lib', 'config.ts')]);
   });
 
   test('resolveEnv: the process environment over .env over the stack\'s dev.env, process.env left as it was', () => {

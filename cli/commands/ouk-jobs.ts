@@ -1,6 +1,6 @@
 /**
  * `stella ouk jobs [--failed] [--json] [--limit N]`: recent imports (from
- * ouk_meta.imports) with each stage's state, attempts, duration and error,
+ * the import record) with each stage's state, attempts, duration and error,
  * read live from the BullMQ jobs `${importId}-<stage>` and, where a job is no
  * longer kept in Redis, from the import record's `stages`. An unfinished
  * import none of whose stages has a live job (Redis lost them) carries a hint:

@@ -35,7 +35,7 @@ export function mirrorKeyFor(file: string): string {
   return `${MIRROR_KEY_PREFIX}${file}`;
 }
 
-/** An import this site has (ouk_meta.imports), as far as the plan needs it. */
+/** An import this site has (its import record), as far as the plan needs it. */
 export interface KnownImport {
   id: string;
   objectKey: string;
