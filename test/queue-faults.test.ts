@@ -119,7 +119,7 @@ describe('Redis loses everything (FLUSHALL) in the middle of a load', () => {
     try {
       await admin.flushall();
       const flushed = Date.now();
-      assert.equal(await reconcile.getJobScheduler('reconcile'), undefined, 'the flush removed the scheduler');
+      // (not asserted missing here: the worker's re-ensure timer may already have put it back; the log line below proves it was missing)
       await waitFor('the reconcile and gc schedulers to be back', async () => (await reconcile.getJobScheduler('reconcile')) && (await gc.getJobScheduler('gc')), 20_000, 100);
       const back = (Date.now() - flushed) / 1000;
       assert.ok(back < 15, `the schedulers came back after ${back} s`);
