@@ -12,13 +12,15 @@
  *   functions                               the pipeline stages; beside them the features they serve
  *                                           (mirror/, sboms/, maintenance/, quarantine/) and common/
  *   builder | scan                          DB building and DB use (trivy-db | trivy): never each other
+ *   identity | catalog                      who a person is (directory, OpenID, role map) | what an image holds
+ *                                           (the cataloguer, like Syft beside Grype): each stands on lib only
  *   infra                                   storage clients, SQL, the environment
  *   signing                                 keys and signatures
  *   bundle                                  the bundle format both sides share
  *   lib                                     config, errors, logging, metrics, tokens (scan, operator and desk), air-gap
  */
 const ANY_ABOVE = (...dirs) => `^(${dirs.join('|')})/`;
-const PRODUCTION = '^(lib|bundle|signing|infra/|builder|scan|functions|queue|api|publisher|cli|bin)';
+const PRODUCTION = '^(lib|bundle|signing|infra/|identity|catalog|builder|scan|functions|queue|api|publisher|cli|bin)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -31,7 +33,28 @@ module.exports = {
       from: { path: PRODUCTION },
       to: { path: '^(test|bench|dev)/' },
     },
-    { name: 'lib-is-the-bottom', severity: 'error', from: { path: '^lib/' }, to: { path: ANY_ABOVE('bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    { name: 'lib-is-the-bottom', severity: 'error', from: { path: '^lib/' }, to: { path: ANY_ABOVE('bundle', 'signing', 'infra', 'identity', 'catalog', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
+    {
+      name: 'identity-stands-on-lib',
+      severity: 'error',
+      comment: 'signing in (directory, OpenID, role map) needs lib only; sessions and routes that use it live in api/, their table in infra/',
+      from: { path: '^identity/' },
+      to: { path: ANY_ABOVE('bundle', 'signing', 'infra', 'catalog', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'publisher') },
+    },
+    {
+      name: 'only-the-services-sign-people-in',
+      severity: 'error',
+      comment: 'identity/ is used by the API and the CLI only',
+      from: { path: '^(lib|bundle|signing|infra|catalog|builder|scan|functions|queue|publisher)/' },
+      to: { path: '^identity/' },
+    },
+    {
+      name: 'catalog-stands-on-lib',
+      severity: 'error',
+      comment: 'the image cataloguer reads layers and package databases into an SBOM: lib only, nothing of the pipeline or the scanner',
+      from: { path: '^catalog/' },
+      to: { path: ANY_ABOVE('bundle', 'signing', 'infra', 'identity', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'publisher') },
+    },
     { name: 'bundle-is-only-the-format', severity: 'error', from: { path: '^bundle/' }, to: { path: ANY_ABOVE('signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'signing-stands-alone', severity: 'error', from: { path: '^signing/' }, to: { path: ANY_ABOVE('infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },
     { name: 'infra-is-below-the-pipeline', severity: 'error', from: { path: '^infra/' }, to: { path: ANY_ABOVE('signing', 'builder', 'scan', 'functions', 'queue', 'api', 'cli') } },

@@ -12,7 +12,7 @@ import { repoRoot, tmpDir } from './helpers/services.ts';
 
 const CONFIG = path.join(repoRoot, '.dependency-cruiser.cjs');
 const DEPCRUISE = path.join(repoRoot, 'node_modules', '.bin', 'depcruise');
-const TREE = ['lib', 'bundle', 'signing', 'infra', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'publisher', 'bench', 'test', 'bin', 'dev'];
+const TREE = ['lib', 'bundle', 'signing', 'infra', 'identity', 'catalog', 'builder', 'scan', 'functions', 'queue', 'api', 'cli', 'publisher', 'bench', 'test', 'bin', 'dev'];
 
 interface Violation {
   from: string;
