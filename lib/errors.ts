@@ -95,6 +95,9 @@ export const EXIT_CODES = {
   PUBLISH_VERSION_TAKEN: 122,
   PUBLISH_NOT_CONFIGURED: 123,
   PUBLISH_DEADLINE: 124,
+  // 130–144: people signing in (identity/, api sessions): 130–134 sessions, 135–139 the directory, 140–144 OpenID
+  LOGIN_FAILED: 130,
+  DIRECTORY_UNAVAILABLE: 135,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
