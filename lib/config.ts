@@ -99,6 +99,8 @@ export interface Config {
   registryAccount: { username: string; password?: string; passwordFile?: string } | undefined;
   /** STELLA_AIRGAP_ALLOW: further host:port pairs air-gap mode allows (a site's own services). */
   airgapAllow: string[];
+  /** OUK_LDAP_URL as written: the site's directory, which air-gap mode allows (ldapSettings parses it). */
+  ldapUrl: string | undefined;
   /** LOG_LEVEL (pino), undefined when unset. */
   logLevel: string | undefined;
   /** STELLA_DEBUG: the CLI prints stack traces. */
@@ -323,6 +325,7 @@ export function loadConfig(env: Env): Config {
     insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),
     shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
     registryUrl: env.OUK_REGISTRY_URL || undefined,
+    ldapUrl: (env.OUK_LDAP_URL ?? '').trim() || undefined,
     registryPrefix: registryPrefix(env.OUK_REGISTRY_PREFIX ?? 'stella/'),
     registryAccount: registryAccount(env),
     airgapAllow: (env.STELLA_AIRGAP_ALLOW || '').split(',').map((x) => x.trim()).filter(Boolean),

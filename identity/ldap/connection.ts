@@ -41,7 +41,8 @@ export class DirectoryConnection {
       url: settings.url,
       connectTimeout: settings.connectTimeoutMs,
       timeout: settings.timeoutMs,
-      tlsOptions: this.tlsOptions,
+      // ldapts speaks TLS from the first byte whenever tlsOptions is given: only for ldaps://
+      ...(settings.url.startsWith('ldaps:') ? { tlsOptions: this.tlsOptions } : {}),
       createConnection: ((...args: unknown[]) => track((net.connect as (...a: unknown[]) => net.Socket)(...args))) as typeof net.connect,
       createSecureConnection: ((...args: unknown[]) => track((tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args))) as typeof tls.connect,
     });

@@ -6,6 +6,10 @@
  * A second CA (`otherCaFile`) signs nothing the server shows: a client that
  * trusts only it must refuse the server.
  *
+ * It allows unauthenticated binds (a DN with an empty password "succeeds", as
+ * RFC 4513 permits and some directories do): a client that forgets to refuse
+ * an empty password signs anybody in here.
+ *
  * The directory (DIRECTORY below, or the entries given) is added over LDAP as
  * its root DN once slapd answers, so the memberof overlay fills `memberOf` as
  * it would in production. `env()` gives the OUK_LDAP_* settings a Stella
@@ -120,6 +124,7 @@ olcTLSCACertificateFile: ${dir}/ca.pem
 olcTLSCertificateFile: ${dir}/server.pem
 olcTLSCertificateKeyFile: ${dir}/server.key
 olcSizeLimit: 500
+olcAllows: bind_anon_dn
 
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
