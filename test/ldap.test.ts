@@ -15,9 +15,10 @@ import { Client, FilterParser } from 'ldapts';
 import { LdapAuthenticator, LOGIN_FAILED_MESSAGE, escapeFilterValue } from '../identity/ldap/index.ts';
 import { inChainGroupsFilter } from '../identity/ldap/filter.ts';
 import { DEFAULT_LDAP_USER_FILTER, ldapSettings, type Env } from '../lib/config.ts';
+import { allowedEndpoints } from '../lib/airgap.ts';
 import { OukError } from '../lib/errors.ts';
 import { BASE_DN, startSlapd, type TestSlapd } from './helpers/slapd.ts';
-import { childBaseEnv, freePort, runStella, tmpDir } from './helpers/services.ts';
+import { childBaseEnv, freePort, runStella, testConfig, tmpDir } from './helpers/services.ts';
 
 const dn = (uid: string): string => `uid=${uid},ou=people,${BASE_DN}`;
 const group = (cn: string): string => `cn=${cn},ou=groups,${BASE_DN}`;
@@ -218,6 +219,13 @@ describe('configuration', () => {
     assert.equal(code({ OUK_LDAP_NESTED_GROUPS: 'sometimes' }), 'DIRECTORY_NOT_CONFIGURED');
     assert.equal((await refusal(authenticator({ OUK_ROLE_MAP: '' }))).code, 'DIRECTORY_NOT_CONFIGURED');
     assert.equal((await refusal(authenticator({ OUK_LDAP_USER_FILTER: '(uid={user}' }))).code, 'DIRECTORY_NOT_CONFIGURED');
+  });
+
+  test('air-gap mode lets the process reach the directory it is configured with, and only that', () => {
+    const hosts = (ldapUrl: string | undefined): string[] => allowedEndpoints(testConfig({ ldapUrl, airgapAllow: [] })).filter((e) => /directory/.test(e.service)).map((e) => `${e.host}:${e.port}`);
+    assert.deepEqual(hosts('ldaps://dir.example.org'), ['dir.example.org:636']);
+    assert.deepEqual(hosts('ldap://dc1.example.org:3268'), ['dc1.example.org:3268']);
+    assert.deepEqual(hosts(undefined), []);
   });
 
   test("Active Directory's in-chain filter is one the client can send", () => {
