@@ -103,6 +103,15 @@ describe('signing in through OpenLDAP', () => {
     assert.deepEqual(carol.groups.map((g) => g.toLowerCase()), [group('staff')]);
   });
 
+  test("an account the directory has locked (ppolicy, after three wrong passwords) cannot sign in, even with its password", async () => {
+    const a = await authenticator();
+    assert.deepEqual((await a.authenticate('frank', 'frank-pw')).roles, ['operator']);
+    for (let i = 0; i < 3; i++) assert.equal((await refusal(a.authenticate('frank', `guess-${i}`))).code, 'LOGIN_FAILED');
+    const e = await refusal(a.authenticate('frank', 'frank-pw'));
+    assert.equal(e.code, 'LOGIN_FAILED');
+    assert.equal(e.message, LOGIN_FAILED_MESSAGE);
+  });
+
   test('an empty password is refused before the directory, which would take it as an unauthenticated bind', async () => {
     // the fixture's directory does accept it: the refusal is ours
     const raw = new Client({ url: slapd.ldapsUrl, tlsOptions: { ca: fs.readFileSync(slapd.caFile, 'utf8') } });

@@ -1,7 +1,7 @@
 /**
  * A real OpenLDAP for a test file: Debian's slapd (/usr/sbin/slapd), started on
  * two free loopback ports — ldaps:// and ldap:// (StartTLS) — with its own
- * cn=config (slapadd'ed into a temp directory: mdb, the memberof overlay) and
+ * cn=config (slapadd'ed into a temp directory: mdb, the memberof and ppolicy overlays) and
  * data directory, over TLS from a CA the fixture makes with the openssl CLI.
  * A second CA (`otherCaFile`) signs nothing the server shows: a client that
  * trusts only it must refuse the server.
@@ -55,12 +55,19 @@ const groups = (cn: string): string => `cn=${cn},ou=groups,${BASE_DN}`;
  *   carol  in staff (mapped to nothing)                        → no role
  *   dave   a uniqueMember of auditors (groupOfUniqueNames)     → viewer when groups are searched by member
  *   pat(ops) a uid with parentheses, in ouk-operators          → operator (escaping finds real names too)
+ *   frank  in ouk-operators, under the directory's lockout policy (ppolicy: 3 wrong passwords lock him)
  */
 export const DIRECTORY: readonly LdapEntry[] = [
   { dn: BASE_DN, attributes: { objectClass: ['dcObject', 'organization'], dc: 'example', o: 'Example' } },
   { dn: `ou=people,${BASE_DN}`, attributes: { objectClass: ['organizationalUnit'], ou: 'people' } },
   { dn: `ou=groups,${BASE_DN}`, attributes: { objectClass: ['organizationalUnit'], ou: 'groups' } },
   { dn: `ou=services,${BASE_DN}`, attributes: { objectClass: ['organizationalUnit'], ou: 'services' } },
+  { dn: `ou=policies,${BASE_DN}`, attributes: { objectClass: ['organizationalUnit'], ou: 'policies' } },
+  // the directory's own lockout (ppolicy), for frank only: three wrong passwords lock him until an administrator unlocks him
+  {
+    dn: `cn=lockout,ou=policies,${BASE_DN}`,
+    attributes: { objectClass: ['device', 'pwdPolicy'], cn: 'lockout', pwdAttribute: 'userPassword', pwdLockout: 'TRUE', pwdMaxFailure: '3', pwdLockoutDuration: '0' },
+  },
   { dn: SERVICE_DN, attributes: { objectClass: ['organizationalRole', 'simpleSecurityObject'], cn: 'ouk-reader', userPassword: SERVICE_PASSWORD } },
   person('alice', 'alice-pw', 'Alice Operator'),
   person('bob', 'bob-pw', 'Bob Viewer'),
@@ -68,7 +75,8 @@ export const DIRECTORY: readonly LdapEntry[] = [
   person('dave', 'dave-pw', 'Dave Auditor'),
   person('erin', 'erin-pw', 'Erin Admin'),
   person('pat(ops)', 'pat(ops)-pw', 'Pat Ops'),
-  group('ouk-operators', [people('alice'), people('pat(ops)')]),
+  { dn: people('frank'), attributes: { ...person('frank', 'frank-pw', 'Frank Locked').attributes, pwdPolicySubentry: `cn=lockout,ou=policies,${BASE_DN}` } },
+  group('ouk-operators', [people('alice'), people('pat(ops)'), people('frank')]),
   group('team-blue', [people('bob')]),
   group('ouk-viewers', [groups('team-blue')]),
   group('team-red', [people('erin')]),
@@ -132,6 +140,7 @@ cn: module{0}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
 olcModuleLoad: memberof
+olcModuleLoad: ppolicy
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -171,6 +180,11 @@ olcMemberOfRefInt: TRUE
 olcMemberOfGroupOC: groupOfNames
 olcMemberOfMemberAD: member
 olcMemberOfMemberOfAD: memberOf
+
+dn: olcOverlay={1}ppolicy,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcPPolicyConfig
+olcOverlay: {1}ppolicy
 `;
 }
 
