@@ -202,7 +202,8 @@ describe('the directory unavailable: never a sign-in', () => {
     fs.writeFileSync(file, 'not-the-service-password\n');
     const e = await refusal((await authenticator({ OUK_LDAP_BIND_PASSWORD_FILE: file })).authenticate('alice', 'alice-pw'));
     assert.equal(e.code, 'DIRECTORY_UNAVAILABLE');
-    assert.match(e.message, /OUK_LDAP_BIND_DN/);
+    assert.match(e.message, /refused the service account .*invalid credentials.*OUK_LDAP_BIND_DN/);
+    assert.equal(e.retryable, false);
     assert.doesNotMatch(e.message, /not-the-service-password|alice-pw/);
   });
 });

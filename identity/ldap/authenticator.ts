@@ -76,7 +76,7 @@ export class LdapAuthenticator implements PasswordAuthenticator {
     const conn = new DirectoryConnection(this.settings, secrets);
     try {
       if (!(await conn.bind(this.settings.bindDn, secrets.bindPassword, 'binding as the service account'))) {
-        throw serviceBindRefused(this.settings.url, this.settings.bindDn, undefined);
+        throw serviceBindRefused(this.settings.url, this.settings.bindDn);
       }
       const lookup = await findUser(conn, this.settings, username);
       if (lookup.kind === 'none') return { outcome: 'unknown-user', ...none };

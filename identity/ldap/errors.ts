@@ -54,10 +54,11 @@ export function directoryUnavailable(url: string, what: string, cause: unknown):
   );
 }
 
-export function serviceBindRefused(url: string, bindDn: string, cause: unknown): OukError {
+/** The directory answered "invalid credentials" to the service account's bind. */
+export function serviceBindRefused(url: string, bindDn: string): OukError {
   return new OukError(
     'DIRECTORY_UNAVAILABLE',
-    `the directory at ${url} refused the service account ${bindDn} (${describe(cause)}): nobody is signed in; check OUK_LDAP_BIND_DN and the password in OUK_LDAP_BIND_PASSWORD_FILE`,
-    { cause, retryable: false },
+    `the directory at ${url} refused the service account ${bindDn} (invalid credentials): nobody is signed in; check OUK_LDAP_BIND_DN and the password in OUK_LDAP_BIND_PASSWORD_FILE`,
+    { retryable: false },
   );
 }
