@@ -7,6 +7,8 @@
  * or untrusted. Also `stella auth test-ldap`.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -18,7 +20,7 @@ import { DEFAULT_LDAP_USER_FILTER, ldapSettings, type Env } from '../lib/config.
 import { allowedEndpoints } from '../lib/airgap.ts';
 import { OukError } from '../lib/errors.ts';
 import { BASE_DN, startSlapd, type TestSlapd } from './helpers/slapd.ts';
-import { childBaseEnv, freePort, runStella, testConfig, tmpDir } from './helpers/services.ts';
+import { childBaseEnv, freePort, repoRoot, runStella, testConfig, tmpDir } from './helpers/services.ts';
 
 const dn = (uid: string): string => `uid=${uid},ou=people,${BASE_DN}`;
 const group = (cn: string): string => `cn=${cn},ou=groups,${BASE_DN}`;
@@ -246,7 +248,7 @@ describe('configuration', () => {
 });
 
 describe('stella auth test-ldap', () => {
-  test('prints the DN, groups and roles; never the password; LOGIN_FAILED with the reason when the person cannot sign in', async () => {
+  test('prints the DN, groups and roles; never the password (from a file or stdin); LOGIN_FAILED with the reason when the person cannot sign in', async () => {
     const dir = tmpDir('ldap-cli');
     const pw = path.join(dir, 'pw');
     fs.writeFileSync(pw, 'bob-pw\n');
@@ -257,9 +259,17 @@ describe('stella auth test-ldap', () => {
     assert.match(ok.stdout, /cn=ouk-viewers,ou=groups/);
     assert.match(ok.stdout, /roles\s+viewer/);
     assert.doesNotMatch(ok.stdout + ok.stderr, /bob-pw/);
-    fs.writeFileSync(pw, 'carol-pw\n');
-    const no = await runStella(['auth', 'test-ldap', 'carol', '--password-file', pw], { cwd: dir, env });
+    // the password on stdin this time, as an operator pipes it
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/stella.js'), 'auth', 'test-ldap', 'carol'], { cwd: dir, env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdin.end('carol-pw\n');
+    const [exitCode] = (await once(child, 'close')) as [number | null];
+    const no = { code: exitCode, stdout: out, stderr: err };
     assert.equal(no.code, 130, no.stderr);
+    assert.match(no.stdout, /roles\s+\(none\)/);
     assert.match(no.stderr, /LOGIN_FAILED.*OUK_ROLE_MAP/);
     assert.doesNotMatch(no.stdout + no.stderr, /carol-pw/);
   });
