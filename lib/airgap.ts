@@ -21,7 +21,8 @@
  * store, and the intranet mirror OUK_MIRROR_URL when the operator names one); when that host is loopback
  * ("localhost", 127.0.0.0/8, ::1) every loopback spelling of it; the
  * addresses an allowed name resolves to; the site's OCI registry
- * (OUK_REGISTRY_URL's host:port) when one is configured; loopback:STELLA_API_PORT (the
+ * (OUK_REGISTRY_URL's host:port) when one is configured; the site's directory
+ * (OUK_LDAP_URL's host:port) when one is configured; loopback:STELLA_API_PORT (the
  * process's own API); unix sockets (no network); extra host:port pairs in
  * STELLA_AIRGAP_ALLOW (comma-separated) for a site's own services.
  *
@@ -58,7 +59,7 @@ function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoin
 
 /** The endpoints air-gap mode allows, from the configuration. */
 export function allowedEndpoints(
-  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror' | 'registryUrl'>>,
+  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror' | 'registryUrl' | 'ldapUrl'>>,
   extra: string[] = config.airgapAllow ?? [],
 ): Endpoint[] {
   const out: Endpoint[] = [
@@ -69,6 +70,8 @@ export function allowedEndpoints(
     // The site's own registry, because the operator configured it (OUK_REGISTRY_URL): exactly that host:port.
     ...(config.registryUrl ? urlEndpoint(config.registryUrl, 'OCI registry', config.registryUrl.startsWith('https:') ? 443 : 80) : []),
   ];
+  // The site's directory, because the operator configured it for signing in (OUK_LDAP_URL): exactly that host:port.
+  if (config.ldapUrl) out.push(...urlEndpoint(config.ldapUrl, 'directory (OUK_LDAP_URL)', config.ldapUrl.startsWith('ldaps:') ? 636 : 389));
   // The operator named the intranet mirror: its host:port, and nothing else, joins the list.
   if (config.mirror) out.push(...urlEndpoint(config.mirror.url, 'intranet mirror (OUK_MIRROR_URL)', config.mirror.url.startsWith('https:') ? 443 : 80));
   for (const item of extra) {

@@ -99,6 +99,8 @@ export interface Config {
   registryAccount: { username: string; password?: string; passwordFile?: string } | undefined;
   /** STELLA_AIRGAP_ALLOW: further host:port pairs air-gap mode allows (a site's own services). */
   airgapAllow: string[];
+  /** OUK_LDAP_URL as written: the site's directory, which air-gap mode allows (ldapSettings parses it). */
+  ldapUrl: string | undefined;
   /** LOG_LEVEL (pino), undefined when unset. */
   logLevel: string | undefined;
   /** STELLA_DEBUG: the CLI prints stack traces. */
@@ -323,6 +325,7 @@ export function loadConfig(env: Env): Config {
     insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),
     shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
     registryUrl: env.OUK_REGISTRY_URL || undefined,
+    ldapUrl: (env.OUK_LDAP_URL ?? '').trim() || undefined,
     registryPrefix: registryPrefix(env.OUK_REGISTRY_PREFIX ?? 'stella/'),
     registryAccount: registryAccount(env),
     airgapAllow: (env.STELLA_AIRGAP_ALLOW || '').split(',').map((x) => x.trim()).filter(Boolean),
@@ -673,5 +676,103 @@ export function publishEnv(env: Env): PublishEnv {
     torrent: bool(env, 'OUK_PUBLISH_TORRENT'),
     sources: text(env.OUK_PUBLISH_SOURCES),
     deadlineSeconds: positive(env, 'OUK_PUBLISH_DEADLINE_SECONDS', 6 * 3600),
+  };
+}
+
+/**
+ * Signing in through the site's directory (identity/ldap/, docs/operations.md "Signing in"):
+ *
+ *   OUK_LDAP_URL                    ldaps://host[:636], or ldap://host[:389] upgraded with StartTLS
+ *   OUK_LDAP_STARTTLS               ldap:// only: `false` speaks plain LDAP, refused unless
+ *   OUK_LDAP_ALLOW_PLAINTEXT        is `true` too (tests and development: passwords cross the wire in the clear)
+ *   OUK_CA_FILE                     the site's CA (PEM) the directory's certificate must chain to (default: the system's)
+ *   OUK_LDAP_BIND_DN, OUK_LDAP_BIND_PASSWORD_FILE   the service account that searches
+ *   OUK_LDAP_USER_BASE              where people are searched (subtree)
+ *   OUK_LDAP_USER_FILTER            default (|(uid={user})(sAMAccountName={user})); {user} is escaped (RFC 4515)
+ *   OUK_LDAP_GROUP_BASE             groups by `member`/`uniqueMember` under it; unset: the person's `memberOf`
+ *   OUK_LDAP_NESTED_GROUPS          auto (in-chain on Active Directory, a walk elsewhere) | in-chain | walk | off
+ *   OUK_LDAP_GROUP_DEPTH            levels of groups-in-groups the walk follows (5)
+ *   OUK_LDAP_MAX_GROUPS             groups one person may have before the sign-in is refused (500)
+ *   OUK_LDAP_CONNECT_TIMEOUT_SECONDS, OUK_LDAP_TIMEOUT_SECONDS   connecting (5), each operation (10)
+ *   OUK_ROLE_MAP                    groups to roles (identity/role-map.ts)
+ */
+export type NestedGroups = 'auto' | 'in-chain' | 'walk' | 'off';
+
+export interface LdapSettings {
+  url: string;
+  /** ldap:// upgraded with StartTLS before anything else is sent (always, unless plaintext is allowed and asked for). */
+  startTls: boolean;
+  caFile: string | undefined;
+  bindDn: string;
+  bindPasswordFile: string;
+  userBase: string;
+  /** The filter with `{user}` where the escaped user name goes. */
+  userFilter: string;
+  groupBase: string | undefined;
+  nestedGroups: NestedGroups;
+  groupDepth: number;
+  maxGroups: number;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  /** OUK_ROLE_MAP as written (identity/role-map.ts parses it). */
+  roleMap: string;
+}
+
+export const DEFAULT_LDAP_USER_FILTER = '(|(uid={user})(sAMAccountName={user}))';
+const NESTED_GROUPS: readonly NestedGroups[] = ['auto', 'in-chain', 'walk', 'off'];
+
+/** The directory's settings, or undefined when OUK_LDAP_URL is not set (no directory sign-in). */
+export function ldapSettings(env: Env): LdapSettings | undefined {
+  const raw = (env.OUK_LDAP_URL ?? '').trim();
+  if (!raw) return undefined;
+  const bad = (msg: string): OukError => new OukError('DIRECTORY_NOT_CONFIGURED', msg);
+  const required = (name: string, what: string): string => {
+    const v = (env[name] ?? '').trim();
+    if (!v) throw bad(`${name} is not set: ${what}`);
+    return v;
+  };
+  const whole = (name: string, dflt: number, min: number, max: number): number => {
+    const v = (env[name] ?? '').trim();
+    if (v === '') return dflt;
+    if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw bad(`${name}=${v} is not a whole number between ${min} and ${max}`);
+    return Number(v);
+  };
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw bad(`OUK_LDAP_URL=${raw} is not a URL: give ldaps://host:636 or ldap://host:389 (StartTLS)`);
+  }
+  if (u.protocol !== 'ldaps:' && u.protocol !== 'ldap:') throw bad(`OUK_LDAP_URL=${raw}: give ldaps://host:636 or ldap://host:389 (StartTLS)`);
+  if (!u.hostname || (u.pathname !== '' && u.pathname !== '/') || u.search || u.hash || u.username) {
+    throw bad(`OUK_LDAP_URL=${raw}: give only the scheme, host and port (the bases are OUK_LDAP_USER_BASE and OUK_LDAP_GROUP_BASE)`);
+  }
+  const startTlsRaw = (env.OUK_LDAP_STARTTLS ?? '').trim();
+  if (startTlsRaw && !/^(true|false)$/i.test(startTlsRaw)) throw bad(`OUK_LDAP_STARTTLS=${startTlsRaw}: give true or false`);
+  const startTls = u.protocol === 'ldap:' && !/^false$/i.test(startTlsRaw);
+  if (u.protocol === 'ldap:' && !startTls && !bool(env, 'OUK_LDAP_ALLOW_PLAINTEXT')) {
+    throw bad(`OUK_LDAP_URL=${raw} with OUK_LDAP_STARTTLS=false would send passwords in the clear: use ldaps:// or StartTLS (for a test directory only, set OUK_LDAP_ALLOW_PLAINTEXT=true)`);
+  }
+  const userFilter = (env.OUK_LDAP_USER_FILTER ?? '').trim() || DEFAULT_LDAP_USER_FILTER;
+  if (!userFilter.includes('{user}') || !userFilter.startsWith('(') || !userFilter.endsWith(')') || userFilter.length > 1024) {
+    throw bad(`OUK_LDAP_USER_FILTER=${userFilter}: give a filter in parentheses with {user} where the user name goes, e.g. ${DEFAULT_LDAP_USER_FILTER}`);
+  }
+  const nested = ((env.OUK_LDAP_NESTED_GROUPS ?? '').trim().toLowerCase() || 'auto') as NestedGroups;
+  if (!NESTED_GROUPS.includes(nested)) throw bad(`OUK_LDAP_NESTED_GROUPS=${env.OUK_LDAP_NESTED_GROUPS}: give ${NESTED_GROUPS.join(', ')}`);
+  return {
+    url: `${u.protocol}//${u.host}`,
+    startTls,
+    caFile: text(env.OUK_CA_FILE),
+    bindDn: required('OUK_LDAP_BIND_DN', 'set it to the service account that searches the directory (e.g. cn=ouk-reader,ou=services,dc=example,dc=org)'),
+    bindPasswordFile: required('OUK_LDAP_BIND_PASSWORD_FILE', "set it to a file holding the service account's password"),
+    userBase: required('OUK_LDAP_USER_BASE', 'set it to where people are found (e.g. ou=people,dc=example,dc=org)'),
+    userFilter,
+    groupBase: text(env.OUK_LDAP_GROUP_BASE),
+    nestedGroups: nested,
+    groupDepth: whole('OUK_LDAP_GROUP_DEPTH', 5, 0, 50),
+    maxGroups: whole('OUK_LDAP_MAX_GROUPS', 500, 1, 100_000),
+    connectTimeoutMs: whole('OUK_LDAP_CONNECT_TIMEOUT_SECONDS', 5, 1, 300) * 1000,
+    timeoutMs: whole('OUK_LDAP_TIMEOUT_SECONDS', 10, 1, 300) * 1000,
+    roleMap: env.OUK_ROLE_MAP ?? '',
   };
 }

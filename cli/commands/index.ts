@@ -6,7 +6,7 @@
  *
  * Each entry names the words that select it (`ouk verify`) and the module that
  * registers it on `stella` (group: ''), `stella ouk` (group: 'ouk') or
- * `stella sbom` (group: 'sbom') or `stella feeds` (group: 'feeds'). A command is given the process's
+ * `stella sbom` (group: 'sbom'), `stella feeds` (group: 'feeds') or `stella auth` (group: 'auth'). A command is given the process's
  * `CliContext` (cli/context.ts) along with its parent: its configuration and
  * its connections come from there, never from the environment.
  */
@@ -16,7 +16,7 @@ import type { CliContext } from '../context.ts';
 type Register = (parent: Command, cli: CliContext) => void;
 
 interface CommandEntry {
-  group: '' | 'ouk' | 'sbom' | 'feeds';
+  group: '' | 'ouk' | 'sbom' | 'feeds' | 'auth';
   name: string;
   load(): Promise<Register>;
 }
@@ -45,6 +45,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { group: 'sbom', name: 'status', load: async () => (await import('./sbom.ts')).registerSbomStatus },
   { group: '', name: 'publish', load: async () => (await import('./publish.ts')).registerPublish },
   { group: 'feeds', name: 'sync', load: async () => (await import('./feeds.ts')).registerFeedsSync },
+  { group: 'auth', name: 'test-ldap', load: async () => (await import('./auth.ts')).registerAuthTestLdap },
 ];
 
 /** The entries `argv` selects: the one its command words name, or all of them (help, an unknown command). */
@@ -55,13 +56,14 @@ export function selectCommands(argv: string[]): readonly CommandEntry[] {
   return hit.length === 1 ? hit : COMMANDS;
 }
 
-/** Registers the commands `argv` needs on `program` (`stella ouk`, `stella sbom` and `stella feeds` as groups), each given `cli`. */
+/** Registers the commands `argv` needs on `program` (`stella ouk`, `stella sbom`, `stella feeds` and `stella auth` as groups), each given `cli`. */
 export async function registerCommands(program: Command, cli: CliContext, argv: string[] = []): Promise<void> {
   const groups: Record<CommandEntry['group'], Command> = {
     '': program,
     ouk: program.command('ouk').description('build, verify and import Offline Update Kit bundles'),
     sbom: program.command('sbom').description('stored SBOMs, re-scanned after every activation, with the diff of their findings'),
     feeds: program.command('feeds').description('the publisher: fetch the upstream feeds (NVD, OSV, GHSA, KEV, EPSS, EUVD) into a feeds directory'),
+    auth: program.command('auth').description('signing in: check the directory (LDAP, Active Directory) configuration'),
   };
   for (const entry of selectCommands(argv)) (await entry.load())(groups[entry.group], cli);
 }
