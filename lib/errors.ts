@@ -98,6 +98,9 @@ export const EXIT_CODES = {
   // 130–144: people signing in (identity/, api sessions): 130–134 sessions, 135–139 the directory, 140–144 OpenID
   LOGIN_FAILED: 130,
   DIRECTORY_UNAVAILABLE: 135,
+  OIDC_UNAVAILABLE: 140,
+  OIDC_REJECTED: 141,
+  OIDC_LOGIN_EXPIRED: 142,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
