@@ -31,6 +31,17 @@ function codeOf(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** The ID token claim a check failed on (openid-client names it in the cause), for the message. */
+function claimOf(err: unknown): string | undefined {
+  let at: unknown = err;
+  for (let depth = 0; depth < 3 && typeof at === 'object' && at !== null; depth++) {
+    const claim = (at as { claim?: unknown }).claim;
+    if (typeof claim === 'string' && /^[a-z_]{1,32}$/.test(claim)) return claim;
+    at = (at as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 function describe(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
@@ -61,6 +72,9 @@ export function callbackFailure(err: unknown, issuer: string): OukError {
     return rejected(`the provider's token endpoint answered ${describe(err.error)} (a code used twice or expired)`, err);
   }
   const code = codeOf(err);
-  if (code && REJECTING_CODES.has(code)) return rejected(describe(err), err);
+  if (code && REJECTING_CODES.has(code)) {
+    const claim = claimOf(err);
+    return rejected(claim ? `the ID token's "${claim}" claim does not hold (${describe(err)})` : describe(err), err);
+  }
   return providerUnavailable(err, issuer);
 }
