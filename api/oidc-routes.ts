@@ -18,8 +18,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { OukError, type ErrorCode } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { OidcSettings } from '../lib/config.ts';
 import type { Person } from '../identity/person.ts';
-import { LOGIN_TTL_SECONDS, openLogin, sealLogin, type OidcClient } from '../identity/oidc/index.ts';
+import type { RoleMap } from '../identity/role-map.ts';
+import { LOGIN_TTL_SECONDS, loginSealKey, oidcClientFromSettings, openLogin, sealLogin, type OidcClient } from '../identity/oidc/index.ts';
 
 export const OIDC_LOGIN_COOKIE = 'ouk_oidc_login';
 const COOKIE_PATH = '/auth/oidc';
@@ -35,6 +37,31 @@ export interface OidcRoutesOptions {
   secureCookies: boolean;
   now?: () => number;
   logger?: Logger;
+}
+
+/**
+ * The routes' options from the parsed settings (lib/config.ts oidcSettings) and OUK_ROLE_MAP:
+ *
+ *   const oidc = oidcSettings(env);
+ *   if (oidc) await app.register(oidcRoutes, oidcRouteOptions(oidc, roleMap, startSession, { logger }));
+ *
+ * `clocks` are for tests: `idToken` checks the ID token's times, `routes` the pending sign-in's expiry.
+ */
+export function oidcRouteOptions(
+  settings: OidcSettings,
+  roleMap: RoleMap,
+  startSession: StartSession,
+  extra: { logger?: Logger; clocks?: { idToken?: () => number; routes?: () => number } } = {},
+): OidcRoutesOptions {
+  const { client, clientSecret } = oidcClientFromSettings(settings, roleMap, extra.clocks?.idToken);
+  return {
+    client,
+    sealKey: loginSealKey(clientSecret),
+    startSession,
+    secureCookies: new URL(settings.redirectUri).protocol === 'https:',
+    ...(extra.clocks?.routes ? { now: extra.clocks.routes } : {}),
+    ...(extra.logger ? { logger: extra.logger } : {}),
+  };
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {

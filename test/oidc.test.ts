@@ -16,8 +16,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { oidcSettings, type Env } from '../lib/config.ts';
 import type { Person } from '../identity/person.ts';
 import { parseRoleMap } from '../identity/role-map.ts';
-import { loginSealKey, oidcClientFromSettings } from '../identity/oidc/index.ts';
-import { oidcRoutes, OIDC_LOGIN_COOKIE } from '../api/oidc-routes.ts';
+import { OIDC_LOGIN_COOKIE, oidcRouteOptions, oidcRoutes, type StartSession } from '../api/oidc-routes.ts';
 import { browse, CookieJar, signIn, startTestProvider, type TestProvider } from './helpers/oidc-provider.ts';
 
 const ROLE_MAP = 'operator:ouk-operators;viewer:ouk-viewers';
@@ -50,18 +49,17 @@ async function startOuk(): Promise<Ouk> {
 async function mount(ouk: Ouk, env: Env): Promise<void> {
   const settings = oidcSettings(env);
   assert.ok(settings);
-  const { client, clientSecret } = oidcClientFromSettings(settings, parseRoleMap(env.OUK_ROLE_MAP), () => Date.now() + ouk.clientClockAhead * 1000);
   const app = Fastify();
-  await app.register(oidcRoutes, {
-    client,
-    sealKey: loginSealKey(clientSecret),
-    secureCookies: false,
-    now: () => Date.now() + ouk.routeClockAhead * 1000,
-    startSession: (_request, reply, person) => {
-      ouk.people.push(person);
-      return reply.code(200).send({ person });
-    },
-  });
+  const startSession: StartSession = (_request, reply, person) => {
+    ouk.people.push(person);
+    return reply.code(200).send({ person });
+  };
+  await app.register(
+    oidcRoutes,
+    oidcRouteOptions(settings, parseRoleMap(env.OUK_ROLE_MAP), startSession, {
+      clocks: { idToken: () => Date.now() + ouk.clientClockAhead * 1000, routes: () => Date.now() + ouk.routeClockAhead * 1000 },
+    }),
+  );
   await app.ready();
   ouk.app = app;
 }
@@ -247,5 +245,46 @@ describe('single sign-on through an OpenID provider', () => {
     const answer = await browse(callbackUrl, jar);
     assert.equal(answer.status, 503);
     assert.equal(((await answer.json()) as { error: { code: string } }).error.code, 'OIDC_UNAVAILABLE');
+  });
+});
+
+describe('OUK_OIDC_* settings', () => {
+  const base = { OUK_OIDC_ISSUER: 'https://keycloak.example.org/realms/site', OUK_OIDC_CLIENT_ID: 'stella-ouk', OUK_OIDC_CLIENT_SECRET_FILE: '/run/secrets/oidc' };
+  const code = (env: Env): string => {
+    try {
+      oidcSettings(env);
+      return 'parsed';
+    } catch (e) {
+      return (e as { code?: string }).code ?? 'thrown';
+    }
+  };
+
+  it('is off without an issuer, and derives the callback from OUK_PUBLIC_URL', () => {
+    assert.equal(oidcSettings({}), undefined);
+    const s = oidcSettings({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org/stella', OUK_CA_FILE: '/etc/ssl/site-ca.pem' });
+    assert.deepEqual(s, {
+      issuer: 'https://keycloak.example.org/realms/site',
+      clientId: 'stella-ouk',
+      clientSecretFile: '/run/secrets/oidc',
+      redirectUri: 'https://ouk.example.org/stella/auth/oidc/callback',
+      groupsClaim: 'groups',
+      scopes: 'openid profile',
+      caFile: '/etc/ssl/site-ca.pem',
+    });
+    const explicit = oidcSettings({ ...base, OUK_OIDC_REDIRECT_URI: 'https://sso.example.org/auth/oidc/callback', OUK_OIDC_GROUPS_CLAIM: 'roles', OUK_OIDC_SCOPES: 'profile groups' });
+    assert.equal(explicit?.redirectUri, 'https://sso.example.org/auth/oidc/callback');
+    assert.equal(explicit?.groupsClaim, 'roles');
+    assert.equal(explicit?.scopes, 'openid profile groups');
+  });
+
+  it('refuses plain http off loopback, a missing client or callback, and malformed values', () => {
+    assert.equal(code({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org', OUK_OIDC_ISSUER: 'http://keycloak.example.org/realms/site' }), 'USAGE');
+    assert.equal(code({ ...base, OUK_PUBLIC_URL: 'http://127.0.0.1:8080', OUK_OIDC_ISSUER: 'http://127.0.0.1:9999' }), 'parsed');
+    assert.equal(code({ ...base, OUK_PUBLIC_URL: 'http://ouk.example.org' }), 'USAGE');
+    assert.equal(code({ ...base, OUK_OIDC_CLIENT_ID: '', OUK_PUBLIC_URL: 'https://ouk.example.org' }), 'USAGE');
+    assert.equal(code({ ...base, OUK_OIDC_CLIENT_SECRET_FILE: '', OUK_PUBLIC_URL: 'https://ouk.example.org' }), 'USAGE');
+    assert.equal(code(base), 'USAGE');
+    assert.equal(code({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org', OUK_OIDC_GROUPS_CLAIM: 'groups"; drop' }), 'USAGE');
+    assert.equal(code({ ...base, OUK_OIDC_REDIRECT_URI: 'https://ouk.example.org/cb?x=1' }), 'USAGE');
   });
 });
