@@ -81,8 +81,10 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
       if (!server.authorization_endpoint || !server.token_endpoint || !server.jwks_uri) {
         throw new Error('its metadata names no authorization, token or JWKS endpoint');
       }
-      if (!server.code_challenge_methods_supported?.includes('S256')) {
-        throw new Error('its metadata does not offer PKCE with S256 (code_challenge_methods_supported)');
+      // Entra ID takes PKCE without listing it: only a list that leaves S256 out is refused
+      const pkceMethods = server.code_challenge_methods_supported;
+      if (pkceMethods && !pkceMethods.includes('S256')) {
+        throw new Error(`its metadata offers PKCE only with ${pkceMethods.join(', ').slice(0, 100)}, not S256`);
       }
       metadata = server;
       return server;
