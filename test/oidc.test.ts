@@ -118,6 +118,30 @@ describe('single sign-on through an OpenID provider', () => {
     assert.equal(jar.get(OIDC_LOGIN_COOKIE), undefined, 'the pending sign-in is cleared once used');
   });
 
+  it('groups a provider releases only at userinfo map to roles too', async () => {
+    const other = await startOuk();
+    const conforming = await startTestProvider({ redirectUri: other.redirectUri, accounts: { carol: { groups: ['ouk-viewers'] } }, groupsAt: 'userinfo' });
+    try {
+      await mount(other, {
+        OUK_OIDC_ISSUER: conforming.issuer,
+        OUK_OIDC_CLIENT_ID: conforming.clientId,
+        OUK_OIDC_CLIENT_SECRET_FILE: path.join(dir, 'client-secret'),
+        OUK_PUBLIC_URL: other.base,
+        OUK_ROLE_MAP: ROLE_MAP,
+      });
+      const { callbackUrl, jar } = await signIn(`${other.base}/auth/oidc/login`, other.redirectUri, 'carol');
+      const answer = await browse(callbackUrl, jar);
+      assert.equal(answer.status, 200, await answer.clone().text());
+      const { person } = (await answer.json()) as { person: Person };
+      assert.equal(person.sub, `${conforming.issuer}#carol`);
+      assert.deepEqual(person.roles, ['viewer']);
+      assert.equal(person.username, 'carol');
+    } finally {
+      await conforming.close();
+      await stopOuk(other);
+    }
+  });
+
   it('a person whose groups map to no role is refused like a failed login', async () => {
     const { callbackUrl, jar } = await signIn(`${ouk.base}/auth/oidc/login`, ouk.redirectUri, 'bob');
     const before = ouk.people.length;

@@ -17,6 +17,10 @@
  *
  * Failures: OIDC_UNAVAILABLE (the provider cannot be read), OIDC_REJECTED (its
  * answer does not hold), LOGIN_FAILED (no mapped role): identity/oidc/errors.ts.
+ *
+ * The groups claim is read from the ID token; a provider that leaves it out of
+ * the ID token (claims released by scope go to userinfo by default) is asked at
+ * its userinfo endpoint, for the same subject.
  */
 import * as oidc from 'openid-client';
 import type { OidcSettings } from '../../lib/config.ts';
@@ -128,9 +132,16 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
           idTokenExpected: true,
         });
         jwksCache = oidc.getJwksCache(config) ?? jwksCache;
-        const claims = tokens.claims();
+        const claims = tokens.claims() as IdTokenClaims | undefined;
         if (!claims) throw rejected('the provider sent no ID token');
-        return personFromClaims(claims as IdTokenClaims, settings.groupsClaim, roleMap);
+        if (claims[settings.groupsClaim] !== undefined || !config.serverMetadata().userinfo_endpoint) {
+          return personFromClaims(claims, settings.groupsClaim, roleMap);
+        }
+        // Providers that keep scope claims out of the ID token (OpenID Connect Core 5.4) answer them at
+        // userinfo: asked with the access token just issued, for the ID token's subject; the ID token's
+        // own claims (iss, sub) always win.
+        const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+        return personFromClaims({ ...info, ...claims }, settings.groupsClaim, roleMap);
       } catch (err) {
         throw callbackFailure(err, settings.issuer);
       }

@@ -31,7 +31,14 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startTestProvider(opts: { redirectUri: string; accounts: Record<string, TestAccount>; clientId?: string; clientSecret?: string }): Promise<TestProvider> {
+export async function startTestProvider(opts: {
+  redirectUri: string;
+  accounts: Record<string, TestAccount>;
+  clientId?: string;
+  clientSecret?: string;
+  /** Where the groups claim is released: in the ID token (Keycloak's and Entra ID's mappers), or only at userinfo (the spec's default). */
+  groupsAt?: 'id-token' | 'userinfo';
+}): Promise<TestProvider> {
   const clientId = opts.clientId ?? 'stella-ouk';
   const clientSecret = opts.clientSecret ?? 'test-client-secret-0123456789abcdef';
   let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
@@ -51,8 +58,8 @@ export async function startTestProvider(opts: { redirectUri: string; accounts: R
     ],
     pkce: { required: () => true },
     claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'groups'] },
-    // the groups in the ID token itself, as Keycloak's and Entra ID's group mappers put them
-    conformIdTokenClaims: false,
+    // false: the profile scope's claims, groups among them, in the ID token itself
+    conformIdTokenClaims: (opts.groupsAt ?? 'id-token') === 'userinfo',
     cookies: { keys: ['stella-ouk-test-provider-cookie-key'] },
     features: { devInteractions: { enabled: true } },
     async findAccount(_ctx, id) {
