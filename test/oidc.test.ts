@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { oidcSettings, type Env } from '../lib/config.ts';
@@ -139,6 +140,48 @@ describe('single sign-on through an OpenID provider', () => {
     } finally {
       await conforming.close();
       await stopOuk(other);
+    }
+  });
+
+  it('an https provider is trusted through OUK_CA_FILE, and refused without it', async () => {
+    // the site's CA, and the provider's certificate for 127.0.0.1 it signs
+    const pem = (name: string): string => path.join(dir, name);
+    const openssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=Site Test CA', '-keyout', pem('ca.key'), '-out', pem('ca.pem'));
+    openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=idp.test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', pem('idp.key'), '-out', pem('idp.csr'));
+    openssl('x509', '-req', '-in', pem('idp.csr'), '-CA', pem('ca.pem'), '-CAkey', pem('ca.key'), '-CAcreateserial', '-days', '2', '-copy_extensions', 'copyall', '-out', pem('idp.pem'));
+    const trusting = await startOuk();
+    const untrusting = await startOuk();
+    const tlsProvider = await startTestProvider({
+      redirectUri: trusting.redirectUri,
+      accounts: { alice: { groups: ['ouk-operators'] } },
+      tls: { key: fs.readFileSync(pem('idp.key'), 'utf8'), cert: fs.readFileSync(pem('idp.pem'), 'utf8') },
+    });
+    try {
+      const env = (o: Ouk): Env => ({
+        OUK_OIDC_ISSUER: tlsProvider.issuer,
+        OUK_OIDC_CLIENT_ID: tlsProvider.clientId,
+        OUK_OIDC_CLIENT_SECRET_FILE: path.join(dir, 'client-secret'),
+        OUK_PUBLIC_URL: o.base,
+        OUK_ROLE_MAP: ROLE_MAP,
+      });
+      await mount(untrusting, env(untrusting));
+      const refused = await browse(`${untrusting.base}/auth/oidc/login`, new CookieJar());
+      assert.equal(refused.status, 503);
+      const { error } = (await refused.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'OIDC_UNAVAILABLE');
+      assert.match(error.message, /certificate/);
+
+      await mount(trusting, { ...env(trusting), OUK_CA_FILE: pem('ca.pem') });
+      // the test's own fetch (the browser) trusts the site's CA as the site's browsers do
+      const { callbackUrl, jar } = await signIn(`${trusting.base}/auth/oidc/login`, trusting.redirectUri, 'alice', new CookieJar(fs.readFileSync(pem('ca.pem'), 'utf8')));
+      const answer = await browse(callbackUrl, jar);
+      assert.equal(answer.status, 200, await answer.clone().text());
+      assert.deepEqual(((await answer.json()) as { person: Person }).person.roles, ['operator']);
+    } finally {
+      await tlsProvider.close();
+      await stopOuk(trusting);
+      await stopOuk(untrusting);
     }
   });
 

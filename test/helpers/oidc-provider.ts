@@ -1,6 +1,6 @@
 /**
  * A real, certified OpenID provider for tests: `oidc-provider` (npm) on a free
- * loopback port, over http (OUK allows http issuers on loopback only), with one
+ * loopback port, over http (OUK allows http issuers on loopback only) or https, with one
  * registered confidential client (client_secret_basic, PKCE S256 required),
  * an account store whose accounts carry a `groups` claim, and the library's
  * development interactions (a login form that takes any password for a known
@@ -14,6 +14,7 @@
  * (a provider misconfigured, or a token meant for another application).
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Provider, { type ClaimsParameterMember } from 'oidc-provider';
 
@@ -38,13 +39,15 @@ export async function startTestProvider(opts: {
   clientSecret?: string;
   /** Where the groups claim is released: in the ID token (Keycloak's and Entra ID's mappers), or only at userinfo (the spec's default). */
   groupsAt?: 'id-token' | 'userinfo';
+  /** Serve over https with this key and certificate (PEM) instead of plain http. */
+  tls?: { key: string; cert: string };
 }): Promise<TestProvider> {
   const clientId = opts.clientId ?? 'stella-ouk';
   const clientSecret = opts.clientSecret ?? 'test-client-secret-0123456789abcdef';
   let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
-  const server = http.createServer((req, res) => handler(req, res));
+  const server = opts.tls ? https.createServer(opts.tls, (req, res) => handler(req, res)) : http.createServer((req, res) => handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -98,9 +101,14 @@ export async function startTestProvider(opts: {
   };
 }
 
-/** Cookies as a browser keeps them for one host (ports share cookies, as in a browser). */
+/**
+ * Cookies as a browser keeps them for one host (ports share cookies, as in a
+ * browser), and the CAs that browser trusts for https (undefined: the system's).
+ */
 export class CookieJar {
   private readonly cookies = new Map<string, string>();
+
+  constructor(readonly ca?: string) {}
 
   take(response: Response): void {
     for (const line of response.headers.getSetCookie()) {
@@ -127,13 +135,34 @@ export class CookieJar {
   }
 }
 
+/** fetch over https trusting the jar's CAs (the global fetch takes no CA). */
+function httpsFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }, ca: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method: init.method, headers: init.headers, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
+        }
+        const status = res.statusCode ?? 502;
+        resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers }));
+      });
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
 export async function browse(url: string, jar: CookieJar, init: { method?: string; body?: URLSearchParams } = {}): Promise<Response> {
-  const response = await fetch(url, {
+  const request = {
     method: init.method ?? 'GET',
-    redirect: 'manual',
     headers: { cookie: jar.header(), ...(init.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
     ...(init.body ? { body: init.body.toString() } : {}),
-  });
+  };
+  const response = url.startsWith('https:') && jar.ca ? await httpsFetch(url, request, jar.ca) : await fetch(url, { ...request, redirect: 'manual' });
   jar.take(response);
   return response;
 }
@@ -155,22 +184,24 @@ function formOf(html: string, base: string): { action: string; fields: URLSearch
  * (not visited) and the jar holding OUK's pending sign-in cookie.
  */
 export async function signIn(loginUrl: string, redirectUri: string, username: string, jar = new CookieJar()): Promise<{ callbackUrl: string; jar: CookieJar }> {
-  let response = await browse(loginUrl, jar);
+  let at = loginUrl;
+  let response = await browse(at, jar);
   for (let step = 0; step < 20; step++) {
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location) {
-      const next = new URL(location, response.url).href;
-      if (next.startsWith(redirectUri)) return { callbackUrl: next, jar };
-      response = await browse(next, jar);
+      at = new URL(location, at).href;
+      if (at.startsWith(redirectUri)) return { callbackUrl: at, jar };
+      response = await browse(at, jar);
       continue;
     }
     if (response.status !== 200) throw new Error(`the provider answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-    const { action, fields } = formOf(await response.text(), response.url);
+    const { action, fields } = formOf(await response.text(), at);
     if (fields.get('prompt') === 'login') {
       fields.set('login', username);
       fields.set('password', 'any password: the development login form checks none');
     }
-    response = await browse(action, jar, { method: 'POST', body: fields });
+    at = action;
+    response = await browse(at, jar, { method: 'POST', body: fields });
   }
   throw new Error('the sign-in did not come back to the callback within 20 steps');
 }
