@@ -8,7 +8,7 @@
  *
  * The provider's metadata is discovered at the first sign-in (the API starts while
  * the provider is down) and kept once read; a failed discovery is tried again at
- * the next sign-in. The ID token is verified by openid-client: signature against
+ * the first sign-in 5 s later (those before get the same 503 at once). The ID token is verified by openid-client: signature against
  * the provider's JWKS, issuer, audience (our client id, `azp` when several),
  * expiry and issued-at against the injected clock, nonce; `state` is checked
  * here first and again by openid-client; the code is redeemed once with the PKCE
@@ -35,6 +35,8 @@ import { personFromClaims, type IdTokenClaims } from './person.ts';
 const MAX_PROVIDER_BYTES = 256 * 1024;
 const PROVIDER_TIMEOUT_MS = 10_000;
 const MAX_CALLBACK_CHARS = 8192;
+/** After a failed discovery, sign-ins answer that failure for this long instead of each waiting on the provider. */
+const DISCOVERY_BACKOFF_MS = 5_000;
 
 export interface OidcClientOptions {
   settings: Pick<OidcSettings, 'issuer' | 'clientId' | 'redirectUri' | 'groupsClaim' | 'scopes'>;
@@ -62,6 +64,7 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
   const insecure = new URL(settings.issuer).protocol === 'http:'; // config allows it on loopback only
   let metadata: oidc.ServerMetadata | undefined;
   let jwksCache: oidc.ExportedJWKSCache | undefined;
+  let lastFailure: { atMs: number; error: Error } | undefined;
 
   /** A configuration whose clock is the injected one (openid-client takes it as a skew). */
   function configuration(server: oidc.ServerMetadata): oidc.Configuration {
@@ -76,6 +79,7 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
 
   async function discover(): Promise<oidc.ServerMetadata> {
     if (metadata) return metadata;
+    if (lastFailure && Math.abs(Date.now() - lastFailure.atMs) < DISCOVERY_BACKOFF_MS) throw lastFailure.error;
     try {
       const discovered = await oidc.discovery(new URL(settings.issuer), settings.clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
         [oidc.customFetch]: fetchBounded,
@@ -93,7 +97,9 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
       metadata = server;
       return server;
     } catch (err) {
-      throw providerUnavailable(err, settings.issuer);
+      const error = providerUnavailable(err, settings.issuer);
+      lastFailure = { atMs: Date.now(), error };
+      throw error;
     }
   }
 
