@@ -14,6 +14,7 @@
  */
 import path from 'node:path';
 import { OukError } from './errors.ts';
+import { isLoopbackUrl } from './loopback.ts';
 import { DEFAULT_MAX_AGE, KNOWN_FEEDS, parseMaxAge, parseStalePolicy, type FreshnessRule } from './freshness.ts';
 import type { StageName } from './stages.ts';
 
@@ -774,5 +775,83 @@ export function ldapSettings(env: Env): LdapSettings | undefined {
     connectTimeoutMs: whole('OUK_LDAP_CONNECT_TIMEOUT_SECONDS', 5, 1, 300) * 1000,
     timeoutMs: whole('OUK_LDAP_TIMEOUT_SECONDS', 10, 1, 300) * 1000,
     roleMap: env.OUK_ROLE_MAP ?? '',
+  };
+}
+
+/**
+ * Single sign-on through the site's OpenID provider (identity/oidc/, api/oidc-routes.ts);
+ * undefined when OUK_OIDC_ISSUER is not set (sign-in through the provider is off).
+ *
+ *   OUK_OIDC_ISSUER               the provider's issuer URL (discovery at its
+ *                                 /.well-known/openid-configuration); https, or http on loopback only
+ *   OUK_OIDC_CLIENT_ID            the client registered for OUK at the provider
+ *   OUK_OIDC_CLIENT_SECRET_FILE   the file holding that client's secret
+ *   OUK_OIDC_REDIRECT_URI         the callback registered at the provider; default
+ *                                 OUK_PUBLIC_URL + /auth/oidc/callback
+ *   OUK_PUBLIC_URL                the address people reach the API at (https://ouk.example.org)
+ *   OUK_OIDC_GROUPS_CLAIM         the ID token claim listing the person's groups (groups)
+ *   OUK_OIDC_SCOPES               the scopes asked for (openid profile); openid is always among them
+ *   OUK_CA_FILE                   PEM bundle of the site's CA, trusted for an https issuer
+ *                                 (shared with the directory client)
+ */
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  clientSecretFile: string;
+  redirectUri: string;
+  groupsClaim: string;
+  scopes: string;
+  caFile: string | undefined;
+}
+
+function oidcUrl(raw: string, name: string, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new OukError('USAGE', `${name}=${raw} is not a URL: set it to ${what}`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackUrl(raw))) {
+    throw new OukError('USAGE', `${name}=${raw} must be an https:// URL (plain http only on loopback, for tests): set it to ${what}`);
+  }
+  if (url.username || url.password || url.hash) throw new OukError('USAGE', `${name}=${raw} must not carry a user, a password or a #fragment: set it to ${what}`);
+  return url;
+}
+
+export function oidcSettings(env: Env): OidcSettings | undefined {
+  const issuerRaw = (env.OUK_OIDC_ISSUER ?? '').trim();
+  if (!issuerRaw) return undefined;
+  const issuer = oidcUrl(issuerRaw, 'OUK_OIDC_ISSUER', "the provider's issuer (e.g. https://keycloak.example.org/realms/site)");
+  const required = (name: string, what: string): string => {
+    const v = (env[name] ?? '').trim();
+    if (!v) throw new OukError('USAGE', `OUK_OIDC_ISSUER is set but ${name} is not: set it to ${what}`);
+    return v;
+  };
+  const clientId = required('OUK_OIDC_CLIENT_ID', "the client id registered for OUK at the provider");
+  const clientSecretFile = required('OUK_OIDC_CLIENT_SECRET_FILE', "the path of a file holding that client's secret");
+  const redirectRaw = (env.OUK_OIDC_REDIRECT_URI ?? '').trim();
+  const publicRaw = (env.OUK_PUBLIC_URL ?? '').trim();
+  if (!redirectRaw && !publicRaw) {
+    throw new OukError('USAGE', 'OUK_OIDC_ISSUER is set but neither OUK_OIDC_REDIRECT_URI nor OUK_PUBLIC_URL is: set OUK_PUBLIC_URL to the address people reach OUK at (the callback is its /auth/oidc/callback)');
+  }
+  const redirect = redirectRaw
+    ? oidcUrl(redirectRaw, 'OUK_OIDC_REDIRECT_URI', "the callback registered at the provider, ending in /auth/oidc/callback")
+    : new URL('auth/oidc/callback', oidcUrl(publicRaw, 'OUK_PUBLIC_URL', 'the address people reach OUK at').href.replace(/\/?$/, '/'));
+  if (redirect.search) throw new OukError('USAGE', `OUK_OIDC_REDIRECT_URI=${redirectRaw} must not carry a query: set it to the callback, ending in /auth/oidc/callback`);
+  const groupsClaim = (env.OUK_OIDC_GROUPS_CLAIM ?? '').trim() || 'groups';
+  if (!/^[A-Za-z0-9_:.\/-]{1,128}$/.test(groupsClaim)) throw new OukError('USAGE', `OUK_OIDC_GROUPS_CLAIM=${groupsClaim} is not a claim name: set it to the ID token claim listing groups (e.g. groups, roles)`);
+  const scopeList = (env.OUK_OIDC_SCOPES ?? '').split(/[\s,]+/).filter(Boolean);
+  if (scopeList.some((s) => !/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(s)) || scopeList.length > 16) {
+    throw new OukError('USAGE', `OUK_OIDC_SCOPES=${env.OUK_OIDC_SCOPES} is not a list of scopes: set it like "openid profile groups"`);
+  }
+  const scopes = [...new Set(['openid', ...(scopeList.length ? scopeList : ['profile'])])].join(' ');
+  return {
+    issuer: issuer.href,
+    clientId,
+    clientSecretFile,
+    redirectUri: redirect.href,
+    groupsClaim,
+    scopes,
+    caFile: (env.OUK_CA_FILE ?? '').trim() || undefined,
   };
 }
