@@ -5,6 +5,7 @@
 #   faketime        the time-travel run (npm run test:faketime)
 #   zstd            the kit's DB members are zstd-compressed (builder and load)
 #   docker-registry the reference OCI registry the kit images are pushed to (images stage)
+#   redis-sentinel  the scale-out test's Sentinel failover (test/scale-out.test.ts)
 # Each is checked by the file it provides; missing ones are installed with
 # apt-get when running as root (as CI does) or with passwordless sudo.
 # Otherwise it names the packages and exits 1, so `npm test` fails with the
@@ -20,10 +21,11 @@ declare -A PROVIDES=(
   [faketime]=/usr/bin/faketime
   [zstd]=/usr/bin/zstd
   [docker-registry]=/usr/bin/docker-registry
+  [redis-sentinel]=/usr/bin/redis-sentinel
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry redis-sentinel)
 
 missing=()
 for pkg in "${wanted[@]}"; do
