@@ -146,7 +146,7 @@ before(async () => {
       OUK_VERIFY_BACKOFF_MS: '300',
       LOG_LEVEL: 'info',
     });
-  secondKit = kit('2026-11-02', 2, 15_000); // written while the services start
+  secondKit = kit('2026-11-02', 2, 10_000); // written while the services start
   for (const [i, port] of apiPorts.entries()) {
     for (const d of [`api-${i}`, `worker-${i}`]) fs.mkdirSync(path.join(dir, d));
     services.push(startService('api', env(port), path.join(dir, `api-${i}`)), startService('worker', env(port), path.join(dir, `worker-${i}`)));
@@ -197,6 +197,7 @@ describe('scale-out: two APIs, two workers, Redis under Sentinel', () => {
         node.disconnect();
       }
     })();
+    await rs.ready(); // the sentinels know the replica and each other
     const answers: ScanAnswer[] = [];
     let scanning = true;
     // one loop per API: scans go on through the failover

@@ -3,7 +3,8 @@
  * processes on free loopback ports with their own directories (Debian's
  * `redis-server` and `redis-sentinel`), for failover tests.
  *
- *   const rs = await startSentinelRedis();   // ready: the sentinels know the replica and each other
+ *   const rs = await startSentinelRedis();   // the sentinels answer where the primary is
+ *   await rs.ready();                         // they know the replica and each other: a failover can happen
  *   await rs.killPrimary();                   // SIGKILL: what a dead host looks like
  *   await rs.waitForPrimary(rs.replicaPort);  // the sentinels elected the replica
  */
@@ -22,6 +23,9 @@ export interface SentinelRedis {
   sentinelPorts: number[];
   /** REDIS_SENTINELS for a process's environment */
   sentinels: string;
+  /** every sentinel knows the replica and its two peers: a failover can happen */
+  ready(): Promise<void>;
+  /** SIGKILL, once ready(): what a dead host looks like */
   killPrimary(): Promise<void>;
   /** the port the sentinels now name as the primary */
   currentPrimary(): Promise<number | null>;
@@ -92,16 +96,21 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
     );
     children.push(spawn('redis-sentinel', [conf], { stdio: 'ignore' }));
   }
-  // ready when every sentinel sees the replica and the two other sentinels (hello messages, every 2 s)
-  for (const port of sentinelPorts) {
-    await until(`sentinel ${port} to know its peers and the replica`, () =>
-      ask(port, async (r) => {
-        const peers = (await r.call('SENTINEL', 'sentinels', SENTINEL_NAME)) as unknown[];
-        const replicas = (await r.call('SENTINEL', 'replicas', SENTINEL_NAME)) as unknown[];
-        return peers.length === 2 && replicas.length === 1;
-      }),
-    );
-  }
+  // the sentinels answer where the primary is at once; a failover needs them to know each other (hello messages, every 2 s)
+  for (const port of sentinelPorts) await until(`sentinel ${port} to answer`, () => ask(port, async (r) => Array.isArray(await r.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME))));
+  let quorum: Promise<void> | null = null;
+  const ready = (): Promise<void> =>
+    (quorum ??= (async () => {
+      for (const port of sentinelPorts) {
+        await until(`sentinel ${port} to know its peers and the replica`, () =>
+          ask(port, async (r) => {
+            const peers = (await r.call('SENTINEL', 'sentinels', SENTINEL_NAME)) as unknown[];
+            const replicas = (await r.call('SENTINEL', 'replicas', SENTINEL_NAME)) as unknown[];
+            return peers.length === 2 && replicas.length === 1;
+          }),
+        );
+      }
+    })());
   const currentPrimary = async (): Promise<number | null> => {
     for (const port of sentinelPorts) {
       const addr = await ask(port, (r) => r.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME) as Promise<string[] | null>).catch(() => null);
@@ -114,7 +123,9 @@ export async function startSentinelRedis(): Promise<SentinelRedis> {
     replicaPort,
     sentinelPorts,
     sentinels: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','),
+    ready,
     async killPrimary() {
+      await ready();
       if (primary.exitCode !== null || primary.signalCode !== null) return;
       const gone = new Promise((r) => primary.once('exit', r));
       primary.kill('SIGKILL');
