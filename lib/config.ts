@@ -293,7 +293,7 @@ export function loadConfig(env: Env): Config {
   const partSize = int(env, 'S3_PART_SIZE', 5 * 1024 * 1024 * 1024);
   return {
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
-    redis: parseRedisTarget(env),
+    redis: parseRedisTarget({ REDIS_URL: env.REDIS_URL, REDIS_SENTINELS: env.REDIS_SENTINELS, REDIS_SENTINEL_NAME: env.REDIS_SENTINEL_NAME, REDIS_SENTINEL_PASSWORD: env.REDIS_SENTINEL_PASSWORD }),
     queuePrefix: env.OUK_QUEUE_PREFIX || 'ouk',
     databaseUrl: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     s3Endpoint,

@@ -46,7 +46,15 @@ export function parseHostPort(item: string, what: string): HostPort {
   return { host: m[1] ?? m[2]!, port };
 }
 
-export function parseRedisTarget(env: Record<string, string | undefined>): RedisTarget {
+/** The variables, as lib/config.ts reads them from the process's environment. */
+export interface RedisVariables {
+  REDIS_URL?: string | undefined;
+  REDIS_SENTINELS?: string | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_SENTINEL_PASSWORD?: string | undefined;
+}
+
+export function parseRedisTarget(env: RedisVariables): RedisTarget {
   const url = env.REDIS_URL || 'redis://127.0.0.1:6379';
   const raw = (env.REDIS_SENTINELS ?? '').trim();
   if (!raw) return { kind: 'server', url };
