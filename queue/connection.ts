@@ -76,7 +76,9 @@ export function createRedis(where: RedisWhere): Redis {
 
 /** A connection whose commands fail fast while no primary answers (the quota: 503, never a hang). */
 export function createCommandRedis(where: RedisWhere): Redis {
-  return open(where, { maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  // with sentinels: when none answers, give up this attempt after a few tries, so the
+  // command fails (and the next attempt asks them again) instead of waiting for them
+  return open(where, { maxRetriesPerRequest: 1, connectTimeout: 3000, sentinelRetryStrategy: (times: number) => (times > 3 ? null : 100 * times) });
 }
 
 export function queueUnavailable(where: RedisWhere, e: unknown): OukError {

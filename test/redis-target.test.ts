@@ -10,7 +10,8 @@ import { describe, test } from 'node:test';
 import { allowedEndpoints } from '../lib/airgap.ts';
 import { loadConfig } from '../lib/config.ts';
 import { describeRedisTarget, parseRedisTarget } from '../lib/redis-target.ts';
-import { redisOptions, redisTargetOf } from '../queue/connection.ts';
+import { createCommandRedis, redisOptions, redisTargetOf } from '../queue/connection.ts';
+import { Quota } from '../scan/quota.ts';
 
 function refused(env: Record<string, string>, pattern: RegExp): void {
   assert.throws(() => parseRedisTarget(env), (e: Error & { code?: string }) => e.code === 'USAGE' && pattern.test(e.message));
@@ -65,6 +66,17 @@ describe('REDIS_SENTINELS and REDIS_SENTINEL_NAME', () => {
     assert.equal(redisTargetOf(c).kind, 'sentinel');
     assert.deepEqual(redisTargetOf({ ...loadConfig({}), redisUrl: 'redis://127.0.0.1:7000' }), { kind: 'server', url: 'redis://127.0.0.1:7000' });
     assert.equal(redisOptions('redis://127.0.0.1:7000').url, 'redis://127.0.0.1:7000');
+  });
+
+  test('no sentinel answers: a count fails with QUOTA_UNAVAILABLE instead of waiting for them', async () => {
+    // port 1 on loopback: nothing listens, every connection is refused at once
+    const redis = createCommandRedis(parseRedisTarget({ REDIS_SENTINELS: '127.0.0.1:1,127.0.0.1:1', REDIS_SENTINEL_NAME: 'm' }));
+    try {
+      const quota = new Quota(redis, { anonLimit: 10, tokenLimit: 10, bannerAt: 5, keyPrefix: 'never-written' });
+      await assert.rejects(quota.count({ kind: 'anonymous', id: 'x' }), (e: Error & { code?: string }) => e.code === 'QUOTA_UNAVAILABLE');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   test('air-gap mode allows the named sentinels; the nodes they announce only through STELLA_AIRGAP_ALLOW', () => {
