@@ -74,11 +74,15 @@ export function createRedis(where: RedisWhere): Redis {
   return open(where, { maxRetriesPerRequest: null, enableReadyCheck: true });
 }
 
+/** Longest a quota command waits for Redis (queued while reconnecting, or sent). */
+export const COMMAND_TIMEOUT_MS = 3000;
+
 /** A connection whose commands fail fast while no primary answers (the quota: 503, never a hang). */
 export function createCommandRedis(where: RedisWhere): Redis {
-  // with sentinels: when none answers, give up this attempt after a few tries, so the
-  // command fails (and the next attempt asks them again) instead of waiting for them
-  return open(where, { maxRetriesPerRequest: 1, connectTimeout: 3000, sentinelRetryStrategy: (times: number) => (times > 3 ? null : 100 * times) });
+  // A command waits at most 3 s, queued or sent: also while no sentinel answers (ioredis keeps
+  // asking them without a reconnect, so maxRetriesPerRequest alone would not end the wait). The
+  // sentinels are asked again and again: a connection that gave up on them would stay closed.
+  return open(where, { maxRetriesPerRequest: 1, connectTimeout: 3000, commandTimeout: COMMAND_TIMEOUT_MS });
 }
 
 export function queueUnavailable(where: RedisWhere, e: unknown): OukError {

@@ -30,8 +30,6 @@ import { childBaseEnv, createTestDatabase, freePort, startTestS3, tmpDir, type T
 import { putFile, TEST_BUNDLE_EXPIRES, waitFor } from './pipeline-fixtures.ts';
 
 const TOKEN = 'scale-out-webhook-token';
-const t0 = Date.now();
-const mark = (what: string): void => void process.stderr.write(`# ${((Date.now() - t0) / 1000).toFixed(1)}s ${what}\n`);
 const QUOTA_PREFIX = 'scaleq';
 
 let rs: SentinelRedis;
@@ -45,6 +43,8 @@ const apiPorts: number[] = [];
 const services: ServiceProcess[] = [];
 
 interface ScanAnswer {
+  /** the API that answered */
+  port: number;
   status: number;
   version: string | null;
   code: string | null;
@@ -60,9 +60,9 @@ async function scan(port: number): Promise<ScanAnswer> {
   try {
     const r = await fetch(`http://127.0.0.1:${port}/api/v1/scan`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: SBOM, signal: AbortSignal.timeout(20_000) });
     const body = (await r.json().catch(() => ({}))) as { dbVersion?: string; error?: { code?: string } };
-    return { status: r.status, version: body.dbVersion ?? null, code: body.error?.code ?? null };
+    return { port, status: r.status, version: body.dbVersion ?? null, code: body.error?.code ?? null };
   } catch {
-    return { status: 0, version: null, code: 'NO_ANSWER' };
+    return { port, status: 0, version: null, code: 'NO_ANSWER' };
   }
 }
 
@@ -115,7 +115,6 @@ before(async () => {
     createTestDatabase('scale-out'),
     startTestS3('scale-out', { webhook: { url: `http://127.0.0.1:${apiPorts[0]}/hooks/minio`, token: TOKEN, attempts: 3, backoffMs: 100 }, log: () => undefined }),
   ]);
-  mark('redis, sentinels, db, s3 up');
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
   pool.on('error', () => undefined);
   const env = (port: number): NodeJS.ProcessEnv =>
@@ -156,10 +155,8 @@ before(async () => {
       throw new Error(`${e.message}\n${logs()}`);
     });
   }
-  mark('services up');
   await drop(await kit('2026-11-01', 1, 500));
   await untilActive('2026-11-01');
-  mark('2026-11-01 active');
   // ready: Redis (through the sentinels), PostgreSQL, the store and an active DB, on both
   for (const port of apiPorts) assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
 });
@@ -207,26 +204,29 @@ describe('scale-out: two APIs, two workers, Redis under Sentinel', () => {
         await sleep(20);
       }
     });
-    await drop(await secondKit);
-    await waitFor(
-      'the load of 2026-11-02 to be copying rows',
-      async () => (await pool.query<{ state: string | null }>(`SELECT stages -> 'load' ->> 'state' AS state FROM ouk_meta.imports WHERE version = $1`, ['2026-11-02'])).rows[0]?.state === 'running',
-      60_000,
-      20,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\n${logs()}`);
-    });
-    mark('load running');
-    await rs.killPrimary();
-    mark('primary killed');
-    await rs.waitForPrimary(rs.replicaPort);
-    mark('replica elected');
-    await untilActive('2026-11-02');
-    mark('2026-11-02 active');
-    // scans after the switch, on both APIs, so each shows it follows the new primary
-    await waitFor('both APIs to count on the new primary', async () => answers.slice(-6).filter((a) => a.status === 200 && a.version === '2026-11-02').length >= 4, 30_000, 100);
-    scanning = false;
-    await Promise.all(loops);
+    try {
+      await drop(await secondKit);
+      await waitFor(
+        'the load of 2026-11-02 to be copying rows',
+        async () => (await pool.query<{ state: string | null }>(`SELECT stages -> 'load' ->> 'state' AS state FROM ouk_meta.imports WHERE version = $1`, ['2026-11-02'])).rows[0]?.state === 'running',
+        60_000,
+        20,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\n${logs()}`);
+      });
+      await rs.killPrimary();
+      await rs.waitForPrimary(rs.replicaPort);
+      await untilActive('2026-11-02');
+      // scans after the switch, on both APIs, so each shows it follows the new primary
+      const from = answers.length;
+      await waitFor('both APIs to count on the new primary', async () => apiPorts.every((p) => answers.slice(from).some((a) => a.port === p && a.status === 200 && a.version === '2026-11-02')), 30_000, 100).catch((e: Error) => {
+        const seen = answers.slice(from).map((a) => `${a.port}:${a.status}:${a.code ?? a.version}`);
+        throw new Error(`${e.message}; answers since: ${seen.slice(-20).join(' ')}\n${logs()}`);
+      });
+    } finally {
+      scanning = false;
+      await Promise.all(loops);
+    }
 
     assert.equal(await activations('2026-11-02'), 1, 'activated exactly once');
     const bad = answers.filter((a) => !(a.status === 200 || (a.status === 503 && a.code)));
