@@ -8,7 +8,6 @@
  * listed in PLUGINS below. SIGTERM / SIGINT close it gracefully.
  */
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { resolveEnv } from '../infra/env.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
@@ -17,7 +16,7 @@ import { BOTH_TRUSTS_WARNING, requireConfiguredTrust } from '../signing/index.ts
 import { loadConfig, pipelineSettings, type Config } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { createRedis } from '../queue/connection.ts';
+import { bullConnection, createCommandRedis, createRedis, redisTargetOf } from '../queue/connection.ts';
 import { watchQueueMetrics } from '../queue/metrics-hooks.ts';
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { dashboardPlugin } from './dashboard.ts';
@@ -52,7 +51,7 @@ const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
   // Both take SBOM bodies of up to STELLA_SCAN_MAX_BYTES, and share one budget of the bytes held at once.
-  async ({ app, config, pool, budget }) => app.register(scanRoutes, { pool, redis: new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }), config, budget }),
+  async ({ app, config, pool, budget }) => app.register(scanRoutes, { pool, redis: createCommandRedis(redisTargetOf(config)), config, budget }),
   // Stored SBOMs: added and scanned once here, re-scanned by the workers after every activation.
   async ({ app, config, pool, logger, budget }) => app.register(sbomRoutes, { pool, config, logger, budget }),
 ];
@@ -65,7 +64,7 @@ async function main(): Promise<void> {
   const pool = createPool(config.databaseUrl);
   await migrate(pool);
   const store = createStore(config.store);
-  const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
+  const queues = openPipelineQueues(createRedis(redisTargetOf(config)), config.queuePrefix);
   const app = await buildServer({
     config,
     pool,
@@ -77,7 +76,7 @@ async function main(): Promise<void> {
   });
   const budget = budgetFor(config);
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger, budget });
-  const watcher = await watchQueueMetrics({ connection: { url: config.redisUrl }, prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });
+  const watcher = await watchQueueMetrics({ connection: bullConnection(redisTargetOf(config)), prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });
 
   await app.listen({ port: config.apiPort, host: config.apiHost });
 

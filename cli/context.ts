@@ -90,8 +90,8 @@ export function createCliContext(env: Env): CliContext {
     store: () => (store ??= import('../infra/store.ts').then(({ createStore }) => createStore(config.store))),
     queues: () =>
       (queues ??= (async () => {
-        const [{ connectRedis }, { openPipelineQueues }] = await Promise.all([import('../queue/connection.ts'), import('../queue/queues.ts')]);
-        const q = openPipelineQueues(await connectRedis(config.redisUrl), config.queuePrefix);
+        const [{ connectRedis, redisTargetOf }, { openPipelineQueues }] = await Promise.all([import('../queue/connection.ts'), import('../queue/queues.ts')]);
+        const q = openPipelineQueues(await connectRedis(redisTargetOf(config)), config.queuePrefix);
         closers.push(async () => {
           await q.close();
           q.connection.disconnect();
@@ -100,15 +100,9 @@ export function createCliContext(env: Env): CliContext {
       })()),
     redis: () =>
       (redis ??= (async () => {
-        const [{ Redis }, { queueUnavailable }] = await Promise.all([import('ioredis'), import('../queue/connection.ts')]);
-        const r = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, retryStrategy: () => null, lazyConnect: true });
-        r.on('error', () => undefined);
-        try {
-          await r.connect();
-        } catch (e) {
-          r.disconnect();
-          throw queueUnavailable(config.redisUrl, e);
-        }
+        // fails fast: one connection attempt (QUEUE_UNAVAILABLE), no retry of a command once connected
+        const { probeRedis, redisTargetOf } = await import('../queue/connection.ts');
+        const r = await probeRedis(redisTargetOf(config));
         closers.push(() => r.disconnect());
         return r;
       })()),

@@ -16,12 +16,13 @@
 import { childProcessEnv, resolveEnv } from '../infra/env.ts';
 import { loadConfig, publishEnv, syncSettings, type Env } from '../lib/config.ts';
 import { describeError, EXIT_CODES, isOukError, OukError } from '../lib/errors.ts';
-import { createLogger, safeUrl } from '../lib/logger.ts';
+import { createLogger } from '../lib/logger.ts';
 import { runNightly } from '../publisher/nightly.ts';
 import { airgapRefusal, parseDays, parsePublicUrl, type PublishOptions } from '../publisher/publish/index.ts';
 import { parseSources, type SyncOptions } from '../publisher/sync/index.ts';
 import { startPublisherWorker } from '../publisher/worker.ts';
-import { createRedis } from '../queue/connection.ts';
+import { createRedis, redisTargetOf } from '../queue/connection.ts';
+import { describeRedisTarget } from '../lib/redis-target.ts';
 
 function notConfigured(why: string): OukError {
   return new OukError('PUBLISH_NOT_CONFIGURED', `${why} — set it as .env.example's "Publisher" section describes (docs/publishing.md, "A nightly chain")`);
@@ -92,7 +93,7 @@ const logger = createLogger('publisher', { level: config.logLevel });
 
 async function main(): Promise<void> {
   const s = settingsOf(env);
-  const connection = createRedis(config.redisUrl);
+  const connection = createRedis(redisTargetOf(config));
   const running = await startPublisherWorker({
     connection,
     prefix: config.queuePrefix,
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     },
     onEvent: (e) => (e.kind === 'completed' ? logger.info({ job: e.jobId, result: e.result }, 'nightly done') : logger.error({ job: e.jobId, err: e.error }, 'nightly failed')),
   });
-  logger.info({ redis: safeUrl(config.redisUrl), schedule: s.schedule, feeds: s.publish.feedsDir, mirror: s.publish.mirror, deadlineSeconds: s.deadlineMs / 1000 }, 'publisher ready');
+  logger.info({ redis: describeRedisTarget(redisTargetOf(config)), schedule: s.schedule, feeds: s.publish.feedsDir, mirror: s.publish.mirror, deadlineSeconds: s.deadlineMs / 1000 }, 'publisher ready');
 
   let stopping = false;
   const stop = (signal: string): void => {

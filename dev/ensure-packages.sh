@@ -6,6 +6,7 @@
 #   zstd            the kit's DB members are zstd-compressed (builder and load)
 #   docker-registry the reference OCI registry the kit images are pushed to (images stage)
 #   slapd           OpenLDAP: the directory people sign in through (test/helpers/slapd.ts starts its own)
+#   redis-sentinel  the scale-out test's Sentinel failover (test/scale-out.test.ts)
 # Each is checked by the file it provides; missing ones are installed with
 # apt-get when running as root (as CI does) or with passwordless sudo.
 # Otherwise it names the packages and exits 1, so `npm test` fails with the
@@ -22,10 +23,11 @@ declare -A PROVIDES=(
   [zstd]=/usr/bin/zstd
   [docker-registry]=/usr/bin/docker-registry
   [slapd]=/usr/sbin/slapd
+  [redis-sentinel]=/usr/bin/redis-sentinel
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry slapd)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry slapd redis-sentinel)
 
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -47,6 +49,8 @@ fi
 echo "== installing Debian packages: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
+# slapd unconfigured: no system directory starts on port 389 (the tests start their own)
+echo "slapd slapd/no_configuration boolean true" | "${as_root[@]}" debconf-set-selections
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 for pkg in "${missing[@]}"; do
   file=${PROVIDES[$pkg]:-/usr/bin/$pkg}

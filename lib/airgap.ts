@@ -17,7 +17,7 @@
  * resolver answers it from the literal or /etc/hosts), so it passes; only a
  * connection to such an address is checked against the allow list.
  *
- * Allowed: each configured service's host:port (Redis, PostgreSQL, the
+ * Allowed: each configured service's host:port (Redis or its sentinels, PostgreSQL, the
  * store, and the intranet mirror OUK_MIRROR_URL when the operator names one); when that host is loopback
  * ("localhost", 127.0.0.0/8, ::1) every loopback spelling of it; the
  * addresses an allowed name resolves to; the site's OCI registry
@@ -59,11 +59,14 @@ function urlEndpoint(raw: string, service: string, defaultPort: number): Endpoin
 
 /** The endpoints air-gap mode allows, from the configuration. */
 export function allowedEndpoints(
-  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror' | 'registryUrl' | 'ldapUrl'>>,
+  config: Pick<Config, 'redisUrl' | 'databaseUrl' | 's3Endpoint' | 'apiPort'> & Partial<Pick<Config, 'airgapAllow' | 'mirror' | 'registryUrl' | 'ldapUrl' | 'redis'>>,
   extra: string[] = config.airgapAllow ?? [],
 ): Endpoint[] {
   const out: Endpoint[] = [
     ...urlEndpoint(config.redisUrl, 'Redis', 6379),
+    // With Sentinel: the sentinels the operator named. The primary and replicas they announce are
+    // not trusted from their answer: the site names its Redis nodes in STELLA_AIRGAP_ALLOW (docs/scale.md).
+    ...(config.redis?.kind === 'sentinel' ? config.redis.sentinels.map((s) => ({ host: normaliseHost(s.host), port: s.port, service: 'Redis Sentinel' })) : []),
     ...urlEndpoint(config.databaseUrl, 'PostgreSQL', 5432),
     ...urlEndpoint(config.s3Endpoint, 'object store', config.s3Endpoint.startsWith('https:') ? 443 : 80),
     { host: '127.0.0.1', port: config.apiPort, service: 'this API' },

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { OukError } from './errors.ts';
 import { isLoopbackUrl } from './loopback.ts';
 import { DEFAULT_MAX_AGE, KNOWN_FEEDS, parseMaxAge, parseStalePolicy, type FreshnessRule } from './freshness.ts';
+import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
 import type { StageName } from './stages.ts';
 
 export interface StoreConfig {
@@ -30,7 +31,10 @@ export interface StoreConfig {
 }
 
 export interface Config {
+  /** REDIS_URL: the one Redis server; with REDIS_SENTINELS, only the nodes' password and db (see `redis`) */
   redisUrl: string;
+  /** Where Redis is: REDIS_URL alone, or REDIS_SENTINELS + REDIS_SENTINEL_NAME (lib/redis-target.ts) */
+  redis: RedisTarget;
   /** Key prefix for every BullMQ queue (tests use their own). */
   queuePrefix: string;
   databaseUrl: string;
@@ -292,6 +296,7 @@ export function loadConfig(env: Env): Config {
   const partSize = int(env, 'S3_PART_SIZE', 5 * 1024 * 1024 * 1024);
   return {
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    redis: parseRedisTarget({ REDIS_URL: env.REDIS_URL, REDIS_SENTINELS: env.REDIS_SENTINELS, REDIS_SENTINEL_NAME: env.REDIS_SENTINEL_NAME, REDIS_SENTINEL_PASSWORD: env.REDIS_SENTINEL_PASSWORD }),
     queuePrefix: env.OUK_QUEUE_PREFIX || 'ouk',
     databaseUrl: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     s3Endpoint,

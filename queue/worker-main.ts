@@ -22,7 +22,8 @@ import { BOTH_TRUSTS_WARNING, loadTrustedKeys, requireConfiguredTrust } from '..
 import { loadConfig, pipelineSettings } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, safeUrl } from '../lib/logger.ts';
-import { createRedis } from './connection.ts';
+import { describeRedisTarget } from '../lib/redis-target.ts';
+import { createRedis, redisTargetOf } from './connection.ts';
 import { openPipelineQueues } from './queues.ts';
 import { startMaintenance } from './maintenance.ts';
 import { startWorkers } from './workers.ts';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
   await migrate(pool);
   const store = createStore(config.store);
   const workers = startWorkers(config, { pool, store, settings, logger, scanner: storedSbomScanner(pool) });
-  const queues = openPipelineQueues(createRedis(config.redisUrl), config.queuePrefix);
+  const queues = openPipelineQueues(createRedis(redisTargetOf(config)), config.queuePrefix);
   // Reconcile and gc: job schedulers, one job per interval for the whole cluster.
   // With OUK_MIRROR_URL: the mirror job too, pulling kits verified against the same trusted keys.
   const maintenance = await startMaintenance({
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   });
   logger.info(
     {
-      redis: safeUrl(config.redisUrl),
+      redis: describeRedisTarget(redisTargetOf(config)),
       database: safeUrl(config.databaseUrl),
       store: config.s3Endpoint,
       bucket: config.bucket,

@@ -42,7 +42,7 @@ import { verify } from '../functions/verify.ts';
 import { images } from '../functions/images.ts';
 import { createRegistryClient, registryCredentials } from '../infra/registry.ts';
 import { attachWorkerLogging, isFinalFailure } from './metrics-hooks.ts';
-import { createRedis } from './connection.ts';
+import { createRedis, redisTargetOf } from './connection.ts';
 import { asOukError } from './errors.ts';
 import { failureText, OukWait, type ErrorCode, type OukError } from '../lib/errors.ts';
 import { failureReason } from '../lib/metrics.ts';
@@ -161,7 +161,7 @@ export function startWorkers(config: Config, deps: WorkerDeps): RunningWorkers {
   const pool = deps.pool ?? createPool(config.databaseUrl);
   const store = deps.store ?? createStore(config.store);
   const ownConnection = !deps.connection;
-  const connection = deps.connection ?? createRedis(config.redisUrl);
+  const connection = deps.connection ?? createRedis(redisTargetOf(config));
   const trustedKeys = deps.trustedKeys ?? (() => loadTrustedKeys(config.trustedKeys));
   const registry = config.registryUrl ? { client: createRegistryClient(config.registryUrl, registryCredentials(config.registryAccount)), prefix: config.registryPrefix } : null;
   const rescanQueue = new Queue(RESCAN_QUEUE, { connection, prefix: config.queuePrefix });

@@ -20,6 +20,11 @@
  * Over the limit nothing is refused: an anonymous scan is slowed by 10 % of
  * its own duration; a token scan is throttled by a delay that grows with each
  * scan over the limit (throttleStepMs per scan, at most throttleMaxMs).
+ *
+ * With Sentinel (replicaAck), each increment waits up to 100 ms for a replica
+ * to have it before the scan is answered, so a failover loses only increments
+ * that no replica acknowledged in time; a scan answered 503 QUOTA_UNAVAILABLE
+ * during a failover may or may not have been counted (docs/scale.md).
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -51,6 +56,12 @@ export interface QuotaOptions {
   throttleMaxMs?: number;
   /** seconds a counter lives past the next UTC midnight (default 3600) */
   graceSeconds?: number;
+  /**
+   * With Sentinel: after each increment, WAIT until this many replicas have it, at most timeoutMs
+   * (replication is asynchronous: an increment only the dying primary held is lost in a failover).
+   * An increment no replica acknowledged in time still counts (the scan is answered); docs/scale.md.
+   */
+  replicaAck?: { replicas: number; timeoutMs: number };
 }
 
 export interface QuotaUsage {
@@ -131,8 +142,11 @@ export class Quota {
     let count: number;
     try {
       count = Number(await this.redis.eval(INCR_SCRIPT, 1, key, String(ttlMs)));
+      // the primary may die before a replica has the increment: a scan is answered once one has it (or the wait ends)
+      const ack = this.opts.replicaAck;
+      if (ack) await this.redis.wait(ack.replicas, ack.timeoutMs);
     } catch (e) {
-      throw new OukError('QUOTA_UNAVAILABLE', `cannot count the scan in Redis (${(e as Error).message}): check REDIS_URL and that Redis is running`, { cause: e, retryable: true });
+      throw new OukError('QUOTA_UNAVAILABLE', `cannot count the scan in Redis (${(e as Error).message}): check REDIS_URL (or REDIS_SENTINELS) and that Redis has a primary; try again in a moment`, { cause: e, retryable: true });
     }
     const limit = limitFor(client, this.opts);
     const base = {

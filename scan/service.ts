@@ -58,6 +58,8 @@ export function quotaOptions(config: Config, over: Partial<QuotaOptions> = {}): 
     tokenLimit: config.quotaToken,
     bannerAt: config.quotaBannerAt,
     keyPrefix: config.quotaPrefix,
+    // Sentinel: an answered scan's increment is on a replica (or 100 ms went by), so a failover keeps it
+    ...(config.redis?.kind === 'sentinel' ? { replicaAck: { replicas: 1, timeoutMs: 100 } } : {}),
     ...over,
   };
 }
