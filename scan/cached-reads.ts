@@ -10,13 +10,13 @@ import type { PoolClient } from 'pg';
 import type { ActiveDbCache, Candidate, CveEntries } from './active-db-cache.ts';
 import { cveIds, queryEnrichment, type Enrichment } from './enrichment.ts';
 import { type Headline, queryAffected, queryHeadlines } from './match.ts';
-import { optionalTables, type OptionalTables } from './optional-tables.ts';
+import { optionalTablesWithRows, type OptionalTables } from './optional-tables.ts';
 
 export const packageKey = (ecosystem: string, pkg: string): string => `${ecosystem}\u0000${pkg}`;
 
-/** Which optional tables the DB holds (asked once a DB). */
+/** Which optional tables the DB holds with rows (asked once a DB): an empty one is never read. */
 export async function cachedTables(client: PoolClient, schema: string, cache: ActiveDbCache): Promise<OptionalTables> {
-  return (cache.tables ??= await optionalTables(client, schema));
+  return (cache.tables ??= await optionalTablesWithRows(client, schema));
 }
 
 /** The candidate rows of every (ecosystem, package), by packageKey; a package without rows is absent. */
