@@ -1,8 +1,9 @@
 /**
  * A per-process cache of what scans read from the active DB: each package's
  * candidate rows (with their ranges compiled on first use), each advisory's
- * headline, each CVE's KEV and EPSS entries, and which optional tables the
- * DB holds. A site scans the same images again and again; with the cache a
+ * headline, each CVE's KEV and EPSS entries, which optional tables the DB
+ * holds, and the version check's verdicts for each installed version of a
+ * package already checked. A site scans the same images again and again; with the cache a
  * scan asks PostgreSQL only for what no scan of this DB asked before.
  *
  * One cache a pool (a database), keyed by the active DB's identity as the
@@ -40,6 +41,14 @@ export interface CveEntries {
   epss: EpssInfo | null;
 }
 
+/** What the version check decided for one advisory: affected (in `range`, fixed in `fixed`) or undecided (`undecided` says why). */
+export interface AdvisoryVerdict {
+  advisoryId: string;
+  range?: string;
+  fixed?: string | null;
+  undecided?: string;
+}
+
 export interface ActiveDbCache {
   readonly key: string;
   /** which optional tables the DB holds, once asked */
@@ -50,12 +59,15 @@ export interface ActiveDbCache {
   readonly headlines: BoundedMap<Headline | null>;
   /** KEV / ENISA / EPSS entries by CVE id */
   readonly cves: BoundedMap<CveEntries>;
+  /** the version check's verdicts for an installed version of a package (its lookup keys and version: scan.ts verdictKey), unaffected ones left out */
+  readonly verdicts: BoundedMap<AdvisoryVerdict[]>;
 }
 
 /** Characters a generation, per map: a 1,000-component scan at full size reads about 0.5 million characters of candidate rows. */
 const PACKAGE_CHARS = 8_000_000;
 const HEADLINE_CHARS = 4_000_000;
 const CVE_CHARS = 1_000_000;
+const VERDICT_CHARS = 2_000_000;
 
 const len = (s: string | null | undefined): number => (s ? s.length : 0);
 
@@ -70,6 +82,7 @@ export function createActiveDbCache(key: string): ActiveDbCache {
     }),
     headlines: new BoundedMap<Headline | null>(HEADLINE_CHARS, (k, h) => k.length + (h ? len(h.summary) + len(h.cvss_vector) + h.aliases.reduce((n, a) => n + a.length + 16, 0) : 0)),
     cves: new BoundedMap<CveEntries>(CVE_CHARS, (k, e) => k.length + (e.kev ? 256 : 0) + (e.enisa ? 256 : 0) + (e.epss ? 64 : 0)),
+    verdicts: new BoundedMap<AdvisoryVerdict[]>(VERDICT_CHARS, (k, vs) => vs.reduce((n, v) => n + 48 + v.advisoryId.length + len(v.range) + len(v.fixed) + len(v.undecided), k.length)),
   };
 }
 

@@ -19,7 +19,7 @@ import type { Pool } from 'pg';
 import { withActiveSnapshot } from '../infra/db.ts';
 import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
-import { activeDbCache, type Candidate } from './active-db-cache.ts';
+import { activeDbCache, type ActiveDbCache, type AdvisoryVerdict, type Candidate } from './active-db-cache.ts';
 import { cachedCandidates, cachedEnrichment, cachedHeadlines, cachedTables, packageKey } from './cached-reads.ts';
 import { enrich } from './enrichment.ts';
 import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
@@ -130,29 +130,50 @@ function match(m: Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore'
 /** An advisory whose range could not be decided for a component. */
 type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 
-/** An affected row's ranges and explicit versions come from the process's cache (range-cache.ts), parsed and compiled once whatever the scan. */
-function matchPurls(targets: PurlTarget[], byKey: Map<string, Candidate[]>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
-  for (const { c, id } of targets) {
-    const verdicts = new Map<string, { range?: string; fixed?: string | null; undecided?: string }>();
-    for (const key of lookupKeys(id)) {
-      for (const row of byKey.get(packageKey(key.ecosystem, key.package)) ?? []) {
-        const prev = verdicts.get(row.advisory_id);
-        if (prev?.range !== undefined) continue; // already affected through another entry
-        const compiled = row.compiled === undefined ? (row.compiled = rangeCache.ranges(row.ecosystem, row.ranges)) : row.compiled;
-        if (!compiled) {
-          verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
-          continue;
-        }
-        // a long list most rows never need: parsed only when no range decides
-        const v = evaluateCompiled(compiled, id.version, () => (row.compiledVersions === undefined ? (row.compiledVersions = rangeCache.versions(row.versions)) : row.compiledVersions));
-        if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
-        else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
+/** The verdicts of one installed version against its package's candidate rows, unaffected advisories left out. */
+function verdictsOf(id: PurlTarget['id'], byKey: Map<string, Candidate[]>): AdvisoryVerdict[] {
+  const verdicts = new Map<string, AdvisoryVerdict>();
+  for (const key of lookupKeys(id)) {
+    for (const row of byKey.get(packageKey(key.ecosystem, key.package)) ?? []) {
+      const prev = verdicts.get(row.advisory_id);
+      if (prev?.range !== undefined) continue; // already affected through another entry
+      const compiled = row.compiled === undefined ? (row.compiled = rangeCache.ranges(row.ecosystem, row.ranges)) : row.compiled;
+      if (!compiled) {
+        verdicts.set(row.advisory_id, { advisoryId: row.advisory_id, undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
+        continue;
       }
+      // a long list most rows never need: parsed only when no range decides
+      const v = evaluateCompiled(compiled, id.version, () => (row.compiledVersions === undefined ? (row.compiledVersions = rangeCache.versions(row.versions)) : row.compiledVersions));
+      if (v.status === 'affected') verdicts.set(row.advisory_id, { advisoryId: row.advisory_id, range: v.range, fixed: v.fixed });
+      else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { advisoryId: row.advisory_id, undecided: v.reason });
     }
-    for (const [advisoryId, v] of verdicts) {
+  }
+  return [...verdicts.values()];
+}
+
+/** What the verdicts of an installed version depend on, besides the DB: its package's lookup keys and the version. */
+function verdictKey(id: PurlTarget['id']): string {
+  let k = id.version;
+  for (const key of lookupKeys(id)) k += `\u0001${key.ecosystem}\u0000${key.package}`;
+  return k;
+}
+
+/**
+ * An affected row's ranges and explicit versions come from the process's cache (range-cache.ts), parsed and
+ * compiled once whatever the scan; the verdicts for a package's installed version, once a DB (active-db-cache.ts).
+ */
+function matchPurls(targets: PurlTarget[], byKey: Map<string, Candidate[]>, cache: ActiveDbCache, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
+  for (const { c, id } of targets) {
+    const key = verdictKey(id);
+    let verdicts = cache.verdicts.get(key);
+    if (verdicts === undefined) {
+      verdicts = verdictsOf(id, byKey);
+      cache.verdicts.set(key, verdicts);
+    }
+    for (const v of verdicts) {
       if (v.range !== undefined) {
         matches.push(match({
-          advisoryId,
+          advisoryId: v.advisoryId,
           package: id.name,
           ecosystem: id.ecosystem,
           purl: c.purl,
@@ -164,7 +185,7 @@ function matchPurls(targets: PurlTarget[], byKey: Map<string, Candidate[]>, dbVe
           dbVersion,
         }));
       } else if (v.undecided) {
-        undecided.push({ c, advisoryId, reason: v.undecided });
+        undecided.push({ c, advisoryId: v.advisoryId, reason: v.undecided });
       }
     }
   }
@@ -255,7 +276,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
     const undecidedRows: Undecided[] = [];
     for (let i = 0; i < purls.length; i += SLICE) {
       await yieldToLoop();
-      matchPurls(purls.slice(i, i + SLICE), byKey, active.version, matches, undecidedRows);
+      matchPurls(purls.slice(i, i + SLICE), byKey, cache, active.version, matches, undecidedRows);
     }
     await yieldToLoop();
     matchCpes(cpes, cpeRows, active.version, matches);
