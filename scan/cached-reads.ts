@@ -12,19 +12,19 @@ import { cveIds, queryEnrichment, type Enrichment } from './enrichment.ts';
 import { type Headline, queryAffected, queryHeadlines } from './match.ts';
 import { optionalTablesWithRows, type OptionalTables } from './optional-tables.ts';
 
-export const packageKey = (ecosystem: string, pkg: string): string => `${ecosystem}\u0000${pkg}`;
+export const candidateKey = (ecosystem: string, pkg: string): string => `${ecosystem}\u0000${pkg}`;
 
 /** Which optional tables the DB holds with rows (asked once a DB): an empty one is never read. */
 export async function cachedTables(client: PoolClient, schema: string, cache: ActiveDbCache): Promise<OptionalTables> {
   return (cache.tables ??= await optionalTablesWithRows(client, schema));
 }
 
-/** The candidate rows of every (ecosystem, package), by packageKey; a package without rows is absent. */
+/** The candidate rows of every (ecosystem, package), by candidateKey; a package without rows is absent. */
 export async function cachedCandidates(client: PoolClient, schema: string, pairs: { ecosystem: string; package: string }[], cache: ActiveDbCache): Promise<Map<string, Candidate[]>> {
   const out = new Map<string, Candidate[]>();
   const missing: { ecosystem: string; package: string }[] = [];
   for (const p of pairs) {
-    const k = packageKey(p.ecosystem, p.package);
+    const k = candidateKey(p.ecosystem, p.package);
     const hit = cache.packages.get(k);
     if (hit === undefined) missing.push(p);
     else if (hit.length > 0) out.set(k, hit);
@@ -32,13 +32,13 @@ export async function cachedCandidates(client: PoolClient, schema: string, pairs
   if (missing.length === 0) return out;
   const read = new Map<string, Candidate[]>();
   for (const r of await queryAffected(client, schema, missing)) {
-    const k = packageKey(r.ecosystem, r.package);
+    const k = candidateKey(r.ecosystem, r.package);
     const list = read.get(k);
     if (list) list.push(r);
     else read.set(k, [r]);
   }
   for (const p of missing) {
-    const k = packageKey(p.ecosystem, p.package);
+    const k = candidateKey(p.ecosystem, p.package);
     const rows = read.get(k) ?? [];
     cache.packages.set(k, rows);
     if (rows.length > 0) out.set(k, rows);

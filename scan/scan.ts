@@ -20,9 +20,9 @@ import { withActiveSnapshot } from '../infra/db.ts';
 import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
 import { activeDbCache, type ActiveDbCache, type AdvisoryVerdict, type Candidate } from './active-db-cache.ts';
-import { cachedCandidates, cachedEnrichment, cachedHeadlines, cachedTables, packageKey } from './cached-reads.ts';
+import { cachedCandidates, cachedEnrichment, cachedHeadlines, cachedTables, candidateKey } from './cached-reads.ts';
 import { enrich } from './enrichment.ts';
-import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
+import { identifyPurlCached, type Identity, lookupKeys } from './identify.ts';
 import { type CpeMatchRow, type Headline, queryCpes } from './match.ts';
 import { rangeCache } from './range-cache.ts';
 import { evaluateCompiled } from './ranges.ts';
@@ -74,7 +74,7 @@ async function classify(sbom: Sbom): Promise<{ purls: PurlTarget[]; cpes: CpeTar
     }
     let purlProblem: string | null = null;
     if (c.purl) {
-      const id = identifyPurl(c.purl, c.version);
+      const id = identifyPurlCached(c.purl, c.version);
       if (id.ok) {
         const p = parse(id.ecosystem, id.version);
         if (p.ok) {
@@ -134,7 +134,7 @@ type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 function verdictsOf(id: PurlTarget['id'], byKey: Map<string, Candidate[]>): AdvisoryVerdict[] {
   const verdicts = new Map<string, AdvisoryVerdict>();
   for (const key of lookupKeys(id)) {
-    for (const row of byKey.get(packageKey(key.ecosystem, key.package)) ?? []) {
+    for (const row of byKey.get(candidateKey(key.ecosystem, key.package)) ?? []) {
       const prev = verdicts.get(row.advisory_id);
       if (prev?.range !== undefined) continue; // already affected through another entry
       const compiled = row.compiled === undefined ? (row.compiled = rangeCache.ranges(row.ecosystem, row.ranges)) : row.compiled;
