@@ -19,7 +19,8 @@
  * of an image match nothing.
  *
  * Bounded by weight (bounded-map.ts: about the characters of what is
- * kept; two generations of the sizes below), some tens of MB at most.
+ * kept; two generations of the sizes below): about 40 MiB of heap once full
+ * (docs/performance.md, "a cache of the active DB").
  */
 import type { ActiveDb } from '../infra/db.ts';
 import { BoundedMap } from './bounded-map.ts';
