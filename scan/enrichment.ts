@@ -24,6 +24,11 @@ export interface Enrichment {
   epss: Map<string, EpssInfo>;
 }
 
+/** The CVE ids among `ids`, once each: what KEV and EPSS are keyed by. */
+export function cveIds(ids: Iterable<string>): string[] {
+  return [...new Set([...ids].filter((i) => CVE.test(i)))];
+}
+
 /** KEV and EPSS rows of `ids` (CVE ids only are looked up). */
 type KevRow = { cve_id: string; date_added: string; due_date: string | null; known_ransomware: string | null; vulnerability_name: string | null; required_action: string | null };
 type EnisaRow = { cve_id: string; euvd_id: string; exploited_since: string; vendor_project: string | null; product: string | null };
@@ -35,7 +40,7 @@ type EpssRow = { cve_id: string; score: number; percentile: number; score_date: 
  * schema holds (`tables`, else asked here).
  */
 export async function queryEnrichment(client: PoolClient, schema: string, ids: Iterable<string>, tables?: OptionalTables): Promise<Enrichment> {
-  const cves = [...new Set([...ids].filter((i) => CVE.test(i)))];
+  const cves = cveIds(ids);
   const out: Enrichment = { kev: new Map(), enisa: new Map(), epss: new Map() };
   if (cves.length === 0) return out;
   const has = tables ?? (await optionalTables(client, schema));

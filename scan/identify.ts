@@ -24,6 +24,7 @@
  */
 import type { PackageURL } from 'packageurl-js';
 import { packageKey } from '../bundle/package-name.ts';
+import { BoundedMap } from './bounded-map.ts';
 import { readPurl } from './purl.ts';
 
 export type Identity =
@@ -112,6 +113,23 @@ function rpmSourceName(upstream: string | undefined): string | null {
 
 function simple(ecosystem: string, name: string, version: string): Identity {
   return { ok: true, ecosystem, ecosystems: [ecosystem], name, version };
+}
+
+const identities = new BoundedMap<Identity>(1_000_000, (key) => key.length + 128);
+
+/**
+ * `identifyPurl`, remembered per process (a pure function of its two strings;
+ * the answer is shared, never to be changed): a site's images repeat their
+ * packages, and reading a purl was the largest part of a repeated scan once
+ * its DB reads and version checks were cached (docs/performance.md).
+ */
+export function identifyPurlCached(purlText: string, fallbackVersion: string | null): Identity {
+  const key = `${fallbackVersion === null ? '-' : `${fallbackVersion.length}:${fallbackVersion}`}\u0000${purlText}`;
+  const hit = identities.get(key);
+  if (hit !== undefined) return hit;
+  const id = identifyPurl(purlText, fallbackVersion);
+  identities.set(key, id);
+  return id;
 }
 
 /** OSV identity of a component, from its purl (and the SBOM's version when the purl has none). */

@@ -17,3 +17,17 @@ export async function optionalTables(client: Pick<PoolClient, 'query'>, schema: 
   const row = r.rows[0] ?? {};
   return Object.fromEntries(OPTIONAL_TABLES.map((t) => [t, Boolean(row[t])])) as OptionalTables;
 }
+
+/**
+ * Which optional tables the schema holds with at least one row: a table a
+ * kit carried empty (a kit built without that feed) is never read. For the
+ * per-DB cache (active-db-cache.ts): asked once a DB, so two round trips.
+ */
+export async function optionalTablesWithRows(client: Pick<PoolClient, 'query'>, schema: string): Promise<OptionalTables> {
+  const has = await optionalTables(client, schema);
+  const present = OPTIONAL_TABLES.filter((t) => has[t]);
+  if (present.length === 0) return has;
+  const r = await client.query<Record<string, boolean>>(`SELECT ${present.map((t) => `EXISTS (SELECT 1 FROM ${ident(schema)}.${ident(t)}) AS ${t}`).join(', ')}`);
+  const row = r.rows[0] ?? {};
+  return Object.fromEntries(OPTIONAL_TABLES.map((t) => [t, has[t] && row[t] === true])) as OptionalTables;
+}

@@ -14,6 +14,7 @@
  * of keys each: when the current one fills, it becomes the old one (its
  * entries still answer, and move back on use) and the one before is dropped.
  */
+import { BoundedMap } from './bounded-map.ts';
 import { compileRanges, compileVersions, type CompiledRanges, type CompiledVersions, type OsvRange } from './ranges.ts';
 
 function parseJsonArray<T>(text: string): T[] | null {
@@ -25,38 +26,14 @@ function parseJsonArray<T>(text: string): T[] | null {
   }
 }
 
-/**
- * A bounded map from a string to what `make` derives from it (null included),
- * in two generations of at most `maxChars` characters of keys each (plus a
- * little for each entry): what an entry holds grows with its key, and keys
- * run from a few dozen characters to a `versions` list of hundreds of
- * thousands.
- */
-function twoGenerations<T>(maxChars: number, make: (key: string) => T): (key: string) => T {
-  let current = new Map<string, T>();
-  let old = new Map<string, T>();
-  let chars = 0;
-  const put = (key: string, value: T): void => {
-    const weight = key.length + 64;
-    if (chars + weight > maxChars && current.size > 0) {
-      old = current;
-      current = new Map();
-      chars = 0;
-    }
-    current.set(key, value);
-    chars += weight;
-  };
+/** `make`'s answer for a key, made once and kept in a BoundedMap of `maxChars` characters of keys a generation. */
+function memo<T>(maxChars: number, make: (key: string) => T): (key: string) => T {
+  const map = new BoundedMap<T>(maxChars, (key) => key.length);
   return (key) => {
-    const hit = current.get(key);
+    const hit = map.get(key);
     if (hit !== undefined) return hit;
-    const aged = old.get(key);
-    if (aged !== undefined) {
-      old.delete(key);
-      put(key, aged);
-      return aged;
-    }
     const value = make(key);
-    put(key, value);
+    map.set(key, value);
     return value;
   };
 }
@@ -71,13 +48,13 @@ export interface RangeCache {
 /** `maxChars`: each generation's bound, for ranges and for versions apart (a 1,000-component scan at full size touches about 0.4 million characters of `ranges`). */
 export function createRangeCache(maxChars = 1_000_000): RangeCache {
   // key: the ecosystem's length, ":", the ecosystem, the ranges text (unambiguous whatever either holds)
-  const ranges = twoGenerations(maxChars, (key): CompiledRanges | null => {
+  const ranges = memo(maxChars, (key): CompiledRanges | null => {
     const colon = key.indexOf(':');
     const end = colon + 1 + Number(key.slice(0, colon));
     const list = parseJsonArray<OsvRange>(key.slice(end));
     return list === null ? null : compileRanges(key.slice(colon + 1, end), list);
   });
-  const versions = twoGenerations(maxChars, (text): CompiledVersions | null => {
+  const versions = memo(maxChars, (text): CompiledVersions | null => {
     const list = parseJsonArray<string>(text);
     return list === null ? null : compileVersions(list);
   });

@@ -19,10 +19,11 @@ import type { Pool } from 'pg';
 import { withActiveSnapshot } from '../infra/db.ts';
 import { matchCpeRow, parseCpe, type ParsedCpe } from './cpe.ts';
 import { oneFindingPerVulnerability } from './dedupe.ts';
-import { enrich, queryEnrichment } from './enrichment.ts';
-import { identifyPurl, type Identity, lookupKeys } from './identify.ts';
-import { optionalTables } from './optional-tables.ts';
-import { type AffectedRow, type CpeMatchRow, type Headline, queryAffected, queryCpes, queryHeadlines } from './match.ts';
+import { activeDbCache, type ActiveDbCache, type AdvisoryVerdict, type Candidate } from './active-db-cache.ts';
+import { cachedCandidates, cachedEnrichment, cachedHeadlines, cachedTables, candidateKey } from './cached-reads.ts';
+import { enrich } from './enrichment.ts';
+import { identifyPurlCached, type Identity, lookupKeys } from './identify.ts';
+import { type CpeMatchRow, type Headline, queryCpes } from './match.ts';
 import { rangeCache } from './range-cache.ts';
 import { evaluateCompiled } from './ranges.ts';
 import type { Sbom, SbomComponent } from './sbom.ts';
@@ -73,7 +74,7 @@ async function classify(sbom: Sbom): Promise<{ purls: PurlTarget[]; cpes: CpeTar
     }
     let purlProblem: string | null = null;
     if (c.purl) {
-      const id = identifyPurl(c.purl, c.version);
+      const id = identifyPurlCached(c.purl, c.version);
       if (id.ok) {
         const p = parse(id.ecosystem, id.version);
         if (p.ok) {
@@ -99,18 +100,6 @@ async function classify(sbom: Sbom): Promise<{ purls: PurlTarget[]; cpes: CpeTar
     notChecked.push(skipped(c, purlProblem ?? 'no purl or CPE identifies the package'));
   }
   return { purls, cpes, notChecked };
-}
-
-/** Affected rows by `<ecosystem>\0<package>`. */
-function indexAffected(rows: AffectedRow[]): Map<string, AffectedRow[]> {
-  const byKey = new Map<string, AffectedRow[]>();
-  for (const r of rows) {
-    const k = `${r.ecosystem}\u0000${r.package}`;
-    const list = byKey.get(k);
-    if (list) list.push(r);
-    else byKey.set(k, [r]);
-  }
-  return byKey;
 }
 
 /** A finding whose headline fields (aliases, summary, severity, CVSS) are filled once its advisory's headline is read (queryHeadlines). */
@@ -141,29 +130,50 @@ function match(m: Omit<Finding, 'aliases' | 'summary' | 'severity' | 'cvssScore'
 /** An advisory whose range could not be decided for a component. */
 type Undecided = { c: SbomComponent; advisoryId: string; reason: string };
 
-/** An affected row's ranges and explicit versions come from the process's cache (range-cache.ts), parsed and compiled once whatever the scan. */
-function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
-  for (const { c, id } of targets) {
-    const verdicts = new Map<string, { range?: string; fixed?: string | null; undecided?: string }>();
-    for (const key of lookupKeys(id)) {
-      for (const row of byKey.get(`${key.ecosystem}\u0000${key.package}`) ?? []) {
-        const prev = verdicts.get(row.advisory_id);
-        if (prev?.range !== undefined) continue; // already affected through another entry
-        const compiled = rangeCache.ranges(row.ecosystem, row.ranges);
-        if (!compiled) {
-          verdicts.set(row.advisory_id, { undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
-          continue;
-        }
-        // a long list most rows never need: parsed only when no range decides
-        const v = evaluateCompiled(compiled, id.version, () => rangeCache.versions(row.versions));
-        if (v.status === 'affected') verdicts.set(row.advisory_id, { range: v.range, fixed: v.fixed });
-        else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { undecided: v.reason });
+/** The verdicts of one installed version against its package's candidate rows, unaffected advisories left out. */
+function verdictsOf(id: PurlTarget['id'], byKey: Map<string, Candidate[]>): AdvisoryVerdict[] {
+  const verdicts = new Map<string, AdvisoryVerdict>();
+  for (const key of lookupKeys(id)) {
+    for (const row of byKey.get(candidateKey(key.ecosystem, key.package)) ?? []) {
+      const prev = verdicts.get(row.advisory_id);
+      if (prev?.range !== undefined) continue; // already affected through another entry
+      const compiled = row.compiled === undefined ? (row.compiled = rangeCache.ranges(row.ecosystem, row.ranges)) : row.compiled;
+      if (!compiled) {
+        verdicts.set(row.advisory_id, { advisoryId: row.advisory_id, undecided: 'the DB row for this advisory is unreadable (ranges not a JSON array)' });
+        continue;
       }
+      // a long list most rows never need: parsed only when no range decides
+      const v = evaluateCompiled(compiled, id.version, () => (row.compiledVersions === undefined ? (row.compiledVersions = rangeCache.versions(row.versions)) : row.compiledVersions));
+      if (v.status === 'affected') verdicts.set(row.advisory_id, { advisoryId: row.advisory_id, range: v.range, fixed: v.fixed });
+      else if (v.status === 'undetermined' && !prev) verdicts.set(row.advisory_id, { advisoryId: row.advisory_id, undecided: v.reason });
     }
-    for (const [advisoryId, v] of verdicts) {
+  }
+  return [...verdicts.values()];
+}
+
+/** What the verdicts of an installed version depend on, besides the DB: its package's lookup keys and the version. */
+function verdictKey(id: PurlTarget['id']): string {
+  let k = id.version;
+  for (const key of lookupKeys(id)) k += `\u0001${key.ecosystem}\u0000${key.package}`;
+  return k;
+}
+
+/**
+ * An affected row's ranges and explicit versions come from the process's cache (range-cache.ts), parsed and
+ * compiled once whatever the scan; the verdicts for a package's installed version, once a DB (active-db-cache.ts).
+ */
+function matchPurls(targets: PurlTarget[], byKey: Map<string, Candidate[]>, cache: ActiveDbCache, dbVersion: string, matches: Match[], undecided: Undecided[]): void {
+  for (const { c, id } of targets) {
+    const key = verdictKey(id);
+    let verdicts = cache.verdicts.get(key);
+    if (verdicts === undefined) {
+      verdicts = verdictsOf(id, byKey);
+      cache.verdicts.set(key, verdicts);
+    }
+    for (const v of verdicts) {
       if (v.range !== undefined) {
         matches.push(match({
-          advisoryId,
+          advisoryId: v.advisoryId,
           package: id.name,
           ecosystem: id.ecosystem,
           purl: c.purl,
@@ -175,7 +185,7 @@ function matchPurls(targets: PurlTarget[], byKey: Map<string, AffectedRow[]>, db
           dbVersion,
         }));
       } else if (v.undecided) {
-        undecided.push({ c, advisoryId, reason: v.undecided });
+        undecided.push({ c, advisoryId: v.advisoryId, reason: v.undecided });
       }
     }
   }
@@ -218,7 +228,7 @@ function withHeadlines(matches: Match[], headlines: Map<string, Headline>): Find
   for (const m of matches) {
     const h = headlines.get(m.advisoryId);
     if (!h) continue;
-    m.aliases = h.aliases;
+    m.aliases = h.aliases.slice(); // the headline is the cache's (active-db-cache.ts): never shared with a result
     m.summary = h.summary;
     m.severity = severityOf(h.severity);
     m.cvssScore = h.cvss_score;
@@ -249,27 +259,28 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
   const cpeKeys = dedupe(cpes.map((t) => ({ part: t.cpe.part, vendor: t.cpe.vendor, product: t.cpe.product })), (k) => `${k.part}\u0000${k.vendor}\u0000${k.product}`);
 
   const { active, matched, undecided, enrichment, kitVex } = await withActiveSnapshot(pool, async (client, active) => {
-    const affected = await queryAffected(client, active.schema, pairs);
+    // what an earlier scan of this same DB read is answered by the process's cache, the rest read here
+    const cache = activeDbCache(pool, active);
+    const byKey = await cachedCandidates(client, active.schema, pairs, cache);
     const cpeRows = await queryCpes(client, active.schema, cpeKeys);
+    const tables = await cachedTables(client, active.schema, cache);
     // The kit's VEX for the candidates is read by PostgreSQL while the ranges are checked here (sent
     // now, awaited after); the headlines only for what matched, after the checks: reading them for
     // every candidate cost PostgreSQL about twice the time the checks take.
-    const candidates = [...new Set([...affected.map((r) => r.advisory_id), ...cpeRows.map((r) => r.advisory_id)])];
-    const tablesP = optionalTables(client, active.schema);
-    const kitVexP = tablesP.then((has) => kitVexStatements(client, active.schema, candidates, has.vex));
-    tablesP.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
-    kitVexP.catch(() => undefined);
+    const candidates = new Set<string>();
+    for (const rows of byKey.values()) for (const r of rows) candidates.add(r.advisory_id);
+    for (const r of cpeRows) candidates.add(r.advisory_id);
+    const kitVexP = kitVexStatements(client, active.schema, [...candidates], tables.vex);
+    kitVexP.catch(() => undefined); // awaited below; a failure must not be an unhandled rejection meanwhile
     const matches: Match[] = [];
     const undecidedRows: Undecided[] = [];
-    const byKey = indexAffected(affected);
     for (let i = 0; i < purls.length; i += SLICE) {
       await yieldToLoop();
-      matchPurls(purls.slice(i, i + SLICE), byKey, active.version, matches, undecidedRows);
+      matchPurls(purls.slice(i, i + SLICE), byKey, cache, active.version, matches, undecidedRows);
     }
     await yieldToLoop();
     matchCpes(cpes, cpeRows, active.version, matches);
-    const headlinesP = queryHeadlines(client, active.schema, [...matches.map((m) => m.advisoryId), ...undecidedRows.map((u) => u.advisoryId)]);
-    const headlines = await headlinesP;
+    const headlines = await cachedHeadlines(client, active.schema, [...matches.map((m) => m.advisoryId), ...undecidedRows.map((u) => u.advisoryId)], cache);
     const matched = withHeadlines(matches, headlines);
     const ids = new Set<string>();
     for (const f of matched) for (const id of [f.advisoryId, ...f.aliases]) ids.add(id);
@@ -277,7 +288,7 @@ export async function scanSbom(pool: Pool, sbom: Sbom, opts: ScanOptions = {}): 
       active,
       matched,
       undecided: undecidedRows.filter((u) => headlines.has(u.advisoryId)).map((u) => skipped(u.c, u.reason, u.advisoryId)),
-      enrichment: await queryEnrichment(client, active.schema, ids, await tablesP),
+      enrichment: await cachedEnrichment(client, active.schema, ids, tables, cache),
       kitVex: await kitVexP,
     };
   });
