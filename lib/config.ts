@@ -111,6 +111,47 @@ export interface Config {
   noColour: boolean;
   /** The intranet mirror the `mirror` job pulls kits from (OUK_MIRROR_URL), undefined when unset. */
   mirror: MirrorConfig | undefined;
+  /** People signing in: sessions, the break-glass account, back-off and lockout (signInConfig). */
+  signIn: SignInConfig;
+}
+
+/**
+ * People signing in to the API and the dashboard (docs/operations.md, "Signing in"):
+ *
+ *   OUK_BREAK_GLASS                 true: DASHBOARD_USER/DASHBOARD_PASSWORD may sign in (role admin), every use
+ *                                   audited; off by default (the directory is how people sign in)
+ *   OUK_SECURE_COOKIES              true: the session cookie is `Secure` (the API is served behind TLS);
+ *                                   default true when STELLA_TLS_CERT is set
+ *   OUK_SESSION_IDLE_SECONDS        a session unused this long ends (1800)
+ *   OUK_SESSION_MAX_SECONDS         a session ends this long after sign-in, used or not (43200)
+ *   OUK_LOGIN_MAX_FAILURES          failed sign-ins of one account in the window before it is locked (5)
+ *   OUK_LOGIN_MAX_ADDRESS_FAILURES  failed sign-ins from one address in the window before it is locked (30)
+ *   OUK_LOGIN_WINDOW_SECONDS        the window failures are counted in (900)
+ *   OUK_LOGIN_LOCK_SECONDS          how long a lockout lasts (900); before it, failures back off 1, 2, 4 … s
+ */
+export interface SignInConfig {
+  breakGlass: boolean;
+  secureCookies: boolean;
+  sessionIdleSeconds: number;
+  sessionMaxSeconds: number;
+  accountMaxFailures: number;
+  addressMaxFailures: number;
+  failureWindowSeconds: number;
+  lockSeconds: number;
+}
+
+export function signInConfig(env: Env): SignInConfig {
+  const secure = env.OUK_SECURE_COOKIES;
+  return {
+    breakGlass: bool(env, 'OUK_BREAK_GLASS'),
+    secureCookies: secure === undefined || secure === '' ? Boolean(env.STELLA_TLS_CERT) : bool(env, 'OUK_SECURE_COOKIES'),
+    sessionIdleSeconds: atLeast(env, 'OUK_SESSION_IDLE_SECONDS', 1800, 30),
+    sessionMaxSeconds: atLeast(env, 'OUK_SESSION_MAX_SECONDS', 43_200, 60),
+    accountMaxFailures: atLeast(env, 'OUK_LOGIN_MAX_FAILURES', 5, 1),
+    addressMaxFailures: atLeast(env, 'OUK_LOGIN_MAX_ADDRESS_FAILURES', 30, 1),
+    failureWindowSeconds: atLeast(env, 'OUK_LOGIN_WINDOW_SECONDS', 900, 1),
+    lockSeconds: atLeast(env, 'OUK_LOGIN_LOCK_SECONDS', 900, 1),
+  };
 }
 
 /**
@@ -332,6 +373,7 @@ export function loadConfig(env: Env): Config {
     sourceDateEpoch: env.SOURCE_DATE_EPOCH || undefined,
     noColour: Boolean(env.NO_COLOR) || env.TERM === 'dumb',
     mirror: mirrorConfig(env),
+    signIn: signInConfig(env),
   };
 }
 

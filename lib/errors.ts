@@ -97,6 +97,9 @@ export const EXIT_CODES = {
   PUBLISH_DEADLINE: 124,
   // 130–144: people signing in (identity/, api sessions): 130–134 sessions, 135–139 the directory, 140–144 OpenID
   LOGIN_FAILED: 130,
+  SESSION_REQUIRED: 131,
+  CSRF_REJECTED: 132,
+  LOGIN_LOCKED: 133,
   DIRECTORY_UNAVAILABLE: 135,
 } as const;
 
