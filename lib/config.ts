@@ -120,8 +120,8 @@ export interface Config {
  *
  *   OUK_BREAK_GLASS                 true: DASHBOARD_USER/DASHBOARD_PASSWORD may sign in (role admin), every use
  *                                   audited; off by default (the directory is how people sign in)
- *   OUK_SECURE_COOKIES              true: the session cookie is `Secure` (the API is served behind TLS);
- *                                   default true when STELLA_TLS_CERT is set
+ *   OUK_SECURE_COOKIES              true: the session cookie is `Secure`: set it whenever browsers reach the API
+ *                                   over TLS (a reverse proxy in front of it); off by default (plain http locally)
  *   OUK_SESSION_IDLE_SECONDS        a session unused this long ends (1800)
  *   OUK_SESSION_MAX_SECONDS         a session ends this long after sign-in, used or not (43200)
  *   OUK_LOGIN_MAX_FAILURES          failed sign-ins of one account in the window before it is locked (5)
@@ -141,10 +141,9 @@ export interface SignInConfig {
 }
 
 export function signInConfig(env: Env): SignInConfig {
-  const secure = env.OUK_SECURE_COOKIES;
   return {
     breakGlass: bool(env, 'OUK_BREAK_GLASS'),
-    secureCookies: secure === undefined || secure === '' ? Boolean(env.STELLA_TLS_CERT) : bool(env, 'OUK_SECURE_COOKIES'),
+    secureCookies: bool(env, 'OUK_SECURE_COOKIES'),
     sessionIdleSeconds: atLeast(env, 'OUK_SESSION_IDLE_SECONDS', 1800, 30),
     sessionMaxSeconds: atLeast(env, 'OUK_SESSION_MAX_SECONDS', 43_200, 60),
     accountMaxFailures: atLeast(env, 'OUK_LOGIN_MAX_FAILURES', 5, 1),

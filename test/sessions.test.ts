@@ -99,7 +99,7 @@ before(async () => {
   const common = { dashboardUser: KEEPER, dashboardPassword: KEEPER_PW, jwtPublicKey: await exportSPKI(keys.publicKey), jwtIssuer: 'stella-ouk' };
   ({ server: app, url: base } = await serve(testConfig({ ...common, signIn: SIGN_IN }), directory));
   // break-glass off (the default), served behind TLS: Secure cookies
-  ({ server: plain, url: plainBase } = await serve(testConfig({ ...common, signIn: signInConfig({ STELLA_TLS_CERT: '/etc/tls/api.pem' }) }), directory));
+  ({ server: plain, url: plainBase } = await serve(testConfig({ ...common, signIn: signInConfig({ OUK_SECURE_COOKIES: 'true' }) }), directory));
 });
 
 after(async () => {
@@ -174,7 +174,7 @@ describe('signing in', () => {
     assert.deepEqual(who.roles, ['operator']);
     assert.equal(who.via, 'ldap');
 
-    // behind TLS (OUK_SECURE_COOKIES follows STELLA_TLS_CERT): Secure; and break-glass is off by default there
+    // behind TLS (OUK_SECURE_COOKIES=true): Secure; and break-glass is off by default there
     const off = await login(KEEPER, KEEPER_PW, address(), plainBase);
     assert.equal(off.status, 401);
     assert.equal((await errorOf(off)).code, 'LOGIN_FAILED');
@@ -408,11 +408,10 @@ describe('abuse', () => {
   });
 });
 
-test('the settings: break-glass is off unless OUK_BREAK_GLASS=true; cookies are Secure behind TLS or when told', () => {
+test('the settings: break-glass is off unless OUK_BREAK_GLASS=true; cookies are Secure when told (OUK_SECURE_COOKIES)', () => {
   assert.equal(loadConfig({}).signIn.breakGlass, false);
   assert.equal(loadConfig({ OUK_BREAK_GLASS: 'true' }).signIn.breakGlass, true);
   assert.equal(loadConfig({}).signIn.secureCookies, false);
-  assert.equal(loadConfig({ STELLA_TLS_CERT: '/tls/api.pem' }).signIn.secureCookies, true);
-  assert.equal(loadConfig({ STELLA_TLS_CERT: '/tls/api.pem', OUK_SECURE_COOKIES: 'false' }).signIn.secureCookies, false);
   assert.equal(loadConfig({ OUK_SECURE_COOKIES: 'true' }).signIn.secureCookies, true);
+  assert.throws(() => loadConfig({ OUK_SESSION_IDLE_SECONDS: 'soon' }), /OUK_SESSION_IDLE_SECONDS=soon/);
 });
