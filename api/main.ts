@@ -70,7 +70,7 @@ const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   // Both take SBOM bodies of up to STELLA_SCAN_MAX_BYTES, and share one budget of the bytes held at once.
   async ({ app, config, pool, budget }) => app.register(scanRoutes, { pool, redis: new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 }), config, budget }),
   // Stored SBOMs: added and scanned once here, re-scanned by the workers after every activation.
-  async ({ app, config, pool, logger, budget }) => app.register(sbomRoutes, { pool, config, logger, budget }),
+  async ({ app, config, pool, logger, budget, access }) => app.register(sbomRoutes, { pool, config, logger, budget, access }),
 ];
 
 async function main(): Promise<void> {

@@ -21,7 +21,7 @@ import { isOukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { hasTerminalControl } from '../lib/terminal-text.ts';
 import { appendAudit } from '../infra/audit.ts';
-import { createSession, endSession } from '../infra/sessions.ts';
+import { createSession, endSession, pruneSessions } from '../infra/sessions.ts';
 import type { Person } from '../identity/person.ts';
 import { AccessError, sendAccessError, SIGN_IN_PATH, type Access } from './access.ts';
 import { clearedSessionCookie, CSRF_FIELD, CSRF_HEADER, csrfMatches, csrfTokenFor, newSessionId, sessionCookie, sessionIdHash } from './session-cookie.ts';
@@ -128,6 +128,8 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
         now: at,
         expiresAt: new Date(at.getTime() + access.signIn.sessionMaxSeconds * 1000),
       });
+      // sessions that ended more than a day ago go, a few at a time as people sign in
+      await pruneSessions(access.pool, at, access.signIn.sessionIdleSeconds);
       if (person.via === 'break-glass') {
         await appendAudit(access.pool, { at, actor: person.sub, via: person.via, action: 'auth.break-glass', target: address, reason: null, outcome: 'ok' });
       }

@@ -83,6 +83,12 @@ export interface Config {
   stateDir: string;
   /** STELLA_API_HOST: the address the API listens on (all interfaces by default). */
   apiHost: string;
+  /**
+   * STELLA_TRUST_PROXY: the reverse proxies whose X-Forwarded-For the API believes (a comma-separated
+   * list of addresses or CIDRs); undefined: none, the client address is the peer's. Sign-in
+   * lockout per address and the anonymous scan quota count by that address.
+   */
+  trustProxy: string[] | undefined;
   /** STELLA_INSECURE_WEBHOOK: accept webhook posts without OUK_WEBHOOK_TOKEN (never in production). */
   insecureWebhook: boolean;
   /** OUK_SHUTDOWN_SECONDS: grace period for running jobs when a worker is stopped. */
@@ -138,6 +144,16 @@ export interface SignInConfig {
   addressMaxFailures: number;
   failureWindowSeconds: number;
   lockSeconds: number;
+}
+
+function trustProxy(raw: string | undefined): string[] | undefined {
+  const v = raw?.trim();
+  if (!v) return undefined;
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const a of list) {
+    if (!/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(a)) throw new Error(`STELLA_TRUST_PROXY=${raw}: give the proxies' addresses or CIDRs, comma-separated`);
+  }
+  return list;
 }
 
 export function signInConfig(env: Env): SignInConfig {
@@ -360,6 +376,7 @@ export function loadConfig(env: Env): Config {
     maxClockSkewSeconds: atLeast(env, 'OUK_MAX_CLOCK_SKEW_SECONDS', 600, 0),
     stateDir,
     apiHost: env.STELLA_API_HOST || '0.0.0.0',
+    trustProxy: trustProxy(env.STELLA_TRUST_PROXY),
     insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),
     shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
     registryUrl: env.OUK_REGISTRY_URL || undefined,

@@ -19,6 +19,7 @@ import { createAccess } from '../api/access.ts';
 import { dashboardPlugin } from '../api/dashboard.ts';
 import { operatorRoutes } from '../api/operator-routes.ts';
 import { sessionRoutes } from '../api/session-routes.ts';
+import { sbomRoutes } from '../api/sbom-routes.ts';
 import { safeNext } from '../api/sign-in-page.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { listAudit } from '../infra/audit.ts';
@@ -83,6 +84,7 @@ async function serve(config: Config, dir: PasswordAuthenticator | undefined): Pr
   await server.register(sessionRoutes, { access, logger });
   await server.register(dashboardPlugin, { queues: Object.values(queues.queues), config, logger, pool, access });
   await server.register(operatorRoutes, { access, pool, queues, settings: pipelineSettings({}), logger });
+  await server.register(sbomRoutes, { pool, config, logger, access });
   await server.listen({ port: 0, host: '127.0.0.1' });
   const addr = server.server.address();
   return { server, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` };
@@ -311,6 +313,25 @@ describe('roles, CSRF and the audit trail', () => {
     assert.equal((await as(alice, '/admin/queues/api/queues')).status, 200, 'a viewer sees the dashboard');
   });
 
+  test('stored SBOMs with a session: a viewer reads, only an operator removes, and only with the CSRF token', async () => {
+    const alice = await signIn('alice', PASSWORDS.alice!.password);
+    const olaf = await signIn('olaf', PASSWORDS.olaf!.password);
+    const list = await as(alice, '/api/v1/sboms');
+    assert.notEqual(list.status, 401);
+    assert.notEqual(list.status, 403);
+    const viewer = await as(alice, '/api/v1/sboms/web-frontend', { method: 'DELETE' });
+    assert.equal(viewer.status, 403);
+    assert.equal((await errorOf(viewer)).code, 'ROLE_REQUIRED');
+    const forged = await as(olaf, '/api/v1/sboms/web-frontend', { method: 'DELETE', csrf: null });
+    assert.equal(forged.status, 403);
+    assert.equal((await errorOf(forged)).code, 'CSRF_REJECTED');
+    const gone = await as(olaf, '/api/v1/sboms/web-frontend', { method: 'DELETE' });
+    assert.equal(gone.status, 404);
+    assert.equal((await errorOf(gone)).code, 'SBOM_NOT_FOUND');
+    // no session, no token: still 401 TOKEN_REQUIRED
+    assert.equal((await fetch(`${base}/api/v1/sboms`)).status, 401);
+  });
+
   test('a state-changing request with a session cookie needs its CSRF token; a Bearer token needs none', async () => {
     const olaf = await signIn('olaf', PASSWORDS.olaf!.password);
     const other = await signIn('olaf', PASSWORDS.olaf!.password);
@@ -414,4 +435,8 @@ test('the settings: break-glass is off unless OUK_BREAK_GLASS=true; cookies are 
   assert.equal(loadConfig({}).signIn.secureCookies, false);
   assert.equal(loadConfig({ OUK_SECURE_COOKIES: 'true' }).signIn.secureCookies, true);
   assert.throws(() => loadConfig({ OUK_SESSION_IDLE_SECONDS: 'soon' }), /OUK_SESSION_IDLE_SECONDS=soon/);
+  // behind a reverse proxy: whose X-Forwarded-For is believed
+  assert.equal(loadConfig({}).trustProxy, undefined);
+  assert.deepEqual(loadConfig({ STELLA_TRUST_PROXY: '10.0.0.1, 10.1.0.0/16' }).trustProxy, ['10.0.0.1', '10.1.0.0/16']);
+  assert.throws(() => loadConfig({ STELLA_TRUST_PROXY: 'true' }), /STELLA_TRUST_PROXY=true/);
 });
