@@ -26,6 +26,7 @@ import { appendAudit, type AuditAction } from '../infra/audit.ts';
 import { touchSession } from '../infra/sessions.ts';
 import type { PasswordAuthenticator, Person } from '../identity/person.ts';
 import { passwordSignIn } from '../identity/password-sign-in.ts';
+import { LOGIN_FAILED_MESSAGE } from '../identity/break-glass.ts';
 import { parseBasic } from './auth.ts';
 import { loginGuard, type LoginGuard } from './login-guard.ts';
 import { CSRF_HEADER, csrfMatches, sessionIdFrom, sessionIdHash } from './session-cookie.ts';
@@ -109,7 +110,7 @@ export function createAccess(opts: AccessOptions): Access {
   if (opts.config.jwtPublicKey) challenges.push('Bearer realm="Stella OUK"');
 
   async function fromBasic(header: string, address: string): Promise<Person> {
-    const refused = new AccessError(401, 'LOGIN_FAILED', 'the user name or the password is wrong (or the account may not sign in here): check both and try again');
+    const refused = new AccessError(401, 'LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
     if (!breakGlass) throw new AccessError(401, 'SESSION_REQUIRED', 'HTTP Basic is only for the break-glass account (OUK_BREAK_GLASS=true), which is off: sign in at /auth/login or send a personal token as Bearer');
     const creds = parseBasic(header);
     if (!creds) throw refused;

@@ -23,6 +23,7 @@ import { hasTerminalControl } from '../lib/terminal-text.ts';
 import { appendAudit } from '../infra/audit.ts';
 import { createSession, endSession, pruneSessions } from '../infra/sessions.ts';
 import type { Person } from '../identity/person.ts';
+import { LOGIN_FAILED_MESSAGE } from '../identity/break-glass.ts';
 import { AccessError, sendAccessError, SIGN_IN_PATH, type Access } from './access.ts';
 import { clearedSessionCookie, CSRF_FIELD, CSRF_HEADER, csrfMatches, csrfTokenFor, newSessionId, sessionCookie, sessionIdHash } from './session-cookie.ts';
 import { safeNext, signInPage } from './sign-in-page.ts';
@@ -105,7 +106,8 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       if (isOukError(e) && e.code === 'LOGIN_FAILED') {
         await access.guardian.failed(creds.username, address, at).catch((err: unknown) => logger.error({ err }, 'could not count a failed sign-in'));
         logger.warn({ ip: address }, 'sign-in failed');
-        return fail(new AccessError(401, 'LOGIN_FAILED', e.message), creds.username);
+        // one fixed text whatever refused it (unknown user, wrong password, no role): the answers cannot differ
+        return fail(new AccessError(401, 'LOGIN_FAILED', LOGIN_FAILED_MESSAGE), creds.username);
       }
       if (isOukError(e) && (e.code === 'DIRECTORY_UNAVAILABLE' || e.code === 'DATABASE_UNAVAILABLE')) {
         logger.error({ code: e.code, ip: address }, 'sign-in could not be checked');
