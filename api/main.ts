@@ -30,6 +30,7 @@ import { buildServer } from './server.ts';
 import { createAccess, type Access } from './access.ts';
 import { sessionRoutes } from './session-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
+import { tokenRoutes } from './token-routes.ts';
 import type { PasswordAuthenticator } from '../identity/person.ts';
 
 /**
@@ -62,6 +63,7 @@ interface PluginContext {
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   // Signing in and out (sessions), then what a signed-in person uses: the dashboard, the operator routes.
   async ({ app, access, logger }) => app.register(sessionRoutes, { access, logger }),
+  async ({ app, config, access, logger }) => app.register(tokenRoutes, { access, config, logger }),
   async ({ app, config, pool, queues, logger, access }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger, pool, access }),
   async ({ app, pool, queues, logger, access }) => app.register(operatorRoutes, { access, pool, queues, settings: pipelineSettings(env), logger }),
   async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], freshness: config.freshness, logger, trustRoot: () => currentRootSummary(config, pool) }),

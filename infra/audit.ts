@@ -21,6 +21,8 @@ export type AuditAction =
   | 'dashboard.action'
   /** a sign-in with the break-glass account (OUK_BREAK_GLASS): every use is on record */
   | 'auth.break-glass'
+  /** a person issued themself a personal API token (POST /auth/tokens): target `jti <id> role <role> until <exp>` */
+  | 'token.issue'
   /** the verify stage stored the pinned root (a first pin, or a re-pin to another file): actor `system (<how it arrived> import)` */
   | 'trust.pin'
   /** the verify stage stored a root a kit carried: the site's root moved forward */

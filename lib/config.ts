@@ -134,6 +134,10 @@ export interface Config {
  *   OUK_LOGIN_MAX_ADDRESS_FAILURES  failed sign-ins from one address in the window before it is locked (30)
  *   OUK_LOGIN_WINDOW_SECONDS        the window failures are counted in (900)
  *   OUK_LOGIN_LOCK_SECONDS          how long a lockout lasts (900); before it, failures back off 1, 2, 4 … s
+ *   OUK_TOKEN_SIGNING_KEY           the private key (PEM path or text; STELLA_KEY_PASSWORD if encrypted) the API
+ *                                   signs personal tokens with (POST /auth/tokens); its public key is
+ *                                   STELLA_JWT_PUBLIC_KEY. Unset: people cannot issue their own tokens
+ *   OUK_PERSONAL_TOKEN_MAX_DAYS     the longest lifetime of a personal token (90)
  */
 export interface SignInConfig {
   breakGlass: boolean;
@@ -144,6 +148,8 @@ export interface SignInConfig {
   addressMaxFailures: number;
   failureWindowSeconds: number;
   lockSeconds: number;
+  tokenSigningKey: string | undefined;
+  personalTokenMaxDays: number;
 }
 
 function trustProxy(raw: string | undefined): string[] | undefined {
@@ -166,6 +172,8 @@ export function signInConfig(env: Env): SignInConfig {
     addressMaxFailures: atLeast(env, 'OUK_LOGIN_MAX_ADDRESS_FAILURES', 30, 1),
     failureWindowSeconds: atLeast(env, 'OUK_LOGIN_WINDOW_SECONDS', 900, 1),
     lockSeconds: atLeast(env, 'OUK_LOGIN_LOCK_SECONDS', 900, 1),
+    tokenSigningKey: env.OUK_TOKEN_SIGNING_KEY?.trim() || undefined,
+    personalTokenMaxDays: atLeast(env, 'OUK_PERSONAL_TOKEN_MAX_DAYS', 90, 1),
   };
 }
 

@@ -14,12 +14,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { createAccess } from '../api/access.ts';
 import { dashboardPlugin } from '../api/dashboard.ts';
 import { operatorRoutes } from '../api/operator-routes.ts';
 import { sessionRoutes } from '../api/session-routes.ts';
 import { sbomRoutes } from '../api/sbom-routes.ts';
+import { tokenRoutes } from '../api/token-routes.ts';
 import { safeNext } from '../api/sign-in-page.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { listAudit } from '../infra/audit.ts';
@@ -85,6 +86,7 @@ async function serve(config: Config, dir: PasswordAuthenticator | undefined): Pr
   await server.register(dashboardPlugin, { queues: Object.values(queues.queues), config, logger, pool, access });
   await server.register(operatorRoutes, { access, pool, queues, settings: pipelineSettings({}), logger });
   await server.register(sbomRoutes, { pool, config, logger, access });
+  await server.register(tokenRoutes, { access, config, logger });
   await server.listen({ port: 0, host: '127.0.0.1' });
   const addr = server.server.address();
   return { server, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` };
@@ -99,7 +101,8 @@ before(async () => {
   const keys = await generateKeyPair('ES256', { extractable: true });
   privateKey = keys.privateKey;
   const common = { dashboardUser: KEEPER, dashboardPassword: KEEPER_PW, jwtPublicKey: await exportSPKI(keys.publicKey), jwtIssuer: 'stella-ouk' };
-  ({ server: app, url: base } = await serve(testConfig({ ...common, signIn: SIGN_IN }), directory));
+  // people issue their own tokens with the key of STELLA_JWT_PUBLIC_KEY
+  ({ server: app, url: base } = await serve(testConfig({ ...common, signIn: { ...SIGN_IN, tokenSigningKey: await exportPKCS8(keys.privateKey) } }), directory));
   // break-glass off (the default), served behind TLS: Secure cookies
   ({ server: plain, url: plainBase } = await serve(testConfig({ ...common, signIn: signInConfig({ OUK_SECURE_COOKIES: 'true' }) }), directory));
 });
@@ -377,6 +380,42 @@ describe('roles, CSRF and the audit trail', () => {
     assert.equal(dash.target, 'verify/some-job-verify');
     assert.equal(dash.via, 'ldap');
     assert.ok(rows.some((a) => a.action === 'rollback' && a.outcome === 'NOTHING_ACTIVE'));
+  });
+});
+
+describe('personal tokens', () => {
+  test('a signed-in person issues a token for themself, with a role no higher than theirs; it works as Bearer and its use is audited with them', async () => {
+    const olaf = await signIn('olaf', PASSWORDS.olaf!.password);
+    const since = clock;
+    assert.equal((await as(olaf, '/auth/tokens', { method: 'POST', csrf: null, body: {} })).status, 403, 'CSRF applies');
+    const r = await as(olaf, '/auth/tokens', { method: 'POST', body: { role: 'operator', ttl: '7d' } });
+    assert.equal(r.status, 201, await r.clone().text());
+    const issued = (await r.json()) as { token: string; sub: string; role: string; jti: string; expiresAt: string };
+    assert.equal(issued.sub, 'uid=olaf,ou=people,dc=example,dc=org');
+    assert.equal(issued.role, 'operator');
+    assert.equal(issued.expiresAt, new Date(Math.floor(clock.getTime() / 1000) * 1000 + 7 * 86_400_000).toISOString());
+    const use = await fetch(`${base}/api/v1/imports/ab12cd34ef56ab12cd34ef99/retry`, { method: 'POST', headers: { authorization: `Bearer ${issued.token}` } });
+    assert.equal(use.status, 404, 'past the guard');
+    const rows = (await listAudit(pool, { since })).filter((a) => a.actor === issued.sub);
+    assert.ok(rows.some((a) => a.action === 'token.issue' && a.via === 'ldap' && a.target === `jti ${issued.jti} role operator until ${issued.expiresAt}`));
+    assert.ok(rows.some((a) => a.action === 'retry' && a.via === 'token'));
+
+    const higher = await as(olaf, '/auth/tokens', { method: 'POST', body: { role: 'admin' } });
+    assert.equal(higher.status, 403);
+    assert.equal((await errorOf(higher)).code, 'ROLE_REQUIRED');
+    const tooLong = await as(olaf, '/auth/tokens', { method: 'POST', body: { ttl: '400d' } });
+    assert.equal(tooLong.status, 400);
+    assert.equal((await as(olaf, '/auth/tokens', { method: 'POST', body: { role: 'root' } })).status, 400);
+    // a token never mints another
+    const chain = await fetch(`${base}/auth/tokens`, { method: 'POST', headers: { authorization: `Bearer ${issued.token}`, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(chain.status, 403);
+    // without OUK_TOKEN_SIGNING_KEY: off
+    const elsewhere = await login('alice', PASSWORDS.alice!.password, address(), plainBase);
+    const cookie = (elsewhere.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const csrf = ((await elsewhere.json()) as { csrfToken: string }).csrfToken;
+    const off = await fetch(`${plainBase}/auth/tokens`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json', 'x-forwarded-for': address() }, body: '{}' });
+    assert.equal(off.status, 503);
+    assert.equal((await errorOf(off)).code, 'PERSONAL_TOKENS_OFF');
   });
 });
 
