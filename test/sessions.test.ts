@@ -21,6 +21,8 @@ import { operatorRoutes } from '../api/operator-routes.ts';
 import { sessionRoutes } from '../api/session-routes.ts';
 import { sbomRoutes } from '../api/sbom-routes.ts';
 import { tokenRoutes } from '../api/token-routes.ts';
+import { readPasswordLine, requestPersonalToken } from '../cli/token/request.ts';
+import { Readable } from 'node:stream';
 import { safeNext } from '../api/sign-in-page.ts';
 import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { listAudit } from '../infra/audit.ts';
@@ -416,6 +418,21 @@ describe('personal tokens', () => {
     const off = await fetch(`${plainBase}/auth/tokens`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json', 'x-forwarded-for': address() }, body: '{}' });
     assert.equal(off.status, 503);
     assert.equal((await errorOf(off)).code, 'PERSONAL_TOKENS_OFF');
+  });
+
+  test('stella token request: signs in, asks for the token, signs out; the password comes from stdin', async () => {
+    const password = await readPasswordLine(Readable.from([`${PASSWORDS.alice!.password}\n`]));
+    const mine = await requestPersonalToken({ api: base, user: 'alice', password, ttl: '1d' });
+    assert.equal(mine.role, 'viewer');
+    assert.equal(mine.sub, 'uid=alice,ou=people,dc=example,dc=org');
+    const list = await fetch(`${base}/api/v1/sboms`, { headers: { authorization: `Bearer ${mine.token}` } });
+    assert.notEqual(list.status, 401);
+    await assert.rejects(requestPersonalToken({ api: base, user: 'alice', password, role: 'operator' }), (e: OukError) => e.code === 'ROLE_REQUIRED');
+    await assert.rejects(requestPersonalToken({ api: base, user: 'alice', password: 'wrong-pw-9d2e' }), (e: OukError) => e.code === 'LOGIN_FAILED');
+    await assert.rejects(readPasswordLine(Readable.from([''])), (e: OukError) => e.code === 'USAGE');
+    // its sessions ended: none of alice's is left open by the command
+    const open = await pool.query("SELECT count(*)::int AS n FROM ouk_meta.sessions WHERE username = 'alice' AND ended_at IS NULL AND address = '127.0.0.1'");
+    assert.equal(open.rows[0].n, 0);
   });
 });
 
