@@ -121,6 +121,8 @@ export function createAccess(opts: AccessOptions): Access {
       const person = await authenticator.authenticate(creds.user, creds.password);
       if (person.via !== 'break-glass') throw refused;
       await guardian?.succeeded(creds.user);
+      // every use of the shared account is visible: a warn line per request (its changes are audit rows)
+      opts.logger?.warn({ sub: person.sub, ip: address }, 'break-glass account used (HTTP Basic)');
       return person;
     } catch (e) {
       if (isOukError(e) && e.code === 'LOGIN_FAILED') {
