@@ -1,21 +1,18 @@
 /**
- * Operator authentication for the dashboard (and any other operator-only
- * route): HTTP Basic against DASHBOARD_USER / DASHBOARD_PASSWORD (constant-time
- * comparison), or `Authorization: Bearer <JWT>` verified offline with jose
- * against STELLA_JWT_PUBLIC_KEY whose claims name an operator (`role:
- * "operator"` or `"admin"`, or `roles`/`scope` containing one: lib/tokens.ts
- * ROLES). A scan token or a viewer token does not open the dashboard.
+ * The credential checks that the API's sign-in (api/access.ts) and the
+ * webhook share: HTTP Basic parsing, constant-time comparison (hash first,
+ * so lengths do not leak either), and `createOperatorAuthenticator`, which
+ * checks a Basic pair against DASHBOARD_USER / DASHBOARD_PASSWORD or an
+ * operator JWT (`role: "operator"` or `"admin"`, lib/tokens.ts) — kept for
+ * callers that need a yes/no on one Authorization header. Who may use the
+ * dashboard and the operator routes, with sessions, roles and CSRF, is
+ * api/access.ts; the shared account is break-glass only there.
  *
  * JWTs go through lib/tokens.ts, the scan tokens' verifier: the algorithm is
  * pinned to the key's type, `alg: none`, HMAC (key confusion), a wrong issuer,
  * a missing `sub`/`exp` or an expired token are refused.
- *
- * `operatorAuthHook` is a fastify onRequest hook; register it in an
- * encapsulated context so it guards only the routes of that context.
  */
 import crypto from 'node:crypto';
-import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import type { Logger } from '../lib/logger.ts';
 import { hasRole, loadPublicTokenKey, verifyToken, type PublicTokenKey, type Role } from '../lib/tokens.ts';
 
 export const OPERATOR_ROLE: Role = 'operator';
@@ -100,31 +97,5 @@ export function createOperatorAuthenticator(cfg: OperatorAuthConfig): (authoriza
       }
     }
     return { ok: false, reason: 'unsupported authorization scheme' };
-  };
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    operator?: Principal;
-  }
-}
-
-/** A fastify onRequest hook answering 401 (with WWW-Authenticate) unless an operator credential is presented. */
-export function operatorAuthHook(cfg: OperatorAuthConfig, logger?: Logger, realm = 'Stella OUK'): onRequestHookHandler {
-  const authenticate = createOperatorAuthenticator(cfg);
-  const challenges: string[] = [];
-  if (basicConfigured(cfg)) challenges.push(`Basic realm="${realm}", charset="UTF-8"`);
-  if (jwtConfigured(cfg)) challenges.push(`Bearer realm="${realm}"`);
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    const result = await authenticate(request.headers.authorization);
-    if (result.ok) {
-      request.operator = result.principal;
-      return;
-    }
-    if (request.headers.authorization) {
-      logger?.warn({ url: request.url, ip: request.ip, reason: result.reason }, 'operator authentication refused');
-    }
-    reply.header('WWW-Authenticate', challenges.length === 1 ? challenges[0] : challenges);
-    return reply.code(401).send({ error: 'unauthorized', message: 'operator credentials required (HTTP Basic with DASHBOARD_USER/DASHBOARD_PASSWORD, or an operator JWT as Bearer)' });
   };
 }

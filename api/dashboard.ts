@@ -1,13 +1,19 @@
 /**
  * The job dashboard: bull-board at /admin/queues with the stage queues in flow
  * order (lib/stages.ts: verify, unpack, load, activate, images; then the re-scans of stored SBOMs and the periodic
- * jobs: reconcile, maintenance, mirror), retries enabled, behind operator
- * authentication (see api/auth.ts). With no operator credential configured it is never served
- * open: it answers 404 and says so in the log.
+ * jobs: reconcile, maintenance, mirror), retries enabled, behind sign-in
+ * (api/access.ts): a session from the sign-in page (a page request without one
+ * is sent there), a personal token as Bearer, or the break-glass account.
+ * Looking needs the `viewer` role; every request that changes something
+ * (retry, clean, promote, remove, pause) the `operator` role and, with a
+ * session, its CSRF token — the pages get it injected with a sign-out bar
+ * (api/sign-in-page.ts sessionBar). With no way to sign in configured it is
+ * never served open: it answers 404 and says so in the log.
  *
- * Register with `app.register(dashboardPlugin, { queues, config, logger, pool })`.
- * With `pool`, a retry made here is on the audit trail (infra/audit.ts; the
- * actor is the operator: the Basic user or the token's `sub`), and the
+ * Register with `app.register(dashboardPlugin, { queues, config, logger, pool, access })`.
+ * With `pool`, every state-changing request is on the audit trail
+ * (infra/audit.ts: a retry as dashboard.retry, anything else as
+ * dashboard.action; the actor is the person's `sub`, with how they signed in), and the
  * quarantined kits are listed read-only at /admin/queues/quarantine (and
  * /admin/queues/api/quarantine as JSON).
  * The plugin is encapsulated (not wrapped in fastify-plugin): its auth hook
@@ -18,18 +24,19 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { Config } from '../lib/config.ts';
 import { STAGES, type StageName } from '../lib/stages.ts';
 import { readStageProgress } from '../functions/context.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
-import { operatorAuthConfigured, operatorAuthHook, type OperatorAuthConfig } from './auth.ts';
+import { createAccess, type Access, type AccessOptions } from './access.ts';
+import { csrfTokenFor } from './session-cookie.ts';
+import { sessionBar } from './sign-in-page.ts';
 import type { Pool } from '../infra/db.ts';
-import { appendAudit } from '../infra/audit.ts';
 import { quarantinedImports } from '../infra/import-records/index.ts';
 
 type BoardServerAdapter = Parameters<typeof createBullBoard>[0]['serverAdapter'];
 
 export const DASHBOARD_PATH = '/admin/queues';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** What each stage's queue does (a new stage fails to compile here until it is described). */
 const STAGE_DESCRIPTIONS: Record<StageName, string> = {
   verify: 'signature over the whole tarball against the trusted keys, manifest sanity',
@@ -50,7 +57,9 @@ const DESCRIPTIONS: Record<string, string> = {
 
 export interface DashboardOptions {
   queues: Queue[];
-  config: Pick<Config, 'dashboardUser' | 'dashboardPassword' | 'jwtPublicKey' | 'jwtIssuer'>;
+  config: AccessOptions['config'];
+  /** Who may sign in (api/access.ts); default: one made from `config` and `pool`. */
+  access?: Access;
   logger?: Logger;
   /** Default /admin/queues. */
   basePath?: string;
@@ -128,21 +137,16 @@ export function queueAdapters(queues: Queue[]): BullMQAdapter[] {
 export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app: FastifyInstance, opts: DashboardOptions) => {
   const logger = opts.logger ?? createLogger('dashboard');
   const basePath = opts.basePath ?? DASHBOARD_PATH;
-  const authConfig: OperatorAuthConfig = {
-    dashboardUser: opts.config.dashboardUser,
-    dashboardPassword: opts.config.dashboardPassword,
-    jwtPublicKey: opts.config.jwtPublicKey,
-    jwtIssuer: opts.config.jwtIssuer,
-  };
+  const access = opts.access ?? createAccess({ config: opts.config, pool: opts.pool, now: opts.now, logger });
 
-  if (!operatorAuthConfigured(authConfig)) {
+  if (!access.configured) {
     logger.warn(
       { path: basePath },
-      'job dashboard disabled: no operator credential configured (set DASHBOARD_USER and DASHBOARD_PASSWORD, or STELLA_JWT_PUBLIC_KEY for operator JWTs)',
+      'job dashboard disabled: no way to sign in is configured (set OUK_LDAP_URL for the directory, STELLA_JWT_PUBLIC_KEY for personal tokens, or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD)',
     );
     const body = {
       error: 'not found',
-      message: 'the job dashboard is disabled: set DASHBOARD_USER and DASHBOARD_PASSWORD (or STELLA_JWT_PUBLIC_KEY) on the API service',
+      message: 'the job dashboard is disabled: configure a way to sign in on the API service (OUK_LDAP_URL, STELLA_JWT_PUBLIC_KEY, or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD)',
     };
     app.get(basePath, (_req, reply) => reply.code(404).send(body));
     app.get(`${basePath}/*`, (_req, reply) => reply.code(404).send(body));
@@ -169,18 +173,23 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
   // quiet (the UI polls every few seconds); what an operator changes is logged once, with who did it.
   await app.register(
     async (scoped) => {
-      scoped.addHook('onRequest', operatorAuthHook(authConfig, logger, 'Stella OUK dashboard'));
+      scoped.addHook('onRequest', access.guard((request) => (SAFE_METHODS.has(request.method) ? 'viewer' : 'operator')));
+      scoped.addHook('onSend', async (request, reply, payload) => {
+        // the pages carry the session's CSRF token for their own requests, and a sign-out bar
+        if (!request.sessionId || !request.person || typeof payload !== 'string' || !/text\/html/.test(String(reply.getHeader('content-type') ?? ''))) return payload;
+        const bar = sessionBar({ username: request.person.username, roles: request.person.roles, csrfToken: csrfTokenFor(request.sessionId) });
+        return payload.includes('</body>') ? payload.replace('</body>', `${bar}</body>`) : payload + bar;
+      });
       scoped.addHook('onResponse', async (request, reply) => {
-        if (request.method === 'GET' || !request.operator) return;
-        const who = request.operator.method === 'basic' ? request.operator.user : request.operator.subject;
-        logger.info({ operator: who, method: request.method, url: request.url, status: reply.statusCode }, 'dashboard action');
-        const target = retryTarget(request.method, request.url);
-        if (target && opts.pool) {
-          const outcome = reply.statusCode < 400 ? 'ok' : `HTTP_${reply.statusCode}`;
-          await appendAudit(opts.pool, { at: (opts.now ?? (() => new Date()))(), actor: who, action: 'dashboard.retry', target, reason: null, outcome }).catch((e: unknown) =>
-            logger.error({ err: e, operator: who, target }, 'could not write the audit row of a dashboard retry'),
-          );
-        }
+        if (SAFE_METHODS.has(request.method) || !request.person) return;
+        const who = request.person;
+        logger.info({ operator: who.sub, via: who.via, method: request.method, url: request.url, status: reply.statusCode }, 'dashboard action');
+        if (!opts.pool) return;
+        const retried = retryTarget(request.method, request.url);
+        const outcome = reply.statusCode < 400 ? 'ok' : `HTTP_${reply.statusCode}`;
+        await access
+          .audit(request, retried ? 'dashboard.retry' : 'dashboard.action', retried ?? `${request.method} ${request.url.slice(0, 500)}`, outcome)
+          .catch((e: unknown) => logger.error({ err: e, operator: who.sub, url: request.url }, 'could not write the audit row of a dashboard action'));
       });
       if (opts.pool) {
         const pool = opts.pool;
@@ -201,5 +210,5 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
     },
     { logLevel: 'warn' },
   );
-  logger.info({ path: basePath, queues: opts.queues.map((q) => q.name) }, 'job dashboard mounted (operator authentication required)');
+  logger.info({ path: basePath, queues: opts.queues.map((q) => q.name) }, 'job dashboard mounted (sign-in required: viewer to look, operator to change)');
 };

@@ -26,6 +26,18 @@ import type { BodyBudget } from './body-budget.ts';
 import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
+import { createAccess, type Access } from './access.ts';
+import { sessionRoutes } from './session-routes.ts';
+import { operatorRoutes } from './operator-routes.ts';
+import { tokenRoutes } from './token-routes.ts';
+import type { PasswordAuthenticator } from '../identity/person.ts';
+
+/**
+ * The directory people sign in with (LDAP / Active Directory, when OUK_LDAP_URL is set), or
+ * undefined. The seam for identity/ldap/: at merge this is its factory, e.g.
+ * `(c) => (c.ldap ? createLdapAuthenticator(c.ldap) : undefined)`.
+ */
+const directoryFor = (_config: Config): PasswordAuthenticator | undefined => undefined;
 
 // The process's environment, resolved once: everything below is given `config` (and the settings).
 const env = resolveEnv();
@@ -42,18 +54,24 @@ interface PluginContext {
   logger: Logger;
   /** STELLA_API_BODY_BUDGET_BYTES: request bodies held at once (api/body-budget.ts) */
   budget: BodyBudget;
+  /** who is signed in, and with which roles (api/access.ts) */
+  access: Access;
 }
 
 /** Route plugins beyond the webhook and health: add one line per plugin. */
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
-  async ({ app, config, pool, queues, logger }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger, pool }),
+  // Signing in and out (sessions), then what a signed-in person uses: the dashboard, the operator routes.
+  async ({ app, access, logger }) => app.register(sessionRoutes, { access, logger }),
+  async ({ app, config, access, logger }) => app.register(tokenRoutes, { access, config, logger }),
+  async ({ app, config, pool, queues, logger, access }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger, pool, access }),
+  async ({ app, pool, queues, logger, access }) => app.register(operatorRoutes, { access, pool, queues, settings: pipelineSettings(env), logger }),
   async ({ app, config, pool, queues, logger }) => app.register(metricsPlugin, { pool, queues: [...Object.values(queues.queues), queues.rescan], freshness: config.freshness, logger, trustRoot: () => currentRootSummary(config, pool) }),
   // The scan API counts quota on its own, ordinary Redis connection (commands
   // fail fast while Redis is down instead of queueing as BullMQ's connection does).
   // Both take SBOM bodies of up to STELLA_SCAN_MAX_BYTES, and share one budget of the bytes held at once.
   async ({ app, config, pool, budget }) => app.register(scanRoutes, { pool, redis: createCommandRedis(redisTargetOf(config)), config, budget }),
   // Stored SBOMs: added and scanned once here, re-scanned by the workers after every activation.
-  async ({ app, config, pool, logger, budget }) => app.register(sbomRoutes, { pool, config, logger, budget }),
+  async ({ app, config, pool, logger, budget, access }) => app.register(sbomRoutes, { pool, config, logger, budget, access }),
 ];
 
 async function main(): Promise<void> {
@@ -75,7 +93,9 @@ async function main(): Promise<void> {
     insecureWebhook: config.insecureWebhook,
   });
   const budget = budgetFor(config);
-  for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger, budget });
+  const access = createAccess({ config, pool, directory: directoryFor(config), logger });
+  if (config.signIn.breakGlass) logger.warn('OUK_BREAK_GLASS=true: the shared DASHBOARD_USER account may sign in (role admin); every use is on the audit trail');
+  for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger, budget, access });
   const watcher = await watchQueueMetrics({ connection: bullConnection(redisTargetOf(config)), prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });
 
   await app.listen({ port: config.apiPort, host: config.apiHost });

@@ -10,7 +10,8 @@
  *   DELETE /api/v1/sboms/:name                      204                                                  role operator
  *
  * Authentication: `Authorization: Bearer <JWT>`, verified offline as the scan
- * API's, and required (stored SBOMs are the site's inventory: what it runs,
+ * API's, or a signed-in session (api/access.ts: the same roles; a write with a
+ * session also needs its CSRF token, X-CSRF-Token, else 403 CSRF_REJECTED), and required (stored SBOMs are the site's inventory: what it runs,
  * and what is vulnerable in it). Reads need a token with the `viewer` role or
  * above, writes (add, replace, remove) the `operator` role or above
  * (lib/tokens.ts ROLES); a scan token has neither. All of it is decided in
@@ -41,6 +42,8 @@ import { storedSbomScanner } from '../scan/stored.ts';
 import { type BodyBudget, enforceBodyLimit, holdBody, limitBody } from './body-budget.ts';
 import { bearer, budgetFor } from './scan-routes.ts';
 import { spaceAnswer } from './space-errors.ts';
+import type { Access } from './access.ts';
+import { CSRF_HEADER, csrfMatches } from './session-cookie.ts';
 
 export interface SbomRoutesOptions {
   pool: Pool;
@@ -48,6 +51,14 @@ export interface SbomRoutesOptions {
   logger: Logger;
   /** the API's body budget, shared with the scan API (default: one of STELLA_API_BODY_BUDGET_BYTES for these routes) */
   budget?: BodyBudget;
+  /** signed-in sessions (api/access.ts): a request with a session cookie and no Authorization header is the person's */
+  access?: Access;
+}
+
+/** Who made a request: a token's `sub`, or a signed-in person's, and how. */
+interface Caller {
+  sub: string;
+  via: string;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -56,6 +67,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOKEN_INVALID: 401,
   TOKEN_REQUIRED: 401,
   ROLE_REQUIRED: 403,
+  CSRF_REJECTED: 403,
   SBOM_NOT_FOUND: 404,
   SBOM_EXISTS: 409,
   SBOM_TOO_LARGE: 413,
@@ -95,12 +107,27 @@ const NEEDS: Record<string, { role: Role; what: string }> = {
  * in it), so unlike a one-off scan nothing here is anonymous, and a scan token
  * neither reads nor changes it.
  */
-async function authorize(config: Config, req: FastifyRequest): Promise<VerifiedToken> {
+async function authorize(config: Config, req: FastifyRequest, access: Access | undefined): Promise<Caller> {
+  const need = NEEDS[req.method] ?? NEEDS.POST;
+  const session = !req.headers.authorization && access ? await access.identify(req) : null;
+  if (session?.sessionId) {
+    if (!hasRole({ roles: [...session.person.roles] }, need.role)) {
+      throw new OukError('ROLE_REQUIRED', `to ${need.what} you need the ${need.role} role or above; ${session.person.username} has ${session.person.roles.join(', ') || 'none'}: ask an administrator to map your group to ${need.role} (OUK_ROLE_MAP)`);
+    }
+    const presented = req.headers[CSRF_HEADER];
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !csrfMatches(session.sessionId, typeof presented === 'string' ? presented : undefined)) {
+      throw new OukError('CSRF_REJECTED', `a change made with a session cookie must carry the session's CSRF token in ${CSRF_HEADER} (GET /auth/me gives it)`);
+    }
+    return { sub: session.person.sub, via: session.person.via };
+  }
+  return { sub: (await authorizeToken(config, req, need)).claims.sub, via: 'token' };
+}
+
+async function authorizeToken(config: Config, req: FastifyRequest, need: { role: Role; what: string }): Promise<VerifiedToken> {
   const who = await resolveClient(config, bearer(req), `ip:${req.ip}`);
   if (!who.token) {
     throw new OukError('TOKEN_REQUIRED', "the stored-SBOM API needs a bearer token (stored SBOMs are the site's inventory): send Authorization: Bearer <token>, issued with `stella token issue --role viewer` (reads) or `--role operator` (changes) and verified against STELLA_JWT_PUBLIC_KEY");
   }
-  const need = NEEDS[req.method] ?? NEEDS.POST;
   if (!hasRole(who.token, need.role)) {
     const has = who.token.roles.length ? `the role ${who.token.roles.join(', ')}` : 'no role (a scan token)';
     throw new OukError('ROLE_REQUIRED', `to ${need.what} a token needs the ${need.role} role or above; this token (sub ${JSON.stringify(who.token.claims.sub)}) has ${has}: ask the operator for one issued with \`stella token issue --role ${need.role}\``);
@@ -112,7 +139,7 @@ export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions):
   const scanner = storedSbomScanner(opts.pool);
   const deps = { pool: opts.pool, scanner, logger: opts.logger, now: () => new Date() };
   const budget = opts.budget ?? budgetFor(opts.config);
-  const callers = new WeakMap<FastifyRequest, VerifiedToken>();
+  const callers = new WeakMap<FastifyRequest, Caller>();
   const maxBytes = opts.config.scanMaxBytes;
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
@@ -135,19 +162,19 @@ export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions):
 
   // Token, role, size and budget before the body is read: an anonymous 32 MiB body is refused unread.
   app.addHook('onRequest', async (req, reply) => {
-    callers.set(req, await authorize(opts.config, req));
+    callers.set(req, await authorize(opts.config, req, opts.access));
     limitBody(req, maxBytes, () => new OukError('SBOM_TOO_LARGE', `the SBOM is larger than ${maxBytes} bytes (STELLA_SCAN_MAX_BYTES): split it`));
     holdBody(budget, req, reply, maxBytes);
   });
   app.addHook('preParsing', enforceBodyLimit);
 
   app.post('/api/v1/sboms', { bodyLimit: maxBytes }, async (req, reply) => {
-    const token = callers.get(req)!;
+    const caller = callers.get(req)!;
     const { name, document, replace } = readAddRequest(req);
     checkSbomName(name);
     const length = Number(req.headers['content-length']);
     const bytes = Number.isFinite(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(document ?? null));
-    const addedBy = `token:${token.claims.sub}`;
+    const addedBy = `${caller.via}:${caller.sub}`;
     const r = await addSbom(deps, { name, document, bytes, maxBytes, replace, addedBy });
     return reply.code(r.state === 'inserted' ? 201 : 200).send(r);
   });
@@ -159,7 +186,7 @@ export async function sbomRoutes(app: FastifyInstance, opts: SbomRoutesOptions):
   app.delete<{ Params: { name: string } }>('/api/v1/sboms/:name', async (req, reply) => {
     const name = checkSbomName(req.params.name);
     if (!(await deleteSbom(opts.pool, name))) throw sbomNotFound(name);
-    opts.logger.info({ sbom: name, by: callers.get(req)?.claims.sub }, 'stored SBOM removed');
+    opts.logger.info({ sbom: name, by: callers.get(req)?.sub, via: callers.get(req)?.via }, 'stored SBOM removed');
     return reply.code(204).send();
   });
 }

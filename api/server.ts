@@ -23,7 +23,7 @@ import { currentRootSummary } from '../functions/common/site-trust.ts';
 import { ingestRoutes } from './ingest-routes.ts';
 
 export interface ServerDeps {
-  config: Pick<Config, 'webhookToken' | 'bucket' | 'freshness' | 'airgap'> & Partial<Pick<Config, 'trustRoot' | 'trustedKeys'>>;
+  config: Pick<Config, 'webhookToken' | 'bucket' | 'freshness' | 'airgap'> & Partial<Pick<Config, 'trustRoot' | 'trustedKeys' | 'trustProxy'>>;
   pool: Pool;
   store: ObjectStore;
   queues: PipelineQueues;
@@ -45,7 +45,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (!deps.config.webhookToken) deps.logger.warn('STELLA_INSECURE_WEBHOOK=true: POST /hooks/minio accepts events without a token');
   // return503OnClosing off: while the API stops (SIGTERM, a restart, an upgrade) a request still
   // gets the API's own envelope — 503 API_STOPPING with Retry-After — rather than fastify's bare 503.
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: 1024 * 1024, return503OnClosing: false }) as unknown as FastifyInstance;
+  // STELLA_TRUST_PROXY: behind a reverse proxy, request.ip is the client's (sign-in lockout and the anonymous quota count by it)
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: false,
+    ...(deps.config.trustProxy !== undefined ? { trustProxy: deps.config.trustProxy } : {}),
+  }) as unknown as FastifyInstance;
   let stopping = false;
   app.addHook('preClose', async () => {
     stopping = true;

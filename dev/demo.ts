@@ -82,4 +82,4 @@ step('import it', process.execPath, [stella, 'ouk', 'import', bundle]);
 step('status', process.execPath, [stella, 'ouk', 'status']);
 const sbom = path.join(sharedDir, 'sboms', 'juice-shop-v11.1.2-bom.json');
 if (fs.existsSync(sbom)) step('scan a real SBOM (OWASP Juice Shop)', process.execPath, [stella, 'scan', sbom], { allowFail: true });
-process.stdout.write(`\nDone. Dashboard: http://127.0.0.1:${env.STELLA_API_PORT || 8080}/admin/queues (set DASHBOARD_USER/DASHBOARD_PASSWORD in .env first).\nStop the stack with: npm run dev:down\n`);
+process.stdout.write(`\nDone. Dashboard: http://127.0.0.1:${env.STELLA_API_PORT || 8080}/admin/queues (sign in with the directory, or set OUK_BREAK_GLASS=true with DASHBOARD_USER/DASHBOARD_PASSWORD in .env first).\nStop the stack with: npm run dev:down\n`);

@@ -7,6 +7,7 @@
  * OpenID client (identity/oidc/) and the role map live here; sessions and the
  * routes that use them live in api/, their table in infra/.
  */
+import { OukError } from '../lib/errors.ts';
 import type { Role } from '../lib/tokens.ts';
 
 export type SignInMethod = 'ldap' | 'oidc' | 'token' | 'break-glass';
@@ -30,4 +31,15 @@ export interface PasswordAuthenticator {
    * (the directory is down or answers wrong: retryable, never a sign-in).
    */
   authenticate(username: string, password: string): Promise<Person>;
+}
+
+/**
+ * The one answer to every refused sign-in — an unknown user, a wrong password,
+ * a person with no mapped role — whichever way they came (directory, OpenID,
+ * break-glass): it tells an attacker nothing.
+ */
+export const LOGIN_FAILED_MESSAGE = 'the user name or the password is wrong (or the account may not sign in here): check both and try again';
+
+export function loginFailed(): OukError {
+  return new OukError('LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
 }

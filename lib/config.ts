@@ -88,6 +88,12 @@ export interface Config {
   stateDir: string;
   /** STELLA_API_HOST: the address the API listens on (all interfaces by default). */
   apiHost: string;
+  /**
+   * STELLA_TRUST_PROXY: the reverse proxies whose X-Forwarded-For the API believes (a comma-separated
+   * list of addresses or CIDRs); undefined: none, the client address is the peer's. Sign-in
+   * lockout per address and the anonymous scan quota count by that address.
+   */
+  trustProxy: string[] | undefined;
   /** STELLA_INSECURE_WEBHOOK: accept webhook posts without OUK_WEBHOOK_TOKEN (never in production). */
   insecureWebhook: boolean;
   /** OUK_SHUTDOWN_SECONDS: grace period for running jobs when a worker is stopped. */
@@ -118,6 +124,64 @@ export interface Config {
   noColour: boolean;
   /** The intranet mirror the `mirror` job pulls kits from (OUK_MIRROR_URL), undefined when unset. */
   mirror: MirrorConfig | undefined;
+  /** People signing in: sessions, the break-glass account, back-off and lockout (signInConfig). */
+  signIn: SignInConfig;
+}
+
+/**
+ * People signing in to the API and the dashboard (docs/operations.md, "Signing in"):
+ *
+ *   OUK_BREAK_GLASS                 true: DASHBOARD_USER/DASHBOARD_PASSWORD may sign in (role admin), every use
+ *                                   audited; off by default (the directory is how people sign in)
+ *   OUK_SECURE_COOKIES              true: the session cookie is `Secure`: set it whenever browsers reach the API
+ *                                   over TLS (a reverse proxy in front of it); off by default (plain http locally)
+ *   OUK_SESSION_IDLE_SECONDS        a session unused this long ends (1800)
+ *   OUK_SESSION_MAX_SECONDS         a session ends this long after sign-in, used or not (43200)
+ *   OUK_LOGIN_MAX_FAILURES          failed sign-ins of one account in the window before it is locked (5)
+ *   OUK_LOGIN_MAX_ADDRESS_FAILURES  failed sign-ins from one address in the window before it is locked (30)
+ *   OUK_LOGIN_WINDOW_SECONDS        the window failures are counted in (900)
+ *   OUK_LOGIN_LOCK_SECONDS          how long a lockout lasts (900); before it, failures back off 1, 2, 4 … s
+ *   OUK_TOKEN_SIGNING_KEY           the private key (PEM path or text; STELLA_KEY_PASSWORD if encrypted) the API
+ *                                   signs personal tokens with (POST /auth/tokens); its public key is
+ *                                   STELLA_JWT_PUBLIC_KEY. Unset: people cannot issue their own tokens
+ *   OUK_PERSONAL_TOKEN_MAX_DAYS     the longest lifetime of a personal token (90)
+ */
+export interface SignInConfig {
+  breakGlass: boolean;
+  secureCookies: boolean;
+  sessionIdleSeconds: number;
+  sessionMaxSeconds: number;
+  accountMaxFailures: number;
+  addressMaxFailures: number;
+  failureWindowSeconds: number;
+  lockSeconds: number;
+  tokenSigningKey: string | undefined;
+  personalTokenMaxDays: number;
+}
+
+function trustProxy(raw: string | undefined): string[] | undefined {
+  const v = raw?.trim();
+  if (!v) return undefined;
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const a of list) {
+    if (!/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(a)) throw new Error(`STELLA_TRUST_PROXY=${raw}: give the proxies' addresses or CIDRs, comma-separated`);
+  }
+  return list;
+}
+
+export function signInConfig(env: Env): SignInConfig {
+  return {
+    breakGlass: bool(env, 'OUK_BREAK_GLASS'),
+    secureCookies: bool(env, 'OUK_SECURE_COOKIES'),
+    sessionIdleSeconds: atLeast(env, 'OUK_SESSION_IDLE_SECONDS', 1800, 30),
+    sessionMaxSeconds: atLeast(env, 'OUK_SESSION_MAX_SECONDS', 43_200, 60),
+    accountMaxFailures: atLeast(env, 'OUK_LOGIN_MAX_FAILURES', 5, 1),
+    addressMaxFailures: atLeast(env, 'OUK_LOGIN_MAX_ADDRESS_FAILURES', 30, 1),
+    failureWindowSeconds: atLeast(env, 'OUK_LOGIN_WINDOW_SECONDS', 900, 1),
+    lockSeconds: atLeast(env, 'OUK_LOGIN_LOCK_SECONDS', 900, 1),
+    tokenSigningKey: env.OUK_TOKEN_SIGNING_KEY?.trim() || undefined,
+    personalTokenMaxDays: atLeast(env, 'OUK_PERSONAL_TOKEN_MAX_DAYS', 90, 1),
+  };
 }
 
 /**
@@ -328,6 +392,7 @@ export function loadConfig(env: Env): Config {
     maxClockSkewSeconds: atLeast(env, 'OUK_MAX_CLOCK_SKEW_SECONDS', 600, 0),
     stateDir,
     apiHost: env.STELLA_API_HOST || '0.0.0.0',
+    trustProxy: trustProxy(env.STELLA_TRUST_PROXY),
     insecureWebhook: bool(env, 'STELLA_INSECURE_WEBHOOK'),
     shutdownSeconds: int(env, 'OUK_SHUTDOWN_SECONDS', 60),
     registryUrl: env.OUK_REGISTRY_URL || undefined,
@@ -341,6 +406,7 @@ export function loadConfig(env: Env): Config {
     sourceDateEpoch: env.SOURCE_DATE_EPOCH || undefined,
     noColour: Boolean(env.NO_COLOR) || env.TERM === 'dumb',
     mirror: mirrorConfig(env),
+    signIn: signInConfig(env),
   };
 }
 

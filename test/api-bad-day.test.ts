@@ -204,6 +204,8 @@ before(async () => {
     STELLA_JWT_PUBLIC_KEY: jwtPub,
     DASHBOARD_USER: USER,
     DASHBOARD_PASSWORD: PASSWORD,
+    // the shared account is break-glass only: on with OUK_BREAK_GLASS=true
+    OUK_BREAK_GLASS: 'true',
     STELLA_QUOTA_PREFIX: `${redis.prefix}-quota`,
     QUOTA_ANON: '100000',
     QUOTA_TOKEN: '100000',

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_CODES } from '../lib/errors.ts';
-import { pipelineSettings } from '../lib/config.ts';
+import { pipelineSettings, signInConfig } from '../lib/config.ts';
 import { appendAudit, listAudit } from '../infra/audit.ts';
 import Fastify from 'fastify';
 import { dashboardPlugin, retryTarget } from '../api/dashboard.ts';
@@ -139,7 +139,7 @@ describe('every override on the record', () => {
     const queues = openPipelineQueues(createRedis(redis.redisUrl), redis.prefix);
     const app = Fastify();
     try {
-      await app.register(dashboardPlugin, { queues: Object.values(queues.queues), config: { dashboardUser: 'olga', dashboardPassword: 'pw-for-test', jwtPublicKey: null, jwtIssuer: null } as never, logger: fx.logger, pool: fx.pool, now: () => new Date('2026-12-07T10:00:00Z') });
+      await app.register(dashboardPlugin, { queues: Object.values(queues.queues), config: { dashboardUser: 'olga', dashboardPassword: 'pw-for-test', jwtPublicKey: undefined, jwtIssuer: 'stella-ouk', signIn: signInConfig({ OUK_BREAK_GLASS: 'true' }) }, logger: fx.logger, pool: fx.pool, now: () => new Date('2026-12-07T10:00:00Z') });
       const auth = `Basic ${Buffer.from('olga:pw-for-test').toString('base64')}`;
       assert.equal((await app.inject({ method: 'GET', url: '/admin/queues/api/quarantine' })).statusCode, 401);
       const list = await app.inject({ method: 'GET', url: '/admin/queues/api/quarantine', headers: { authorization: auth } });
@@ -153,6 +153,7 @@ describe('every override on the record', () => {
       const row = await waitFor('the dashboard retry audit row', async () =>
         (await listAudit(fx.pool, { since: new Date('2026-12-07T10:00:00Z') })).find((r) => r.action === 'dashboard.retry' && r.target === 'verify/no-such-job-verify'), 5000);
       assert.equal(row.actor, 'olga');
+      assert.equal(row.via, 'break-glass');
       assert.equal(row.outcome, retry.statusCode < 400 ? 'ok' : `HTTP_${retry.statusCode}`);
     } finally {
       await app.close();

@@ -5,9 +5,12 @@
  *
  * A bundle is dropped into the bucket without its .sig: verify refuses it at
  * once (SIGNATURE_MISSING, no retries: the tarball is complete). The operator uploads the
- * .sig (no event: the bucket only notifies for *.tar.gz), logs in to
- * /admin/queues, finds the failed verify job, clicks Retry, and the chain runs
- * on to an active DB. Screenshots land in test/out/.
+ * .sig (no event: the bucket only notifies for *.tar.gz), opens
+ * /admin/queues, is sent to the sign-in page, signs in (the break-glass
+ * account, OUK_BREAK_GLASS=true), finds the failed verify job, clicks Retry
+ * (the page's request carries the session's CSRF token), the chain runs on to
+ * an active DB, the audit trail names who retried, and the operator signs
+ * out. Screenshots land in test/out/.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -20,6 +23,9 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { buildServer } from '../api/server.ts';
 import { dashboardPlugin } from '../api/dashboard.ts';
 import { metricsPlugin } from '../api/metrics.ts';
+import { createAccess } from '../api/access.ts';
+import { sessionRoutes } from '../api/session-routes.ts';
+import { listAudit } from '../infra/audit.ts';
 import { collectImports } from '../cli/commands/ouk-jobs.ts';
 import { getImport } from '../infra/import-records/index.ts';
 import type { WebhookTarget } from '../dev/s3rver.ts';
@@ -29,7 +35,7 @@ import { watchQueueMetrics, type QueueMetricsWatcher } from '../queue/metrics-ho
 import { openPipelineQueues, type PipelineQueues } from '../queue/queues.ts';
 import { startWorkers, type RunningWorkers } from '../queue/workers.ts';
 import { createLogger } from '../lib/logger.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, signInConfig } from '../lib/config.ts';
 import { STAGES } from '../lib/stages.ts';
 import { Writable } from 'node:stream';
 import { makeBundle, pipelineFixture, putFile, type PipelineFixture, fixtureConfig, fastSettings, waitFor } from './pipeline-fixtures.ts';
@@ -71,6 +77,7 @@ before(async () => {
     webhookToken: TOKEN,
     dashboardUser: USER,
     dashboardPassword: PASSWORD,
+    signIn: signInConfig({ OUK_BREAK_GLASS: 'true' }),
     // test kits are created 2025-12-01 whatever the clock: no feed budgets, so the active DB is not stale
     freshness: loadConfig({ OUK_MAX_AGE: 'none' }).freshness,
   });
@@ -78,7 +85,9 @@ before(async () => {
   const stageQueues = Object.values(queues.queues);
   app = await buildServer({ config, pool: fx.pool, store: fx.s3.store, queues, settings, logger: fx.logger });
   // as api/main.ts mounts them
-  await app.register(dashboardPlugin, { queues: stageQueues, config, logger: dashboardLogger, pool: fx.pool });
+  const access = createAccess({ config, pool: fx.pool, logger: dashboardLogger });
+  await app.register(sessionRoutes, { access, logger: dashboardLogger });
+  await app.register(dashboardPlugin, { queues: stageQueues, config, logger: dashboardLogger, pool: fx.pool, access });
   await app.register(metricsPlugin, { pool: fx.pool, queues: stageQueues, freshness: config.freshness, logger: fx.logger });
   watcher = await watchQueueMetrics({ connection: { url: redis.redisUrl }, prefix: redis.prefix, queues: stageQueues, pool: fx.pool, logger: fx.logger });
   await watcher.ready();
@@ -124,7 +133,6 @@ async function launchChromium(): Promise<BrowserContext> {
       '--disable-component-update',
       '--disable-sync',
     ],
-    httpCredentials: { username: USER, password: PASSWORD },
     viewport: { width: 1280, height: 800 },
   });
 }
@@ -155,12 +163,19 @@ test('an operator retries a failed import from the dashboard in a real browser, 
   await sleep(300);
   assert.equal((await getImport(fx.pool, importId))?.state, 'failed', 'nothing but the operator may restart the import');
 
-  // 4. in the browser: log in, find the failed verify job, Retry
+  // 4. in the browser: sent to the sign-in page, sign in, find the failed verify job, Retry
   browser = await launchChromium();
   const page = await browser.newPage();
   const jobId = jobIdFor(importId, 'verify');
-  const resp = await page.goto(`${base}/admin/queues/queue/verify?status=failed`);
-  assert.equal(resp?.status(), 200);
+  await page.goto(`${base}/admin/queues/queue/verify?status=failed`);
+  assert.match(page.url(), /\/auth\/login\?next=/);
+  await page.getByLabel('User name').fill(USER);
+  await page.getByLabel('Password').fill(PASSWORD);
+  const signedIn = page.waitForURL(`${base}/admin/queues/queue/verify?status=failed`);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signedIn;
+  const cookie = (await browser.cookies(base)).find((c) => c.name === 'ouk_session');
+  assert.ok(cookie?.httpOnly && cookie.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict');
   const card = page.locator('[class*="card-"]').filter({ has: page.getByText(jobId, { exact: true }) });
   await card.waitFor({ state: 'visible', timeout: 20_000 });
   await card.getByText('Error', { exact: true }).click();
@@ -204,8 +219,21 @@ test('an operator retries a failed import from the dashboard in a real browser, 
   const action = dashboardLog.find((l) => l.msg === 'dashboard action' && String(l.url).includes(jobId));
   assert.ok(action, 'the retry was not logged');
   assert.equal(action.operator, USER);
+  assert.equal(action.via, 'break-glass');
   assert.match(String(action.url), /\/api\/queues\/verify\/[0-9a-f]+-verify\/retry/);
   assert.ok(!JSON.stringify(dashboardLog).includes(PASSWORD));
+  const audit = await listAudit(fx.pool);
+  assert.ok(audit.some((r) => r.action === 'auth.break-glass' && r.actor === USER), 'the break-glass sign-in is on the audit trail');
+  const retried = audit.find((r) => r.action === 'dashboard.retry' && r.target === `verify/${jobId}`);
+  assert.ok(retried, 'the retry is on the audit trail');
+  assert.deepEqual([retried.actor, retried.via, retried.outcome], [USER, 'break-glass', 'ok']);
+
+  // sign out from the dashboard's bar: the next page request is sent to the sign-in page again
+  await page.goto(`${base}/admin/queues`);
+  await page.locator('#ouk-session').getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/auth\/login$/);
+  await page.goto(`${base}/admin/queues`);
+  assert.match(page.url(), /\/auth\/login\?next=/);
 
   // 6. what `stella ouk jobs` shows for it now
   const [view] = await collectImports({ pool: fx.pool, queues: queues.queues }, { limit: 1 });

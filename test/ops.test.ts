@@ -15,7 +15,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { SignJWT, exportSPKI, generateKeyPair, type CryptoKey } from 'jose';
 import { createLogger, safeUrl, withImport } from '../lib/logger.ts';
 import { formatAge } from '../lib/freshness.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, signInConfig } from '../lib/config.ts';
 import { createOperatorAuthenticator, parseBasic, safeEqual } from '../api/auth.ts';
 import { dashboardPlugin, formatProgress } from '../api/dashboard.ts';
 import { collectImports, renderImports } from '../cli/commands/ouk-jobs.ts';
@@ -150,7 +150,8 @@ test('the dashboard answers 401 without credentials, leaves other routes alone, 
   const app = Fastify();
   app.post('/hooks/minio', async () => ({ accepted: true }));
   app.get('/healthz', async () => ({ ok: true }));
-  await app.register(dashboardPlugin, { queues, config: testConfig({ dashboardUser: 'ops', dashboardPassword: 'pw' }), logger });
+  // the shared account is break-glass only: on with OUK_BREAK_GLASS=true
+  await app.register(dashboardPlugin, { queues, config: testConfig({ dashboardUser: 'ops', dashboardPassword: 'pw', signIn: signInConfig({ OUK_BREAK_GLASS: 'true' }) }), logger });
   const off = Fastify();
   await off.register(dashboardPlugin, { queues, config: testConfig({ dashboardUser: undefined, dashboardPassword: undefined, jwtPublicKey: undefined }), logger });
   try {

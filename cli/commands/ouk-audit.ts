@@ -38,7 +38,7 @@ export function registerOukAudit(ouk: Command, cli: CliContext): void {
         return;
       }
       process.stdout.write(
-        terminalLines(rows.map((r) => `${r.at.toISOString()}  ${r.actor}  ${r.action}  ${r.target ?? '-'}  ${r.outcome}${r.reason ? `  reason: ${r.reason}` : ''}`)),
+        terminalLines(rows.map((r) => `${r.at.toISOString()}  ${r.actor}${r.via ? ` (${r.via})` : ''}  ${r.action}  ${r.target ?? '-'}  ${r.outcome}${r.reason ? `  reason: ${r.reason}` : ''}`)),
       );
     });
 }

@@ -17,6 +17,7 @@ import { createLogger } from '../../lib/logger.ts';
 import { decodeToken, issueToken, loadPublicTokenKey, verifyToken } from '../../lib/tokens.ts';
 import { terminalLines } from '../../lib/terminal-text.ts';
 import type { CliContext } from '../context.ts';
+import { readPasswordLine, requestPersonalToken } from '../token/request.ts';
 
 export interface IssueCliOptions {
   key: string;
@@ -111,6 +112,18 @@ export function registerToken(program: Command, cli: CliContext): void {
       const { token: t, summary } = await runIssue(opts, cli.config);
       process.stdout.write(`${t}\n`);
       process.stderr.write(`${summary}\n`);
+    });
+  token
+    .command('request')
+    .description('your own API token, through the API sign-in and your roles (password on stdin)')
+    .requiredOption('--api <url>', "the API's URL, e.g. https://ouk.example.org")
+    .requiredOption('--user <name>', 'your user name (the directory account)')
+    .option('--role <role>', 'viewer, operator or admin: no higher than yours (default: your highest)')
+    .option('--ttl <duration>', 'lifetime: 30d, 12h, 90m (at most OUK_PERSONAL_TOKEN_MAX_DAYS)', '30d')
+    .action(async (opts: { api: string; user: string; role?: string; ttl: string }) => {
+      const issued = await requestPersonalToken({ api: opts.api, user: opts.user, password: await readPasswordLine(), role: opts.role, ttl: opts.ttl });
+      process.stdout.write(`${issued.token}\n`);
+      process.stderr.write(terminalLines([`personal token for ${issued.sub}: role ${issued.role}, until ${issued.expiresAt} (jti ${issued.jti})`]));
     });
   token
     .command('inspect')

@@ -8,12 +8,7 @@
 import { ResultCodeError } from 'ldapts';
 import { OukError } from '../../lib/errors.ts';
 
-export const LOGIN_FAILED_MESSAGE =
-  'sign-in failed: the user name or the password is wrong, or the account has no role here; check them and try again, or ask an administrator';
-
-export function loginFailed(): OukError {
-  return new OukError('LOGIN_FAILED', LOGIN_FAILED_MESSAGE);
-}
+export { LOGIN_FAILED_MESSAGE, loginFailed } from '../person.ts';
 
 /** TLS verification failures, by node's error codes: the directory answered, but not as the site's CA vouches for. */
 const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME/i;

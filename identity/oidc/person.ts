@@ -9,7 +9,7 @@
  * is the provider answering what OUK cannot read (OIDC_UNAVAILABLE).
  */
 import { OukError } from '../../lib/errors.ts';
-import type { Person } from '../person.ts';
+import { loginFailed, type Person } from '../person.ts';
 import { rolesFor, type RoleMap } from '../role-map.ts';
 
 export const MAX_GROUPS = 1000;
@@ -40,7 +40,7 @@ function shortText(value: unknown): string | undefined {
 export function personFromClaims(claims: IdTokenClaims, groupsClaim: string, roleMap: RoleMap): Person {
   const roles = rolesFor(groupsOf(claims, groupsClaim), roleMap);
   if (roles.length === 0) {
-    throw new OukError('LOGIN_FAILED', 'sign-in refused: the user name or the password is wrong, or the account has no role in OUK; ask for a group that OUK_ROLE_MAP maps');
+    throw loginFailed();
   }
   const username = shortText(claims.preferred_username) ?? shortText(claims.email) ?? claims.sub.slice(0, MAX_NAME_CHARS);
   const displayName = shortText(claims.name);
