@@ -98,6 +98,12 @@ export const EXIT_CODES = {
   // 130–144: people signing in (identity/, api sessions): 130–134 sessions, 135–139 the directory, 140–144 OpenID
   LOGIN_FAILED: 130,
   DIRECTORY_UNAVAILABLE: 135,
+  // 160–169: the image cataloguer (catalog/, stella scan image)
+  IMAGE_NOT_FOUND: 160,
+  IMAGE_INVALID: 161,
+  LAYER_TOO_LARGE: 162,
+  IMAGE_TOO_MANY_FILES: 163,
+  IMAGE_PLATFORM_MISSING: 164,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
