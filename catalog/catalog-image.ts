@@ -11,8 +11,7 @@
  *   await catalogImage(ociLayoutSource(dir), { platform: 'linux/amd64' })
  *     → { manifestDigest, layers, distro, packages, skipped }
  */
-import type { Readable } from 'node:stream';
-import type { Headers } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import { OukError } from '../lib/errors.ts';
 import { cataloguerFor } from './cataloguers/index.ts';
 import { FinalFileSystem } from './filesystem.ts';
@@ -38,7 +37,7 @@ export function hostPlatform(): string {
   return `linux/${arch}`;
 }
 
-async function readBody(body: Readable, size: number): Promise<Buffer> {
+async function readBody(body: AsyncIterable<unknown>, size: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(size);
   let n = 0;
   for await (const c of body) {
@@ -64,7 +63,7 @@ export async function catalogImage(source: ImageSource, opts: CatalogOptions = {
   let entries = 0;
 
   for (const layer of resolved.layers) {
-    const visit = async (h: Headers, body: Readable): Promise<void> => {
+    const visit = async (h: Header, body: AsyncIterable<unknown>): Promise<void> => {
       if (++entries > limits.maxEntries) {
         throw new OukError('IMAGE_TOO_MANY_FILES', `${image} holds more than ${limits.maxEntries} files (layer ${layer.digest}): reading stopped there — do not run this image`);
       }

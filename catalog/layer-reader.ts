@@ -14,11 +14,11 @@ import { once } from 'node:events';
 import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { extract, type Headers } from 'tar-stream';
+import { extract, type Header } from 'tar-stream';
 import { OukError } from '../lib/errors.ts';
 import type { Descriptor } from './documents.ts';
 
-export type LayerVisitor = (header: Headers, body: Readable) => Promise<void>;
+export type LayerVisitor = (header: Header, body: AsyncIterable<unknown>) => Promise<void>;
 
 /** Counts bytes through; past `max` fails with `tooMuch()`. Hashes them when given a hash. */
 class Meter extends Transform {
