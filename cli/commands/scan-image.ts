@@ -17,7 +17,7 @@ import { terminalLines } from '../../lib/terminal-text.ts';
 import { parseSbom } from '../../scan/sbom.ts';
 import type { CliContext } from '../context.ts';
 import { imageSource } from '../image-ref.ts';
-import { printScan, type ScanCliOptions, scanSbom } from './scan.ts';
+import { printScan, type ScanCliOptions, scanSbom } from '../scan-session.ts';
 
 export interface ScanImageOptions extends ScanCliOptions {
   platform?: string;
