@@ -97,7 +97,7 @@ export async function catalogImage(source: ImageSource, opts: CatalogOptions = {
       const cat = cataloguerFor(p, h.mode ?? 0, size);
       if (!cat) return;
       if (size > cat.maxBytes(limits)) {
-        if (cat.name !== 'go') skip(`/${p}`, `${size} bytes, over the ${cat.maxBytes(limits)}-byte bound of the ${cat.name} cataloguer: not read`);
+        skip(`/${p}`, `${size} bytes, over the ${cat.maxBytes(limits)}-byte bound of the ${cat.name} cataloguer: not read`);
         return;
       }
       const content = await readBody(body, size);

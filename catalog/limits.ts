@@ -33,7 +33,7 @@ export const DEFAULT_LIMITS: CatalogLimits = {
   maxArchiveBytes: 128 * 1024 ** 2,
   maxArchiveDepth: 3,
   maxArchiveEntries: 20_000,
-  maxBinaryBytes: 512 * 1024 ** 2,
+  maxBinaryBytes: 256 * 1024 ** 2,
   maxPackages: 20_000,
   maxJsonBytes: 4 * 1024 ** 2,
 };

@@ -204,4 +204,45 @@ describe('stella scan image: an image of real parts, catalogued', () => {
     await assert.rejects(catalogImage(imageSource(site, `127.0.0.1:${reg.port}/app/demo:1.0`), { platform: 'linux/s390x' }), (e: OukError) => e.code === 'IMAGE_PLATFORM_MISSING' && /linux\/amd64, linux\/arm64/.test(e.message));
     await assert.rejects(catalogImage(imageSource(site, 'app/demo:2.0')), (e: OukError) => e.code === 'IMAGE_NOT_FOUND');
   });
+
+  it('reads distroless status.d, Alpine apk, Ruby gemspecs, Composer and .NET records (written here in their formats: this Debian host has none)', async () => {
+    const baseFiles = fs.readFileSync('/var/lib/dpkg/status', 'utf8').split(/\n\n+/).find((st) => st.startsWith('Package: base-files\n'))!;
+    const apkDb = ['C:Q1abc=', 'P:musl', 'V:1.2.4-r2', 'A:x86_64', 'S:383152', 'o:musl', 'm:Timo Teräs <timo.teras@iki.fi>', '', 'P:libcrypto3', 'V:3.1.4-r1', 'A:x86_64', 'o:openssl', ''].join('\n');
+    const gemspec = ['# -*- encoding: utf-8 -*-', '# stub: rack 2.2.8 ruby lib', 'Gem::Specification.new do |s|', '  s.name = "rack".freeze', '  s.version = "2.2.8"', 'end'].join('\n');
+    const composer = JSON.stringify({ packages: [{ name: 'monolog/monolog', version: '3.5.0', version_normalized: '3.5.0.0' }, { name: 'psr/log', version: 'v3.0.0' }], dev: true });
+    const deps = JSON.stringify({ runtimeTarget: { name: '.NETCoreApp,Version=v8.0' }, libraries: { 'App/1.0.0': { type: 'project' }, 'Newtonsoft.Json/13.0.3': { type: 'package', serviceable: true } } });
+    const osRelease = 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.18.4\nPRETTY_NAME="Alpine Linux v3.18"\n';
+    const layout = path.join(dir, 'formats');
+    await writeImage(layout, [
+      {
+        platform: 'linux/amd64',
+        layers: [
+          {
+            compression: 'gzip',
+            entries: [
+              { name: 'etc/os-release', body: Buffer.from(osRelease) },
+              { name: 'lib/apk/db/installed', body: Buffer.from(apkDb) },
+              { name: 'var/lib/dpkg/status.d/base-files', body: Buffer.from(`${baseFiles}\n`) },
+              { name: 'usr/local/bundle/specifications/rack-2.2.8.gemspec', body: Buffer.from(gemspec) },
+              { name: 'srv/vendor/composer/installed.json', body: Buffer.from(composer) },
+              { name: 'app/App.deps.json', body: Buffer.from(deps) },
+            ],
+          },
+        ],
+      },
+    ]);
+    const r = await catalogImage(ociLayoutSource(layout), { platform: 'linux/amd64' });
+    const bom = toCycloneDx(r, { imageName: 'formats', now: new Date(0), toolVersion: 'test' });
+    const baseVersion = /^Version: (.*)$/m.exec(baseFiles)![1]!;
+    const baseArch = /^Architecture: (.*)$/m.exec(baseFiles)![1]!;
+    assert.deepEqual(bom.components.map((c) => c.purl).sort(), [
+      'pkg:apk/alpine/libcrypto3@3.1.4-r1?arch=x86_64&distro=3.18.4&origin=openssl',
+      'pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=3.18.4',
+      'pkg:composer/monolog/monolog@3.5.0',
+      'pkg:composer/psr/log@3.0.0',
+      `pkg:deb/debian/base-files@${baseVersion}?arch=${baseArch}&distro=alpine-3.18.4`,
+      'pkg:gem/rack@2.2.8',
+      'pkg:nuget/Newtonsoft.Json@13.0.3',
+    ].sort());
+  });
 });
