@@ -97,6 +97,7 @@ export async function readLayer(stream: Readable, layer: Descriptor, image: stri
     decompressed = raw.pipe(gunzip);
   } else if (head.subarray(0, 4).equals(ZSTD)) {
     zstd = zstdStream(raw, image);
+    zstd.done.catch(() => undefined); // awaited below; never an unhandled rejection when reading stops first
     decompressed = zstd.out;
   }
   const inflated = new Meter(maxLayerBytes, () => new OukError('LAYER_TOO_LARGE', `layer ${layer.digest} of ${image} inflates past ${maxLayerBytes} bytes: reading stopped there — do not run this image`));
@@ -114,7 +115,9 @@ export async function readLayer(stream: Readable, layer: Descriptor, image: stri
   } catch (e) {
     zstd?.child.kill('SIGTERM');
     stream.destroy();
-    const cause = failure ?? e;
+    const zstdFailure = zstd ? await zstd.done.then(() => null, (z: unknown) => z) : null;
+    // the first clear reason: ours (a bound, a visitor's), the stream's, zstd's (not installed, corrupt input)
+    const cause = [e, failure, zstdFailure].find((c) => c instanceof OukError) ?? failure ?? e;
     if (cause instanceof OukError) throw cause;
     if (stored.bytes > 0 && /gzip|header|incorrect|unexpected end|invalid/i.test(String((cause as Error)?.message))) {
       throw new OukError('IMAGE_INVALID', `layer ${layer.digest} of ${image} is not a (compressed) tar archive (${(cause as Error).message})`, { cause });
