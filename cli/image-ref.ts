@@ -73,6 +73,19 @@ function onDisk(text: string): { path: string; tag?: string; dir: boolean } | nu
   return part && m ? { path: m[1]!, tag: m[2]!, dir: part.isDirectory() } : null;
 }
 
+/** The registry client's errors speak of the images stage's import; here they are about this scan. */
+async function forScan<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    if (e instanceof OukError && (e.code === 'REGISTRY_REJECTED' || e.code === 'REGISTRY_UNAVAILABLE')) {
+      const message = e.message.replace(/`stella ouk retry` the import/g, 'run the scan again').replace(/an account that may push/g, 'an account that may pull');
+      throw new OukError(e.code, message, { cause: e, retryable: e.retryable });
+    }
+    throw e;
+  }
+}
+
 function registrySource(config: Config, r: RegistryRef): ImageSource {
   const site = config.registryUrl ? new URL(config.registryUrl) : null;
   let url: string;
@@ -92,17 +105,17 @@ function registrySource(config: Config, r: RegistryRef): ImageSource {
   return {
     name,
     async root(maxBytes) {
-      const got = await client.getManifest(r.repo, r.ref, accept, maxBytes);
+      const got = await forScan(client.getManifest(r.repo, r.ref, accept, maxBytes));
       if (!got) throw missing(`${r.repo}:${r.ref}`);
       return { ...got, digest: r.ref.startsWith('sha256:') ? r.ref : got.digest };
     },
     async document(digest, maxBytes) {
-      const got = await client.getManifest(r.repo, digest, accept, maxBytes);
+      const got = await forScan(client.getManifest(r.repo, digest, accept, maxBytes));
       if (!got) throw new OukError('IMAGE_INVALID', `${name}: the registry lacks manifest ${digest} its index names — re-push the image`);
       return { mediaType: got.mediaType, digest, body: got.body };
     },
     async openBlob(digest): Promise<Readable> {
-      const got = await client.openBlob(r.repo, digest);
+      const got = await forScan(client.openBlob(r.repo, digest));
       if (!got) throw new OukError('IMAGE_INVALID', `${name}: the registry lacks blob ${digest} its manifest names — re-push the image`);
       return got;
     },
