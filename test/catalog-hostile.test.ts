@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { catalogImage, type CatalogLimits, ociLayoutSource } from '../catalog/index.ts';
+import { parseRegistryRef } from '../cli/image-ref.ts';
 import { OukError } from '../lib/errors.ts';
 import { type LayerEntry, type LayerSpec, writeImage } from './fixtures/catalog-images.ts';
 import { writeZip } from './helpers/zip-writer.ts';
@@ -165,5 +166,15 @@ describe('hostile images are bounded', () => {
     ]);
     const r = await catalogue(dir);
     assert.deepEqual(r.packages.map((p) => `${p.name}@${p.version}`), ['one@2.0.0']);
+  });
+
+  it('an image reference is read strictly: host, repository, tag or digest', () => {
+    const d = `sha256:${'a'.repeat(64)}`;
+    assert.deepEqual(parseRegistryRef('registry.intranet:5000/app/api:1.4'), { host: 'registry.intranet:5000', repo: 'app/api', ref: '1.4' });
+    assert.deepEqual(parseRegistryRef(`app/api@${d}`), { host: null, repo: 'app/api', ref: d });
+    assert.deepEqual(parseRegistryRef('localhost/app'), { host: 'localhost', repo: 'app', ref: 'latest' });
+    for (const bad of ['App/Api:1', 'app/../etc:1', 'app/api:1 2', 'app/api@sha256:xyz', 'reg:5000/', 'a//b', `app/api:${'t'.repeat(129)}`]) {
+      assert.throws(() => parseRegistryRef(bad), (e: OukError) => e.code === 'USAGE', bad);
+    }
   });
 });
