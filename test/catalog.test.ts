@@ -56,6 +56,20 @@ function goVersionOf(file: string): string {
   return /go(\d+\.\d+(?:\.\d+)?)/.exec(b.subarray(at + 32, at + 64).toString('latin1'))![1]!;
 }
 
+/** The file or directory of `dir` named `prefix<version>suffix` (a Debian package's versioned name, for jars a link to the jar): its name and version. */
+function versioned(dir: string, prefix: string, suffix: string): { name: string; version: string } {
+  const hits = fs.readdirSync(dir).filter((f) => f.startsWith(prefix) && f.endsWith(suffix) && /^\d/.test(f.slice(prefix.length)));
+  assert.ok(hits.length >= 1, `no ${prefix}*${suffix} in ${dir}: run dev/ensure-packages.sh`);
+  const name = hits.sort()[0]!;
+  return { name, version: name.slice(prefix.length, name.length - suffix.length) };
+}
+const COMMONS_IO = versioned(JAVA, 'commons-io-', '.jar');
+const COMMONS_LANG3 = versioned(JAVA, 'commons-lang3-', '.jar');
+const GUAVA = versioned(JAVA, 'guava-', '.jar');
+const PYYAML = versioned(PY, 'PyYAML-', '.dist-info');
+const PYJWT = versioned(PY, 'PyJWT-', '.egg-info');
+const ATTRS = versioned(PY, 'attrs-', '.dist-info');
+
 const pyDir = (name: string): LayerEntry[] => {
   const d = path.join(PY, name);
   return fs.readdirSync(d).map((f) => ({ name: `usr/lib/python3/dist-packages/${name}/${f}`, body: hostFile(path.join(d, f)) }));
@@ -70,7 +84,7 @@ describe('stella scan image: an image of real parts, catalogued', () => {
   const status = statusSubset(60);
   const war = writeZip([
     { name: 'WEB-INF/web.xml', data: Buffer.from('<web-app/>') },
-    { name: 'WEB-INF/lib/commons-lang3-3.12.0.jar', data: hostFile(`${JAVA}/commons-lang3-3.12.0.jar`) },
+    { name: `WEB-INF/lib/${COMMONS_LANG3.name}`, data: hostFile(`${JAVA}/${COMMONS_LANG3.name}`) },
   ]);
   const npmEntries: LayerEntry[] = NPM_PACKAGES.map((p) => ({ name: `app/node_modules/${p}/package.json`, body: hostFile(path.join(NODE_MODULES, p, 'package.json')) }));
   const npmVersion = (p: string): string => (JSON.parse(fs.readFileSync(path.join(NODE_MODULES, p, 'package.json'), 'utf8')) as { version: string }).version;
@@ -85,18 +99,18 @@ describe('stella scan image: an image of real parts, catalogued', () => {
           { name: 'etc/os-release', type: 'symlink' as const, linkname: '../usr/lib/os-release' },
           { name: 'usr/lib/os-release', body: hostFile('/usr/lib/os-release') },
           { name: 'var/lib/dpkg/status', body: status },
-          ...pyDir('PyYAML-6.0.dist-info'),
-          ...pyDir('PyJWT-2.6.0.egg-info'),
-          ...pyDir('attrs-22.2.0.dist-info'),
+          ...pyDir(PYYAML.name),
+          ...pyDir(PYJWT.name),
+          ...pyDir(ATTRS.name),
         ],
       },
       {
         compression: 'zstd' as const,
         entries: [
           { name: 'usr/bin/docker-registry', body: hostFile('/usr/bin/docker-registry'), mode: 0o755 },
-          { name: 'usr/share/java/commons-io-2.11.0.jar', body: hostFile(`${JAVA}/commons-io-2.11.0.jar`) },
-          { name: 'usr/share/java/guava-31.1-jre.jar', body: hostFile(`${JAVA}/guava-31.1-jre.jar`) },
-          { name: 'usr/share/java/commons-io.jar', type: 'symlink' as const, linkname: 'commons-io-2.11.0.jar' },
+          { name: `usr/share/java/${COMMONS_IO.name}`, body: hostFile(`${JAVA}/${COMMONS_IO.name}`) },
+          { name: `usr/share/java/${GUAVA.name}`, body: hostFile(`${JAVA}/${GUAVA.name}`) },
+          { name: 'usr/share/java/commons-io.jar', type: 'symlink' as const, linkname: COMMONS_IO.name },
           { name: 'srv/app.war', body: war },
         ],
       },
@@ -104,8 +118,8 @@ describe('stella scan image: an image of real parts, catalogued', () => {
         compression: 'none' as const,
         entries: [
           ...npmEntries,
-          { name: 'usr/share/java/.wh.guava-31.1-jre.jar' },
-          { name: 'usr/lib/python3/dist-packages/attrs-22.2.0.dist-info/.wh..wh..opq' },
+          { name: `usr/share/java/.wh.${GUAVA.name}` },
+          { name: `usr/lib/python3/dist-packages/${ATTRS.name}/.wh..wh..opq` },
         ],
       },
     ];
@@ -150,10 +164,10 @@ describe('stella scan image: an image of real parts, catalogued', () => {
   });
 
   it('finds the Python, Java, Go and npm packages put in, and not those whited out', () => {
-    assert.deepEqual(names(fromRegistry, 'python'), ['pyjwt@2.6.0', 'pyyaml@6.0'], 'attrs is under an opaque directory');
-    assert.deepEqual(names(fromRegistry, 'java'), ['commons-io/commons-io@2.11.0', 'org.apache.commons/commons-lang3@3.12.0'], 'guava is whited out; the symlink is not a second copy');
+    assert.deepEqual(names(fromRegistry, 'python'), [`pyjwt@${PYJWT.version}`, `pyyaml@${PYYAML.version}`], 'attrs is under an opaque directory');
+    assert.deepEqual(names(fromRegistry, 'java'), [`commons-io/commons-io@${COMMONS_IO.version}`, `org.apache.commons/commons-lang3@${COMMONS_LANG3.version}`], 'guava is whited out; the symlink is not a second copy');
     const nested = fromRegistry.packages.find((p) => p.name === 'commons-lang3')!;
-    assert.equal(nested.path, '/srv/app.war!/WEB-INF/lib/commons-lang3-3.12.0.jar!/META-INF/maven/org.apache.commons/commons-lang3/pom.properties');
+    assert.equal(nested.path, `/srv/app.war!/WEB-INF/lib/${COMMONS_LANG3.name}!/META-INF/maven/org.apache.commons/commons-lang3/pom.properties`);
     assert.deepEqual(names(fromRegistry, 'go'), [`stdlib@v${goVersionOf('/usr/bin/docker-registry').split('.').length === 2 ? `${goVersionOf('/usr/bin/docker-registry')}.0` : goVersionOf('/usr/bin/docker-registry')}`]);
     assert.deepEqual(names(fromRegistry, 'npm'), NPM_PACKAGES.map((p) => `${p}@${npmVersion(p)}`).sort());
   });
@@ -161,7 +175,7 @@ describe('stella scan image: an image of real parts, catalogued', () => {
   it('names the layer and path each package came from, and lists no skipped item for this image', () => {
     const [l1, l2, l3] = img.manifests.find((m) => m.platform === 'linux/amd64')!.layers;
     const by = (name: string) => fromRegistry.packages.find((p) => p.name === name)!;
-    assert.deepEqual([by('pyyaml').layer, by('pyyaml').path], [l1, '/usr/lib/python3/dist-packages/PyYAML-6.0.dist-info/METADATA']);
+    assert.deepEqual([by('pyyaml').layer, by('pyyaml').path], [l1, `/usr/lib/python3/dist-packages/${PYYAML.name}/METADATA`]);
     assert.deepEqual([by('commons-io').layer, by('stdlib').layer, by('dicer').layer], [l2, l2, l3]);
     assert.equal(by('dicer').path, '/app/node_modules/dicer/package.json');
     assert.deepEqual(fromRegistry.skipped, []);
