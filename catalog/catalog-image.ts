@@ -5,7 +5,9 @@
  * (paths.ts: absolute and `..` names are skipped and reported), whiteouts
  * applied (filesystem.ts), and each regular file the first cataloguer
  * wants read — at most its bound, a larger one is skipped and reported.
- * Links are never followed out of the image (only os-release's, inside it);
+ * Links are never followed out of the image: a hard link to a file read
+ * before it (in its layer or below) is that file again, a symbolic link is
+ * followed only for os-release, inside the image;
  * nothing is written to disk, nothing from a layer is executed.
  *
  *   await catalogImage(ociLayoutSource(dir), { platform: 'linux/amd64' })
@@ -84,7 +86,9 @@ export async function catalogImage(source: ImageSource, opts: CatalogOptions = {
       if (h.type === 'link') {
         const target = entryPath(h.linkname ?? '');
         if (!target.ok) return skip(`/${p}`, `a hard link to ${JSON.stringify((h.linkname ?? '').slice(0, 300))} (${target.why}): not followed`);
-        if (cataloguerFor(p, h.mode ?? 0, 1 << 20) || OS_RELEASE_PATHS.includes(p)) skip(`/${p}`, `a hard link to /${target.path}: not followed`);
+        const linked = fsys.lookup(target.path);
+        if (linked) fsys.track(p, { ...linked, layer: layer.digest }); // the same file under a second name: what was read from it
+        else if (cataloguerFor(p, h.mode ?? 0, 1 << 20) || OS_RELEASE_PATHS.includes(p)) skip(`/${p}`, `a hard link to /${target.path}, a file not read: not followed`);
         return;
       }
       if (h.type !== 'file' && h.type !== 'contiguous-file') return;

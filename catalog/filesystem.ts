@@ -44,6 +44,11 @@ export class FinalFileSystem {
     this.removeUnder.add(dir);
   }
 
+  /** A tracked file as the current layer sees it: its own, else the lower layers' (a hard link's target). */
+  lookup(path: string): TrackedFile | undefined {
+    return this.layerFiles.get(path) ?? (this.removeExact.has(path) ? undefined : this.files.get(path));
+  }
+
   track(path: string, file: TrackedFile): void {
     this.layerFiles.set(path, file);
   }

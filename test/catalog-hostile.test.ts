@@ -168,6 +168,22 @@ describe('hostile images are bounded', () => {
     assert.deepEqual(r.packages.map((p) => `${p.name}@${p.version}`), ['one@2.0.0']);
   });
 
+  it('a hard link inside the image is its target read again; one to a file not read is listed', async () => {
+    const dir = await imageOf([
+      { compression: 'gzip', entries: [{ name: 'usr/lib/node_modules/a/package.json', body: pkgJson('a', '1.0.0') }] },
+      {
+        compression: 'gzip',
+        entries: [
+          { name: 'opt/node_modules/a/package.json', type: 'link', linkname: 'usr/lib/node_modules/a/package.json' },
+          { name: 'srv/node_modules/z/package.json', type: 'link', linkname: 'etc/hostname' },
+        ],
+      },
+    ]);
+    const r = await catalogue(dir);
+    assert.deepEqual(r.packages.map((p) => `${p.path} ${p.name}@${p.version}`), ['/opt/node_modules/a/package.json a@1.0.0', '/usr/lib/node_modules/a/package.json a@1.0.0']);
+    assert.ok(r.skipped.some((s) => s.where === '/srv/node_modules/z/package.json' && /hard link to \/etc\/hostname, a file not read/.test(s.why)));
+  });
+
   it('an image reference is read strictly: host, repository, tag or digest', () => {
     const d = `sha256:${'a'.repeat(64)}`;
     assert.deepEqual(parseRegistryRef('registry.intranet:5000/app/api:1.4'), { host: 'registry.intranet:5000', repo: 'app/api', ref: '1.4' });
