@@ -4,9 +4,13 @@
 #   docker-compose  validates compose-stella.yml (no engine needed)
 #   faketime        the time-travel run (npm run test:faketime)
 #   zstd            the kit's DB members are zstd-compressed (builder and load)
-#   docker-registry the reference OCI registry the kit images are pushed to (images stage)
+#   docker-registry the reference OCI registry the kit images are pushed to (images stage);
+#                   also the Go binary of the image cataloguer's test image
 #   slapd           OpenLDAP: the directory people sign in through (test/helpers/slapd.ts starts its own)
 #   redis-sentinel  the scale-out test's Sentinel failover (test/scale-out.test.ts)
+#   libcommons-io-java libcommons-lang3-java libguava-java python3-yaml python3-jwt python3-attr
+#                   real jars (pom.properties) and Python dist-info/egg-info directories the image
+#                   cataloguer's test (test/catalog.test.ts) builds its image from
 # Each is checked by the file it provides; missing ones are installed with
 # apt-get when running as root (as CI does) or with passwordless sudo.
 # Otherwise it names the packages and exits 1, so `npm test` fails with the
@@ -24,15 +28,21 @@ declare -A PROVIDES=(
   [docker-registry]=/usr/bin/docker-registry
   [slapd]=/usr/sbin/slapd
   [redis-sentinel]=/usr/bin/redis-sentinel
+  [libcommons-io-java]=/usr/share/java/commons-io.jar
+  [libcommons-lang3-java]=/usr/share/java/commons-lang3.jar
+  [libguava-java]=/usr/share/java/guava.jar
+  [python3-yaml]=/usr/lib/python3/dist-packages/yaml
+  [python3-jwt]=/usr/lib/python3/dist-packages/jwt
+  [python3-attr]=/usr/lib/python3/dist-packages/attr
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry slapd redis-sentinel)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry slapd redis-sentinel libcommons-io-java libcommons-lang3-java libguava-java python3-yaml python3-jwt python3-attr)
 
 missing=()
 for pkg in "${wanted[@]}"; do
   file=${PROVIDES[$pkg]:-/usr/bin/$pkg}
-  [ -x "$file" ] || missing+=("$pkg")
+  [ -e "$file" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -54,7 +64,7 @@ echo "slapd slapd/no_configuration boolean true" | "${as_root[@]}" debconf-set-s
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 for pkg in "${missing[@]}"; do
   file=${PROVIDES[$pkg]:-/usr/bin/$pkg}
-  if [ ! -x "$file" ]; then
+  if [ ! -e "$file" ]; then
     echo "error: installed $pkg but $file is still missing" >&2
     exit 1
   fi

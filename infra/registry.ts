@@ -9,6 +9,9 @@
  *                                          streamed from `open()` with its Content-Length
  *   manifestDigest(repo, ref)             HEAD /v2/<repo>/manifests/<ref> → Docker-Content-Digest
  *   putManifest(repo, ref, type, body)    PUT /v2/<repo>/manifests/<ref> → Docker-Content-Digest
+ *   getManifest(repo, ref, types, max)    GET /v2/<repo>/manifests/<ref>: the bytes (bounded), type and digest
+ *   openBlob(repo, digest)                GET /v2/<repo>/blobs/<digest> as a stream (redirects to the
+ *                                          registry's storage followed, without the authorization)
  *
  * node:http(s) rather than fetch: a blob body is a stream of known length
  * that must not be buffered. Errors are typed: the registry unreachable or
@@ -43,12 +46,19 @@ export interface RegistryClient {
   manifestDigest(repo: string, ref: string, mediaTypes: readonly string[]): Promise<string | null>;
   /** PUTs a manifest or index; returns the digest the registry reports. */
   putManifest(repo: string, ref: string, mediaType: string, body: Buffer): Promise<string>;
+  /** GETs a manifest or index (at most `maxBytes`, else REGISTRY_REJECTED); null when the registry holds none. */
+  getManifest(repo: string, ref: string, mediaTypes: readonly string[], maxBytes: number): Promise<{ mediaType: string | null; digest: string | null; body: Buffer } | null>;
+  /** A blob's bytes as a stream; null when the registry holds none. The caller checks the digest. */
+  openBlob(repo: string, digest: string): Promise<Readable | null>;
 }
 
 interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** the body's bytes as kept (at most `keep`), and whether there were more */
+  raw: Buffer;
+  truncated: boolean;
 }
 
 const TIMEOUT_MS = 60_000;
@@ -109,7 +119,7 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
     });
 
   /** One request (`target` relative to the registry, or absolute: an upload location, a token realm); the body of the answer kept up to 64 KiB. */
-  function request(method: string, target: string, headers: Record<string, string | number>, body?: Buffer | Readable): Promise<Answer> {
+  function request(method: string, target: string, headers: Record<string, string | number>, body?: Buffer | Readable, keep = 64 * 1024): Promise<Answer> {
     const url = new URL(target, base);
     const client = url.protocol === 'https:' ? https : http;
     return new Promise<Answer>((resolve, reject) => {
@@ -117,10 +127,13 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
         const chunks: Buffer[] = [];
         let n = 0;
         res.on('data', (c: Buffer) => {
-          if (n < 64 * 1024) chunks.push(c);
+          if (n + c.length <= keep) chunks.push(c);
           n += c.length;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.subarray(0, 64 * 1024).toString('utf8'), raw, truncated: n > raw.length });
+        });
         res.on('error', (e) => reject(unavailable(e, `${method} ${url.pathname}`)));
       });
       req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)));
@@ -168,10 +181,10 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
    * challenge, the credentials (Basic) or a token (Bearer) are obtained and a
    * replayable request is sent once more.
    */
-  async function call(repo: string, method: string, target: string, headers: Record<string, string | number>, body?: Buffer | Readable): Promise<Answer> {
+  async function call(repo: string, method: string, target: string, headers: Record<string, string | number>, body?: Buffer | Readable, keep?: number): Promise<Answer> {
     const held = authFor.get(repo);
     const auth = held && held.expires > Date.now() ? held.header : undefined;
-    const a = await request(method, target, auth ? { ...headers, authorization: auth } : headers, body);
+    const a = await request(method, target, auth ? { ...headers, authorization: auth } : headers, body, keep);
     if (a.status !== 401) return a;
     if (body !== undefined && !Buffer.isBuffer(body)) {
       authFor.delete(repo);
@@ -191,7 +204,7 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
       throw authError(`requires authorization for ${repo} that this client does not speak (WWW-Authenticate: ${String(a.headers['www-authenticate'] ?? 'none')})`);
     }
     authFor.set(repo, next);
-    const again = await request(method, target, { ...headers, authorization: next.header }, body);
+    const again = await request(method, target, { ...headers, authorization: next.header }, body, keep);
     if (again.status === 401) throw authError(`refused ${credentials ? `the account ${credentials.username}` : 'anonymous access'} for ${repo} (401)`);
     return again;
   }
@@ -204,6 +217,25 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
   }
 
   const path = (repo: string, rest: string): string => `v2/${repo}/${rest}`;
+
+  /** A GET streamed (a blob), following up to 5 redirects; the authorization goes only to the registry's own origin. */
+  function stream(target: URL, auth: string | undefined, hops = 0): Promise<{ status: number; body: Readable }> {
+    const client = target.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = target.origin === base.origin && auth ? { authorization: auth } : {};
+    return new Promise((resolve, reject) => {
+      const req = client.get(target, { headers, timeout: TIMEOUT_MS }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && typeof res.headers.location === 'string' && hops < 5) {
+          res.resume();
+          stream(new URL(res.headers.location, target), auth, hops + 1).then(resolve, reject);
+          return;
+        }
+        resolve({ status, body: res });
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)));
+      req.on('error', (e) => reject(unavailable(e, `GET ${target.pathname}`)));
+    });
+  }
 
   return {
     url: base.origin,
@@ -239,6 +271,32 @@ export function createRegistryClient(baseUrl: string, credentials?: RegistryCred
       const d = a.headers['docker-content-digest'];
       if (typeof d !== 'string') throw new OukError('REGISTRY_REJECTED', `${where} stored manifest ${ref} of ${repo} without reporting its digest (Docker-Content-Digest): it is not an OCI distribution registry`);
       return d;
+    },
+    async getManifest(repo, ref, mediaTypes, maxBytes) {
+      const a = await call(repo, 'GET', path(repo, `manifests/${ref}`), { accept: mediaTypes.join(', ') }, undefined, maxBytes);
+      if (a.status === 404) return null;
+      if (a.status !== 200) throw refused(a, `GET manifest ${ref} of ${repo}`);
+      if (a.truncated) throw new OukError('REGISTRY_REJECTED', `${where} answered GET manifest ${ref} of ${repo} with more than ${maxBytes} bytes: that is no manifest`);
+      const type = typeof a.headers['content-type'] === 'string' ? a.headers['content-type'].split(';')[0]!.trim() : null;
+      const d = a.headers['docker-content-digest'];
+      return { mediaType: type, digest: typeof d === 'string' ? d : null, body: a.raw };
+    },
+    async openBlob(repo, digest) {
+      // a HEAD first: it answers the registry's challenge (a streamed GET is not sent twice)
+      const head = await call(repo, 'HEAD', path(repo, `blobs/${digest}`), {});
+      if (head.status === 404) return null;
+      if (head.status !== 200 && !(head.status >= 300 && head.status < 400)) throw refused(head, `HEAD blob ${digest} of ${repo}`);
+      const held = authFor.get(repo);
+      const got = await stream(new URL(path(repo, `blobs/${digest}`), base), held?.header);
+      if (got.status === 404) {
+        got.body.resume();
+        return null;
+      }
+      if (got.status !== 200) {
+        got.body.resume();
+        throw refused({ status: got.status, headers: {}, body: '', raw: Buffer.alloc(0), truncated: false }, `GET blob ${digest} of ${repo}`);
+      }
+      return got.body;
     },
   };
 }

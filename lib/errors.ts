@@ -106,6 +106,12 @@ export const EXIT_CODES = {
   OIDC_UNAVAILABLE: 140,
   OIDC_REJECTED: 141,
   OIDC_LOGIN_EXPIRED: 142,
+  // 160–169: the image cataloguer (catalog/, stella scan image)
+  IMAGE_NOT_FOUND: 160,
+  IMAGE_INVALID: 161,
+  LAYER_TOO_LARGE: 162,
+  IMAGE_TOO_MANY_FILES: 163,
+  IMAGE_PLATFORM_MISSING: 164,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;
