@@ -67,7 +67,7 @@ function fileLines(label: string, r: WrittenBundle): string[] {
   return [
     `  ${label}${r.out} ${mb(r.size)} sha256:${r.sha256}`,
     `  signature ${r.sigPath}`,
-    `  sigstore bundle ${r.sigstorePath}`,
+    `  sigstore bundle ${r.sigstorePath ?? 'none (its first key is not ECDSA P-256)'}`,
     `  signatures ${r.sigsPath} (${r.keyids.length} kit key${r.keyids.length === 1 ? '' : 's'}: ${r.keyids.map((k) => `${k.slice(0, 12)}…`).join(', ')})`,
     `  attestation ${r.attestationPath} (in-toto, SLSA provenance v1)`,
   ];

@@ -14,7 +14,8 @@
  * role is revoked from N+1 on). Neither writes a root a site would refuse.
  * The --sign keys are private (STELLA_KEY_PASSWORD decrypts encrypted ones).
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { SuiteKey } from '../../signing/suites/index.ts';
 import { lstat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CliContext } from '../context.ts';
@@ -65,17 +66,17 @@ function days(value: string): number {
   return n;
 }
 
-async function publicKeys(paths: string[]): Promise<KeyObject[]> {
-  const keys: KeyObject[] = [];
+async function publicKeys(paths: string[]): Promise<SuiteKey[]> {
+  const keys: SuiteKey[] = [];
   // One at a time: loadTrustedKeys drops a duplicate silently, a root refuses it (create.ts).
   for (const p of paths) keys.push((await loadTrustedKeys([p]))[0]!.key);
   return keys;
 }
 
 /** The private root keys of --sign; `password`: STELLA_KEY_PASSWORD (`config.keyPassword`) for encrypted ones. */
-async function signers(paths: string[], password: string | undefined): Promise<KeyObject[]> {
+async function signers(paths: string[], password: string | undefined): Promise<SuiteKey[]> {
   if (paths.length === 0) throw new OukError('USAGE', 'no --sign key: a root is signed by (a threshold of) its root keys — pass each private root key with --sign KEY');
-  const keys: KeyObject[] = [];
+  const keys: SuiteKey[] = [];
   for (const p of paths) keys.push(await loadPrivateKey(p, password));
   return keys;
 }
