@@ -50,7 +50,7 @@ const DESCRIPTIONS: Record<string, string> = {
 
 export interface DashboardOptions {
   queues: Queue[];
-  config: Pick<Config, 'dashboardUser' | 'dashboardPassword' | 'jwtPublicKey' | 'jwtIssuer'>;
+  config: Pick<Config, 'dashboardUser' | 'dashboardPassword' | 'jwtPublicKey' | 'jwtIssuer'> & Partial<Pick<Config, 'cryptoPolicy'>>;
   logger?: Logger;
   /** Default /admin/queues. */
   basePath?: string;
@@ -133,6 +133,7 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
     dashboardPassword: opts.config.dashboardPassword,
     jwtPublicKey: opts.config.jwtPublicKey,
     jwtIssuer: opts.config.jwtIssuer,
+    cryptoPolicy: opts.config.cryptoPolicy,
   };
 
   if (!operatorAuthConfigured(authConfig)) {

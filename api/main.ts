@@ -27,10 +27,13 @@ import type { BodyBudget } from './body-budget.ts';
 import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
 
 // The process's environment, resolved once: everything below is given `config` (and the settings).
 const env = resolveEnv();
 const config = loadConfig(env);
+// The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
+setSm2DistinguishingId(config.sm2Id);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
 const logger = createLogger('api', { level: config.logLevel });

@@ -22,6 +22,7 @@ import { airgapRefusal, parseDays, parsePublicUrl, type PublishOptions } from '.
 import { parseSources, type SyncOptions } from '../publisher/sync/index.ts';
 import { startPublisherWorker } from '../publisher/worker.ts';
 import { createRedis } from '../queue/connection.ts';
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
 
 function notConfigured(why: string): OukError {
   return new OukError('PUBLISH_NOT_CONFIGURED', `${why} — set it as .env.example's "Publisher" section describes (docs/publishing.md, "A nightly chain")`);
@@ -88,6 +89,8 @@ function settingsOf(env: Env): { schedule: { every: number } | { pattern: string
 
 const env = resolveEnv();
 const config = loadConfig(env);
+// The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
+setSm2DistinguishingId(config.sm2Id);
 const logger = createLogger('publisher', { level: config.logLevel });
 
 async function main(): Promise<void> {

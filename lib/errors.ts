@@ -98,6 +98,8 @@ export const EXIT_CODES = {
   // 130–144: people signing in (identity/, api sessions): 130–134 sessions, 135–139 the directory, 140–144 OpenID
   LOGIN_FAILED: 130,
   DIRECTORY_UNAVAILABLE: 135,
+  // 150–159: cryptography where law or policy requires it (signing/suites, STELLA_CRYPTO_POLICY)
+  ALGORITHM_NOT_ALLOWED: 150,
 } as const;
 
 export type ErrorCode = keyof typeof EXIT_CODES;

@@ -59,7 +59,7 @@ export async function runInspect(token: string | undefined, config: Config): Pro
     lines.push('signature: NOT verified (STELLA_JWT_PUBLIC_KEY is not set)');
   } else {
     try {
-      const v = await verifyToken(t, loadPublicTokenKey(config.jwtPublicKey), { issuer: config.jwtIssuer, maxDays: config.jwtMaxDays });
+      const v = await verifyToken(t, loadPublicTokenKey(config.jwtPublicKey), { issuer: config.jwtIssuer, maxDays: config.jwtMaxDays, policy: config.cryptoPolicy });
       lines.push(`signature: verified (${v.alg}, issuer ${v.claims.iss}); quota id ${v.id}${v.claims.tier !== undefined ? `, tier ${v.claims.tier} scans/day` : ''}`);
     } catch (e) {
       if (!(e instanceof OukError)) throw e;

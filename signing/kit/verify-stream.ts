@@ -20,6 +20,8 @@
 import { createHash } from 'node:crypto';
 import { createKitHasher } from '../kit-digests.ts';
 import { SM2 } from '../suites/index.ts';
+import type { CryptoPolicy } from '../../lib/crypto-policy.ts';
+import { requireKitWithinPolicy } from '../policy.ts';
 import type { Readable } from 'node:stream';
 import type { Manifest, ManifestMember } from '../../bundle/manifest.ts';
 import { rootVersionOfMember } from '../../bundle/trust.ts';
@@ -65,12 +67,14 @@ export interface KitStreamOptions {
    */
   membersCheckedLater?: boolean;
   /**
-   * Compute the SM3 digest too even when the trusted root names no SM2 key
-   * (a policy requiring SM2). Otherwise it is computed only when it does: a
-   * carried root that brings the first SM2 kit keys is followed, but kits
-   * signed by those keys alone verify once the site trusts that root.
+   * Compute the SM3 digest too even when the trusted root names no SM2 key.
+   * Otherwise it is computed only when it does: a carried root that brings
+   * the first SM2 kit keys is followed, but a kit signed by those keys alone
+   * verifies once the site trusts that root (docs/crypto.md).
    */
   withSm3?: boolean;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY): signers and root outside it are ALGORITHM_NOT_ALLOWED. */
+  policy?: CryptoPolicy;
 }
 
 /** Whether any key of the trusted root (or a revoked one) is an SM2 key. */
@@ -165,6 +169,7 @@ export async function verifyKitStream(input: Readable, m: KitMaterial, opts: Kit
     candidates.push({ keyid: hinted ? keyidOfKey(hinted.key) : undefined, source: m.signature!.source, verify: (key) => verifyDigestSignature(sigDer, digest, key) });
   }
   const signatures = requireKitThreshold(state, candidates, `the kit ${m.name}`);
+  if (opts.policy) requireKitWithinPolicy(opts.policy, state, signatures.keyids, `the kit ${m.name}`);
 
   if (!outcome.ok) throw outcome.error;
   const { manifest, manifestSha256 } = outcome.result;

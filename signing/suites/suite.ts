@@ -16,8 +16,9 @@ import { p256 } from '@noble/curves/nist';
 import { isSm2Key, type SuiteKey, Sm2Key } from './key.ts';
 import { SM2_DEFAULT_ID, sm2PublicKeyOf, sm2RandomScalar, sm2Sign, sm2Verify } from './sm2.ts';
 
-export const SUITE_NAMES = ['ecdsa-p256', 'ed25519', 'sm2'] as const;
-export type SuiteName = (typeof SUITE_NAMES)[number];
+import { SUITE_NAMES, type SuiteName } from '../../lib/crypto-policy.ts';
+
+export { SUITE_NAMES, type SuiteName };
 
 /** The digest of a tarball a suite's kit signature is over. */
 export type KitDigestName = 'sha256' | 'sm3';
