@@ -316,6 +316,8 @@ export interface IssueOptions {
   issuer?: string;
   jti?: string;
   now?: Date;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY): a key of an algorithm outside it signs nothing. */
+  policy?: CryptoPolicy;
 }
 
 /** Signs a token with the operator's private key. */
@@ -330,6 +332,7 @@ export async function issueToken(opts: IssueOptions): Promise<{ token: string; c
   }
   const lifetime = lifetimeSeconds(opts.ttl);
   const { key, alg } = loadPrivateTokenKey(opts.privateKey, opts.passphrase);
+  if (opts.policy) requireTokenAlg(opts.policy, alg, 'the token key');
   const iat = Math.floor((opts.now ?? new Date()).getTime() / 1000);
   const claims: TokenClaims = {
     sub: opts.sub,

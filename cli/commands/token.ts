@@ -41,6 +41,7 @@ export async function runIssue(opts: IssueCliOptions, config: Config): Promise<{
     role: opts.role,
     ttl: opts.ttl,
     issuer: opts.issuer ?? config.jwtIssuer,
+    policy: config.cryptoPolicy,
   });
   const summary = `issued ${alg} token for ${claims.sub} (jti ${claims.jti}, issuer ${claims.iss}, ${claims.tier !== undefined ? `tier ${claims.tier} scans/day` : `default allowance QUOTA_TOKEN`}${claims.role ? `, role ${claims.role}` : ''}), expires ${new Date(claims.exp * 1000).toISOString()}`;
   return { token, summary };
