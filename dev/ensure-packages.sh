@@ -20,10 +20,12 @@ declare -A PROVIDES=(
   [faketime]=/usr/bin/faketime
   [zstd]=/usr/bin/zstd
   [docker-registry]=/usr/bin/docker-registry
+  [softhsm2]=/usr/bin/softhsm2-util
+  [opensc]=/usr/bin/pkcs11-tool
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry softhsm2 opensc)
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -110,6 +110,10 @@ export interface Config {
   cryptoPolicy: CryptoPolicy;
   /** STELLA_SM2_ID: the SM2 distinguishing ID (default 1234567812345678), the same on the publisher and every site. */
   sm2Id: string | undefined;
+  /** STELLA_PKCS11_MODULE: the PKCS#11 library of `pkcs11:` keys (docs/crypto.md), unless the URI names one. */
+  pkcs11Module: string | undefined;
+  /** STELLA_PKCS11_PIN: the token's user PIN, unless the URI gives pin-value or pin-source. */
+  pkcs11Pin: string | undefined;
   /** SOURCE_DATE_EPOCH (seconds): a reproducible build's `created` time. */
   sourceDateEpoch: string | undefined;
   /** NO_COLOR (https://no-color.org) or TERM=dumb: plain terminal output. */
@@ -342,6 +346,8 @@ export function loadConfig(env: Env): Config {
     keyPassword: env.STELLA_KEY_PASSWORD || undefined,
     cryptoPolicy: parseCryptoPolicy(env.STELLA_CRYPTO_POLICY),
     sm2Id: sm2Id(env.STELLA_SM2_ID),
+    pkcs11Module: env.STELLA_PKCS11_MODULE || undefined,
+    pkcs11Pin: env.STELLA_PKCS11_PIN || undefined,
     sourceDateEpoch: env.SOURCE_DATE_EPOCH || undefined,
     noColour: Boolean(env.NO_COLOR) || env.TERM === 'dumb',
     mirror: mirrorConfig(env),

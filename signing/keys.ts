@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import { OukError } from '../lib/errors.ts';
 import { readFailure, readSmallFile } from './small-file.ts';
-import { describeKey, isSm2Key, parsePrivateKeyPem, spkiPem, SUITES, suiteOf, type SuiteKey, type SuiteName } from './suites/index.ts';
+import { describeKey, isSm2Key, parsePrivateKeyPem, Pkcs11Key, type Pkcs11Defaults, spkiPem, SUITES, suiteOf, type SuiteKey, type SuiteName } from './suites/index.ts';
 import { sm2PrivatePem } from './suites/sm2-pem.ts';
 import { MAX_KEY_FILE_BYTES } from './trusted-keys.ts';
 
@@ -25,8 +25,20 @@ export async function generateKeyPair(password?: string, alg: SuiteName = 'ecdsa
   return { privateKeyPem: String(privateKeyPem), publicKeyPem: spkiPem(publicKey) };
 }
 
-/** Loads a PEM private key (plain or encrypted PKCS#8, or SEC1) of a supported suite. */
-export async function loadPrivateKey(path: string, password?: string): Promise<SuiteKey> {
+/**
+ * Loads a PEM private key (plain or encrypted PKCS#8, or SEC1) of a supported
+ * suite, or — `path` a `pkcs11:` URI (RFC 7512) — a key inside a hardware
+ * module, with the module and PIN from the URI or `pkcs11` (STELLA_PKCS11_MODULE,
+ * STELLA_PKCS11_PIN).
+ */
+export async function loadPrivateKey(path: string, password?: string, pkcs11: Pkcs11Defaults = {}): Promise<SuiteKey> {
+  if (path.startsWith('pkcs11:')) {
+    try {
+      return new Pkcs11Key(path, pkcs11);
+    } catch (e) {
+      throw new OukError('KEY_INVALID', `cannot use the hardware key ${path.replace(/pin-value=[^&]*/, 'pin-value=***')}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   let raw: Buffer;
   try {
     raw = await readSmallFile(path, MAX_KEY_FILE_BYTES);

@@ -33,7 +33,7 @@ import { VerificationError, Verifier, toSignedEntity, toTrustMaterial, type Sign
 import { OukError } from '../lib/errors.ts';
 import { SIGNATURE_MISMATCH_MESSAGE } from './blob.ts';
 import { verifyDigestSignature } from './digest-signature.ts';
-import { isSm2Key, sameKey } from './suites/index.ts';
+import { isPkcs11Key, isSm2Key, sameKey } from './suites/index.ts';
 import { readFailure, readSmallFile, SmallFileError } from './small-file.ts';
 import type { TrustedKey } from './trusted-keys.ts';
 
@@ -143,7 +143,7 @@ export function verifySigstoreBundle(bundle: KeyedMessageBundle, artifactSha256H
     const k = keys.find((t) => t.hint === h);
     if (!k) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `key not found: ${h}` });
     if (isSm2Key(k.key)) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `an SM2 key has no Sigstore bundle: ${h}` });
-    return { publicKey: k.key, validFor: () => true };
+    return { publicKey: isPkcs11Key(k.key) ? k.key.publicKey : k.key, validFor: () => true };
   });
   const entity: SignedEntity = {
     ...toSignedEntity({ ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [], timestampVerificationData: undefined } }, Buffer.alloc(0)),

@@ -175,3 +175,38 @@ test('roots of trust hold every suite (TUF ecdsa / ed25519 / sm2 names); a 2-of-
   const reparsed = Metadata.fromJSON(MetadataKind.Root, JSON.parse(serializeRoot(plain)));
   assert.doesNotThrow(() => reparsed.verifyDelegate(ROOT_ROLE, reparsed));
 });
+
+test('a key generated inside SoftHSM2 signs a kit (pkcs11: URI) that a site imports with the exported public key; the private key is never readable', async () => {
+  const module = '/usr/lib/softhsm/libsofthsm2.so';
+  const hsm = path.join(fx.dir, 'softhsm');
+  await run('mkdir', ['-p', path.join(hsm, 'tokens')]);
+  await writeFile(path.join(hsm, 'softhsm2.conf'), `directories.tokendir = ${path.join(hsm, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  // SoftHSM2 finds its token directory by this variable; the pkcs11-tool children inherit it.
+  process.env.SOFTHSM2_CONF = path.join(hsm, 'softhsm2.conf');
+  const tool = (args: string[]) => run('pkcs11-tool', ['--module', module, '--token-label', 'stella-kit', ...args]);
+  await run('softhsm2-util', ['--init-token', '--free', '--label', 'stella-kit', '--so-pin', '10203040', '--pin', '1234']);
+  await tool(['--login', '--pin', '1234', '--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'kit-1', '--id', '01']);
+  const pubDer = path.join(hsm, 'kit-1.pub.der');
+  await tool(['--read-object', '--type', 'pubkey', '--label', 'kit-1', '-o', pubDer]);
+  const pub = path.join(hsm, 'kit-1.pub');
+  await run('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', pubDer, '-out', pub]);
+
+  const uri = `pkcs11:token=stella-kit;object=kit-1?module-path=${module}&pin-value=1234`;
+  const name = 'stella-ouk-2026-11-25.tar.gz';
+  const file = await kit(`hsm-${name}`, '2026-11-25', uri);
+  // cosign's format: openssl checks it with the exported public key.
+  await writeFile(`${file}.sig.der`, Buffer.from(await readFile(`${file}.sig`, 'utf8'), 'base64'));
+  assert.match((await run('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', `${file}.sig.der`, file])).stdout, /Verified OK/);
+  const p = await putBundle(fx, file, name);
+  await registerImport(fx, p);
+  const ctx = stageContext(fx, { config: { bucket: fx.s3.bucket, trustedKeys: [pub] }, trustedKeys: () => loadTrustedKeys([pub]) });
+  assert.equal((await runStages(p, ctx)).version, '2026-11-25');
+
+  // The token holds it CKA_SENSITIVE and never CKA_EXTRACTABLE: no PKCS#11 call returns its value.
+  const listed = (await tool(['--login', '--pin', '1234', '--list-objects', '--type', 'privkey'])).stdout;
+  assert.match(listed, /sensitive, always sensitive, never extractable/);
+  await tool(['--login', '--pin', '1234', '--read-object', '--type', 'privkey', '--label', 'kit-1', '-o', path.join(hsm, 'stolen.der')]).catch(() => undefined);
+  await assert.rejects(readFile(path.join(hsm, 'stolen.der')), 'nothing of the private key was written');
+  // A wrong PIN is the operator's KEY_INVALID, and the PIN is not in the message.
+  await assert.rejects(writeSignatureFiles(file, [uri.replace('pin-value=1234', 'pin-value=9999')]), (e: Error & { code?: string }) => !/9999/.test(e.message) && /PKCS#11 module refused/.test(e.message));
+});

@@ -6,7 +6,7 @@
  */
 import { OukError } from '../../lib/errors.ts';
 import { loadPrivateKey } from '../keys.ts';
-import { publicHalf, type SuiteKey } from '../suites/index.ts';
+import { type Pkcs11Defaults, publicHalf, type SuiteKey } from '../suites/index.ts';
 import { keyidOfKey } from '../root/keys.ts';
 import { keyHint } from '../trusted-keys.ts';
 
@@ -20,11 +20,11 @@ export interface KitSigner {
   hint: string;
 }
 
-export async function loadKitSigners(paths: readonly string[], password?: string): Promise<KitSigner[]> {
+export async function loadKitSigners(paths: readonly string[], password?: string, pkcs11?: Pkcs11Defaults): Promise<KitSigner[]> {
   if (paths.length === 0) throw new OukError('USAGE', 'no signing key: pass --key KEY (repeat it for each kit key)');
   const signers: KitSigner[] = [];
   for (const path of paths) {
-    const privateKey = await loadPrivateKey(path, password);
+    const privateKey = await loadPrivateKey(path, password, pkcs11);
     const publicKey = publicHalf(privateKey);
     const keyid = keyidOfKey(publicKey);
     const twin = signers.find((s) => s.keyid === keyid);

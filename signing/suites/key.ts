@@ -5,6 +5,7 @@
  * KeyObject (whose export of one aborts the process).
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { Pkcs11Key } from './pkcs11.ts';
 import { namesSm2, pemBody, sm2KeyFromPkcs8, sm2PointFromSpki, sm2PublicPem, sm2SpkiDer } from './sm2-pem.ts';
 
 export class Sm2Key {
@@ -21,13 +22,16 @@ export class Sm2Key {
   }
 }
 
-export type SuiteKey = KeyObject | Sm2Key;
+/** A key file's key, an SM2 key, or a key inside a hardware module (pkcs11.ts: it signs, nothing more). */
+export type SuiteKey = KeyObject | Sm2Key | Pkcs11Key;
 
 export const isSm2Key = (k: SuiteKey): k is Sm2Key => k instanceof Sm2Key;
+export const isPkcs11Key = (k: SuiteKey): k is Pkcs11Key => k instanceof Pkcs11Key;
 
 /** The public half of a private key (a public key as it is). */
-export function publicHalf(k: SuiteKey): SuiteKey {
+export function publicHalf(k: SuiteKey): KeyObject | Sm2Key {
   if (isSm2Key(k)) return k.type === 'public' ? k : new Sm2Key(k.publicPoint);
+  if (isPkcs11Key(k)) return k.publicKey;
   return k.type === 'private' ? createPublicKey(k) : k;
 }
 
@@ -36,11 +40,13 @@ const nodePublic = (k: KeyObject): KeyObject => (k.type === 'private' ? createPu
 /** DER SubjectPublicKeyInfo of the key's public half. */
 export function spkiDer(k: SuiteKey): Buffer {
   if (isSm2Key(k)) return sm2SpkiDer(k.publicPoint);
+  if (isPkcs11Key(k)) return spkiDer(k.publicKey);
   return nodePublic(k).export({ type: 'spki', format: 'der' });
 }
 
 export function spkiPem(k: SuiteKey): string {
   if (isSm2Key(k)) return sm2PublicPem(k.publicPoint);
+  if (isPkcs11Key(k)) return spkiPem(k.publicKey);
   return String(nodePublic(k).export({ type: 'spki', format: 'pem' }));
 }
 

@@ -13,7 +13,7 @@
  */
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { p256 } from '@noble/curves/nist';
-import { isSm2Key, type SuiteKey, Sm2Key } from './key.ts';
+import { isPkcs11Key, isSm2Key, type SuiteKey, Sm2Key } from './key.ts';
 import { SM2_DEFAULT_ID, sm2PublicKeyOf, sm2RandomScalar, sm2Sign, sm2Verify } from './sm2.ts';
 
 import { SUITE_NAMES, type SuiteName } from '../../lib/crypto-policy.ts';
@@ -48,7 +48,7 @@ export function setSm2DistinguishingId(id: string | undefined): void {
 export const sm2DistinguishingId = (): string => sm2Id;
 
 function nodeKey(k: SuiteKey): KeyObject {
-  if (isSm2Key(k)) throw new Error('an SM2 key given to a Node crypto suite');
+  if (isSm2Key(k) || isPkcs11Key(k)) throw new Error(`a ${k.kind} key given to a Node crypto suite`);
   return k;
 }
 function sm2Key(k: SuiteKey): Sm2Key {
@@ -76,19 +76,21 @@ export const ECDSA_P256: SignatureSuite = {
   tufScheme: 'ecdsa-sha2-nistp256',
   kitDigest: 'sha256',
   signDigest(privateKey, digest) {
+    if (isPkcs11Key(privateKey)) return privateKey.signDigest(digest);
     const jwk = nodeKey(privateKey).export({ format: 'jwk' });
     if (!jwk.d) throw new Error('ECDSA_P256.signDigest: not a private key');
     return Buffer.from(p256.sign(digest, Buffer.from(jwk.d, 'base64url'), { prehash: false, lowS: false }).toDERRawBytes());
   },
   verifyDigest(signature, digest, publicKey) {
     if (digest.length !== 32 || isSm2Key(publicKey)) return false;
+    const pub = isPkcs11Key(publicKey) ? publicKey.publicKey : publicKey;
     return safely(() => {
-      const point = p256Point(publicKey);
+      const point = p256Point(pub);
       return point !== null && p256.verify(signature, digest, point, { prehash: false, lowS: false, format: 'der' });
     });
   },
-  signMessage: (privateKey, message) => cryptoSign('sha256', message, { key: nodeKey(privateKey), dsaEncoding: 'der' }),
-  verifyMessage: (signature, message, publicKey) => !isSm2Key(publicKey) && safely(() => cryptoVerify('sha256', message, { key: publicKey, dsaEncoding: 'der' }, signature)),
+  signMessage: (privateKey, message) => (isPkcs11Key(privateKey) ? privateKey.signMessage(message) : cryptoSign('sha256', message, { key: nodeKey(privateKey), dsaEncoding: 'der' })),
+  verifyMessage: (signature, message, publicKey) => !isSm2Key(publicKey) && safely(() => cryptoVerify('sha256', message, { key: isPkcs11Key(publicKey) ? publicKey.publicKey : publicKey, dsaEncoding: 'der' }, signature)),
   generate() {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     return { privateKey, publicKey };
@@ -104,7 +106,7 @@ export const ED25519: SignatureSuite = {
   signDigest: (privateKey, digest) => cryptoSign(null, digest, nodeKey(privateKey)),
   verifyDigest: (signature, digest, publicKey) => digest.length === 32 && ED25519.verifyMessage(signature, Buffer.from(digest), publicKey),
   signMessage: (privateKey, message) => cryptoSign(null, message, nodeKey(privateKey)),
-  verifyMessage: (signature, message, publicKey) => !isSm2Key(publicKey) && signature.length === 64 && safely(() => cryptoVerify(null, message, publicKey, signature)),
+  verifyMessage: (signature, message, publicKey) => !isSm2Key(publicKey) && !isPkcs11Key(publicKey) && signature.length === 64 && safely(() => cryptoVerify(null, message, publicKey, signature)),
   generate() {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return { privateKey, publicKey };
@@ -137,6 +139,7 @@ export const SUITES: Record<SuiteName, SignatureSuite> = { 'ecdsa-p256': ECDSA_P
 /** The suite a key belongs to; null for a key of no supported suite (RSA, P-384, secp256k1, …). */
 export function suiteOf(key: SuiteKey): SignatureSuite | null {
   if (isSm2Key(key)) return SM2;
+  if (isPkcs11Key(key)) return suiteOf(key.publicKey);
   if (key.asymmetricKeyType === 'ed25519') return ED25519;
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return ECDSA_P256;
   return null;
@@ -144,6 +147,7 @@ export function suiteOf(key: SuiteKey): SignatureSuite | null {
 
 export function describeKey(key: SuiteKey): string {
   if (isSm2Key(key)) return 'sm2';
+  if (isPkcs11Key(key)) return `PKCS#11 ${describeKey(key.publicKey)}`;
   const curve = key.asymmetricKeyDetails?.namedCurve;
   return curve ? `${key.asymmetricKeyType} ${curve}` : String(key.asymmetricKeyType);
 }
