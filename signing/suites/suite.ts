@@ -13,10 +13,9 @@
  */
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { p256 } from '@noble/curves/nist';
+import { SUITE_NAMES, type SuiteName } from '../../lib/crypto-policy.ts';
 import { isPkcs11Key, isSm2Key, type SuiteKey, Sm2Key } from './key.ts';
 import { SM2_DEFAULT_ID, sm2PublicKeyOf, sm2RandomScalar, sm2Sign, sm2Verify } from './sm2.ts';
-
-import { SUITE_NAMES, type SuiteName } from '../../lib/crypto-policy.ts';
 
 export { SUITE_NAMES, type SuiteName };
 
