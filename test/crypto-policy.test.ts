@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { loadConfig } from '../lib/config.ts';
 import { CRYPTO_POLICIES } from '../lib/crypto-policy.ts';
 import { EXIT_CODES } from '../lib/errors.ts';
+import { REVERIFIED_ON_IMPORT, shouldQuarantine } from '../lib/quarantine.ts';
 import { issueToken, loadPublicTokenKey, verifyToken } from '../lib/tokens.ts';
 import { generateKeyPair, loadPrivateKey, loadTrustedKeys, verifyKitFile } from '../signing/index.ts';
 import { createRoot, pinnedTrust } from '../signing/root/index.ts';
@@ -108,4 +109,6 @@ test('STELLA_CRYPTO_POLICY: an unknown policy is a USAGE error; stella ouk statu
   assert.deepEqual(json.cryptoPolicy.kitSuites, ['sm2']);
   assert.equal(json.cryptoPolicy.name, 'gm');
   assert.equal(EXIT_CODES.ALGORITHM_NOT_ALLOWED, 150);
+  // A refused kit is quarantined, and verified again when imported after the trust or the policy changed.
+  assert.ok(shouldQuarantine('ALGORITHM_NOT_ALLOWED') && REVERIFIED_ON_IMPORT.has('ALGORITHM_NOT_ALLOWED'));
 });
