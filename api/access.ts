@@ -43,7 +43,7 @@ declare module 'fastify' {
 }
 
 export interface AccessOptions {
-  config: Pick<Config, 'dashboardUser' | 'dashboardPassword' | 'jwtPublicKey' | 'jwtIssuer'> & Partial<Pick<Config, 'jwtMaxDays' | 'signIn'>>;
+  config: Pick<Config, 'dashboardUser' | 'dashboardPassword' | 'jwtPublicKey' | 'jwtIssuer'> & Partial<Pick<Config, 'jwtMaxDays' | 'signIn' | 'cryptoPolicy'>>;
   /** Sessions, lockout counts and the audit trail; without it only Bearer and break-glass Basic work. */
   pool?: Pool;
   /** The directory (LDAP) when one is configured. */
@@ -136,7 +136,7 @@ export function createAccess(opts: AccessOptions): Access {
   async function fromBearer(token: string): Promise<Person> {
     if (!key) throw new AccessError(401, 'TOKEN_INVALID', keyError ? `tokens cannot be checked: ${keyError}` : 'tokens are not accepted here: STELLA_JWT_PUBLIC_KEY is not set on the API');
     try {
-      const verified = await verifyToken(token, key, { issuer: opts.config.jwtIssuer, now: now(), ...(opts.config.jwtMaxDays ? { maxDays: opts.config.jwtMaxDays } : {}) });
+      const verified = await verifyToken(token, key, { issuer: opts.config.jwtIssuer, now: now(), ...(opts.config.jwtMaxDays ? { maxDays: opts.config.jwtMaxDays } : {}), ...(opts.config.cryptoPolicy ? { policy: opts.config.cryptoPolicy } : {}) });
       return { sub: verified.claims.sub, username: verified.claims.sub, roles: verified.roles, via: 'token' };
     } catch (e) {
       throw new AccessError(401, 'TOKEN_INVALID', isOukError(e) ? e.message : 'the token cannot be verified');

@@ -14,6 +14,7 @@
  */
 import crypto from 'node:crypto';
 import { hasRole, loadPublicTokenKey, verifyToken, type PublicTokenKey, type Role } from '../lib/tokens.ts';
+import type { CryptoPolicy } from '../lib/crypto-policy.ts';
 
 export const OPERATOR_ROLE: Role = 'operator';
 
@@ -25,6 +26,8 @@ export interface OperatorAuthConfig {
   jwtIssuer?: string;
   /** STELLA_JWT_MAX_DAYS */
   jwtMaxDays?: number;
+  /** STELLA_CRYPTO_POLICY: a token outside it is refused */
+  cryptoPolicy?: CryptoPolicy;
 }
 
 export type Principal = { method: 'basic'; user: string } | { method: 'jwt'; subject: string };
@@ -89,7 +92,7 @@ export function createOperatorAuthenticator(cfg: OperatorAuthConfig): (authoriza
       if (!key) return { ok: false, reason: keyError ?? 'JWT authentication is not configured' };
       try {
         // the same offline verification as scan tokens (lib/tokens.ts): pinned algorithm, issuer, expiry, subject
-        const verified = await verifyToken(bearer[1], key, { ...(cfg.jwtIssuer ? { issuer: cfg.jwtIssuer } : {}), ...(cfg.jwtMaxDays ? { maxDays: cfg.jwtMaxDays } : {}) });
+        const verified = await verifyToken(bearer[1], key, { ...(cfg.jwtIssuer ? { issuer: cfg.jwtIssuer } : {}), ...(cfg.jwtMaxDays ? { maxDays: cfg.jwtMaxDays } : {}), ...(cfg.cryptoPolicy ? { policy: cfg.cryptoPolicy } : {}) });
         if (!hasRole(verified, OPERATOR_ROLE)) return { ok: false, reason: 'token is valid but not an operator token (role "operator" or "admin" missing)' };
         return { ok: true, principal: { method: 'jwt', subject: verified.claims.sub } };
       } catch (e) {

@@ -38,10 +38,13 @@ import type { PasswordAuthenticator } from '../identity/person.ts';
  * `(c) => (c.ldap ? createLdapAuthenticator(c.ldap) : undefined)`.
  */
 const directoryFor = (_config: Config): PasswordAuthenticator | undefined => undefined;
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
 
 // The process's environment, resolved once: everything below is given `config` (and the settings).
 const env = resolveEnv();
 const config = loadConfig(env);
+// The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
+setSm2DistinguishingId(config.sm2Id);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
 const logger = createLogger('api', { level: config.logLevel });

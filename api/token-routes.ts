@@ -23,7 +23,7 @@ import { AccessError, sendAccessError, type Access } from './access.ts';
 
 export interface TokenRoutesOptions {
   access: Access;
-  config: Pick<Config, 'jwtIssuer' | 'keyPassword'>;
+  config: Pick<Config, 'jwtIssuer' | 'keyPassword'> & Partial<Pick<Config, 'cryptoPolicy'>>;
   logger: Logger;
 }
 
@@ -45,7 +45,7 @@ export const tokenRoutes: FastifyPluginAsync<TokenRoutesOptions> = async (app: F
         const ttl = body.ttl === undefined ? '30d' : body.ttl;
         if (typeof ttl !== 'string' || ttl.length > 32) throw new AccessError(400, 'USAGE', '"ttl" must be a duration like 30d, 12h or 90m');
         const now = access.now();
-        const issued = await issueToken({ privateKey: key, passphrase: opts.config.keyPassword, sub: person.sub, role, ttl, issuer: opts.config.jwtIssuer, now }).catch((e: unknown) => {
+        const issued = await issueToken({ privateKey: key, passphrase: opts.config.keyPassword, sub: person.sub, role, ttl, issuer: opts.config.jwtIssuer, now, ...(opts.config.cryptoPolicy ? { policy: opts.config.cryptoPolicy } : {}) }).catch((e: unknown) => {
           throw isOukError(e) && e.code === 'USAGE' ? new AccessError(400, 'USAGE', e.message) : e;
         });
         const maxSeconds = access.signIn.personalTokenMaxDays * 86_400;

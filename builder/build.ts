@@ -21,6 +21,7 @@ import { isVersion, todayVersion, versionEpoch } from '../bundle/version.ts';
 import { OukError } from '../lib/errors.ts';
 import { DEFAULT_ZSTD_LEVEL } from '../bundle/member-codec.ts';
 import { loadKitSigners } from '../signing/index.ts';
+import type { Pkcs11Defaults } from '../signing/suites/index.ts';
 import { assembleBundle, generatorName } from './assemble.ts';
 import { buildDb } from './db.ts';
 import { deltaDb } from './delta.ts';
@@ -62,6 +63,8 @@ export interface BuildOptions {
   fullOut?: string;
   /** Signing key password (the CLI passes STELLA_KEY_PASSWORD). */
   password?: string;
+  /** For `pkcs11:` keys: STELLA_PKCS11_MODULE and STELLA_PKCS11_PIN. */
+  pkcs11?: Pkcs11Defaults;
   /** SOURCE_DATE_EPOCH (seconds): overrides `created`. */
   sourceDateEpoch?: string;
   /** Parent of the scratch directory; default os.tmpdir(). */
@@ -101,7 +104,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
   const created = createdTime(version, opts.sourceDateEpoch);
   const expires = new Date(created.getTime() + expiresDays * 86_400_000);
   // Fail on a bad key or root before the long part.
-  const signers = await loadKitSigners(typeof opts.keyPath === 'string' ? [opts.keyPath] : opts.keyPath, opts.password);
+  const signers = await loadKitSigners(typeof opts.keyPath === 'string' ? [opts.keyPath] : opts.keyPath, opts.password, opts.pkcs11);
   const roots = await readCarriedRoots(opts.roots ?? [], signers.map((s) => s.keyid), opts.now ?? new Date());
   const onWarning = opts.onWarning ?? ((w: FeedWarning) => process.stderr.write(`${formatWarning(w)}\n`));
 

@@ -22,7 +22,8 @@ import { type FeedInput, type KitBuildParameters, kitStatement } from './provena
 export interface WrittenBundle {
   out: string;
   sigPath: string;
-  sigstorePath: string;
+  /** Null when the first key is not ECDSA P-256 (no Sigstore bundle: signing/write.ts). */
+  sigstorePath: string | null;
   /** FILE.sigs.json: every kit key's signature. */
   sigsPath: string;
   /** FILE.intoto.json: the release attestation. */
@@ -70,7 +71,7 @@ export async function stageBundle(out: string, bundle: AssembledBundle, signing:
     final: {
       out,
       sigPath: sigPathFor(out),
-      sigstorePath: sigstorePathFor(out),
+      sigstorePath: signed.sigstorePath === null ? null : sigstorePathFor(out),
       sigsPath: sigsPathFor(out),
       attestationPath: intotoPathFor(out),
       keyids: signed.keyids,
@@ -85,7 +86,10 @@ export async function stageBundle(out: string, bundle: AssembledBundle, signing:
 export async function commitBundle(s: StagedBundle): Promise<WrittenBundle> {
   const from = besidePaths(s.partial);
   const to = besidePaths(s.final.out);
-  for (let i = 0; i < from.length; i++) await rename(from[i]!, to[i]!);
+  for (let i = 0; i < from.length; i++) {
+    if (from[i] === sigstorePathFor(s.partial) && s.final.sigstorePath === null) await rm(to[i]!, { force: true });
+    else await rename(from[i]!, to[i]!);
+  }
   await rename(s.partial, s.final.out);
   return s.final;
 }

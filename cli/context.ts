@@ -29,6 +29,7 @@ import type { ObjectStore } from '../infra/store.ts';
 import { loadConfig, pipelineSettings, type Config, type Env, type PipelineSettings } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { PipelineQueues } from '../queue/queues.ts';
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
 
 export interface CliContext {
   /** The resolved environment (the process's, over `.env`, over the local stack's `dev.env`). */
@@ -57,6 +58,8 @@ export interface CliContext {
 /** A context on the resolved environment `env` (throws when the configuration is malformed). */
 export function createCliContext(env: Env): CliContext {
   const config = loadConfig(env);
+  // The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
+  setSm2DistinguishingId(config.sm2Id);
   let settings: PipelineSettings | undefined;
   let logger: Promise<Logger> | undefined;
   let pool: Promise<Pool> | undefined;

@@ -23,6 +23,7 @@ import { parseSources, type SyncOptions } from '../publisher/sync/index.ts';
 import { startPublisherWorker } from '../publisher/worker.ts';
 import { createRedis, redisTargetOf } from '../queue/connection.ts';
 import { describeRedisTarget } from '../lib/redis-target.ts';
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
 
 function notConfigured(why: string): OukError {
   return new OukError('PUBLISH_NOT_CONFIGURED', `${why} — set it as .env.example's "Publisher" section describes (docs/publishing.md, "A nightly chain")`);
@@ -89,6 +90,8 @@ function settingsOf(env: Env): { schedule: { every: number } | { pattern: string
 
 const env = resolveEnv();
 const config = loadConfig(env);
+// The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
+setSm2DistinguishingId(config.sm2Id);
 const logger = createLogger('publisher', { level: config.logLevel });
 
 async function main(): Promise<void> {

@@ -34,10 +34,12 @@ declare -A PROVIDES=(
   [python3-yaml]=/usr/lib/python3/dist-packages/yaml
   [python3-jwt]=/usr/lib/python3/dist-packages/jwt
   [python3-attr]=/usr/lib/python3/dist-packages/attr
+  [softhsm2]=/usr/bin/softhsm2-util
+  [opensc]=/usr/bin/pkcs11-tool
 )
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry slapd redis-sentinel libcommons-io-java libcommons-lang3-java libguava-java python3-yaml python3-jwt python3-attr)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose faketime zstd docker-registry slapd redis-sentinel libcommons-io-java libcommons-lang3-java libguava-java python3-yaml python3-jwt python3-attr softhsm2 opensc)
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -68,7 +68,7 @@ export interface AttemptInfo {
 export interface StageContext {
   store: ObjectStore;
   pool: Pool;
-  config: Pick<Config, 'bucket' | 'trustedKeys'> & Partial<Pick<Config, 'maxClockSkewSeconds' | 'trustRoot' | 'requireAttestation'>>;
+  config: Pick<Config, 'bucket' | 'trustedKeys'> & Partial<Pick<Config, 'maxClockSkewSeconds' | 'trustRoot' | 'requireAttestation' | 'cryptoPolicy'>>;
   /**
    * The host's trusted keys (OUK_TRUSTED_KEYS), loaded when a verify runs, never from a bundle;
    * not used when a root of trust is pinned (config.trustRoot, OUK_TRUST_ROOT: functions/common/site-trust.ts).

@@ -111,7 +111,7 @@ export async function verify(p: StagePayload, ctx: StageContext): Promise<Verify
 
   const site = await loadSiteTrust({ trustRoot: ctx.config.trustRoot, trustedKeys: ctx.config.trustedKeys }, { pool: ctx.pool, trustedKeys: () => ctx.trustedKeys() });
   if (site.warning) ctx.logger.warn(site.warning);
-  const checked = await checkKitInBucket(p, ctx, site, stat.size, { requireAttestation: ctx.config.requireAttestation ?? false });
+  const checked = await checkKitInBucket(p, ctx, site, stat.size, { requireAttestation: ctx.config.requireAttestation ?? false, ...(ctx.config.cryptoPolicy ? { policy: ctx.config.cryptoPolicy } : {}) });
   const manifest = checked.manifest;
   const manifestSha256 = checked.manifestSha256;
   const verified = { sha256: checked.sha256, size: checked.size };

@@ -17,6 +17,7 @@ import { OukError } from './errors.ts';
 import { isLoopbackUrl } from './loopback.ts';
 import { DEFAULT_MAX_AGE, KNOWN_FEEDS, parseMaxAge, parseStalePolicy, type FreshnessRule } from './freshness.ts';
 import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
+import { type CryptoPolicy, parseCryptoPolicy } from './crypto-policy.ts';
 import type { StageName } from './stages.ts';
 
 export interface StoreConfig {
@@ -118,6 +119,14 @@ export interface Config {
   debug: boolean;
   /** STELLA_KEY_PASSWORD: the password of an encrypted signing key. */
   keyPassword: string | undefined;
+  /** STELLA_CRYPTO_POLICY (default|fips|gm): which suites may sign kits and roots, which algorithms tokens (docs/crypto.md). */
+  cryptoPolicy: CryptoPolicy;
+  /** STELLA_SM2_ID: the SM2 distinguishing ID (default 1234567812345678), the same on the publisher and every site. */
+  sm2Id: string | undefined;
+  /** STELLA_PKCS11_MODULE: the PKCS#11 library of `pkcs11:` keys (docs/crypto.md), unless the URI names one. */
+  pkcs11Module: string | undefined;
+  /** STELLA_PKCS11_PIN: the token's user PIN, unless the URI gives pin-value or pin-source. */
+  pkcs11Pin: string | undefined;
   /** SOURCE_DATE_EPOCH (seconds): a reproducible build's `created` time. */
   sourceDateEpoch: string | undefined;
   /** NO_COLOR (https://no-color.org) or TERM=dumb: plain terminal output. */
@@ -353,6 +362,12 @@ function freshnessRule(env: Env, toleranceSeconds: number): FreshnessRule {
   return { budgets: parseMaxAge(DEFAULT_MAX_AGE), policy, toleranceSeconds, source: 'default', notes: [] };
 }
 
+function sm2Id(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^[\x20-\x7e]{1,64}$/.test(value)) throw new OukError('USAGE', `STELLA_SM2_ID is not 1 to 64 printable ASCII characters: set the distinguishing ID your publisher signs with (unset: 1234567812345678)`);
+  return value;
+}
+
 export function loadConfig(env: Env): Config {
   const s3Endpoint = env.S3_ENDPOINT || 'http://127.0.0.1:9000';
   const stateDir = path.resolve(env.STELLA_STATE_DIR || '.stella');
@@ -403,6 +418,10 @@ export function loadConfig(env: Env): Config {
     logLevel: env.LOG_LEVEL || undefined,
     debug: Boolean(env.STELLA_DEBUG),
     keyPassword: env.STELLA_KEY_PASSWORD || undefined,
+    cryptoPolicy: parseCryptoPolicy(env.STELLA_CRYPTO_POLICY),
+    sm2Id: sm2Id(env.STELLA_SM2_ID),
+    pkcs11Module: env.STELLA_PKCS11_MODULE || undefined,
+    pkcs11Pin: env.STELLA_PKCS11_PIN || undefined,
     sourceDateEpoch: env.SOURCE_DATE_EPOCH || undefined,
     noColour: Boolean(env.NO_COLOR) || env.TERM === 'dumb',
     mirror: mirrorConfig(env),

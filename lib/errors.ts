@@ -106,6 +106,8 @@ export const EXIT_CODES = {
   OIDC_UNAVAILABLE: 140,
   OIDC_REJECTED: 141,
   OIDC_LOGIN_EXPIRED: 142,
+  // 150–159: cryptography where law or policy requires it (signing/suites, STELLA_CRYPTO_POLICY)
+  ALGORITHM_NOT_ALLOWED: 150,
   // 160–169: the image cataloguer (catalog/, stella scan image)
   IMAGE_NOT_FOUND: 160,
   IMAGE_INVALID: 161,

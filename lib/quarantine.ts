@@ -30,6 +30,7 @@ const TRUST_REFUSALS: readonly ErrorCode[] = [
   'ROOT_EXPIRED',
   'ROOT_INVALID',
   'ATTESTATION_MISMATCH',
+  'ALGORITHM_NOT_ALLOWED',
 ];
 
 export const QUARANTINE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([

@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import * as jose from 'jose';
 import { OukError } from './errors.ts';
 import { hasTerminalControl } from './terminal-text.ts';
+import { type CryptoPolicy, requireTokenAlg } from './crypto-policy.ts';
 
 export type TokenAlg = 'ES256' | 'EdDSA' | 'RS256';
 
@@ -149,6 +150,8 @@ export interface VerifyOptions {
   now?: Date;
   /** the longest lifetime accepted, in days from now (STELLA_JWT_MAX_DAYS, default 366) */
   maxDays?: number;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY): a token of an algorithm outside it is ALGORITHM_NOT_ALLOWED. */
+  policy?: CryptoPolicy;
 }
 
 /** A token valid for longer than this (from now) is refused: a leaked token must not live for ever. */
@@ -168,6 +171,7 @@ export async function verifyToken(token: string, pub: PublicTokenKey, opts: Veri
   if (alg !== pub.alg) {
     throw refuse(`the token is signed with ${alg}, but STELLA_JWT_PUBLIC_KEY is a ${pub.alg} key: only ${pub.alg} tokens are accepted`);
   }
+  if (opts.policy) requireTokenAlg(opts.policy, alg, 'the token');
   let payload: jose.JWTPayload;
   try {
     ({ payload } = await jose.jwtVerify(token.trim(), pub.key, {
@@ -312,6 +316,8 @@ export interface IssueOptions {
   issuer?: string;
   jti?: string;
   now?: Date;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY): a key of an algorithm outside it signs nothing. */
+  policy?: CryptoPolicy;
 }
 
 /** Signs a token with the operator's private key. */
@@ -326,6 +332,7 @@ export async function issueToken(opts: IssueOptions): Promise<{ token: string; c
   }
   const lifetime = lifetimeSeconds(opts.ttl);
   const { key, alg } = loadPrivateTokenKey(opts.privateKey, opts.passphrase);
+  if (opts.policy) requireTokenAlg(opts.policy, alg, 'the token key');
   const iat = Math.floor((opts.now ?? new Date()).getTime() / 1000);
   const claims: TokenClaims = {
     sub: opts.sub,

@@ -48,6 +48,7 @@ import { ingestObject } from './ingest.ts';
 import { retryImport } from './retry.ts';
 import { MAINTENANCE_QUEUE, MIRROR_QUEUE, RECONCILE_QUEUE } from './queues.ts';
 import { reconcileOnce, type ReconcileCursor, type ReconcileResult, type ReconcilerDeps } from './reconciler.ts';
+import type { CryptoPolicy } from '../lib/crypto-policy.ts';
 
 export interface MaintenanceDeps extends ReconcilerDeps {
   settings: PipelineSettings;
@@ -58,7 +59,7 @@ export interface MaintenanceDeps extends ReconcilerDeps {
   /** The host's trusted keys (OUK_TRUSTED_KEYS): a pulled kit is verified against them before it is put. */
   trustedKeys?: () => Promise<TrustedKey[]>;
   /** OUK_TRUST_ROOT (the only trust when set) and OUK_REQUIRE_ATTESTATION: a pulled kit is verified against the site's root. */
-  trust?: { trustRoot?: string; trustedKeys: string[]; requireAttestation?: boolean };
+  trust?: { trustRoot?: string; trustedKeys: string[]; requireAttestation?: boolean; cryptoPolicy?: CryptoPolicy };
   /** How often this process checks that the schedulers exist (default: every OUK_RECONCILE_SECONDS, at most 5 s). */
   schedulerCheckMs?: number;
 }
@@ -163,7 +164,7 @@ export function mirrorDeps(deps: MaintenanceDeps, mirror: MirrorConfig, trustedK
     bucket: deps.bucket,
     mirror,
     trustedKeys,
-    ...(deps.trust ? { trust: async () => (await loadSiteTrust(deps.trust!, { pool: deps.pool, trustedKeys })).state, requireAttestation: deps.trust.requireAttestation } : {}),
+    ...(deps.trust ? { trust: async () => (await loadSiteTrust(deps.trust!, { pool: deps.pool, trustedKeys })).state, requireAttestation: deps.trust.requireAttestation, ...(deps.trust.cryptoPolicy ? { cryptoPolicy: deps.trust.cryptoPolicy } : {}) } : {}),
     ingest: (obj) => ingestObject(deps, obj, {}, 'mirror'),
     retry: async (id) => {
       await retryImport(deps, id);

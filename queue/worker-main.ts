@@ -28,10 +28,13 @@ import { openPipelineQueues } from './queues.ts';
 import { startMaintenance } from './maintenance.ts';
 import { startWorkers } from './workers.ts';
 import { storedSbomScanner } from '../scan/stored.ts';
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
 
 // The process's environment, resolved once: everything below is given `config` and `settings`.
 const env = resolveEnv();
 const config = loadConfig(env);
+// The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
+setSm2DistinguishingId(config.sm2Id);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
 const settings = pipelineSettings(env);

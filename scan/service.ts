@@ -85,7 +85,7 @@ export async function resolveClient(config: Config, token: string | undefined, a
   if (!key) {
     throw new OukError('TOKEN_INVALID', 'a token was given but this host has no STELLA_JWT_PUBLIC_KEY to verify it with: set it (the PEM public key of the token issuer), or scan without a token');
   }
-  const v = await verifyToken(t, key, { issuer: config.jwtIssuer, maxDays: config.jwtMaxDays });
+  const v = await verifyToken(t, key, { issuer: config.jwtIssuer, maxDays: config.jwtMaxDays, policy: config.cryptoPolicy });
   return { client: { kind: 'token', id: v.id, ...(v.claims.tier !== undefined ? { tier: v.claims.tier } : {}) }, token: v };
 }
 

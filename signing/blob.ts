@@ -1,12 +1,15 @@
 /**
  * Signs and verifies a whole tarball as a stream, in one pass and flat memory:
- * the bytes go to SHA-256 and to one ECDSA verifier per trusted key at once, so a
+ * the bytes go to SHA-256 (and SM3 when an SM2 key is involved) at once, so a
  * caller can tee the same chunks into the bundle reader and check everything
- * while reading the file a single time.
+ * while reading the file a single time; each signature is then checked over
+ * the digest its key's suite signs (digest-signature.ts).
  */
-import { createHash, createSign, createVerify, type KeyObject, type Verify } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { OukError } from '../lib/errors.ts';
+import { verifyDigestSignature } from './digest-signature.ts';
+import { createKitHasher } from './kit-digests.ts';
+import { isSm2Key, kitDigestFor, suiteOf, type SuiteKey } from './suites/index.ts';
 import { NO_TRUSTED_KEY_MESSAGE, type TrustedKey } from './trusted-keys.ts';
 
 export const SIGNATURE_MISMATCH_MESSAGE =
@@ -30,34 +33,27 @@ export interface BlobVerifier {
 
 export function createBlobVerifier(signatureDer: Buffer, keys: TrustedKey[]): BlobVerifier {
   if (keys.length === 0) throw new OukError('KEY_NOT_TRUSTED', NO_TRUSTED_KEY_MESSAGE);
-  const hash = createHash('sha256');
-  const verifiers: Verify[] = keys.map(() => createVerify('sha256'));
+  const hash = createKitHasher(keys.some((k) => isSm2Key(k.key)));
   let size = 0;
   let done = false;
+  let digests: ReturnType<typeof hash.digest>['digests'] | null = null;
   const digest = (): { sha256: string; size: number } => {
     if (done) throw new Error('BlobVerifier: already finished');
     done = true;
-    return { sha256: hash.digest('hex'), size };
+    const d = hash.digest();
+    digests = d.digests;
+    return { sha256: d.sha256, size };
   };
   return {
     update(chunk: Buffer): void {
       if (done) throw new Error('BlobVerifier: update after finish');
       size += chunk.length;
       hash.update(chunk);
-      for (const v of verifiers) v.update(chunk);
     },
     digest,
     finish(): BlobVerification {
       const d = digest();
-      for (let i = 0; i < keys.length; i++) {
-        let ok = false;
-        try {
-          ok = verifiers[i].verify(keys[i].key, signatureDer);
-        } catch {
-          ok = false;
-        }
-        if (ok) return { ...d, key: keys[i] };
-      }
+      for (const k of keys) if (verifyDigestSignature(signatureDer, digests!, k.key)) return { ...d, key: k };
       throw new OukError('SIGNATURE_MISMATCH', SIGNATURE_MISMATCH_MESSAGE);
     },
   };
@@ -69,23 +65,25 @@ export async function verifyBlobStream(input: Readable, signatureDer: Buffer, ke
   return verifier.finish();
 }
 
-/** Signs a stream: DER ECDSA signature over its SHA-256 (what cosign sign-blob does), plus its sha256 and size. */
-export async function signStream(input: Readable, privateKey: KeyObject): Promise<{ signatureDer: Buffer; sha256: string; size: number }> {
+/** Signs a stream: the key's kit signature (ECDSA P-256: DER over its SHA-256, what cosign sign-blob does), plus its sha256 and size. */
+export async function signStream(input: Readable, privateKey: SuiteKey): Promise<{ signatureDer: Buffer; sha256: string; size: number }> {
   const { signaturesDer, sha256, size } = await signStreamWithKeys(input, [privateKey]);
   return { signatureDer: signaturesDer[0]!, sha256, size };
 }
 
-/** Signs a stream with each key in one read: one DER ECDSA signature over its SHA-256 per key, in the keys' order. */
-export async function signStreamWithKeys(input: Readable, privateKeys: KeyObject[]): Promise<{ signaturesDer: Buffer[]; sha256: string; size: number }> {
-  const signers = privateKeys.map(() => createSign('sha256'));
-  const hash = createHash('sha256');
+/** Signs a stream with each key in one read: each key's kit signature over the digest its suite signs, in the keys' order. */
+export async function signStreamWithKeys(input: Readable, privateKeys: SuiteKey[]): Promise<{ signaturesDer: Buffer[]; sha256: string; size: number }> {
+  const hash = createKitHasher(privateKeys.some(isSm2Key));
   let size = 0;
   for await (const chunk of input) {
     const b = chunk as Buffer;
     size += b.length;
     hash.update(b);
-    for (const s of signers) s.update(b);
   }
-  // For EC keys Node's default signature encoding is DER, as cosign writes it.
-  return { signaturesDer: signers.map((s, i) => s.sign({ key: privateKeys[i]!, dsaEncoding: 'der' })), sha256: hash.digest('hex'), size };
+  const { sha256, digests } = hash.digest();
+  const signaturesDer = privateKeys.map((k) => {
+    const suite = suiteOf(k)!;
+    return suite.signDigest(k, kitDigestFor(suite, digests)!);
+  });
+  return { signaturesDer, sha256, size };
 }

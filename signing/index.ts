@@ -1,18 +1,21 @@
 /**
  * Keys and signatures of Offline Update Kit bundles. One concern per file:
  *
- * - keys.ts            ECDSA P-256 key pairs (PKCS#8 / SPKI PEM), loading a signing key
+ * - keys.ts            key pairs of each suite (PKCS#8 / SPKI PEM), loading a signing key (or a pkcs11: URI)
  * - trusted-keys.ts    the host's trusted public keys (OUK_TRUSTED_KEYS) and their Sigstore hints
  * - signature.ts       the cosign `.sig` text: base64 of a DER ECDSA signature
  * - blob.ts            streaming sign / verify of a whole tarball (one pass, flat memory)
  * - sigstore-bundle.ts the `.sigstore.json` Sigstore bundle v0.3: build and offline verify
- * - digest-signature.ts ECDSA P-256 over a SHA-256 computed while streaming
+ * - digest-signature.ts a kit signature over the digest computed while streaming (its key's suite)
+ * - kit-digests.ts     the digests of one read: SHA-256, and SM3 when an SM2 key may have signed
+ * - policy.ts          the crypto policy (STELLA_CRYPTO_POLICY) applied to a verified kit
  * - write.ts           `FILE.sig` + `FILE.sigstore.json` + `FILE.sigs.json` beside a tarball
  * - one-read.ts        one read of a tarball for a hash or verifier and the bundle reader
  * - verify-bundle.ts   a tarball against bare trusted keys: `.sig` + bundle reader + .sigstore.json
  *
  * and a folder per larger concern:
  *
+ * - suites/            the signature suites (ECDSA P-256, Ed25519, SM2/SM3) behind one interface; PKCS#11 keys
  * - root/              the root of trust (TUF root metadata): create, rotate, chain, thresholds
  * - kit/               a kit signed by several keys (FILE.sigs.json) and verified against a root
  * - attestation/       the release attestation FILE.intoto.json (DSSE, in-toto, SLSA provenance)

@@ -33,6 +33,7 @@ import { VerificationError, Verifier, toSignedEntity, toTrustMaterial, type Sign
 import { OukError } from '../lib/errors.ts';
 import { SIGNATURE_MISMATCH_MESSAGE } from './blob.ts';
 import { verifyDigestSignature } from './digest-signature.ts';
+import { isPkcs11Key, isSm2Key, sameKey } from './suites/index.ts';
 import { readFailure, readSmallFile, SmallFileError } from './small-file.ts';
 import type { TrustedKey } from './trusted-keys.ts';
 
@@ -106,7 +107,7 @@ class DigestSignatureContent implements SignatureContent {
     return Buffer.compare(digest, this.artifactDigest) === 0;
   }
   verifySignature(key: KeyObject): boolean {
-    return verifyDigestSignature(this.signature, this.artifactDigest, key);
+    return verifyDigestSignature(this.signature, { sha256: this.artifactDigest }, key);
   }
 }
 
@@ -141,7 +142,8 @@ export function verifySigstoreBundle(bundle: KeyedMessageBundle, artifactSha256H
   const tm = toTrustMaterial(EMPTY_TRUSTED_ROOT, (h: string) => {
     const k = keys.find((t) => t.hint === h);
     if (!k) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `key not found: ${h}` });
-    return { publicKey: k.key, validFor: () => true };
+    if (isSm2Key(k.key)) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `an SM2 key has no Sigstore bundle: ${h}` });
+    return { publicKey: isPkcs11Key(k.key) ? k.key.publicKey : k.key, validFor: () => true };
   });
   const entity: SignedEntity = {
     ...toSignedEntity({ ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [], timestampVerificationData: undefined } }, Buffer.alloc(0)),
@@ -156,7 +158,7 @@ export function verifySigstoreBundle(bundle: KeyedMessageBundle, artifactSha256H
     }
     throw new OukError('SIGNATURE_MALFORMED', `the .sigstore.json could not be verified (${(e as Error).message}): re-download it, or remove it (the .sig alone is enough)`, { cause: e });
   }
-  const key = keys.find((k) => k.key.equals(signerKey)) ?? trusted;
+  const key = keys.find((k) => sameKey(k.key, signerKey)) ?? trusted;
   return { key };
 }
 

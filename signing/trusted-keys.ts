@@ -2,15 +2,19 @@
  * The host's trusted public keys: the publisher's `cosign.pub` files named by
  * OUK_TRUSTED_KEYS (or `--key`). A key is only ever trusted because the host
  * configured it, never because a bundle carries it. Each key is identified by its
- * Sigstore hint: base64 of the SHA-256 of its SPKI DER.
+ * Sigstore hint: base64 of the SHA-256 of its SPKI DER. A key is of any
+ * signature suite (suites/: ECDSA P-256, Ed25519, SM2).
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { OukError } from '../lib/errors.ts';
 import { readFailure, readSmallFile } from './small-file.ts';
+import { describeKey, parsePublicKeyPem, spkiDer, suiteOf, type SuiteKey } from './suites/index.ts';
+
+export { describeKey } from './suites/index.ts';
 
 export interface TrustedKey {
   path: string;
-  key: KeyObject;
+  key: SuiteKey;
   /** base64 SHA-256 of the SPKI DER, the Sigstore publicKey hint */
   hint: string;
 }
@@ -22,14 +26,8 @@ export const NO_TRUSTED_KEY_MESSAGE =
   "no trusted key configured: set OUK_TRUSTED_KEYS to the path(s) of the publisher's cosign.pub (or pass --key)";
 
 /** The Sigstore public-key hint of a key: base64(SHA-256(SPKI DER)). */
-export function keyHint(key: KeyObject): string {
-  const der = key.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
-}
-
-/** Checks that a key is ECDSA on P-256, the only curve cosign blob keys use here. */
-export function isP256(key: KeyObject): boolean {
-  return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+export function keyHint(key: SuiteKey): string {
+  return createHash('sha256').update(spkiDer(key)).digest('base64');
 }
 
 /** Parses a PEM public key (a private key PEM is refused: trust lists hold public keys only). */
@@ -38,21 +36,16 @@ export function trustedKeyFromPem(pem: string | Buffer, path: string): TrustedKe
   if (/PRIVATE KEY-----/.test(text)) {
     throw new OukError('KEY_INVALID', `${path} is a private key: configure the publisher's public key (cosign.pub) as the trusted key, and keep cosign.key secret`);
   }
-  let key: KeyObject;
+  let key: SuiteKey;
   try {
-    key = createPublicKey({ key: text, format: 'pem' });
+    key = parsePublicKeyPem(text);
   } catch (e) {
     throw new OukError('KEY_INVALID', `${path} is not a PEM public key (${(e as Error).message}): point it at the publisher's cosign.pub`, { cause: e });
   }
-  if (!isP256(key)) {
-    throw new OukError('KEY_INVALID', `${path} is a ${describeKey(key)} key, not ECDSA P-256: bundles are signed with cosign P-256 keys — use the publisher's cosign.pub`);
+  if (!suiteOf(key)) {
+    throw new OukError('KEY_INVALID', `${path} is a ${describeKey(key)} key, not ECDSA P-256, Ed25519 or SM2: kits are signed with keys of those suites (stella ouk keygen --alg) — use the publisher's public key`);
   }
   return { path, key, hint: keyHint(key) };
-}
-
-export function describeKey(key: KeyObject): string {
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  return curve ? `${key.asymmetricKeyType} ${curve}` : String(key.asymmetricKeyType);
 }
 
 export async function loadTrustedKeys(paths: string[]): Promise<TrustedKey[]> {

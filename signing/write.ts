@@ -3,7 +3,9 @@
  *
  * - FILE.sig          the FIRST key's cosign-format signature (compatibility:
  *                     cosign verify-blob, openssl, sites on OUK_TRUSTED_KEYS)
- * - FILE.sigstore.json the same signature as a Sigstore bundle v0.3
+ * - FILE.sigstore.json the same signature as a Sigstore bundle v0.3, when the
+ *                     first key is ECDSA P-256 (a Sigstore bundle of a
+ *                     digest signature exists for ECDSA only)
  * - FILE.sigs.json    every key's signature, by TUF key id (kit/sigs-file.ts):
  *                     what a root's kit threshold is counted on
  *
@@ -17,6 +19,7 @@ import { type KitSigner, loadKitSigners } from './kit/sign.ts';
 import { serializeKitSignatures, sigsPathFor } from './kit/sigs-file.ts';
 import { formatSignature } from './signature.ts';
 import { buildSigstoreBundleJson } from './sigstore-bundle.ts';
+import { ECDSA_P256, suiteOf } from './suites/index.ts';
 
 export const sigPathFor = (file: string): string => `${file}.sig`;
 export const sigstorePathFor = (file: string): string => `${file}.sigstore.json`;
@@ -26,7 +29,8 @@ export interface WrittenSignatures {
   sha256: string;
   size: number;
   sigPath: string;
-  sigstorePath: string;
+  /** Null unless the first key is ECDSA P-256 (see the header). */
+  sigstorePath: string | null;
   sigsPath: string;
   /** Key ids that signed, in order (the first one's signature is FILE.sig). */
   keyids: string[];
@@ -38,9 +42,11 @@ export async function writeKitSignatureFiles(tarballPath: string, signers: reado
   const first = signers[0]!;
   const paths = { sigPath: sigPathFor(tarballPath), sigstorePath: sigstorePathFor(tarballPath), sigsPath: sigsPathFor(tarballPath) };
   await writeAtomic(paths.sigPath, formatSignature(signaturesDer[0]!));
-  await writeAtomic(paths.sigstorePath, buildSigstoreBundleJson(sha256, signaturesDer[0]!, first.hint));
+  const sigstore = suiteOf(first.privateKey) === ECDSA_P256;
+  if (sigstore) await writeAtomic(paths.sigstorePath, buildSigstoreBundleJson(sha256, signaturesDer[0]!, first.hint));
+  else await rm(paths.sigstorePath, { force: true });
   await writeAtomic(paths.sigsPath, serializeKitSignatures({ sha256, signatures: signers.map((s, i) => ({ keyid: s.keyid, signatureDer: signaturesDer[i]! })) }));
-  return { sha256, size, ...paths, keyids: signers.map((s) => s.keyid) };
+  return { sha256, size, ...paths, sigstorePath: sigstore ? paths.sigstorePath : null, keyids: signers.map((s) => s.keyid) };
 }
 
 /** Loads the private key(s) (PKCS#8 PEM; `password` for encrypted ones) and signs `tarballPath` with each. */

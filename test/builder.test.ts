@@ -463,7 +463,7 @@ describe('full build from ../shared/feeds', () => {
     await writeFile(der, Buffer.from((await readFile(built.sigPath, 'utf8')).trim(), 'base64'));
     const { stdout } = await run('openssl', ['dgst', '-sha256', '-verify', pubPath, '-signature', der, built.out]);
     assert.match(stdout, /Verified OK/);
-    const sigstore = JSON.parse(await readFile(built.sigstorePath, 'utf8')) as { mediaType: string };
+    const sigstore = JSON.parse(await readFile(built.sigstorePath!, 'utf8')) as { mediaType: string };
     assert.equal(sigstore.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
   });
 

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -86,7 +86,7 @@ describe('keys', () => {
     assert.match(privateKeyPem, /^-----BEGIN PRIVATE KEY-----\n/);
     assert.match(publicKeyPem, /^-----BEGIN PUBLIC KEY-----\n/);
     const k = await loadPrivateKey(keyA.key);
-    assert.equal(k.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.equal((k as KeyObject).asymmetricKeyDetails?.namedCurve, 'prime256v1');
     const { stdout } = await run('openssl', ['pkey', '-in', keyA.key, '-noout', '-text']);
     assert.match(stdout, /NIST CURVE: P-256|prime256v1/);
   });
@@ -100,7 +100,7 @@ describe('keys', () => {
     // openssl decrypts it with the password: a standard format.
     await run('openssl', ['pkey', '-in', enc.key, '-passin', 'pass:correct horse', '-noout']);
     const k = await loadPrivateKey(enc.key, 'correct horse');
-    assert.equal(k.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.equal((k as KeyObject).asymmetricKeyDetails?.namedCurve, 'prime256v1');
     await rejectsWith(loadPrivateKey(enc.key, 'wrong'), 'KEY_INVALID', /wrong password/);
     await rejectsWith(loadPrivateKey(enc.key), 'KEY_INVALID', /STELLA_KEY_PASSWORD/);
   });
@@ -231,7 +231,9 @@ describe('.sigstore.json', () => {
   let keysB: TrustedKey[];
 
   before(async () => {
-    ({ sha256, sigstorePath } = await writeSignatureFiles(file, keyA.key));
+    const w = await writeSignatureFiles(file, keyA.key);
+    sha256 = w.sha256;
+    sigstorePath = w.sigstorePath!;
     keysA = await loadTrustedKeys([keyA.pub]);
     keysB = await loadTrustedKeys([keyB.pub]);
   });
@@ -257,11 +259,11 @@ describe('.sigstore.json', () => {
     const trustFor = (k: TrustedKey) =>
       toTrustMaterial({ mediaType: '', tlogs: [], ctlogs: [], certificateAuthorities: [], timestampAuthorities: [] }, (hint: string) => {
         if (hint !== keysA[0].hint) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `key not found: ${hint}` });
-        return { publicKey: k.key, validFor: () => true };
+        return { publicKey: k.key as KeyObject, validFor: () => true };
       });
     const opts = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
     const signer = new Verifier(trustFor(keysA[0]), opts).verify(toSignedEntity(bundle, artifact));
-    assert.ok(signer.key.equals(keysA[0].key));
+    assert.ok(signer.key.equals(keysA[0].key as KeyObject));
     // The finder hands back key B for A's hint: the signature must not verify.
     assert.throws(() => new Verifier(trustFor(keysB[0]), opts).verify(toSignedEntity(bundle, artifact)), (e: unknown) => e instanceof VerificationError && e.code === 'SIGNATURE_ERROR');
   });

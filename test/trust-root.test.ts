@@ -57,7 +57,7 @@ const carried = (md: RootMetadata) => ({ version: md.signed.version, raw: Buffer
 /** A candidate signature by `signer` over `data` (the kit threshold's view of one .sigs.json entry). */
 function candidate(signer: KeyObject, data: Buffer, keyid?: string): SignatureCandidate {
   const der = cryptoSign('sha256', data, signer);
-  return { keyid, source: 'test', verify: (key) => cryptoVerify('sha256', data, key, der) };
+  return { keyid, source: 'test', verify: (key) => cryptoVerify('sha256', data, key as KeyObject, der) };
 }
 
 describe('root documents', () => {

@@ -67,7 +67,7 @@ function fileLines(label: string, r: WrittenBundle): string[] {
   return [
     `  ${label}${r.out} ${mb(r.size)} sha256:${r.sha256}`,
     `  signature ${r.sigPath}`,
-    `  sigstore bundle ${r.sigstorePath}`,
+    `  sigstore bundle ${r.sigstorePath ?? 'none (its first key is not ECDSA P-256)'}`,
     `  signatures ${r.sigsPath} (${r.keyids.length} kit key${r.keyids.length === 1 ? '' : 's'}: ${r.keyids.map((k) => `${k.slice(0, 12)}…`).join(', ')})`,
     `  attestation ${r.attestationPath} (in-toto, SLSA provenance v1)`,
   ];
@@ -103,7 +103,7 @@ export function registerOukBuild(ouk: Command, cli: CliContext): void {
     .command('build')
     .description('build a signed full bundle from NVD, OSV and GHSA feeds, or a delta against the previous full bundle (--base)')
     .requiredOption('--feeds <dir>', 'directory holding nvd/, osv/ and ghsa/')
-    .requiredOption('--key <key>', 'kit signing key (PKCS#8 PEM; STELLA_KEY_PASSWORD decrypts it); repeat it for each kit key: all sign (FILE.sigs.json, FILE.intoto.json), the first also writes FILE.sig', collect, [])
+    .requiredOption('--key <key>', 'kit signing key (PKCS#8 PEM of ECDSA P-256, Ed25519 or SM2; STELLA_KEY_PASSWORD decrypts it; or a pkcs11: URI, RFC 7512, for a key in a hardware module); repeat it for each kit key: all sign (FILE.sigs.json, FILE.intoto.json), the first also writes FILE.sig', collect, [])
     .requiredOption('--out <file>', 'bundle to write, e.g. stella-ouk-2026-11-28.tar.gz')
     .option('--version <tag>', 'bundle version, YYYY-MM-DD[.N] (default: today, UTC)')
     .option('--image <name=path>', 'OCI image layout (multi-platform index) to carry as images/<name>/, NAME[:TAG]=PATH, PATH its directory or an OCI archive .tar (repeatable)', collect, [])
@@ -128,6 +128,7 @@ export function registerOukBuild(ouk: Command, cli: CliContext): void {
         base: opts.base,
         fullOut: opts.fullOut,
         password: config.keyPassword,
+        pkcs11: { module: config.pkcs11Module, pin: config.pkcs11Pin },
         sourceDateEpoch: config.sourceDateEpoch,
       });
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

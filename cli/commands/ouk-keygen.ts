@@ -1,21 +1,23 @@
 /**
- * `stella ouk keygen --out-dir DIR [--force]`: writes DIR/cosign.key (PKCS#8 PEM,
- * ECDSA P-256, mode 0600; encrypted with aes-256-cbc when STELLA_KEY_PASSWORD is
- * set) and DIR/cosign.pub (SPKI PEM). Refuses to overwrite either file unless
- * --force.
+ * `stella ouk keygen --out-dir DIR [--alg ecdsa-p256|ed25519|sm2] [--force]`:
+ * writes DIR/cosign.key (PKCS#8 PEM, mode 0600; ECDSA P-256 and Ed25519 keys
+ * encrypted with aes-256-cbc when STELLA_KEY_PASSWORD is set, SM2 keys plain as
+ * OpenSSL 3 writes them) and DIR/cosign.pub (SPKI PEM). Refuses to overwrite
+ * either file unless --force.
  */
-import { createPublicKey } from 'node:crypto';
 import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { OukError } from '../../lib/errors.ts';
 import { generateKeyPair, keyHint } from '../../signing/index.ts';
+import { parsePublicKeyPem, SUITE_NAMES, type SuiteName } from '../../signing/suites/index.ts';
 import { keyidOfKey } from '../../signing/root/index.ts';
 import type { CliContext } from '../context.ts';
 
 export interface KeygenOptions {
   outDir: string;
   force?: boolean;
+  alg?: string;
 }
 
 /** `password`: STELLA_KEY_PASSWORD (`config.keyPassword`); the private key is encrypted with it when set. */
@@ -30,7 +32,9 @@ export async function runKeygen(opts: KeygenOptions, password: string | undefine
       throw new OukError('OUTPUT_EXISTS', `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: refusing to overwrite a signing key — choose another --out-dir, or pass --force to replace it`);
     }
   }
-  const { privateKeyPem, publicKeyPem } = await generateKeyPair(password);
+  const alg = opts.alg ?? 'ecdsa-p256';
+  if (!(SUITE_NAMES as readonly string[]).includes(alg)) throw new OukError('USAGE', `--alg ${alg} is not a signature suite: use one of ${SUITE_NAMES.join(', ')}`);
+  const { privateKeyPem, publicKeyPem } = await generateKeyPair(password, alg as SuiteName);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const flag = opts.force ? 'w' : 'wx';
   try {
@@ -43,15 +47,16 @@ export async function runKeygen(opts: KeygenOptions, password: string | undefine
     }
     throw new OukError('INTERNAL', `cannot write the key pair in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check the directory's permissions`, { cause: e });
   }
-  const publicKey = createPublicKey(publicKeyPem);
+  const publicKey = parsePublicKeyPem(publicKeyPem);
   return { keyPath, pubPath, hint: keyHint(publicKey), keyid: keyidOfKey(publicKey), encrypted: password !== undefined };
 }
 
 export function registerOukKeygen(ouk: Command, cli: CliContext): void {
   ouk
     .command('keygen')
-    .description('write an ECDSA P-256 signing key pair: DIR/cosign.key (encrypted when STELLA_KEY_PASSWORD is set) and DIR/cosign.pub')
+    .description('write a signing key pair: DIR/cosign.key (encrypted when STELLA_KEY_PASSWORD is set, except SM2) and DIR/cosign.pub')
     .requiredOption('--out-dir <dir>', 'directory for cosign.key and cosign.pub')
+    .option('--alg <suite>', `signature suite: ${SUITE_NAMES.join(', ')} (docs/crypto.md)`, 'ecdsa-p256')
     .option('--force', 'overwrite an existing key pair', false)
     .action(async (opts: KeygenOptions) => {
       const r = await runKeygen(opts, cli.config.keyPassword);

@@ -65,6 +65,7 @@ export function registerOukMirror(ouk: Command, cli: CliContext): void {
           trustedKeys: () => loadTrustedKeys(p.config.trustedKeys),
           trust: async () => (await loadSiteTrust(p.config, { pool: p.pool, trustedKeys: () => loadTrustedKeys(p.config.trustedKeys) })).state,
           requireAttestation: p.config.requireAttestation,
+          cryptoPolicy: p.config.cryptoPolicy,
           ingest: (obj) => ingestObject(p.deps, obj, {}, 'mirror'),
           retry: async (id) => {
             await retryImport(p.deps, id);

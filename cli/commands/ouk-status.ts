@@ -29,6 +29,7 @@ import { rootExpiry, type RootExpiry } from '../../lib/root-expiry.ts';
 import type { ConfiguredTrust } from '../../signing/index.ts';
 import { attestedLines } from '../import/verified-lines.ts';
 import { activationHistory, lastActivationOf } from '../../infra/activations.ts';
+import type { CryptoPolicy } from '../../lib/crypto-policy.ts';
 
 export interface StatusReport {
   active: {
@@ -199,6 +200,15 @@ export function renderStatus(r: StatusReport): string {
   return out.join('\n') + '\n';
 }
 
+/** `Crypto      policy fips (STELLA_CRYPTO_POLICY): …` — the algorithms kits, roots and tokens may use here. */
+export function cryptoPolicyLine(p: CryptoPolicy): string {
+  return `Crypto      policy ${p.name} (STELLA_CRYPTO_POLICY): ${p.summary}`;
+}
+
+function cryptoPolicyJson(p: CryptoPolicy): { name: string; kitSuites: readonly string[]; rootSuites: readonly string[]; tokenAlgs: readonly string[] } {
+  return { name: p.name, kitSuites: p.kitSuites, rootSuites: p.rootSuites, tokenAlgs: p.tokenAlgs };
+}
+
 export function registerOukStatus(ouk: Command, cli: CliContext): void {
   ouk
     .command('status')
@@ -211,8 +221,8 @@ export function registerOukStatus(ouk: Command, cli: CliContext): void {
       const airgap = airgapStatus(cli.config);
       process.stdout.write(
         opts.json
-          ? `${JSON.stringify({ ...report, airgap: { mode: airgap.mode, guard: airgap.guard, allowed: airgap.allowed } }, null, 2)}\n`
-          : `${renderStatus(report)}\n${airgap.line}\n`,
+          ? `${JSON.stringify({ ...report, airgap: { mode: airgap.mode, guard: airgap.guard, allowed: airgap.allowed }, cryptoPolicy: cryptoPolicyJson(cli.config.cryptoPolicy) }, null, 2)}\n`
+          : `${renderStatus(report)}\n${airgap.line}\n${cryptoPolicyLine(cli.config.cryptoPolicy)}\n`,
       );
     });
 }

@@ -119,6 +119,7 @@ export function registerOukVerify(ouk: Command, cli: CliContext): void {
         trust,
         now,
         requireAttestation: opts.requireAttestation ?? config.requireAttestation,
+        policy: config.cryptoPolicy,
         signaturePath: opts.signature,
         sigstorePath: opts.sigstoreBundle,
         attestationPath: opts.attestation,

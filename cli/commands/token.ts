@@ -42,6 +42,7 @@ export async function runIssue(opts: IssueCliOptions, config: Config): Promise<{
     role: opts.role,
     ttl: opts.ttl,
     issuer: opts.issuer ?? config.jwtIssuer,
+    policy: config.cryptoPolicy,
   });
   const summary = `issued ${alg} token for ${claims.sub} (jti ${claims.jti}, issuer ${claims.iss}, ${claims.tier !== undefined ? `tier ${claims.tier} scans/day` : `default allowance QUOTA_TOKEN`}${claims.role ? `, role ${claims.role}` : ''}), expires ${new Date(claims.exp * 1000).toISOString()}`;
   return { token, summary };
@@ -60,7 +61,7 @@ export async function runInspect(token: string | undefined, config: Config): Pro
     lines.push('signature: NOT verified (STELLA_JWT_PUBLIC_KEY is not set)');
   } else {
     try {
-      const v = await verifyToken(t, loadPublicTokenKey(config.jwtPublicKey), { issuer: config.jwtIssuer, maxDays: config.jwtMaxDays });
+      const v = await verifyToken(t, loadPublicTokenKey(config.jwtPublicKey), { issuer: config.jwtIssuer, maxDays: config.jwtMaxDays, policy: config.cryptoPolicy });
       lines.push(`signature: verified (${v.alg}, issuer ${v.claims.iss}); quota id ${v.id}${v.claims.tier !== undefined ? `, tier ${v.claims.tier} scans/day` : ''}`);
     } catch (e) {
       if (!(e instanceof OukError)) throw e;

@@ -14,7 +14,8 @@
  * role is revoked from N+1 on). Neither writes a root a site would refuse.
  * The --sign keys are private (STELLA_KEY_PASSWORD decrypts encrypted ones).
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { Pkcs11Defaults, SuiteKey } from '../../signing/suites/index.ts';
 import { lstat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CliContext } from '../context.ts';
@@ -65,18 +66,18 @@ function days(value: string): number {
   return n;
 }
 
-async function publicKeys(paths: string[]): Promise<KeyObject[]> {
-  const keys: KeyObject[] = [];
+async function publicKeys(paths: string[]): Promise<SuiteKey[]> {
+  const keys: SuiteKey[] = [];
   // One at a time: loadTrustedKeys drops a duplicate silently, a root refuses it (create.ts).
   for (const p of paths) keys.push((await loadTrustedKeys([p]))[0]!.key);
   return keys;
 }
 
 /** The private root keys of --sign; `password`: STELLA_KEY_PASSWORD (`config.keyPassword`) for encrypted ones. */
-async function signers(paths: string[], password: string | undefined): Promise<KeyObject[]> {
+async function signers(paths: string[], password: string | undefined, pkcs11: Pkcs11Defaults = {}): Promise<SuiteKey[]> {
   if (paths.length === 0) throw new OukError('USAGE', 'no --sign key: a root is signed by (a threshold of) its root keys — pass each private root key with --sign KEY');
-  const keys: KeyObject[] = [];
-  for (const p of paths) keys.push(await loadPrivateKey(p, password));
+  const keys: SuiteKey[] = [];
+  for (const p of paths) keys.push(await loadPrivateKey(p, password, pkcs11));
   return keys;
 }
 
@@ -146,7 +147,7 @@ function registerInit(trust: Command, cli: CliContext): void {
         root: { keys: await publicKeys(opts.rootKey), threshold: opts.rootThreshold ?? 1 },
         kit: { keys: await publicKeys(opts.kitKey), threshold: opts.kitThreshold ?? 1 },
         expires: expiresAt(opts.expiresDays, new Date()),
-        signers: await signers(opts.sign, cli.config.keyPassword),
+        signers: await signers(opts.sign, cli.config.keyPassword, { module: cli.config.pkcs11Module, pin: cli.config.pkcs11Pin }),
       });
       await writeRoot(opts.out, md, opts.force);
       process.stdout.write(summary(opts.out, md));
@@ -173,7 +174,7 @@ function registerRotate(trust: Command, cli: CliContext): void {
         root: await role(opts.rootKey, opts.rootThreshold),
         kit: await role(opts.kitKey, opts.kitThreshold),
         expires: expiresAt(opts.expiresDays, new Date()),
-        signers: await signers(opts.sign, cli.config.keyPassword),
+        signers: await signers(opts.sign, cli.config.keyPassword, { module: cli.config.pkcs11Module, pin: cli.config.pkcs11Pin }),
       });
       const dropped = (name: string) => current.signed.roles[name]!.keyIDs.filter((id) => !next.signed.roles[name]!.keyIDs.includes(id));
       const extra = [

@@ -89,7 +89,7 @@ export async function openDryRunSite(cli: CliContext, key: string, flags: Policy
       space: (manifest: Manifest) => preflight({ config, env: cli.env, pool }, manifest, size),
       verify: async () => {
         if (trust.implicit) await stageSignature(file, trust.trustedKeys ?? []);
-        return verifyKitFile(file, { trust, now, requireAttestation: config.requireAttestation });
+        return verifyKitFile(file, { trust, now, requireAttestation: config.requireAttestation, policy: config.cryptoPolicy });
       },
       activePointer: () => (schema === 'absent' ? Promise.resolve(NOTHING) : readActivePointer(pool)),
       activeKit: () => (schema === 'absent' ? Promise.resolve(null) : activeKit(pool)),

@@ -33,6 +33,9 @@ import { parseKitSignatures } from '../../signing/kit/index.ts';
 import type { CarriedRoot, ThresholdResult, TrustState } from '../../signing/root/index.ts';
 import { throttledProgress, type StageContext, type StagePayload } from '../context.ts';
 import type { SiteTrust } from './site-trust.ts';
+import type { CryptoPolicy } from '../../lib/crypto-policy.ts';
+import { requireKitWithinPolicy } from '../../signing/policy.ts';
+import { keyidOfKey } from '../../signing/root/index.ts';
 
 /** The most of a `.sig` the stage reads (the dry run reads as much). */
 export const MAX_SIG_BYTES = 8 * 1024;
@@ -61,6 +64,8 @@ export type KitCheckContext = Pick<StageContext, 'store' | 'progress' | 'now'>;
 
 export interface KitCheckOptions {
   requireAttestation: boolean;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY); none: every suite. */
+  policy?: CryptoPolicy;
 }
 
 function signatureMissing(p: StagePayload, what: string, resumes = true): OukError {
@@ -117,6 +122,7 @@ async function checkWithKeys(p: StagePayload, ctx: KitCheckContext, trust: Trust
   requireWhole(p, read, size);
   // Throws SIGNATURE_MISMATCH: nothing from the bundle is trusted before this line.
   const verified = verifier.finish();
+  if (opts.policy) requireKitWithinPolicy(opts.policy, trust, [keyidOfKey(verified.key.key)], `the kit ${p.key}`);
   const raw = await peek.result;
   const manifest = parseManifest(raw);
   return {
@@ -163,6 +169,7 @@ async function checkWithRoot(p: StagePayload, ctx: KitCheckContext, trust: Trust
     readError: storeRead(p.key),
     // unpack checks every member against the manifest; verify needs the manifest and the roots
     membersCheckedLater: true,
+    ...(opts.policy ? { policy: opts.policy } : {}),
   }).catch((e: unknown) => {
     // A short read is the store's fault (retried), whatever the half-read kit looked like.
     requireWhole(p, done, size);

@@ -61,6 +61,7 @@ import { connect, type Pool } from '../../infra/db.ts';
 import { getImport, importsOfBundles, unfinishedImportIds } from '../../infra/import-records/index.ts';
 import { uploadStream, type ObjectStore } from '../../infra/store.ts';
 import { verifyKitFile, type TrustedKey } from '../../signing/index.ts';
+import type { CryptoPolicy } from '../../lib/crypto-policy.ts';
 import { implicitTrust, type TrustState } from '../../signing/root/index.ts';
 import { downloadSmall, downloadToFile, type FetchFn, type FetchLimits } from './fetch.ts';
 import { mirrorKeyFor, planMirror, type KnownImport, type MirrorPlan, type MirrorStep } from './plan.ts';
@@ -87,6 +88,8 @@ export interface MirrorDeps {
   trust?(): Promise<TrustState>;
   /** OUK_REQUIRE_ATTESTATION: a kit without its .intoto.json is not pulled. */
   requireAttestation?: boolean;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY): a kit outside it is not pulled. */
+  cryptoPolicy?: CryptoPolicy;
   /** Starts the import of an object put into the bucket (queue/ingest.ts ingestObject). */
   ingest(obj: { bucket: string; key: string; etag: string; size: number }): Promise<{ importId: string }>;
   /** Retries an import from its failed stage (queue/retry.ts retryImport). */
@@ -238,7 +241,7 @@ async function fetchVerified(deps: MirrorDeps, entry: MirrorIndexEntry, dir: str
     );
   }
   // As `stella ouk verify` does: against the site's trust, the structure, every member, the attestation when present.
-  const verified = await verifyKitFile(file, { trust, now: deps.now(), requireAttestation: deps.requireAttestation ?? false });
+  const verified = await verifyKitFile(file, { trust, now: deps.now(), requireAttestation: deps.requireAttestation ?? false, ...(deps.cryptoPolicy ? { policy: deps.cryptoPolicy } : {}) });
   const differs = entryMismatch(entry, verified.manifest);
   if (differs) throw new OukError('MIRROR_INDEX_INVALID', `the mirror's index entry for ${entry.file} disagrees with the kit's signed manifest (${differs}): refused`);
   return { file, siblings };

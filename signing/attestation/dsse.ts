@@ -7,14 +7,16 @@
  *
  * (LEN: the byte length in ASCII decimal, no leading zeros), never over the
  * payload alone, so a signature cannot be replayed under another type. Each
- * signature here is an ECDSA P-256 signature over SHA-256 of the PAE, ASN.1
- * DER, base64 — what cosign writes in its attestations — with the signer's
+ * signature here is the signer's suite's signature over the PAE (ECDSA P-256:
+ * over SHA-256, ASN.1 DER — what cosign writes in its attestations; Ed25519;
+ * SM2 with SM3), base64, with the signer's
  * TUF key id. The envelope's JSON: {payloadType, payload (base64), signatures:
  * [{keyid, sig (base64)}]}.
  */
-import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+
 import { OukError } from '../../lib/errors.ts';
 import type { KitSigner } from '../kit/sign.ts';
+import { suiteOf, type SuiteKey } from '../suites/index.ts';
 
 export interface DsseSignature {
   keyid: string;
@@ -35,16 +37,13 @@ export function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
 
 export function signEnvelope(payloadType: string, payload: Buffer, signers: readonly KitSigner[]): DsseEnvelope {
   const pae = preAuthEncoding(payloadType, payload);
-  return { payloadType, payload, signatures: signers.map((s) => ({ keyid: s.keyid, sig: cryptoSign('sha256', pae, { key: s.privateKey, dsaEncoding: 'der' }) })) };
+  return { payloadType, payload, signatures: signers.map((s) => ({ keyid: s.keyid, sig: suiteOf(s.privateKey)!.signMessage(s.privateKey, pae) })) };
 }
 
 /** Whether `sig` is `key`'s signature over the envelope's PAE. */
-export function verifyEnvelopeSignature(env: DsseEnvelope, sig: Buffer, key: KeyObject): boolean {
-  try {
-    return cryptoVerify('sha256', preAuthEncoding(env.payloadType, env.payload), { key, dsaEncoding: 'der' }, sig);
-  } catch {
-    return false;
-  }
+export function verifyEnvelopeSignature(env: DsseEnvelope, sig: Buffer, key: SuiteKey): boolean {
+  const suite = suiteOf(key);
+  return suite !== null && suite.verifyMessage(sig, preAuthEncoding(env.payloadType, env.payload), key);
 }
 
 export function serializeEnvelope(env: DsseEnvelope): string {

@@ -18,6 +18,10 @@
  *  7. the attestation, when given (attestation/verify.ts).
  */
 import { createHash } from 'node:crypto';
+import { createKitHasher } from '../kit-digests.ts';
+import { SM2 } from '../suites/index.ts';
+import type { CryptoPolicy } from '../../lib/crypto-policy.ts';
+import { requireKitWithinPolicy } from '../policy.ts';
 import type { Readable } from 'node:stream';
 import type { Manifest, ManifestMember } from '../../bundle/manifest.ts';
 import { rootVersionOfMember } from '../../bundle/trust.ts';
@@ -62,6 +66,21 @@ export interface KitStreamOptions {
    * checked here (`stella ouk verify`).
    */
   membersCheckedLater?: boolean;
+  /**
+   * Compute the SM3 digest too even when the trusted root names no SM2 key.
+   * Otherwise it is computed only when it does: a carried root that brings
+   * the first SM2 kit keys is followed, but a kit signed by those keys alone
+   * verifies once the site trusts that root (docs/crypto.md).
+   */
+  withSm3?: boolean;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY): signers and root outside it are ALGORITHM_NOT_ALLOWED. */
+  policy?: CryptoPolicy;
+}
+
+/** Whether any key of the trusted root (or a revoked one) is an SM2 key. */
+export function trustNamesSm2(trust: TrustState): boolean {
+  const keys = [...Object.values(trust.root.signed.keys), ...trust.revoked.values()];
+  return keys.some((k) => k.keyType === SM2.tufKeyType);
 }
 
 /** Ends the bundle reader early (membersCheckedLater): not a failure. */
@@ -99,7 +118,7 @@ export function kitKeysOf(trust: TrustState): TrustedKey[] {
 export async function verifyKitStream(input: Readable, m: KitMaterial, opts: KitStreamOptions): Promise<KitStreamVerification> {
   if (opts.trust.implicit) throw new Error('verifyKitStream: a root of trust is needed (the implicit root is checked by verify-bundle.ts)');
   if (!m.signature && !m.signatures) throw new OukError('SIGNATURE_MISSING', `no signatures beside ${m.name}: copy its .sigs.json (every kit key's signature) or its .sig next to it`);
-  const hash = createHash('sha256');
+  const hash = createKitHasher(opts.withSm3 === true || trustNamesSm2(opts.trust));
   let size = 0;
   const carried: CarriedRoot[] = [];
   const isRoot = (member: ManifestMember): boolean => member.role === 'trust' && rootVersionOfMember(member.path) !== null;
@@ -127,8 +146,7 @@ export async function verifyKitStream(input: Readable, m: KitMaterial, opts: Kit
     { onManifest, onMember },
     opts.readError,
   );
-  const sha256 = hash.digest('hex');
-  const digest = Buffer.from(sha256, 'hex');
+  const { sha256, digests: digest } = hash.digest();
   const stopped = early as { manifest: Manifest; manifestSha256: string } | null;
   const outcome = !read.ok && read.error instanceof RootsRead && stopped
     ? { ok: true as const, result: { manifest: stopped.manifest, manifestSha256: stopped.manifestSha256 } }
@@ -151,6 +169,7 @@ export async function verifyKitStream(input: Readable, m: KitMaterial, opts: Kit
     candidates.push({ keyid: hinted ? keyidOfKey(hinted.key) : undefined, source: m.signature!.source, verify: (key) => verifyDigestSignature(sigDer, digest, key) });
   }
   const signatures = requireKitThreshold(state, candidates, `the kit ${m.name}`);
+  if (opts.policy) requireKitWithinPolicy(opts.policy, state, signatures.keyids, `the kit ${m.name}`);
 
   if (!outcome.ok) throw outcome.error;
   const { manifest, manifestSha256 } = outcome.result;

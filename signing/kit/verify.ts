@@ -41,6 +41,8 @@ import { verifyBundleFile } from '../verify-bundle.ts';
 import { sigPathFor, sigstorePathFor } from '../write.ts';
 import { type KitSignatures, readKitSignaturesFile, sigsPathFor } from './sigs-file.ts';
 import { verifyKitStream } from './verify-stream.ts';
+import type { CryptoPolicy } from '../../lib/crypto-policy.ts';
+import { requireKitWithinPolicy } from '../policy.ts';
 
 export interface KitFileVerifyOptions {
   trust: TrustState;
@@ -52,6 +54,8 @@ export interface KitFileVerifyOptions {
   signaturePath?: string;
   sigstorePath?: string;
   attestationPath?: string;
+  /** The crypto policy in force (STELLA_CRYPTO_POLICY); none: every suite. */
+  policy?: CryptoPolicy;
 }
 
 export interface KitVerification {
@@ -99,7 +103,10 @@ async function readAttestation(file: string, opts: KitFileVerifyOptions) {
 }
 
 export async function verifyKitFile(file: string, opts: KitFileVerifyOptions): Promise<KitVerification> {
-  return opts.trust.implicit ? verifyWithKeys(file, opts) : verifyWithRoot(file, opts);
+  if (!opts.trust.implicit) return verifyWithRoot(file, opts);
+  const r = await verifyWithKeys(file, opts);
+  if (opts.policy) requireKitWithinPolicy(opts.policy, r.trust, r.signatures.keyids, `the kit ${path.basename(file)}`);
+  return r;
 }
 
 /** Today's check (FILE.sig by one of the bare trusted keys), then the attestation against the same keys. */
@@ -162,7 +169,7 @@ async function verifyWithRoot(file: string, opts: KitFileVerifyOptions): Promise
       sigstore: sigstoreBundle ? { bundle: sigstoreBundle, source: sigstorePath } : null,
       attestation: attestation ? { env: attestation.env, source: attestation.path } : null,
     },
-    { trust: opts.trust, now: opts.now },
+    { trust: opts.trust, now: opts.now, ...(opts.policy ? { policy: opts.policy } : {}) },
   );
   return {
     file,

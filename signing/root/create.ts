@@ -10,9 +10,9 @@
  * The document is built as TUF JSON and parsed by @tufjs/models (its Role
  * type is not exported), then signed by Metadata.sign over the canonical form.
  */
-import type { KeyObject } from 'node:crypto';
 import { Metadata, MetadataKind, type Key } from '@tufjs/models';
 import { OukError } from '../../lib/errors.ts';
+import type { SuiteKey } from '../suites/index.ts';
 import { checkRoot, KIT_ROLE, ROOT_ROLE, TUF_MIRRORED_ROLES, type RootMetadata } from './document.ts';
 import { keyidOfKey, tufKey } from './keys.ts';
 import { describeSigners, meetsThreshold, signRoot } from './signatures.ts';
@@ -22,7 +22,7 @@ export const TUF_SPEC_VERSION = '1.0.31';
 
 export interface RoleKeys {
   /** Public keys (a private key stands for its public half). */
-  keys: KeyObject[];
+  keys: SuiteKey[];
   threshold: number;
 }
 
@@ -31,7 +31,7 @@ export interface CreateRootOptions {
   kit: RoleKeys;
   expires: Date;
   /** Private keys that sign the new root: a threshold of its root keys. */
-  signers: KeyObject[];
+  signers: SuiteKey[];
 }
 
 export interface RotateRootOptions {
@@ -40,7 +40,7 @@ export interface RotateRootOptions {
   kit?: Partial<RoleKeys>;
   expires: Date;
   /** Private keys that sign: a threshold of the current root's root keys and of the new root's. */
-  signers: KeyObject[];
+  signers: SuiteKey[];
 }
 
 /** `2027-01-31T00:00:00Z`: TUF's time format, at second precision. */
@@ -82,7 +82,7 @@ function build(version: number, expires: Date, root: RoleSpec, kit: RoleSpec): R
 }
 
 /** Every signer must hold a key of one of `roots`' root roles: anything else signs for nothing. */
-function checkSigners(signers: KeyObject[], roots: RootMetadata[]): void {
+function checkSigners(signers: SuiteKey[], roots: RootMetadata[]): void {
   const rootKeyids = new Set(roots.flatMap((r) => r.signed.roles[ROOT_ROLE]!.keyIDs));
   for (const s of signers) {
     const keyid = keyidOfKey(s);

@@ -18,6 +18,7 @@ import { Metadata, MetadataKind, type Root } from '@tufjs/models';
 import { MAX_ROOT_BYTES } from '../../bundle/trust.ts';
 import { OukError } from '../../lib/errors.ts';
 import { readFailure, readSmallFile, SmallFileError } from '../small-file.ts';
+import { spkiDer } from '../suites/index.ts';
 import { publicKeyOf } from './keys.ts';
 
 export type RootMetadata = Metadata<Root>;
@@ -63,7 +64,7 @@ export function checkRoot(md: RootMetadata, source: string): void {
   const byDer = new Map<string, string>();
   for (const [keyid, key] of Object.entries(root.keys)) {
     if (key.keyID !== keyid) throw invalid(source, `key ${keyid} is filed under another id`);
-    const der = publicKeyOf(key, source).export({ type: 'spki', format: 'der' }).toString('base64');
+    const der = spkiDer(publicKeyOf(key, source)).toString('base64');
     const other = byDer.get(der);
     if (other !== undefined) throw invalid(source, `keys ${other} and ${keyid} are the same public key: a threshold counts distinct keys, so a key may be listed once`);
     byDer.set(der, keyid);

@@ -1,37 +1,36 @@
 /**
- * Who signed a root: @tufjs/models' own checks (Key.verifySignature over the
- * canonical `signed`, Metadata.verifyDelegate for a role's threshold of
- * distinct keys) with the count in words for the operator.
+ * Who signed a root: each key of a role checked against its signature over
+ * the canonical `signed` (OLPC canonical JSON, what @tufjs/models signs) by
+ * the key's suite (keys.ts: ECDSA P-256, Ed25519 or SM2 — @tufjs/models'
+ * own Key.verifySignature knows no SM2), a role's threshold counted over
+ * distinct keys, with the count in words for the operator.
  */
-import type { KeyObject } from 'node:crypto';
+import { canonicalize } from '@tufjs/canonical-json';
+import type { SuiteKey } from '../suites/index.ts';
 import type { RootMetadata } from './document.ts';
-import { tufSigner } from './keys.ts';
+import { tufSigner, verifyTufSignature } from './keys.ts';
 
 /** Key ids of `role` in `by` (a root) whose signatures over `md` verify: distinct keys, since a root lists a key once. */
 export function rootSigners(by: RootMetadata, role: string, md: RootMetadata): string[] {
   const r = by.signed.roles[role];
   if (!r) return [];
+  const data = Buffer.from(canonicalize(md.signed.toJSON()));
   return r.keyIDs.filter((keyid) => {
     const key = by.signed.keys[keyid];
-    if (!key) return false;
+    const sig = md.signatures[keyid];
+    if (!key || !sig) return false;
     try {
-      key.verifySignature(md);
-      return true;
+      return verifyTufSignature(key, data, sig.sig, `root v${by.signed.version}`);
     } catch {
       return false;
     }
   });
 }
 
-/** Whether `md` carries a threshold of `by`'s `role` keys (the library's verifyDelegate decides). */
+/** Whether `md` carries a threshold of distinct `by`'s `role` keys. */
 export function meetsThreshold(by: RootMetadata, role: string, md: RootMetadata): boolean {
-  try {
-    by.verifyDelegate(role, md);
-    return true;
-  } catch {
-    // UnsignedMetadataError (short of the threshold) or ValueError (no such role)
-    return false;
-  }
+  const r = by.signed.roles[role];
+  return r !== undefined && rootSigners(by, role, md).length >= r.threshold;
 }
 
 /** "2 of its 3 root keys (threshold 2)" */
@@ -41,6 +40,6 @@ export function describeSigners(by: RootMetadata, role: string, md: RootMetadata
 }
 
 /** Adds each key's signature over the root's canonical `signed` (replacing an earlier one by the same key). */
-export function signRoot(md: RootMetadata, privateKeys: KeyObject[]): void {
+export function signRoot(md: RootMetadata, privateKeys: SuiteKey[]): void {
   for (const k of privateKeys) md.sign(tufSigner(k), true);
 }

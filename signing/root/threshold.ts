@@ -15,7 +15,7 @@
  * A candidate's key id is a hint: when it names no known key, every kit key
  * and revoked key is tried (a DSSE keyid is optional and unauthenticated).
  */
-import type { KeyObject } from 'node:crypto';
+import type { SuiteKey } from '../suites/index.ts';
 import { OukError } from '../../lib/errors.ts';
 import { KIT_ROLE } from './document.ts';
 import { publicKeyOf, shortKeyid } from './keys.ts';
@@ -27,7 +27,7 @@ export interface SignatureCandidate {
   /** Where it came from, for messages: `FILE.sigs.json`, `FILE.sig`. */
   source: string;
   /** Whether it is a valid signature by `key` over the signed thing. */
-  verify(key: KeyObject): boolean;
+  verify(key: SuiteKey): boolean;
 }
 
 export interface ThresholdResult {
