@@ -27,14 +27,11 @@ import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
 import { createAccess, type Access } from './access.ts';
-import { sessionRoutes } from './session-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { tokenRoutes } from './token-routes.ts';
 import type { PasswordAuthenticator } from '../identity/person.ts';
 import { LdapAuthenticator } from '../identity/ldap/index.ts';
-import { parseRoleMap } from '../identity/role-map.ts';
-import { oidcRouteOptions, oidcRoutes } from './oidc-routes.ts';
-import { sessionStarter } from './session-start.ts';
+import { registerSignIn } from './sign-in.ts';
 
 /**
  * The directory people sign in with (LDAP / Active Directory, when OUK_LDAP_URL is set), or
@@ -70,11 +67,7 @@ interface PluginContext {
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
   // Signing in and out (sessions: the directory, the break-glass account, single sign-on — one way a
   // session starts for all three), then what a signed-in person uses: the dashboard, the operator routes.
-  async ({ app, access, logger }) => {
-    const startSession = sessionStarter(access, logger);
-    await app.register(sessionRoutes, { access, logger, startSession, ...(oidc ? { singleSignOn: { name: oidc.displayName } } : {}) });
-    if (oidc) await app.register(oidcRoutes, oidcRouteOptions(oidc, parseRoleMap(oidc.roleMap), startSession, { logger }));
-  },
+  async ({ app, access, logger }) => registerSignIn(app, { access, logger, oidc }),
   async ({ app, config, access, logger }) => app.register(tokenRoutes, { access, config, logger }),
   async ({ app, config, pool, queues, logger, access }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger, pool, access }),
   async ({ app, pool, queues, logger, access }) => app.register(operatorRoutes, { access, pool, queues, settings: pipelineSettings(env), logger }),
