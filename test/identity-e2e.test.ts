@@ -9,7 +9,8 @@
  * In the browser: alice (LDAP, ouk-operators) signs in on the sign-in page,
  * retries a failed verify job on the dashboard (the audit trail names her DN
  * and `ldap`) and signs out; olivia signs in through the provider's own login
- * and consent pages and lands on the dashboard, /auth/me saying `oidc`; bob
+ * and consent pages and lands on the dashboard page she asked for, /auth/me
+ * saying `oidc`; bob
  * (LDAP, a viewer through a nested group) sees the dashboard and is refused the
  * retry (403 ROLE_REQUIRED). Against the API: a filter-injection user name is
  * LOGIN_FAILED, an account locked by the lockout is 429 LOGIN_LOCKED (the clock
@@ -179,7 +180,9 @@ test('in Chromium: an operator signs in through LDAP and retries a failed stage;
   await signOut(page);
 
   // 2. olivia, through single sign-on: the link on the sign-in page, the provider's own pages, back on the dashboard
-  await page.goto(`${base}/admin/queues`);
+  // asked for a page of the dashboard: the sign-in page keeps it as `next`, across the provider too
+  const asked = '/admin/queues/queue/verify?status=waiting';
+  await page.goto(`${base}${asked}`);
   const sso = page.getByRole('link', { name: 'Sign in with Test Provider' });
   await sso.click();
   await page.waitForURL((u) => u.href.startsWith(provider.issuer));
@@ -191,7 +194,7 @@ test('in Chromium: an operator signs in through LDAP and retries a failed stage;
   if (!page.url().startsWith(base)) {
     await page.locator('button[type="submit"]').click();
   }
-  await page.waitForURL(`${base}/admin/queues`);
+  await page.waitForURL(`${base}${asked}`);
   await page.locator('#ouk-session').getByText('olivia (operator)').waitFor({ timeout: 10_000 });
   await page.screenshot({ path: path.join(OUT_DIR, 'identity-oidc.png'), fullPage: true });
   const olivia = await me(page);
