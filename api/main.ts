@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   });
   const budget = budgetFor(config);
   const directory = await directoryFor(ldapSettings(env));
-  const access = createAccess({ config, pool, directory, logger });
+  const access = createAccess({ config, pool, directory, singleSignOn: Boolean(oidc), logger });
   if (config.signIn.breakGlass) logger.warn('OUK_BREAK_GLASS=true: the shared DASHBOARD_USER account may sign in (role admin); every use is on the audit trail');
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger, budget, access });
   const watcher = await watchQueueMetrics({ connection: bullConnection(redisTargetOf(config)), prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });

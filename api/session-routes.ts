@@ -86,7 +86,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     const creds = credentials(request.body);
     if (!creds) return fail(new AccessError(400, 'USAGE', 'send {"username": "...", "password": "..."} (a user name of at most 256 characters, a password of at most 1024)'));
     if (!access.authenticator.configured) {
-      return fail(new AccessError(401, 'LOGIN_FAILED', 'no way to sign in is configured on this API: set OUK_LDAP_URL (the directory), or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD'));
+      return fail(new AccessError(401, 'LOGIN_FAILED', 'no password sign-in is configured on this API: set OUK_LDAP_URL (the directory), or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD (with OUK_OIDC_ISSUER, use the page\'s single sign-on link)'));
     }
     const at = access.now();
     const address = request.ip;

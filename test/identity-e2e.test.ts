@@ -227,7 +227,7 @@ async function code(r: Response): Promise<string> {
   return ((await r.json()) as { error?: { code?: string } }).error?.code ?? `(no error: ${r.status})`;
 }
 
-test('against the API: a filter injection fails, a locked account is 429, the directory down is 503', async () => {
+test('against the API: a filter injection fails, a locked account is 429, single sign-on alone opens the dashboard, the directory down is 503', async () => {
   // `al*` would find alice if the name reached the filter unescaped, and her password would sign her in
   const injected = await login('al*', 'alice-pw', '198.51.100.1');
   assert.equal(injected.status, 401);
@@ -246,6 +246,15 @@ test('against the API: a filter injection fails, a locked account is 429, the di
   assert.equal(locked.status, 429);
   assert.ok(Number(locked.headers.get('retry-after')) > 0);
   assert.equal(await code(locked), 'LOGIN_LOCKED');
+
+  // single sign-on alone is a way to sign in: the dashboard is served (sent to the sign-in page), not disabled
+  const ssoOnly = Fastify() as unknown as FastifyInstance;
+  const ssoAccess = createAccess({ config: testConfig({ signIn: signInConfig({}) }), pool, singleSignOn: true, now: () => clock, logger });
+  await ssoOnly.register(dashboardPlugin, { queues: Object.values(queues.queues), config: testConfig(), logger, pool, access: ssoAccess });
+  const page = await ssoOnly.inject({ url: '/admin/queues', headers: { accept: 'text/html' } });
+  await ssoOnly.close();
+  assert.equal(page.statusCode, 303);
+  assert.match(String(page.headers.location), /^\/auth\/login\?next=/);
 
   // the directory stops: 503 with a code, never a sign-in and never a 500
   await slapd.close();
