@@ -48,6 +48,8 @@ export interface AccessOptions {
   pool?: Pool;
   /** The directory (LDAP) when one is configured. */
   directory?: PasswordAuthenticator;
+  /** Single sign-on (OUK_OIDC_ISSUER) is configured: people can sign in without a password this API checks. */
+  singleSignOn?: boolean;
   now?: () => Date;
   logger?: Logger;
 }
@@ -67,7 +69,7 @@ export interface Access {
   readonly pool: Pool | undefined;
   readonly authenticator: PasswordAuthenticator & { readonly configured: boolean };
   readonly guardian: LoginGuard | undefined;
-  /** Whether anyone at all can be let in (a password sign-in or a token key is configured). */
+  /** Whether anyone at all can be let in (a password sign-in, single sign-on or a token key is configured). */
   readonly configured: boolean;
   now(): Date;
   /** The person behind the request, null for no credential; AccessError for a refused one. */
@@ -164,7 +166,7 @@ export function createAccess(opts: AccessOptions): Access {
     pool: opts.pool,
     authenticator,
     guardian,
-    configured: authenticator.configured || Boolean(opts.config.jwtPublicKey),
+    configured: authenticator.configured || Boolean(opts.singleSignOn) || Boolean(opts.config.jwtPublicKey),
     now,
     identify,
     guard(need) {

@@ -142,11 +142,11 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app:
   if (!access.configured) {
     logger.warn(
       { path: basePath },
-      'job dashboard disabled: no way to sign in is configured (set OUK_LDAP_URL for the directory, STELLA_JWT_PUBLIC_KEY for personal tokens, or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD)',
+      'job dashboard disabled: no way to sign in is configured (set OUK_LDAP_URL for the directory, OUK_OIDC_ISSUER for single sign-on, STELLA_JWT_PUBLIC_KEY for personal tokens, or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD)',
     );
     const body = {
       error: 'not found',
-      message: 'the job dashboard is disabled: configure a way to sign in on the API service (OUK_LDAP_URL, STELLA_JWT_PUBLIC_KEY, or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD)',
+      message: 'the job dashboard is disabled: configure a way to sign in on the API service (OUK_LDAP_URL, OUK_OIDC_ISSUER, STELLA_JWT_PUBLIC_KEY, or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD)',
     };
     app.get(basePath, (_req, reply) => reply.code(404).send(body));
     app.get(`${basePath}/*`, (_req, reply) => reply.code(404).send(body));

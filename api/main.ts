@@ -13,7 +13,7 @@ import { createPool, migrate, type Pool } from '../infra/db.ts';
 import { createStore } from '../infra/store.ts';
 import { enforceAirgap } from '../lib/airgap.ts';
 import { BOTH_TRUSTS_WARNING, requireConfiguredTrust } from '../signing/index.ts';
-import { loadConfig, pipelineSettings, type Config } from '../lib/config.ts';
+import { ldapSettings, loadConfig, oidcSettings, pipelineSettings, type Config, type LdapSettings } from '../lib/config.ts';
 import { describeError } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { bullConnection, createCommandRedis, createRedis, redisTargetOf } from '../queue/connection.ts';
@@ -27,24 +27,29 @@ import { budgetFor, scanRoutes } from './scan-routes.ts';
 import { sbomRoutes } from './sbom-routes.ts';
 import { buildServer } from './server.ts';
 import { createAccess, type Access } from './access.ts';
-import { sessionRoutes } from './session-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { tokenRoutes } from './token-routes.ts';
 import type { PasswordAuthenticator } from '../identity/person.ts';
+import { LdapAuthenticator } from '../identity/ldap/index.ts';
+import { setSm2DistinguishingId } from '../signing/suites/index.ts';
+import { registerSignIn } from './sign-in.ts';
 
 /**
  * The directory people sign in with (LDAP / Active Directory, when OUK_LDAP_URL is set), or
- * undefined. The seam for identity/ldap/: at merge this is its factory, e.g.
- * `(c) => (c.ldap ? createLdapAuthenticator(c.ldap) : undefined)`.
+ * undefined. Settings that do not hold together (DIRECTORY_NOT_CONFIGURED: a missing base, an
+ * unreadable bind password or CA file, a bad role map) stop the API at start with their message.
  */
-const directoryFor = (_config: Config): PasswordAuthenticator | undefined => undefined;
-import { setSm2DistinguishingId } from '../signing/suites/index.ts';
+async function directoryFor(settings: LdapSettings | undefined): Promise<PasswordAuthenticator | undefined> {
+  return settings ? LdapAuthenticator.create(settings) : undefined;
+}
 
 // The process's environment, resolved once: everything below is given `config` (and the settings).
 const env = resolveEnv();
 const config = loadConfig(env);
 // The SM2 distinguishing ID every SM2 signature and check of this process uses (STELLA_SM2_ID).
 setSm2DistinguishingId(config.sm2Id);
+// Single sign-on through the site's OpenID provider (OUK_OIDC_ISSUER), or undefined; bad settings stop the API at start.
+const oidc = oidcSettings(env);
 // STELLA_AIRGAP=true: refuse every connection but Redis, PostgreSQL and the store.
 enforceAirgap(config);
 const logger = createLogger('api', { level: config.logLevel });
@@ -63,8 +68,9 @@ interface PluginContext {
 
 /** Route plugins beyond the webhook and health: add one line per plugin. */
 const PLUGINS: Array<(c: PluginContext) => Promise<unknown>> = [
-  // Signing in and out (sessions), then what a signed-in person uses: the dashboard, the operator routes.
-  async ({ app, access, logger }) => app.register(sessionRoutes, { access, logger }),
+  // Signing in and out (sessions: the directory, the break-glass account, single sign-on — one way a
+  // session starts for all three), then what a signed-in person uses: the dashboard, the operator routes.
+  async ({ app, access, logger }) => registerSignIn(app, { access, logger, oidc }),
   async ({ app, config, access, logger }) => app.register(tokenRoutes, { access, config, logger }),
   async ({ app, config, pool, queues, logger, access }) => app.register(dashboardPlugin, { queues: [...Object.values(queues.queues), queues.rescan, queues.reconcile, queues.maintenance, queues.mirror], config, logger, pool, access }),
   async ({ app, pool, queues, logger, access }) => app.register(operatorRoutes, { access, pool, queues, settings: pipelineSettings(env), logger }),
@@ -96,7 +102,8 @@ async function main(): Promise<void> {
     insecureWebhook: config.insecureWebhook,
   });
   const budget = budgetFor(config);
-  const access = createAccess({ config, pool, directory: directoryFor(config), logger });
+  const directory = await directoryFor(ldapSettings(env));
+  const access = createAccess({ config, pool, directory, singleSignOn: Boolean(oidc), logger });
   if (config.signIn.breakGlass) logger.warn('OUK_BREAK_GLASS=true: the shared DASHBOARD_USER account may sign in (role admin); every use is on the audit trail');
   for (const plugin of PLUGINS) await plugin({ app, config, pool, queues, logger, budget, access });
   const watcher = await watchQueueMetrics({ connection: bullConnection(redisTargetOf(config)), prefix: config.queuePrefix, queues: [...Object.values(queues.queues), queues.rescan], periodic: queues, pool, logger });

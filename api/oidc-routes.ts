@@ -2,7 +2,8 @@
  * Single sign-on through the site's OpenID provider: the two routes of the
  * authorization code flow (identity/oidc/ does the protocol).
  *
- *   GET /auth/oidc/login     302 to the provider's authorization endpoint; the pending
+ *   GET /auth/oidc/login     302 to the provider's authorization endpoint (`?next=` a local
+ *                            path to land on afterwards, kept in its own cookie); the pending
  *                            sign-in (PKCE verifier, state, nonce) goes into a sealed,
  *                            HttpOnly, SameSite=Lax cookie for /auth/oidc, 10 minutes
  *   GET /auth/oidc/callback  the provider's answer: the cookie opened, state checked,
@@ -24,9 +25,12 @@ import type { RoleMap } from '../identity/role-map.ts';
 import { LOGIN_TTL_SECONDS, loginSealKey, oidcClientFromSettings, openLogin, sealLogin, type OidcClient } from '../identity/oidc/index.ts';
 
 export const OIDC_LOGIN_COOKIE = 'ouk_oidc_login';
+/** Where to go once signed in (`/auth/oidc/login?next=/a/local/path`), kept beside the pending sign-in. */
+export const OIDC_NEXT_COOKIE = 'ouk_oidc_next';
 const COOKIE_PATH = '/auth/oidc';
 
-export type StartSession = (request: FastifyRequest, reply: FastifyReply, person: Person) => Promise<unknown> | unknown;
+/** `next`: the local path the person asked for before signing in (the sign-in page's `next`), if any. */
+export type StartSession = (request: FastifyRequest, reply: FastifyReply, person: Person, next?: string) => Promise<unknown> | unknown;
 
 export interface OidcRoutesOptions {
   client: OidcClient;
@@ -80,8 +84,15 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-function loginCookie(value: string, maxAge: number, secure: boolean): string {
-  return `${OIDC_LOGIN_COOKIE}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+function loginCookie(value: string, maxAge: number, secure: boolean, name = OIDC_LOGIN_COOKIE): string {
+  return `${name}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+}
+
+/** A local path (checked again by whoever redirects to it), URI-encoded for a cookie; '' for none. */
+function nextOf(query: unknown): string {
+  const next = typeof query === 'object' && query !== null ? (query as Record<string, unknown>).next : undefined;
+  if (typeof next !== 'string' || next.length > 2000 || !/^\/(?![/\\])/.test(next)) return '';
+  return encodeURIComponent(next);
 }
 
 export const oidcRoutes: FastifyPluginAsync<OidcRoutesOptions> = async (app, opts) => {
@@ -100,6 +111,8 @@ export const oidcRoutes: FastifyPluginAsync<OidcRoutesOptions> = async (app, opt
   app.get('/auth/oidc/login', async (request, reply) => {
     try {
       const { authorizationUrl, pending } = await opts.client.beginLogin();
+      const next = nextOf(request.query);
+      if (next) reply.header('Set-Cookie', loginCookie(next, LOGIN_TTL_SECONDS, opts.secureCookies, OIDC_NEXT_COOKIE));
       return reply
         .header('Set-Cookie', loginCookie(sealLogin(pending, opts.sealKey, now()), LOGIN_TTL_SECONDS, opts.secureCookies))
         .header('Cache-Control', 'no-store')
@@ -111,6 +124,8 @@ export const oidcRoutes: FastifyPluginAsync<OidcRoutesOptions> = async (app, opt
 
   app.get('/auth/oidc/callback', async (request, reply) => {
     reply.header('Set-Cookie', loginCookie('', 0, opts.secureCookies));
+    const nextCookie = cookieValue(request.headers.cookie, OIDC_NEXT_COOKIE);
+    if (nextCookie !== undefined) reply.header('Set-Cookie', loginCookie('', 0, opts.secureCookies, OIDC_NEXT_COOKIE));
     let person: Person;
     try {
       const pending = openLogin(cookieValue(request.headers.cookie, OIDC_LOGIN_COOKIE), opts.sealKey, now());
@@ -120,6 +135,12 @@ export const oidcRoutes: FastifyPluginAsync<OidcRoutesOptions> = async (app, opt
       return refuse(request, reply, err);
     }
     opts.logger?.info({ sub: person.sub, roles: person.roles, via: person.via }, 'OpenID sign-in');
-    return opts.startSession(request, reply, person);
+    let next: string | undefined;
+    try {
+      next = nextCookie ? decodeURIComponent(nextCookie) : undefined;
+    } catch {
+      next = undefined;
+    }
+    return opts.startSession(request, reply, person, next);
   });
 };

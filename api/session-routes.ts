@@ -20,27 +20,26 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { isOukError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { hasTerminalControl } from '../lib/terminal-text.ts';
-import { appendAudit } from '../infra/audit.ts';
-import { createSession, endSession, pruneSessions } from '../infra/sessions.ts';
+import { endSession } from '../infra/sessions.ts';
 import type { Person } from '../identity/person.ts';
 import { LOGIN_FAILED_MESSAGE } from '../identity/break-glass.ts';
 import { AccessError, sendAccessError, SIGN_IN_PATH, type Access } from './access.ts';
-import { clearedSessionCookie, CSRF_FIELD, CSRF_HEADER, csrfMatches, csrfTokenFor, newSessionId, sessionCookie, sessionIdHash } from './session-cookie.ts';
+import { clearedSessionCookie, CSRF_FIELD, CSRF_HEADER, csrfMatches, sessionIdHash } from './session-cookie.ts';
+import { FORM, isForm, personJson, sessionStarter, type StartSession } from './session-start.ts';
 import { safeNext, signInPage } from './sign-in-page.ts';
 
 export interface SessionRoutesOptions {
   access: Access;
   logger: Logger;
+  /** Single sign-on is configured: the sign-in page offers "Sign in with <name>" (GET /auth/oidc/login). */
+  singleSignOn?: { name: string };
+  /** How a session starts (api/session-start.ts); the OIDC callback is given the same one. */
+  startSession?: StartSession;
 }
 
-const FORM = 'application/x-www-form-urlencoded';
 const MAX_FORM_BYTES = 8 * 1024;
 
 type Fields = Record<string, unknown>;
-
-function isForm(request: FastifyRequest): boolean {
-  return String(request.headers['content-type'] ?? '').toLowerCase().startsWith(FORM);
-}
 
 /** The Origin of a request names this server (or there is none: a script, curl). */
 function sameOrigin(request: FastifyRequest): boolean {
@@ -62,19 +61,16 @@ function credentials(body: unknown): { username: string; password: string } | nu
   return { username: username.trim(), password };
 }
 
-function personJson(p: Person, sessionId: string | null): Record<string, unknown> {
-  return { sub: p.sub, username: p.username, roles: p.roles, via: p.via, ...(sessionId ? { csrfToken: csrfTokenFor(sessionId) } : {}) };
-}
-
 export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (app: FastifyInstance, opts: SessionRoutesOptions) => {
   const { access, logger } = opts;
   const secure = access.signIn.secureCookies;
+  const startSession = opts.startSession ?? sessionStarter(access, logger);
   app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: MAX_FORM_BYTES }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(String(body))));
   });
 
   const page = (reply: FastifyReply, status: number, next: string, message?: string, username?: string): FastifyReply =>
-    reply.code(status).header('Cache-Control', 'no-store').type('text/html; charset=utf-8').send(signInPage({ next, message, username }));
+    reply.code(status).header('Cache-Control', 'no-store').type('text/html; charset=utf-8').send(signInPage({ next, message, username, ...(opts.singleSignOn ? { singleSignOn: opts.singleSignOn } : {}) }));
 
   app.get(SIGN_IN_PATH, async (request, reply) => page(reply, 200, safeNext((request.query as Fields | undefined)?.next)));
 
@@ -90,7 +86,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     const creds = credentials(request.body);
     if (!creds) return fail(new AccessError(400, 'USAGE', 'send {"username": "...", "password": "..."} (a user name of at most 256 characters, a password of at most 1024)'));
     if (!access.authenticator.configured) {
-      return fail(new AccessError(401, 'LOGIN_FAILED', 'no way to sign in is configured on this API: set OUK_LDAP_URL (the directory), or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD'));
+      return fail(new AccessError(401, 'LOGIN_FAILED', 'no password sign-in is configured on this API: set OUK_LDAP_URL (the directory), or OUK_BREAK_GLASS=true with DASHBOARD_USER and DASHBOARD_PASSWORD (with OUK_OIDC_ISSUER, use the page\'s single sign-on link)'));
     }
     const at = access.now();
     const address = request.ip;
@@ -116,31 +112,12 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
       logger.error({ err: e instanceof Error ? { name: e.name, message: e.message } : String(e) }, 'sign-in failed unexpectedly');
       return fail(new AccessError(503, 'DIRECTORY_UNAVAILABLE', 'the sign-in could not be checked: try again in a moment, and tell the administrator if it persists'), creds.username);
     }
-    const id = newSessionId();
     try {
       await access.guardian.succeeded(creds.username);
-      await createSession(access.pool, {
-        idHash: sessionIdHash(id),
-        sub: person.sub,
-        username: person.username,
-        displayName: person.displayName ?? null,
-        roles: person.roles,
-        via: person.via,
-        address,
-        now: at,
-        expiresAt: new Date(at.getTime() + access.signIn.sessionMaxSeconds * 1000),
-      });
-      // sessions that ended more than a day ago go, a few at a time as people sign in
-      await pruneSessions(access.pool, at, access.signIn.sessionIdleSeconds);
-      if (person.via === 'break-glass') {
-        await appendAudit(access.pool, { at, actor: person.sub, via: person.via, action: 'auth.break-glass', target: address, reason: null, outcome: 'ok' });
-      }
     } catch (e) {
-      return fail(new AccessError(503, 'DATABASE_UNAVAILABLE', `the session could not be stored (${e instanceof Error ? e.message : String(e)}): try again in a moment`));
+      return fail(new AccessError(503, 'DATABASE_UNAVAILABLE', `the sign-in could not be recorded (${e instanceof Error ? e.message : String(e)}): try again in a moment`));
     }
-    logger.info({ sub: person.sub, via: person.via, roles: person.roles, ip: address }, 'signed in');
-    reply.header('Set-Cookie', sessionCookie(id, secure)).header('Cache-Control', 'no-store');
-    return form ? reply.redirect(next, 303) : reply.send(personJson(person, id));
+    return startSession(request, reply, person, next);
   });
 
   app.get('/auth/me', async (request, reply) => {

@@ -1,6 +1,8 @@
 /**
  * The sign-in page: a server-rendered HTML form (no script, no framework) that
- * posts the user name and password to /auth/login, and the small bar the
+ * posts the user name and password to /auth/login (the directory, or the
+ * break-glass account), a "Sign in with <provider>" link when single sign-on is
+ * configured, and the small bar the
  * dashboard shows (who is signed in, a sign-out button). `next` is only ever a
  * path on this server (safeNext): the form cannot be turned into an open redirect.
  */
@@ -13,8 +15,12 @@ export function safeNext(next: unknown, fallback = '/admin/queues'): string {
   return next;
 }
 
-export function signInPage(opts: { next: string; message?: string; username?: string }): string {
+export function signInPage(opts: { next: string; message?: string; username?: string; singleSignOn?: { name: string } }): string {
   const message = opts.message ? `<p class="msg" role="alert">${escapeHtml(opts.message)}</p>` : '';
+  // single sign-on, when configured: the provider's own pages, then back here signed in (api/oidc-routes.ts)
+  const sso = opts.singleSignOn
+    ? `<p class="sso"><a href="/auth/oidc/login?next=${encodeURIComponent(opts.next)}">Sign in with ${escapeHtml(opts.singleSignOn.name)}</a></p>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in — Stella OUK</title>
@@ -22,14 +28,14 @@ export function signInPage(opts: { next: string; message?: string; username?: st
 body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
 form{background:#fff;padding:2rem 2.5rem;border-radius:8px;box-shadow:0 1px 4px #0002;min-width:18rem}
 h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.45rem;box-sizing:border-box}
-button{margin-top:1.2rem;padding:.5rem 1.2rem}.msg{color:#a40000}
+button{margin-top:1.2rem;padding:.5rem 1.2rem}.msg{color:#a40000}.sso{margin:1.2rem 0 0;border-top:1px solid #ddd;padding-top:1rem}
 </style></head>
 <body><form method="post" action="/auth/login">
 <h1>Stella OUK — sign in</h1>${message}
 <label for="username">User name</label><input id="username" name="username" autocomplete="username" required maxlength="256" value="${escapeHtml(opts.username ?? '')}" autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
 <input type="hidden" name="next" value="${escapeHtml(opts.next)}">
-<button type="submit">Sign in</button>
+<button type="submit">Sign in</button>${sso}
 </form></body></html>`;
 }
 

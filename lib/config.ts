@@ -881,11 +881,17 @@ export function ldapSettings(env: Env): LdapSettings | undefined {
  *   OUK_PUBLIC_URL                the address people reach the API at (https://ouk.example.org)
  *   OUK_OIDC_GROUPS_CLAIM         the ID token claim listing the person's groups (groups)
  *   OUK_OIDC_SCOPES               the scopes asked for (openid profile); openid is always among them
+ *   OUK_OIDC_DISPLAY_NAME         the provider's name on the sign-in page ("Sign in with <name>");
+ *                                 default the issuer's host
  *   OUK_CA_FILE                   PEM bundle of the site's CA, trusted for an https issuer
  *                                 (shared with the directory client)
  */
 export interface OidcSettings {
   issuer: string;
+  /** OUK_OIDC_DISPLAY_NAME: the provider's name on the sign-in page ("Sign in with …"); default the issuer's host. */
+  displayName: string;
+  /** OUK_ROLE_MAP as written (identity/role-map.ts parses it): the groups claim maps to roles as the directory's groups do. */
+  roleMap: string;
   clientId: string;
   clientSecretFile: string;
   redirectUri: string;
@@ -935,8 +941,13 @@ export function oidcSettings(env: Env): OidcSettings | undefined {
     throw new OukError('USAGE', `OUK_OIDC_SCOPES=${env.OUK_OIDC_SCOPES} is not a list of scopes: set it like "openid profile groups"`);
   }
   const scopes = [...new Set(['openid', ...(scopeList.length ? scopeList : ['profile'])])].join(' ');
+  const displayName = (env.OUK_OIDC_DISPLAY_NAME ?? '').trim() || issuer.host;
+  // eslint-disable-next-line no-control-regex
+  if (displayName.length > 64 || /[\u0000-\u001f\u007f]/.test(displayName)) throw new OukError('USAGE', `OUK_OIDC_DISPLAY_NAME is not a short name: set it to at most 64 printable characters (e.g. Keycloak)`);
   return {
     issuer: issuer.href,
+    displayName,
+    roleMap: env.OUK_ROLE_MAP ?? '',
     clientId,
     clientSecretFile,
     redirectUri: redirect.href,

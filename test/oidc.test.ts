@@ -331,6 +331,8 @@ describe('OUK_OIDC_* settings', () => {
     const s = oidcSettings({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org/stella', OUK_CA_FILE: '/etc/ssl/site-ca.pem' });
     assert.deepEqual(s, {
       issuer: 'https://keycloak.example.org/realms/site',
+      displayName: 'keycloak.example.org',
+      roleMap: '',
       clientId: 'stella-ouk',
       clientSecretFile: '/run/secrets/oidc',
       redirectUri: 'https://ouk.example.org/stella/auth/oidc/callback',
@@ -342,6 +344,8 @@ describe('OUK_OIDC_* settings', () => {
     assert.equal(explicit?.redirectUri, 'https://sso.example.org/auth/oidc/callback');
     assert.equal(explicit?.groupsClaim, 'roles');
     assert.equal(explicit?.scopes, 'openid profile groups');
+    const named = oidcSettings({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org', OUK_OIDC_DISPLAY_NAME: ' Keycloak ', OUK_ROLE_MAP: 'operator:ouk-operators' });
+    assert.deepEqual([named?.displayName, named?.roleMap], ['Keycloak', 'operator:ouk-operators']);
   });
 
   it('refuses plain http off loopback, a missing client or callback, and malformed values', () => {
@@ -353,5 +357,6 @@ describe('OUK_OIDC_* settings', () => {
     assert.equal(code(base), 'USAGE');
     assert.equal(code({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org', OUK_OIDC_GROUPS_CLAIM: 'groups"; drop' }), 'USAGE');
     assert.equal(code({ ...base, OUK_OIDC_REDIRECT_URI: 'https://ouk.example.org/cb?x=1' }), 'USAGE');
+    assert.equal(code({ ...base, OUK_PUBLIC_URL: 'https://ouk.example.org', OUK_OIDC_DISPLAY_NAME: 'Key\u001bcloak' }), 'USAGE');
   });
 });
