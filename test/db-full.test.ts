@@ -122,7 +122,7 @@ describe('PostgreSQL out of space during a load', { skip: skip ?? false }, () =>
     const r = await stella(['ouk', 'import', KIT, '--timeout', '180']);
     assert.equal(r.code, EXIT_CODES.INSUFFICIENT_SPACE, `${r.stderr}\n${worker.log()}`);
     const line = r.stderr.trimEnd().split('\n').at(-1)!;
-    assert.match(line, /^error\[INSUFFICIENT_SPACE\]: load failed for import ([0-9a-f]{24}) \(stella-ouk-2026-11-20\.tar\.gz\): PostgreSQL is out of disk space \(.*No space left on device\): free space on its data directory or tablespace/);
+    assert.match(line, /^error\[INSUFFICIENT_SPACE\]: load failed for import ([0-9a-f]{24}) \(stella-ouk-2026-11-20\.tar\.gz\): PostgreSQL is out of disk space \((?:.*No space left on device|could not extend file .*)\): free space on its data directory or tablespace/);
     importId = /import ([0-9a-f]{24})/.exec(line)![1]!;
 
     const rec = (await pool.query<{ state: string; error_code: string; stages: { load: { state: string; code: string; attempts: number } } }>('SELECT state, error_code, stages FROM ouk_meta.imports WHERE id = $1', [importId])).rows[0]!;

@@ -469,11 +469,13 @@ describe('repository plumbing', () => {
     assert.match(text, /^#!\/usr\/bin\/env bash\n/);
     assert.match(text, /set -euo pipefail/);
     assert.match(text, /\nnpm test\n/);
+    assert.match(text, /\nnpm run test:system\n/, 'CI runs the system tests too');
     assert.match(text.trimEnd(), /\nnpm run test:faketime$/);
     const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
     assert.match(readme, /```sh\nnpm test\n```/, 'the README names the same test command');
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; license: string };
     assert.match(pkg.scripts.test, /^dev\/ensure-packages\.sh && /, 'npm test installs what it drives on a fresh machine');
+    assert.match(pkg.scripts['test:system'] ?? '', /^dev\/ensure-packages\.sh && dev\/run-tests\.sh system$/);
     assert.equal(pkg.license, 'AGPL-3.0-or-later');
     assert.match(fs.readFileSync(path.join(repoRoot, 'LICENSE'), 'utf8'), /^GNU AFFERO GENERAL PUBLIC LICENSE\nVersion 3/);
     const syntax = spawnSync('bash', ['-n', file], { encoding: 'utf8' });

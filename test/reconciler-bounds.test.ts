@@ -153,16 +153,18 @@ describe('a reconciler pass is bounded', () => {
     const cursor: ReconcileCursor = { repairAfter: null };
     const resumed = new Set<string>();
     let passes = 0;
+    const errors: string[] = [];
     while (mine.some((id) => !resumed.has(id)) && passes < 10) {
       const r = await reconcileOnce(deps(), { limits: { repair: 2 }, cursor });
       passes++;
+      errors.push(...r.errors.map((e) => `${e.step}: ${e.error}`));
       assert.ok(r.resumed.length <= 2, `a pass resumed ${r.resumed.length}`);
       for (const id of r.resumed) {
         assert.ok(!resumed.has(id), 'each resumed once');
         resumed.add(id);
       }
     }
-    assert.ok(mine.every((id) => resumed.has(id)), 'every stranded import was resumed');
+    assert.ok(mine.every((id) => resumed.has(id)), `every stranded import was resumed (${resumed.size} of ${mine.length} in ${passes} passes; errors: ${JSON.stringify(errors.slice(0, 5))})`);
     assert.ok(passes >= 3, `${passes} passes`);
     await fx.pool.query(`UPDATE ouk_meta.imports SET state = 'failed', error_code = 'ARCHIVE_CORRUPT' WHERE id = ANY($1::text[])`, [mine]);
   });

@@ -19,6 +19,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { processEnvironment } from '../../lib/config.ts';
 
 const PIN_VARIABLE = 'STELLA_PKCS11_TOOL_PIN';
 
@@ -127,7 +128,7 @@ export class Pkcs11Key {
     try {
       // The PIN goes by the child's environment (`--pin env:VAR`), never on its command line.
       execFileSync('pkcs11-tool', [...this.args, ...(login ? ['--login', '--pin', `env:${PIN_VARIABLE}`] : []), ...args], {
-        env: { ...process.env, [PIN_VARIABLE]: this.pin },
+        env: { ...processEnvironment(), [PIN_VARIABLE]: this.pin },
         stdio: ['ignore', 'pipe', 'pipe'],
         maxBuffer: 1 << 20,
         timeout: 60_000,
