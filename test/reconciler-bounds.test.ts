@@ -150,6 +150,8 @@ describe('a reconciler pass is bounded', () => {
       await fx.pool.query(`UPDATE ouk_meta.imports SET flow_added_at = now() WHERE id = $1`, [rec.record.id]);
       mine.push(rec.record.id);
     }
+    // all within one millisecond, to the microsecond (as imports recorded together are): the cursor must get past them
+    await fx.pool.query(`UPDATE ouk_meta.imports SET created_at = '2026-11-01 00:00:00.123456+00' WHERE id = ANY($1::text[])`, [mine]);
     const cursor: ReconcileCursor = { repairAfter: null };
     const resumed = new Set<string>();
     let passes = 0;

@@ -17,14 +17,18 @@ export async function withFlowAdded(q: Queryable, ids: readonly string[]): Promi
  * The imports a repair looks at, oldest first, after `after` (a page cursor):
  * the unfinished ones, and the active one whose images step is owed (neither
  * done nor failed: a failed one waits for `stella ouk retry`).
+ * The cursor's time is a JS Date (milliseconds): rows are ordered and compared
+ * by created_at at that precision, else rows created within one millisecond
+ * of the cursor's (PostgreSQL keeps microseconds) would be listed again and a
+ * full page of them would hold the cursor where it is.
  */
 export async function importsToRepair(q: Queryable, after: { createdAt: Date; id: string } | null, limit: number): Promise<ImportRecord[]> {
   const r = await q.query<Row>(
     `SELECT * FROM ouk_meta.imports
       WHERE (state = ANY($1::text[])
              OR (state = 'active' AND COALESCE(stages -> 'images' ->> 'state', '') NOT IN ('done', 'failed')))
-        AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::text))
-      ORDER BY created_at, id
+        AND ($2::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) > ($2::timestamptz, $3::text))
+      ORDER BY date_trunc('milliseconds', created_at), id
       LIMIT $4`,
     [UNFINISHED_STATES, after?.createdAt ?? null, after?.id ?? '', limit],
   );
