@@ -47,3 +47,13 @@ const SANE = /^[\x21-\x7e]{1,214}$/;
 export function sane(v: unknown): v is string {
   return typeof v === 'string' && SANE.test(v);
 }
+
+/** The file as JSON, or undefined with the file listed as skipped ("not JSON"). */
+export function readJson(content: Buffer, ctx: Pick<ReadContext, 'skip'>): unknown {
+  try {
+    return JSON.parse(content.toString('utf8')) as unknown;
+  } catch {
+    ctx.skip('not JSON');
+    return undefined;
+  }
+}

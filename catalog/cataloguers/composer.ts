@@ -4,20 +4,15 @@
  * and version.
  */
 import type { ParsedPackage } from '../model.ts';
-import { type Cataloguer, sane } from './cataloguer.ts';
+import { type Cataloguer, readJson, sane } from './cataloguer.ts';
 
 export const composer: Cataloguer = {
   name: 'composer',
   wants: (p) => /(?:^|\/)vendor\/composer\/installed\.json$/.test(p),
   maxBytes: (l) => l.maxDbBytes,
   read(content, ctx) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(content.toString('utf8'));
-    } catch {
-      ctx.skip('not JSON');
-      return [];
-    }
+    const doc = readJson(content, ctx);
+    if (doc === undefined) return [];
     const list = Array.isArray(doc) ? doc : typeof doc === 'object' && doc !== null && Array.isArray((doc as { packages?: unknown }).packages) ? (doc as { packages: unknown[] }).packages : null;
     if (!list) {
       ctx.skip('neither a list of packages nor {"packages": [...]}');

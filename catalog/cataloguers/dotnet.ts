@@ -3,20 +3,15 @@
  * `package` (NuGet packages; `project` entries are the application's own).
  */
 import type { ParsedPackage } from '../model.ts';
-import { type Cataloguer, sane } from './cataloguer.ts';
+import { type Cataloguer, readJson, sane } from './cataloguer.ts';
 
 export const dotnet: Cataloguer = {
   name: 'dotnet',
   wants: (p) => p.endsWith('.deps.json'),
   maxBytes: (l) => l.maxDbBytes,
   read(content, ctx) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(content.toString('utf8'));
-    } catch {
-      ctx.skip('not JSON');
-      return [];
-    }
+    const doc = readJson(content, ctx);
+    if (doc === undefined) return [];
     const libraries = (doc as { libraries?: unknown } | null)?.libraries;
     if (typeof libraries !== 'object' || libraries === null) return [];
     const out: ParsedPackage[] = [];

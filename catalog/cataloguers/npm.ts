@@ -4,7 +4,7 @@
  * the package.json files deeper inside it), its name and version.
  */
 import type { ParsedPackage } from '../model.ts';
-import { type Cataloguer, sane } from './cataloguer.ts';
+import { type Cataloguer, readJson, sane } from './cataloguer.ts';
 
 const MANIFEST = /(?:^|\/)node_modules\/(?:@[^/]+\/)?[^/@.][^/]*\/package\.json$/;
 
@@ -13,13 +13,8 @@ export const npm: Cataloguer = {
   wants: (p) => MANIFEST.test(p),
   maxBytes: (l) => l.maxMetaBytes,
   read(content, ctx) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(content.toString('utf8'));
-    } catch {
-      ctx.skip('not JSON');
-      return [];
-    }
+    const doc = readJson(content, ctx);
+    if (doc === undefined) return [];
     const { name, version } = (typeof doc === 'object' && doc !== null ? doc : {}) as { name?: unknown; version?: unknown };
     if (!sane(name) || !sane(version)) {
       ctx.skip('no readable name and version');
